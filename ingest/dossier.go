@@ -1,0 +1,176 @@
+package ingest
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// DossierEvent is one status change of an administrative-procedure dossier
+// as sent on the wire (POST /api/v1/ingest/dossiers). Times are RFC 3339
+// strings with an offset; they are kept as text here so that a bad value is
+// reported against its field.
+type DossierEvent struct {
+	EventID       string `json:"event_id"`
+	DossierID     string `json:"dossier_id"`
+	ProcedureCode string `json:"procedure_code,omitempty"`
+	Sector        string `json:"sector,omitempty"`
+	Hierarchy     string `json:"hierarchy,omitempty"`
+	AreaCode      string `json:"area_code"`
+	Channel       string `json:"channel"`
+	Status        string `json:"status"`
+	OccurredAt    string `json:"occurred_at"`
+	ReceivedAt    string `json:"received_at,omitempty"`
+	DueAt         string `json:"due_at,omitempty"`
+	OnlineLevel   string `json:"online_level,omitempty"`
+	Digitized     bool   `json:"digitized,omitempty"`
+	EResult       bool   `json:"e_result,omitempty"`
+	PaidOnline    bool   `json:"paid_online,omitempty"`
+	ReusedData    bool   `json:"reused_data,omitempty"`
+}
+
+// Values the wire contract allows.
+var (
+	Statuses     = []string{"received", "processing", "supplement_requested", "resolved", "returned", "rejected", "withdrawn"}
+	Channels     = []string{"online", "in_person", "postal"}
+	OnlineLevels = []string{"full", "partial"}
+)
+
+// statusNeedsDue lists the statuses whose KPIs depend on the due date: a
+// dossier still open, or just resolved, must say when it is due.
+var statusNeedsDue = map[string]bool{"received": true, "processing": true, "supplement_requested": true, "resolved": true}
+
+const maxIDLen = 128
+
+// Dossier is a validated dossier event, ready to store.
+type Dossier struct {
+	EventID       string
+	DossierID     string
+	ProcedureCode string
+	Sector        string
+	Hierarchy     string
+	AreaCode      string
+	Channel       string
+	Status        string
+	OccurredAt    time.Time // UTC
+	ReceivedAt    *time.Time
+	DueAt         *time.Time
+	OnlineLevel   string
+	Digitized     bool
+	EResult       bool
+	PaidOnline    bool
+	ReusedData    bool
+}
+
+// AreaChecker says whether a hierarchy has a unit; the ingest validator
+// needs nothing more of geography.
+type AreaChecker interface {
+	HasUnit(hierarchy, code string) bool
+	HasHierarchy(hierarchy string) bool
+}
+
+// Rules are what validation checks against.
+type Rules struct {
+	Hierarchy string        // the deployment's hierarchy, for events that name none
+	Areas     AreaChecker   // units that exist
+	MaxFuture time.Duration // how far ahead of now an event may be stamped
+}
+
+// earliest is the oldest time ClickHouse's DateTime stores without wrapping.
+var earliest = time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC)
+
+// latest keeps due dates inside DateTime's range (it ends in 2106).
+var latest = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Validate checks e and returns the record to store, or an error that says
+// what is wrong and how to fix it.
+func (r Rules) Validate(e DossierEvent, now time.Time) (Dossier, error) {
+	d := Dossier{
+		EventID: e.EventID, DossierID: e.DossierID, ProcedureCode: e.ProcedureCode, Sector: e.Sector,
+		Hierarchy: e.Hierarchy, AreaCode: e.AreaCode, Channel: e.Channel, Status: e.Status, OnlineLevel: e.OnlineLevel,
+		Digitized: e.Digitized, EResult: e.EResult, PaidOnline: e.PaidOnline, ReusedData: e.ReusedData,
+	}
+	for _, f := range []struct{ name, value string }{
+		{"event_id", e.EventID}, {"dossier_id", e.DossierID}, {"area_code", e.AreaCode},
+		{"channel", e.Channel}, {"status", e.Status}, {"occurred_at", e.OccurredAt},
+	} {
+		if strings.TrimSpace(f.value) == "" {
+			return d, fmt.Errorf("%s is required", f.name)
+		}
+	}
+	for _, f := range []struct{ name, value string }{
+		{"event_id", e.EventID}, {"dossier_id", e.DossierID}, {"procedure_code", e.ProcedureCode},
+		{"sector", e.Sector}, {"area_code", e.AreaCode}, {"hierarchy", e.Hierarchy},
+	} {
+		if len(f.value) > maxIDLen {
+			return d, fmt.Errorf("%s is %d bytes long; the limit is %d", f.name, len(f.value), maxIDLen)
+		}
+		if !utf8.ValidString(f.value) {
+			return d, fmt.Errorf("%s is not valid UTF-8", f.name)
+		}
+	}
+	if !slices.Contains(Statuses, e.Status) {
+		return d, fmt.Errorf("status %q is not one of %s", e.Status, strings.Join(Statuses, ", "))
+	}
+	if !slices.Contains(Channels, e.Channel) {
+		return d, fmt.Errorf("channel %q is not one of %s", e.Channel, strings.Join(Channels, ", "))
+	}
+	if e.OnlineLevel != "" && !slices.Contains(OnlineLevels, e.OnlineLevel) {
+		return d, fmt.Errorf("online_level %q is not one of %s (or leave it out)", e.OnlineLevel, strings.Join(OnlineLevels, ", "))
+	}
+	if d.Hierarchy == "" {
+		d.Hierarchy = r.Hierarchy
+	}
+	if d.Hierarchy != r.Hierarchy {
+		if r.Areas.HasHierarchy(d.Hierarchy) {
+			return d, fmt.Errorf("hierarchy %q is known but not accepted for ingest yet; send area_code in %s", d.Hierarchy, r.Hierarchy)
+		}
+		return d, fmt.Errorf("hierarchy %q is unknown; leave it out to use %s", d.Hierarchy, r.Hierarchy)
+	}
+	if !r.Areas.HasUnit(d.Hierarchy, d.AreaCode) {
+		return d, fmt.Errorf("area_code %q is not a unit of %s; use an official code such as a commune's 5 digits (see GET /api/v1/areas)", d.AreaCode, d.Hierarchy)
+	}
+	var err error
+	if d.OccurredAt, err = parseTime("occurred_at", e.OccurredAt); err != nil {
+		return d, err
+	}
+	if ahead := d.OccurredAt.Sub(now); ahead > r.MaxFuture {
+		return d, fmt.Errorf("occurred_at %s is %s in the future; the limit is %s (check the sender's clock and time zone offset)",
+			e.OccurredAt, ahead.Round(time.Second), r.MaxFuture)
+	}
+	if e.ReceivedAt != "" {
+		t, err := parseTime("received_at", e.ReceivedAt)
+		if err != nil {
+			return d, err
+		}
+		if t.After(d.OccurredAt) {
+			return d, fmt.Errorf("received_at %s is after occurred_at %s; a dossier is received before anything else happens to it", e.ReceivedAt, e.OccurredAt)
+		}
+		d.ReceivedAt = &t
+	}
+	if e.DueAt != "" {
+		t, err := parseTime("due_at", e.DueAt)
+		if err != nil {
+			return d, err
+		}
+		d.DueAt = &t
+	} else if statusNeedsDue[e.Status] {
+		return d, fmt.Errorf("due_at is required when status is %s: the on-time and overdue figures need it", e.Status)
+	}
+	return d, nil
+}
+
+func parseTime(field, s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s %q is not an RFC 3339 time with offset, e.g. 2026-11-22T09:15:00+07:00", field, s)
+	}
+	if t.Before(earliest) || t.After(latest) {
+		return time.Time{}, fmt.Errorf("%s %s is out of range (1970-01-02 to 2100-01-01)", field, s)
+	}
+	// DateTime keeps whole seconds; truncating here keeps on-time comparisons
+	// the same in Go and in ClickHouse.
+	return time.Unix(t.Unix(), 0).UTC(), nil
+}

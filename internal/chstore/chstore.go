@@ -1,0 +1,124 @@
+// Package chstore owns the ClickHouse connection and the schema: it opens a
+// pooled connection, creates the database and applies the versioned
+// migrations under migrations/ at start-up.
+//
+// The SQL here and in the packages that query through a Store must run on
+// ClickHouse 18.16 and on current releases alike: MergeTree family engines
+// with PARTITION BY/ORDER BY, DateTime (not DateTime64), plain String, no TTL,
+// no window functions, explicit column lists on INSERT, and values bound on
+// the client from allow-listed identifiers only.
+//
+// Concurrency: a Store is safe for concurrent use.
+package chstore
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Config says where ClickHouse is. Zero fields take the documented defaults.
+type Config struct {
+	Addr     string // host:port of the native protocol; default 127.0.0.1:9000
+	Database string // default "ioc"; created if missing
+	Username string // default "default"
+	Password string
+	// DialTimeout bounds connecting; default 5s.
+	DialTimeout time.Duration
+	// MaxOpenConns bounds the pool; default 16.
+	MaxOpenConns int
+	// QueryTimeout is ClickHouse's max_execution_time for every query;
+	// default 30s.
+	QueryTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:9000"
+	}
+	if c.Database == "" {
+		c.Database = "ioc"
+	}
+	if c.Username == "" {
+		c.Username = "default"
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 5 * time.Second
+	}
+	if c.MaxOpenConns == 0 {
+		c.MaxOpenConns = 16
+	}
+	if c.QueryTimeout == 0 {
+		c.QueryTimeout = 30 * time.Second
+	}
+	return c
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// Store is an open ClickHouse connection pool bound to one database.
+type Store struct {
+	conn   driver.Conn
+	db     string
+	logger *slog.Logger
+}
+
+// Open connects to ClickHouse and creates the database if it is missing. It
+// does not migrate: call Migrate.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
+	cfg = cfg.withDefaults()
+	if !identRE.MatchString(cfg.Database) {
+		return nil, fmt.Errorf("clickhouse database name %q: use letters, digits and underscores", cfg.Database)
+	}
+	opts := func(db string) *clickhouse.Options {
+		return &clickhouse.Options{
+			Addr:            []string{cfg.Addr},
+			Auth:            clickhouse.Auth{Database: db, Username: cfg.Username, Password: cfg.Password},
+			DialTimeout:     cfg.DialTimeout,
+			MaxOpenConns:    cfg.MaxOpenConns,
+			MaxIdleConns:    cfg.MaxOpenConns,
+			ConnMaxLifetime: time.Hour,
+			Compression:     &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+			Settings:        clickhouse.Settings{"max_execution_time": int(cfg.QueryTimeout.Seconds())},
+		}
+	}
+	boot, err := clickhouse.Open(opts("default"))
+	if err != nil {
+		return nil, fmt.Errorf("connect to clickhouse at %s: %w", cfg.Addr, err)
+	}
+	defer boot.Close()
+	if err := boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+cfg.Database); err != nil {
+		return nil, fmt.Errorf("create database %s on clickhouse at %s: %w", cfg.Database, cfg.Addr, err)
+	}
+	conn, err := clickhouse.Open(opts(cfg.Database))
+	if err != nil {
+		return nil, fmt.Errorf("connect to clickhouse at %s: %w", cfg.Addr, err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ping clickhouse at %s: %w", cfg.Addr, err)
+	}
+	return &Store{conn: conn, db: cfg.Database, logger: logger}, nil
+}
+
+// Conn is the pooled connection, for the packages that own their queries.
+func (s *Store) Conn() driver.Conn { return s.conn }
+
+// Database is the database every table lives in.
+func (s *Store) Database() string { return s.db }
+
+// Ping checks that ClickHouse answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.conn.Ping(ctx); err != nil {
+		return fmt.Errorf("ping clickhouse: %w", err)
+	}
+	return nil
+}
+
+// Close releases the connections.
+func (s *Store) Close() error { return s.conn.Close() }

@@ -1,0 +1,149 @@
+// Package testenv gives tests real ClickHouse and Redis servers.
+//
+// Shared servers come from IOC_TEST_CLICKHOUSE_ADDR and IOC_TEST_REDIS_ADDR
+// when set (make test starts one pair for the whole run); otherwise the first
+// test that asks starts them on free loopback ports with throwaway data
+// directories, and Main stops them when the package's tests end. Tests
+// isolate themselves with a database of their own (Database). A test that
+// must stop or kill a server starts a dedicated one (StartClickHouse).
+//
+// Concurrency: all functions are safe for parallel tests.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/openioc/ioc/internal/devservices"
+)
+
+var (
+	mu      sync.Mutex
+	shared  = map[string]*devservices.Server{}
+	dirs    []string
+	started []*devservices.Server
+)
+
+// Main runs the tests and stops every server this package started. Use it
+// from TestMain: os.Exit(testenv.Main(m)).
+func Main(m *testing.M) int {
+	code := m.Run()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range started {
+		_ = s.Stop()
+	}
+	for _, d := range dirs {
+		os.RemoveAll(d)
+	}
+	return code
+}
+
+// ClickHouseAddr returns the address of the shared test ClickHouse.
+func ClickHouseAddr(t testing.TB) string {
+	return sharedAddr(t, "clickhouse", "IOC_TEST_CLICKHOUSE_ADDR", devservices.StartClickHouse)
+}
+
+// RedisAddr returns the address of the shared test Redis.
+func RedisAddr(t testing.TB) string {
+	return sharedAddr(t, "redis", "IOC_TEST_REDIS_ADDR", devservices.StartRedis)
+}
+
+// StartClickHouse starts a ClickHouse for this test alone, stopped when the
+// test ends; the test may stop, kill or restart it.
+func StartClickHouse(t testing.TB) *devservices.Server {
+	t.Helper()
+	return startDedicated(t, devservices.StartClickHouse, devservices.Options{})
+}
+
+// RestartClickHouse starts ClickHouse again on the same directory and port
+// after s was stopped or killed.
+func RestartClickHouse(t testing.TB, s *devservices.Server) *devservices.Server {
+	t.Helper()
+	var port int
+	if _, err := fmt.Sscanf(s.Addr[strings.LastIndexByte(s.Addr, ':')+1:], "%d", &port); err != nil {
+		t.Fatalf("parse port of %s: %v", s.Addr, err)
+	}
+	return startDedicated(t, devservices.StartClickHouse, devservices.Options{Dir: s.Dir, Port: port})
+}
+
+// StartRedis starts a Redis for this test alone.
+func StartRedis(t testing.TB) *devservices.Server {
+	t.Helper()
+	return startDedicated(t, devservices.StartRedis, devservices.Options{})
+}
+
+// Database returns a fresh database name on the shared ClickHouse, dropped
+// when the test ends.
+func Database(t testing.TB) string {
+	t.Helper()
+	return DatabaseOn(t, ClickHouseAddr(t))
+}
+
+// DatabaseOn returns a fresh database name on the ClickHouse at addr,
+// dropped when the test ends if the server still answers.
+func DatabaseOn(t testing.TB, addr string) string {
+	t.Helper()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "test_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, DialTimeout: time.Second})
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name)
+	})
+	return name
+}
+
+type startFunc func(context.Context, devservices.Options) (*devservices.Server, error)
+
+func sharedAddr(t testing.TB, name, env string, start startFunc) string {
+	t.Helper()
+	if addr := os.Getenv(env); addr != "" {
+		return addr
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if s, ok := shared[name]; ok {
+		return s.Addr
+	}
+	dir, err := os.MkdirTemp("", "ioc-test-"+name+"-")
+	if err != nil {
+		t.Fatalf("create data directory for %s: %v", name, err)
+	}
+	dirs = append(dirs, dir)
+	s, err := start(context.Background(), devservices.Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	shared[name] = s
+	started = append(started, s)
+	return s.Addr
+}
+
+func startDedicated(t testing.TB, start startFunc, opts devservices.Options) *devservices.Server {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	s, err := start(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("start dedicated server: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	return s
+}
