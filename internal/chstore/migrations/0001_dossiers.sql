@@ -1,6 +1,8 @@
 -- Raw dossier events, one row per event. The batch writer never inserts an
 -- event_id twice; ReplacingMergeTree is the safety net that folds a copy that
--- slipped through when parts merge.
+-- slipped through when parts merge. The sort key serves both area/time
+-- drill-downs and the writer's "already stored?" lookup, which binds the
+-- batch's areas, times and ids so that it reads a few granules only.
 CREATE TABLE IF NOT EXISTS {db}.dossier_events (
     event_id       String,
     dossier_id     String,
@@ -21,7 +23,7 @@ CREATE TABLE IF NOT EXISTS {db}.dossier_events (
     ingested_at    DateTime('UTC')
 ) ENGINE = ReplacingMergeTree(ingested_at)
 PARTITION BY toYYYYMM(occurred_at)
-ORDER BY event_id;
+ORDER BY (hierarchy, area_code, occurred_at, event_id);
 
 -- Latest state of every dossier: the row with the highest version wins, and
 -- version orders by event time, then by lifecycle step for events in the

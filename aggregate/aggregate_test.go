@@ -1,0 +1,308 @@
+package aggregate
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openioc/ioc/geo"
+	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+var hcm = mustLoc("Asia/Ho_Chi_Minh")
+
+func mustLoc(name string) *time.Location {
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+func TestWindowStart(t *testing.T) {
+	now := time.Date(2026, 11, 22, 2, 15, 42, 0, time.UTC) // 09:15:42 in Ho Chi Minh City
+	f := func(w Window, want time.Time) {
+		t.Helper()
+		if got := w.Start(now, hcm); !got.Equal(want) {
+			t.Errorf("%s: got %v, want %v", w, got, want)
+		}
+	}
+	f(Today, time.Date(2026, 11, 21, 17, 0, 0, 0, time.UTC))
+	f(Last24, time.Date(2026, 11, 21, 2, 15, 0, 0, time.UTC))
+	f(Last7, time.Date(2026, 11, 15, 2, 15, 0, 0, time.UTC))
+	f(Last30, time.Date(2026, 10, 23, 2, 15, 0, 0, time.UTC))
+	// Just after local midnight, today is minutes old.
+	if got, want := Today.Start(time.Date(2026, 11, 22, 17, 1, 0, 0, time.UTC), hcm), time.Date(2026, 11, 22, 17, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("today after midnight: got %v, want %v", got, want)
+	}
+}
+
+func TestParseWindow(t *testing.T) {
+	for _, s := range []string{"", "today", "24h", "7d", "30d"} {
+		if _, err := ParseWindow(s); err != nil {
+			t.Errorf("ParseWindow(%q): %v", s, err)
+		}
+	}
+	if _, err := ParseWindow("1y"); err == nil || err.Error() != `unknown window "1y": use today, 24h, 7d or 30d` {
+		t.Errorf("ParseWindow(1y): got %v", err)
+	}
+}
+
+func TestKPIArithmetic(t *testing.T) {
+	k := KPIs(Counts{Received: 1234, Online: 1216, Resolved: 1100, OnTime: 1067, Overdue: 12})
+	rate := func(id string) any {
+		if p := k[id].(*float64); p != nil {
+			return *p
+		}
+		return nil
+	}
+	if got, want := rate("online_rate"), 0.9854; got != want {
+		t.Errorf("online_rate: got %v, want %v", got, want)
+	}
+	if got, want := rate("on_time_rate"), 0.97; got != want {
+		t.Errorf("on_time_rate: got %v, want %v", got, want)
+	}
+	if got := k["dossiers_overdue"]; got != uint64(12) {
+		t.Errorf("dossiers_overdue: got %v, want 12", got)
+	}
+	empty := KPIs(Counts{})
+	b, _ := json.Marshal(empty)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	if m["online_rate"] != nil || m["on_time_rate"] != nil {
+		t.Errorf("rates over no dossiers: got %s, want null", b)
+	}
+	if len(Catalog()) != len(k) {
+		t.Errorf("catalog has %d indicators, snapshot %d", len(Catalog()), len(k))
+	}
+	// Summing counts then dividing is not the mean of rates.
+	var sum Counts
+	sum.Add(Counts{Received: 1, Online: 1})
+	sum.Add(Counts{Received: 99, Online: 49})
+	if got, want := *KPIs(sum)["online_rate"].(*float64), 0.5; got != want {
+		t.Errorf("rolled-up online_rate: got %v, want %v (not the 0.7475 mean of rates)", got, want)
+	}
+}
+
+type row struct {
+	id, dossier, area, channel, status string
+	at, due                            time.Time
+}
+
+func insert(t *testing.T, s *chstore.Store, rows ...row) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := s.Conn().PrepareBatch(ctx, "INSERT INTO "+s.Database()+".dossier_events (event_id, dossier_id, hierarchy, area_code, channel, status, occurred_at, due_at, online_level, ingested_at)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		due := &r.due
+		if r.due.IsZero() {
+			due = nil
+		}
+		if err := b.Append(r.id, r.dossier, "vn-2025", r.area, r.channel, r.status, r.at, due, "", time.Now().UTC()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type capture struct {
+	mu   sync.Mutex
+	msgs map[string][]Snapshot
+}
+
+func (c *capture) Publish(_ context.Context, topic string, payload []byte) error {
+	var s Snapshot
+	if err := json.Unmarshal(payload, &s); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.msgs[topic] = append(c.msgs[topic], s)
+	return nil
+}
+
+func (c *capture) take() map[string][]Snapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.msgs
+	c.msgs = map[string][]Snapshot{}
+	return m
+}
+
+func newTestAggregator(t *testing.T, now time.Time) (*Aggregator, *chstore.Store, *capture) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := chstore.Open(ctx, chstore.Config{Addr: testenv.ClickHouseAddr(t), Database: testenv.Database(t)}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := geo.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &capture{msgs: map[string][]Snapshot{}}
+	a, err := New(Config{Location: hcm}, s, reg, pub, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.now = func() time.Time { return now }
+	return a, s, pub
+}
+
+func TestExactFiguresAtCommuneAndProvince(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 22, 3, 30, 0, 0, time.UTC) // 10:30 local
+	a, s, _ := newTestAggregator(t, now)
+	at := func(d time.Duration) time.Time { return now.Add(d) }
+	insert(t, s,
+		// Sài Gòn (26740): 3 received today (2 online), one yesterday evening.
+		row{"e1", "d1", "26740", "online", "received", at(-2 * time.Hour), at(48 * time.Hour)},
+		row{"e2", "d2", "26740", "online", "received", at(-90 * time.Minute), at(-time.Hour)}, // open and overdue
+		row{"e3", "d3", "26740", "in_person", "received", at(-10 * time.Minute), at(time.Hour)},
+		row{"e4", "d4", "26740", "online", "received", at(-12 * time.Hour), at(-11 * time.Hour)},
+		// d4 resolved late today, d1 resolved on time.
+		row{"e5", "d4", "26740", "online", "resolved", at(-30 * time.Minute), at(-11 * time.Hour)},
+		row{"e6", "d1", "26740", "online", "resolved", at(-5 * time.Minute), at(48 * time.Hour)},
+		// Tân Định (26734 is gone in 2025; use Bến Thành 26743): 1 received online, processing, past due.
+		row{"e7", "d7", "26743", "online", "received", at(-3 * time.Hour), at(-2 * time.Hour)},
+		row{"e8", "d7", "26743", "online", "processing", at(-150 * time.Minute), at(-2 * time.Hour)},
+		// Waiting for the citizen: not overdue.
+		row{"e9", "d9", "26743", "online", "received", at(-3 * time.Hour), at(-2 * time.Hour)},
+		row{"e10", "d9", "26743", "online", "supplement_requested", at(-150 * time.Minute), at(-2 * time.Hour)},
+		// A province-level desk.
+		row{"e11", "d11", "79", "postal", "received", at(-time.Hour), at(time.Hour)},
+		// Another province: must not leak into 79.
+		row{"e12", "d12", "00004", "online", "received", at(-time.Hour), at(-30 * time.Minute)},
+		// 8 days ago: only in 30d.
+		row{"e13", "d13", "26740", "online", "received", at(-8 * 24 * time.Hour), at(-7 * 24 * time.Hour)},
+		row{"e14", "d13", "26740", "online", "returned", at(-7 * 24 * time.Hour), time.Time{}},
+	)
+	f := func(code string, w Window, want map[string]any) {
+		t.Helper()
+		snap, err := a.Snapshot(ctx, "vn-2025", code, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(snap.KPIs)
+		wb, _ := json.Marshal(want)
+		if string(b) != string(wb) {
+			t.Errorf("%s %s:\n got %s\nwant %s", code, w, b, wb)
+		}
+	}
+	f("26740", Today, map[string]any{
+		"dossiers_received": 3, "dossiers_online": 2, "online_rate": 0.6667,
+		"dossiers_resolved": 2, "dossiers_on_time": 1, "on_time_rate": 0.5, "dossiers_overdue": 1,
+	})
+	f("26740", Last24, map[string]any{
+		"dossiers_received": 4, "dossiers_online": 3, "online_rate": 0.75,
+		"dossiers_resolved": 2, "dossiers_on_time": 1, "on_time_rate": 0.5, "dossiers_overdue": 1,
+	})
+	f("26740", Last30, map[string]any{
+		"dossiers_received": 5, "dossiers_online": 4, "online_rate": 0.8,
+		"dossiers_resolved": 2, "dossiers_on_time": 1, "on_time_rate": 0.5, "dossiers_overdue": 1,
+	})
+	f("26743", Today, map[string]any{
+		"dossiers_received": 2, "dossiers_online": 2, "online_rate": 1,
+		"dossiers_resolved": 0, "dossiers_on_time": 0, "on_time_rate": nil, "dossiers_overdue": 1,
+	})
+	// The province sums its communes' numerators and denominators, plus its own desk.
+	f("79", Today, map[string]any{
+		"dossiers_received": 6, "dossiers_online": 4, "online_rate": 0.6667,
+		"dossiers_resolved": 2, "dossiers_on_time": 1, "on_time_rate": 0.5, "dossiers_overdue": 2,
+	})
+	f("01", Today, map[string]any{
+		"dossiers_received": 1, "dossiers_online": 1, "online_rate": 1,
+		"dossiers_resolved": 0, "dossiers_on_time": 0, "on_time_rate": nil, "dossiers_overdue": 1,
+	})
+	// A unit with nothing has zeros and null rates.
+	f("26758", Last7, map[string]any{
+		"dossiers_received": 0, "dossiers_online": 0, "online_rate": nil,
+		"dossiers_resolved": 0, "dossiers_on_time": 0, "on_time_rate": nil, "dossiers_overdue": 0,
+	})
+
+	kids, err := a.ChildSnapshots(ctx, "vn-2025", "79", Today)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kids) != 168 {
+		t.Fatalf("children of 79: got %d, want 168", len(kids))
+	}
+	for _, k := range kids {
+		if k.Area == "26740" && k.KPIs["dossiers_received"] != uint64(3) {
+			t.Errorf("child 26740: got %v received, want 3", k.KPIs["dossiers_received"])
+		}
+		if k.Level != "commune" || k.Hierarchy != "vn-2025" || k.Window != Today {
+			t.Errorf("child %s: got level %s hierarchy %s window %s", k.Area, k.Level, k.Hierarchy, k.Window)
+		}
+	}
+	snap, _ := a.Snapshot(ctx, "vn-2025", "79", Today)
+	if got, want := snap.AsOf.Format(time.RFC3339), "2026-11-22T10:30:00+07:00"; got != want {
+		t.Errorf("as_of: got %s, want %s", got, want)
+	}
+	if snap.Name != "Hồ Chí Minh" || snap.Level != "province" {
+		t.Errorf("province snapshot: got name %q level %q", snap.Name, snap.Level)
+	}
+	if _, err := a.Snapshot(ctx, "vn-2025", "99999", Today); err == nil {
+		t.Error("unknown area: got no error")
+	}
+}
+
+func TestRecomputePublishesChangedUnitsAndAncestors(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 22, 3, 30, 0, 0, time.UTC)
+	a, s, pub := newTestAggregator(t, now)
+	if err := a.refresh(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	insert(t, s, row{"e1", "d1", "26740", "online", "received", now.Add(-time.Minute), now.Add(72 * time.Hour)})
+	a.MarkDirty("vn-2025", []string{"26740"})
+	if err := a.recomputeDirty(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := pub.take()
+	for _, topic := range []string{"kpi/26740", "kpi/26740/24h", "kpi/26740/7d", "kpi/26740/30d", "kpi/79", "kpi/79/24h", "kpi/79/7d", "kpi/79/30d"} {
+		if len(got[topic]) != 1 || got[topic][0].KPIs["dossiers_received"] != float64(1) {
+			t.Errorf("%s: got %v, want one snapshot with 1 received", topic, got[topic])
+		}
+	}
+	if len(got) != 8 {
+		t.Errorf("published %d topics, want 8 (the commune and its province, 4 windows each)", len(got))
+	}
+	// Nothing changed: nothing published.
+	a.MarkDirty("vn-2025", []string{"26740"})
+	if err := a.recomputeDirty(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := pub.take(); len(got) != 0 {
+		t.Errorf("unchanged figures republished: %v", got)
+	}
+	// Time passing moves a window without new records: a refresh publishes it.
+	a.now = func() time.Time { return now.Add(24 * time.Hour) }
+	if err := a.refresh(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	got = pub.take()
+	if s := got["kpi/26740/24h"]; len(s) != 1 || s[0].KPIs["dossiers_received"] != float64(0) {
+		t.Errorf("24h window a day later: got %v, want 0 received", s)
+	}
+	if _, ok := got["kpi/26740/7d"]; ok {
+		t.Error("7d window republished although its figures did not change")
+	}
+}

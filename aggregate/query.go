@@ -1,0 +1,153 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/openioc/ioc/geo"
+	"github.com/openioc/ioc/internal/chstore"
+)
+
+// querier reads the rollups and the dossier state of one database.
+type querier struct {
+	conn driver.Conn
+	db   string
+}
+
+// scope names the units a computation covers: every unit of the hierarchy
+// (codes nil), or the listed ones.
+type scope struct {
+	h     *geo.Hierarchy
+	codes []string // nil: all
+}
+
+func (s scope) filter(args []any) (string, []any) {
+	if s.codes == nil {
+		return "", args
+	}
+	return " AND area_code IN ?", append(args, chstore.In(s.codes))
+}
+
+// windowCounts returns, per unit with records, the counts of records filed
+// directly under it from start on: whole hours from the hour rollup, the
+// partial first hour from the minute rollup.
+func (q querier) windowCounts(ctx context.Context, s scope, start time.Time) (map[string]Counts, error) {
+	hour := start.Truncate(time.Hour)
+	if hour.Before(start) {
+		hour = hour.Add(time.Hour)
+	}
+	f1, args := s.filter([]any{s.h.Name(), chstore.Time(hour)})
+	args = append(args, s.h.Name(), chstore.Time(start), chstore.Time(hour))
+	f2, args := s.filter(args)
+	query := `SELECT area_code, sum(received), sum(received_online), sum(resolved), sum(resolved_on_time) FROM (
+		SELECT area_code, received, received_online, resolved, resolved_on_time FROM ` + q.db + `.dossier_kpi_hour
+		WHERE hierarchy = ? AND t >= ?` + f1 + `
+		UNION ALL
+		SELECT area_code, received, received_online, resolved, resolved_on_time FROM ` + q.db + `.dossier_kpi_minute
+		WHERE hierarchy = ? AND t >= ? AND t < ?` + f2 + `
+	) GROUP BY area_code`
+	rows, err := q.conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query dossier rollups: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]Counts{}
+	for rows.Next() {
+		var area string
+		var c Counts
+		if err := rows.Scan(&area, &c.Received, &c.Online, &c.Resolved, &c.OnTime); err != nil {
+			return nil, fmt.Errorf("read dossier rollups: %w", err)
+		}
+		out[area] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read dossier rollups: %w", err)
+	}
+	return out, nil
+}
+
+// overdue returns, per unit, the open dossiers filed directly under it whose
+// due date is before now. The inner query is a cheap column scan that keeps
+// the per-dossier aggregation to the few candidates.
+func (q querier) overdue(ctx context.Context, s scope, now time.Time) (map[string]uint64, error) {
+	f1, args := s.filter([]any{s.h.Name()})
+	args = append(args, s.h.Name())
+	f2, args := s.filter(args)
+	args = append(args, chstore.Time(now), chstore.Time(now))
+	query := `SELECT area_code, count() FROM (
+		SELECT area_code, dossier_id, argMax(status, version) AS st, argMax(due_at, version) AS due
+		FROM ` + q.db + `.dossier_state
+		WHERE hierarchy = ?` + f1 + ` AND dossier_id IN (
+			SELECT dossier_id FROM ` + q.db + `.dossier_state
+			WHERE hierarchy = ?` + f2 + ` AND status IN ('received', 'processing') AND due_at < ?)
+		GROUP BY area_code, dossier_id
+	) WHERE st IN ('received', 'processing') AND due < ? GROUP BY area_code`
+	rows, err := q.conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query overdue dossiers: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]uint64{}
+	for rows.Next() {
+		var area string
+		var n uint64
+		if err := rows.Scan(&area, &n); err != nil {
+			return nil, fmt.Errorf("read overdue dossiers: %w", err)
+		}
+		out[area] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read overdue dossiers: %w", err)
+	}
+	return out, nil
+}
+
+// counts computes, for every unit in s, the counts over its subtree for each
+// window. Units of s must be whole subtrees (every descendant of a listed
+// unit listed too) for the sums to be complete.
+func (q querier) counts(ctx context.Context, s scope, windows []Window, now time.Time, loc *time.Location) (map[Window]map[string]Counts, error) {
+	over, err := q.overdue(ctx, s, now)
+	if err != nil {
+		return nil, err
+	}
+	in := func(code string) bool { return true }
+	if s.codes != nil {
+		member := make(map[string]bool, len(s.codes))
+		for _, c := range s.codes {
+			member[c] = true
+		}
+		in = func(code string) bool { return member[code] }
+	}
+	out := make(map[Window]map[string]Counts, len(windows))
+	for _, w := range windows {
+		direct, err := q.windowCounts(ctx, s, w.Start(now, loc))
+		if err != nil {
+			return nil, err
+		}
+		for area, n := range over {
+			c := direct[area]
+			c.Overdue = n
+			direct[area] = c
+		}
+		sums := map[string]Counts{}
+		for area, c := range direct {
+			if _, ok := s.h.Unit(area); !ok {
+				continue // a unit since removed from the hierarchy
+			}
+			for code := area; code != ""; {
+				if in(code) {
+					t := sums[code]
+					t.Add(c)
+					sums[code] = t
+				}
+				u, _ := s.h.Unit(code)
+				code = u.Parent
+			}
+		}
+		out[w] = sums
+	}
+	return out, nil
+}

@@ -1,0 +1,258 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// BatchConfig tunes a writer's batching. Zero fields take the defaults.
+type BatchConfig struct {
+	// MaxRows flushes a batch once it holds this many rows; default 5000.
+	MaxRows int
+	// MaxAge flushes a batch once its oldest row has waited this long;
+	// default 200ms. It bounds the added latency of an acknowledgement.
+	MaxAge time.Duration
+	// QueueRows bounds the rows waiting for a flush; beyond it requests are
+	// refused with ErrQueueFull. Default 100000.
+	QueueRows int
+	// FlushTimeout bounds one flush (lookup and insert); default 15s.
+	FlushTimeout time.Duration
+}
+
+func (c BatchConfig) withDefaults() BatchConfig {
+	if c.MaxRows <= 0 {
+		c.MaxRows = 5000
+	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = 200 * time.Millisecond
+	}
+	if c.QueueRows <= 0 {
+		c.QueueRows = 100000
+	}
+	if c.FlushTimeout <= 0 {
+		c.FlushTimeout = 15 * time.Second
+	}
+	return c
+}
+
+// QueueFullError says the writer holds as many rows as it may; the request
+// should be retried later or the limit raised.
+type QueueFullError struct{ Limit int }
+
+func (e *QueueFullError) Error() string {
+	return fmt.Sprintf("ingest queue is full (%d rows waiting, the IOC_INGEST_QUEUE_ROWS limit); retry later or raise the limit", e.Limit)
+}
+
+// ErrClosed means the writer is shutting down and takes nothing more.
+var ErrClosed = errors.New("ingest is shutting down; retry against another node or after the restart")
+
+// StoreError wraps a failure to store a batch: nothing of the request was
+// acknowledged, and a retry is safe because ids already stored are skipped.
+type StoreError struct{ Err error }
+
+func (e *StoreError) Error() string { return "store batch: " + e.Err.Error() }
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// flushFunc stores rows and reports, per row, whether it was new (false:
+// already stored, or repeated earlier in the batch).
+type flushFunc[T any] func(ctx context.Context, rows []T) (fresh []bool, err error)
+
+type job[T any] struct {
+	rows []T
+	done chan jobResult // buffered: the writer never blocks on a gone requester
+}
+
+type jobResult struct {
+	duplicates int
+	err        error
+}
+
+// batcher collects the rows of many requests into batches. One goroutine
+// (run) owns the batch and performs every flush.
+type batcher[T any] struct {
+	cfg    BatchConfig
+	flush  flushFunc[T]
+	logger *slog.Logger
+	m      *writerMetrics
+
+	mu     sync.RWMutex // guards closed against sends on jobs
+	closed bool
+	jobs   chan *job[T]
+	queued atomic.Int64 // rows submitted and not yet flushed
+}
+
+func newBatcher[T any](cfg BatchConfig, flush flushFunc[T], logger *slog.Logger, m *writerMetrics) *batcher[T] {
+	cfg = cfg.withDefaults()
+	return &batcher[T]{
+		cfg: cfg, flush: flush, logger: logger, m: m,
+		jobs: make(chan *job[T], 4096),
+	}
+}
+
+// submit queues rows and waits until they are stored, or ctx ends. It
+// returns how many rows were duplicates of stored ones.
+func (b *batcher[T]) submit(ctx context.Context, rows []T) (int, error) {
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	if !b.reserve(len(rows)) {
+		return 0, &QueueFullError{Limit: b.cfg.QueueRows}
+	}
+	j := &job[T]{rows: rows, done: make(chan jobResult, 1)}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		b.release(len(rows))
+		return 0, ErrClosed
+	}
+	select {
+	case b.jobs <- j:
+	default:
+		b.mu.RUnlock()
+		b.release(len(rows))
+		return 0, &QueueFullError{Limit: b.cfg.QueueRows}
+	}
+	b.mu.RUnlock()
+	select {
+	case r := <-j.done:
+		return r.duplicates, r.err
+	case <-ctx.Done():
+		// The rows may still be stored; a retry is deduplicated.
+		return 0, fmt.Errorf("wait for batch: %w", ctx.Err())
+	}
+}
+
+// reserve takes queue room for n rows, all or none.
+func (b *batcher[T]) reserve(n int) bool {
+	for {
+		cur := b.queued.Load()
+		if cur+int64(n) > int64(b.cfg.QueueRows) {
+			return false
+		}
+		if b.queued.CompareAndSwap(cur, cur+int64(n)) {
+			b.m.queueRows.Set(float64(cur + int64(n)))
+			return true
+		}
+	}
+}
+
+func (b *batcher[T]) release(n int) {
+	b.m.queueRows.Set(float64(b.queued.Add(-int64(n))))
+}
+
+// run flushes batches until ctx ends, then refuses new rows, flushes what is
+// queued and returns.
+func (b *batcher[T]) run(ctx context.Context) {
+	var batch []*job[T]
+	rows := 0
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	flush := func() {
+		if len(batch) > 0 {
+			b.flushJobs(batch, rows)
+		}
+		batch, rows = batch[:0], 0
+		timer.Stop()
+	}
+	add := func(j *job[T]) {
+		if len(batch) == 0 {
+			timer.Reset(b.cfg.MaxAge)
+		}
+		batch = append(batch, j)
+		rows += len(j.rows)
+		if rows >= b.cfg.MaxRows {
+			flush()
+		}
+	}
+	for {
+		select {
+		case j := <-b.jobs:
+			add(j)
+		case <-timer.C:
+			flush()
+		case <-ctx.Done():
+			b.mu.Lock()
+			b.closed = true
+			b.mu.Unlock()
+		drain:
+			for {
+				select {
+				case j := <-b.jobs:
+					add(j)
+				default:
+					break drain
+				}
+			}
+			flush()
+			return
+		}
+	}
+}
+
+func (b *batcher[T]) flushJobs(jobs []*job[T], n int) {
+	all := make([]T, 0, n)
+	for _, j := range jobs {
+		all = append(all, j.rows...)
+	}
+	// A flush outlives the requests that wait on it: it runs to completion
+	// (or its own timeout) so that what is stored is also acknowledged.
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.FlushTimeout)
+	start := time.Now()
+	fresh, err := b.flush(ctx, all)
+	cancel()
+	b.m.flushSeconds.Observe(time.Since(start).Seconds())
+	b.m.batchRows.Observe(float64(len(all)))
+	if err != nil {
+		b.m.flushErrors.Inc()
+		b.logger.Error("flush failed; requests refused", "rows", len(all), "err", err)
+		err = &StoreError{Err: err}
+	}
+	off := 0
+	for _, j := range jobs {
+		r := jobResult{err: err}
+		if err == nil {
+			for _, f := range fresh[off : off+len(j.rows)] {
+				if !f {
+					r.duplicates++
+				}
+			}
+		}
+		off += len(j.rows)
+		j.done <- r
+	}
+	b.release(len(all))
+}
+
+type writerMetrics struct {
+	queueRows    prometheus.Gauge
+	batchRows    prometheus.Observer
+	flushSeconds prometheus.Observer
+	flushErrors  prometheus.Counter
+}
+
+func newWriterMetrics(reg prometheus.Registerer, table string) *writerMetrics {
+	labels := prometheus.Labels{"table": table}
+	m := &writerMetrics{
+		queueRows: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ioc_ingest_queue_rows", Help: "Rows waiting for a flush.", ConstLabels: labels}),
+		batchRows: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ioc_ingest_batch_rows", Help: "Rows per flushed batch.", ConstLabels: labels,
+			Buckets: prometheus.ExponentialBuckets(1, 4, 9)}),
+		flushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ioc_ingest_flush_duration_seconds", Help: "Time to look up duplicates and insert a batch.", ConstLabels: labels,
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
+		flushErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ioc_ingest_flush_errors_total", Help: "Batches that could not be stored.", ConstLabels: labels}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.queueRows, m.batchRows.(prometheus.Histogram), m.flushSeconds.(prometheus.Histogram), m.flushErrors)
+	}
+	return m
+}

@@ -1,0 +1,133 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ServiceConfig tunes the HTTP side of ingest. Zero fields take the defaults.
+type ServiceConfig struct {
+	// WaitTimeout bounds how long a request waits for its records to be
+	// stored; default 30s.
+	WaitTimeout time.Duration
+	// MaxErrors bounds the per-record errors listed in a response; default 1000.
+	MaxErrors int
+}
+
+// Service answers the ingest endpoints: it decodes and validates each
+// record, hands the valid ones to a writer and acknowledges once stored.
+type Service struct {
+	cfg      ServiceConfig
+	rules    Rules
+	dossiers *Writer
+	logger   *slog.Logger
+	now      func() time.Time
+	records  *prometheus.CounterVec
+}
+
+// Response is the body of a 202: what was taken and what was refused.
+type Response struct {
+	Accepted   int           `json:"accepted"`
+	Rejected   int           `json:"rejected"`
+	Duplicates int           `json:"duplicates"`
+	Errors     []RecordError `json:"errors"`
+	// ErrorsOmitted counts refused records beyond MaxErrors.
+	ErrorsOmitted int `json:"errors_omitted,omitempty"`
+}
+
+// NewService returns the ingest endpoints over the given writer.
+func NewService(cfg ServiceConfig, rules Rules, dossiers *Writer, logger *slog.Logger, reg prometheus.Registerer) *Service {
+	if cfg.WaitTimeout <= 0 {
+		cfg.WaitTimeout = 30 * time.Second
+	}
+	if cfg.MaxErrors <= 0 {
+		cfg.MaxErrors = 1000
+	}
+	s := &Service{
+		cfg: cfg, rules: rules, dossiers: dossiers, logger: logger, now: time.Now,
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ioc_ingest_records_total",
+			Help: "Records received by ingest, by kind and outcome (accepted, duplicate, rejected, failed).",
+		}, []string{"kind", "outcome"}),
+	}
+	if reg != nil {
+		reg.MustRegister(s.records)
+	}
+	return s
+}
+
+// Dossiers handles POST /api/v1/ingest/dossiers.
+func (s *Service) Dossiers(c *fiber.Ctx) error {
+	ndjson := strings.HasPrefix(string(c.Request().Header.ContentType()), "application/x-ndjson")
+	recs, errs, err := decodeRecords[DossierEvent](c.Body(), ndjson)
+	if err != nil {
+		return fiber.NewError(fiber.StatusBadRequest, err.Error())
+	}
+	now := s.now()
+	rows := make([]Dossier, 0, len(recs))
+	for _, r := range recs {
+		d, err := s.rules.Validate(r.value, now)
+		if err != nil {
+			errs = append(errs, RecordError{Index: r.index, Error: err.Error()})
+			continue
+		}
+		rows = append(rows, d)
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.WaitTimeout)
+	defer cancel()
+	dups, err := s.dossiers.Write(ctx, rows)
+	if err != nil {
+		s.records.WithLabelValues("dossier", "failed").Add(float64(len(rows)))
+		return s.refuse(c, err)
+	}
+	s.records.WithLabelValues("dossier", "accepted").Add(float64(len(rows) - dups))
+	s.records.WithLabelValues("dossier", "duplicate").Add(float64(dups))
+	s.records.WithLabelValues("dossier", "rejected").Add(float64(len(errs)))
+	return c.Status(fiber.StatusAccepted).JSON(s.response(len(rows), dups, errs))
+}
+
+func (s *Service) response(accepted, dups int, errs []RecordError) Response {
+	// Decode errors come first and validation errors after; clients read them by index.
+	slices.SortFunc(errs, func(a, b RecordError) int { return a.Index - b.Index })
+	r := Response{Accepted: accepted, Rejected: len(errs), Duplicates: dups, Errors: errs}
+	if r.Errors == nil {
+		r.Errors = []RecordError{}
+	}
+	if len(r.Errors) > s.cfg.MaxErrors {
+		r.ErrorsOmitted = len(r.Errors) - s.cfg.MaxErrors
+		r.Errors = r.Errors[:s.cfg.MaxErrors]
+	}
+	return r
+}
+
+// refuse answers a request none of whose records were acknowledged.
+func (s *Service) refuse(c *fiber.Ctx, err error) error {
+	var full *QueueFullError
+	var store *StoreError
+	switch {
+	case errors.As(err, &full):
+		c.Set(fiber.HeaderRetryAfter, "1")
+		return fiber.NewError(fiber.StatusServiceUnavailable, err.Error())
+	case errors.Is(err, ErrClosed):
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return fiber.NewError(fiber.StatusServiceUnavailable, err.Error())
+	case errors.As(err, &store):
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return fiber.NewError(fiber.StatusServiceUnavailable,
+			"storage is unavailable, nothing from this request was acknowledged; retry the same request (ids already stored are skipped): "+store.Err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return fiber.NewError(fiber.StatusServiceUnavailable,
+			"records were not stored within "+s.cfg.WaitTimeout.String()+"; retry the same request (ids already stored are skipped)")
+	default:
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return fiber.NewError(fiber.StatusServiceUnavailable, err.Error())
+	}
+}

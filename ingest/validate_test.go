@@ -1,0 +1,183 @@
+package ingest
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+type fakeAreas map[string]bool
+
+func (f fakeAreas) HasUnit(h, code string) bool { return h == "vn-2025" && f[code] }
+func (f fakeAreas) HasHierarchy(h string) bool  { return h == "vn-2025" || h == "vn-2024" }
+
+var testRules = Rules{Hierarchy: "vn-2025", Areas: fakeAreas{"79": true, "26740": true}, MaxFuture: 5 * time.Minute}
+
+var testNow = time.Date(2026, 11, 22, 2, 30, 0, 0, time.UTC) // 09:30 in Ho Chi Minh City
+
+func validEvent() DossierEvent {
+	return DossierEvent{
+		EventID: "hcm-000123-4", DossierID: "000.00.79.H29-251122-0001", ProcedureCode: "1.004227",
+		Sector: "land", AreaCode: "26740", Channel: "online", Status: "resolved",
+		OccurredAt: "2026-11-22T09:15:00+07:00", ReceivedAt: "2026-11-20T08:00:00+07:00",
+		DueAt: "2026-11-25T17:00:00+07:00", OnlineLevel: "full", Digitized: true,
+	}
+}
+
+func TestValidateAccepts(t *testing.T) {
+	d, err := testRules.Validate(validEvent(), testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := d.OccurredAt, time.Date(2026, 11, 22, 2, 15, 0, 0, time.UTC); !got.Equal(want) || got.Location() != time.UTC {
+		t.Errorf("occurred_at: got %v, want %v in UTC", got, want)
+	}
+	if d.Hierarchy != "vn-2025" {
+		t.Errorf("hierarchy: got %q, want the deployment's vn-2025", d.Hierarchy)
+	}
+	if d.DueAt == nil || d.ReceivedAt == nil {
+		t.Error("due_at and received_at should be kept")
+	}
+	// Terminal statuses may leave the due date out.
+	e := validEvent()
+	e.Status, e.DueAt = "withdrawn", ""
+	if _, err := testRules.Validate(e, testNow); err != nil {
+		t.Errorf("withdrawn without due_at: %v", err)
+	}
+	// Up to the future limit is fine (clock skew).
+	e = validEvent()
+	e.OccurredAt = "2026-11-22T09:34:59+07:00"
+	if _, err := testRules.Validate(e, testNow); err != nil {
+		t.Errorf("4m59s ahead: %v", err)
+	}
+	// A province-level desk files under the province itself.
+	e = validEvent()
+	e.AreaCode = "79"
+	if _, err := testRules.Validate(e, testNow); err != nil {
+		t.Errorf("province-level dossier: %v", err)
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	f := func(change func(*DossierEvent), want string) {
+		t.Helper()
+		e := validEvent()
+		change(&e)
+		_, err := testRules.Validate(e, testNow)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got error %v, want one containing %q", err, want)
+		}
+	}
+	f(func(e *DossierEvent) { e.EventID = "" }, "event_id is required")
+	f(func(e *DossierEvent) { e.DossierID = " " }, "dossier_id is required")
+	f(func(e *DossierEvent) { e.AreaCode = "" }, "area_code is required")
+	f(func(e *DossierEvent) { e.OccurredAt = "" }, "occurred_at is required")
+	f(func(e *DossierEvent) { e.Status = "done" }, `status "done" is not one of received, processing, supplement_requested, resolved, returned, rejected, withdrawn`)
+	f(func(e *DossierEvent) { e.Channel = "fax" }, `channel "fax" is not one of online, in_person, postal`)
+	f(func(e *DossierEvent) { e.OnlineLevel = "level4" }, `online_level "level4"`)
+	f(func(e *DossierEvent) { e.AreaCode = "26734" }, `area_code "26734" is not a unit of vn-2025`)
+	f(func(e *DossierEvent) { e.Hierarchy = "vn-1999" }, `hierarchy "vn-1999" is unknown`)
+	f(func(e *DossierEvent) { e.Hierarchy = "vn-2024" }, `hierarchy "vn-2024" is known but not accepted for ingest yet`)
+	f(func(e *DossierEvent) { e.OccurredAt = "2026-11-22 09:15:00" }, `occurred_at "2026-11-22 09:15:00" is not an RFC 3339 time with offset`)
+	f(func(e *DossierEvent) { e.OccurredAt = "2026-11-22T09:15:00" }, "not an RFC 3339 time with offset")
+	f(func(e *DossierEvent) { e.OccurredAt = "2026-11-22T09:36:00+07:00" }, "6m0s in the future; the limit is 5m0s")
+	f(func(e *DossierEvent) { e.OccurredAt = "1960-01-01T00:00:00Z" }, "out of range")
+	f(func(e *DossierEvent) { e.DueAt = "2200-01-01T00:00:00Z" }, "due_at 2200-01-01T00:00:00Z is out of range")
+	f(func(e *DossierEvent) { e.ReceivedAt = "2026-11-23T08:00:00+07:00" }, "received_at 2026-11-23T08:00:00+07:00 is after occurred_at")
+	f(func(e *DossierEvent) { e.DueAt = "" }, "due_at is required when status is resolved")
+	f(func(e *DossierEvent) { e.Status, e.DueAt = "received", "" }, "due_at is required when status is received")
+	f(func(e *DossierEvent) { e.EventID = strings.Repeat("x", 129) }, "event_id is 129 bytes long; the limit is 128")
+	f(func(e *DossierEvent) { e.Sector = "\xff" }, "sector is not valid UTF-8")
+}
+
+func TestDecodeRecords(t *testing.T) {
+	type want struct {
+		ok     []int
+		errs   map[int]string
+		failed string
+	}
+	f := func(body string, ndjson bool, w want) {
+		t.Helper()
+		recs, errs, err := decodeRecords[DossierEvent]([]byte(body), ndjson)
+		if w.failed != "" {
+			if err == nil || !strings.Contains(err.Error(), w.failed) {
+				t.Errorf("%q: got error %v, want %q", body, err, w.failed)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+		var got []int
+		for _, r := range recs {
+			got = append(got, r.index)
+		}
+		if len(got) != len(w.ok) {
+			t.Errorf("%q: decoded indexes %v, want %v", body, got, w.ok)
+		}
+		for i := range min(len(got), len(w.ok)) {
+			if got[i] != w.ok[i] {
+				t.Errorf("%q: decoded indexes %v, want %v", body, got, w.ok)
+				break
+			}
+		}
+		if len(errs) != len(w.errs) {
+			t.Errorf("%q: got errors %v, want %v", body, errs, w.errs)
+		}
+		for _, e := range errs {
+			if !strings.Contains(e.Error, w.errs[e.Index]) || w.errs[e.Index] == "" {
+				t.Errorf("%q: error at %d is %q, want it to contain %q", body, e.Index, e.Error, w.errs[e.Index])
+			}
+		}
+	}
+	f(`[{"event_id":"a"},{"event_id":"b"}]`, false, want{ok: []int{0, 1}})
+	f(`[{"event_id":"a"}, 7, {"digitized":"yes"}, {"event_id":"d"}]`, false, want{
+		ok:   []int{0, 3},
+		errs: map[int]string{1: "record is \"7\", want a JSON object", 2: "digitized must be a boolean (true or false), got a JSON string"},
+	})
+	f("{\"event_id\":\"a\"}\n\n{broken\r\n{\"event_id\":\"c\"}\n", false, want{
+		ok: []int{0, 2}, errs: map[int]string{1: "malformed JSON at byte 2"},
+	})
+	f(`[{"event_id":"a"}]`, true, want{failed: "Content-Type is application/x-ndjson but the body does not start with a JSON object"})
+	f(`{"event_id":"a"}`, true, want{ok: []int{0}})
+	f(``, false, want{failed: "the body is empty"})
+	f(`  `, false, want{failed: "the body is empty"})
+	f(`[{"event_id":"a"},`, false, want{failed: "body cannot be parsed"})
+	f(`hello`, false, want{failed: `want a JSON array or NDJSON objects, got "hello"`})
+	f("{nope\n{nope", false, want{failed: "no line is a JSON object"})
+}
+
+// FuzzDecodeDossiers checks that no body makes the decoder panic, and that
+// every record is accounted for exactly once: decoded or refused by index.
+func FuzzDecodeDossiers(f *testing.F) {
+	f.Add([]byte(`[{"event_id":"a","status":"received"}]`), false)
+	f.Add([]byte("{\"event_id\":\"a\"}\n{\"event_id\":\"b\"}\n"), true)
+	f.Add([]byte(`[1,"x",{"digitized":"yes"},null]`), false)
+	f.Fuzz(func(t *testing.T, body []byte, ndjson bool) {
+		recs, errs, err := decodeRecords[DossierEvent](body, ndjson)
+		if err != nil {
+			if recs != nil || errs != nil {
+				t.Fatalf("failed decode returned records %d and errors %d", len(recs), len(errs))
+			}
+			return
+		}
+		seen := map[int]bool{}
+		for _, r := range recs {
+			if seen[r.index] {
+				t.Fatalf("index %d reported twice", r.index)
+			}
+			seen[r.index] = true
+		}
+		for _, e := range errs {
+			if seen[e.Index] || e.Error == "" {
+				t.Fatalf("index %d reported twice or without a reason", e.Index)
+			}
+			seen[e.Index] = true
+		}
+		for i := range len(seen) {
+			if !seen[i] {
+				t.Fatalf("record %d of %d is neither decoded nor refused", i, len(seen))
+			}
+		}
+	})
+}

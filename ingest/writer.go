@@ -1,0 +1,184 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/openioc/ioc/internal/chstore"
+)
+
+// Locker serialises the duplicate lookup and the insert across nodes. A
+// single node passes a local lock: its one flushing goroutine is serial
+// already.
+type Locker interface {
+	Lock(ctx context.Context, name string) (unlock func(), err error)
+}
+
+// Notifier learns which units gained records, to recompute their figures.
+// MarkDirty must not block.
+type Notifier interface {
+	MarkDirty(hierarchy string, codes []string)
+}
+
+// Writer stores dossier events in batches, each event id once.
+type Writer struct {
+	b      *batcher[Dossier]
+	conn   driver.Conn
+	db     string
+	lock   Locker
+	notify Notifier
+	now    func() time.Time
+}
+
+// lookupChunk bounds the ids per duplicate lookup, keeping the query text
+// well under ClickHouse's default max_query_size (256 KiB).
+const lookupChunk = 1000
+
+// NewWriter returns a writer of dossier events. notify may be nil.
+func NewWriter(cfg BatchConfig, store *chstore.Store, lock Locker, notify Notifier, logger *slog.Logger, reg prometheus.Registerer) (*Writer, error) {
+	if store == nil || lock == nil {
+		return nil, fmt.Errorf("dossier writer needs a store and a lock")
+	}
+	w := &Writer{conn: store.Conn(), db: store.Database(), lock: lock, notify: notify, now: time.Now}
+	w.b = newBatcher(cfg, w.store, logger, newWriterMetrics(reg, "dossier_events"))
+	return w, nil
+}
+
+// Run flushes batches until ctx ends, then flushes what is queued and
+// returns. Write refuses new rows from then on.
+func (w *Writer) Run(ctx context.Context) { w.b.run(ctx) }
+
+// Write stores rows and returns once they are in ClickHouse, with the
+// number that were already stored (or repeated within rows).
+func (w *Writer) Write(ctx context.Context, rows []Dossier) (duplicates int, err error) {
+	return w.b.submit(ctx, rows)
+}
+
+func (w *Writer) store(ctx context.Context, rows []Dossier) ([]bool, error) {
+	fresh := make([]bool, len(rows))
+	seen := make(map[string]bool, len(rows))
+	cand := make([]int, 0, len(rows))
+	for i, r := range rows {
+		if !seen[r.EventID] {
+			seen[r.EventID] = true
+			cand = append(cand, i)
+		}
+	}
+	unlock, err := w.lock.Lock(ctx, "dossier_events")
+	if err != nil {
+		return nil, fmt.Errorf("lock dossier_events: %w", err)
+	}
+	defer unlock()
+	stored, err := w.storedIDs(ctx, rows, cand)
+	if err != nil {
+		return nil, err
+	}
+	batch, err := w.conn.PrepareBatch(ctx, `INSERT INTO `+w.db+`.dossier_events (event_id, dossier_id, procedure_code, sector,
+		hierarchy, area_code, channel, status, occurred_at, received_at, due_at, online_level,
+		digitized, e_result, paid_online, reused_data, ingested_at)`)
+	if err != nil {
+		return nil, fmt.Errorf("prepare insert into dossier_events: %w", err)
+	}
+	now := w.now().UTC().Truncate(time.Second)
+	touched := map[string]map[string]bool{}
+	n := 0
+	for _, i := range cand {
+		r := rows[i]
+		if stored[r.EventID] {
+			continue
+		}
+		if err := batch.Append(r.EventID, r.DossierID, r.ProcedureCode, r.Sector,
+			r.Hierarchy, r.AreaCode, r.Channel, r.Status, r.OccurredAt, r.ReceivedAt, r.DueAt, r.OnlineLevel,
+			b2u(r.Digitized), b2u(r.EResult), b2u(r.PaidOnline), b2u(r.ReusedData), now); err != nil {
+			batch.Abort()
+			return nil, fmt.Errorf("append to dossier_events batch: %w", err)
+		}
+		fresh[i] = true
+		n++
+		if touched[r.Hierarchy] == nil {
+			touched[r.Hierarchy] = map[string]bool{}
+		}
+		touched[r.Hierarchy][r.AreaCode] = true
+	}
+	if n == 0 {
+		batch.Abort()
+		return fresh, nil
+	}
+	if err := batch.Send(); err != nil {
+		return nil, fmt.Errorf("insert batch into dossier_events: %w", err)
+	}
+	if w.notify != nil {
+		for h, areas := range touched {
+			codes := make([]string, 0, len(areas))
+			for c := range areas {
+				codes = append(codes, c)
+			}
+			w.notify.MarkDirty(h, codes)
+		}
+	}
+	return fresh, nil
+}
+
+// storedIDs returns which candidate event ids are already in dossier_events.
+// A resent event carries the same unit and time, so binding those keeps the
+// lookup on a few granules of the sort key.
+func (w *Writer) storedIDs(ctx context.Context, rows []Dossier, cand []int) (map[string]bool, error) {
+	stored := map[string]bool{}
+	byHierarchy := map[string][]int{}
+	for _, i := range cand {
+		byHierarchy[rows[i].Hierarchy] = append(byHierarchy[rows[i].Hierarchy], i)
+	}
+	for h, idx := range byHierarchy {
+		for start := 0; start < len(idx); start += lookupChunk {
+			chunk := idx[start:min(start+lookupChunk, len(idx))]
+			areas, times, ids := set[string]{}, set[time.Time]{}, make([]string, 0, len(chunk))
+			for _, i := range chunk {
+				areas.add(rows[i].AreaCode)
+				times.add(rows[i].OccurredAt)
+				ids = append(ids, rows[i].EventID)
+			}
+			q := `SELECT event_id FROM ` + w.db + `.dossier_events
+				WHERE hierarchy = ? AND area_code IN ? AND occurred_at IN ? AND event_id IN ?`
+			res, err := w.conn.Query(ctx, q, h, chstore.In(areas.list()), chstore.Times(times.list()), chstore.In(ids))
+			if err != nil {
+				return nil, fmt.Errorf("look up stored dossier events: %w", err)
+			}
+			for res.Next() {
+				var id string
+				if err := res.Scan(&id); err != nil {
+					res.Close()
+					return nil, fmt.Errorf("look up stored dossier events: %w", err)
+				}
+				stored[id] = true
+			}
+			res.Close()
+			if err := res.Err(); err != nil {
+				return nil, fmt.Errorf("look up stored dossier events: %w", err)
+			}
+		}
+	}
+	return stored, nil
+}
+
+type set[T comparable] map[T]struct{}
+
+func (s set[T]) add(v T) { s[v] = struct{}{} }
+func (s set[T]) list() []T {
+	out := make([]T, 0, len(s))
+	for v := range s {
+		out = append(out, v)
+	}
+	return out
+}
+
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
