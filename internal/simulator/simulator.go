@@ -1,0 +1,222 @@
+// Package simulator owns a synthetic province: it files administrative
+// procedure dossiers at commune and provincial one-stop desks, moves them
+// through a time-compressed lifecycle with the office-hours rhythm and the
+// shares seen in the field, and feeds the resulting dossier events to the
+// server through its real HTTP ingest endpoint, so that a demo or a load
+// test exercises the same path as a production connector.
+//
+// Concurrency: Run owns two goroutines, a generator that advances the
+// simulation and an outbox sender that POSTs what was generated; both exit
+// when the context passed to Run is cancelled and Run waits for them. A
+// Simulator runs once at a time; its metrics are safe to scrape meanwhile.
+package simulator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config says where to send events and what the province looks like.
+type Config struct {
+	BaseURL string  // server root, e.g. "http://127.0.0.1:8080"
+	Token   string  // bearer token with the ingest right
+	Rate    float64 // events per second at the office-hours peak; > 0
+	// Areas are the unit codes dossiers are filed in, e.g. the communes of
+	// the province; required.
+	Areas []string
+	// ProvinceArea, if set, receives about 3% of dossiers (the provincial
+	// desk).
+	ProvinceArea string
+	// Location is the zone of the office-hours rhythm and of the event
+	// times; nil means Asia/Ho_Chi_Minh, or a fixed +07:00 without tzdata.
+	Location *time.Location
+	Seed     int64 // 0 means random
+	// FlushInterval is how often accumulated events are POSTed; zero means
+	// 250ms.
+	FlushInterval time.Duration
+	HTTPClient    *http.Client     // nil means a client with a 30s timeout
+	Now           func() time.Time // nil means time.Now; the simulated clock
+}
+
+// Simulator generates dossier events and sends them; see the package doc.
+type Simulator struct {
+	cfg      Config
+	endpoint string
+	logger   *slog.Logger
+	runID    string
+	world    *world
+	out      *outbox
+	metrics  metrics
+	running  atomic.Bool
+
+	// Set by the sender only.
+	maxBatch int
+}
+
+type metrics struct {
+	sent, rejected, postErrors prometheus.Counter
+	open                       prometheus.Gauge
+}
+
+const (
+	defaultFlush = 250 * time.Millisecond
+	maxRate      = 1e5
+)
+
+// New checks cfg and builds a Simulator; it does not contact the server.
+// Metrics are registered on reg unless it is nil.
+func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Simulator, error) {
+	u, err := url.Parse(cfg.BaseURL)
+	switch {
+	case cfg.BaseURL == "":
+		return nil, errors.New("simulator: BaseURL is required, e.g. http://127.0.0.1:8080")
+	case err != nil:
+		return nil, fmt.Errorf("simulator: BaseURL %q: %w", cfg.BaseURL, err)
+	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+		return nil, fmt.Errorf("simulator: BaseURL %q must be an absolute http or https URL, e.g. http://127.0.0.1:8080", cfg.BaseURL)
+	case strings.TrimSpace(cfg.Token) == "":
+		return nil, errors.New("simulator: Token is required: use a bearer token that holds the ingest right")
+	case math.IsNaN(cfg.Rate) || cfg.Rate <= 0 || cfg.Rate > maxRate:
+		return nil, fmt.Errorf("simulator: Rate %v must be above 0 and at most %g events per second", cfg.Rate, float64(maxRate))
+	case len(cfg.Areas) == 0:
+		return nil, errors.New("simulator: Areas is empty: list the unit codes to file dossiers in, e.g. the province's commune codes")
+	case cfg.FlushInterval < 0:
+		return nil, fmt.Errorf("simulator: FlushInterval %s is negative; use zero for the default %s", cfg.FlushInterval, defaultFlush)
+	}
+	seen := make(map[string]bool, len(cfg.Areas))
+	for i, a := range cfg.Areas {
+		if strings.TrimSpace(a) == "" {
+			return nil, fmt.Errorf("simulator: Areas[%d] is empty; remove it", i)
+		}
+		if seen[a] {
+			return nil, fmt.Errorf("simulator: area %q is listed twice; list each unit once", a)
+		}
+		seen[a] = true
+	}
+	if cfg.Location == nil {
+		cfg.Location = defaultLocation()
+	}
+	if cfg.FlushInterval == 0 {
+		cfg.FlushInterval = defaultFlush
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	seed := uint64(cfg.Seed)
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("simulator: read random run id: %w", err)
+	}
+	if seed == 0 {
+		seed = binary.LittleEndian.Uint64(b[8:])
+	}
+	// The run id is random even with a fixed seed: two runs must never
+	// share event or dossier ids, or the server would deduplicate them.
+	runID := hex.EncodeToString(b[:4])
+	runTag := "S" + base32.StdEncoding.EncodeToString(b[4:8])[:5]
+
+	s := &Simulator{
+		cfg:      cfg,
+		endpoint: strings.TrimRight(cfg.BaseURL, "/") + "/api/v1/ingest/dossiers",
+		logger:   logger.With("run", runID),
+		runID:    runID,
+		out:      newOutbox(outboxLimit(cfg.Rate)),
+		maxBatch: maxBatch,
+		metrics: metrics{
+			sent: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "ioc_simulator_events_sent_total",
+				Help: "Dossier events the server accepted from the simulator.",
+			}),
+			rejected: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "ioc_simulator_events_rejected_total",
+				Help: "Dossier events the server refused, one by one or with their whole batch.",
+			}),
+			postErrors: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "ioc_simulator_post_errors_total",
+				Help: "Ingest POSTs that did not end in 202 (network errors, 503, 4xx).",
+			}),
+			open: prometheus.NewGauge(prometheus.GaugeOpts{
+				Name: "ioc_simulator_open_dossiers",
+				Help: "Simulated dossiers received and not yet closed.",
+			}),
+		},
+	}
+	s.world = newWorld(mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), cfg.Location,
+		cfg.Rate, cfg.Areas, cfg.ProvinceArea, runTag, "sim-"+runID)
+	if reg != nil {
+		for _, c := range []prometheus.Collector{s.metrics.sent, s.metrics.rejected, s.metrics.postErrors, s.metrics.open} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("simulator: register metrics (one simulator per registry): %w", err)
+			}
+		}
+	}
+	return s, nil
+}
+
+func defaultLocation() *time.Location {
+	if loc, err := time.LoadLocation("Asia/Ho_Chi_Minh"); err == nil {
+		return loc
+	}
+	return time.FixedZone("ICT", 7*60*60)
+}
+
+// Run generates and sends until ctx is cancelled, then returns nil. Events
+// still unsent at that point are discarded.
+func (s *Simulator) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("simulator: already running; call Run once at a time")
+	}
+	defer s.running.Store(false)
+	s.logger.Info("simulator started", "endpoint", s.endpoint, "rate", s.cfg.Rate,
+		"areas", len(s.cfg.Areas), "flush", s.cfg.FlushInterval)
+
+	var wg sync.WaitGroup
+	wg.Go(func() { s.generate(ctx) })
+	s.send(ctx)
+	wg.Wait()
+	s.logger.Info("simulator stopped")
+	return nil
+}
+
+// generate advances the world every FlushInterval and hands the events to
+// the outbox, which bounds what accumulates while the server is away.
+func (s *Simulator) generate(ctx context.Context) {
+	tick := time.NewTicker(s.cfg.FlushInterval)
+	defer tick.Stop()
+	var buf []item
+	for {
+		buf = s.world.advance(s.cfg.Now(), buf[:0])
+		if n := s.out.add(buf, s.world.drop); n > 0 {
+			s.logger.Warn("outbox full while the server is unavailable; dropped unsent new dossiers", "dossiers", n)
+		}
+		clear(buf)
+		s.metrics.open.Set(float64(s.world.open))
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
