@@ -208,7 +208,7 @@ func (a *Aggregator) MarkDirty(hierarchy string, codes []string) {
 // dropped hourly.
 func (a *Aggregator) Run(ctx context.Context) error {
 	// Learn what screens already show without publishing it again.
-	if err := a.refresh(ctx, false); err != nil {
+	if err := a.refresh(ctx, false); err != nil && ctx.Err() == nil {
 		a.logger.Warn("initial computation failed; retrying at the next refresh", "err", err)
 	}
 	a.dropExpiredMinutes(ctx)

@@ -12,7 +12,9 @@ func (a *Aggregator) dropExpiredMinutes(ctx context.Context) {
 	rows, err := a.q.conn.Query(ctx, `SELECT DISTINCT partition FROM system.parts
 		WHERE database = ? AND table = 'dossier_kpi_minute' AND active`, a.q.db)
 	if err != nil {
-		a.logger.Warn("list minute rollup partitions", "err", err)
+		if ctx.Err() == nil {
+			a.logger.Warn("list minute rollup partitions", "err", err)
+		}
 		return
 	}
 	var old []int

@@ -69,7 +69,8 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]bool, error) {
 			cand = append(cand, i)
 		}
 	}
-	unlock, err := w.lock.Lock(ctx, "dossier_events")
+	// The lock guards a table, so it is named by database and table.
+	unlock, err := w.lock.Lock(ctx, w.db+".dossier_events")
 	if err != nil {
 		return nil, fmt.Errorf("lock dossier_events: %w", err)
 	}

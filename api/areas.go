@@ -1,0 +1,168 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/openioc/ioc/aggregate"
+	"github.com/openioc/ioc/geo"
+)
+
+// hierarchy picks the hierarchy named by ?hierarchy=, or the deployment's.
+func (s *Server) hierarchy(c *fiber.Ctx) (*geo.Hierarchy, error) {
+	name := c.Query("hierarchy")
+	if name == "" {
+		return s.d.KPIs.Hierarchy(), nil
+	}
+	h, ok := s.d.Geo.Hierarchy(name)
+	if !ok {
+		return nil, fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("unknown hierarchy %q; known: %s", name, strings.Join(s.d.Geo.Names(), ", ")))
+	}
+	return h, nil
+}
+
+// readableUnit finds the unit at :code and checks the principal may read it:
+// 404 for a unit that does not exist, 403 for one outside the token's scope.
+func (s *Server) readableUnit(c *fiber.Ctx) (*geo.Hierarchy, geo.Unit, error) {
+	h, err := s.hierarchy(c)
+	if err != nil {
+		return nil, geo.Unit{}, err
+	}
+	code := c.Params("code")
+	u, ok := h.Unit(code)
+	if !ok {
+		return nil, geo.Unit{}, fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("unknown area %q in %s; list areas with GET /api/v1/areas", code, h.Name()))
+	}
+	if !principal(c).MayRead(h, code) {
+		return nil, geo.Unit{}, fiber.NewError(fiber.StatusForbidden, fmt.Sprintf("your token does not cover area %s (it covers %s)", code, strings.Join(principal(c).Areas, ", ")))
+	}
+	return h, u, nil
+}
+
+func window(c *fiber.Ctx) (aggregate.Window, error) {
+	w, err := aggregate.ParseWindow(c.Query("window"))
+	if err != nil {
+		return "", fiber.NewError(fiber.StatusBadRequest, err.Error())
+	}
+	return w, nil
+}
+
+type areaList struct {
+	Hierarchy string     `json:"hierarchy"`
+	Count     int        `json:"count"`
+	Areas     []geo.Unit `json:"areas"`
+}
+
+func (s *Server) listAreas(c *fiber.Ctx) error {
+	h, err := s.hierarchy(c)
+	if err != nil {
+		return err
+	}
+	level, parent := c.Query("level"), c.Query("parent")
+	if level != "" && !h.HasLevel(level) {
+		return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("unknown level %q in %s; use one of %s", level, h.Name(), strings.Join(h.Levels(), ", ")))
+	}
+	if parent != "" {
+		if _, ok := h.Unit(parent); !ok {
+			return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("unknown parent %q in %s", parent, h.Name()))
+		}
+	}
+	p := principal(c)
+	out := areaList{Hierarchy: h.Name(), Areas: []geo.Unit{}}
+	for _, u := range h.Select(level, parent) {
+		if p.MayRead(h, u.Code) {
+			out.Areas = append(out.Areas, u)
+		}
+	}
+	out.Count = len(out.Areas)
+	return c.JSON(out)
+}
+
+type unitRef struct {
+	Code  string `json:"code"`
+	Name  string `json:"name"`
+	Level string `json:"level"`
+}
+
+type areaDetail struct {
+	geo.Unit
+	Hierarchy string    `json:"hierarchy"`
+	Ancestors []unitRef `json:"ancestors"`
+	Children  int       `json:"children"`
+}
+
+func (s *Server) getArea(c *fiber.Ctx) error {
+	h, u, err := s.readableUnit(c)
+	if err != nil {
+		return err
+	}
+	d := areaDetail{Unit: u, Hierarchy: h.Name(), Ancestors: []unitRef{}, Children: len(h.ChildCodes(u.Code))}
+	for _, a := range h.Ancestors(u.Code) {
+		d.Ancestors = append(d.Ancestors, unitRef{a.Code, a.Name, a.Level})
+	}
+	return c.JSON(d)
+}
+
+func (s *Server) areaKPIs(c *fiber.Ctx) error {
+	h, u, err := s.readableUnit(c)
+	if err != nil {
+		return err
+	}
+	w, err := window(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
+	defer cancel()
+	snap, err := s.d.KPIs.Snapshot(ctx, h.Name(), u.Code, w)
+	if err != nil {
+		return s.figuresError(c, err)
+	}
+	return c.JSON(snap)
+}
+
+type childrenKPIs struct {
+	Area      string               `json:"area"`
+	Hierarchy string               `json:"hierarchy"`
+	Window    aggregate.Window     `json:"window"`
+	Children  []aggregate.Snapshot `json:"children"`
+}
+
+func (s *Server) childrenKPIs(c *fiber.Ctx) error {
+	h, u, err := s.readableUnit(c)
+	if err != nil {
+		return err
+	}
+	w, err := window(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
+	defer cancel()
+	kids, err := s.d.KPIs.ChildSnapshots(ctx, h.Name(), u.Code, w)
+	if err != nil {
+		return s.figuresError(c, err)
+	}
+	return c.JSON(childrenKPIs{Area: u.Code, Hierarchy: h.Name(), Window: w, Children: kids})
+}
+
+func (s *Server) figuresError(c *fiber.Ctx, err error) error {
+	if errors.Is(err, aggregate.ErrUnknownArea) || errors.Is(err, aggregate.ErrUnknownHierarchy) {
+		return fiber.NewError(fiber.StatusNotFound, err.Error())
+	}
+	s.logger.Warn("read figures", "path", c.Path(), "err", err)
+	return unavailable(c, err)
+}
+
+type catalogBody struct {
+	Windows []aggregate.Window     `json:"windows"`
+	KPIs    []aggregate.Definition `json:"kpis"`
+}
+
+func (s *Server) catalog(c *fiber.Ctx) error {
+	return c.JSON(catalogBody{Windows: aggregate.Windows, KPIs: aggregate.Catalog()})
+}

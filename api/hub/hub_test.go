@@ -1,0 +1,304 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+
+	"github.com/openioc/ioc/api/auth"
+)
+
+// fakeConn is a scripted websocket: the test feeds client messages in and
+// reads what the hub wrote; writes can be held to play a slow screen.
+type fakeConn struct {
+	in chan []byte
+
+	mu       sync.Mutex
+	out      [][]byte
+	closes   []int
+	deadline time.Time
+	gate     chan struct{} // when not nil, writes wait for it or the deadline
+	closed   chan struct{}
+	once     sync.Once
+	wrote    chan struct{}
+	waiting  chan struct{} // a write is held at the gate
+}
+
+func newFakeConn() *fakeConn {
+	return &fakeConn{in: make(chan []byte, 16), closed: make(chan struct{}),
+		wrote: make(chan struct{}, 1024), waiting: make(chan struct{}, 1024)}
+}
+
+func (f *fakeConn) ReadMessage() (int, []byte, error) {
+	select {
+	case m, ok := <-f.in:
+		if !ok {
+			return 0, nil, &websocket.CloseError{Code: websocket.CloseNormalClosure}
+		}
+		return websocket.TextMessage, m, nil
+	case <-f.closed:
+		return 0, nil, errors.New("use of closed connection")
+	}
+}
+
+func (f *fakeConn) WriteMessage(_ int, data []byte) error {
+	f.mu.Lock()
+	gate, deadline := f.gate, f.deadline
+	f.mu.Unlock()
+	if gate != nil {
+		f.waiting <- struct{}{}
+		select {
+		case <-gate:
+		case <-time.After(time.Until(deadline)):
+			return errors.New("i/o timeout")
+		case <-f.closed:
+			return errors.New("closed")
+		}
+	}
+	f.mu.Lock()
+	f.out = append(f.out, append([]byte(nil), data...))
+	f.mu.Unlock()
+	f.wrote <- struct{}{}
+	return nil
+}
+
+func (f *fakeConn) WriteControl(kind int, data []byte, _ time.Time) error {
+	if kind == websocket.CloseMessage {
+		f.mu.Lock()
+		code := int(data[0])<<8 | int(data[1])
+		f.closes = append(f.closes, code)
+		f.mu.Unlock()
+	}
+	return nil
+}
+
+func (f *fakeConn) SetReadDeadline(time.Time) error { return nil }
+func (f *fakeConn) SetWriteDeadline(t time.Time) error {
+	f.mu.Lock()
+	f.deadline = t
+	f.mu.Unlock()
+	return nil
+}
+func (f *fakeConn) SetReadLimit(int64)                {}
+func (f *fakeConn) SetPongHandler(func(string) error) {}
+func (f *fakeConn) Close() error {
+	f.once.Do(func() { close(f.closed) })
+	return nil
+}
+
+func (f *fakeConn) hold() {
+	f.mu.Lock()
+	f.gate = make(chan struct{})
+	f.mu.Unlock()
+}
+
+func (f *fakeConn) release() {
+	f.mu.Lock()
+	close(f.gate)
+	f.gate = nil
+	f.mu.Unlock()
+}
+
+func (f *fakeConn) send(op, topic string) {
+	b, _ := json.Marshal(map[string]string{"op": op, "topic": topic})
+	f.in <- b
+}
+
+type msg struct {
+	Type  string `json:"type"`
+	Topic string `json:"topic"`
+	Seq   int    `json:"seq"`
+	Error string `json:"error"`
+	Data  struct {
+		AsOf time.Time `json:"as_of"`
+		N    int       `json:"n"`
+	} `json:"data"`
+}
+
+// messages waits for at least n written messages and returns them all.
+func (f *fakeConn) messages(t *testing.T, n int) []msg {
+	t.Helper()
+	for {
+		f.mu.Lock()
+		have := len(f.out)
+		f.mu.Unlock()
+		if have >= n {
+			break
+		}
+		select {
+		case <-f.wrote:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("got %d messages, want %d", have, n)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]msg, len(f.out))
+	for i, b := range f.out {
+		if err := json.Unmarshal(b, &out[i]); err != nil {
+			t.Fatalf("message %q: %v", b, err)
+		}
+	}
+	return out
+}
+
+var t0 = time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
+
+func payload(n int, asOf time.Time) []byte {
+	return fmt.Appendf(nil, `{"as_of":%q,"n":%d}`, asOf.Format(time.RFC3339), n)
+}
+
+// topics knows kpi/* topics; the current value of each is n=0 at t0.
+type topics struct{}
+
+func (topics) Resolve(p auth.Principal, topic string) (string, error) {
+	if !strings.HasPrefix(topic, "kpi/") {
+		return "", fmt.Errorf("unknown topic %q", topic)
+	}
+	return topic, nil
+}
+
+func (topics) Current(context.Context, string) ([]byte, error) { return payload(0, t0), nil }
+
+func newHub(t *testing.T, cfg Config) *Hub {
+	t.Helper()
+	h := New(cfg, topics{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	t.Cleanup(func() { _ = h.Close(context.Background()) })
+	return h
+}
+
+func serve(t *testing.T, h *Hub) (*fakeConn, chan error) {
+	t.Helper()
+	c := newFakeConn()
+	done := make(chan error, 1)
+	go func() { done <- h.Serve(c, auth.Principal{Role: auth.Admin}) }()
+	return c, done
+}
+
+func TestSlowScreenGetsNewestValueNotBacklog(t *testing.T) {
+	h := newHub(t, Config{})
+	c, _ := serve(t, h)
+	c.send("subscribe", "kpi/79")
+	if m := c.messages(t, 1)[0]; m.Type != "snapshot" || m.Seq != 1 || m.Data.N != 0 {
+		t.Fatalf("got %+v, want the snapshot", m)
+	}
+	c.hold()
+	// The first update is taken by the writer and held; the next ones pile up
+	// behind it and must fold into one.
+	h.Deliver("kpi/79", payload(1, t0.Add(time.Second)))
+	<-c.waiting
+	delivered := make(chan struct{})
+	go func() {
+		for i := 2; i <= 100; i++ {
+			h.Deliver("kpi/79", payload(i, t0.Add(time.Duration(i)*time.Second)))
+		}
+		close(delivered)
+	}()
+	select {
+	case <-delivered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Deliver waited for a screen that does not read")
+	}
+	c.release()
+	got := c.messages(t, 3)
+	time.Sleep(50 * time.Millisecond) // nothing more may follow
+	got = c.messages(t, 3)
+	if len(got) != 3 {
+		t.Fatalf("got %d messages, want 3 (snapshot, the held update, the newest)", len(got))
+	}
+	if got[2].Type != "update" || got[2].Seq != 3 || got[2].Data.N != 100 {
+		t.Errorf("last message: got %+v, want update seq 3 with the newest value 100", got[2])
+	}
+}
+
+func TestStuckScreenIsDisconnected(t *testing.T) {
+	h := newHub(t, Config{WriteTimeout: 50 * time.Millisecond})
+	c, done := serve(t, h)
+	c.send("subscribe", "kpi/79")
+	c.messages(t, 1)
+	c.hold()
+	h.Deliver("kpi/79", payload(1, t0.Add(time.Second)))
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a screen that takes no messages was not disconnected")
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if len(h.subs) != 0 || len(h.conns) != 0 {
+		t.Errorf("after disconnect: %d topics and %d connections left, want none", len(h.subs), len(h.conns))
+	}
+}
+
+func TestSameFiguresFromTwoNodesReachScreenOnce(t *testing.T) {
+	h := newHub(t, Config{})
+	c, _ := serve(t, h)
+	c.send("subscribe", "kpi/79")
+	c.messages(t, 1)
+	h.Deliver("kpi/79", payload(5, t0.Add(2*time.Second)))
+	h.Deliver("kpi/79", payload(5, t0.Add(3*time.Second))) // same figures, another node
+	h.Deliver("kpi/79", payload(4, t0.Add(time.Second)))   // older than what the screen has
+	h.Deliver("kpi/80", payload(9, t0.Add(time.Second)))   // not subscribed
+	h.Deliver("kpi/79", payload(6, t0.Add(4*time.Second)))
+	// Updates that arrive before the writer runs may fold together; what
+	// must hold is that 6 comes last, 4 never, and 5 at most once.
+	var got []msg
+	for got = c.messages(t, 2); got[len(got)-1].Data.N != 6; got = c.messages(t, len(got)+1) {
+	}
+	fives := 0
+	for i, m := range got[1:] {
+		if m.Type != "update" || m.Seq != i+2 || m.Data.N == 4 {
+			t.Errorf("message %d: got %+v, want update seq %d, never the older 4", i+1, m, i+2)
+		}
+		if m.Data.N == 5 {
+			fives++
+		}
+	}
+	if fives > 1 {
+		t.Errorf("the same figures reached the screen %d times, want once", fives)
+	}
+}
+
+func TestRefusalsAndShutdown(t *testing.T) {
+	h := newHub(t, Config{MaxSubscriptions: 1})
+	c, done := serve(t, h)
+	c.in <- []byte("not json")
+	c.send("subscribe", "weather/1")
+	c.send("subscribe", "kpi/1")
+	c.send("subscribe", "kpi/2")
+	c.send("dance", "kpi/1")
+	got := c.messages(t, 5)
+	want := []string{"malformed message", `unknown topic "weather/1"`, "", "too many subscriptions on one connection (limit 1)", `unknown op "dance"`}
+	errs := []msg{}
+	for _, m := range got {
+		if m.Type == "error" {
+			errs = append(errs, m)
+		}
+	}
+	for i, w := range []string{want[0], want[1], want[3], want[4]} {
+		if i >= len(errs) || !strings.Contains(errs[i].Error, w) {
+			t.Errorf("error %d: got %+v, want one containing %q", i, errs, w)
+		}
+	}
+	if err := h.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.closes) != 1 || c.closes[0] != websocket.CloseGoingAway {
+		t.Errorf("close frames: got %v, want one 1001 (going away)", c.closes)
+	}
+	if err := h.Serve(newFakeConn(), auth.Principal{Role: auth.Admin}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Serve after Close: got %v, want ErrClosed", err)
+	}
+}

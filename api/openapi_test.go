@@ -1,0 +1,85 @@
+package api
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/openioc/ioc/aggregate"
+	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/geo"
+)
+
+// noFigures stands in for the aggregator: route registration reads nothing.
+type noFigures struct{ h *geo.Hierarchy }
+
+func (n noFigures) Hierarchy() *geo.Hierarchy { return n.h }
+func (noFigures) Snapshot(context.Context, string, string, aggregate.Window) (aggregate.Snapshot, error) {
+	return aggregate.Snapshot{}, nil
+}
+func (noFigures) ChildSnapshots(context.Context, string, string, aggregate.Window) ([]aggregate.Snapshot, error) {
+	return nil, nil
+}
+
+// TestEveryRouteIsDocumented keeps docs/openapi.yaml and the server in step:
+// every route the server registers is documented and every documented path
+// exists.
+func TestEveryRouteIsDocumented(t *testing.T) {
+	units, err := geo.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := units.Hierarchy("vn-2025")
+	s, err := New(Config{}, Deps{
+		Geo: units, KPIs: noFigures{h}, Auth: auth.NewVerifier("", []byte("x")),
+		Ingest: map[string]fiber.Handler{"dossiers": func(c *fiber.Ctx) error { return nil }},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	param := regexp.MustCompile(`:(\w+)`)
+	served := map[string]bool{}
+	for _, r := range s.App().GetRoutes(true) {
+		if r.Method == fiber.MethodHead || r.Path == "/" {
+			continue
+		}
+		served[param.ReplaceAllString(r.Path, "{$1}")] = true
+	}
+	served["/metrics"] = true // registered only when a gatherer is given
+	doc, err := os.ReadFile("../docs/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	inPaths := false
+	for _, line := range strings.Split(string(doc), "\n") {
+		switch {
+		case line == "paths:":
+			inPaths = true
+		case inPaths && len(line) > 0 && line[0] != ' ':
+			inPaths = false
+		case inPaths && strings.HasPrefix(line, "  /") && strings.HasSuffix(line, ":"):
+			documented[strings.TrimSuffix(strings.TrimSpace(line), ":")] = true
+		}
+	}
+	for p := range served {
+		if !documented[p] {
+			t.Errorf("route %s is served but not in docs/openapi.yaml", p)
+		}
+	}
+	for p := range documented {
+		if !served[p] {
+			t.Errorf("path %s is documented but not served", p)
+		}
+	}
+	if !documented["/api/v1/areas/{code}/kpis"] {
+		t.Errorf("read no paths from docs/openapi.yaml")
+	}
+}

@@ -1,0 +1,147 @@
+package api
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/websocket/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/openioc/ioc/api/auth"
+)
+
+func (s *Server) routes(m *httpMetrics) {
+	app := s.app
+	app.Use(recover.New())
+	app.Use(m.middleware)
+
+	app.Get("/healthz", s.healthz)
+	app.Get("/readyz", s.readyz)
+	s.dashboard(app)
+
+	if s.d.Gatherer != nil {
+		metrics := adaptor.HTTPHandler(promhttp.HandlerFor(s.d.Gatherer, promhttp.HandlerOpts{}))
+		app.Get("/metrics", s.authenticate(false), requireAdmin, metrics)
+	}
+
+	v1 := app.Group("/api/v1")
+	for name, h := range s.d.Ingest {
+		v1.Post("/ingest/"+name, s.authenticate(false), requireIngest, h)
+	}
+	// Middleware per route: a Group's handlers would apply to every route
+	// under its prefix, the ingest and live routes included.
+	reader := s.authenticate(false)
+	v1.Get("/kpis", reader, requireRead, s.catalog)
+	v1.Get("/areas", reader, requireRead, s.listAreas)
+	v1.Get("/areas/:code", reader, requireRead, s.getArea)
+	v1.Get("/areas/:code/kpis", reader, requireRead, s.areaKPIs)
+	v1.Get("/areas/:code/children/kpis", reader, requireRead, s.childrenKPIs)
+
+	v1.Get("/live", s.authenticate(true), requireRead, upgradeOnly,
+		websocket.New(s.live, websocket.Config{ReadBufferSize: 4096, WriteBufferSize: 16384}))
+
+	app.Use(func(c *fiber.Ctx) error {
+		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no route %s %s; the API is described in docs/openapi.yaml", c.Method(), c.Path()))
+	})
+}
+
+const principalKey = "principal"
+
+// authenticate puts the token's principal in the request's locals. The
+// websocket route also takes the token from ?access_token=, because
+// browsers cannot set headers on a websocket.
+func (s *Server) authenticate(queryToken bool) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		token := ""
+		if h := c.Get(fiber.HeaderAuthorization); h != "" {
+			scheme, rest, ok := strings.Cut(h, " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") {
+				return fiber.NewError(fiber.StatusUnauthorized, "Authorization must be \"Bearer <token>\"")
+			}
+			token = strings.TrimSpace(rest)
+		} else if queryToken {
+			token = c.Query("access_token")
+		}
+		p, err := s.d.Auth.Verify(token)
+		if err != nil {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="iocd"`)
+			return fiber.NewError(fiber.StatusUnauthorized, err.Error())
+		}
+		c.Locals(principalKey, p)
+		return c.Next()
+	}
+}
+
+func principal(c *fiber.Ctx) auth.Principal {
+	p, _ := c.Locals(principalKey).(auth.Principal)
+	return p
+}
+
+func requireRead(c *fiber.Ctx) error {
+	if !principal(c).CanRead() {
+		return fiber.NewError(fiber.StatusForbidden, "this token may only push records; reading needs a viewer or admin token")
+	}
+	return c.Next()
+}
+
+func requireIngest(c *fiber.Ctx) error {
+	if !principal(c).CanIngest() {
+		return fiber.NewError(fiber.StatusForbidden, "pushing records needs a token with the ingest or admin role")
+	}
+	return c.Next()
+}
+
+func requireAdmin(c *fiber.Ctx) error {
+	if principal(c).Role != auth.Admin {
+		return fiber.NewError(fiber.StatusForbidden, "this endpoint needs an admin token")
+	}
+	return c.Next()
+}
+
+func upgradeOnly(c *fiber.Ctx) error {
+	if !websocket.IsWebSocketUpgrade(c) {
+		return fiber.NewError(fiber.StatusUpgradeRequired, "connect with a websocket client (Upgrade: websocket)")
+	}
+	return c.Next()
+}
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ioc_http_requests_total", Help: "HTTP requests by route, method and status code."},
+			[]string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ioc_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}, []string{"route"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.duration)
+	}
+	return m
+}
+
+func (m *httpMetrics) middleware(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	code := c.Response().StatusCode()
+	if fe, ok := err.(*fiber.Error); ok {
+		code = fe.Code
+	} else if err != nil {
+		code = fiber.StatusInternalServerError
+	}
+	route := c.Route().Path // the pattern, so labels stay few
+	m.requests.WithLabelValues(route, c.Method(), strconv.Itoa(code)).Inc()
+	m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	return err
+}

@@ -1,0 +1,157 @@
+// Package api serves HTTP: the REST routes, the live websocket, the health
+// and metrics endpoints and the built-in page. It reads figures through the
+// aggregate package and never writes SQL of its own; every request acts as
+// the principal of its bearer token, whose area scope bounds what it sees.
+//
+// Concurrency: a Server is safe for concurrent use; Deliver never blocks.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/openioc/ioc/aggregate"
+	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/api/hub"
+	"github.com/openioc/ioc/geo"
+)
+
+// Config tunes the server. Zero fields take the defaults.
+type Config struct {
+	// BodyLimit bounds request bodies; default 16 MiB.
+	BodyLimit int
+	// RequestTimeout bounds reading figures for one request; default 30s.
+	RequestTimeout time.Duration
+	Hub            hub.Config
+}
+
+// KPIs is how the API reads figures.
+type KPIs interface {
+	Hierarchy() *geo.Hierarchy
+	Snapshot(ctx context.Context, hierarchy, code string, w aggregate.Window) (aggregate.Snapshot, error)
+	ChildSnapshots(ctx context.Context, hierarchy, code string, w aggregate.Window) ([]aggregate.Snapshot, error)
+}
+
+// Check is a readiness probe of one dependency.
+type Check func(ctx context.Context) error
+
+// Deps are what the server is built from.
+type Deps struct {
+	Geo  *geo.Registry
+	KPIs KPIs
+	Auth *auth.Verifier
+	// Ingest maps the last path element under /api/v1/ingest/ to its handler.
+	Ingest map[string]fiber.Handler
+	// Ready names the checks /readyz runs.
+	Ready map[string]Check
+	// Gatherer is what /metrics exposes.
+	Gatherer   prometheus.Gatherer
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+// Server is the HTTP side of a node.
+type Server struct {
+	cfg    Config
+	d      Deps
+	app    *fiber.App
+	hub    *hub.Hub
+	logger *slog.Logger
+}
+
+// New builds the server and its routes.
+func New(cfg Config, d Deps) (*Server, error) {
+	if d.Geo == nil || d.KPIs == nil || d.Auth == nil || d.Logger == nil {
+		return nil, errors.New("api server needs geography, figures, a token verifier and a logger")
+	}
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = 16 << 20
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	s := &Server{cfg: cfg, d: d, logger: d.Logger}
+	s.hub = hub.New(cfg.Hub, topics{s}, d.Logger.With("component", "hub"), d.Registerer)
+	s.app = fiber.New(fiber.Config{
+		AppName:               "iocd",
+		BodyLimit:             cfg.BodyLimit,
+		ReadTimeout:           60 * time.Second,
+		WriteTimeout:          60 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+		DisableStartupMessage: true,
+		ErrorHandler:          s.handleError,
+		JSONEncoder:           marshalJSON,
+	})
+	s.routes(newHTTPMetrics(d.Registerer))
+	return s, nil
+}
+
+// App is the underlying Fiber application.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Serve answers requests on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Deliver hands a bus message to the websocket subscribers of its topic.
+func (s *Server) Deliver(topic string, payload []byte) { s.hub.Deliver(topic, payload) }
+
+// Shutdown closes websockets with code 1001, then stops accepting requests
+// and waits for those in flight, up to ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if err := s.hub.Close(ctx); err != nil {
+		s.logger.Warn("websocket clients did not all leave in time", "err", err)
+	}
+	return s.app.ShutdownWithContext(ctx)
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// handleError answers every refusal as JSON with a message that says what
+// was wrong; unexpected errors are logged and hidden behind a 500.
+func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	code := fiber.StatusInternalServerError
+	msg := "internal error; the server log has details"
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &fe):
+		code, msg = fe.Code, fe.Message
+		switch code {
+		case fiber.StatusRequestEntityTooLarge:
+			msg = fmt.Sprintf("request body is larger than %d bytes (IOC_HTTP_BODY_LIMIT); split it into smaller batches", s.cfg.BodyLimit)
+		case fiber.StatusMethodNotAllowed:
+			msg = fmt.Sprintf("method %s is not allowed on %s", c.Method(), c.Path())
+		}
+	default:
+		s.logger.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
+	}
+	return c.Status(code).JSON(errorBody{Error: msg})
+}
+
+// unavailable answers a failure to read figures from storage.
+func unavailable(c *fiber.Ctx, err error) error {
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(5))
+	return fiber.NewError(fiber.StatusServiceUnavailable, "figures are unavailable right now (storage did not answer); retry shortly: "+err.Error())
+}
+
+// marshalJSON keeps <, > and & as they are: responses are data, not HTML.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
+}

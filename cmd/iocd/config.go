@@ -1,0 +1,82 @@
+package main
+
+import (
+	"errors"
+	"time"
+
+	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/internal/config"
+)
+
+type serveConfig struct {
+	HTTPAddr        string
+	ClickHouse      chstore.Config
+	RedisAddr       string
+	RedisPassword   string
+	RedisPrefix     string
+	Hierarchy       string
+	Timezone        string
+	Simulate        float64
+	SimulateArea    string
+	AdminToken      string
+	JWTSecret       string
+	MaxFuture       time.Duration
+	BatchRows       int
+	BatchAge        time.Duration
+	QueueRows       int
+	BodyLimit       int
+	RefreshInterval time.Duration
+	StartupTimeout  time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        string
+	LogFormat       string
+}
+
+func parseServeConfig(args []string) (serveConfig, error) {
+	var c serveConfig
+	f := config.New("iocd serve")
+	httpAddr := f.String("http-addr", "IOC_HTTP_ADDR", ":8080", "HTTP listen address")
+	chAddr := f.String("clickhouse-addr", "IOC_CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address")
+	chDB := f.String("clickhouse-database", "IOC_CLICKHOUSE_DATABASE", "ioc", "ClickHouse database (created if missing)")
+	chUser := f.String("clickhouse-user", "IOC_CLICKHOUSE_USER", "default", "ClickHouse user")
+	chPass := f.String("clickhouse-password", "IOC_CLICKHOUSE_PASSWORD", "", "ClickHouse password")
+	redisAddr := f.String("redis-addr", "IOC_REDIS_ADDR", "", "Redis address; empty runs a single node with an in-process bus")
+	redisPass := f.String("redis-password", "IOC_REDIS_PASSWORD", "", "Redis password")
+	redisPrefix := f.String("redis-prefix", "IOC_REDIS_PREFIX", "ioc:", "prefix of the Redis channels; deployments sharing one Redis need different ones")
+	hierarchy := f.String("hierarchy", "IOC_HIERARCHY", "vn-2025", "current hierarchy of administrative units")
+	tz := f.String("timezone", "IOC_TIMEZONE", "Asia/Ho_Chi_Minh", "time zone of the today window and of displayed times")
+	simulate := f.Float("simulate", "IOC_SIMULATE", 0, "events per second of the built-in simulator; 0 is off")
+	simArea := f.String("simulate-area", "IOC_SIMULATE_AREA", "79", "province the simulator files dossiers in")
+	admin := f.String("admin-token", "IOC_ADMIN_TOKEN", "", "bootstrap bearer token with every right (at least 16 characters)")
+	secret := f.String("jwt-secret", "IOC_JWT_SECRET", "", "secret that signs and checks user tokens (HS256)")
+	maxFuture := f.Duration("ingest-max-future", "IOC_INGEST_MAX_FUTURE", 5*time.Minute, "how far ahead of the server's clock a record may be stamped")
+	batchRows := f.Int("ingest-batch-rows", "IOC_INGEST_BATCH_ROWS", 5000, "rows that trigger a flush to ClickHouse")
+	batchAge := f.Duration("ingest-batch-age", "IOC_INGEST_BATCH_AGE", 200*time.Millisecond, "longest a record waits for its flush")
+	queueRows := f.Int("ingest-queue-rows", "IOC_INGEST_QUEUE_ROWS", 100000, "rows waiting for a flush beyond which ingest answers 503")
+	bodyLimit := f.Int("http-body-limit", "IOC_HTTP_BODY_LIMIT", 16<<20, "largest request body in bytes (413 beyond)")
+	refresh := f.Duration("refresh-interval", "IOC_REFRESH_INTERVAL", 15*time.Second, "how often every unit's figures are recomputed")
+	startup := f.Duration("startup-timeout", "IOC_STARTUP_TIMEOUT", 60*time.Second, "how long to wait for ClickHouse and Redis at start")
+	shutdown := f.Duration("shutdown-timeout", "IOC_SHUTDOWN_TIMEOUT", 30*time.Second, "how long to wait for requests and websockets at stop")
+	logLevel := f.String("log-level", "IOC_LOG_LEVEL", "info", "debug, info, warn or error")
+	logFormat := f.String("log-format", "IOC_LOG_FORMAT", "text", "text or json")
+	if err := f.Parse(args); err != nil {
+		return c, err
+	}
+	c = serveConfig{
+		HTTPAddr:   *httpAddr,
+		ClickHouse: chstore.Config{Addr: *chAddr, Database: *chDB, Username: *chUser, Password: *chPass},
+		RedisAddr:  *redisAddr, RedisPassword: *redisPass, RedisPrefix: *redisPrefix,
+		Hierarchy: *hierarchy, Timezone: *tz, Simulate: *simulate, SimulateArea: *simArea,
+		AdminToken: *admin, JWTSecret: *secret, MaxFuture: *maxFuture,
+		BatchRows: *batchRows, BatchAge: *batchAge, QueueRows: *queueRows, BodyLimit: *bodyLimit,
+		RefreshInterval: *refresh, StartupTimeout: *startup, ShutdownTimeout: *shutdown,
+		LogLevel: *logLevel, LogFormat: *logFormat,
+	}
+	if c.AdminToken == "" && c.JWTSecret == "" {
+		return c, errors.New("set IOC_ADMIN_TOKEN or IOC_JWT_SECRET (or both): without them no client can authenticate")
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		return c, errors.New("IOC_ADMIN_TOKEN must be at least 16 characters")
+	}
+	return c, nil
+}

@@ -1,0 +1,352 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/openioc/ioc/api/auth"
+)
+
+// chromiumPath is Debian's chromium package.
+const chromiumPath = "/usr/bin/chromium"
+
+// The built-in page, in a real headless Chromium against a real node: it
+// lists the province's communes, follows the live websocket across a
+// restart, and explains what is wrong when it cannot show anything.
+//
+// Set IOC_DASHBOARD_SCREENSHOT=/path/to/file.png to also save a screenshot
+// of the page with some figures in it.
+func TestDashboardInChromium(t *testing.T) {
+	browser := newBrowser(t)
+	cfg := testConfig(t)
+	n := startNode(t, cfg)
+
+	t.Run("no token", func(t *testing.T) {
+		tab := openTab(t, browser, n.base+"/?area=79")
+		tab.waitMatch(30*time.Second, "message", visibleMessage, "a message that mentions access_token",
+			func(got string) bool {
+				return strings.Contains(got, "access_token") && strings.Contains(got, "make run")
+			})
+		tab.expectEqual("table hidden", `String(document.getElementById('content').hidden)`, "true")
+		tab.noExceptions()
+	})
+
+	t.Run("token for another area", func(t *testing.T) {
+		tab := openTab(t, browser, n.base+"/?access_token="+issueToken(t, auth.Viewer, "26740")+"&area=79")
+		tab.waitMatch(30*time.Second, "message", visibleMessage, `a message that contains "does not cover"`,
+			func(got string) bool { return strings.Contains(got, "does not cover") })
+		tab.expectEqual("table hidden", `String(document.getElementById('content').hidden)`, "true")
+		tab.expectEqual("connection state", `document.getElementById('connection').dataset.state`, "offline")
+		tab.expectEqual("token left in location.href", `String(location.href.includes('access_token'))`, "false")
+		tab.noExceptions()
+	})
+
+	t.Run("commune token on its own commune", func(t *testing.T) {
+		tab := openTab(t, browser, n.base+"/?access_token="+issueToken(t, auth.Viewer, "26740")+"&area=26740")
+		tab.waitEqual(30*time.Second, "connection state", `document.getElementById('connection').dataset.state`, "connected")
+		tab.expectEqual("heading", `document.getElementById('area-name').textContent`, "Phường Sài Gòn")
+		tab.expectEqual("ancestors", `document.getElementById('ancestors').textContent`, "Hồ Chí Minh")
+		tab.expectEqual("received", provinceCell("dossiers_received"), "0")
+		tab.expectEqual("rows", `String(document.querySelectorAll('#communes tr[data-area]').length)`, "0")
+		tab.expectEqual("empty-table note shown", `String(!document.getElementById('empty').hidden)`, "true")
+		tab.noExceptions()
+	})
+
+	// The live path, end to end.
+	tab := openTab(t, browser, n.base+"/?access_token="+issueToken(t, auth.Viewer, "79")+"&area=79")
+	tab.waitEqual(30*time.Second, "commune rows", `String(document.querySelectorAll('#communes tr[data-area]').length)`, "168")
+	tab.waitEqual(30*time.Second, "connection state", `document.getElementById('connection').dataset.state`, "connected")
+	tab.expectEqual("URL after the token was taken out of it", `location.pathname + location.search`, "/?area=79")
+	tab.expectEqual("token left in location.href", `String(location.href.includes('access_token'))`, "false")
+	tab.expectEqual("heading", `document.getElementById('area-name').textContent`, "Thành phố Hồ Chí Minh")
+	tab.expectEqual("window selector", `document.getElementById('window').value`, "today")
+	tab.expectEqual("received in 26740 before ingest", communeCell("26740", "dossiers_received"), "0")
+	tab.expectEqual("online rate in 26740 before ingest", communeCell("26740", "online_rate"), "—")
+	tab.expectEqual("province received before ingest", provinceCell("dossiers_received"), "0")
+
+	if code, r := n.ingest(event("p1", "d1", "26740", "received", "online", 0)); code != 202 || r.Accepted != 1 {
+		t.Fatalf("ingest: got %d %+v, want 202 with 1 accepted", code, r)
+	}
+	// The page never polls REST: only the websocket can bring these.
+	tab.waitEqual(15*time.Second, "received in 26740 after ingest", communeCell("26740", "dossiers_received"), "1")
+	tab.waitEqual(15*time.Second, "province received after ingest", provinceCell("dossiers_received"), "1")
+	tab.expectEqual("online rate in 26740 after ingest", communeCell("26740", "online_rate"), "100,0%")
+	tab.expectEqual("received in 26743", communeCell("26743", "dossiers_received"), "0")
+
+	// Sorting by received puts the only commune with a dossier first.
+	tab.do("sort by received", chromedp.Click(chromedp.CSS(`#communes th[data-sort="dossiers_received"] button`)))
+	tab.waitEqual(30*time.Second, "first row sorted by received", `document.querySelector('#communes tbody tr').dataset.area`, "26740")
+	// The filter ignores diacritics: "sai gon" finds Sài Gòn.
+	tab.do("type in the filter", chromedp.SendKeys(chromedp.CSS(`#filter`), "sai gon"))
+	tab.waitEqual(30*time.Second, "rows shown by the filter",
+		`Array.from(document.querySelectorAll('#communes tr[data-area]')).filter(r => !r.hidden).map(r => r.dataset.area).join(',')`, "26740")
+
+	// A restart closes the websocket with 1001; the page reconnects to
+	// the node that comes back on the same address and subscribes again.
+	n.stop()
+	tab.waitEqual(30*time.Second, "connection state while the node is down", `document.getElementById('connection').dataset.state`, "reconnecting")
+	cfg.HTTPAddr = strings.TrimPrefix(n.base, "http://")
+	n = startNode(t, cfg)
+	tab.waitEqual(30*time.Second, "connection state after the restart", `document.getElementById('connection').dataset.state`, "connected")
+	if code, r := n.ingest(event("p2", "d2", "26740", "received", "in_person", 0)); code != 202 || r.Accepted != 1 {
+		t.Fatalf("ingest after the restart: got %d %+v, want 202 with 1 accepted", code, r)
+	}
+	tab.waitEqual(15*time.Second, "received in 26740 after the restart", communeCell("26740", "dossiers_received"), "2")
+	tab.waitEqual(15*time.Second, "province received after the restart", provinceCell("dossiers_received"), "2")
+	tab.expectEqual("online rate in 26740 after the restart", communeCell("26740", "online_rate"), "50,0%")
+
+	// Another window: the page refetches, follows kpi/{code}/24h instead,
+	// and keeps the choice in the URL.
+	tab.do("choose the 24h window", chromedp.Evaluate[chromedp.Void](
+		`(s => { s.value = '24h'; s.dispatchEvent(new Event('change')); })(document.getElementById('window'))`))
+	tab.waitEqual(30*time.Second, "URL after choosing 24h", `location.pathname + location.search`, "/?area=79&window=24h")
+	if code, r := n.ingest(event("p3", "d3", "26740", "received", "online", time.Minute)); code != 202 || r.Accepted != 1 {
+		t.Fatalf("ingest in the 24h window: got %d %+v, want 202 with 1 accepted", code, r)
+	}
+	tab.waitEqual(15*time.Second, "received in 26740 over 24h", communeCell("26740", "dossiers_received"), "3")
+	tab.waitEqual(15*time.Second, "province received over 24h", provinceCell("dossiers_received"), "3")
+	tab.expectEqual("commune rows over 24h", `String(document.querySelectorAll('#communes tr[data-area]').length)`, "168")
+	tab.noExceptions()
+
+	if path := os.Getenv("IOC_DASHBOARD_SCREENSHOT"); path != "" {
+		screenshot(t, n, tab, path)
+	}
+}
+
+func communeCell(area, kpi string) string {
+	return fmt.Sprintf(`(document.querySelector('#communes tr[data-area="%s"] [data-kpi="%s"]') || {textContent: '(no such cell)'}).textContent`, area, kpi)
+}
+
+func provinceCell(kpi string) string {
+	return fmt.Sprintf(`(document.querySelector('#province-summary [data-kpi="%s"]') || {textContent: '(no such cell)'}).textContent`, kpi)
+}
+
+const visibleMessage = `(m => m.hidden ? '(no message shown)' : m.textContent)(document.getElementById('message'))`
+
+// newBrowser starts a headless Chromium with a profile of its own, closed
+// when the test ends. Each openTab is a tab of it.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Fatalf("this test drives a real browser: install Debian's chromium package (apt-get install chromium) so that %s exists: %v", chromiumPath, err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("mute-audio", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1600, 1000),
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	logf := quietAfterTest(t)
+	browser, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithLogf(logf), chromedp.WithErrorf(logf))
+	// Cleanups run last first: the browser exits before its profile
+	// directory is removed.
+	t.Cleanup(func() {
+		cancelBrowser()
+		cancelAlloc()
+	})
+	// The first action starts the browser, bound to the context it is given:
+	// a context with a deadline would end the browser with it.
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("start %s: %v (is Debian's chromium package installed and working?)", chromiumPath, err)
+	}
+	return browser
+}
+
+// quietAfterTest logs to t until the test has ended; the browser's
+// goroutines may still say something while they stop.
+func quietAfterTest(t *testing.T) func(string, ...any) {
+	var mu sync.Mutex
+	done := false
+	t.Cleanup(func() { // registered first: runs after the browser is closed
+		mu.Lock()
+		done = true
+		mu.Unlock()
+	})
+	return func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			t.Logf("chromium: "+format, args...)
+		}
+	}
+}
+
+type tab struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu         sync.Mutex
+	exceptions []string // uncaught JavaScript exceptions
+}
+
+// openTab opens url in a new tab, closed when the test ends. A new tab has
+// an empty sessionStorage, so no token carries over from another tab.
+func openTab(t *testing.T, browser context.Context, url string) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	tb := &tab{t: t, ctx: ctx}
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
+			msg := e.ExceptionDetails.Text
+			if e.ExceptionDetails.Exception != nil && e.ExceptionDetails.Exception.Description != "" {
+				msg = e.ExceptionDetails.Exception.Description
+			}
+			tb.mu.Lock()
+			tb.exceptions = append(tb.exceptions, msg)
+			tb.mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	tb.do("navigate to "+redactToken(url), chromedp.Navigate(url))
+	return tb
+}
+
+func redactToken(url string) string {
+	if i := strings.Index(url, "access_token="); i >= 0 {
+		j := strings.IndexByte(url[i:], '&')
+		if j < 0 {
+			return url[:i] + "access_token=…"
+		}
+		return url[:i] + "access_token=…" + url[i+j:]
+	}
+	return url
+}
+
+func (tb *tab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		tb.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func (tb *tab) eval(expr string) (string, error) {
+	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+}
+
+// waitMatch evaluates expr until match accepts its value; after d it fails
+// with the last value.
+func (tb *tab) waitMatch(d time.Duration, what, expr, want string, match func(string) bool) {
+	tb.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		got, err := tb.eval(expr)
+		if err == nil && match(got) {
+			return
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				tb.t.Fatalf("%s: %v; want %s", what, err, want)
+			}
+			tb.t.Fatalf("%s: got %q, want %s", what, got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (tb *tab) waitEqual(d time.Duration, what, expr, want string) {
+	tb.t.Helper()
+	tb.waitMatch(d, what, expr, fmt.Sprintf("%q", want), func(got string) bool { return got == want })
+}
+
+// expectEqual checks expr once: for what must already hold.
+func (tb *tab) expectEqual(what, expr, want string) {
+	tb.t.Helper()
+	got, err := tb.eval(expr)
+	if err != nil {
+		tb.t.Errorf("%s: %v; want %q", what, err, want)
+	} else if got != want {
+		tb.t.Errorf("%s: got %q, want %q", what, got, want)
+	}
+}
+
+func (tb *tab) noExceptions() {
+	tb.t.Helper()
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	if len(tb.exceptions) > 0 {
+		tb.t.Errorf("uncaught JavaScript exceptions: got %q, want none", tb.exceptions)
+	}
+}
+
+// screenshot fills the province with varied figures and saves the page.
+func screenshot(t *testing.T, n *node, tb *tab, path string) {
+	t.Helper()
+	var kids struct {
+		Children []snapshot `json:"children"`
+	}
+	if code := n.get("/api/v1/areas/79/children/kpis", adminToken, &kids); code != 200 {
+		t.Fatalf("children of 79: status %d", code)
+	}
+	var events []map[string]any
+	for i, k := range kids.Children {
+		if i%3 == 2 {
+			continue
+		}
+		for j := 0; j < 1+(i*7)%9; j++ {
+			id := fmt.Sprintf("s-%s-%d", k.Area, j)
+			channel := "online"
+			if (i+j)%4 == 0 {
+				channel = "in_person"
+			}
+			events = append(events, event(id+"-r", id, k.Area, "received", channel, time.Duration(j+1)*time.Minute))
+			switch {
+			case j%3 == 0:
+				events = append(events, event(id+"-z", id, k.Area, "resolved", channel, time.Duration(j)*time.Second))
+			case j%3 == 1 && i%5 == 0:
+				late := event(id+"-z", id, k.Area, "resolved", channel, time.Duration(j)*time.Second)
+				late["due_at"] = time.Now().Add(-time.Hour).In(hcm).Format(time.RFC3339)
+				events = append(events, late)
+			case i%11 == 0:
+				over := event(id+"-p", id, k.Area, "processing", channel, time.Duration(j)*time.Second)
+				over["due_at"] = time.Now().Add(-time.Minute).In(hcm).Format(time.RFC3339)
+				events = append(events, over)
+			}
+		}
+	}
+	if code, r := n.ingest(events...); code != 202 || r.Rejected != 0 {
+		t.Fatalf("ingest for the screenshot: got %d %+v", code, r)
+	}
+	want := fmt.Sprint(n.kpis("79", "today").KPIs["dossiers_received"])
+	tb.waitEqual(30*time.Second, "province received", "("+provinceCell("dossiers_received")+").replaceAll('.', '')", want)
+	tb.do("clear the filter", chromedp.Evaluate[chromedp.Void](
+		`(f => { f.value = ''; f.dispatchEvent(new Event('input')); })(document.getElementById('filter'))`))
+	time.Sleep(2 * time.Second) // let the highlights fade
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("saved a screenshot to %s", path)
+}

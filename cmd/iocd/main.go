@@ -1,0 +1,301 @@
+// Command iocd is the intelligent operations center backend: it ingests
+// records, keeps indicators per administrative unit, and serves them over
+// REST and a live websocket. One process runs every part; several processes
+// sharing ClickHouse and Redis scale out behind a load balancer.
+//
+//	iocd [serve]                          run the node (configured by IOC_* variables or flags)
+//	iocd token --role viewer --area 26740 print a signed access token
+//	iocd migrate                          apply the ClickHouse schema and exit
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+	_ "time/tzdata" // IOC_TIMEZONE works on hosts without a zone database
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/openioc/ioc/aggregate"
+	"github.com/openioc/ioc/api"
+	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/geo"
+	"github.com/openioc/ioc/ingest"
+	"github.com/openioc/ioc/internal/bus"
+	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/internal/clusterlock"
+	"github.com/openioc/ioc/internal/simulator"
+)
+
+func main() {
+	cmd, args := "serve", os.Args[1:]
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(args)
+	case "token":
+		err = token(args, os.Stdout)
+	case "migrate":
+		err = migrate(args)
+	default:
+		err = fmt.Errorf("unknown command %q: use serve, token or migrate", cmd)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "iocd:", err)
+		os.Exit(1)
+	}
+}
+
+func serve(args []string) error {
+	cfg, err := parseServeConfig(args)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, cfg, newLogger(cfg.LogLevel, cfg.LogFormat), nil)
+}
+
+// run builds a node from cfg, serves until ctx ends (SIGINT or SIGTERM),
+// then shuts down in order. started, if not nil, learns the HTTP address.
+func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func(addr net.Addr)) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// Geography: the units every record and figure is keyed by.
+	units, err := geo.Builtin()
+	if err != nil {
+		return fmt.Errorf("load administrative units: %w", err)
+	}
+	hierarchy, ok := units.Hierarchy(cfg.Hierarchy)
+	if !ok {
+		return fmt.Errorf("IOC_HIERARCHY=%q is unknown; known: %v", cfg.Hierarchy, units.Names())
+	}
+	loc, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		return fmt.Errorf("IOC_TIMEZONE=%q: %w", cfg.Timezone, err)
+	}
+
+	startCtx, cancelStart := context.WithTimeout(context.Background(), cfg.StartupTimeout)
+	defer cancelStart()
+
+	// ClickHouse: raw records, rollups and the schema that ties them.
+	store, err := openStore(startCtx, cfg.ClickHouse, logger.With("component", "chstore"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if _, err := store.Migrate(startCtx); err != nil {
+		return fmt.Errorf("migrate clickhouse schema: %w", err)
+	}
+
+	// Bus and cluster lock: in-process on one node, Redis across several.
+	var (
+		pub   aggregate.Publisher
+		sub   func(context.Context, bus.Handler) (*bus.Subscription, error)
+		lock  ingest.Locker
+		ready = map[string]api.Check{"clickhouse": store.Ping}
+	)
+	if cfg.RedisAddr != "" {
+		rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword})
+		defer rdb.Close()
+		if err := rdb.Ping(startCtx).Err(); err != nil {
+			return fmt.Errorf("connect to redis at %s (IOC_REDIS_ADDR): %w", cfg.RedisAddr, err)
+		}
+		rb, err := bus.NewRedis(rdb, bus.RedisConfig{Prefix: cfg.RedisPrefix}, logger.With("component", "bus"), reg)
+		if err != nil {
+			return err
+		}
+		pub, sub, lock = rb, rb.Subscribe, clusterlock.NewRedis(rdb, 0)
+		ready["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+	} else {
+		mb := bus.NewMemory()
+		pub, sub, lock = mb, mb.Subscribe, clusterlock.NewLocal()
+	}
+
+	// Aggregate: figures per unit and window, published when they change.
+	agg, err := aggregate.New(aggregate.Config{
+		Hierarchy: cfg.Hierarchy, Location: loc, RefreshInterval: cfg.RefreshInterval,
+	}, store, units, pub, logger.With("component", "aggregate"), reg)
+	if err != nil {
+		return err
+	}
+
+	// Ingest: validate, deduplicate, batch, acknowledge once stored.
+	writer, err := ingest.NewWriter(ingest.BatchConfig{
+		MaxRows: cfg.BatchRows, MaxAge: cfg.BatchAge, QueueRows: cfg.QueueRows,
+	}, store, lock, agg, logger.With("component", "ingest"), reg)
+	if err != nil {
+		return err
+	}
+	ingestSvc := ingest.NewService(ingest.ServiceConfig{}, ingest.Rules{
+		Hierarchy: cfg.Hierarchy, Areas: areaChecker{units}, MaxFuture: cfg.MaxFuture,
+	}, writer, logger.With("component", "ingest"), reg)
+
+	// API: REST, websocket hub, health, metrics and the built-in page.
+	server, err := api.New(api.Config{BodyLimit: cfg.BodyLimit}, api.Deps{
+		Geo: units, KPIs: agg, Auth: auth.NewVerifier(cfg.AdminToken, []byte(cfg.JWTSecret)),
+		Ingest:   map[string]fiber.Handler{"dossiers": ingestSvc.Dossiers},
+		Ready:    ready,
+		Gatherer: reg, Registerer: reg, Logger: logger.With("component", "api"),
+	})
+	if err != nil {
+		return err
+	}
+	// The subscription lives until Close at shutdown, not with the start-up context.
+	busSub, err := sub(context.WithoutCancel(startCtx), func(m bus.Message) { server.Deliver(m.Topic, m.Payload) })
+	if err != nil {
+		return fmt.Errorf("subscribe to the bus: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (IOC_HTTP_ADDR): %w", cfg.HTTPAddr, err)
+	}
+	cancelStart()
+
+	// Run every part; each has its own context so shutdown can stop them in order.
+	var wg sync.WaitGroup
+	run := func(name string, f func(ctx context.Context)) (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done)
+			f(ctx)
+		}()
+		return func() {
+			cancel()
+			<-done
+			logger.Info("stopped", "part", name)
+		}
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- server.Serve(ln) }()
+	stopWriter := run("ingest", writer.Run)
+	stopAggregate := run("aggregate", func(ctx context.Context) { _ = agg.Run(ctx) })
+	stopSimulator := func() {}
+	if cfg.Simulate > 0 {
+		sim, err := newSimulator(cfg, ln.Addr(), hierarchy, loc, logger.With("component", "simulator"), reg)
+		if err != nil {
+			return err
+		}
+		stopSimulator = run("simulator", func(ctx context.Context) { _ = sim.Run(ctx) })
+	}
+	logger.Info("iocd is up", "addr", ln.Addr().String(), "hierarchy", cfg.Hierarchy,
+		"timezone", cfg.Timezone, "redis", cfg.RedisAddr != "", "simulate", cfg.Simulate)
+	if started != nil {
+		started(ln.Addr())
+	}
+
+	// Wait for a signal, or for the HTTP server to fail.
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-serveErr:
+		logger.Error("http server failed; shutting down", "err", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+
+	// Shut down in order:
+	// 1. Stop the simulator, so it stops feeding ingest.
+	stopSimulator()
+	// 2. Stop ingest: new records are refused with 503, queued ones are
+	//    flushed, and their requests get their acknowledgement.
+	stopWriter()
+	// 3. Stop the aggregator; screens keep the figures they have.
+	stopAggregate()
+	// 4. Stop HTTP: websockets close with 1001 (going away), requests in
+	//    flight finish. This comes before closing ClickHouse and Redis so
+	//    that no request finds its storage gone.
+	if err := server.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("http shutdown", "err", err)
+	}
+	// 5. Close the bus subscription; deferred calls then close Redis and
+	//    ClickHouse.
+	_ = busSub.Close()
+	wg.Wait()
+	logger.Info("stopped")
+	return nil
+}
+
+func openStore(ctx context.Context, cfg chstore.Config, logger *slog.Logger) (*chstore.Store, error) {
+	// ClickHouse may still be starting next to us: retry until start-up times out.
+	for {
+		store, err := chstore.Open(ctx, cfg, logger)
+		if err == nil {
+			return store, nil
+		}
+		logger.Warn("clickhouse not reachable yet", "addr", cfg.Addr, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (IOC_CLICKHOUSE_ADDR=%s; is ClickHouse running?)", err, cfg.Addr)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func newSimulator(cfg serveConfig, addr net.Addr, h *geo.Hierarchy, loc *time.Location, logger *slog.Logger, reg prometheus.Registerer) (*simulator.Simulator, error) {
+	province, ok := h.Unit(cfg.SimulateArea)
+	if !ok {
+		return nil, fmt.Errorf("IOC_SIMULATE_AREA=%q is not a unit of %s", cfg.SimulateArea, h.Name())
+	}
+	areas := h.ChildCodes(province.Code)
+	if len(areas) == 0 {
+		areas = []string{province.Code}
+	}
+	tok := cfg.AdminToken
+	if tok == "" {
+		var err error
+		tok, err = auth.Issue([]byte(cfg.JWTSecret), auth.Principal{Subject: "simulator", Role: auth.Ingest}, 365*24*time.Hour, time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("issue the simulator's token: %w", err)
+		}
+	}
+	return simulator.New(simulator.Config{
+		BaseURL: fmt.Sprintf("http://127.0.0.1:%d", addr.(*net.TCPAddr).Port), Token: tok, Rate: cfg.Simulate,
+		Areas: areas, ProvinceArea: province.Code, Location: loc,
+	}, logger, reg)
+}
+
+// areaChecker lets ingest validate unit codes without knowing geography.
+type areaChecker struct{ r *geo.Registry }
+
+func (a areaChecker) HasHierarchy(h string) bool {
+	_, ok := a.r.Hierarchy(h)
+	return ok
+}
+
+func (a areaChecker) HasUnit(h, code string) bool {
+	hh, ok := a.r.Hierarchy(h)
+	if !ok {
+		return false
+	}
+	_, ok = hh.Unit(code)
+	return ok
+}
+
+func newLogger(level, format string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+
+	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+const (
+	adminToken = "test-admin-token-0123456789"
+	jwtSecret  = "test-jwt-secret"
+)
+
+var hcm = func() *time.Location {
+	l, err := time.LoadLocation("Asia/Ho_Chi_Minh")
+	if err != nil {
+		panic(err)
+	}
+	return l
+}()
+
+// testConfig is a node on the shared ClickHouse with a database of its own.
+func testConfig(t testing.TB) serveConfig {
+	t.Helper()
+	cfg, err := parseServeConfig(nil)
+	if err == nil {
+		t.Fatal("a config without tokens must be refused")
+	}
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.ClickHouse.Addr = testenv.ClickHouseAddr(t)
+	cfg.ClickHouse.Database = testenv.Database(t)
+	cfg.AdminToken, cfg.JWTSecret = adminToken, jwtSecret
+	cfg.BatchAge = 20 * time.Millisecond
+	cfg.StartupTimeout = 20 * time.Second
+	cfg.ShutdownTimeout = 10 * time.Second
+	cfg.RedisPrefix = "ioc-test-" + cfg.ClickHouse.Database + ":"
+	return cfg
+}
+
+type node struct {
+	t      testing.TB
+	base   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startNode runs a node as iocd serve would, until the test ends or stop.
+func startNode(t testing.TB, cfg serveConfig) *node {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan net.Addr, 1)
+	n := &node{t: t, cancel: cancel, done: make(chan error, 1)}
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	go func() { n.done <- run(ctx, cfg, logger, func(a net.Addr) { addr <- a }) }()
+	select {
+	case a := <-addr:
+		n.base = "http://" + a.String()
+	case err := <-n.done:
+		t.Fatalf("node did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("node did not start within 30s")
+	}
+	t.Cleanup(func() { n.stop() })
+	return n
+}
+
+// stop shuts the node down as SIGTERM does and waits for it.
+func (n *node) stop() {
+	n.t.Helper()
+	if n.cancel == nil {
+		return
+	}
+	n.cancel()
+	n.cancel = nil
+	select {
+	case err := <-n.done:
+		if err != nil {
+			n.t.Errorf("node stopped with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		n.t.Error("node did not stop within 30s")
+	}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+type ingestReply struct {
+	Accepted   int `json:"accepted"`
+	Rejected   int `json:"rejected"`
+	Duplicates int `json:"duplicates"`
+	Errors     []struct {
+		Index int    `json:"index"`
+		Error string `json:"error"`
+	} `json:"errors"`
+	Error string `json:"error"`
+}
+
+func (n *node) do(method, path, token, contentType string, body []byte) *http.Response {
+	n.t.Helper()
+	req, err := http.NewRequest(method, n.base+path, bytes.NewReader(body))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		n.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp
+}
+
+// ingest posts events as NDJSON with the admin token.
+func (n *node) ingest(events ...map[string]any) (int, ingestReply) {
+	n.t.Helper()
+	var b bytes.Buffer
+	for _, e := range events {
+		line, _ := json.Marshal(e)
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	resp := n.do("POST", "/api/v1/ingest/dossiers", adminToken, "application/x-ndjson", b.Bytes())
+	defer resp.Body.Close()
+	var r ingestReply
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &r); err != nil {
+		n.t.Fatalf("ingest answered %d with %q", resp.StatusCode, raw)
+	}
+	return resp.StatusCode, r
+}
+
+// get decodes a JSON answer into v and returns the status code.
+func (n *node) get(path, token string, v any) int {
+	n.t.Helper()
+	resp := n.do("GET", path, token, "", nil)
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if v != nil {
+		if err := json.Unmarshal(raw, v); err != nil {
+			n.t.Fatalf("GET %s answered %d with %q", path, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode
+}
+
+type snapshot struct {
+	Area      string         `json:"area"`
+	Hierarchy string         `json:"hierarchy"`
+	Level     string         `json:"level"`
+	Name      string         `json:"name"`
+	Window    string         `json:"window"`
+	AsOf      string         `json:"as_of"`
+	KPIs      map[string]any `json:"kpis"`
+}
+
+func (n *node) kpis(area, window string) snapshot {
+	n.t.Helper()
+	var s snapshot
+	if code := n.get("/api/v1/areas/"+area+"/kpis?window="+window, adminToken, &s); code != 200 {
+		n.t.Fatalf("kpis of %s: status %d", area, code)
+	}
+	return s
+}
+
+// event is a valid dossier event in commune area, stamped ago before now.
+func event(id, dossier, area, status, channel string, ago time.Duration) map[string]any {
+	now := time.Now().Truncate(time.Second)
+	return map[string]any{
+		"event_id": id, "dossier_id": dossier, "procedure_code": "1.004227", "sector": "land",
+		"area_code": area, "channel": channel, "status": status,
+		"occurred_at": now.Add(-ago).In(hcm).Format(time.RFC3339),
+		"received_at": now.Add(-ago - time.Hour).In(hcm).Format(time.RFC3339),
+		"due_at":      now.Add(48 * time.Hour).In(hcm).Format(time.RFC3339),
+	}
+}
+
+func issueToken(t testing.TB, role auth.Role, areas ...string) string {
+	t.Helper()
+	tok, err := auth.Issue([]byte(jwtSecret), auth.Principal{Subject: "test", Role: role, Areas: areas}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+type wsMessage struct {
+	Type  string          `json:"type"`
+	Topic string          `json:"topic"`
+	Seq   int             `json:"seq"`
+	Data  json.RawMessage `json:"data"`
+	Error string          `json:"error"`
+}
+
+func (m wsMessage) snapshot(t testing.TB) snapshot {
+	t.Helper()
+	var s snapshot
+	if err := json.Unmarshal(m.Data, &s); err != nil {
+		t.Fatalf("message data %q: %v", m.Data, err)
+	}
+	return s
+}
+
+type wsClient struct {
+	t    testing.TB
+	conn *websocket.Conn
+}
+
+// live opens the websocket with the token in the query, as a browser does.
+func (n *node) live(tok string) *wsClient {
+	n.t.Helper()
+	url := "ws" + strings.TrimPrefix(n.base, "http") + "/api/v1/live?access_token=" + tok
+	c, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		n.t.Fatalf("dial %s: %v (status %d)", url, err, status)
+	}
+	n.t.Cleanup(func() { c.Close() })
+	return &wsClient{t: n.t, conn: c}
+}
+
+func (c *wsClient) send(op, topic string) {
+	c.t.Helper()
+	if err := c.conn.WriteJSON(map[string]string{"op": op, "topic": topic}); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// next reads the next message, failing the test after d.
+func (c *wsClient) next(d time.Duration) wsMessage {
+	c.t.Helper()
+	_ = c.conn.SetReadDeadline(time.Now().Add(d))
+	var m wsMessage
+	_, raw, err := c.conn.ReadMessage()
+	if err != nil {
+		c.t.Fatalf("read websocket: %v", err)
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		c.t.Fatalf("websocket message %q: %v", raw, err)
+	}
+	return m
+}
+
+// until reads messages until match accepts one, failing after d.
+func (c *wsClient) until(d time.Duration, match func(wsMessage) bool) wsMessage {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			c.t.Fatalf("no matching websocket message within %s", d)
+		}
+		if m := c.next(left); match(m) {
+			return m
+		}
+	}
+}
+
+func num(v any) float64 {
+	f, _ := v.(float64)
+	return f
+}
+
+func must(t testing.TB, cond bool, format string, args ...any) {
+	t.Helper()
+	if !cond {
+		t.Errorf(format, args...)
+	}
+}
