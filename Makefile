@@ -1,0 +1,41 @@
+# make run   installs what is missing, starts ClickHouse, Redis and iocd with the simulator
+# make stop  stops what make run started
+# make test  runs every test against real ClickHouse and Redis, with -race
+# make bench measures ingest from HTTP to ClickHouse against a direct insert
+
+VAR             ?= var
+HTTP_ADDR       ?= 127.0.0.1:8080
+CLICKHOUSE_PORT ?= 19000
+REDIS_PORT      ?= 16379
+SIMULATE        ?= 20
+AREA            ?= 79
+
+export VAR HTTP_ADDR CLICKHOUSE_PORT REDIS_PORT SIMULATE AREA
+
+.PHONY: run stop test bench fuzz deps build clean
+
+run: deps build
+	@scripts/run.sh
+
+stop:
+	@scripts/stop.sh
+
+test: deps
+	@scripts/test.sh
+
+bench: deps
+	@scripts/bench.sh
+
+fuzz:
+	go test -run '^$$' -fuzz FuzzDecodeDossiers -fuzztime 60s ./ingest
+
+deps:
+	@scripts/install-deps.sh
+
+build:
+	@mkdir -p bin
+	go build -o bin/iocd ./cmd/iocd
+	go build -o bin/iocdev ./cmd/iocdev
+
+clean: stop
+	rm -rf bin $(VAR)

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Measures dossier ingest from HTTP to ClickHouse against a direct
+# clickhouse-go batch insert of the same rows, in the same run, on throwaway
+# ClickHouse and Redis servers. Prints both rates and their ratio.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=$(mktemp -d -t ioc-bench-XXXXXX)
+go build -o "$dir/iocdev" ./cmd/iocdev
+trap '"$dir/iocdev" down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+eval "$("$dir/iocdev" up --dir "$dir" --prefix IOC_TEST_)"
+export IOC_TEST_CLICKHOUSE_ADDR IOC_TEST_REDIS_ADDR
+out=$(go test -run '^$' -bench 'BenchmarkIngest' -benchtime "${BENCHTIME:-300x}" -count "${COUNT:-3}" ./cmd/iocd)
+echo "$out"
+echo "$out" | awk '
+  /BenchmarkIngest\/direct/ { for (i = 1; i < NF; i++) if ($(i+1) == "events/s") { d += $i; nd++ } }
+  /BenchmarkIngest\/http/   { for (i = 1; i < NF; i++) if ($(i+1) == "events/s") { h += $i; nh++ } }
+  END {
+    if (nd == 0 || nh == 0) { print "benchmark output missing"; exit 1 }
+    printf "\ndirect clickhouse-go insert: %8.0f events/s (mean of %d)\n", d/nd, nd
+    printf "HTTP ingest to ClickHouse:   %8.0f events/s (mean of %d)\n", h/nh, nh
+    printf "ratio HTTP / direct:         %8.2f\n", (h/nh)/(d/nd)
+  }'
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go env GOVERSION), ClickHouse $(clickhouse-client --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -1 || echo '?')"

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Starts ClickHouse and Redis on loopback with data under $VAR, then iocd with
+# the built-in simulator, and prints the URL and the tokens.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VAR=${VAR:-var}; HTTP_ADDR=${HTTP_ADDR:-127.0.0.1:8080}
+mkdir -p "$VAR/log"
+
+eval "$(bin/iocdev up --dir "$VAR" --clickhouse-port "${CLICKHOUSE_PORT:-19000}" --redis-port "${REDIS_PORT:-16379}")"
+
+# Secrets are made once and kept under $VAR, so tokens survive a restart.
+secret() { [ -s "$1" ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$1"); cat "$1"; }
+export IOC_ADMIN_TOKEN=$(secret "$VAR/admin-token")
+export IOC_JWT_SECRET=$(secret "$VAR/jwt-secret")
+export IOC_CLICKHOUSE_ADDR IOC_REDIS_ADDR IOC_HTTP_ADDR="$HTTP_ADDR"
+export IOC_SIMULATE=${SIMULATE:-20} IOC_SIMULATE_AREA=${AREA:-79}
+
+if [ -f "$VAR/iocd.pid" ] && kill -0 "$(cat "$VAR/iocd.pid")" 2>/dev/null; then
+  echo "Restarting iocd (pid $(cat "$VAR/iocd.pid"))"
+  scripts/stop.sh --keep-services
+fi
+setsid bin/iocd >>"$VAR/log/iocd.log" 2>&1 < /dev/null &
+echo $! > "$VAR/iocd.pid"
+
+url="http://$HTTP_ADDR"
+for _ in $(seq 120); do
+  if curl -fsS "$url/readyz" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$(cat "$VAR/iocd.pid")" 2>/dev/null; then
+    echo "iocd exited; last lines of $VAR/log/iocd.log:" >&2; tail -n 20 "$VAR/log/iocd.log" >&2; exit 1
+  fi
+  sleep 0.5
+done
+curl -fsS "$url/readyz" >/dev/null || { echo "iocd did not become ready; see $VAR/log/iocd.log" >&2; exit 1; }
+
+viewer=$(bin/iocd token --role viewer --area "${AREA:-79}" --ttl 720h)
+cat <<MSG
+
+iocd is running with the simulator feeding province ${AREA:-79} (${SIMULATE:-20} events/s).
+
+  Open:         $url/?access_token=$viewer&area=${AREA:-79}
+  Admin token:  $IOC_ADMIN_TOKEN
+  Try:          curl -H "Authorization: Bearer \$(cat $VAR/admin-token)" $url/api/v1/areas/${AREA:-79}/kpis
+  Logs:         $VAR/log/iocd.log
+  Stop:         make stop
+
+MSG
