@@ -20,12 +20,3 @@ func In[T any](values []T) clickhouse.GroupSet {
 // Time formats t for comparison with a DateTime('UTC') column. Binding a
 // time.Time sends its zone name, which older servers may not know.
 func Time(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
-
-// Times formats each t for an IN list of DateTime('UTC') values.
-func Times(ts []time.Time) clickhouse.GroupSet {
-	vs := make([]any, len(ts))
-	for i, t := range ts {
-		vs[i] = Time(t)
-	}
-	return clickhouse.GroupSet{Value: vs}
-}
