@@ -107,18 +107,35 @@ func (s *Server) getArea(c *fiber.Ctx) error {
 	return c.JSON(d)
 }
 
-func (s *Server) areaKPIs(c *fiber.Ctx) error {
+// figuresQuery is a request for a unit's figures: the unit, checked against
+// the token's scope, the window, and a context that bounds the reading.
+type figuresQuery struct {
+	ctx context.Context
+	h   *geo.Hierarchy
+	u   geo.Unit
+	w   aggregate.Window
+}
+
+func (s *Server) figuresQuery(c *fiber.Ctx) (figuresQuery, context.CancelFunc, error) {
 	h, u, err := s.readableUnit(c)
 	if err != nil {
-		return err
+		return figuresQuery{}, nil, err
 	}
 	w, err := window(c)
 	if err != nil {
-		return err
+		return figuresQuery{}, nil, err
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
+	return figuresQuery{ctx, h, u, w}, cancel, nil
+}
+
+func (s *Server) areaKPIs(c *fiber.Ctx) error {
+	q, cancel, err := s.figuresQuery(c)
+	if err != nil {
+		return err
+	}
 	defer cancel()
-	snap, err := s.d.KPIs.Snapshot(ctx, h.Name(), u.Code, w)
+	snap, err := s.d.KPIs.Snapshot(q.ctx, q.h.Name(), q.u.Code, q.w)
 	if err != nil {
 		return s.figuresError(c, err)
 	}
@@ -133,21 +150,16 @@ type childrenKPIs struct {
 }
 
 func (s *Server) childrenKPIs(c *fiber.Ctx) error {
-	h, u, err := s.readableUnit(c)
+	q, cancel, err := s.figuresQuery(c)
 	if err != nil {
 		return err
 	}
-	w, err := window(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
 	defer cancel()
-	kids, err := s.d.KPIs.ChildSnapshots(ctx, h.Name(), u.Code, w)
+	kids, err := s.d.KPIs.ChildSnapshots(q.ctx, q.h.Name(), q.u.Code, q.w)
 	if err != nil {
 		return s.figuresError(c, err)
 	}
-	return c.JSON(childrenKPIs{Area: u.Code, Hierarchy: h.Name(), Window: w, Children: kids})
+	return c.JSON(childrenKPIs{Area: q.u.Code, Hierarchy: q.h.Name(), Window: q.w, Children: kids})
 }
 
 func (s *Server) figuresError(c *fiber.Ctx, err error) error {

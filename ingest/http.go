@@ -28,7 +28,6 @@ type Service struct {
 	rules    Rules
 	dossiers *Writer
 	logger   *slog.Logger
-	now      func() time.Time
 	records  *prometheus.CounterVec
 }
 
@@ -51,7 +50,7 @@ func NewService(cfg ServiceConfig, rules Rules, dossiers *Writer, logger *slog.L
 		cfg.MaxErrors = 1000
 	}
 	s := &Service{
-		cfg: cfg, rules: rules, dossiers: dossiers, logger: logger, now: time.Now,
+		cfg: cfg, rules: rules, dossiers: dossiers, logger: logger,
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ioc_ingest_records_total",
 			Help: "Records received by ingest, by kind and outcome (accepted, duplicate, rejected, failed).",
@@ -70,7 +69,7 @@ func (s *Service) Dossiers(c *fiber.Ctx) error {
 	if err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, err.Error())
 	}
-	now := s.now()
+	now := time.Now()
 	rows := make([]Dossier, 0, len(recs))
 	for _, r := range recs {
 		d, err := s.rules.Validate(r.value, now)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -33,7 +35,6 @@ type Writer struct {
 	db     string
 	lock   Locker
 	notify Notifier
-	now    func() time.Time
 }
 
 // A flush looks up its ids in one query where it can: each query scans the
@@ -50,7 +51,7 @@ func NewWriter(cfg BatchConfig, store *chstore.Store, lock Locker, notify Notifi
 	if store == nil || lock == nil {
 		return nil, fmt.Errorf("dossier writer needs a store and a lock")
 	}
-	w := &Writer{conn: store.Conn(), db: store.Database(), lock: lock, notify: notify, now: time.Now}
+	w := &Writer{conn: store.Conn(), db: store.Database(), lock: lock, notify: notify}
 	w.b = newBatcher(cfg, w.store, logger, newWriterMetrics(reg, "dossier_events"))
 	return w, nil
 }
@@ -91,7 +92,7 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]bool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare insert into dossier_events: %w", err)
 	}
-	now := w.now().UTC().Truncate(time.Second)
+	now := time.Now().UTC().Truncate(time.Second)
 	touched := map[string]map[string]bool{}
 	n := 0
 	for _, i := range cand {
@@ -143,10 +144,10 @@ func (w *Writer) storedIDs(ctx context.Context, rows []Dossier, cand []int) (map
 	for h, idx := range byHierarchy {
 		for start := 0; start < len(idx); start += lookupChunk {
 			chunk := idx[start:min(start+lookupChunk, len(idx))]
-			areas, ids := set[string]{}, make([]string, 0, len(chunk))
+			areas, ids := map[string]bool{}, make([]string, 0, len(chunk))
 			lo, hi := rows[chunk[0]].OccurredAt, rows[chunk[0]].OccurredAt
 			for _, i := range chunk {
-				areas.add(rows[i].AreaCode)
+				areas[rows[i].AreaCode] = true
 				ids = append(ids, rows[i].EventID)
 				lo, hi = minTime(lo, rows[i].OccurredAt), maxTime(hi, rows[i].OccurredAt)
 			}
@@ -156,7 +157,7 @@ func (w *Writer) storedIDs(ctx context.Context, rows []Dossier, cand []int) (map
 				PREWHERE event_id IN ?
 				WHERE hierarchy = ? AND area_code IN ? AND occurred_at >= ? AND occurred_at <= ?`
 			qctx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_query_size": lookupQuerySize}))
-			res, err := w.conn.Query(qctx, q, chstore.In(ids), h, chstore.In(areas.list()), chstore.Time(lo), chstore.Time(hi))
+			res, err := w.conn.Query(qctx, q, chstore.In(ids), h, chstore.In(slices.Collect(maps.Keys(areas))), chstore.Time(lo), chstore.Time(hi))
 			if err != nil {
 				return nil, fmt.Errorf("look up stored dossier events: %w", err)
 			}
@@ -175,17 +176,6 @@ func (w *Writer) storedIDs(ctx context.Context, rows []Dossier, cand []int) (map
 		}
 	}
 	return stored, nil
-}
-
-type set[T comparable] map[T]struct{}
-
-func (s set[T]) add(v T) { s[v] = struct{}{} }
-func (s set[T]) list() []T {
-	out := make([]T, 0, len(s))
-	for v := range s {
-		out = append(out, v)
-	}
-	return out
 }
 
 func minTime(a, b time.Time) time.Time {

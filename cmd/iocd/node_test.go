@@ -286,10 +286,3 @@ func num(v any) float64 {
 	f, _ := v.(float64)
 	return f
 }
-
-func must(t testing.TB, cond bool, format string, args ...any) {
-	t.Helper()
-	if !cond {
-		t.Errorf(format, args...)
-	}
-}
