@@ -39,6 +39,19 @@ func TestBuiltinVN2025(t *testing.T) {
 	if got := h.Subtree("79"); len(got) != 169 || got[0] != "79" {
 		t.Errorf("subtree of 79: got %d codes starting %v", len(got), got[:1])
 	}
+	f := func(hierarchy, code string, want bool) {
+		t.Helper()
+		if got := r.HasUnit(hierarchy, code); got != want {
+			t.Errorf("HasUnit(%q, %q): got %v, want %v", hierarchy, code, got, want)
+		}
+	}
+	f("vn-2025", "26740", true)
+	f("vn-2025", "79", true)
+	f("vn-2025", "26734", false) // a 2024 commune code, gone in 2025
+	f("vn-2024", "26740", false)
+	if !r.HasHierarchy("vn-2025") || r.HasHierarchy("vn-1999") {
+		t.Error("HasHierarchy disagrees with the registry")
+	}
 	if got := h.Subtree("99999"); got != nil {
 		t.Errorf("subtree of unknown code: got %v, want nil", got)
 	}

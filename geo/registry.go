@@ -47,6 +47,22 @@ func (r *Registry) Hierarchy(name string) (*Hierarchy, bool) {
 	return h, ok
 }
 
+// HasHierarchy reports whether the registry knows the hierarchy called name.
+func (r *Registry) HasHierarchy(name string) bool {
+	_, ok := r.byName[name]
+	return ok
+}
+
+// HasUnit reports whether hierarchy name has a unit with code.
+func (r *Registry) HasUnit(name, code string) bool {
+	h, ok := r.byName[name]
+	if !ok {
+		return false
+	}
+	_, ok = h.units[code]
+	return ok
+}
+
 // Names lists the hierarchies, sorted.
 func (r *Registry) Names() []string {
 	out := make([]string, 0, len(r.byName))

@@ -141,7 +141,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		return err
 	}
 	ingestSvc := ingest.NewService(ingest.ServiceConfig{}, ingest.Rules{
-		Hierarchy: cfg.Hierarchy, Areas: areaChecker{units}, MaxFuture: cfg.MaxFuture,
+		Hierarchy: cfg.Hierarchy, Areas: units, MaxFuture: cfg.MaxFuture,
 	}, writer, logger.With("component", "ingest"), reg)
 
 	// API: REST, websocket hub, health, metrics and the built-in page.
@@ -269,23 +269,6 @@ func newSimulator(cfg serveConfig, addr net.Addr, h *geo.Hierarchy, loc *time.Lo
 		BaseURL: fmt.Sprintf("http://127.0.0.1:%d", addr.(*net.TCPAddr).Port), Token: tok, Rate: cfg.Simulate,
 		Areas: areas, ProvinceArea: province.Code, Location: loc,
 	}, logger, reg)
-}
-
-// areaChecker lets ingest validate unit codes without knowing geography.
-type areaChecker struct{ r *geo.Registry }
-
-func (a areaChecker) HasHierarchy(h string) bool {
-	_, ok := a.r.Hierarchy(h)
-	return ok
-}
-
-func (a areaChecker) HasUnit(h, code string) bool {
-	hh, ok := a.r.Hierarchy(h)
-	if !ok {
-		return false
-	}
-	_, ok = hh.Unit(code)
-	return ok
 }
 
 func newLogger(level, format string) *slog.Logger {
