@@ -28,6 +28,7 @@ type Hierarchy struct {
 
 	units    map[string]*Unit
 	children map[string][]string // parent code → child codes, sorted; "" holds the roots
+	geom     *boundaries         // nil: the hierarchy carries no boundaries
 }
 
 // NewHierarchy checks units and builds a hierarchy. Levels are ordered from
