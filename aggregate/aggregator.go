@@ -179,6 +179,34 @@ func (a *Aggregator) ChildSnapshots(ctx context.Context, hierarchy, code string,
 	return out, nil
 }
 
+// LevelSnapshots computes the figures of every unit at level (every level
+// when empty) under parent (anywhere when empty), ordered by code: what a
+// choropleth of one level needs, in one pass over the rollups.
+func (a *Aggregator) LevelSnapshots(ctx context.Context, hierarchy, level, parent string, w Window) ([]Snapshot, error) {
+	h, ok := a.geo.Hierarchy(hierarchy)
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownHierarchy, hierarchy)
+	}
+	sc := scope{h: h}
+	if parent != "" {
+		if _, ok := h.Unit(parent); !ok {
+			return nil, fmt.Errorf("%w %q in %s", ErrUnknownArea, parent, hierarchy)
+		}
+		sc.codes = h.Subtree(parent)
+	}
+	now := a.now()
+	counts, err := a.q.counts(ctx, sc, []Window{w}, now, a.cfg.Location)
+	if err != nil {
+		return nil, err
+	}
+	units := h.Select(level, parent)
+	out := make([]Snapshot, 0, len(units))
+	for _, u := range units {
+		out = append(out, newSnapshot(h, u, w, counts[w][u.Code], a.asOf(now)))
+	}
+	return out, nil
+}
+
 func (a *Aggregator) asOf(now time.Time) time.Time {
 	return now.In(a.cfg.Location).Truncate(time.Second)
 }

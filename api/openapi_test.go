@@ -26,6 +26,9 @@ func (noFigures) Snapshot(context.Context, string, string, aggregate.Window) (ag
 func (noFigures) ChildSnapshots(context.Context, string, string, aggregate.Window) ([]aggregate.Snapshot, error) {
 	return nil, nil
 }
+func (noFigures) LevelSnapshots(context.Context, string, string, string, aggregate.Window) ([]aggregate.Snapshot, error) {
+	return nil, nil
+}
 
 // TestEveryRouteIsDocumented keeps docs/openapi.yaml and the server in step:
 // every route the server registers is documented and every documented path

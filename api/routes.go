@@ -42,6 +42,9 @@ func (s *Server) routes(m *httpMetrics) {
 	v1.Get("/areas/:code", reader, requireRead, s.getArea)
 	v1.Get("/areas/:code/kpis", reader, requireRead, s.areaKPIs)
 	v1.Get("/areas/:code/children/kpis", reader, requireRead, s.childrenKPIs)
+	v1.Get("/areas/:code/lineage", reader, requireRead, s.lineage)
+	v1.Get("/geo/lookup", reader, requireRead, s.lookup)
+	s.gisRoutes(app, v1, reader)
 
 	v1.Get("/live", s.authenticate(true), requireRead, upgradeOnly,
 		websocket.New(s.live, websocket.Config{ReadBufferSize: 4096, WriteBufferSize: 16384}))

@@ -40,6 +40,7 @@ type KPIs interface {
 	Hierarchy() *geo.Hierarchy
 	Snapshot(ctx context.Context, hierarchy, code string, w aggregate.Window) (aggregate.Snapshot, error)
 	ChildSnapshots(ctx context.Context, hierarchy, code string, w aggregate.Window) ([]aggregate.Snapshot, error)
+	LevelSnapshots(ctx context.Context, hierarchy, level, parent string, w aggregate.Window) ([]aggregate.Snapshot, error)
 }
 
 // Check is a readiness probe of one dependency.
