@@ -179,6 +179,20 @@ func (a *Aggregator) ChildSnapshots(ctx context.Context, hierarchy, code string,
 	return out, nil
 }
 
+// MapSnapshot computes the figures of every direct child of a unit.
+func (a *Aggregator) MapSnapshot(ctx context.Context, hierarchy, code string, w Window) (MapSnapshot, error) {
+	h, u, err := a.unit(hierarchy, code)
+	if err != nil {
+		return MapSnapshot{}, err
+	}
+	now := a.now()
+	counts, err := a.q.counts(ctx, scope{h: h, codes: h.Subtree(code)}, []Window{w}, now, a.cfg.Location)
+	if err != nil {
+		return MapSnapshot{}, err
+	}
+	return newMapSnapshot(h, u, w, counts[w], a.asOf(now)), nil
+}
+
 // LevelSnapshots computes the figures of every unit at level (every level
 // when empty) under parent (anywhere when empty), ordered by code: what a
 // choropleth of one level needs, in one pass over the rollups.
@@ -346,30 +360,46 @@ func (a *Aggregator) allCodes() []string {
 	return out
 }
 
-// publish sends the unit's snapshots whose KPIs changed since last sent.
+// publish sends the unit's snapshots, and the map of its children, whose
+// figures changed since last sent.
 func (a *Aggregator) publish(ctx context.Context, code string, counts map[Window]map[string]Counts, now time.Time, send bool) error {
 	u, _ := a.h.Unit(code)
+	hasChildren := len(a.h.ChildCodes(code)) > 0
 	for _, w := range Windows {
 		s := newSnapshot(a.h, u, w, counts[w][code], a.asOf(now))
-		kpis, err := json.Marshal(s.KPIs)
-		if err != nil {
-			return fmt.Errorf("encode snapshot of %s: %w", code, err)
+		if err := a.publishIfChanged(ctx, w.Topic(code), s.KPIs, s, send); err != nil {
+			return err
 		}
-		topic := w.Topic(code)
-		if prev, ok := a.last[topic]; ok && bytes.Equal(prev, kpis) {
-			continue
-		}
-		if send {
-			payload, err := json.Marshal(s)
-			if err != nil {
-				return fmt.Errorf("encode snapshot of %s: %w", code, err)
+		if hasChildren {
+			m := newMapSnapshot(a.h, u, w, counts[w], a.asOf(now))
+			if err := a.publishIfChanged(ctx, w.MapTopic(code), m.Children, m, send); err != nil {
+				return err
 			}
-			if err := a.pub.Publish(ctx, topic, payload); err != nil {
-				return fmt.Errorf("publish %s: %w", topic, err)
-			}
-			a.m.published.Inc()
 		}
-		a.last[topic] = kpis
 	}
+	return nil
+}
+
+// publishIfChanged publishes payload on topic when figures differ from what
+// the topic last carried; as_of alone changing is not news.
+func (a *Aggregator) publishIfChanged(ctx context.Context, topic string, figures, payload any, send bool) error {
+	key, err := json.Marshal(figures)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", topic, err)
+	}
+	if prev, ok := a.last[topic]; ok && bytes.Equal(prev, key) {
+		return nil
+	}
+	if send {
+		b, err := json.Marshal(payload)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", topic, err)
+		}
+		if err := a.pub.Publish(ctx, topic, b); err != nil {
+			return fmt.Errorf("publish %s: %w", topic, err)
+		}
+		a.m.published.Inc()
+	}
+	a.last[topic] = key
 	return nil
 }

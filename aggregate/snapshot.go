@@ -24,3 +24,36 @@ func newSnapshot(h *geo.Hierarchy, u geo.Unit, w Window, c Counts, asOf time.Tim
 		Window: w, AsOf: asOf, KPIs: KPIs(c),
 	}
 }
+
+// MapSnapshot is the figures of every direct child of a unit for one
+// window: what a wall map needs to recolour without fetching geometry
+// again. Every message carries all children, so a screen that missed one
+// loses nothing.
+type MapSnapshot struct {
+	Area       string                  `json:"area"`
+	Hierarchy  string                  `json:"hierarchy"`
+	Level      string                  `json:"level"`
+	Name       string                  `json:"name"`
+	Window     Window                  `json:"window"`
+	AsOf       time.Time               `json:"as_of"`
+	ChildLevel string                  `json:"child_level"`
+	Children   map[string]ChildFigures `json:"children"`
+}
+
+// ChildFigures is one child's entry in a MapSnapshot.
+type ChildFigures struct {
+	Name string         `json:"name"`
+	KPIs map[string]any `json:"kpis"`
+}
+
+func newMapSnapshot(h *geo.Hierarchy, u geo.Unit, w Window, counts map[string]Counts, asOf time.Time) MapSnapshot {
+	m := MapSnapshot{
+		Area: u.Code, Hierarchy: h.Name(), Level: u.Level, Name: u.Name, Window: w, AsOf: asOf,
+		Children: make(map[string]ChildFigures, len(h.ChildCodes(u.Code))),
+	}
+	for _, c := range h.Children(u.Code) {
+		m.ChildLevel = c.Level
+		m.Children[c.Code] = ChildFigures{Name: c.Name, KPIs: KPIs(counts[c.Code])}
+	}
+	return m
+}

@@ -55,3 +55,12 @@ func (w Window) Topic(area string) string {
 	}
 	return "kpi/" + area + "/" + string(w)
 }
+
+// MapTopic is the live topic that carries the window's figures of every
+// child of area: map/{area} for today, map/{area}/{window} for the others.
+func (w Window) MapTopic(area string) string {
+	if w == Today {
+		return "map/" + area
+	}
+	return "map/" + area + "/" + string(w)
+}

@@ -21,48 +21,67 @@ func (s *Server) live(c *websocket.Conn) {
 // hold now.
 type topics struct{ s *Server }
 
-type kpiTopic struct {
+type liveTopic struct {
+	kind   string // kpi or map
 	area   string
 	window aggregate.Window
 }
 
-func parseTopic(topic string) (kpiTopic, error) {
+func parseTopic(topic string) (liveTopic, error) {
 	parts := strings.Split(topic, "/")
-	if parts[0] != "kpi" || len(parts) < 2 || len(parts) > 3 || parts[1] == "" {
-		return kpiTopic{}, fmt.Errorf("unknown topic %q: topics are kpi/{area} (today) and kpi/{area}/{window} with window 24h, 7d or 30d", topic)
+	if (parts[0] != "kpi" && parts[0] != "map") || len(parts) < 2 || len(parts) > 3 || parts[1] == "" {
+		return liveTopic{}, fmt.Errorf("unknown topic %q: topics are kpi/{area} and map/{area} (today), kpi/{area}/{window} and map/{area}/{window} with window 24h, 7d or 30d", topic)
 	}
-	t := kpiTopic{area: parts[1], window: aggregate.Today}
+	t := liveTopic{kind: parts[0], area: parts[1], window: aggregate.Today}
 	if len(parts) == 3 {
 		w, err := aggregate.ParseWindow(parts[2])
 		if err != nil || parts[2] == "" {
-			return kpiTopic{}, fmt.Errorf("topic %q: unknown window %q: use today, 24h, 7d or 30d", topic, parts[2])
+			return liveTopic{}, fmt.Errorf("topic %q: unknown window %q: use today, 24h, 7d or 30d", topic, parts[2])
 		}
 		t.window = w
 	}
 	return t, nil
 }
 
+func (t liveTopic) name() string {
+	if t.kind == "map" {
+		return t.window.MapTopic(t.area)
+	}
+	return t.window.Topic(t.area)
+}
+
 func (t topics) Resolve(p auth.Principal, topic string) (string, error) {
-	kt, err := parseTopic(topic)
+	lt, err := parseTopic(topic)
 	if err != nil {
 		return "", err
 	}
 	h := t.s.d.KPIs.Hierarchy()
-	if _, ok := h.Unit(kt.area); !ok {
-		return "", fmt.Errorf("unknown area %q in %s", kt.area, h.Name())
+	if _, ok := h.Unit(lt.area); !ok {
+		return "", fmt.Errorf("unknown area %q in %s", lt.area, h.Name())
 	}
-	if !p.MayRead(h, kt.area) {
-		return "", fmt.Errorf("your token does not cover area %s", kt.area)
+	if !p.MayRead(h, lt.area) {
+		return "", fmt.Errorf("your token does not cover area %s", lt.area)
 	}
-	return kt.window.Topic(kt.area), nil
+	if lt.kind == "map" && len(h.ChildCodes(lt.area)) == 0 {
+		return "", fmt.Errorf("area %s has no child units to map", lt.area)
+	}
+	return lt.name(), nil
 }
 
 func (t topics) Current(ctx context.Context, topic string) ([]byte, error) {
-	kt, err := parseTopic(topic)
+	lt, err := parseTopic(topic)
 	if err != nil {
 		return nil, err
 	}
-	snap, err := t.s.d.KPIs.Snapshot(ctx, t.s.d.KPIs.Hierarchy().Name(), kt.area, kt.window)
+	name := t.s.d.KPIs.Hierarchy().Name()
+	if lt.kind == "map" {
+		m, err := t.s.d.KPIs.MapSnapshot(ctx, name, lt.area, lt.window)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(m)
+	}
+	snap, err := t.s.d.KPIs.Snapshot(ctx, name, lt.area, lt.window)
 	if err != nil {
 		return nil, err
 	}

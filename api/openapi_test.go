@@ -26,6 +26,9 @@ func (noFigures) Snapshot(context.Context, string, string, aggregate.Window) (ag
 func (noFigures) ChildSnapshots(context.Context, string, string, aggregate.Window) ([]aggregate.Snapshot, error) {
 	return nil, nil
 }
+func (noFigures) MapSnapshot(context.Context, string, string, aggregate.Window) (aggregate.MapSnapshot, error) {
+	return aggregate.MapSnapshot{}, nil
+}
 func (noFigures) LevelSnapshots(context.Context, string, string, string, aggregate.Window) ([]aggregate.Snapshot, error) {
 	return nil, nil
 }

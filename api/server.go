@@ -41,6 +41,7 @@ type KPIs interface {
 	Snapshot(ctx context.Context, hierarchy, code string, w aggregate.Window) (aggregate.Snapshot, error)
 	ChildSnapshots(ctx context.Context, hierarchy, code string, w aggregate.Window) ([]aggregate.Snapshot, error)
 	LevelSnapshots(ctx context.Context, hierarchy, level, parent string, w aggregate.Window) ([]aggregate.Snapshot, error)
+	MapSnapshot(ctx context.Context, hierarchy, code string, w aggregate.Window) (aggregate.MapSnapshot, error)
 }
 
 // Check is a readiness probe of one dependency.
