@@ -27,6 +27,9 @@ type Counts struct {
 	Resolved uint64 // resolved events in the window
 	OnTime   uint64 // … of which at or before the due date
 	Overdue  uint64 // open dossiers past their due date, now
+	// Approximate counts events filed under a split unit of an older
+	// hierarchy and placed here without a position to settle which part.
+	Approximate uint64
 }
 
 // Add sums o into c.
@@ -36,6 +39,7 @@ func (c *Counts) Add(o Counts) {
 	c.Resolved += o.Resolved
 	c.OnTime += o.OnTime
 	c.Overdue += o.Overdue
+	c.Approximate += o.Approximate
 }
 
 // ratio is num/den rounded to 4 decimals, or nil (JSON null) when den is 0.
@@ -92,6 +96,13 @@ var catalog = []Definition{
 		Formula: "Open dossiers (latest status received or processing) whose due date has passed, now, whatever the window. " +
 			"Dossiers waiting for the citizen's additional documents are not counted: their clock is stopped.",
 		Source: "latest state of each dossier", value: func(c Counts) any { return c.Overdue },
+	},
+	{
+		ID: "records_approximate", NameEn: "Records placed approximately", NameVi: "Bản ghi quy đổi gần đúng",
+		Kind: "count", Unit: "events", Direction: "lower_is_better",
+		Formula: "Dossier events in the window filed under a unit of an older hierarchy that was split, and placed here " +
+			"on the crosswalk's designated successor because they carried no position to settle which part they belong to.",
+		Source: "dossier events re-attributed through a crosswalk", value: func(c Counts) any { return c.Approximate },
 	},
 }
 

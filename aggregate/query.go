@@ -42,11 +42,11 @@ func (q querier) windowCounts(ctx context.Context, s scope, start time.Time) (ma
 	f1, args := s.filter([]any{s.h.Name(), chstore.Time(hour)})
 	args = append(args, s.h.Name(), chstore.Time(start), chstore.Time(hour))
 	f2, args := s.filter(args)
-	query := `SELECT area_code, sum(received), sum(received_online), sum(resolved), sum(resolved_on_time) FROM (
-		SELECT area_code, received, received_online, resolved, resolved_on_time FROM ` + q.db + `.dossier_kpi_hour
+	query := `SELECT area_code, sum(received), sum(received_online), sum(resolved), sum(resolved_on_time), sum(approximate) FROM (
+		SELECT area_code, received, received_online, resolved, resolved_on_time, approximate FROM ` + q.db + `.dossier_kpi_hour
 		WHERE hierarchy = ? AND t >= ?` + f1 + `
 		UNION ALL
-		SELECT area_code, received, received_online, resolved, resolved_on_time FROM ` + q.db + `.dossier_kpi_minute
+		SELECT area_code, received, received_online, resolved, resolved_on_time, approximate FROM ` + q.db + `.dossier_kpi_minute
 		WHERE hierarchy = ? AND t >= ? AND t < ?` + f2 + `
 	) GROUP BY area_code`
 	rows, err := q.conn.Query(ctx, query, args...)
@@ -58,7 +58,7 @@ func (q querier) windowCounts(ctx context.Context, s scope, start time.Time) (ma
 	for rows.Next() {
 		var area string
 		var c Counts
-		if err := rows.Scan(&area, &c.Received, &c.Online, &c.Resolved, &c.OnTime); err != nil {
+		if err := rows.Scan(&area, &c.Received, &c.Online, &c.Resolved, &c.OnTime, &c.Approximate); err != nil {
 			return nil, fmt.Errorf("read dossier rollups: %w", err)
 		}
 		out[area] = c

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/paulmach/orb"
 )
 
 //go:embed data/*.json data/*.csv data/*.gz
@@ -304,4 +306,17 @@ func ReadUnitsCSV(r io.Reader) ([]Unit, error) {
 		}
 		units = append(units, Unit{Code: get(0), Level: get(1), Parent: get(2), Name: get(3), NameEn: get(4), FullName: get(5), FullNameEn: get(6)})
 	}
+}
+
+// ErrNoCrosswalk is returned when two hierarchies have no crosswalk.
+var ErrNoCrosswalk = errors.New("no crosswalk")
+
+// Attribute places a record filed under unit code of hierarchy from in
+// hierarchy to, through their crosswalk (see Crosswalk.Attribute).
+func (r *Registry) Attribute(from, to, code string, at *orb.Point) (Attribution, error) {
+	c, ok := r.Crosswalk(from, to)
+	if !ok {
+		return Attribution{}, fmt.Errorf("%w from %s to %s", ErrNoCrosswalk, from, to)
+	}
+	return c.Attribute(code, at)
 }

@@ -1,11 +1,17 @@
 package ingest
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/paulmach/orb"
+
+	"github.com/openioc/ioc/geo"
 )
 
 // DossierEvent is one status change of an administrative-procedure dossier
@@ -29,6 +35,10 @@ type DossierEvent struct {
 	EResult       bool   `json:"e_result,omitempty"`
 	PaidOnline    bool   `json:"paid_online,omitempty"`
 	ReusedData    bool   `json:"reused_data,omitempty"`
+	// Lat and Lon place the record where a split unit's successors need
+	// telling apart; optional.
+	Lat *float64 `json:"lat,omitempty"`
+	Lon *float64 `json:"lon,omitempty"`
 }
 
 // Values the wire contract allows.
@@ -62,13 +72,27 @@ type Dossier struct {
 	EResult       bool
 	PaidOnline    bool
 	ReusedData    bool
+	Lat, Lon      *float64
+	// Recorded is the unit as sent when it belongs to another hierarchy
+	// that has a crosswalk to the current one; the record is then stored
+	// under both. Approximate says the crosswalk could only guess.
+	Recorded    *Placement
+	Approximate bool
 }
 
-// AreaChecker says whether a hierarchy has a unit; the ingest validator
-// needs nothing more of geography.
+// Placement is a unit of a hierarchy.
+type Placement struct {
+	Hierarchy string
+	AreaCode  string
+}
+
+// AreaChecker says whether a hierarchy has a unit and where a unit of an
+// older hierarchy counts today; the ingest validator needs nothing more of
+// geography.
 type AreaChecker interface {
 	HasUnit(hierarchy, code string) bool
 	HasHierarchy(hierarchy string) bool
+	Attribute(from, to, code string, at *orb.Point) (geo.Attribution, error)
 }
 
 // Rules are what validation checks against.
@@ -123,14 +147,37 @@ func (r Rules) Validate(e DossierEvent, now time.Time) (Dossier, error) {
 	if d.Hierarchy == "" {
 		d.Hierarchy = r.Hierarchy
 	}
-	if d.Hierarchy != r.Hierarchy {
-		if r.Areas.HasHierarchy(d.Hierarchy) {
-			return d, fmt.Errorf("hierarchy %q is known but not accepted for ingest yet; send area_code in %s", d.Hierarchy, r.Hierarchy)
-		}
+	if !r.Areas.HasHierarchy(d.Hierarchy) {
 		return d, fmt.Errorf("hierarchy %q is unknown; leave it out to use %s", d.Hierarchy, r.Hierarchy)
 	}
 	if !r.Areas.HasUnit(d.Hierarchy, d.AreaCode) {
-		return d, fmt.Errorf("area_code %q is not a unit of %s; use an official code such as a commune's 5 digits (see GET /api/v1/areas)", d.AreaCode, d.Hierarchy)
+		return d, fmt.Errorf("area_code %q is not a unit of %s; use an official code such as a commune's 5 digits (see GET /api/v1/areas?hierarchy=%s)", d.AreaCode, d.Hierarchy, d.Hierarchy)
+	}
+	var at *orb.Point
+	switch {
+	case (e.Lat == nil) != (e.Lon == nil):
+		return d, fmt.Errorf("lat and lon go together: send both or neither")
+	case e.Lat != nil:
+		if *e.Lat < -90 || *e.Lat > 90 || math.IsNaN(*e.Lat) {
+			return d, fmt.Errorf("lat %v is out of range -90..90", *e.Lat)
+		}
+		if *e.Lon < -180 || *e.Lon > 180 || math.IsNaN(*e.Lon) {
+			return d, fmt.Errorf("lon %v is out of range -180..180", *e.Lon)
+		}
+		d.Lat, d.Lon = e.Lat, e.Lon
+		at = &orb.Point{*e.Lon, *e.Lat}
+	}
+	if d.Hierarchy != r.Hierarchy {
+		a, err := r.Areas.Attribute(d.Hierarchy, r.Hierarchy, d.AreaCode, at)
+		switch {
+		case errors.Is(err, geo.ErrNoCrosswalk):
+			// Kept under its own hierarchy only, whose figures it feeds.
+		case err != nil:
+			return d, fmt.Errorf("area_code %q of %s cannot be placed in %s: %v", d.AreaCode, d.Hierarchy, r.Hierarchy, err)
+		default:
+			d.Recorded = &Placement{Hierarchy: d.Hierarchy, AreaCode: d.AreaCode}
+			d.Hierarchy, d.AreaCode, d.Approximate = r.Hierarchy, a.Code, a.Approximate
+		}
 	}
 	var err error
 	if d.OccurredAt, err = parseTime("occurred_at", e.OccurredAt); err != nil {

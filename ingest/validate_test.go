@@ -4,14 +4,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openioc/ioc/geo"
 )
 
-type fakeAreas map[string]bool
-
-func (f fakeAreas) HasUnit(h, code string) bool { return h == "vn-2025" && f[code] }
-func (f fakeAreas) HasHierarchy(h string) bool  { return h == "vn-2025" || h == "vn-2024" }
-
-var testRules = Rules{Hierarchy: "vn-2025", Areas: fakeAreas{"79": true, "26740": true}, MaxFuture: 5 * time.Minute}
+var testRules = func() Rules {
+	reg, err := geo.Builtin()
+	if err != nil {
+		panic(err)
+	}
+	return Rules{Hierarchy: "vn-2025", Areas: reg, MaxFuture: 5 * time.Minute}
+}()
 
 var testNow = time.Date(2026, 11, 22, 2, 30, 0, 0, time.UTC) // 09:30 in Ho Chi Minh City
 
@@ -77,7 +80,10 @@ func TestValidateRejects(t *testing.T) {
 	f(func(e *DossierEvent) { e.OnlineLevel = "level4" }, `online_level "level4"`)
 	f(func(e *DossierEvent) { e.AreaCode = "26734" }, `area_code "26734" is not a unit of vn-2025`)
 	f(func(e *DossierEvent) { e.Hierarchy = "vn-1999" }, `hierarchy "vn-1999" is unknown`)
-	f(func(e *DossierEvent) { e.Hierarchy = "vn-2024" }, `hierarchy "vn-2024" is known but not accepted for ingest yet`)
+	f(func(e *DossierEvent) { e.Hierarchy, e.AreaCode = "vn-2024", "99999" }, `area_code "99999" is not a unit of vn-2024`)
+	f(func(e *DossierEvent) { e.Lat = ptr(10.77) }, "lat and lon go together")
+	f(func(e *DossierEvent) { e.Lat, e.Lon = ptr(91), ptr(106.7) }, "lat 91 is out of range")
+	f(func(e *DossierEvent) { e.Lat, e.Lon = ptr(10.7), ptr(-181) }, "lon -181 is out of range")
 	f(func(e *DossierEvent) { e.OccurredAt = "2026-11-22 09:15:00" }, `occurred_at "2026-11-22 09:15:00" is not an RFC 3339 time with offset`)
 	f(func(e *DossierEvent) { e.OccurredAt = "2026-11-22T09:15:00" }, "not an RFC 3339 time with offset")
 	f(func(e *DossierEvent) { e.OccurredAt = "2026-11-22T09:36:00+07:00" }, "6m0s in the future; the limit is 5m0s")
@@ -180,4 +186,43 @@ func FuzzDecodeDossiers(f *testing.F) {
 			}
 		}
 	})
+}
+
+func ptr(v float64) *float64 { return &v }
+
+// Records filed under vn-2024 units count under today's vn-2025 units and
+// keep their recorded unit; hierarchies without a crosswalk stay as sent.
+func TestValidatePlacesOldUnits(t *testing.T) {
+	type want struct {
+		hierarchy, area string
+		approximate     bool
+		recorded        *Placement
+	}
+	f := func(hierarchy, area string, lat, lon *float64, w want) {
+		t.Helper()
+		e := validEvent()
+		e.Hierarchy, e.AreaCode, e.Lat, e.Lon = hierarchy, area, lat, lon
+		d, err := testRules.Validate(e, testNow)
+		if err != nil {
+			t.Fatalf("%s %s: %v", hierarchy, area, err)
+		}
+		got := want{d.Hierarchy, d.AreaCode, d.Approximate, d.Recorded}
+		if got.hierarchy != w.hierarchy || got.area != w.area || got.approximate != w.approximate ||
+			(got.recorded == nil) != (w.recorded == nil) || (w.recorded != nil && *got.recorded != *w.recorded) {
+			t.Errorf("%s %s: got %+v (recorded %v), want %+v (recorded %v)", hierarchy, area, got, got.recorded, w, w.recorded)
+		}
+	}
+	old := func(code string) *Placement { return &Placement{"vn-2024", code} }
+	// Tân Định went whole into Phường Tân Định (26737).
+	f("vn-2024", "26734", nil, nil, want{"vn-2025", "26737", false, old("26734")})
+	// Ngọc Hà was split between Ba Đình (00004) and Ngọc Hà (00008): a
+	// position settles it, and without one the designated successor takes it.
+	f("vn-2024", "00016", ptr(21.0367), ptr(105.8346), want{"vn-2025", "00004", false, old("00016")})
+	f("vn-2024", "00016", nil, nil, want{"vn-2025", "00008", true, old("00016")})
+	// A position outside every successor cannot settle it either.
+	f("vn-2024", "00016", ptr(10.7769), ptr(106.7009), want{"vn-2025", "00008", true, old("00016")})
+	// District 1's desk counts under Ho Chi Minh City itself.
+	f("vn-2024", "760", nil, nil, want{"vn-2025", "79", false, old("760")})
+	// Kobe's Chūō-ku has no crosswalk to vn-2025.
+	f("jp-2021", "28110", nil, nil, want{"jp-2021", "28110", false, nil})
 }

@@ -88,7 +88,8 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]bool, error) {
 	}
 	batch, err := w.conn.PrepareBatch(ctx, `INSERT INTO `+w.db+`.dossier_events (event_id, dossier_id, procedure_code, sector,
 		hierarchy, area_code, channel, status, occurred_at, received_at, due_at, online_level,
-		digitized, e_result, paid_online, reused_data, ingested_at)`)
+		digitized, e_result, paid_online, reused_data, ingested_at,
+		recorded_hierarchy, recorded_area_code, approximate, lat, lon)`)
 	if err != nil {
 		return nil, fmt.Errorf("prepare insert into dossier_events: %w", err)
 	}
@@ -100,18 +101,30 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]bool, error) {
 		if stored[r.EventID] {
 			continue
 		}
-		if err := batch.Append(r.EventID, r.DossierID, r.ProcedureCode, r.Sector,
-			r.Hierarchy, r.AreaCode, r.Channel, r.Status, r.OccurredAt, r.ReceivedAt, r.DueAt, r.OnlineLevel,
-			b2u(r.Digitized), b2u(r.EResult), b2u(r.PaidOnline), b2u(r.ReusedData), now); err != nil {
-			batch.Abort()
-			return nil, fmt.Errorf("append to dossier_events batch: %w", err)
+		var rec Placement
+		if r.Recorded != nil {
+			rec = *r.Recorded
+		}
+		places := []placedRow{{Placement{r.Hierarchy, r.AreaCode}, rec, r.Approximate}}
+		if r.Recorded != nil {
+			// The copy as recorded keeps the old hierarchy's figures whole.
+			places = append(places, placedRow{at: *r.Recorded})
+		}
+		for _, p := range places {
+			if err := batch.Append(r.EventID, r.DossierID, r.ProcedureCode, r.Sector,
+				p.at.Hierarchy, p.at.AreaCode, r.Channel, r.Status, r.OccurredAt, r.ReceivedAt, r.DueAt, r.OnlineLevel,
+				b2u(r.Digitized), b2u(r.EResult), b2u(r.PaidOnline), b2u(r.ReusedData), now,
+				p.rec.Hierarchy, p.rec.AreaCode, b2u(p.approximate), r.Lat, r.Lon); err != nil {
+				batch.Abort()
+				return nil, fmt.Errorf("append to dossier_events batch: %w", err)
+			}
+			if touched[p.at.Hierarchy] == nil {
+				touched[p.at.Hierarchy] = map[string]bool{}
+			}
+			touched[p.at.Hierarchy][p.at.AreaCode] = true
 		}
 		fresh[i] = true
 		n++
-		if touched[r.Hierarchy] == nil {
-			touched[r.Hierarchy] = map[string]bool{}
-		}
-		touched[r.Hierarchy][r.AreaCode] = true
 	}
 	if n == 0 {
 		batch.Abort()
@@ -176,6 +189,12 @@ func (w *Writer) storedIDs(ctx context.Context, rows []Dossier, cand []int) (map
 		}
 	}
 	return stored, nil
+}
+
+// placedRow is where one stored row of a record counts.
+type placedRow struct {
+	at, rec     Placement
+	approximate bool
 }
 
 func minTime(a, b time.Time) time.Time {
