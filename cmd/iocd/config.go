@@ -15,6 +15,7 @@ type serveConfig struct {
 	RedisPassword   string
 	RedisPrefix     string
 	Hierarchy       string
+	GeoDir          string
 	Timezone        string
 	Simulate        float64
 	SimulateArea    string
@@ -44,6 +45,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	redisPass := f.String("redis-password", "IOC_REDIS_PASSWORD", "", "Redis password")
 	redisPrefix := f.String("redis-prefix", "IOC_REDIS_PREFIX", "ioc:", "prefix of the Redis channels; deployments sharing one Redis need different ones")
 	hierarchy := f.String("hierarchy", "IOC_HIERARCHY", "vn-2025", "current hierarchy of administrative units")
+	geoDir := f.String("geo-dir", "IOC_GEO_DIR", "", "directory of hierarchies installed with iocd import-units; empty: the built-in ones only")
 	tz := f.String("timezone", "IOC_TIMEZONE", "Asia/Ho_Chi_Minh", "time zone of the today window and of displayed times")
 	simulate := f.Float("simulate", "IOC_SIMULATE", 0, "events per second of the built-in simulator; 0 is off")
 	simArea := f.String("simulate-area", "IOC_SIMULATE_AREA", "79", "province the simulator files dossiers in")
@@ -66,7 +68,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 		HTTPAddr:   *httpAddr,
 		ClickHouse: chstore.Config{Addr: *chAddr, Database: *chDB, Username: *chUser, Password: *chPass},
 		RedisAddr:  *redisAddr, RedisPassword: *redisPass, RedisPrefix: *redisPrefix,
-		Hierarchy: *hierarchy, Timezone: *tz, Simulate: *simulate, SimulateArea: *simArea,
+		Hierarchy: *hierarchy, GeoDir: *geoDir, Timezone: *tz, Simulate: *simulate, SimulateArea: *simArea,
 		AdminToken: *admin, JWTSecret: *secret, MaxFuture: *maxFuture,
 		BatchRows: *batchRows, BatchAge: *batchAge, QueueRows: *queueRows, BodyLimit: *bodyLimit,
 		RefreshInterval: *refresh, StartupTimeout: *startup, ShutdownTimeout: *shutdown,

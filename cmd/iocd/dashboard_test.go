@@ -19,8 +19,8 @@ import (
 const chromiumPath = "/usr/bin/chromium"
 
 // The built-in page, in a real headless Chromium against a real node: it
-// lists the province's communes, follows the live websocket across a
-// restart, and explains what is wrong when it cannot show anything.
+// lists the province's communes and maps them, follows the live websocket
+// across a restart, and explains what is wrong when it cannot show anything.
 //
 // Set IOC_DASHBOARD_SCREENSHOT=/path/to/file.png to also save a screenshot
 // of the page with some figures in it.
@@ -57,12 +57,15 @@ func TestDashboardInChromium(t *testing.T) {
 		tab.expectEqual("received", provinceCell("dossiers_received"), "0")
 		tab.expectEqual("rows", `String(document.querySelectorAll('#communes tr[data-area]').length)`, "0")
 		tab.expectEqual("empty-table note shown", `String(!document.getElementById('empty').hidden)`, "true")
+		tab.expectEqual("map hidden", mapHidden, "true")
+		tab.expectEqual("units on the map", mapUnits, "0")
 		tab.noExceptions()
 	})
 
 	// The live path, end to end.
 	tab := openTab(t, browser, n.base+"/?access_token="+issueToken(t, auth.Viewer, "79")+"&area=79")
 	tab.waitEqual(30*time.Second, "commune rows", `String(document.querySelectorAll('#communes tr[data-area]').length)`, "168")
+	tab.waitEqual(30*time.Second, "units on the map", mapUnits, "168")
 	tab.waitEqual(30*time.Second, "connection state", `document.getElementById('connection').dataset.state`, "connected")
 	tab.expectEqual("URL after the token was taken out of it", `location.pathname + location.search`, "/?area=79")
 	tab.expectEqual("token left in location.href", `String(location.href.includes('access_token'))`, "false")
@@ -71,6 +74,10 @@ func TestDashboardInChromium(t *testing.T) {
 	tab.expectEqual("received in 26740 before ingest", communeCell("26740", "dossiers_received"), "0")
 	tab.expectEqual("online rate in 26740 before ingest", communeCell("26740", "online_rate"), "—")
 	tab.expectEqual("province received before ingest", provinceCell("dossiers_received"), "0")
+	tab.expectEqual("map shown", mapHidden, "false")
+	tab.expectEqual("map indicator", `document.getElementById('map-kpi').value`, "online_rate")
+	tab.expectEqual("online rate of 26740 on the map before ingest", mapValue("26740"), "")
+	tab.expectEqual("fill of 26740 before ingest", mapFill("26740"), noDataFill)
 
 	if code, r := n.ingest(event("p1", "d1", "26740", "received", "online", 0)); code != 202 || r.Accepted != 1 {
 		t.Fatalf("ingest: got %d %+v, want 202 with 1 accepted", code, r)
@@ -80,6 +87,31 @@ func TestDashboardInChromium(t *testing.T) {
 	tab.waitEqual(15*time.Second, "province received after ingest", provinceCell("dossiers_received"), "1")
 	tab.expectEqual("online rate in 26740 after ingest", communeCell("26740", "online_rate"), "100,0%")
 	tab.expectEqual("received in 26743", communeCell("26743", "dossiers_received"), "0")
+
+	// The map recolours from map/79, which carries every commune's figures.
+	tab.waitEqual(15*time.Second, "online rate of 26740 on the map after ingest", mapValue("26740"), "1")
+	tab.waitMatch(15*time.Second, "fill of 26740 after ingest", mapFill("26740"), "a colour, not the no-data fill",
+		func(got string) bool { return got != "" && got != noDataFill })
+	tab.expectEqual("online rate of 26743 on the map", mapValue("26743"), "")
+	tab.do("show received on the map", chromedp.Evaluate[chromedp.Void](
+		`(s => { s.value = 'dossiers_received'; s.dispatchEvent(new Event('change')); })(document.getElementById('map-kpi'))`))
+	tab.waitEqual(15*time.Second, "received in 26740 on the map", mapValue("26740"), "1")
+	tab.expectEqual("received in 26743 on the map", mapValue("26743"), "0")
+	tab.expectEqual("legend maximum", `document.getElementById('legend-max').textContent`, "1")
+	if a, b := tab.value(mapFill("26740")), tab.value(mapFill("26743")); a == b || a == noDataFill || b == noDataFill {
+		t.Errorf("fills of 26740 (1 received) and 26743 (none): got %q and %q, want two different colours", a, b)
+	}
+
+	// Pointing at a commune names it; clicking it picks its row.
+	x, y := tab.pointIn("26740")
+	tab.do("point at 26740 on the map", chromedp.MouseEvent(chromedp.MouseMoved, x, y))
+	tab.waitMatch(5*time.Second, "map tooltip", mapTip, `the name and figure of 26740`,
+		func(got string) bool {
+			return strings.Contains(got, "Sài Gòn") && strings.Contains(got, "Hồ sơ tiếp nhận: 1")
+		})
+	tab.do("click 26740 on the map", chromedp.MouseClickXY(x, y))
+	tab.waitEqual(5*time.Second, "row of 26740 picked", `String(document.querySelector('#communes tr[data-area="26740"]').classList.contains('selected'))`, "true")
+	tab.expectEqual("26740 pressed on the map", `document.querySelector('#map path[data-area="26740"]').getAttribute('aria-pressed')`, "true")
 
 	// Sorting by received puts the only commune with a dossier first.
 	tab.do("sort by received", chromedp.Click(chromedp.CSS(`#communes th[data-sort="dossiers_received"] button`)))
@@ -102,6 +134,7 @@ func TestDashboardInChromium(t *testing.T) {
 	tab.waitEqual(15*time.Second, "received in 26740 after the restart", communeCell("26740", "dossiers_received"), "2")
 	tab.waitEqual(15*time.Second, "province received after the restart", provinceCell("dossiers_received"), "2")
 	tab.expectEqual("online rate in 26740 after the restart", communeCell("26740", "online_rate"), "50,0%")
+	tab.waitEqual(15*time.Second, "received in 26740 on the map after the restart", mapValue("26740"), "2")
 
 	// Another window: the page refetches, follows kpi/{code}/24h instead,
 	// and keeps the choice in the URL.
@@ -114,6 +147,8 @@ func TestDashboardInChromium(t *testing.T) {
 	tab.waitEqual(15*time.Second, "received in 26740 over 24h", communeCell("26740", "dossiers_received"), "3")
 	tab.waitEqual(15*time.Second, "province received over 24h", provinceCell("dossiers_received"), "3")
 	tab.expectEqual("commune rows over 24h", `String(document.querySelectorAll('#communes tr[data-area]').length)`, "168")
+	tab.waitEqual(15*time.Second, "received in 26740 on the map over 24h", mapValue("26740"), "3")
+	tab.expectEqual("units on the map over 24h", mapUnits, "168")
 	tab.noExceptions()
 
 	if path := os.Getenv("IOC_DASHBOARD_SCREENSHOT"); path != "" {
@@ -127,6 +162,24 @@ func communeCell(area, kpi string) string {
 
 func provinceCell(kpi string) string {
 	return fmt.Sprintf(`(document.querySelector('#province-summary [data-kpi="%s"]') || {textContent: '(no such cell)'}).textContent`, kpi)
+}
+
+// noDataFill is the map's fill for a unit whose figure is null.
+const noDataFill = "url(#map-nodata)"
+
+const (
+	mapUnits  = `String(document.querySelectorAll('#map path[data-area]').length)`
+	mapHidden = `String(document.getElementById('map').closest('[hidden]') !== null)`
+	mapTip    = `(t => !t || t.hidden ? '(no tooltip)' : t.textContent)(document.querySelector('#map .map-tip'))`
+)
+
+// mapValue is the raw figure a commune is coloured by, "" for none.
+func mapValue(area string) string {
+	return fmt.Sprintf(`(p => p ? p.dataset.value : '(no such unit)')(document.querySelector('#map path[data-area="%s"]'))`, area)
+}
+
+func mapFill(area string) string {
+	return fmt.Sprintf(`(p => p ? p.getAttribute('fill') : '(no such unit)')(document.querySelector('#map path[data-area="%s"]'))`, area)
 }
 
 const visibleMessage = `(m => m.hidden ? '(no message shown)' : m.textContent)(document.getElementById('message'))`
@@ -276,6 +329,38 @@ func (tb *tab) waitEqual(d time.Duration, what, expr, want string) {
 	tb.waitMatch(d, what, expr, fmt.Sprintf("%q", want), func(got string) bool { return got == want })
 }
 
+// value evaluates expr once.
+func (tb *tab) value(expr string) string {
+	tb.t.Helper()
+	got, err := tb.eval(expr)
+	if err != nil {
+		tb.t.Fatalf("%s: %v", expr, err)
+	}
+	return got
+}
+
+// pointIn finds a point of the viewport where the pointer lands on the
+// commune's shape, not a neighbour's: shapes are rarely convex.
+func (tb *tab) pointIn(area string) (x, y float64) {
+	tb.t.Helper()
+	got := tb.value(fmt.Sprintf(`(p => {
+		if (!p) return '';
+		p.scrollIntoView({block: 'nearest'});
+		const b = p.getBBox(), m = p.getScreenCTM();
+		for (let i = 1; i < 16; i++) for (let j = 1; j < 16; j++) {
+			const pt = new DOMPoint(b.x + b.width * i / 16, b.y + b.height * j / 16);
+			if (!p.isPointInFill(pt)) continue;
+			const s = pt.matrixTransform(m);
+			if (document.elementFromPoint(s.x, s.y) === p) return s.x + ' ' + s.y;
+		}
+		return '';
+	})(document.querySelector('#map path[data-area="%s"]'))`, area))
+	if _, err := fmt.Sscan(got, &x, &y); err != nil {
+		tb.t.Fatalf("no point of the viewport lands on %s on the map (got %q)", area, got)
+	}
+	return x, y
+}
+
 // expectEqual checks expr once: for what must already hold.
 func (tb *tab) expectEqual(what, expr, want string) {
 	tb.t.Helper()
@@ -337,7 +422,7 @@ func screenshot(t *testing.T, n *node, tb *tab, path string) {
 	want := fmt.Sprint(n.kpis("79", "today").KPIs["dossiers_received"])
 	tb.waitEqual(30*time.Second, "province received", "("+provinceCell("dossiers_received")+").replaceAll('.', '')", want)
 	tb.do("clear the filter", chromedp.Evaluate[chromedp.Void](
-		`(f => { f.value = ''; f.dispatchEvent(new Event('input')); })(document.getElementById('filter'))`))
+		`(f => { f.value = ''; f.dispatchEvent(new Event('input')); window.scrollTo(0, 0); })(document.getElementById('filter'))`))
 	time.Sleep(2 * time.Second) // let the highlights fade
 	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
 	defer cancel()

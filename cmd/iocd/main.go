@@ -6,6 +6,7 @@
 //	iocd [serve]                          run the node (configured by IOC_* variables or flags)
 //	iocd token --role viewer --area 26740 print a signed access token
 //	iocd migrate                          apply the ClickHouse schema and exit
+//	iocd import-units --name … --levels … install a hierarchy from GeoJSON (and a unit list)
 package main
 
 import (
@@ -49,8 +50,10 @@ func main() {
 		err = token(args, os.Stdout)
 	case "migrate":
 		err = migrate(args)
+	case "import-units":
+		err = importUnits(args, os.Stdout)
 	default:
-		err = fmt.Errorf("unknown command %q: use serve, token or migrate", cmd)
+		err = fmt.Errorf("unknown command %q: use serve, token, migrate or import-units", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "iocd:", err)
@@ -75,9 +78,9 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// Geography: the units every record and figure is keyed by.
-	units, err := geo.Builtin()
+	units, err := loadUnits(cfg.GeoDir)
 	if err != nil {
-		return fmt.Errorf("load administrative units: %w", err)
+		return err
 	}
 	hierarchy, ok := units.Hierarchy(cfg.Hierarchy)
 	if !ok {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/openioc/ioc/api/auth"
-	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/config"
 )
@@ -18,6 +17,7 @@ func token(args []string, out io.Writer) error {
 	f := config.New("iocd token")
 	secret := f.String("jwt-secret", "IOC_JWT_SECRET", "", "signing secret")
 	hierarchy := f.String("hierarchy", "IOC_HIERARCHY", "vn-2025", "hierarchy the area codes belong to")
+	geoDir := f.String("geo-dir", "IOC_GEO_DIR", "", "directory of imported hierarchies")
 	role := f.FlagSet.String("role", "viewer", "admin, ingest or viewer")
 	sub := f.FlagSet.String("sub", "", "subject: who the token is for (default: the role)")
 	ttl := f.FlagSet.Duration("ttl", 24*time.Hour, "lifetime")
@@ -33,7 +33,7 @@ func token(args []string, out io.Writer) error {
 	if err := f.Parse(args); err != nil {
 		return err
 	}
-	units, err := geo.Builtin()
+	units, err := loadUnits(*geoDir)
 	if err != nil {
 		return err
 	}
