@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs and the machine lacks: ClickHouse and Redis
-# (and Chromium for the browser tests) from the distribution's packages, and
-# the Go modules. Safe to run again: it installs only what is missing.
+# (and, for the tests, Chromium and GDAL's command-line tools) from the
+# distribution's packages, and the Go modules. Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +23,10 @@ have redis-server || missing+=(redis-server)
 # The browser tests drive a real headless Chromium.
 if [ "${IOC_SKIP_BROWSER:-}" != 1 ]; then
   have chromium || missing+=(chromium)
+fi
+# The GIS tests open the layers with GDAL's OGC API and vector-tile drivers.
+if [ "${IOC_SKIP_GDAL:-}" != 1 ]; then
+  have ogrinfo || missing+=(gdal-bin)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

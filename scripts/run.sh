@@ -14,6 +14,8 @@ export IOC_ADMIN_TOKEN=$(secret "$VAR/admin-token")
 export IOC_JWT_SECRET=$(secret "$VAR/jwt-secret")
 export IOC_CLICKHOUSE_ADDR IOC_REDIS_ADDR IOC_HTTP_ADDR="$HTTP_ADDR"
 export IOC_SIMULATE=${SIMULATE:-20} IOC_SIMULATE_AREA=${AREA:-79}
+# Hierarchies installed with "bin/iocd import-units" live here.
+export IOC_GEO_DIR=${IOC_GEO_DIR:-$VAR/geo}
 
 if [ -f "$VAR/iocd.pid" ] && kill -0 "$(cat "$VAR/iocd.pid")" 2>/dev/null; then
   echo "Restarting iocd (pid $(cat "$VAR/iocd.pid"))"
@@ -40,6 +42,8 @@ iocd is running with the simulator feeding province ${AREA:-79} (${SIMULATE:-20}
   Open:         $url/?access_token=$viewer&area=${AREA:-79}
   Admin token:  $IOC_ADMIN_TOKEN
   Try:          curl -H "Authorization: Bearer \$(cat $VAR/admin-token)" $url/api/v1/areas/${AREA:-79}/kpis
+  GIS:          $url/api/v1/layers (GeoJSON, vector tiles, TileJSON); OGC API - Features at $url/ogc
+                e.g. ogrinfo "OAPIF:$url/ogc?access_token=\$(cat $VAR/admin-token)"
   Logs:         $VAR/log/iocd.log
   Stop:         make stop
 
