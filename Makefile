@@ -28,6 +28,7 @@ bench: deps
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzDecodeDossiers -fuzztime 60s ./ingest
+	go test -run '^$$' -fuzz FuzzReadGeoJSON -fuzztime 60s ./geo
 
 deps:
 	@scripts/install-deps.sh
