@@ -1,7 +1,494 @@
 package api
 
-import "github.com/gofiber/fiber/v2"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/paulmach/orb"
+
+	"github.com/openioc/ioc/aggregate"
+	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/geo"
+)
 
 // gisRoutes registers the GIS layers: catalog, GeoJSON, vector tiles and
 // OGC API – Features.
-func (s *Server) gisRoutes(app *fiber.App, v1 fiber.Router, reader fiber.Handler) {}
+func (s *Server) gisRoutes(app *fiber.App, v1 fiber.Router, reader fiber.Handler) {
+	g := newGIS(s)
+	// Map libraries and desktop GIS fetch tiles and features without a way
+	// to set headers: those routes also take ?access_token=.
+	query := s.authenticate(true)
+	v1.Get("/layers", reader, requireRead, g.catalog)
+	v1.Get("/layers/:layer", query, requireRead, g.geojson)
+	app.Get("/tiles/:file", query, requireRead, g.tileJSON)
+	app.Get("/tiles/:layer/:z/:x/:y", query, requireRead, g.tile)
+	app.Get("/ogc", query, requireRead, g.ogcLanding)
+	app.Get("/ogc/conformance", query, requireRead, g.ogcConformance)
+	app.Get("/ogc/collections", query, requireRead, g.ogcCollections)
+	app.Get("/ogc/collections/:collectionId", query, requireRead, g.ogcCollection)
+	app.Get("/ogc/collections/:collectionId/items", query, requireRead, g.ogcItems)
+	app.Get("/ogc/collections/:collectionId/items/:featureId", query, requireRead, g.ogcItem)
+}
+
+const (
+	indicatorSuffix = ".kpi"
+	// tileMaxZoom is the deepest zoom TileJSON advertises: its tiles are
+	// within a metre or so of the carried boundaries, and clients overzoom
+	// them rather than fetch more tiles.
+	tileMaxZoom = 14
+	// snapshotTTL is how long tiles share one reading of a level's figures:
+	// a map view asks for a dozen tiles at once.
+	snapshotTTL = 10 * time.Second
+	// snapshotCacheEntries bounds the readings kept: one per level, window
+	// and scope in use.
+	snapshotCacheEntries = 256
+)
+
+// gis is the state the GIS routes share: the layers, known from the
+// registry when the server starts, and what is cached for them.
+type gis struct {
+	s      *Server
+	layers []*layer
+	byID   map[string]*layer
+	tiles  *tileCache
+	snaps  *snapshotCache
+}
+
+// layer is one hierarchy level with boundaries, drawn either as plain
+// boundaries or with each unit's indicators.
+type layer struct {
+	id         string
+	h          *geo.Hierarchy
+	level      string
+	indicators bool
+	finest     bool // the hierarchy's finest level with boundaries
+	geom       *geo.LayerGeometry
+	count      int
+	bound      orb.Bound
+}
+
+func (l *layer) kind() string {
+	if l.indicators {
+		return "indicators"
+	}
+	return "boundaries"
+}
+
+func (l *layer) title() string {
+	if l.indicators {
+		return fmt.Sprintf("Indicators by %s (%s)", l.level, l.h.Name())
+	}
+	return fmt.Sprintf("%s boundaries (%s)", capitalize(l.level), l.h.Name())
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func newGIS(s *Server) *gis {
+	g := &gis{s: s, byID: map[string]*layer{}, tiles: newTileCache(tileCacheBytes, tileCacheEntries), snaps: newSnapshotCache(snapshotTTL, snapshotCacheEntries)}
+	for _, name := range s.d.Geo.Names() {
+		h, _ := s.d.Geo.Hierarchy(name)
+		levels := h.GeometryLevels()
+		if len(levels) == 0 {
+			continue
+		}
+		lg := geo.NewLayerGeometry(h, 0)
+		for i, lvl := range levels {
+			units := h.Select(lvl, "")
+			var b orb.Bound
+			for j, u := range units {
+				ub, _ := h.Bound(u.Code)
+				if j == 0 {
+					b = ub
+				} else {
+					b = b.Union(ub)
+				}
+			}
+			for _, ind := range []bool{false, true} {
+				l := &layer{id: name + "." + lvl, h: h, level: lvl, indicators: ind, finest: i == len(levels)-1, geom: lg, count: len(units), bound: b}
+				if ind {
+					l.id += indicatorSuffix
+				}
+				g.layers = append(g.layers, l)
+				g.byID[l.id] = l
+			}
+		}
+	}
+	return g
+}
+
+// layerByID finds a layer, saying why when there is none.
+func (g *gis) layerByID(id string) (*layer, error) {
+	if l, ok := g.byID[id]; ok {
+		return l, nil
+	}
+	base := strings.TrimSuffix(id, indicatorSuffix)
+	name, _, _ := strings.Cut(base, ".")
+	h, ok := g.s.d.Geo.Hierarchy(name)
+	switch {
+	case !ok:
+		return nil, fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("unknown layer %q: no hierarchy %q; layers are listed at GET /api/v1/layers", id, name))
+	case len(h.GeometryLevels()) == 0:
+		return nil, fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("unknown layer %q: hierarchy %s carries no boundaries", id, name))
+	default:
+		return nil, fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("unknown layer %q: %s has boundaries for %s; layer ids are {hierarchy}.{level} or {hierarchy}.{level}.kpi",
+			id, name, strings.Join(h.GeometryLevels(), ", ")))
+	}
+}
+
+// visible reports whether p may see unit code; every layer is cut to the
+// token's scope.
+func visible(p auth.Principal, h *geo.Hierarchy, code string) bool { return p.MayRead(h, code) }
+
+// extent is what the principal sees of a layer: its number of features and
+// their bounds, or the whole layer's bounds when it sees none, so clients
+// still get a place to look at.
+func (g *gis) extent(p auth.Principal, l *layer) (int, orb.Bound) {
+	if p.Unrestricted() {
+		return l.count, l.bound
+	}
+	n := 0
+	var b orb.Bound
+	for _, u := range l.h.Select(l.level, "") {
+		if !visible(p, l.h, u.Code) {
+			continue
+		}
+		ub, _ := l.h.Bound(u.Code)
+		if n == 0 {
+			b = ub
+		} else {
+			b = b.Union(ub)
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, l.bound
+	}
+	return n, b
+}
+
+// selectUnits lists the units of a layer the principal sees, ordered by
+// code: under parent when not empty, and whose area meets bbox when given.
+func (g *gis) selectUnits(p auth.Principal, l *layer, parent string, bbox *orb.Bound) []geo.Unit {
+	var units []geo.Unit
+	if bbox != nil {
+		for _, code := range l.geom.Intersecting(l.level, *bbox) {
+			if parent != "" && (code == parent || !l.h.Contains(parent, code)) {
+				continue
+			}
+			if !visible(p, l.h, code) {
+				continue
+			}
+			if full, _ := l.h.Geometry(code); !geo.IntersectsBound(full, *bbox) {
+				continue
+			}
+			u, _ := l.h.Unit(code)
+			units = append(units, u)
+		}
+		return units
+	}
+	for _, u := range l.h.Select(l.level, parent) {
+		if visible(p, l.h, u.Code) {
+			units = append(units, u)
+		}
+	}
+	return units
+}
+
+// unitProperties are the properties every feature carries; empty optional
+// names are null, as GIS clients expect of missing values.
+func unitProperties(h *geo.Hierarchy, u geo.Unit) map[string]any {
+	opt := func(s string) any {
+		if s == "" {
+			return nil
+		}
+		return s
+	}
+	return map[string]any{
+		"code": u.Code, "name": u.Name, "name_en": opt(u.NameEn), "full_name": opt(u.FullName),
+		"full_name_en": opt(u.FullNameEn), "level": u.Level, "parent": opt(u.Parent), "hierarchy": h.Name(),
+	}
+}
+
+// kpiQuery is what an indicator layer request asks for: the window and the
+// indicators (nil: all of them).
+type kpiQuery struct {
+	w   aggregate.Window
+	ids []string
+}
+
+// parseKPIQuery reads ?window= and ?kpi=, which only indicator layers take.
+func parseKPIQuery(c *fiber.Ctx, l *layer) (kpiQuery, error) {
+	rawKPI, rawWindow := c.Query("kpi"), c.Query("window")
+	if !l.indicators {
+		for _, p := range [][2]string{{"kpi", rawKPI}, {"window", rawWindow}} {
+			if p[1] != "" {
+				return kpiQuery{}, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("%s applies to indicator layers only; use %s%s", p[0], l.id, indicatorSuffix))
+			}
+		}
+		return kpiQuery{}, nil
+	}
+	w, err := aggregate.ParseWindow(rawWindow)
+	if err != nil {
+		return kpiQuery{}, fiber.NewError(fiber.StatusBadRequest, err.Error())
+	}
+	q := kpiQuery{w: w}
+	if rawKPI == "" {
+		return q, nil
+	}
+	known := make([]string, 0, len(aggregate.Catalog()))
+	for _, d := range aggregate.Catalog() {
+		known = append(known, d.ID)
+	}
+	for _, id := range strings.Split(rawKPI, ",") {
+		id = strings.TrimSpace(id)
+		if !slices.Contains(known, id) {
+			return kpiQuery{}, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("unknown kpi %q; known: %s", id, strings.Join(known, ", ")))
+		}
+		if !slices.Contains(q.ids, id) {
+			q.ids = append(q.ids, id)
+		}
+	}
+	return q, nil
+}
+
+// kpiIDs are the indicator properties a layer's features carry.
+func (q kpiQuery) kpiIDs() []string {
+	if q.ids != nil {
+		return q.ids
+	}
+	ids := make([]string, 0, len(aggregate.Catalog()))
+	for _, d := range aggregate.Catalog() {
+		ids = append(ids, d.ID)
+	}
+	return ids
+}
+
+// addKPIs flattens a unit's snapshot into its properties. A unit the
+// figures do not cover keeps every indicator property, as null.
+func (q kpiQuery) addKPIs(props map[string]any, snap aggregate.Snapshot, ok bool) {
+	props["window"] = string(q.w)
+	props["as_of"] = nil
+	if ok && !snap.AsOf.IsZero() {
+		props["as_of"] = snap.AsOf.Format(time.RFC3339)
+	}
+	for _, id := range q.kpiIDs() {
+		props[id] = nil
+		if ok {
+			if v, found := snap.KPIs[id]; found {
+				props[id] = v
+			}
+		}
+	}
+	if ok && q.ids == nil {
+		for id, v := range snap.KPIs {
+			if _, set := props[id]; !set {
+				props[id] = v
+			}
+		}
+	}
+}
+
+// snapshotParent narrows a level's figures to what the principal can see
+// when its scope is one unit above the level: a province's desk reads its
+// communes, not the country's.
+func snapshotParent(p auth.Principal, l *layer, parent string) string {
+	if parent != "" || p.Unrestricted() || len(p.Areas) != 1 {
+		return parent
+	}
+	u, ok := l.h.Unit(p.Areas[0])
+	if !ok || slices.Index(l.h.Levels(), u.Level) >= slices.Index(l.h.Levels(), l.level) {
+		return ""
+	}
+	return u.Code
+}
+
+// readSnapshots reads the figures of a layer's units, by code.
+func (g *gis) readSnapshots(c *fiber.Ctx, l *layer, parent string, w aggregate.Window) (map[string]aggregate.Snapshot, error) {
+	ctx, cancel := context.WithTimeout(c.UserContext(), g.s.cfg.RequestTimeout)
+	defer cancel()
+	snaps, err := g.s.d.KPIs.LevelSnapshots(ctx, l.h.Name(), l.level, snapshotParent(principal(c), l, parent), w)
+	if err != nil {
+		return nil, g.s.figuresError(c, err)
+	}
+	return byArea(snaps), nil
+}
+
+func byArea(snaps []aggregate.Snapshot) map[string]aggregate.Snapshot {
+	out := make(map[string]aggregate.Snapshot, len(snaps))
+	for _, s := range snaps {
+		out[s.Area] = s
+	}
+	return out
+}
+
+// parseBBox reads minLon,minLat,maxLon,maxLat; OGC clients may send six
+// numbers, heights included, which heights lets through and drops.
+func parseBBox(raw string, heights bool) (orb.Bound, error) {
+	bad := func(why string) (orb.Bound, error) {
+		return orb.Bound{}, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("bbox %q %s; want minLon,minLat,maxLon,maxLat in degrees", raw, why))
+	}
+	parts := strings.Split(raw, ",")
+	if len(parts) != 4 && !(heights && len(parts) == 6) {
+		return bad(fmt.Sprintf("has %d numbers", len(parts)))
+	}
+	v := make([]float64, len(parts))
+	for i, p := range parts {
+		f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return bad(fmt.Sprintf("has %q, which is not a number", p))
+		}
+		v[i] = f
+	}
+	if len(v) == 6 {
+		v = []float64{v[0], v[1], v[3], v[4]}
+	}
+	switch {
+	case v[0] < -180 || v[2] > 180 || v[1] < -90 || v[3] > 90 || v[2] < -180 || v[0] > 180 || v[3] < -90 || v[1] > 90:
+		return bad("is out of range (longitude -180..180, latitude -90..90)")
+	case v[0] > v[2] || v[1] > v[3]:
+		return bad("has a minimum above its maximum")
+	}
+	return orb.Bound{Min: orb.Point{v[0], v[1]}, Max: orb.Point{v[2], v[3]}}, nil
+}
+
+// parseZoom reads a zoom level parameter, name being how the request
+// calls it.
+func parseZoom(name, raw string) (int, error) {
+	z, err := strconv.Atoi(raw)
+	if err != nil || z < 0 || z > geo.MaxZoom {
+		return 0, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("%s %q must be an integer from 0 to %d", name, raw, geo.MaxZoom))
+	}
+	return z, nil
+}
+
+// href is an absolute link to path on this server. It carries the
+// request's access_token, so a client that authenticates in the URL can
+// follow it.
+func href(c *fiber.Ctx, path string, q url.Values) string {
+	if tok := c.Query("access_token"); tok != "" {
+		if q == nil {
+			q = url.Values{}
+		}
+		q.Set("access_token", tok)
+	}
+	u := c.BaseURL() + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+// snapshotCache shares a reading of a level's figures between the tiles of
+// one map view: one query to storage, not one per tile.
+//
+// Concurrency: safe for concurrent use.
+type snapshotCache struct {
+	ttl time.Duration
+	max int
+
+	mu      sync.Mutex
+	entries map[snapshotKey]*snapshotEntry
+}
+
+type snapshotKey struct {
+	hierarchy, level, parent string
+	w                        aggregate.Window
+}
+
+type snapshotEntry struct {
+	done  chan struct{} // closed once snaps and err are set
+	at    time.Time
+	snaps map[string]aggregate.Snapshot
+	err   error
+}
+
+func newSnapshotCache(ttl time.Duration, max int) *snapshotCache {
+	return &snapshotCache{ttl: ttl, max: max, entries: map[snapshotKey]*snapshotEntry{}}
+}
+
+// get returns the figures for k, read by load when no fresh reading is
+// cached or under way. load runs on a context that outlives ctx, so one
+// client leaving does not fail the others waiting for the same reading.
+func (sc *snapshotCache) get(ctx context.Context, k snapshotKey, timeout time.Duration, load func(context.Context) ([]aggregate.Snapshot, error)) (map[string]aggregate.Snapshot, error) {
+	sc.mu.Lock()
+	e := sc.entries[k]
+	if e != nil {
+		select {
+		case <-e.done:
+			if e.err != nil || time.Since(e.at) > sc.ttl {
+				e = nil
+			}
+		default:
+		}
+	}
+	if e == nil {
+		e = &snapshotEntry{done: make(chan struct{})}
+		sc.evictLocked()
+		sc.entries[k] = e
+		sc.mu.Unlock()
+		sc.fill(ctx, e, timeout, load)
+		return e.snaps, e.err
+	}
+	sc.mu.Unlock()
+	select {
+	case <-e.done:
+		return e.snaps, e.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for figures: %w", ctx.Err())
+	}
+}
+
+// fill runs load for e and releases its waiters, whatever load does.
+func (sc *snapshotCache) fill(ctx context.Context, e *snapshotEntry, timeout time.Duration, load func(context.Context) ([]aggregate.Snapshot, error)) {
+	e.err = errors.New("reading figures was interrupted")
+	defer func() {
+		e.at = time.Now()
+		close(e.done)
+	}()
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	snaps, err := load(lctx)
+	e.snaps, e.err = byArea(snaps), err
+}
+
+// evictLocked makes room for one entry: stale and failed readings go
+// first, then the oldest.
+func (sc *snapshotCache) evictLocked() {
+	if len(sc.entries) < sc.max {
+		return
+	}
+	var oldest snapshotKey
+	var oldestAt time.Time
+	found := false
+	for k, e := range sc.entries {
+		select {
+		case <-e.done:
+		default:
+			continue // a reading under way has waiters
+		}
+		if e.err != nil || time.Since(e.at) > sc.ttl {
+			delete(sc.entries, k)
+			continue
+		}
+		if !found || e.at.Before(oldestAt) {
+			oldest, oldestAt, found = k, e.at, true
+		}
+	}
+	if len(sc.entries) >= sc.max && found {
+		delete(sc.entries, oldest)
+	}
+}

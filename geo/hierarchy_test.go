@@ -48,7 +48,8 @@ func TestBuiltinVN2025(t *testing.T) {
 	f("vn-2025", "26740", true)
 	f("vn-2025", "79", true)
 	f("vn-2025", "26734", false) // a 2024 commune code, gone in 2025
-	f("vn-2024", "26740", false)
+	f("vn-2024", "26734", true)
+	f("vn-1999", "26740", false)
 	if !r.HasHierarchy("vn-2025") || r.HasHierarchy("vn-1999") {
 		t.Error("HasHierarchy disagrees with the registry")
 	}

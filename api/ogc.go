@@ -1,0 +1,296 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/paulmach/orb"
+
+	"github.com/openioc/ioc/aggregate"
+)
+
+// OGC API – Features, Part 1: Core, in GeoJSON, so desktop GIS opens the
+// layers as a feature service.
+const (
+	crs84        = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+	confCore     = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
+	confGeoJSON  = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson"
+	typeJSON     = "application/json"
+	typeGeoJSON  = "application/geo+json"
+	ogcPageSize  = 100
+	ogcMaxLimit  = 1000 // a page of communes at full detail is a few MB
+	ogcLandingAt = "/ogc"
+)
+
+type ogcLink struct {
+	Href  string `json:"href"`
+	Rel   string `json:"rel"`
+	Type  string `json:"type,omitempty"`
+	Title string `json:"title,omitempty"`
+}
+
+// ogcFormat accepts f=json, which is what the API answers anyway.
+func ogcFormat(c *fiber.Ctx) error {
+	if f := c.Query("f"); f != "" && f != "json" {
+		return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("f %q is not served: this API answers JSON and GeoJSON only (f=json)", f))
+	}
+	return nil
+}
+
+type ogcLandingBody struct {
+	Title       string    `json:"title"`
+	Description string    `json:"description"`
+	Links       []ogcLink `json:"links"`
+}
+
+func (g *gis) ogcLanding(c *fiber.Ctx) error {
+	if err := ogcFormat(c); err != nil {
+		return err
+	}
+	c.Status(fiber.StatusOK)
+	return c.JSON(ogcLandingBody{
+		Title:       "iocd administrative units",
+		Description: "Boundaries of administrative units and their indicators, one collection per hierarchy level.",
+		Links: []ogcLink{
+			{Href: href(c, ogcLandingAt, nil), Rel: "self", Type: typeJSON, Title: "This document"},
+			{Href: href(c, ogcLandingAt+"/conformance", nil), Rel: "conformance", Type: typeJSON, Title: "Conformance classes"},
+			{Href: href(c, ogcLandingAt+"/collections", nil), Rel: "data", Type: typeJSON, Title: "Collections"},
+		},
+	})
+}
+
+func (g *gis) ogcConformance(c *fiber.Ctx) error {
+	if err := ogcFormat(c); err != nil {
+		return err
+	}
+	c.Status(fiber.StatusOK)
+	return c.JSON(map[string][]string{"conformsTo": {confCore, confGeoJSON}})
+}
+
+type ogcSpatial struct {
+	BBox [][4]float64 `json:"bbox"`
+	CRS  string       `json:"crs"`
+}
+
+type ogcCollectionBody struct {
+	ID          string `json:"id"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	ItemType    string `json:"itemType"`
+	Extent      struct {
+		Spatial ogcSpatial `json:"spatial"`
+	} `json:"extent"`
+	CRS   []string  `json:"crs"`
+	Links []ogcLink `json:"links"`
+}
+
+func (g *gis) collection(c *fiber.Ctx, l *layer) ogcCollectionBody {
+	_, b := g.extent(principal(c), l)
+	desc := fmt.Sprintf("The %s units of %s; feature id and code are the unit code.", l.level, l.h.Name())
+	if l.indicators {
+		desc += " Each carries its indicators for the window asked with ?window= (today, 24h, 7d, 30d; default today); ?kpi= picks indicators."
+	}
+	path := ogcLandingAt + "/collections/" + l.id
+	out := ogcCollectionBody{
+		ID: l.id, Title: l.title(), Description: desc, ItemType: "feature", CRS: []string{crs84},
+		Links: []ogcLink{
+			{Href: href(c, path, nil), Rel: "self", Type: typeJSON, Title: "This collection"},
+			{Href: href(c, path+"/items", nil), Rel: "items", Type: typeGeoJSON, Title: "Features"},
+		},
+	}
+	out.Extent.Spatial = ogcSpatial{BBox: [][4]float64{bbox4(b)}, CRS: crs84}
+	return out
+}
+
+func (g *gis) ogcCollections(c *fiber.Ctx) error {
+	if err := ogcFormat(c); err != nil {
+		return err
+	}
+	out := struct {
+		Links       []ogcLink           `json:"links"`
+		Collections []ogcCollectionBody `json:"collections"`
+	}{
+		Links:       []ogcLink{{Href: href(c, ogcLandingAt+"/collections", nil), Rel: "self", Type: typeJSON, Title: "This document"}},
+		Collections: make([]ogcCollectionBody, 0, len(g.layers)),
+	}
+	for _, l := range g.layers {
+		out.Collections = append(out.Collections, g.collection(c, l))
+	}
+	c.Status(fiber.StatusOK)
+	return c.JSON(out)
+}
+
+func (g *gis) ogcCollection(c *fiber.Ctx) error {
+	l, err := g.layerByID(c.Params("collectionId"))
+	if err != nil {
+		return err
+	}
+	if err := ogcFormat(c); err != nil {
+		return err
+	}
+	c.Status(fiber.StatusOK)
+	return c.JSON(g.collection(c, l))
+}
+
+// intParam reads an integer query parameter that must be at least min.
+func intParam(c *fiber.Ctx, name string, def, min int) (int, error) {
+	raw := c.Query(name)
+	if raw == "" {
+		return def, nil
+	}
+	v, err := strconv.Atoi(raw)
+	if err != nil || v < min {
+		return 0, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("%s %q must be an integer of at least %d", name, raw, min))
+	}
+	return v, nil
+}
+
+// ogcItems answers a page of a collection's features, ordered by code.
+func (g *gis) ogcItems(c *fiber.Ctx) error {
+	l, err := g.layerByID(c.Params("collectionId"))
+	if err != nil {
+		return err
+	}
+	if err := ogcFormat(c); err != nil {
+		return err
+	}
+	limit, err := intParam(c, "limit", ogcPageSize, 1)
+	if err != nil {
+		return err
+	}
+	limit = min(limit, ogcMaxLimit) // the standard has servers cap, not refuse
+	offset, err := intParam(c, "offset", 0, 0)
+	if err != nil {
+		return err
+	}
+	var bbox *orb.Bound
+	if raw := c.Query("bbox"); raw != "" {
+		b, err := parseBBox(raw, true)
+		if err != nil {
+			return err
+		}
+		bbox = &b
+	}
+	q, err := parseKPIQuery(c, l)
+	if err != nil {
+		return err
+	}
+	units := g.selectUnits(principal(c), l, "", bbox)
+	page := units[min(offset, len(units)):min(offset+limit, len(units))]
+	var snaps map[string]aggregate.Snapshot
+	if l.indicators && len(page) > 0 {
+		if snaps, err = g.readSnapshots(c, l, "", q.w); err != nil {
+			return err
+		}
+	}
+
+	path := ogcLandingAt + "/collections/" + l.id + "/items"
+	at := func(off int) string {
+		v := requestQuery(c)
+		v.Set("offset", strconv.Itoa(off))
+		v.Set("limit", strconv.Itoa(limit))
+		return href(c, path, v)
+	}
+	links := []ogcLink{
+		{Href: href(c, path, requestQuery(c)), Rel: "self", Type: typeGeoJSON, Title: "This page"},
+		{Href: href(c, ogcLandingAt+"/collections/"+l.id, nil), Rel: "collection", Type: typeJSON, Title: "The collection"},
+	}
+	if offset+len(page) < len(units) {
+		links = append(links, ogcLink{Href: at(offset + len(page)), Rel: "next", Type: typeGeoJSON, Title: "Next page"})
+	}
+	if offset > 0 {
+		links = append(links, ogcLink{Href: at(max(offset-limit, 0)), Rel: "prev", Type: typeGeoJSON, Title: "Previous page"})
+	}
+	lj, err := marshalJSON(links)
+	if err != nil {
+		return fmt.Errorf("encode links: %w", err)
+	}
+
+	b := make([]byte, 0, 64<<10)
+	b = append(b, `{"type":"FeatureCollection","numberMatched":`...)
+	b = strconv.AppendInt(b, int64(len(units)), 10)
+	b = append(b, `,"numberReturned":`...)
+	b = strconv.AppendInt(b, int64(len(page)), 10)
+	b = append(b, `,"timeStamp":"`...)
+	b = time.Now().UTC().AppendFormat(b, time.RFC3339)
+	b = append(b, `","links":`...)
+	b = append(b, lj...)
+	b = append(b, `,"features":[`...)
+	for i, u := range page {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		mp, _ := l.h.Geometry(u.Code)
+		props := unitProperties(l.h, u)
+		if l.indicators {
+			snap, ok := snaps[u.Code]
+			q.addKPIs(props, snap, ok)
+		}
+		if b, err = appendFeature(b, u.Code, mp, props, nil); err != nil {
+			return err
+		}
+	}
+	b = append(b, "]}"...)
+	c.Set(fiber.HeaderContentType, typeGeoJSON)
+	c.Status(fiber.StatusOK)
+	return c.Send(b)
+}
+
+// requestQuery is a copy of the request's query parameters.
+func requestQuery(c *fiber.Ctx) url.Values {
+	v := url.Values{}
+	c.Request().URI().QueryArgs().VisitAll(func(k, val []byte) { v.Add(string(k), string(val)) })
+	return v
+}
+
+// ogcItem answers one feature of a collection.
+func (g *gis) ogcItem(c *fiber.Ctx) error {
+	l, err := g.layerByID(c.Params("collectionId"))
+	if err != nil {
+		return err
+	}
+	if err := ogcFormat(c); err != nil {
+		return err
+	}
+	code := c.Params("featureId")
+	u, ok := l.h.Unit(code)
+	if !ok || u.Level != l.level {
+		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no feature %q in collection %s; feature ids are %s unit codes", code, l.id, l.level))
+	}
+	p := principal(c)
+	if !visible(p, l.h, code) {
+		return fiber.NewError(fiber.StatusForbidden, fmt.Sprintf("your token does not cover area %s (it covers %s)", code, strings.Join(p.Areas, ", ")))
+	}
+	q, err := parseKPIQuery(c, l)
+	if err != nil {
+		return err
+	}
+	props := unitProperties(l.h, u)
+	if l.indicators {
+		ctx, cancel := context.WithTimeout(c.UserContext(), g.s.cfg.RequestTimeout)
+		snap, err := g.s.d.KPIs.Snapshot(ctx, l.h.Name(), code, q.w)
+		cancel()
+		if err != nil {
+			return g.s.figuresError(c, err)
+		}
+		q.addKPIs(props, snap, true)
+	}
+	path := ogcLandingAt + "/collections/" + l.id
+	links := []ogcLink{
+		{Href: href(c, path+"/items/"+url.PathEscape(code), requestQuery(c)), Rel: "self", Type: typeGeoJSON, Title: "This feature"},
+		{Href: href(c, path, nil), Rel: "collection", Type: typeJSON, Title: "The collection"},
+	}
+	mp, _ := l.h.Geometry(code)
+	b, err := appendFeature(make([]byte, 0, 16<<10), code, mp, props, links)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, typeGeoJSON)
+	c.Status(fiber.StatusOK)
+	return c.Send(b)
+}
