@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/openioc/ioc/api/auth"
 )
@@ -59,6 +62,16 @@ func TestDashboardInChromium(t *testing.T) {
 		tab.expectEqual("empty-table note shown", `String(!document.getElementById('empty').hidden)`, "true")
 		tab.expectEqual("map hidden", mapHidden, "true")
 		tab.expectEqual("units on the map", mapUnits, "0")
+		tab.noExceptions()
+	})
+
+	t.Run("map geometry unavailable", func(t *testing.T) {
+		tab := openTab(t, browser, n.base+"/?access_token="+issueToken(t, auth.Viewer, "79")+"&area=79", blockURLs("*://*:*/api/v1/layers/*"))
+		tab.waitEqual(30*time.Second, "commune rows", `String(document.querySelectorAll('#communes tr[data-area]').length)`, "168")
+		tab.waitEqual(30*time.Second, "connection state", `document.getElementById('connection').dataset.state`, "connected")
+		tab.waitMatch(30*time.Second, "notice", visibleNotice, "a notice that the map is unavailable",
+			func(got string) bool { return strings.Contains(got, "bản đồ") })
+		tab.expectEqual("map hidden", mapHidden, "true")
 		tab.noExceptions()
 	})
 
@@ -112,6 +125,12 @@ func TestDashboardInChromium(t *testing.T) {
 	tab.do("click 26740 on the map", chromedp.MouseClickXY(x, y))
 	tab.waitEqual(5*time.Second, "row of 26740 picked", `String(document.querySelector('#communes tr[data-area="26740"]').classList.contains('selected'))`, "true")
 	tab.expectEqual("26740 pressed on the map", `document.querySelector('#map path[data-area="26740"]').getAttribute('aria-pressed')`, "true")
+	// From the keyboard: one unit in the tab order, arrows move, Enter picks.
+	tab.do("focus the map and move on", chromedp.Evaluate[chromedp.Void](`document.querySelector('#map path[tabindex="0"]').focus()`),
+		chromedp.KeyEvent(kb.ArrowRight), chromedp.KeyEvent(kb.Enter))
+	tab.expectEqual("units in the tab order", `String(document.querySelectorAll('#map path[tabindex="0"]').length)`, "1")
+	tab.expectEqual("row picked from the keyboard",
+		`(a => a && a !== '26740' && document.querySelector('#communes tr[data-area="' + a + '"]').classList.contains('selected') ? 'picked' : 'not picked: ' + a)(document.activeElement.dataset.area)`, "picked")
 
 	// Sorting by received puts the only commune with a dossier first.
 	tab.do("sort by received", chromedp.Click(chromedp.CSS(`#communes th[data-sort="dossiers_received"] button`)))
@@ -184,6 +203,8 @@ func mapFill(area string) string {
 
 const visibleMessage = `(m => m.hidden ? '(no message shown)' : m.textContent)(document.getElementById('message'))`
 
+const visibleNotice = `(m => m.hidden ? '(no notice shown)' : m.textContent)(document.getElementById('notice'))`
+
 // newBrowser starts a headless Chromium with a profile of its own, closed
 // when the test ends. Each openTab is a tab of it.
 func newBrowser(t *testing.T) context.Context {
@@ -254,9 +275,10 @@ type tab struct {
 	exceptions []string // uncaught JavaScript exceptions
 }
 
-// openTab opens url in a new tab, closed when the test ends. A new tab has
-// an empty sessionStorage, so no token carries over from another tab.
-func openTab(t *testing.T, browser context.Context, url string) *tab {
+// openTab opens url in a new tab, closed when the test ends, after running
+// before in it. A new tab has an empty sessionStorage, so no token carries
+// over from another tab.
+func openTab(t *testing.T, browser context.Context, url string, before ...chromedp.Action[chromedp.Void]) *tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
@@ -274,8 +296,22 @@ func openTab(t *testing.T, browser context.Context, url string) *tab {
 	}); err != nil {
 		t.Fatalf("open a tab: %v", err)
 	}
-	tb.do("navigate to "+redactToken(url), chromedp.Navigate(url))
+	tb.do("navigate to "+redactToken(url), append(before, chromedp.Navigate(url))...)
 	return tb
+}
+
+// blockURLs makes the tab's requests matching pattern fail, as they would
+// with the network down.
+func blockURLs(pattern string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, t, network.SetBlockedURLs, network.SetBlockedURLsParams{
+			URLPatterns: []*network.BlockPattern{{URLPattern: pattern, Block: true}},
+		})
+		return err
+	})
 }
 
 func redactToken(url string) string {
@@ -381,7 +417,8 @@ func (tb *tab) noExceptions() {
 	}
 }
 
-// screenshot fills the province with varied figures and saves the page.
+// screenshot fills the province with varied figures and saves the page,
+// pointing at a commune on the map.
 func screenshot(t *testing.T, n *node, tb *tab, path string) {
 	t.Helper()
 	var kids struct {
@@ -423,6 +460,8 @@ func screenshot(t *testing.T, n *node, tb *tab, path string) {
 	tb.waitEqual(30*time.Second, "province received", "("+provinceCell("dossiers_received")+").replaceAll('.', '')", want)
 	tb.do("clear the filter", chromedp.Evaluate[chromedp.Void](
 		`(f => { f.value = ''; f.dispatchEvent(new Event('input')); window.scrollTo(0, 0); })(document.getElementById('filter'))`))
+	x, y := tb.pointIn("26740")
+	tb.do("point at 26740 on the map", chromedp.MouseEvent(chromedp.MouseMoved, x, y))
 	time.Sleep(2 * time.Second) // let the highlights fade
 	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
 	defer cancel()

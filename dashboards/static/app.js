@@ -12,6 +12,22 @@
   const ON_TIME_WARNING = 0.9; // on-time rate below this is shown as a warning
   const MAX_BACKOFF = 30000;
   const RESORT_DELAY = 1000; // live re-sorting at most this often, so rows do not jitter
+  const MAP_KPIS = {
+    online_rate: 'Tỷ lệ trực tuyến',
+    on_time_rate: 'Tỷ lệ đúng hạn',
+    dossiers_received: 'Hồ sơ tiếp nhận',
+    dossiers_overdue: 'Quá hạn',
+  };
+  // ColorBrewer YlGnBu, safe for colour-blind readers; lighter = lower. Its
+  // darkest step is left out: it vanishes into the dark page.
+  const RAMP = ['#ffffd9', '#edf8b1', '#c7e9b4', '#7fcdbb', '#41b6c4', '#1d91c0', '#225ea8', '#253494'];
+  const RAMP_RGB = RAMP.map((h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)));
+  const NO_DATA_FILL = 'url(#map-nodata)';
+  // A province's communes lose no visible detail at web-map zoom 11, even
+  // on a wall screen; the server simplifies the shapes to match.
+  const MAP_ZOOM = 11;
+  const MAP_SIZE = 1000; // viewBox units along the longer side
+  const SVG_NS = 'http://www.w3.org/2000/svg';
 
   const $ = (id) => document.getElementById(id);
   const intFmt = new Intl.NumberFormat('vi-VN');
@@ -29,6 +45,7 @@
     asOf: '', // newest as_of shown
     sort: { key: 'name', dir: 1 },
     filter: '',
+    selected: '', // child code picked on the map or in the table
     loadGen: 0, // discards answers to a load that a newer one replaced
     loadTimer: 0,
     loadAttempt: 0,
@@ -67,11 +84,11 @@
     }
   }
 
-  async function api(path) {
+  async function api(path, accept) {
     let resp;
     try {
       resp = await fetch(path, {
-        headers: { Authorization: 'Bearer ' + state.token, Accept: 'application/json' },
+        headers: { Authorization: 'Bearer ' + state.token, Accept: accept || 'application/json' },
         cache: 'no-store',
       });
     } catch (e) {
@@ -113,9 +130,11 @@
       state.asOf = '';
       renderProvince(own);
       renderRows(kids.children || []);
+      const withMap = setupMap(kids.children || []);
       $('content').hidden = false;
       $('content').classList.remove('loading');
       state.topics = new Set([topicOf(state.area, win)].concat((kids.children || []).map((k) => topicOf(k.area, win))));
+      if (withMap) state.topics.add(mapTopicOf(state.area, win));
       live.retries.clear();
       if (live.ws && live.ws.readyState === WebSocket.OPEN) {
         for (const t of state.topics) send('subscribe', t);
@@ -224,7 +243,8 @@
       return;
     }
     if ((m.type === 'snapshot' || m.type === 'update') && m.data && m.data.window === state.window) {
-      apply(m.data, true);
+      if (typeof m.topic === 'string' && m.topic.startsWith('map/')) applyMap(m.data);
+      else apply(m.data, true);
     }
   }
 
@@ -335,6 +355,7 @@
     for (const snap of children) {
       const tr = document.createElement('tr');
       tr.dataset.area = snap.area;
+      if (snap.area === state.selected) tr.classList.add('selected');
       const th = document.createElement('th');
       th.scope = 'row';
       th.className = 'name';
@@ -457,6 +478,585 @@
       empty.textContent = `Không có đơn vị nào khớp “${$('filter').value.trim()}”. (No match.)`;
     }
     empty.hidden = shown > 0;
+    dimMap();
+  }
+
+  // ---- map ------------------------------------------------------------------
+
+  // The map of the children: drawn as SVG from the server's GeoJSON once per
+  // geometry fetch; live messages only change fills.
+  const map = {
+    url: '', // geometry shown or being fetched
+    status: '', // loading, ready or failed
+    retry: false, // whether a failed fetch is worth another try on the next load
+    gen: 0, // discards a fetch that a newer one replaced
+    paths: new Map(), // code → {el, d, name, raw, fill, label}
+    order: [], // codes by name: the keyboard's order
+    overlay: null, // outline paths drawn above the units
+    tip: null,
+    tipCode: '',
+    hoverCode: '',
+    focusCode: '', // the one path in the tab order
+    kpi: 'online_rate',
+    children: {}, // code → {name, kpis}: the latest full state
+    asOf: 0,
+  };
+
+  function mapTopicOf(code, win) {
+    return win === 'today' ? 'map/' + code : 'map/' + code + '/' + win;
+  }
+
+  function svgEl(name, attrs) {
+    const el = document.createElementNS(SVG_NS, name);
+    for (const k of Object.keys(attrs || {})) el.setAttribute(k, attrs[k]);
+    return el;
+  }
+
+  function showMap(on) {
+    $('map-panel').hidden = !on;
+    $('board').classList.toggle('with-map', on);
+  }
+
+  // setupMap readies the map of the area's children after a load and says
+  // whether its live topic is wanted.
+  function setupMap(children) {
+    const first = children[0];
+    const hierarchy = state.unit && state.unit.hierarchy;
+    if (!first || !first.level || !hierarchy) {
+      map.gen++;
+      showMap(false);
+      return false;
+    }
+    $('map-title').textContent = first.level === 'commune' ? 'Bản đồ phường, xã' : 'Bản đồ đơn vị trực thuộc';
+    // The REST figures colour the map until the live topic's first message.
+    map.children = {};
+    for (const k of children) map.children[k.area] = { name: k.name, kpis: k.kpis || {} };
+    map.asOf = 0;
+    const url = '/api/v1/layers/' + encodeURIComponent(hierarchy + '.' + first.level) + '.geojson?parent=' +
+      encodeURIComponent(state.area) + '&zoom=' + MAP_ZOOM;
+    if (url !== map.url || (map.status === 'failed' && map.retry)) fetchGeometry(url);
+    if (map.status === 'failed') return false;
+    showMap(true);
+    recolour();
+    return true;
+  }
+
+  async function fetchGeometry(url) {
+    const gen = ++map.gen;
+    map.url = url;
+    map.status = 'loading';
+    clearMap('Đang tải bản đồ… (loading the map)');
+    try {
+      const fc = await api(url, 'application/geo+json');
+      if (gen !== map.gen || state.fatal) return;
+      buildMap(fc);
+    } catch (e) {
+      if (gen === map.gen && !state.fatal) mapFailed(e);
+      return;
+    }
+    map.status = 'ready';
+    recolour();
+    dimMap();
+  }
+
+  // mapFailed hides the map and leaves the rest of the page alone.
+  function mapFailed(e) {
+    const status = e instanceof ApiError ? e.status : 0;
+    map.status = 'failed';
+    map.retry = status === 0 || status >= 500;
+    clearMap('');
+    showMap(false);
+    const t = mapTopicOf(state.area, state.window);
+    if (state.topics.delete(t)) send('unsubscribe', t);
+    const msg = e && e.message ? e.message : String(e);
+    showNotice(`Không hiển thị được bản đồ${status ? ' (HTTP ' + status + ')' : ''}: ${msg} (the map is unavailable; the table still updates)`);
+  }
+
+  function clearMap(text) {
+    map.paths.clear();
+    map.order = [];
+    map.overlay = null;
+    map.tip = null;
+    map.tipCode = map.hoverCode = map.focusCode = '';
+    const parts = [];
+    if (text) {
+      const p = document.createElement('p');
+      p.className = 'map-status';
+      p.textContent = text;
+      parts.push(p);
+    }
+    $('map').replaceChildren(...parts);
+  }
+
+  function rings(geometry) {
+    if (!geometry || !Array.isArray(geometry.coordinates)) return [];
+    if (geometry.type === 'Polygon') return geometry.coordinates;
+    if (geometry.type === 'MultiPolygon') return [].concat(...geometry.coordinates.filter(Array.isArray));
+    return [];
+  }
+
+  function buildMap(fc) {
+    const shapes = new Map(); // code → {code, name, rings: [[lon, lat, lon, lat, …]], b: [x0, y0, x1, y1]}
+    for (const f of fc && Array.isArray(fc.features) ? fc.features : []) {
+      if (!f || typeof f !== 'object') continue;
+      const props = f.properties || {};
+      const code = String(f.id !== undefined && f.id !== null ? f.id : props.code || '');
+      if (!code) continue;
+      const out = [];
+      for (const ring of rings(f.geometry)) {
+        if (!Array.isArray(ring)) continue;
+        const pts = [];
+        for (const p of ring) {
+          if (!Array.isArray(p)) continue;
+          const lon = +p[0];
+          const lat = +p[1];
+          if (isFinite(lon) && isFinite(lat)) pts.push(lon, lat);
+        }
+        if (pts.length >= 6) out.push(pts);
+      }
+      if (!out.length) continue;
+      const sh = shapes.get(code);
+      if (sh) sh.rings.push(...out); // a unit sent in pieces
+      else shapes.set(code, { code, name: props.name || props.full_name || code, rings: out });
+    }
+    if (!shapes.size) throw new Error('lớp bản đồ không có hình nào (the layer has no shapes)');
+    for (const sh of shapes.values()) sh.b = ringBounds(sh.rings);
+
+    const lay = layout(Array.from(shapes.values()));
+    const pad = 4;
+    const svg = svgEl('svg', {
+      viewBox: `${-pad} ${-pad} ${(lay.w + 2 * pad).toFixed(1)} ${(lay.h + 2 * pad).toFixed(1)}`,
+      role: 'group',
+      'aria-roledescription': 'bản đồ',
+    });
+    const defs = svgEl('defs');
+    const pat = svgEl('pattern', { id: 'map-nodata', patternUnits: 'userSpaceOnUse', width: 6, height: 6, patternTransform: 'rotate(45)' });
+    pat.append(svgEl('rect', { width: 6, height: 6, fill: '#1a2740' }), svgEl('rect', { width: 2, height: 6, fill: '#50617f' }));
+    defs.append(pat);
+    const frames = svgEl('g', { class: 'insets', 'aria-hidden': 'true' });
+    for (const r of lay.frames) frames.append(svgEl('rect', { x: r.x.toFixed(1), y: r.y.toFixed(1), width: r.w.toFixed(1), height: r.h.toFixed(1), rx: 4 }));
+    const units = svgEl('g', { class: 'units' });
+    for (const [code, sh] of shapes) {
+      let d = '';
+      for (const r of sh.xy) {
+        let ring = '';
+        let prev = '';
+        let n = 0;
+        for (let i = 0; i < r.length; i += 2) {
+          const pt = r[i].toFixed(1) + ',' + r[i + 1].toFixed(1);
+          if (pt === prev) continue; // vertices closer than the drawing's precision
+          ring += (n ? ' ' : 'M') + pt;
+          prev = pt;
+          n++;
+        }
+        if (n >= 3) d += ring + 'Z';
+      }
+      if (!d) continue;
+      const el = svgEl('path', {
+        d, 'data-area': code, 'data-value': '', fill: NO_DATA_FILL, tabindex: '-1', role: 'button', 'aria-pressed': String(code === state.selected),
+      });
+      units.append(el);
+      map.paths.set(code, { el, d, name: sh.name, raw: '', fill: NO_DATA_FILL, label: '' });
+    }
+    const overlay = svgEl('g', { class: 'overlay', 'aria-hidden': 'true' });
+    map.overlay = {
+      halo: svgEl('path', { class: 'sel-halo', d: '' }),
+      sel: svgEl('path', { class: 'sel', d: '' }),
+      hover: svgEl('path', { class: 'hover', d: '' }),
+    };
+    overlay.append(map.overlay.halo, map.overlay.sel, map.overlay.hover);
+    svg.append(defs, frames, units, overlay);
+
+    map.order = Array.from(map.paths.keys()).sort((a, b) => mapName(a).localeCompare(mapName(b), 'vi') || (a < b ? -1 : 1));
+    map.focusCode = map.paths.has(state.selected) ? state.selected : map.order[0];
+    map.paths.get(map.focusCode).el.setAttribute('tabindex', '0');
+
+    svg.addEventListener('pointerover', (ev) => {
+      const p = ev.target.closest('path[data-area]');
+      if (p) setHover(p.dataset.area, ev.clientX, ev.clientY);
+    });
+    svg.addEventListener('pointermove', (ev) => {
+      if (map.tipCode) placeTip(ev.clientX, ev.clientY);
+    });
+    // Keyboard focus keeps its outline when the pointer leaves; a click's does not.
+    svg.addEventListener('pointerleave', () => {
+      const a = document.activeElement;
+      setHover(a && svg.contains(a) && a.matches(':focus-visible') ? a.dataset.area : '');
+    });
+    svg.addEventListener('click', (ev) => {
+      const p = ev.target.closest('path[data-area]');
+      if (!p) return;
+      moveFocus(p.dataset.area, false);
+      select(p.dataset.area, true);
+    });
+    svg.addEventListener('focusin', (ev) => {
+      const p = ev.target.closest('path[data-area]');
+      if (p && p.dataset.area !== map.hoverCode) setHover(p.dataset.area);
+    });
+    svg.addEventListener('focusout', () => setHover(''));
+    svg.addEventListener('keydown', onMapKey);
+
+    const tip = document.createElement('div');
+    tip.className = 'map-tip';
+    tip.setAttribute('aria-hidden', 'true'); // each path carries the same text as its label
+    tip.hidden = true;
+    map.tip = tip;
+    $('map').replaceChildren(svg, tip);
+    drawOverlay();
+  }
+
+  function ringBounds(rs) {
+    const b = [Infinity, Infinity, -Infinity, -Infinity];
+    for (const r of rs) {
+      for (let i = 0; i < r.length; i += 2) {
+        if (r[i] < b[0]) b[0] = r[i];
+        if (r[i] > b[2]) b[2] = r[i];
+        if (r[i + 1] < b[1]) b[1] = r[i + 1];
+        if (r[i + 1] > b[3]) b[3] = r[i + 1];
+      }
+    }
+    return b;
+  }
+
+  function unionBounds(list) {
+    const b = [Infinity, Infinity, -Infinity, -Infinity];
+    for (const u of list) {
+      b[0] = Math.min(b[0], u.b[0]);
+      b[1] = Math.min(b[1], u.b[1]);
+      b[2] = Math.max(b[2], u.b[2]);
+      b[3] = Math.max(b[3], u.b[3]);
+    }
+    return b;
+  }
+
+  // fit projects bounds b into a square of side size, no larger than
+  // maxScale: equirectangular with longitude shrunk by cos(latitude), true
+  // enough in shape at a province's scale and needing no library.
+  function fit(b, size, maxScale) {
+    const k = Math.cos(((b[1] + b[3]) / 2) * Math.PI / 180);
+    const s = Math.min(maxScale || Infinity, size / Math.max((b[2] - b[0]) * k, b[3] - b[1], 1e-9));
+    return { x0: b[0], y1: b[3], k, s, ox: 0, oy: 0, w: (b[2] - b[0]) * k * s, h: (b[3] - b[1]) * s };
+  }
+
+  function project(sh) {
+    const p = sh.proj;
+    sh.xy = sh.rings.map((r) => {
+      const out = new Array(r.length);
+      for (let i = 0; i < r.length; i += 2) {
+        out[i] = p.ox + (r[i] - p.x0) * p.k * p.s;
+        out[i + 1] = p.oy + (p.y1 - r[i + 1]) * p.s;
+      }
+      return out;
+    });
+    return sh.xy;
+  }
+
+  // farOff finds the units lying apart from the main body, along either
+  // axis. Hồ Chí Minh's Côn Đảo lies far out at sea: fitted together, the
+  // mainland would get a third of the map.
+  function farOff(units) {
+    const out = new Set();
+    for (const axis of [0, 1]) {
+      const sizes = units.map((u) => u.b[axis + 2] - u.b[axis]).sort((a, b) => a - b);
+      const tol = 2 * sizes[sizes.length >> 1]; // neighbours nearer than this are one body
+      const groups = [];
+      let end = -Infinity;
+      for (const u of units.slice().sort((a, b) => a.b[axis] - b.b[axis])) {
+        if (!groups.length || u.b[axis] > end + tol) groups.push([]);
+        groups[groups.length - 1].push(u);
+        end = Math.max(end, u.b[axis + 2]);
+      }
+      const main = groups.reduce((a, g) => (g.length > a.length ? g : a));
+      if (main.length * 2 < units.length) continue;
+      for (const g of groups) if (g !== main) for (const u of g) out.add(u.code);
+    }
+    if (out.size === 0 || out.size * 2 >= units.length) return new Set();
+    const area = (b) => (b[2] - b[0]) * (b[3] - b[1]);
+    const main = units.filter((u) => !out.has(u.code));
+    // Not worth an inset unless it gives the main body much more room.
+    return area(unionBounds(main)) < 0.6 * area(unionBounds(units)) ? out : new Set();
+  }
+
+  // layout gives every unit a projection: one for the main body, one per
+  // inset of far-off units, drawn in an empty corner or else below.
+  function layout(units) {
+    const far = farOff(units);
+    const main = units.filter((u) => !far.has(u.code));
+    const mb = unionBounds(main);
+    const proj = fit(mb, MAP_SIZE);
+    for (const u of main) { u.proj = proj; project(u); }
+    const frames = [];
+    let w = proj.w;
+    let h = proj.h;
+    if (!far.size) return { w, h, frames };
+
+    // Far-off units near one another share an inset.
+    const span = Math.max(mb[2] - mb[0], mb[3] - mb[1]);
+    const gap = (a, b) => Math.max(a.b[0] - b.b[2], b.b[0] - a.b[2], a.b[1] - b.b[3], b.b[1] - a.b[3], 0);
+    const groups = [];
+    for (const u of units.filter((x) => far.has(x.code))) {
+      const near = groups.filter((g) => g.some((v) => gap(u, v) < span / 2));
+      const merged = [u].concat(...near);
+      for (const g of near) groups.splice(groups.indexOf(g), 1);
+      groups.push(merged);
+    }
+
+    const pad = 8;
+    const place = (g, x, y, gp) => {
+      gp.ox = x + pad;
+      gp.oy = y + pad;
+      for (const u of g) { u.proj = gp; project(u); }
+      frames.push({ x, y, w: gp.w + 2 * pad, h: gp.h + 2 * pad });
+    };
+    if (groups.length === 1) {
+      const g = groups[0];
+      const gb = unionBounds(g);
+      const south = gb[1] + gb[3] < mb[1] + mb[3];
+      const west = gb[0] + gb[2] < mb[0] + mb[2];
+      const corners = [[west, south], [!west, south], [west, !south], [!west, !south]];
+      // Nearest its true direction first, then smaller.
+      for (const [left, bottom] of corners) {
+        for (const frac of [0.36, 0.3, 0.24]) {
+          const gp = fit(gb, frac * Math.min(w, h) - 2 * pad, proj.s);
+          const fw = gp.w + 2 * pad;
+          const fh = gp.h + 2 * pad;
+          const x = left ? 0 : w - fw;
+          const y = bottom ? h - fh : 0;
+          if (isEmpty(main, x, y, fw, fh)) {
+            place(g, x, y, gp);
+            return { w, h, frames };
+          }
+        }
+      }
+    }
+    // No room inside: a row of insets under the map.
+    let x = 0;
+    const y = h + 12;
+    let rowH = 0;
+    for (const g of groups) {
+      const gp = fit(unionBounds(g), 0.25 * Math.min(w, h) - 2 * pad, proj.s);
+      place(g, x, y, gp);
+      x += gp.w + 2 * pad + 12;
+      rowH = Math.max(rowH, gp.h + 2 * pad);
+    }
+    return { w: Math.max(w, x - 12), h: y + rowH, frames };
+  }
+
+  // isEmpty tells whether a rectangle of the drawing, with a margin, holds
+  // no part of the units: no vertex inside, and no sample point inside a ring.
+  function isEmpty(units, x, y, w, h) {
+    const m = 6;
+    for (const u of units) {
+      for (const r of u.xy) {
+        for (let i = 0; i < r.length; i += 2) {
+          if (r[i] > x - m && r[i] < x + w + m && r[i + 1] > y - m && r[i + 1] < y + h + m) return false;
+        }
+      }
+    }
+    for (let i = 0; i <= 4; i++) {
+      for (let j = 0; j <= 4; j++) {
+        const px = x + (w * i) / 4;
+        const py = y + (h * j) / 4;
+        for (const u of units) for (const r of u.xy) if (inRing(r, px, py)) return false;
+      }
+    }
+    return true;
+  }
+
+  function inRing(r, px, py) {
+    let inside = false;
+    for (let i = 0, j = r.length - 2; i < r.length; j = i, i += 2) {
+      if ((r[i + 1] > py) !== (r[j + 1] > py) && px < ((r[j] - r[i]) * (py - r[i + 1])) / (r[j + 1] - r[i + 1]) + r[i]) inside = !inside;
+    }
+    return inside;
+  }
+
+  function mapName(code) {
+    const c = map.children[code];
+    const p = map.paths.get(code);
+    return (c && c.name) || (p && p.name) || code;
+  }
+
+  function mapValue(code) {
+    const c = map.children[code];
+    const v = c && c.kpis ? c.kpis[map.kpi] : null;
+    return typeof v === 'number' && isFinite(v) ? v : null;
+  }
+
+  function rampColour(t) {
+    const x = Math.max(0, Math.min(1, t)) * (RAMP_RGB.length - 1);
+    const i = Math.min(Math.floor(x), RAMP_RGB.length - 2);
+    const f = x - i;
+    const a = RAMP_RGB[i];
+    const b = RAMP_RGB[i + 1];
+    return '#' + a.map((v, j) => Math.round(v + (b[j] - v) * f).toString(16).padStart(2, '0')).join('');
+  }
+
+  // applyMap takes a map/ message: every one carries all the children.
+  function applyMap(d) {
+    if (!d || d.area !== state.area || !d.children || typeof d.children !== 'object') return;
+    const t = asOfTime(d.as_of);
+    if (t < map.asOf) return;
+    map.asOf = t;
+    map.children = d.children;
+    showAsOf(d.as_of);
+    recolour();
+  }
+
+  // recolour sets each path's fill from the chosen indicator, touching only
+  // what changed, and redraws the legend.
+  function recolour() {
+    const id = map.kpi;
+    const label = MAP_KPIS[id];
+    let lo = Infinity;
+    let hi = -Infinity;
+    let n = 0;
+    for (const code of Object.keys(map.children)) {
+      const v = mapValue(code);
+      if (v === null) continue;
+      n++;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    // Rates on a fixed 0–100% scale, so colours mean the same from one day to
+    // the next; counts from zero to the largest.
+    const max = RATES.has(id) ? 1 : Math.max(1, hi);
+    for (const [code, p] of map.paths) {
+      const v = mapValue(code);
+      const raw = v === null ? '' : String(v);
+      const fill = v === null ? NO_DATA_FILL : rampColour(v / max);
+      const text = `${mapName(code)} (${code}): ${label} ${v === null ? 'không có số liệu' : format(id, v)}`;
+      if (p.raw !== raw) { p.el.setAttribute('data-value', raw); p.raw = raw; }
+      if (p.fill !== fill) { p.el.setAttribute('fill', fill); p.fill = fill; }
+      if (p.label !== text) { p.el.setAttribute('aria-label', text); p.label = text; }
+    }
+    const svg = $('map').querySelector('svg');
+    if (svg) svg.setAttribute('aria-label', `${$('map-title').textContent} theo ${label.toLowerCase()}; phím mũi tên để chuyển, Enter để chọn`);
+    $('legend-min').textContent = format(id, 0);
+    $('legend-max').textContent = format(id, max);
+    $('legend-range').textContent = n ?
+      `thấp nhất ${format(id, lo)} · cao nhất ${format(id, hi)} · ${intFmt.format(n)}/${intFmt.format(Object.keys(map.children).length)} đơn vị có số liệu` :
+      'chưa đơn vị nào có số liệu';
+    if (map.tipCode) fillTip(map.tipCode);
+  }
+
+  // setHover outlines a unit and shows its tooltip, at the pointer or, from
+  // the keyboard, over the unit.
+  function setHover(code, x, y) {
+    const p = map.paths.get(code);
+    map.hoverCode = p ? code : '';
+    drawOverlay();
+    if (!p || !map.tip) {
+      if (map.tip) map.tip.hidden = true;
+      map.tipCode = '';
+      return;
+    }
+    map.tipCode = code;
+    fillTip(code);
+    map.tip.hidden = false;
+    if (x === undefined) {
+      const r = p.el.getBoundingClientRect();
+      placeTip(r.left + r.width / 2, r.top + r.height / 2);
+    } else {
+      placeTip(x, y);
+    }
+  }
+
+  function fillTip(code) {
+    const v = mapValue(code);
+    const name = document.createElement('strong');
+    name.textContent = mapName(code);
+    const c = document.createElement('span');
+    c.className = 'code';
+    c.textContent = code;
+    const line = document.createElement('div');
+    line.textContent = `${MAP_KPIS[map.kpi]}: ${v === null ? 'không có số liệu' : format(map.kpi, v)}`;
+    map.tip.replaceChildren(name, ' ', c, line);
+  }
+
+  // placeTip keeps the tooltip beside the pointer and inside the map.
+  function placeTip(cx, cy) {
+    const box = $('map').getBoundingClientRect();
+    const tip = map.tip;
+    const gap = 14;
+    let x = cx - box.left + gap;
+    let y = cy - box.top + gap;
+    if (x + tip.offsetWidth > box.width) x = Math.max(0, cx - box.left - gap - tip.offsetWidth);
+    if (y + tip.offsetHeight > box.height) y = Math.max(0, cy - box.top - gap - tip.offsetHeight);
+    tip.style.transform = `translate(${Math.round(x)}px, ${Math.round(y)}px)`;
+  }
+
+  function drawOverlay() {
+    const o = map.overlay;
+    if (!o) return;
+    const sel = map.paths.get(state.selected);
+    const hov = map.paths.get(map.hoverCode);
+    o.halo.setAttribute('d', sel ? sel.d : '');
+    o.sel.setAttribute('d', sel ? sel.d : '');
+    o.hover.setAttribute('d', hov ? hov.d : '');
+  }
+
+  // select picks a unit on the map and in the table; picking it again lets
+  // it go.
+  function select(code, scroll) {
+    const prev = state.selected;
+    state.selected = code === prev ? '' : code;
+    const prevRow = state.rows.get(prev);
+    if (prevRow) prevRow.tr.classList.remove('selected');
+    const prevPath = map.paths.get(prev);
+    if (prevPath) prevPath.el.setAttribute('aria-pressed', 'false');
+    const row = state.rows.get(state.selected);
+    if (row) {
+      if (row.tr.hidden) { // the filter hides it: picking it says "show me"
+        $('filter').value = '';
+        state.filter = '';
+        applyFilter();
+      }
+      row.tr.classList.add('selected');
+      if (scroll) row.tr.scrollIntoView({ block: 'nearest' });
+    }
+    const path = map.paths.get(state.selected);
+    if (path) path.el.setAttribute('aria-pressed', 'true');
+    drawOverlay();
+  }
+
+  function moveFocus(code, focus) {
+    const p = map.paths.get(code);
+    if (!p) return;
+    const old = map.paths.get(map.focusCode);
+    if (old && old !== p) old.el.setAttribute('tabindex', '-1');
+    p.el.setAttribute('tabindex', '0');
+    map.focusCode = code;
+    if (focus) p.el.focus();
+  }
+
+  function onMapKey(ev) {
+    const p = ev.target.closest && ev.target.closest('path[data-area]');
+    if (!p) return;
+    const code = p.dataset.area;
+    const n = map.order.length;
+    const i = map.order.indexOf(code);
+    switch (ev.key) {
+      case 'ArrowRight': case 'ArrowDown': moveFocus(map.order[(i + 1) % n], true); break;
+      case 'ArrowLeft': case 'ArrowUp': moveFocus(map.order[(i - 1 + n) % n], true); break;
+      case 'Home': moveFocus(map.order[0], true); break;
+      case 'End': moveFocus(map.order[n - 1], true); break;
+      case 'Enter': case ' ': select(code, true); break;
+      case 'Escape':
+        if (state.selected) select(state.selected, false);
+        setHover('');
+        break;
+      default: return;
+    }
+    ev.preventDefault();
+  }
+
+  // dimMap fades the units the table's filter hides.
+  function dimMap() {
+    for (const [code, p] of map.paths) {
+      const row = state.rows.get(code);
+      p.el.classList.toggle('dim', !!row && row.tr.hidden);
+    }
   }
 
   // ---- window selector ------------------------------------------------------
@@ -551,6 +1151,17 @@
     $('window').value = state.window;
     $('window').addEventListener('change', (ev) => setWindow(ev.target.value));
     $('communes').tHead.addEventListener('click', onSortClick);
+    $('communes').tBodies[0].addEventListener('click', (ev) => {
+      const tr = ev.target.closest('tr[data-area]');
+      if (tr) select(tr.dataset.area, false);
+    });
+    map.kpi = MAP_KPIS[$('map-kpi').value] ? $('map-kpi').value : 'online_rate';
+    $('map-kpi').addEventListener('change', (ev) => {
+      if (!MAP_KPIS[ev.target.value]) return;
+      map.kpi = ev.target.value;
+      recolour();
+    });
+    $('legend-ramp').style.backgroundImage = 'linear-gradient(90deg, ' + RAMP.join(', ') + ')';
     $('filter').addEventListener('input', (ev) => {
       state.filter = fold(ev.target.value);
       applyFilter();
