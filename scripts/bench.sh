@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Measures dossier ingest from HTTP to ClickHouse against a direct
 # clickhouse-go batch insert of the same rows, in the same run, on throwaway
-# ClickHouse and Redis servers. Prints both rates and their ratio.
+# ClickHouse and Redis servers; then point lookups among the vn-2025
+# communes with the spatial index against the naive scan of every ring, on
+# one core. Prints the rates and their ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(mktemp -d -t ioc-bench-XXXXXX)
@@ -19,5 +21,19 @@ echo "$out" | awk '
     printf "\ndirect clickhouse-go insert: %8.0f events/s (mean of %d)\n", d/nd, nd
     printf "HTTP ingest to ClickHouse:   %8.0f events/s (mean of %d)\n", h/nh, nh
     printf "ratio HTTP / direct:         %8.2f\n", (h/nh)/(d/nd)
+  }'
+# The naive scan takes milliseconds a lookup, so it gets a count, not a time.
+geo=$(go test -run '^$' -bench 'BenchmarkLocate/index' -benchtime "${GEO_BENCHTIME:-2s}" -count "${COUNT:-3}" -cpu 1 ./geo
+  go test -run '^$' -bench 'BenchmarkLocate/naive' -benchtime "${GEO_NAIVE_BENCHTIME:-300x}" -count "${COUNT:-3}" -cpu 1 ./geo)
+echo
+echo "$geo"
+echo "$geo" | awk '
+  /BenchmarkLocate\/index/ { for (i = 1; i < NF; i++) if ($(i+1) == "lookups/s") { x += $i; nx++ } }
+  /BenchmarkLocate\/naive/ { for (i = 1; i < NF; i++) if ($(i+1) == "lookups/s") { n += $i; nn++ } }
+  END {
+    if (nx == 0 || nn == 0) { print "benchmark output missing"; exit 1 }
+    printf "\nnaive scan of every ring:    %8.0f lookups/s (mean of %d)\n", n/nn, nn
+    printf "spatial index:               %8.0f lookups/s (mean of %d)\n", x/nx, nx
+    printf "ratio index / naive:         %8.0f\n", (x/nx)/(n/nn)
   }'
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go env GOVERSION), ClickHouse $(clickhouse-client --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -1 || echo '?')"
