@@ -335,6 +335,41 @@ func byArea(snaps []aggregate.Snapshot) map[string]aggregate.Snapshot {
 	return out
 }
 
+// appendFeatures writes units as comma-separated GeoJSON features, with
+// geometry for zoom (full detail below 0) and, on indicator layers, their
+// figures from snaps.
+func appendFeatures(b []byte, l *layer, units []geo.Unit, zoom int, q kpiQuery, snaps map[string]aggregate.Snapshot) ([]byte, error) {
+	var err error
+	for i, u := range units {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		mp, _ := l.geom.Geometry(u.Code, zoom)
+		props := unitProperties(l.h, u)
+		if l.indicators {
+			snap, ok := snaps[u.Code]
+			q.addKPIs(props, snap, ok)
+		}
+		if b, err = appendFeature(b, u.Code, mp, props, nil); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// optionalBBox reads ?bbox= when given; nil means no bbox.
+func optionalBBox(c *fiber.Ctx, allowHeights bool) (*orb.Bound, error) {
+	raw := c.Query("bbox")
+	if raw == "" {
+		return nil, nil
+	}
+	b, err := parseBBox(raw, allowHeights)
+	if err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
 // parseBBox reads minLon,minLat,maxLon,maxLat; OGC clients may send six
 // numbers, heights included, which heights lets through and drops.
 func parseBBox(raw string, heights bool) (orb.Bound, error) {

@@ -96,13 +96,9 @@ func (g *gis) geojson(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	var bbox *orb.Bound
-	if raw := c.Query("bbox"); raw != "" {
-		b, err := parseBBox(raw, false)
-		if err != nil {
-			return err
-		}
-		bbox = &b
+	bbox, err := optionalBBox(c, false)
+	if err != nil {
+		return err
 	}
 	parent := c.Query("parent")
 	if parent != "" {
@@ -135,19 +131,8 @@ func (g *gis) geojson(c *fiber.Ctx) error {
 	b = append(b, `{"type":"FeatureCollection","name":`...)
 	b = strconv.AppendQuote(b, l.id)
 	b = append(b, `,"features":[`...)
-	for i, u := range units {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		mp, _ := l.geom.Geometry(u.Code, zoom)
-		props := unitProperties(l.h, u)
-		if l.indicators {
-			snap, ok := snaps[u.Code]
-			q.addKPIs(props, snap, ok)
-		}
-		if b, err = appendFeature(b, u.Code, mp, props, nil); err != nil {
-			return err
-		}
+	if b, err = appendFeatures(b, l, units, zoom, q, snaps); err != nil {
+		return err
 	}
 	b = append(b, "]}"...)
 	c.Set(fiber.HeaderContentType, "application/geo+json")

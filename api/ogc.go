@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/paulmach/orb"
 
 	"github.com/openioc/ioc/aggregate"
 )
@@ -168,13 +167,9 @@ func (g *gis) ogcItems(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var bbox *orb.Bound
-	if raw := c.Query("bbox"); raw != "" {
-		b, err := parseBBox(raw, true)
-		if err != nil {
-			return err
-		}
-		bbox = &b
+	bbox, err := optionalBBox(c, true)
+	if err != nil {
+		return err
 	}
 	q, err := parseKPIQuery(c, l)
 	if err != nil {
@@ -221,19 +216,8 @@ func (g *gis) ogcItems(c *fiber.Ctx) error {
 	b = append(b, `","links":`...)
 	b = append(b, lj...)
 	b = append(b, `,"features":[`...)
-	for i, u := range page {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		mp, _ := l.h.Geometry(u.Code)
-		props := unitProperties(l.h, u)
-		if l.indicators {
-			snap, ok := snaps[u.Code]
-			q.addKPIs(props, snap, ok)
-		}
-		if b, err = appendFeature(b, u.Code, mp, props, nil); err != nil {
-			return err
-		}
+	if b, err = appendFeatures(b, l, page, -1, q, snaps); err != nil {
+		return err
 	}
 	b = append(b, "]}"...)
 	c.Set(fiber.HeaderContentType, typeGeoJSON)

@@ -3,6 +3,7 @@ package chstore
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -10,14 +11,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
 //go:embed migrations/*.sql
 var migrationsFS embed.FS
 
 // Migration is one versioned schema step. Its statements are idempotent
-// (IF NOT EXISTS) so that two nodes starting together, or a step interrupted
-// halfway, can run it again safely.
+// (IF NOT EXISTS; one ADD COLUMN per ALTER, see ApplyStatement) so that two
+// nodes starting together, or a step interrupted halfway, can run it again
+// safely.
 type Migration struct {
 	Version    int
 	Name       string
@@ -89,7 +93,7 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 			continue
 		}
 		for i, stmt := range m.Statements {
-			if err := s.conn.Exec(ctx, strings.ReplaceAll(stmt, "{db}", s.db)); err != nil {
+			if err := s.ApplyStatement(ctx, stmt); err != nil {
 				return applied, fmt.Errorf("migration %04d_%s, statement %d: %w", m.Version, m.Name, i+1, err)
 			}
 		}
@@ -104,6 +108,22 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 
 // splitStatements splits on semicolons that end a line and drops comment
 // lines; migrations hold no string literals with ";\n" in them.
+// ApplyStatement runs one migration statement, "{db}" standing for the
+// database. ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS, so adding a
+// column that is already there counts as done.
+func (s *Store) ApplyStatement(ctx context.Context, stmt string) error {
+	err := s.conn.Exec(ctx, strings.ReplaceAll(stmt, "{db}", s.db))
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) && ex.Code == codeDuplicateColumn && strings.Contains(strings.ToUpper(stmt), "ADD COLUMN") {
+		return nil
+	}
+	return err
+}
+
+// codeDuplicateColumn is ClickHouse's ILLEGAL_COLUMN, which ADD COLUMN
+// raises for a column that exists.
+const codeDuplicateColumn = 44
+
 func splitStatements(sql string) []string {
 	var out []string
 	var cur strings.Builder

@@ -18,9 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paulmach/orb"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/internal/simulator"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 var ict = time.FixedZone("ICT", 7*60*60)
@@ -29,6 +32,11 @@ type fakeAreas map[string]bool
 
 func (a fakeAreas) HasUnit(h, code string) bool { return h == "vn-2025" && a[code] }
 func (a fakeAreas) HasHierarchy(h string) bool  { return h == "vn-2025" }
+
+// Attribute is never reached: the simulator files under the current hierarchy only.
+func (a fakeAreas) Attribute(from, to, code string, at *orb.Point) (geo.Attribution, error) {
+	return geo.Attribution{}, geo.ErrNoCrosswalk
+}
 
 // stepClock is the simulated clock: every reading by the simulator moves
 // it on by step. Tied to the simulator's progress rather than to real time,

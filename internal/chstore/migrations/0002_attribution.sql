@@ -4,12 +4,12 @@
 -- with where it came from and whether the placement is approximate (a split
 -- unit and no position to settle it). lat/lon are the record's position,
 -- when it has one.
-ALTER TABLE {db}.dossier_events
-    ADD COLUMN recorded_hierarchy String DEFAULT '',
-    ADD COLUMN recorded_area_code String DEFAULT '',
-    ADD COLUMN approximate UInt8 DEFAULT 0,
-    ADD COLUMN lat Nullable(Float64),
-    ADD COLUMN lon Nullable(Float64);
+-- One column per ALTER, so that each is applied or skipped on its own.
+ALTER TABLE {db}.dossier_events ADD COLUMN recorded_hierarchy String DEFAULT '';
+ALTER TABLE {db}.dossier_events ADD COLUMN recorded_area_code String DEFAULT '';
+ALTER TABLE {db}.dossier_events ADD COLUMN approximate UInt8 DEFAULT 0;
+ALTER TABLE {db}.dossier_events ADD COLUMN lat Nullable(Float64);
+ALTER TABLE {db}.dossier_events ADD COLUMN lon Nullable(Float64);
 
 ALTER TABLE {db}.dossier_kpi_minute ADD COLUMN approximate UInt64 DEFAULT 0;
 ALTER TABLE {db}.dossier_kpi_hour ADD COLUMN approximate UInt64 DEFAULT 0;
