@@ -862,7 +862,7 @@ func serveGIS(t *testing.T, s *Server) string {
 func needGDAL(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat(ogrinfo); err != nil {
-		t.Skip("GDAL's ogrinfo is not installed (Debian package gdal-bin; make test installs it)")
+		t.Fatalf("these tests open the layers with a real GIS client: install Debian's gdal-bin package (make test does) so that %s exists: %v", ogrinfo, err)
 	}
 }
 

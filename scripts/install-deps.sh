@@ -25,9 +25,7 @@ if [ "${IOC_SKIP_BROWSER:-}" != 1 ]; then
   have chromium || missing+=(chromium)
 fi
 # The GIS tests open the layers with GDAL's OGC API and vector-tile drivers.
-if [ "${IOC_SKIP_GDAL:-}" != 1 ]; then
-  have ogrinfo || missing+=(gdal-bin)
-fi
+have ogrinfo || missing+=(gdal-bin)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing from the distribution's packages: ${missing[*]}"
