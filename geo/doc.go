@@ -1,7 +1,10 @@
-// Package geo owns administrative hierarchies: named, dated sets of units
-// (province, district, commune …) keyed by (hierarchy, code), with their
-// parent/child structure.
+// Package geo owns administrative geography: named, dated hierarchies of
+// units (province, district, commune …) keyed by (hierarchy, code), their
+// boundaries, the crosswalks that carry records from one hierarchy to its
+// successor, the spatial index that places a point in its units, and the
+// per-zoom simplification and vector-tile encoding of boundary layers.
 //
-// Concurrency: a Hierarchy and a Registry are immutable once built and safe
-// for concurrent use without locking.
+// Concurrency: Hierarchy, Registry, Crosswalk and Index are immutable once
+// built and safe for concurrent use without locking; the spatial index of a
+// hierarchy is built once, on first use. LayerGeometry guards its cache.
 package geo
