@@ -1,16 +1,17 @@
-# make run   installs what is missing, starts ClickHouse, Redis and iocd with the simulator
+# make run   installs what is missing, starts ClickHouse, Redis, Mosquitto and iocd with the simulator
 # make stop  stops what make run started
-# make test  runs every test against real ClickHouse and Redis, with -race
+# make test  runs every test against real ClickHouse, Redis and Mosquitto, with -race
 # make bench measures ingest from HTTP to ClickHouse against a direct insert
 
 VAR             ?= var
 HTTP_ADDR       ?= 127.0.0.1:8080
 CLICKHOUSE_PORT ?= 19000
 REDIS_PORT      ?= 16379
+MQTT_PORT       ?= 11883
 SIMULATE        ?= 20
 AREA            ?= 79
 
-export VAR HTTP_ADDR CLICKHOUSE_PORT REDIS_PORT SIMULATE AREA
+export VAR HTTP_ADDR CLICKHOUSE_PORT REDIS_PORT MQTT_PORT SIMULATE AREA
 
 .PHONY: run stop test bench fuzz deps build clean
 
@@ -28,6 +29,7 @@ bench: deps
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzDecodeDossiers -fuzztime 60s ./ingest
+	go test -run '^$$' -fuzz FuzzDecodeMQTT -fuzztime 60s ./ingest
 	go test -run '^$$' -fuzz FuzzReadGeoJSON -fuzztime 60s ./geo
 
 deps:

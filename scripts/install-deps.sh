@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the project needs and the machine lacks: ClickHouse and Redis
-# (and, for the tests, Chromium and GDAL's command-line tools) from the
-# distribution's packages, and the Go modules. Safe to run again: it installs only what is missing.
+# Installs what the project needs and the machine lacks: ClickHouse, Redis
+# and Mosquitto with its command-line clients (and, for the tests, Chromium
+# and GDAL's command-line tools) from the distribution's packages, and the
+# Go modules. Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,10 @@ missing=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 have clickhouse-server || missing+=(clickhouse-server)
 have redis-server || missing+=(redis-server)
+# The MQTT subscriber's tests run a private broker; operators publish with mosquitto_pub.
+# Debian's package may also start a system broker on 1883, which the project never uses.
+have mosquitto || missing+=(mosquitto)
+have mosquitto_pub || missing+=(mosquitto-clients)
 # The browser tests drive a real headless Chromium.
 if [ "${IOC_SKIP_BROWSER:-}" != 1 ]; then
   have chromium || missing+=(chromium)

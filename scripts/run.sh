@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Starts ClickHouse and Redis on loopback with data under $VAR, then iocd with
-# the built-in simulator, and prints the URL and the tokens.
+# Starts ClickHouse, Redis and Mosquitto on loopback with data under $VAR,
+# then iocd with the built-in simulator, and prints the URL and the tokens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VAR=${VAR:-var}; HTTP_ADDR=${HTTP_ADDR:-127.0.0.1:8080}
 mkdir -p "$VAR/log"
 
-eval "$(bin/iocdev up --dir "$VAR" --clickhouse-port "${CLICKHOUSE_PORT:-19000}" --redis-port "${REDIS_PORT:-16379}")"
+MQTT_PORT=${MQTT_PORT:-11883}
+eval "$(bin/iocdev up --dir "$VAR" --clickhouse-port "${CLICKHOUSE_PORT:-19000}" --redis-port "${REDIS_PORT:-16379}" --mqtt-port "$MQTT_PORT")"
 
 # Secrets are made once and kept under $VAR, so tokens survive a restart.
 secret() { [ -s "$1" ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$1"); cat "$1"; }
 export IOC_ADMIN_TOKEN=$(secret "$VAR/admin-token")
 export IOC_JWT_SECRET=$(secret "$VAR/jwt-secret")
-export IOC_CLICKHOUSE_ADDR IOC_REDIS_ADDR IOC_HTTP_ADDR="$HTTP_ADDR"
+export IOC_CLICKHOUSE_ADDR IOC_REDIS_ADDR IOC_MQTT_URL IOC_HTTP_ADDR="$HTTP_ADDR"
 export IOC_SIMULATE=${SIMULATE:-20} IOC_SIMULATE_AREA=${AREA:-79}
 # Hierarchies installed with "bin/iocd import-units" live here.
 export IOC_GEO_DIR=${IOC_GEO_DIR:-$VAR/geo}
@@ -44,6 +45,7 @@ iocd is running with the simulator feeding province ${AREA:-79} (${SIMULATE:-20}
   Try:          curl -H "Authorization: Bearer \$(cat $VAR/admin-token)" $url/api/v1/areas/${AREA:-79}/kpis
   GIS:          $url/api/v1/layers (GeoJSON, vector tiles, TileJSON); OGC API - Features at $url/ogc
                 e.g. ogrinfo "OAPIF:$url/ogc?access_token=\$(cat $VAR/admin-token)"
+  MQTT:         mosquitto_pub -h 127.0.0.1 -p $MQTT_PORT -q 1 -t ioc/sensors/AQ-1/readings -m '{"kind":"pm25","value":35.2,"observed_at":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","lat":10.776,"lon":106.700}'
   Logs:         $VAR/log/iocd.log
   Stop:         make stop
 

@@ -1,6 +1,6 @@
-// Package devservices launches local ClickHouse and Redis servers on loopback
-// for development (make run) and tests: each with its own data directory,
-// ports and logs, so several can run side by side.
+// Package devservices launches local ClickHouse, Redis and Mosquitto (MQTT)
+// servers on loopback for development (make run) and tests: each with its
+// own data directory, ports and logs, so several can run side by side.
 //
 // Concurrency: a Server is safe for concurrent use; Stop may be called more
 // than once.
@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -25,7 +26,7 @@ import (
 
 // Server is a running service process.
 type Server struct {
-	Name string // "clickhouse" or "redis"
+	Name string // "clickhouse", "redis" or "mosquitto"
 	Addr string // host:port clients connect to
 	Dir  string // data directory
 	PID  int
@@ -155,6 +156,90 @@ func StartRedis(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// StartMosquitto starts the Mosquitto MQTT broker with persistence, so that
+// sessions and unacknowledged QoS 1 messages survive a restart (the
+// subscriber's redelivery tests rely on it), and waits until a CONNECT is
+// answered. Clients connect to MQTTURL(s).
+func StartMosquitto(ctx context.Context, opts Options) (*Server, error) {
+	bin, err := LookPath("mosquitto")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := prepareDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	port, err := portOrFree(opts.Port)
+	if err != nil {
+		return nil, err
+	}
+	cfg := filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(cfg, []byte(mosquittoConfig(dir, port)), 0o644); err != nil {
+		return nil, fmt.Errorf("write mosquitto config: %w", err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	s, err := start(opts, "mosquitto", addr, dir, bin, "-c", cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.waitReady(ctx, func() error { return mqttPing(addr) }, filepath.Join(dir, "mosquitto.log")); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// MQTTURL is the URL MQTT clients connect to for a Mosquitto server.
+func MQTTURL(s *Server) string { return "tcp://" + s.Addr }
+
+func mosquittoConfig(dir string, port int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "listener %d 127.0.0.1\n", port)
+	b.WriteString("allow_anonymous true\n")
+	b.WriteString("persistence true\n")
+	fmt.Fprintf(&b, "persistence_location %s/\n", dir)
+	// Saving every second bounds what a crash (Kill) loses; a clean stop
+	// saves everything.
+	b.WriteString("autosave_interval 1\n")
+	// Room for a subscriber that is down for a while, and enough unacknowledged
+	// messages in flight for its concurrent handlers.
+	b.WriteString("max_inflight_messages 1000\n")
+	b.WriteString("max_queued_messages 100000\n")
+	fmt.Fprintf(&b, "log_dest file %s/mosquitto.log\n", dir)
+	if os.Geteuid() == 0 {
+		// Otherwise Mosquitto drops to the "mosquitto" user, which cannot
+		// write to a directory made by root.
+		b.WriteString("user root\n")
+	}
+	return b.String()
+}
+
+// mqttPing sends an MQTT 3.1.1 CONNECT and expects an accepting CONNACK.
+func mqttPing(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	id := "iocdev-probe-" + strconv.Itoa(os.Getpid())
+	vh := []byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 10} // protocol, level 4, clean session, keep-alive 10 s
+	payload := append([]byte{byte(len(id) >> 8), byte(len(id))}, id...)
+	pkt := append([]byte{0x10, byte(len(vh) + len(payload))}, vh...)
+	pkt = append(pkt, payload...)
+	if _, err := c.Write(pkt); err != nil {
+		return err
+	}
+	ack := make([]byte, 4)
+	if _, err := io.ReadFull(c, ack); err != nil {
+		return fmt.Errorf("read CONNACK: %w", err)
+	}
+	if ack[0] != 0x20 || ack[1] != 2 || ack[3] != 0 {
+		return fmt.Errorf("CONNECT answered % x, want a CONNACK accepting it", ack)
+	}
+	_, _ = c.Write([]byte{0xe0, 0}) // DISCONNECT, so the broker logs a clean goodbye
+	return nil
 }
 
 // Attach returns a handle on a server started earlier with Detach, from the

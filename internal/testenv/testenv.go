@@ -1,10 +1,11 @@
-// Package testenv gives tests real ClickHouse and Redis servers.
+// Package testenv gives tests real ClickHouse, Redis and Mosquitto servers.
 //
-// Shared servers come from IOC_TEST_CLICKHOUSE_ADDR and IOC_TEST_REDIS_ADDR
-// when set (make test starts one pair for the whole run); otherwise the first
-// test that asks starts them on free loopback ports with throwaway data
-// directories, and Main stops them when the package's tests end. Tests
-// isolate themselves with a database of their own (Database). A test that
+// Shared servers come from IOC_TEST_CLICKHOUSE_ADDR, IOC_TEST_REDIS_ADDR and
+// IOC_TEST_MQTT_URL when set (make test starts one set for the whole run);
+// otherwise the first test that asks starts them on free loopback ports with
+// throwaway data directories, and Main stops them when the package's tests
+// end. Tests isolate themselves with a database of their own (Database), or
+// on MQTT with client ids and topics of their own. A test that
 // must stop or kill a server starts a dedicated one (StartClickHouse).
 //
 // Concurrency: all functions are safe for parallel tests.
@@ -69,11 +70,41 @@ func StartClickHouse(t testing.TB) *devservices.Server {
 // after s was stopped or killed.
 func RestartClickHouse(t testing.TB, s *devservices.Server) *devservices.Server {
 	t.Helper()
+	return restart(t, devservices.StartClickHouse, s)
+}
+
+// MQTTURL returns the URL (tcp://host:port) of the shared test Mosquitto.
+func MQTTURL(t testing.TB) string {
+	t.Helper()
+	if u := os.Getenv("IOC_TEST_MQTT_URL"); u != "" {
+		return u
+	}
+	return "tcp://" + sharedAddr(t, "mosquitto", "", devservices.StartMosquitto)
+}
+
+// StartMosquitto starts a Mosquitto for this test alone, stopped when the
+// test ends; the test may stop, kill or restart it. Its URL is
+// devservices.MQTTURL(s).
+func StartMosquitto(t testing.TB) *devservices.Server {
+	t.Helper()
+	return startDedicated(t, devservices.StartMosquitto, devservices.Options{})
+}
+
+// RestartMosquitto starts Mosquitto again on the same directory and port
+// after s was stopped or killed; persisted sessions and queued messages
+// come back with it.
+func RestartMosquitto(t testing.TB, s *devservices.Server) *devservices.Server {
+	t.Helper()
+	return restart(t, devservices.StartMosquitto, s)
+}
+
+func restart(t testing.TB, start startFunc, s *devservices.Server) *devservices.Server {
+	t.Helper()
 	var port int
 	if _, err := fmt.Sscanf(s.Addr[strings.LastIndexByte(s.Addr, ':')+1:], "%d", &port); err != nil {
 		t.Fatalf("parse port of %s: %v", s.Addr, err)
 	}
-	return startDedicated(t, devservices.StartClickHouse, devservices.Options{Dir: s.Dir, Port: port})
+	return startDedicated(t, start, devservices.Options{Dir: s.Dir, Port: port})
 }
 
 // StartRedis starts a Redis for this test alone.
