@@ -11,6 +11,7 @@ import (
 
 	"github.com/paulmach/orb"
 
+	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/geo"
 )
 
@@ -95,11 +96,23 @@ type AreaChecker interface {
 	Attribute(from, to, code string, at *orb.Point) (geo.Attribution, error)
 }
 
+// Locator finds the units of the current hierarchy at a point, top down.
+type Locator interface {
+	Locate(p orb.Point) []geo.Unit
+}
+
+// DeviceLookup finds registered cameras and sensors.
+type DeviceLookup interface {
+	Device(id string) (device.Device, bool)
+}
+
 // Rules are what validation checks against.
 type Rules struct {
 	Hierarchy string        // the deployment's hierarchy, for events that name none
 	Areas     AreaChecker   // units that exist
 	MaxFuture time.Duration // how far ahead of now an event may be stamped
+	Places    Locator       // places camera events and readings by position
+	Devices   DeviceLookup  // registered devices, for reports without a position
 }
 
 // earliest is the oldest time ClickHouse's DateTime stores without wrapping.

@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
-	"slices"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -146,49 +143,12 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]bool, error) {
 }
 
 // storedIDs returns which candidate event ids are already in dossier_events.
-// A resent event carries the same unit and time, so bounding those keeps the
-// lookup on the granules of the sort key that can hold it.
 func (w *Writer) storedIDs(ctx context.Context, rows []Dossier, cand []int) (map[string]bool, error) {
-	stored := map[string]bool{}
-	byHierarchy := map[string][]int{}
-	for _, i := range cand {
-		byHierarchy[rows[i].Hierarchy] = append(byHierarchy[rows[i].Hierarchy], i)
+	keys := make([]storedKey, len(cand))
+	for j, i := range cand {
+		keys[j] = storedKey{rows[i].Hierarchy, rows[i].AreaCode, rows[i].OccurredAt, rows[i].EventID}
 	}
-	for h, idx := range byHierarchy {
-		for start := 0; start < len(idx); start += lookupChunk {
-			chunk := idx[start:min(start+lookupChunk, len(idx))]
-			areas, ids := map[string]bool{}, make([]string, 0, len(chunk))
-			lo, hi := rows[chunk[0]].OccurredAt, rows[chunk[0]].OccurredAt
-			for _, i := range chunk {
-				areas[rows[i].AreaCode] = true
-				ids = append(ids, rows[i].EventID)
-				lo, hi = minTime(lo, rows[i].OccurredAt), maxTime(hi, rows[i].OccurredAt)
-			}
-			// A time range prunes as well as listing every time and costs the
-			// server far less to analyse; PREWHERE reads event_id first.
-			q := `SELECT event_id FROM ` + w.db + `.dossier_events
-				PREWHERE event_id IN ?
-				WHERE hierarchy = ? AND area_code IN ? AND occurred_at >= ? AND occurred_at <= ?`
-			qctx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_query_size": lookupQuerySize}))
-			res, err := w.conn.Query(qctx, q, chstore.In(ids), h, chstore.In(slices.Collect(maps.Keys(areas))), chstore.Time(lo), chstore.Time(hi))
-			if err != nil {
-				return nil, fmt.Errorf("look up stored dossier events: %w", err)
-			}
-			for res.Next() {
-				var id string
-				if err := res.Scan(&id); err != nil {
-					res.Close()
-					return nil, fmt.Errorf("look up stored dossier events: %w", err)
-				}
-				stored[id] = true
-			}
-			res.Close()
-			if err := res.Err(); err != nil {
-				return nil, fmt.Errorf("look up stored dossier events: %w", err)
-			}
-		}
-	}
-	return stored, nil
+	return storedIDs(ctx, w.conn, w.db, "dossier_events", "occurred_at", keys)
 }
 
 // placedRow is where one stored row of a record counts.

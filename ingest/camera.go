@@ -1,0 +1,102 @@
+package ingest
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/openioc/ioc/device"
+)
+
+// CameraEventWire is one AI detection of a camera as sent on the wire
+// (POST /api/v1/ingest/camera-events, MQTT ioc/cameras/{id}/events).
+type CameraEventWire struct {
+	EventID    string         `json:"event_id"`
+	CameraID   string         `json:"camera_id"`
+	Type       string         `json:"type"`
+	Severity   string         `json:"severity,omitempty"`
+	Lat        *float64       `json:"lat,omitempty"`
+	Lon        *float64       `json:"lon,omitempty"`
+	OccurredAt string         `json:"occurred_at"`
+	Attrs      map[string]any `json:"attrs,omitempty"`
+}
+
+// CameraEventTypes are the detections a camera event may report. A
+// heartbeat only tells that the camera is alive: it keeps the camera online
+// and is not counted as an event.
+var CameraEventTypes = []string{
+	"traffic_violation", "congestion", "accident", "wrong_way", "illegal_parking", "plate_read",
+	"crowd", "intrusion", "line_crossing", "loitering", "abandoned_object", "fight",
+	"fire", "smoke", "flooding", "motion", "video_loss", "tamper", "heartbeat",
+}
+
+// Severities of a camera event, mildest first.
+var Severities = []string{"info", "warning", "critical"}
+
+// HeartbeatType is the camera event type that only marks the camera alive.
+const HeartbeatType = "heartbeat"
+
+// maxAttrsBytes bounds a camera event's attributes as stored JSON.
+const maxAttrsBytes = 4096
+
+// CameraEvent is a validated camera event, placed in a unit of the current
+// hierarchy.
+type CameraEvent struct {
+	EventID    string
+	CameraID   string
+	Type       string
+	Severity   string
+	Hierarchy  string
+	AreaCode   string
+	Lat, Lon   float64
+	OccurredAt time.Time // UTC, whole seconds
+	Attrs      string    // JSON object, "{}" when none
+	// NewDevice is the camera to register, when this is its first report.
+	NewDevice *device.Device
+}
+
+// ValidateCamera checks e and places it: by its own position, else by its
+// registered camera's.
+func (r Rules) ValidateCamera(e CameraEventWire, now time.Time) (CameraEvent, error) {
+	c := CameraEvent{EventID: e.EventID, CameraID: e.CameraID, Type: e.Type, Severity: e.Severity}
+	if err := requireFields(map[string]string{"event_id": e.EventID, "camera_id": e.CameraID, "type": e.Type, "occurred_at": e.OccurredAt},
+		"event_id", "camera_id", "type", "occurred_at"); err != nil {
+		return c, err
+	}
+	if err := checkIDs(map[string]string{"event_id": e.EventID, "camera_id": e.CameraID}, "event_id", "camera_id"); err != nil {
+		return c, err
+	}
+	if !slices.Contains(CameraEventTypes, e.Type) {
+		return c, fmt.Errorf("type %q is not one of %s", e.Type, strings.Join(CameraEventTypes, ", "))
+	}
+	if c.Severity == "" {
+		c.Severity = "info"
+	}
+	if !slices.Contains(Severities, c.Severity) {
+		return c, fmt.Errorf("severity %q is not one of %s (or leave it out for info)", e.Severity, strings.Join(Severities, ", "))
+	}
+	attrs := []byte("{}")
+	if len(e.Attrs) > 0 {
+		b, err := json.Marshal(e.Attrs)
+		if err != nil {
+			return c, fmt.Errorf("attrs cannot be stored: %v", err)
+		}
+		if len(b) > maxAttrsBytes {
+			return c, fmt.Errorf("attrs are %d bytes as JSON; the limit is %d", len(b), maxAttrsBytes)
+		}
+		attrs = b
+	}
+	c.Attrs = string(attrs)
+	var err error
+	if c.OccurredAt, err = r.eventTime("occurred_at", e.OccurredAt, now); err != nil {
+		return c, err
+	}
+	p, err := r.place(device.Camera, e.CameraID, e.Lat, e.Lon, now)
+	if err != nil {
+		return c, err
+	}
+	c.Hierarchy, c.AreaCode, c.Lat, c.Lon, c.NewDevice = p.hierarchy, p.area, p.lat, p.lon, p.newDevice
+	return c, nil
+}
