@@ -10,6 +10,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/openioc/ioc/device"
 )
 
 // ServiceConfig tunes the HTTP side of ingest. Zero fields take the defaults.
@@ -19,16 +21,34 @@ type ServiceConfig struct {
 	WaitTimeout time.Duration
 	// MaxErrors bounds the per-record errors listed in a response; default 1000.
 	MaxErrors int
+	// Location is the zone of camera-platform times sent without an offset;
+	// default UTC.
+	Location *time.Location
+}
+
+// Writers store each kind of record.
+type Writers struct {
+	Dossiers *Writer
+	Cameras  *RecordWriter[CameraEvent]
+	Readings *RecordWriter[Reading]
+}
+
+// DeviceRegistrar registers devices on their first report and finds the
+// camera of a platform notification.
+type DeviceRegistrar interface {
+	Ensure(ctx context.Context, ds []device.Device) error
+	MatchCamera(channelName, ip, channel string) (device.Device, bool)
 }
 
 // Service answers the ingest endpoints: it decodes and validates each
 // record, hands the valid ones to a writer and acknowledges once stored.
 type Service struct {
-	cfg      ServiceConfig
-	rules    Rules
-	dossiers *Writer
-	logger   *slog.Logger
-	records  *prometheus.CounterVec
+	cfg     ServiceConfig
+	rules   Rules
+	w       Writers
+	devices DeviceRegistrar
+	logger  *slog.Logger
+	records *prometheus.CounterVec
 }
 
 // Response is the body of a 202: what was taken and what was refused.
@@ -41,16 +61,20 @@ type Response struct {
 	ErrorsOmitted int `json:"errors_omitted,omitempty"`
 }
 
-// NewService returns the ingest endpoints over the given writer.
-func NewService(cfg ServiceConfig, rules Rules, dossiers *Writer, logger *slog.Logger, reg prometheus.Registerer) *Service {
+// NewService returns the ingest endpoints over the given writers. Writers
+// left nil, and devices when nil, disable their endpoints' kinds.
+func NewService(cfg ServiceConfig, rules Rules, w Writers, devices DeviceRegistrar, logger *slog.Logger, reg prometheus.Registerer) *Service {
 	if cfg.WaitTimeout <= 0 {
 		cfg.WaitTimeout = 30 * time.Second
 	}
 	if cfg.MaxErrors <= 0 {
 		cfg.MaxErrors = 1000
 	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
 	s := &Service{
-		cfg: cfg, rules: rules, dossiers: dossiers, logger: logger,
+		cfg: cfg, rules: rules, w: w, devices: devices, logger: logger,
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ioc_ingest_records_total",
 			Help: "Records received by ingest, by kind and outcome (accepted, duplicate, rejected, failed).",
@@ -81,7 +105,7 @@ func (s *Service) Dossiers(c *fiber.Ctx) error {
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.WaitTimeout)
 	defer cancel()
-	dups, err := s.dossiers.Write(ctx, rows)
+	dups, err := s.w.Dossiers.Write(ctx, rows)
 	if err != nil {
 		s.records.WithLabelValues("dossier", "failed").Add(float64(len(rows)))
 		return s.refuse(c, err)
