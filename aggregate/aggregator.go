@@ -94,8 +94,9 @@ type metrics struct {
 	errors    prometheus.Counter
 }
 
-// New returns an aggregator over store's rollups for the units of reg.
-func New(cfg Config, store *chstore.Store, reg *geo.Registry, pub Publisher, logger *slog.Logger, promReg prometheus.Registerer) (*Aggregator, error) {
+// New returns an aggregator over store's rollups for the units of reg. ops,
+// if not nil, gives the device and alarm figures.
+func New(cfg Config, store *chstore.Store, reg *geo.Registry, pub Publisher, ops Operations, logger *slog.Logger, promReg prometheus.Registerer) (*Aggregator, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -105,7 +106,7 @@ func New(cfg Config, store *chstore.Store, reg *geo.Registry, pub Publisher, log
 		return nil, fmt.Errorf("%w %q: known are %v", ErrUnknownHierarchy, cfg.Hierarchy, reg.Names())
 	}
 	a := &Aggregator{
-		cfg: cfg, q: querier{conn: store.Conn(), db: store.Database()}, geo: reg, h: h, pub: pub,
+		cfg: cfg, q: querier{conn: store.Conn(), db: store.Database(), ops: ops}, geo: reg, h: h, pub: pub,
 		logger: logger, now: time.Now,
 		dirty: map[string]time.Time{}, wake: make(chan struct{}, 1), last: map[string][]byte{},
 		m: metrics{

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/internal/chstore"
 )
@@ -15,6 +16,40 @@ import (
 type querier struct {
 	conn driver.Conn
 	db   string
+	ops  Operations
+}
+
+// Operations gives the figures of devices and alarms as they are now.
+type Operations interface {
+	AreaCounts(ctx context.Context) (map[string]device.Counts, error)
+	OpenCounts(ctx context.Context) (map[string]uint64, error)
+}
+
+// current returns, per unit, its devices by kind and status and its open
+// alarms, now.
+func (q querier) current(ctx context.Context) (map[string]Counts, error) {
+	out := map[string]Counts{}
+	if q.ops == nil {
+		return out, nil
+	}
+	devices, err := q.ops.AreaCounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for area, d := range devices {
+		out[area] = Counts{CamerasOnline: d.CamerasOnline, CamerasOffline: d.CamerasOffline,
+			SensorsOnline: d.SensorsOnline, SensorsOffline: d.SensorsOffline}
+	}
+	alarms, err := q.ops.OpenCounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for area, n := range alarms {
+		c := out[area]
+		c.AlarmsOpen = n
+		out[area] = c
+	}
+	return out, nil
 }
 
 // scope names the units a computation covers: every unit of the hierarchy
@@ -35,20 +70,9 @@ func (s scope) filter(args []any) (string, []any) {
 // directly under it from start on: whole hours from the hour rollup, the
 // partial first hour from the minute rollup.
 func (q querier) windowCounts(ctx context.Context, s scope, start time.Time) (map[string]Counts, error) {
-	hour := start.Truncate(time.Hour)
-	if hour.Before(start) {
-		hour = hour.Add(time.Hour)
-	}
-	f1, args := s.filter([]any{s.h.Name(), chstore.Time(hour)})
-	args = append(args, s.h.Name(), chstore.Time(start), chstore.Time(hour))
-	f2, args := s.filter(args)
-	query := `SELECT area_code, sum(received), sum(received_online), sum(resolved), sum(resolved_on_time), sum(approximate) FROM (
-		SELECT area_code, received, received_online, resolved, resolved_on_time, approximate FROM ` + q.db + `.dossier_kpi_hour
-		WHERE hierarchy = ? AND t >= ?` + f1 + `
-		UNION ALL
-		SELECT area_code, received, received_online, resolved, resolved_on_time, approximate FROM ` + q.db + `.dossier_kpi_minute
-		WHERE hierarchy = ? AND t >= ? AND t < ?` + f2 + `
-	) GROUP BY area_code`
+	query, args := q.rollupUnion(s, start, "dossier_kpi", "area_code, received, received_online, resolved, resolved_on_time, approximate",
+		"SELECT area_code, sum(received), sum(received_online), sum(resolved), sum(resolved_on_time), sum(approximate)",
+		"GROUP BY area_code")
 	rows, err := q.conn.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query dossier rollups: %w", err)
@@ -65,6 +89,17 @@ func (q querier) windowCounts(ctx context.Context, s scope, start time.Time) (ma
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read dossier rollups: %w", err)
+	}
+	for _, more := range []func(context.Context, scope, time.Time) (map[string]Counts, error){q.cameraCounts, q.sensorStats} {
+		extra, err := more(ctx, s, start)
+		if err != nil {
+			return nil, err
+		}
+		for area, c := range extra {
+			t := out[area]
+			t.Add(c)
+			out[area] = t
+		}
 	}
 	return out, nil
 }
@@ -113,6 +148,10 @@ func (q querier) counts(ctx context.Context, s scope, windows []Window, now time
 	if err != nil {
 		return nil, err
 	}
+	current, err := q.current(ctx)
+	if err != nil {
+		return nil, err
+	}
 	in := func(code string) bool { return true }
 	if s.codes != nil {
 		member := make(map[string]bool, len(s.codes))
@@ -130,6 +169,11 @@ func (q querier) counts(ctx context.Context, s scope, windows []Window, now time
 		for area, n := range over {
 			c := direct[area]
 			c.Overdue = n
+			direct[area] = c
+		}
+		for area, n := range current {
+			c := direct[area]
+			c.Add(n)
 			direct[area] = c
 		}
 		sums := map[string]Counts{}
@@ -150,4 +194,87 @@ func (q querier) counts(ctx context.Context, s scope, windows []Window, now time
 		out[w] = sums
 	}
 	return out, nil
+}
+
+// cameraCounts returns, per unit, the camera events filed directly under it
+// from start on, by type and severity.
+func (q querier) cameraCounts(ctx context.Context, s scope, start time.Time) (map[string]Counts, error) {
+	query, args := q.rollupUnion(s, start, "camera_kpi", "area_code, type, toString(severity) AS severity, events",
+		"SELECT area_code, type, severity, sum(events)", "GROUP BY area_code, type, severity")
+	rows, err := q.conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query camera rollups: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]Counts{}
+	for rows.Next() {
+		var area, typ, sev string
+		var n uint64
+		if err := rows.Scan(&area, &typ, &sev, &n); err != nil {
+			return nil, fmt.Errorf("read camera rollups: %w", err)
+		}
+		c := out[area]
+		c.CameraEvents += n
+		if sev == "critical" {
+			c.CameraCritical += n
+		}
+		if c.ByType == nil {
+			c.ByType = map[string]uint64{}
+		}
+		c.ByType[typ] += n
+		out[area] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read camera rollups: %w", err)
+	}
+	return out, nil
+}
+
+// sensorStats returns, per unit, the PM2.5 and water-level readings filed
+// directly under it from start on.
+func (q querier) sensorStats(ctx context.Context, s scope, start time.Time) (map[string]Counts, error) {
+	query, args := q.rollupUnion(s, start, "sensor_kpi", "area_code, kind, value_max, value_sum, readings",
+		"SELECT area_code, kind, maxMerge(value_max), sumMerge(value_sum), countMerge(readings)",
+		"WHERE kind IN ('pm25', 'water_level') GROUP BY area_code, kind")
+	rows, err := q.conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query sensor rollups: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]Counts{}
+	for rows.Next() {
+		var area, kind string
+		var st Stat
+		if err := rows.Scan(&area, &kind, &st.Max, &st.Sum, &st.N); err != nil {
+			return nil, fmt.Errorf("read sensor rollups: %w", err)
+		}
+		c := out[area]
+		if kind == "pm25" {
+			c.PM25 = st
+		} else {
+			c.WaterLevel = st
+		}
+		out[area] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read sensor rollups: %w", err)
+	}
+	return out, nil
+}
+
+// rollupUnion builds a query over table's hour rollup for the whole hours
+// from start and its minute rollup for the partial first hour.
+func (q querier) rollupUnion(s scope, start time.Time, table, columns, outer, tail string) (string, []any) {
+	hour := start.Truncate(time.Hour)
+	if hour.Before(start) {
+		hour = hour.Add(time.Hour)
+	}
+	f1, args := s.filter([]any{s.h.Name(), chstore.Time(hour)})
+	args = append(args, s.h.Name(), chstore.Time(start), chstore.Time(hour))
+	f2, args := s.filter(args)
+	return outer + ` FROM (
+		SELECT ` + columns + ` FROM ` + q.db + `.` + table + `_hour WHERE hierarchy = ? AND t >= ?` + f1 + `
+		UNION ALL
+		SELECT ` + columns + ` FROM ` + q.db + `.` + table + `_minute WHERE hierarchy = ? AND t >= ? AND t < ?` + f2 + `
+	) ` + tail, args
 }
