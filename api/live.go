@@ -22,15 +22,19 @@ func (s *Server) live(c *websocket.Conn) {
 type topics struct{ s *Server }
 
 type liveTopic struct {
-	kind   string // kpi or map
+	kind   string // kpi, map, alarms, events or devices
 	area   string
 	window aggregate.Window
 }
 
+// windowed says which kinds of topic take a window.
+var windowed = map[string]bool{"kpi": true, "map": true, "alarms": false, "events": false, "devices": false}
+
 func parseTopic(topic string) (liveTopic, error) {
 	parts := strings.Split(topic, "/")
-	if (parts[0] != "kpi" && parts[0] != "map") || len(parts) < 2 || len(parts) > 3 || parts[1] == "" {
-		return liveTopic{}, fmt.Errorf("unknown topic %q: topics are kpi/{area} and map/{area} (today), kpi/{area}/{window} and map/{area}/{window} with window 24h, 7d or 30d", topic)
+	w, known := windowed[parts[0]]
+	if !known || len(parts) < 2 || len(parts) > 3 || parts[1] == "" || (!w && len(parts) == 3) {
+		return liveTopic{}, fmt.Errorf("unknown topic %q: topics are kpi/{area} and map/{area} (today), kpi/{area}/{window} and map/{area}/{window} with window 24h, 7d or 30d, and alarms/{area}, events/{area}, devices/{area}", topic)
 	}
 	t := liveTopic{kind: parts[0], area: parts[1], window: aggregate.Today}
 	if len(parts) == 3 {
@@ -44,10 +48,13 @@ func parseTopic(topic string) (liveTopic, error) {
 }
 
 func (t liveTopic) name() string {
-	if t.kind == "map" {
+	switch t.kind {
+	case "map":
 		return t.window.MapTopic(t.area)
+	case "kpi":
+		return t.window.Topic(t.area)
 	}
-	return t.window.Topic(t.area)
+	return t.kind + "/" + t.area
 }
 
 func (t topics) Resolve(p auth.Principal, topic string) (string, error) {
@@ -65,6 +72,10 @@ func (t topics) Resolve(p auth.Principal, topic string) (string, error) {
 	if lt.kind == "map" && len(h.ChildCodes(lt.area)) == 0 {
 		return "", fmt.Errorf("area %s has no child units to map", lt.area)
 	}
+	d := t.s.d
+	if lt.kind == "alarms" && d.Alarms == nil || lt.kind == "events" && d.Events == nil || lt.kind == "devices" && d.Devices == nil {
+		return "", fmt.Errorf("topic %q is not served by this node", topic)
+	}
 	return lt.name(), nil
 }
 
@@ -74,6 +85,21 @@ func (t topics) Current(ctx context.Context, topic string) ([]byte, error) {
 		return nil, err
 	}
 	name := t.s.d.KPIs.Hierarchy().Name()
+	var v any
+	switch lt.kind {
+	case "alarms":
+		v, err = t.s.d.Alarms.Snapshot(ctx, lt.area)
+	case "events":
+		v, err = t.s.d.Events.Snapshot(ctx, lt.area)
+	case "devices":
+		v, err = t.s.d.Devices.Snapshot(ctx, lt.area)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if v != nil {
+		return json.Marshal(v)
+	}
 	if lt.kind == "map" {
 		m, err := t.s.d.KPIs.MapSnapshot(ctx, name, lt.area, lt.window)
 		if err != nil {

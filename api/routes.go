@@ -44,6 +44,7 @@ func (s *Server) routes(m *httpMetrics) {
 	v1.Get("/areas/:code/children/kpis", reader, requireRead, s.childrenKPIs)
 	v1.Get("/areas/:code/lineage", reader, requireRead, s.lineage)
 	v1.Get("/geo/lookup", reader, requireRead, s.lookup)
+	s.operationsRoutes(v1, reader)
 	s.gisRoutes(app, v1, reader)
 
 	v1.Get("/live", s.authenticate(true), requireRead, upgradeOnly,
@@ -88,7 +89,7 @@ func principal(c *fiber.Ctx) auth.Principal {
 
 func requireRead(c *fiber.Ctx) error {
 	if !principal(c).CanRead() {
-		return fiber.NewError(fiber.StatusForbidden, "this token may only push records; reading needs a viewer or admin token")
+		return fiber.NewError(fiber.StatusForbidden, "this token may only push records; reading needs a viewer, operator or admin token")
 	}
 	return c.Next()
 }

@@ -52,6 +52,11 @@ type Deps struct {
 	Geo  *geo.Registry
 	KPIs KPIs
 	Auth *auth.Verifier
+	// Devices, Alarms and Events serve cameras, sensors and alarms; nil
+	// leaves their routes and topics out.
+	Devices Devices
+	Alarms  Alarms
+	Events  Events
 	// Ingest maps the last path element under /api/v1/ingest/ to its handler.
 	Ingest map[string]fiber.Handler
 	// Ready names the checks /readyz runs.

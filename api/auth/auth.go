@@ -20,13 +20,14 @@ import (
 type Role string
 
 const (
-	Admin  Role = "admin"  // everything
-	Ingest Role = "ingest" // push records, nothing else
-	Viewer Role = "viewer" // read figures of the units in its scope
+	Admin    Role = "admin"    // everything
+	Ingest   Role = "ingest"   // push records and register devices, nothing else
+	Viewer   Role = "viewer"   // read figures of the units in its scope
+	Operator Role = "operator" // read like a viewer, and act on the alarms in its scope
 )
 
 // Roles lists the valid roles.
-var Roles = []Role{Admin, Ingest, Viewer}
+var Roles = []Role{Admin, Ingest, Viewer, Operator}
 
 // AllAreas in a token's areas grants every unit.
 const AllAreas = "*"
@@ -42,7 +43,10 @@ type Principal struct {
 func (p Principal) CanIngest() bool { return p.Role == Admin || p.Role == Ingest }
 
 // CanRead reports whether p may read figures (in some scope).
-func (p Principal) CanRead() bool { return p.Role == Admin || p.Role == Viewer }
+func (p Principal) CanRead() bool { return p.Role == Admin || p.Role == Viewer || p.Role == Operator }
+
+// CanAct reports whether p may acknowledge and resolve alarms (in its scope).
+func (p Principal) CanAct() bool { return p.Role == Admin || p.Role == Operator }
 
 // Unrestricted reports whether p reads every unit.
 func (p Principal) Unrestricted() bool {
@@ -121,10 +125,10 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 
 func (p Principal) check() error {
 	if !slices.Contains(Roles, p.Role) {
-		return fmt.Errorf("role %q is not one of admin, ingest, viewer", p.Role)
+		return fmt.Errorf("role %q is not one of admin, ingest, viewer, operator", p.Role)
 	}
-	if p.Role == Viewer && len(p.Areas) == 0 {
-		return errors.New("a viewer token must name areas (unit codes, or \"*\" for all)")
+	if (p.Role == Viewer || p.Role == Operator) && len(p.Areas) == 0 {
+		return fmt.Errorf("a %s token must name areas (unit codes, or \"*\" for all)", p.Role)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/config"
 )
@@ -31,6 +32,13 @@ type serveConfig struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
+
+	MQTT            ingest.MQTTConfig
+	RulesFile       string
+	CameraTimeout   time.Duration
+	SensorTimeout   time.Duration
+	AlarmInterval   time.Duration
+	SimulateDevices bool
 }
 
 func parseServeConfig(args []string) (serveConfig, error) {
@@ -61,6 +69,17 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	shutdown := f.Duration("shutdown-timeout", "IOC_SHUTDOWN_TIMEOUT", 30*time.Second, "how long to wait for requests and websockets at stop")
 	logLevel := f.String("log-level", "IOC_LOG_LEVEL", "info", "debug, info, warn or error")
 	logFormat := f.String("log-format", "IOC_LOG_FORMAT", "text", "text or json")
+	mqttURL := f.String("mqtt-url", "IOC_MQTT_URL", "", "MQTT broker to take sensor readings and camera events from, e.g. tcp://127.0.0.1:1883; empty is off")
+	mqttClient := f.String("mqtt-client-id", "IOC_MQTT_CLIENT_ID", "", "MQTT client id; the broker keeps unacknowledged messages under it, so keep it stable (default iocd-<hostname>)")
+	mqttUser := f.String("mqtt-username", "IOC_MQTT_USERNAME", "", "MQTT user name")
+	mqttPass := f.String("mqtt-password", "IOC_MQTT_PASSWORD", "", "MQTT password")
+	mqttShare := f.String("mqtt-shared-group", "IOC_MQTT_SHARED_GROUP", "", "subscribe as $share/<group>/… so that several nodes split the stream")
+	mqttPayload := f.Int("mqtt-max-payload", "IOC_MQTT_MAX_PAYLOAD", 256<<10, "largest MQTT message in bytes; larger ones are refused")
+	rules := f.String("rules-file", "IOC_RULES_FILE", "", "JSON file of alarm rules ({\"rules\": […]}); empty: the default rules")
+	camTimeout := f.Duration("camera-offline-after", "IOC_CAMERA_OFFLINE_AFTER", 3*time.Minute, "a camera silent this long counts as offline")
+	sensorTimeout := f.Duration("sensor-offline-after", "IOC_SENSOR_OFFLINE_AFTER", 5*time.Minute, "a sensor silent this long counts as offline")
+	alarmInterval := f.Duration("alarm-interval", "IOC_ALARM_INTERVAL", 5*time.Second, "how often every alarm rule is evaluated (also after each stored batch)")
+	simDevices := f.Int("simulate-devices", "IOC_SIMULATE_DEVICES", 1, "with IOC_SIMULATE, also simulate cameras and sensors (1) or not (0)")
 	if err := f.Parse(args); err != nil {
 		return c, err
 	}
@@ -73,6 +92,10 @@ func parseServeConfig(args []string) (serveConfig, error) {
 		BatchRows: *batchRows, BatchAge: *batchAge, QueueRows: *queueRows, BodyLimit: *bodyLimit,
 		RefreshInterval: *refresh, StartupTimeout: *startup, ShutdownTimeout: *shutdown,
 		LogLevel: *logLevel, LogFormat: *logFormat,
+		MQTT: ingest.MQTTConfig{URL: *mqttURL, ClientID: *mqttClient, Username: *mqttUser, Password: *mqttPass,
+			SharedGroup: *mqttShare, MaxPayload: *mqttPayload},
+		RulesFile: *rules, CameraTimeout: *camTimeout, SensorTimeout: *sensorTimeout, AlarmInterval: *alarmInterval,
+		SimulateDevices: *simDevices != 0,
 	}
 	if c.AdminToken == "" && c.JWTSecret == "" {
 		return c, errors.New("set IOC_ADMIN_TOKEN or IOC_JWT_SECRET (or both): without them no client can authenticate")

@@ -27,8 +27,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/openioc/ioc/aggregate"
+	"github.com/openioc/ioc/alarm"
 	"github.com/openioc/ioc/api"
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/device"
+	"github.com/openioc/ioc/feed"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/internal/bus"
@@ -128,29 +131,92 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		pub, sub, lock = mb, mb.Subscribe, clusterlock.NewLocal()
 	}
 
-	// Aggregate: figures per unit and window, published when they change.
-	agg, err := aggregate.New(aggregate.Config{
-		Hierarchy: cfg.Hierarchy, Location: loc, RefreshInterval: cfg.RefreshInterval,
-	}, store, units, pub, logger.With("component", "aggregate"), reg)
+	// Devices: the registry of cameras and sensors, their status and the
+	// devices/ topics.
+	devices, err := device.New(device.Config{CameraTimeout: cfg.CameraTimeout, SensorTimeout: cfg.SensorTimeout},
+		store, hierarchy, pub, logger.With("component", "device"), reg)
+	if err != nil {
+		return err
+	}
+	if err := devices.Load(startCtx); err != nil {
+		return err
+	}
+
+	// Alarms: rules evaluated against what is stored, one open alarm per
+	// rule and device, the alarms/ topics. The aggregator learns of changed
+	// counts through late binding: it is built next and reads the engine.
+	rules := alarm.DefaultRules()
+	if cfg.RulesFile != "" {
+		if rules, err = alarm.ReadRulesFile(cfg.RulesFile, ingest.SensorKindIDs(), ingest.CameraEventTypes, hierarchyHas(hierarchy)); err != nil {
+			return fmt.Errorf("IOC_RULES_FILE: %w", err)
+		}
+	}
+	var agg *aggregate.Aggregator
+	alarms, err := alarm.New(alarm.Config{Interval: cfg.AlarmInterval, SensorKinds: ingest.SensorKindIDs(), EventTypes: ingest.CameraEventTypes},
+		store, hierarchy, devices, rules, lock, pub, dirtyFunc(func(h string, codes []string) { agg.MarkDirty(h, codes) }),
+		logger.With("component", "alarm"), reg)
 	if err != nil {
 		return err
 	}
 
-	// Ingest: validate, deduplicate, batch, acknowledge once stored.
-	writer, err := ingest.NewWriter(ingest.BatchConfig{
-		MaxRows: cfg.BatchRows, MaxAge: cfg.BatchAge, QueueRows: cfg.QueueRows,
-	}, store, lock, agg, logger.With("component", "ingest"), reg)
+	// Aggregate: figures per unit and window, published when they change.
+	agg, err = aggregate.New(aggregate.Config{
+		Hierarchy: cfg.Hierarchy, Location: loc, RefreshInterval: cfg.RefreshInterval,
+	}, store, units, pub, operations{devices, alarms}, logger.With("component", "aggregate"), reg)
 	if err != nil {
 		return err
 	}
-	ingestSvc := ingest.NewService(ingest.ServiceConfig{}, ingest.Rules{
-		Hierarchy: cfg.Hierarchy, Areas: units, MaxFuture: cfg.MaxFuture,
-	}, writer, logger.With("component", "ingest"), reg)
+
+	// Feed: the ticker of camera events on the events/ topics.
+	events := feed.New(feed.Config{}, store, hierarchy, pub, logger.With("component", "feed"), reg)
+
+	// Ingest: validate, deduplicate, batch, acknowledge once stored; what is
+	// stored wakes the aggregator, the alarm engine and the ticker.
+	batch := ingest.BatchConfig{MaxRows: cfg.BatchRows, MaxAge: cfg.BatchAge, QueueRows: cfg.QueueRows}
+	ingestLogger := logger.With("component", "ingest")
+	writer, err := ingest.NewWriter(batch, store, lock, agg, ingestLogger, reg)
+	if err != nil {
+		return err
+	}
+	cameraWriter, err := ingest.NewCameraWriter(batch, store, lock, func(rows []ingest.CameraEvent) {
+		agg.MarkDirty(cfg.Hierarchy, areasOf(rows, func(e ingest.CameraEvent) string { return e.AreaCode }))
+		alarms.MarkDirty()
+		events.Add(rows)
+	}, ingestLogger, reg)
+	if err != nil {
+		return err
+	}
+	readingWriter, err := ingest.NewReadingWriter(batch, store, lock, func(rows []ingest.Reading) {
+		agg.MarkDirty(cfg.Hierarchy, areasOf(rows, func(r ingest.Reading) string { return r.AreaCode }))
+		alarms.MarkDirty()
+	}, ingestLogger, reg)
+	if err != nil {
+		return err
+	}
+	ingestSvc := ingest.NewService(ingest.ServiceConfig{Location: loc}, ingest.Rules{
+		Hierarchy: cfg.Hierarchy, Areas: units, MaxFuture: cfg.MaxFuture, Places: hierarchy, Devices: devices,
+	}, ingest.Writers{Dossiers: writer, Cameras: cameraWriter, Readings: readingWriter}, devices, ingestLogger, reg)
+	var mqtt *ingest.MQTT
+	if cfg.MQTT.URL != "" {
+		if mqtt, err = ingest.NewMQTT(cfg.MQTT, ingestSvc, logger.With("component", "mqtt"), reg); err != nil {
+			return err
+		}
+		ready["mqtt"] = func(context.Context) error {
+			if !mqtt.Connected() {
+				return fmt.Errorf("not connected to the MQTT broker at %s (IOC_MQTT_URL)", cfg.MQTT.URL)
+			}
+			return nil
+		}
+	}
 
 	// API: REST, websocket hub, health, metrics and the built-in page.
 	server, err := api.New(api.Config{BodyLimit: cfg.BodyLimit}, api.Deps{
 		Geo: units, KPIs: agg, Auth: auth.NewVerifier(cfg.AdminToken, []byte(cfg.JWTSecret)),
-		Ingest:   map[string]fiber.Handler{"dossiers": ingestSvc.Dossiers},
+		Devices: devices, Alarms: alarms, Events: events,
+		Ingest: map[string]fiber.Handler{
+			"dossiers": ingestSvc.Dossiers, "camera-events": ingestSvc.CameraEvents, "sensor-readings": ingestSvc.SensorReadings,
+			"ngsi-ld": ingestSvc.NGSILD, "camera-xml": ingestSvc.CameraXML,
+		},
 		Ready:    ready,
 		Gatherer: reg, Registerer: reg, Logger: logger.With("component", "api"),
 	})
@@ -187,15 +253,29 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(ln) }()
-	stopWriter := run("ingest", writer.Run)
+	stopWriters := []func(){run("ingest dossiers", writer.Run), run("ingest cameras", cameraWriter.Run), run("ingest readings", readingWriter.Run)}
+	stopMQTT := func() {}
+	if mqtt != nil {
+		stopMQTT = run("mqtt", func(ctx context.Context) { _ = mqtt.Run(ctx) })
+	}
+	stopDevices := run("devices", devices.Run)
+	stopAlarms := run("alarms", func(ctx context.Context) { _ = alarms.Run(ctx) })
+	stopFeed := run("feed", events.Run)
 	stopAggregate := run("aggregate", func(ctx context.Context) { _ = agg.Run(ctx) })
-	stopSimulator := func() {}
+	var stopSimulators []func()
 	if cfg.Simulate > 0 {
 		sim, err := newSimulator(cfg, ln.Addr(), hierarchy, loc, logger.With("component", "simulator"), reg)
 		if err != nil {
 			return err
 		}
-		stopSimulator = run("simulator", func(ctx context.Context) { _ = sim.Run(ctx) })
+		stopSimulators = append(stopSimulators, run("simulator", func(ctx context.Context) { _ = sim.Run(ctx) }))
+		if cfg.SimulateDevices {
+			dsim, err := newDeviceSimulator(cfg, ln.Addr(), hierarchy, loc, logger.With("component", "simulator"), reg)
+			if err != nil {
+				return err
+			}
+			stopSimulators = append(stopSimulators, run("device simulator", func(ctx context.Context) { _ = dsim.Run(ctx) }))
+		}
 	}
 	logger.Info("iocd is up", "addr", ln.Addr().String(), "hierarchy", cfg.Hierarchy,
 		"timezone", cfg.Timezone, "redis", cfg.RedisAddr != "", "simulate", cfg.Simulate)
@@ -214,20 +294,31 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	defer cancel()
 
 	// Shut down in order:
-	// 1. Stop the simulator, so it stops feeding ingest.
-	stopSimulator()
-	// 2. Stop ingest: new records are refused with 503, queued ones are
+	// 1. Stop the simulators, so they stop feeding ingest.
+	for _, stop := range stopSimulators {
+		stop()
+	}
+	// 2. Stop taking MQTT messages: those not yet stored stay unacknowledged
+	//    and the broker delivers them again after the restart.
+	stopMQTT()
+	// 3. Stop ingest: new records are refused with 503, queued ones are
 	//    flushed, and their requests get their acknowledgement.
-	stopWriter()
-	// 3. Stop the aggregator; screens keep the figures they have.
+	for _, stop := range stopWriters {
+		stop()
+	}
+	// 4. Stop the alarm engine, the ticker, the device registry and the
+	//    aggregator; screens keep what they have.
+	stopAlarms()
+	stopFeed()
+	stopDevices()
 	stopAggregate()
-	// 4. Stop HTTP: websockets close with 1001 (going away), requests in
+	// 5. Stop HTTP: websockets close with 1001 (going away), requests in
 	//    flight finish. This comes before closing ClickHouse and Redis so
 	//    that no request finds its storage gone.
 	if err := server.Shutdown(shutdownCtx); err != nil {
 		logger.Warn("http shutdown", "err", err)
 	}
-	// 5. Close the bus subscription; deferred calls then close Redis and
+	// 6. Close the bus subscription; deferred calls then close Redis and
 	//    ClickHouse.
 	_ = busSub.Close()
 	wg.Wait()
@@ -260,18 +351,68 @@ func newSimulator(cfg serveConfig, addr net.Addr, h *geo.Hierarchy, loc *time.Lo
 	if len(areas) == 0 {
 		areas = []string{province.Code}
 	}
-	tok := cfg.AdminToken
-	if tok == "" {
-		var err error
-		tok, err = auth.Issue([]byte(cfg.JWTSecret), auth.Principal{Subject: "simulator", Role: auth.Ingest}, 365*24*time.Hour, time.Now())
-		if err != nil {
-			return nil, fmt.Errorf("issue the simulator's token: %w", err)
-		}
+	tok, err := simulatorToken(cfg)
+	if err != nil {
+		return nil, err
 	}
 	return simulator.New(simulator.Config{
 		BaseURL: fmt.Sprintf("http://127.0.0.1:%d", addr.(*net.TCPAddr).Port), Token: tok, Rate: cfg.Simulate,
 		Areas: areas, ProvinceArea: province.Code, Location: loc,
 	}, logger, reg)
+}
+
+func newDeviceSimulator(cfg serveConfig, addr net.Addr, h *geo.Hierarchy, loc *time.Location, logger *slog.Logger, reg prometheus.Registerer) (*simulator.Devices, error) {
+	tok, err := simulatorToken(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sites := simulatorSites(h, cfg.SimulateArea, 3, 1)
+	if len(sites) == 0 {
+		return nil, fmt.Errorf("IOC_SIMULATE_AREA=%q has no units with boundaries to place cameras and sensors in", cfg.SimulateArea)
+	}
+	return simulator.NewDevices(simulator.DevicesConfig{
+		BaseURL: fmt.Sprintf("http://127.0.0.1:%d", addr.(*net.TCPAddr).Port), Token: tok, Sites: sites, Location: loc,
+	}, logger, reg)
+}
+
+// simulatorToken is the bearer token the simulators ingest with.
+func simulatorToken(cfg serveConfig) (string, error) {
+	if cfg.AdminToken != "" {
+		return cfg.AdminToken, nil
+	}
+	tok, err := auth.Issue([]byte(cfg.JWTSecret), auth.Principal{Subject: "simulator", Role: auth.Ingest}, 365*24*time.Hour, time.Now())
+	if err != nil {
+		return "", fmt.Errorf("issue the simulator's token: %w", err)
+	}
+	return tok, nil
+}
+
+// operations gives the aggregator the figures of devices and alarms.
+type operations struct {
+	*device.Registry
+	*alarm.Engine
+}
+
+// dirtyFunc adapts a function to the alarm engine's Notifier.
+type dirtyFunc func(hierarchy string, codes []string)
+
+func (f dirtyFunc) MarkDirty(hierarchy string, codes []string) { f(hierarchy, codes) }
+
+// areasOf lists the distinct units of stored rows.
+func areasOf[T any](rows []T, area func(T) string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range rows {
+		if a := area(r); !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func hierarchyHas(h *geo.Hierarchy) func(string) bool {
+	return func(code string) bool { _, ok := h.Unit(code); return ok }
 }
 
 func newLogger(level, format string) *slog.Logger {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 const (
@@ -31,14 +34,54 @@ func outboxLimit(rate float64) int {
 	return min(max(int(rate*300), 5000), 200_000)
 }
 
-// outbox is the queue between the generator and the sender.
-type outbox struct {
+// queue is a FIFO between a generating and a sending goroutine.
+type queue[T any] struct {
 	mu    sync.Mutex
-	items []item
+	items []T
 	limit int
 }
 
-func newOutbox(limit int) *outbox { return &outbox{limit: limit} }
+// push appends items. Past the limit it drops the oldest down to 3/4 of the
+// limit, which leaves room for a while rather than dropping on every push,
+// and returns how many it dropped. It suits records that lose their worth
+// with age, like detections and readings, not lifecycles.
+func (q *queue[T]) push(items []T) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.items = append(q.items, items...)
+	if len(q.items) <= q.limit {
+		return 0
+	}
+	n := len(q.items) - q.limit*3/4
+	clear(q.items[:n])
+	q.items = q.items[n:]
+	return n
+}
+
+// take removes and returns up to n items from the front.
+func (q *queue[T]) take(n int) []T {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	k := min(n, len(q.items))
+	batch := slices.Clone(q.items[:k])
+	clear(q.items[:k])
+	q.items = q.items[k:]
+	if len(q.items) == 0 {
+		q.items = nil
+	}
+	return batch
+}
+
+func (q *queue[T]) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}
+
+// outbox is the queue between the dossier generator and its sender.
+type outbox struct{ queue[item] }
+
+func newOutbox(limit int) *outbox { return &outbox{queue[item]{limit: limit}} }
 
 // add appends items. Past the limit it drops the oldest dossiers whose
 // received event is still here, i.e. of which the server knows nothing,
@@ -77,26 +120,6 @@ func (o *outbox) add(items []item, drop func(*dossier)) int {
 	return len(gone)
 }
 
-// take removes and returns up to n items from the front.
-func (o *outbox) take(n int) []item {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	k := min(n, len(o.items))
-	batch := slices.Clone(o.items[:k])
-	clear(o.items[:k])
-	o.items = o.items[k:]
-	if len(o.items) == 0 {
-		o.items = nil
-	}
-	return batch
-}
-
-func (o *outbox) len() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.items)
-}
-
 // send drains the outbox every FlushInterval, one batch at a time and in
 // order, so that a dossier's events reach the server in lifecycle order.
 func (s *Simulator) send(ctx context.Context) {
@@ -131,7 +154,6 @@ type ingestResponse struct {
 }
 
 // deliver POSTs batch until the server has taken it or refused it for good.
-// A retry resends the very same body: the server deduplicates on event_id.
 func (s *Simulator) deliver(ctx context.Context, batch []item) {
 	var body bytes.Buffer
 	enc := json.NewEncoder(&body)
@@ -140,78 +162,112 @@ func (s *Simulator) deliver(ctx context.Context, batch []item) {
 			s.logger.Error("encode dossier event; dropping it", "event_id", it.ev.EventID, "err", err)
 		}
 	}
-	n := len(batch)
+	p := poster{
+		endpoint: s.endpoint, token: s.cfg.Token, contentType: "application/x-ndjson",
+		client: s.cfg.HTTPClient, logger: s.logger, postErrors: s.metrics.postErrors, maxBatch: &s.maxBatch,
+	}
+	switch res, resp := p.deliver(ctx, body.Bytes(), len(batch)); res {
+	case delivered:
+		accepted, rejected := readAccepted(s.logger, resp, len(batch), func(i int) string { return batch[i].ev.EventID })
+		s.metrics.sent.Add(float64(accepted))
+		s.metrics.rejected.Add(float64(rejected))
+	case refused:
+		s.metrics.rejected.Add(float64(len(batch)))
+	}
+}
+
+// poster POSTs batches to one ingest endpoint; it serves one sending
+// goroutine.
+type poster struct {
+	endpoint, token, contentType string
+	client                       *http.Client
+	logger                       *slog.Logger
+	postErrors                   prometheus.Counter
+	// maxBatch is the sender's batch size, halved when the server finds a
+	// batch too large; owned by the sending goroutine.
+	maxBatch *int
+}
+
+type outcome int
+
+const (
+	delivered outcome = iota // the server took the batch; some records may be refused
+	refused                  // the server refused the whole batch for good; it is dropped
+	cancelled                // the context ended first
+)
+
+// deliver POSTs body, which holds n records, until the server has taken it
+// or refused it for good, and returns the response body of a 2xx. A retry
+// resends the very same body: the server deduplicates on event_id.
+func (p poster) deliver(ctx context.Context, body []byte, n int) (outcome, []byte) {
 	backoff := minBackoff
 	for attempt := 1; ; attempt++ {
-		res, err := s.post(ctx, body.Bytes())
+		res, err := p.post(ctx, body)
 		if ctx.Err() != nil {
-			return
+			return cancelled, nil
 		}
 		var wait time.Duration
 		switch {
 		case err != nil:
-			s.metrics.postErrors.Inc()
+			p.postErrors.Inc()
 			wait, backoff = jitter(backoff), min(2*backoff, maxBackoff)
-			s.logger.Warn("ingest POST failed; will resend", "err", err, "events", n, "attempt", attempt, "retry_in", wait.Round(time.Millisecond))
+			p.logger.Warn("ingest POST failed; will resend", "err", err, "records", n, "attempt", attempt, "retry_in", wait.Round(time.Millisecond))
 		case res.status == http.StatusAccepted || res.status == http.StatusOK:
-			s.accepted(batch, res.body)
-			return
+			return delivered, res.body
 		case res.status == http.StatusServiceUnavailable || res.status == http.StatusTooManyRequests:
-			s.metrics.postErrors.Inc()
+			p.postErrors.Inc()
 			wait = res.retryAfter
-			s.logger.Warn("ingest busy; will resend the same batch", "status", res.status, "events", n, "attempt", attempt, "retry_in", wait)
+			p.logger.Warn("ingest busy; will resend the same batch", "status", res.status, "records", n, "attempt", attempt, "retry_in", wait)
 		case res.status == http.StatusUnauthorized || res.status == http.StatusForbidden:
-			s.metrics.postErrors.Inc()
-			s.metrics.rejected.Add(float64(n))
-			s.logger.Error("ingest refused the token; dropped the batch, check Token and its ingest right",
-				"status", res.status, "events", n, "response", snippet(res.body), "pause", authBackoff)
+			p.postErrors.Inc()
+			p.logger.Error("ingest refused the token; dropped the batch, check Token and its ingest right",
+				"status", res.status, "records", n, "response", snippet(res.body), "pause", authBackoff)
 			sleep(ctx, authBackoff)
-			return
+			return refused, nil
 		case res.status == http.StatusRequestEntityTooLarge:
-			s.metrics.postErrors.Inc()
-			s.metrics.rejected.Add(float64(n))
-			s.maxBatch = max(s.maxBatch/2, 1)
-			s.logger.Error("ingest batch too large; dropped it and halved the batch size",
-				"events", n, "bytes", body.Len(), "max_batch", s.maxBatch)
-			return
+			p.postErrors.Inc()
+			*p.maxBatch = max(*p.maxBatch/2, 1)
+			p.logger.Error("ingest batch too large; dropped it and halved the batch size",
+				"records", n, "bytes", len(body), "max_batch", *p.maxBatch)
+			return refused, nil
 		case res.status >= 400 && res.status < 500:
-			s.metrics.postErrors.Inc()
-			s.metrics.rejected.Add(float64(n))
-			s.logger.Error("ingest refused the batch; dropped it", "status", res.status, "events", n,
-				"endpoint", s.endpoint, "response", snippet(res.body))
-			return
+			p.postErrors.Inc()
+			p.logger.Error("ingest refused the batch; dropped it", "status", res.status, "records", n,
+				"endpoint", p.endpoint, "response", snippet(res.body))
+			return refused, nil
 		default:
-			s.metrics.postErrors.Inc()
+			p.postErrors.Inc()
 			wait, backoff = jitter(backoff), min(2*backoff, maxBackoff)
-			s.logger.Warn("ingest server error; will resend", "status", res.status, "events", n,
+			p.logger.Warn("ingest server error; will resend", "status", res.status, "records", n,
 				"attempt", attempt, "retry_in", wait.Round(time.Millisecond), "response", snippet(res.body))
 		}
 		if !sleep(ctx, wait) {
-			return
+			return cancelled, nil
 		}
 	}
 }
 
-func (s *Simulator) accepted(batch []item, body []byte) {
+// readAccepted reads the answer to a batch of n records the server took,
+// logs the first records it refused (id names record i) and returns how many
+// it accepted and refused.
+func readAccepted(logger *slog.Logger, body []byte, n int, id func(i int) string) (accepted, rejected int) {
 	var r ingestResponse
 	if err := json.Unmarshal(body, &r); err != nil {
-		s.metrics.sent.Add(float64(len(batch)))
-		s.logger.Warn("ingest accepted the batch but its response is not JSON", "err", err, "response", snippet(body))
-		return
+		logger.Warn("ingest accepted the batch but its response is not JSON", "err", err, "response", snippet(body))
+		return n, 0
 	}
-	s.metrics.sent.Add(float64(r.Accepted))
-	s.metrics.rejected.Add(float64(r.Rejected))
 	for i, e := range r.Errors {
 		if i == loggedRejects {
-			s.logger.Warn("ingest rejected more events", "more", len(r.Errors)-i)
+			logger.Warn("ingest rejected more records", "more", len(r.Errors)-i)
 			break
 		}
-		id := ""
-		if e.Index >= 0 && e.Index < len(batch) {
-			id = batch[e.Index].ev.EventID
+		rid := ""
+		if e.Index >= 0 && e.Index < n {
+			rid = id(e.Index)
 		}
-		s.logger.Warn("ingest rejected an event", "index", e.Index, "event_id", id, "reason", e.Error)
+		logger.Warn("ingest rejected a record", "index", e.Index, "id", rid, "reason", e.Error)
 	}
+	return r.Accepted, r.Rejected
 }
 
 type postResult struct {
@@ -220,14 +276,14 @@ type postResult struct {
 	body       []byte
 }
 
-func (s *Simulator) post(ctx context.Context, body []byte) (postResult, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, bytes.NewReader(body))
+func (p poster) post(ctx context.Context, body []byte) (postResult, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint, bytes.NewReader(body))
 	if err != nil {
 		return postResult{}, fmt.Errorf("build ingest request: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	req.Header.Set("Authorization", "Bearer "+s.cfg.Token)
-	resp, err := s.cfg.HTTPClient.Do(req)
+	req.Header.Set("Content-Type", p.contentType)
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	resp, err := p.client.Do(req)
 	if err != nil {
 		return postResult{}, fmt.Errorf("post ingest batch: %w", err)
 	}
