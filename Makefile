@@ -30,6 +30,8 @@ bench: deps
 fuzz:
 	go test -run '^$$' -fuzz FuzzDecodeDossiers -fuzztime 60s ./ingest
 	go test -run '^$$' -fuzz FuzzDecodeMQTT -fuzztime 60s ./ingest
+	go test -run '^$$' -fuzz FuzzDecodeNGSILD -fuzztime 60s ./ingest
+	go test -run '^$$' -fuzz FuzzDecodeCameraXML -fuzztime 60s ./ingest
 	go test -run '^$$' -fuzz FuzzReadGeoJSON -fuzztime 60s ./geo
 
 deps:

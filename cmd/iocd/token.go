@@ -18,7 +18,7 @@ func token(args []string, out io.Writer) error {
 	secret := f.String("jwt-secret", "IOC_JWT_SECRET", "", "signing secret")
 	hierarchy := f.String("hierarchy", "IOC_HIERARCHY", "vn-2025", "hierarchy the area codes belong to")
 	geoDir := f.String("geo-dir", "IOC_GEO_DIR", "", "directory of imported hierarchies")
-	role := f.FlagSet.String("role", "viewer", "admin, ingest or viewer")
+	role := f.FlagSet.String("role", "viewer", "admin, ingest, viewer or operator (a viewer that may also acknowledge and resolve alarms)")
 	sub := f.FlagSet.String("sub", "", "subject: who the token is for (default: the role)")
 	ttl := f.FlagSet.Duration("ttl", 24*time.Hour, "lifetime")
 	var areas []string
@@ -47,8 +47,8 @@ func token(args []string, out io.Writer) error {
 		}
 	}
 	switch r := auth.Role(*role); {
-	case r == auth.Viewer && len(areas) == 0:
-		return fmt.Errorf("a viewer token needs --area (a unit code, or * for all)")
+	case (r == auth.Viewer || r == auth.Operator) && len(areas) == 0:
+		return fmt.Errorf("a %s token needs --area (a unit code, or * for all)", r)
 	case r == auth.Admin && len(areas) == 0:
 		areas = []string{auth.AllAreas}
 	}
