@@ -8,11 +8,16 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/paulmach/orb"
 
 	"github.com/openioc/ioc/aggregate"
+	"github.com/openioc/ioc/alarm"
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/device"
+	"github.com/openioc/ioc/feed"
 	"github.com/openioc/ioc/geo"
 )
 
@@ -42,9 +47,14 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, _ := units.Hierarchy("vn-2025")
+	ingest := map[string]fiber.Handler{}
+	for _, name := range []string{"dossiers", "camera-events", "sensor-readings", "ngsi-ld", "camera-xml"} {
+		ingest[name] = func(c *fiber.Ctx) error { return nil }
+	}
 	s, err := New(Config{}, Deps{
 		Geo: units, KPIs: noFigures{h}, Auth: auth.NewVerifier("", []byte("x")),
-		Ingest: map[string]fiber.Handler{"dossiers": func(c *fiber.Ctx) error { return nil }},
+		Devices: noDevices{}, Alarms: noAlarms{}, Events: noEvents{},
+		Ingest: ingest,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -88,4 +98,43 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 	if !documented["/api/v1/areas/{code}/kpis"] {
 		t.Errorf("read no paths from docs/openapi.yaml")
 	}
+}
+
+// noDevices, noAlarms and noEvents stand in for the operations side: only
+// the routes they enable matter here.
+type (
+	noDevices struct{}
+	noAlarms  struct{}
+	noEvents  struct{}
+)
+
+func (noDevices) Device(string) (device.Device, bool) { return device.Device{}, false }
+func (noDevices) Views(context.Context, []string, string) ([]device.View, error) {
+	return nil, nil
+}
+func (noDevices) Put(_ context.Context, d device.Device) (device.Device, bool, error) {
+	return d, false, nil
+}
+func (noDevices) Snapshot(context.Context, string) (device.Map, error) { return device.Map{}, nil }
+func (noAlarms) List(context.Context, alarm.Query) ([]alarm.Alarm, error) {
+	return nil, nil
+}
+func (noAlarms) Get(context.Context, string) (alarm.Alarm, error) { return alarm.Alarm{}, nil }
+func (noAlarms) Acknowledge(context.Context, string, string, string) (alarm.Alarm, error) {
+	return alarm.Alarm{}, nil
+}
+func (noAlarms) Resolve(context.Context, string, string, string) (alarm.Alarm, error) {
+	return alarm.Alarm{}, nil
+}
+func (noAlarms) Snapshot(context.Context, string) (alarm.TopicMessage, error) {
+	return alarm.TopicMessage{}, nil
+}
+func (noAlarms) Rules(context.Context) ([]alarm.Rule, error) { return nil, nil }
+func (noAlarms) PutRule(_ context.Context, r alarm.Rule, _ string) (alarm.Rule, bool, error) {
+	return r, false, nil
+}
+func (noAlarms) DeleteRule(context.Context, string, string) error       { return nil }
+func (noEvents) Snapshot(context.Context, string) (feed.Message, error) { return feed.Message{}, nil }
+func (noEvents) Density(context.Context, []string, orb.Bound, float64, time.Time) ([]feed.Cell, error) {
+	return nil, nil
 }
