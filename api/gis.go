@@ -54,13 +54,22 @@ const (
 )
 
 // gis is the state the GIS routes share: the layers, known from the
-// registry when the server starts, and what is cached for them.
+// registry and the server's dependencies when the server starts, and what
+// is cached for them.
 type gis struct {
 	s      *Server
 	layers []*layer
 	byID   map[string]*layer
 	tiles  *tileCache
 	snaps  *snapshotCache
+
+	// live are the layers of devices and camera events (points.go), after
+	// the boundary layers in the catalog; allBound is the extent of the
+	// deployment's hierarchy, which bounds them.
+	live       []*liveLayer
+	liveByID   map[string]*liveLayer
+	allBound   orb.Bound
+	allBoundOK bool
 }
 
 // layer is one hierarchy level with boundaries, drawn either as plain
@@ -127,6 +136,7 @@ func newGIS(s *Server) *gis {
 			}
 		}
 	}
+	g.addLiveLayers()
 	return g
 }
 
@@ -134,6 +144,9 @@ func newGIS(s *Server) *gis {
 func (g *gis) layerByID(id string) (*layer, error) {
 	if l, ok := g.byID[id]; ok {
 		return l, nil
+	}
+	if msg, ok := notServed(id); ok {
+		return nil, fiber.NewError(fiber.StatusNotFound, msg)
 	}
 	base := strings.TrimSuffix(id, indicatorSuffix)
 	name, _, _ := strings.Cut(base, ".")
@@ -147,6 +160,15 @@ func (g *gis) layerByID(id string) (*layer, error) {
 		return nil, fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("unknown layer %q: %s has boundaries for %s; layer ids are {hierarchy}.{level} or {hierarchy}.{level}.kpi",
 			id, name, strings.Join(h.GeometryLevels(), ", ")))
 	}
+}
+
+// lookup finds a boundary or indicator layer, or else a live one.
+func (g *gis) lookup(id string) (*layer, *liveLayer, error) {
+	if ll, ok := g.liveByID[id]; ok {
+		return nil, ll, nil
+	}
+	l, err := g.layerByID(id)
+	return l, nil, err
 }
 
 // visible reports whether p may see unit code; every layer is cut to the

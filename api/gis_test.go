@@ -49,6 +49,11 @@ type fakeFigures struct {
 
 func (f *fakeFigures) Hierarchy() *geo.Hierarchy { return f.h }
 
+func (f *fakeFigures) Location() *time.Location { return gisLocation }
+
+// gisLocation is the deployment's time zone in the GIS tests.
+var gisLocation = time.FixedZone("ICT", 7*3600)
+
 func (f *fakeFigures) snapshot(h *geo.Hierarchy, u geo.Unit, w aggregate.Window) aggregate.Snapshot {
 	return aggregate.Snapshot{
 		Area: u.Code, Hierarchy: h.Name(), Level: u.Level, Name: u.Name, Window: w,
@@ -239,7 +244,10 @@ func TestLayerCatalog(t *testing.T) {
 		}
 		got := map[string]int{}
 		for _, l := range cat.Layers {
-			got[l.ID] = l.Features
+			if l.Features == nil {
+				t.Fatalf("layer %s: features is null, want a count", l.ID)
+			}
+			got[l.ID] = *l.Features
 			wantKind := "boundaries"
 			if strings.HasSuffix(l.ID, ".kpi") {
 				wantKind = "indicators"

@@ -29,18 +29,23 @@ type layerLinks struct {
 }
 
 type layerInfo struct {
-	ID        string             `json:"id"`
-	Title     string             `json:"title"`
-	Hierarchy string             `json:"hierarchy"`
-	Level     string             `json:"level"`
-	Kind      string             `json:"kind"`
-	Features  int                `json:"features"`
-	Bounds    [4]float64         `json:"bounds"`
-	MinZoom   int                `json:"minzoom"`
-	MaxZoom   int                `json:"maxzoom"`
-	Links     layerLinks         `json:"links"`
-	KPIs      []string           `json:"kpis,omitempty"`
-	Windows   []aggregate.Window `json:"windows,omitempty"`
+	ID        string `json:"id"`
+	Title     string `json:"title"`
+	Hierarchy string `json:"hierarchy"`
+	// Level is empty for the live layers, which draw no units.
+	Level string `json:"level,omitempty"`
+	// Kind is boundaries, indicators, points or density.
+	Kind string `json:"kind"`
+	// Features is nil for density layers, whose cells depend on the request.
+	Features *int               `json:"features"`
+	Bounds   [4]float64         `json:"bounds"`
+	MinZoom  int                `json:"minzoom"`
+	MaxZoom  int                `json:"maxzoom"`
+	Links    layerLinks         `json:"links"`
+	KPIs     []string           `json:"kpis,omitempty"`
+	Windows  []aggregate.Window `json:"windows,omitempty"`
+	Statuses []string           `json:"statuses,omitempty"`
+	CellSize *cellSizes         `json:"cell_size,omitempty"`
 }
 
 type layerCatalog struct {
@@ -50,12 +55,16 @@ type layerCatalog struct {
 // catalog lists the layers with what the token sees of each.
 func (g *gis) catalog(c *fiber.Ctx) error {
 	p := principal(c)
-	out := layerCatalog{Layers: make([]layerInfo, 0, len(g.layers))}
+	live, err := g.liveCatalog(c)
+	if err != nil {
+		return err
+	}
+	out := layerCatalog{Layers: make([]layerInfo, 0, len(g.layers)+len(live))}
 	for _, l := range g.layers {
 		n, b := g.extent(p, l)
 		info := layerInfo{
 			ID: l.id, Title: l.title(), Hierarchy: l.h.Name(), Level: l.level, Kind: l.kind(),
-			Features: n, Bounds: bbox4(b), MinZoom: 0, MaxZoom: tileMaxZoom,
+			Features: &n, Bounds: bbox4(b), MinZoom: 0, MaxZoom: tileMaxZoom,
 			Links: layerLinks{
 				GeoJSON:  href(c, "/api/v1/layers/"+l.id+".geojson", nil),
 				TileJSON: href(c, "/tiles/"+l.id+".json", nil),
@@ -68,6 +77,7 @@ func (g *gis) catalog(c *fiber.Ctx) error {
 		}
 		out.Layers = append(out.Layers, info)
 	}
+	out.Layers = append(out.Layers, live...)
 	c.Status(fiber.StatusOK)
 	return c.JSON(out)
 }
@@ -85,6 +95,9 @@ func (g *gis) geojson(c *fiber.Ctx) error {
 	id, ok := strings.CutSuffix(raw, ".geojson")
 	if !ok {
 		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no layer file %q: ask for {layer}.geojson, e.g. vn-2025.commune.geojson", raw))
+	}
+	if ll, ok := g.liveByID[id]; ok {
+		return g.liveGeoJSON(c, ll)
 	}
 	l, err := g.layerByID(id)
 	if err != nil {
@@ -145,10 +158,15 @@ func bboxArea(b orb.Bound) float64 { return (b.Max[0] - b.Min[0]) * (b.Max[1] - 
 // appendFeature appends a GeoJSON Feature. Geometry is written by hand:
 // through encoding/json a full level's positions cost several times more.
 func appendFeature(b []byte, id string, mp orb.MultiPolygon, props map[string]any, links []ogcLink) ([]byte, error) {
+	return appendFeatureWith(b, id, func(b []byte) []byte { return appendMultiPolygon(b, mp) }, props, links)
+}
+
+// appendFeatureWith appends a GeoJSON Feature whose geometry geom writes.
+func appendFeatureWith(b []byte, id string, geom func([]byte) []byte, props map[string]any, links []ogcLink) ([]byte, error) {
 	b = append(b, `{"type":"Feature","id":`...)
 	b = strconv.AppendQuote(b, id)
 	b = append(b, `,"geometry":`...)
-	b = appendMultiPolygon(b, mp)
+	b = geom(b)
 	pj, err := marshalJSON(props)
 	if err != nil {
 		return nil, fmt.Errorf("encode properties of %s: %w", id, err)

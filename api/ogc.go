@@ -51,10 +51,18 @@ func (g *gis) ogcLanding(c *fiber.Ctx) error {
 	if err := ogcFormat(c); err != nil {
 		return err
 	}
+	desc := "Boundaries of administrative units and their indicators, one collection per hierarchy level."
+	if len(g.live) > 0 {
+		ids := make([]string, len(g.live))
+		for i, l := range g.live {
+			ids[i] = l.id
+		}
+		desc += " Live collections: " + strings.Join(ids, ", ") + "."
+	}
 	c.Status(fiber.StatusOK)
 	return c.JSON(ogcLandingBody{
 		Title:       "iocd administrative units",
-		Description: "Boundaries of administrative units and their indicators, one collection per hierarchy level.",
+		Description: desc,
 		Links: []ogcLink{
 			{Href: href(c, ogcLandingAt, nil), Rel: "self", Type: typeJSON, Title: "This document"},
 			{Href: href(c, ogcLandingAt+"/conformance", nil), Rel: "conformance", Type: typeJSON, Title: "Conformance classes"},
@@ -120,12 +128,15 @@ func (g *gis) ogcCollections(c *fiber.Ctx) error {
 	for _, l := range g.layers {
 		out.Collections = append(out.Collections, g.collection(c, l))
 	}
+	for _, l := range g.live {
+		out.Collections = append(out.Collections, g.liveCollection(c, l))
+	}
 	c.Status(fiber.StatusOK)
 	return c.JSON(out)
 }
 
 func (g *gis) ogcCollection(c *fiber.Ctx) error {
-	l, err := g.layerByID(c.Params("collectionId"))
+	l, ll, err := g.lookup(c.Params("collectionId"))
 	if err != nil {
 		return err
 	}
@@ -133,6 +144,9 @@ func (g *gis) ogcCollection(c *fiber.Ctx) error {
 		return err
 	}
 	c.Status(fiber.StatusOK)
+	if ll != nil {
+		return c.JSON(g.liveCollection(c, ll))
+	}
 	return c.JSON(g.collection(c, l))
 }
 
@@ -149,23 +163,33 @@ func intParam(c *fiber.Ctx, name string, def, min int) (int, error) {
 	return v, nil
 }
 
+// ogcPage reads limit and offset.
+func ogcPage(c *fiber.Ctx) (limit, offset int, err error) {
+	if limit, err = intParam(c, "limit", ogcPageSize, 1); err != nil {
+		return 0, 0, err
+	}
+	limit = min(limit, ogcMaxLimit) // the standard has servers cap, not refuse
+	if offset, err = intParam(c, "offset", 0, 0); err != nil {
+		return 0, 0, err
+	}
+	return limit, offset, nil
+}
+
 // ogcItems answers a page of a collection's features, ordered by code.
 func (g *gis) ogcItems(c *fiber.Ctx) error {
-	l, err := g.layerByID(c.Params("collectionId"))
+	l, ll, err := g.lookup(c.Params("collectionId"))
 	if err != nil {
 		return err
 	}
 	if err := ogcFormat(c); err != nil {
 		return err
 	}
-	limit, err := intParam(c, "limit", ogcPageSize, 1)
+	limit, offset, err := ogcPage(c)
 	if err != nil {
 		return err
 	}
-	limit = min(limit, ogcMaxLimit) // the standard has servers cap, not refuse
-	offset, err := intParam(c, "offset", 0, 0)
-	if err != nil {
-		return err
+	if ll != nil {
+		return g.liveItems(c, ll, limit, offset)
 	}
 	bbox, err := optionalBBox(c, true)
 	if err != nil {
@@ -183,8 +207,15 @@ func (g *gis) ogcItems(c *fiber.Ctx) error {
 			return err
 		}
 	}
+	return sendItems(c, l.id, limit, offset, len(units), len(page), func(b []byte) ([]byte, error) {
+		return appendFeatures(b, l, page, -1, q, snaps)
+	})
+}
 
-	path := ogcLandingAt + "/collections/" + l.id + "/items"
+// sendItems answers a page of matched features of collection id, which
+// appendPage writes, with links to it and the pages around it.
+func sendItems(c *fiber.Ctx, id string, limit, offset, matched, returned int, appendPage func([]byte) ([]byte, error)) error {
+	path := ogcLandingAt + "/collections/" + id + "/items"
 	at := func(off int) string {
 		v := requestQuery(c)
 		v.Set("offset", strconv.Itoa(off))
@@ -193,10 +224,10 @@ func (g *gis) ogcItems(c *fiber.Ctx) error {
 	}
 	links := []ogcLink{
 		{Href: href(c, path, requestQuery(c)), Rel: "self", Type: typeGeoJSON, Title: "This page"},
-		{Href: href(c, ogcLandingAt+"/collections/"+l.id, nil), Rel: "collection", Type: typeJSON, Title: "The collection"},
+		{Href: href(c, ogcLandingAt+"/collections/"+id, nil), Rel: "collection", Type: typeJSON, Title: "The collection"},
 	}
-	if offset+len(page) < len(units) {
-		links = append(links, ogcLink{Href: at(offset + len(page)), Rel: "next", Type: typeGeoJSON, Title: "Next page"})
+	if offset+returned < matched {
+		links = append(links, ogcLink{Href: at(offset + returned), Rel: "next", Type: typeGeoJSON, Title: "Next page"})
 	}
 	if offset > 0 {
 		links = append(links, ogcLink{Href: at(max(offset-limit, 0)), Rel: "prev", Type: typeGeoJSON, Title: "Previous page"})
@@ -208,15 +239,15 @@ func (g *gis) ogcItems(c *fiber.Ctx) error {
 
 	b := make([]byte, 0, 64<<10)
 	b = append(b, `{"type":"FeatureCollection","numberMatched":`...)
-	b = strconv.AppendInt(b, int64(len(units)), 10)
+	b = strconv.AppendInt(b, int64(matched), 10)
 	b = append(b, `,"numberReturned":`...)
-	b = strconv.AppendInt(b, int64(len(page)), 10)
+	b = strconv.AppendInt(b, int64(returned), 10)
 	b = append(b, `,"timeStamp":"`...)
 	b = time.Now().UTC().AppendFormat(b, time.RFC3339)
 	b = append(b, `","links":`...)
 	b = append(b, lj...)
 	b = append(b, `,"features":[`...)
-	if b, err = appendFeatures(b, l, page, -1, q, snaps); err != nil {
+	if b, err = appendPage(b); err != nil {
 		return err
 	}
 	b = append(b, "]}"...)
@@ -234,12 +265,15 @@ func requestQuery(c *fiber.Ctx) url.Values {
 
 // ogcItem answers one feature of a collection.
 func (g *gis) ogcItem(c *fiber.Ctx) error {
-	l, err := g.layerByID(c.Params("collectionId"))
+	l, ll, err := g.lookup(c.Params("collectionId"))
 	if err != nil {
 		return err
 	}
 	if err := ogcFormat(c); err != nil {
 		return err
+	}
+	if ll != nil {
+		return g.liveItem(c, ll)
 	}
 	code := c.Params("featureId")
 	u, ok := l.h.Unit(code)

@@ -25,6 +25,7 @@ import (
 type noFigures struct{ h *geo.Hierarchy }
 
 func (n noFigures) Hierarchy() *geo.Hierarchy { return n.h }
+func (noFigures) Location() *time.Location    { return time.UTC }
 func (noFigures) Snapshot(context.Context, string, string, aggregate.Window) (aggregate.Snapshot, error) {
 	return aggregate.Snapshot{}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/paulmach/orb"
 
 	"github.com/openioc/ioc/alarm"
 	"github.com/openioc/ioc/api/auth"
@@ -38,9 +39,13 @@ type Alarms interface {
 	DeleteRule(ctx context.Context, id, by string) error
 }
 
-// Events is how the API reads recent camera events.
+// Events is how the API reads camera events: the recent ones, and their
+// density on a grid for the map.
 type Events interface {
 	Snapshot(ctx context.Context, area string) (feed.Message, error)
+	// Density counts events since from in squares of size degrees over
+	// bound, for the subtrees of areas (all when nil).
+	Density(ctx context.Context, areas []string, bound orb.Bound, size float64, from time.Time) ([]feed.Cell, error)
 }
 
 func (s *Server) operationsRoutes(v1 fiber.Router, reader fiber.Handler) {

@@ -42,6 +42,8 @@ type KPIs interface {
 	ChildSnapshots(ctx context.Context, hierarchy, code string, w aggregate.Window) ([]aggregate.Snapshot, error)
 	LevelSnapshots(ctx context.Context, hierarchy, level, parent string, w aggregate.Window) ([]aggregate.Snapshot, error)
 	MapSnapshot(ctx context.Context, hierarchy, code string, w aggregate.Window) (aggregate.MapSnapshot, error)
+	// Location is the deployment's time zone, where the today window starts.
+	Location() *time.Location
 }
 
 // Check is a readiness probe of one dependency.

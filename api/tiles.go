@@ -152,7 +152,7 @@ func tileCoord(name, raw string, limit uint64) (uint32, error) {
 
 // tile answers one Mapbox Vector Tile of a layer.
 func (g *gis) tile(c *fiber.Ctx) error {
-	l, err := g.layerByID(c.Params("layer"))
+	l, ll, err := g.lookup(c.Params("layer"))
 	if err != nil {
 		return err
 	}
@@ -172,6 +172,9 @@ func (g *gis) tile(c *fiber.Ctx) error {
 	y, err := tileCoord("y", rawY, last)
 	if err != nil {
 		return err
+	}
+	if ll != nil {
+		return g.liveTile(c, ll, maptile.New(x, y, maptile.Zoom(z)))
 	}
 	q, err := parseKPIQuery(c, l)
 	if err != nil {
@@ -331,6 +334,9 @@ func (g *gis) tileJSON(c *fiber.Ctx) error {
 	id, ok := strings.CutSuffix(file, ".json")
 	if !ok {
 		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no tile set %q: TileJSON is at /tiles/{layer}.json, tiles at /tiles/{layer}/{z}/{x}/{y}.mvt", file))
+	}
+	if ll, ok := g.liveByID[id]; ok {
+		return g.liveTileJSON(c, ll)
 	}
 	l, err := g.layerByID(id)
 	if err != nil {
