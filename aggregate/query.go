@@ -120,22 +120,9 @@ func (q querier) overdue(ctx context.Context, s scope, now time.Time) (map[strin
 			WHERE hierarchy = ?` + f2 + ` AND status IN ('received', 'processing') AND due_at < ?)
 		GROUP BY area_code, dossier_id
 	) WHERE st IN ('received', 'processing') AND due < ? GROUP BY area_code`
-	rows, err := q.conn.Query(ctx, query, args...)
+	out, err := chstore.CountsByKey(ctx, q.conn, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query overdue dossiers: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]uint64{}
-	for rows.Next() {
-		var area string
-		var n uint64
-		if err := rows.Scan(&area, &n); err != nil {
-			return nil, fmt.Errorf("read overdue dossiers: %w", err)
-		}
-		out[area] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read overdue dossiers: %w", err)
 	}
 	return out, nil
 }

@@ -187,20 +187,10 @@ func (e *Engine) Get(ctx context.Context, id string) (Alarm, error) {
 // OpenCounts returns, per unit, the alarms not yet resolved filed directly
 // under it.
 func (e *Engine) OpenCounts(ctx context.Context) (map[string]uint64, error) {
-	rows, err := e.conn.Query(ctx, `SELECT area_code, count() FROM `+e.db+`.alarms FINAL
+	out, err := chstore.CountsByKey(ctx, e.conn, `SELECT area_code, count() FROM `+e.db+`.alarms FINAL
 		WHERE hierarchy = ? AND state != 'resolved' GROUP BY area_code`, e.h.Name())
 	if err != nil {
 		return nil, fmt.Errorf("count open alarms: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]uint64{}
-	for rows.Next() {
-		var area string
-		var n uint64
-		if err := rows.Scan(&area, &n); err != nil {
-			return nil, fmt.Errorf("count open alarms: %w", err)
-		}
-		out[area] = n
-	}
-	return out, rows.Err()
+	return out, nil
 }

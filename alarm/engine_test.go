@@ -91,15 +91,7 @@ type rig struct {
 
 func newRig(t *testing.T, rules ...Rule) *rig {
 	t.Helper()
-	ctx := context.Background()
-	s, err := chstore.Open(ctx, chstore.Config{Addr: testenv.ClickHouseAddr(t), Database: testenv.Database(t)}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := testenv.Store(t)
 	reg, err := geo.Builtin()
 	if err != nil {
 		t.Fatal(err)

@@ -19,15 +19,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 func newRegistry(t *testing.T, db string) (*Registry, *chstore.Store) {
 	t.Helper()
-	ctx := context.Background()
-	s, err := chstore.Open(ctx, chstore.Config{Addr: testenv.ClickHouseAddr(t), Database: db}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := testenv.StoreOn(t, db)
 	reg, err := geo.Builtin()
 	if err != nil {
 		t.Fatal(err)

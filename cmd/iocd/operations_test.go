@@ -581,4 +581,3 @@ func TestScopeHoldsOnDevicesAlarmsAndTheirTopics(t *testing.T) {
 		t.Errorf("alarms/%s: got %s %s, want a snapshot of the two alarms of %s", here, m.Type, m.Data, here)
 	}
 }
-

@@ -1,9 +1,11 @@
 package chstore
 
 import (
+	"context"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // In binds values as the list of an IN clause: write "x IN ?" (no
@@ -20,3 +22,23 @@ func In[T any](values []T) clickhouse.GroupSet {
 // Time formats t for comparison with a DateTime('UTC') column. Binding a
 // time.Time sends its zone name, which older servers may not know.
 func Time(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
+
+// CountsByKey runs a query whose rows are (String, UInt64) and returns them
+// as a map, e.g. the open alarms or overdue dossiers per unit.
+func CountsByKey(ctx context.Context, conn driver.Conn, query string, args ...any) (map[string]uint64, error) {
+	rows, err := conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]uint64{}
+	for rows.Next() {
+		var k string
+		var n uint64
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, err
+		}
+		out[k] = n
+	}
+	return out, rows.Err()
+}

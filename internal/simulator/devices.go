@@ -13,7 +13,6 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -97,16 +96,10 @@ const (
 // NewDevices checks cfg and builds a Devices; it does not contact the
 // server. Metrics are registered on reg unless it is nil.
 func NewDevices(cfg DevicesConfig, logger *slog.Logger, reg prometheus.Registerer) (*Devices, error) {
-	u, err := url.Parse(cfg.BaseURL)
+	if err := checkTarget("simulator: devices", cfg.BaseURL, cfg.Token); err != nil {
+		return nil, err
+	}
 	switch {
-	case cfg.BaseURL == "":
-		return nil, errors.New("simulator: devices: BaseURL is required, e.g. http://127.0.0.1:8080")
-	case err != nil:
-		return nil, fmt.Errorf("simulator: devices: BaseURL %q: %w", cfg.BaseURL, err)
-	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
-		return nil, fmt.Errorf("simulator: devices: BaseURL %q must be an absolute http or https URL, e.g. http://127.0.0.1:8080", cfg.BaseURL)
-	case strings.TrimSpace(cfg.Token) == "":
-		return nil, errors.New("simulator: devices: Token is required: use a bearer token that holds the ingest right")
 	case len(cfg.Sites) == 0:
 		return nil, errors.New("simulator: devices: Sites is empty: supply candidate positions, several per commune, each inside its unit")
 	case cfg.Tick < 0:

@@ -82,16 +82,10 @@ const (
 // New checks cfg and builds a Simulator; it does not contact the server.
 // Metrics are registered on reg unless it is nil.
 func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Simulator, error) {
-	u, err := url.Parse(cfg.BaseURL)
+	if err := checkTarget("simulator", cfg.BaseURL, cfg.Token); err != nil {
+		return nil, err
+	}
 	switch {
-	case cfg.BaseURL == "":
-		return nil, errors.New("simulator: BaseURL is required, e.g. http://127.0.0.1:8080")
-	case err != nil:
-		return nil, fmt.Errorf("simulator: BaseURL %q: %w", cfg.BaseURL, err)
-	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
-		return nil, fmt.Errorf("simulator: BaseURL %q must be an absolute http or https URL, e.g. http://127.0.0.1:8080", cfg.BaseURL)
-	case strings.TrimSpace(cfg.Token) == "":
-		return nil, errors.New("simulator: Token is required: use a bearer token that holds the ingest right")
 	case math.IsNaN(cfg.Rate) || cfg.Rate <= 0 || cfg.Rate > maxRate:
 		return nil, fmt.Errorf("simulator: Rate %v must be above 0 and at most %g events per second", cfg.Rate, float64(maxRate))
 	case len(cfg.Areas) == 0:
@@ -173,6 +167,22 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Simulator
 		}
 	}
 	return s, nil
+}
+
+// checkTarget checks the server a simulator posts to and its token.
+func checkTarget(who, baseURL, token string) error {
+	u, err := url.Parse(baseURL)
+	switch {
+	case baseURL == "":
+		return fmt.Errorf("%s: BaseURL is required, e.g. http://127.0.0.1:8080", who)
+	case err != nil:
+		return fmt.Errorf("%s: BaseURL %q: %w", who, baseURL, err)
+	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+		return fmt.Errorf("%s: BaseURL %q must be an absolute http or https URL, e.g. http://127.0.0.1:8080", who, baseURL)
+	case strings.TrimSpace(token) == "":
+		return fmt.Errorf("%s: Token is required: use a bearer token that holds the ingest right", who)
+	}
+	return nil
 }
 
 func defaultLocation() *time.Location {

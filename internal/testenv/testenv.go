@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/devservices"
 )
 
@@ -176,5 +178,28 @@ func startDedicated(t testing.TB, start startFunc, opts devservices.Options) *de
 		t.Fatalf("start dedicated server: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Stop() })
+	return s
+}
+
+// Store opens a fresh, migrated database on the shared ClickHouse, closed
+// and dropped when the test ends.
+func Store(t testing.TB) *chstore.Store {
+	t.Helper()
+	return StoreOn(t, Database(t))
+}
+
+// StoreOn opens the named database on the shared ClickHouse and migrates
+// it; tests playing two nodes open the same database twice.
+func StoreOn(t testing.TB, db string) *chstore.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := chstore.Open(ctx, chstore.Config{Addr: ClickHouseAddr(t), Database: db}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return s
 }
