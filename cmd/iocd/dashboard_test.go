@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -85,7 +87,7 @@ func TestDashboardInChromium(t *testing.T) {
 	tab.expectEqual("heading", `document.getElementById('area-name').textContent`, "Thành phố Hồ Chí Minh")
 	tab.expectEqual("window selector", `document.getElementById('window').value`, "today")
 	tab.expectEqual("received in 26740 before ingest", communeCell("26740", "dossiers_received"), "0")
-	tab.expectEqual("online rate in 26740 before ingest", communeCell("26740", "online_rate"), "—")
+	tab.expectEqual("online rate in 26740 before ingest", communeCell("26740", "online_rate"), "–")
 	tab.expectEqual("province received before ingest", provinceCell("dossiers_received"), "0")
 	tab.expectEqual("map shown", mapHidden, "false")
 	tab.expectEqual("map indicator", `document.getElementById('map-kpi').value`, "online_rate")
@@ -174,6 +176,238 @@ func TestDashboardInChromium(t *testing.T) {
 		screenshot(t, n, tab, path)
 	}
 }
+
+// The alarm panel, the devices on the map and the ticker of camera events,
+// live, in Chromium: a viewer's screen watches while an operator's screen
+// acknowledges and resolves an alarm with real clicks. A screen on a node
+// that refuses those topics shows the figures and leaves the rest out.
+func TestDashboardAlarmsDevicesAndEvents(t *testing.T) {
+	browser := newBrowser(t)
+	n := startNode(t, testConfig(t))
+	// A water gauge on Nguyễn Huệ, an air sensor in Thủ Đức, a camera in Chợ Lớn.
+	const tdLat, tdLon = 10.8494, 106.7537
+	const camLat, camLon = 10.7546, 106.6636
+	here, there, camArea := n.communeAt(nhLat, nhLon), n.communeAt(tdLat, tdLon), n.communeAt(camLat, camLon)
+	hereName, camName := n.kpis(here, "today").Name, n.kpis(camArea, "today").Name
+
+	viewer := openTab(t, browser, n.base+"/?access_token="+issueToken(t, auth.Viewer, "79")+"&area=79")
+	viewer.waitEqual(30*time.Second, "units on the map", mapUnits, "168")
+	viewer.waitEqual(30*time.Second, "connection state", `document.getElementById('connection').dataset.state`, "connected")
+	viewer.waitEqual(10*time.Second, "alarm panel shown", `String(!document.getElementById('alarm-panel').hidden)`, "true")
+	viewer.waitEqual(10*time.Second, "ticker shown", `String(!document.getElementById('ticker').hidden)`, "true")
+	viewer.expectEqual("alarm rows before any reading", alarmRows, "0")
+	viewer.expectEqual("device markers before any reading", deviceMarkers, "0")
+	// Every numeric indicator is a map choice and a column; the breakdown
+	// camera_events_by_type is neither.
+	const numeric = "dossiers_received,online_rate,dossiers_resolved,on_time_rate,dossiers_overdue," +
+		"alarms_open,cameras_online,cameras_offline,sensors_online,sensors_offline," +
+		"camera_events,camera_events_critical,pm25_max,pm25_avg,water_level_max"
+	viewer.expectEqual("map choices", `Array.from(document.querySelectorAll('#map-kpi option')).map(o => o.value).join(',')`, numeric)
+	viewer.expectEqual("columns", `Array.from(document.querySelectorAll('#communes th[data-sort]')).slice(1).map(th => th.dataset.sort).join(',')`, numeric)
+	viewer.expectEqual("PM2.5 of "+here+" without readings", communeCell(here, "pm25_max"), "–")
+	viewer.expectEqual("province PM2.5 without readings", provinceCell("pm25_max"), "–")
+
+	now := time.Now().Truncate(time.Second)
+	if code, r := n.readings(adminToken,
+		map[string]any{"sensor_id": "WL-D1", "kind": "water_level", "value": 1.7, "unit": "m", "alert_level": 1.5,
+			"lat": nhLat, "lon": nhLon, "observed_at": stamp(now)},
+		map[string]any{"sensor_id": "AQ-D2", "kind": "pm25", "value": 21.5, "unit": "ug/m3",
+			"lat": tdLat, "lon": tdLon, "observed_at": stamp(now)},
+	); code != 202 || r.Accepted != 2 {
+		t.Fatalf("readings: got %d %+v, want 202 with 2 accepted", code, r)
+	}
+	cameraEvents(t, n, map[string]any{"event_id": "e1", "camera_id": "CAM-D1", "type": "congestion", "severity": "warning",
+		"lat": camLat, "lon": camLon, "occurred_at": stamp(now)})
+
+	// The water gauge's critical alarm, with its device and commune.
+	wl := `document.querySelector('#alarms li[data-device="WL-D1"]')`
+	viewer.waitEqual(15*time.Second, "severity of the WL-D1 alarm", orMissing(wl, `.dataset.severity`), "critical")
+	viewer.waitMatch(5*time.Second, "WL-D1 alarm row", orMissing(wl, `.textContent`), "the device, "+hereName+" and the age",
+		func(got string) bool {
+			return strings.Contains(got, "WL-D1") && strings.Contains(got, hereName) && strings.Contains(got, "vừa xong")
+		})
+	viewer.expectEqual("state of the WL-D1 alarm", orMissing(wl, `.dataset.state`), "open")
+	// A viewer may only watch: no buttons, and a note that says so.
+	viewer.expectEqual("action buttons a viewer sees", visibleAlarmButtons, "0")
+	viewer.expectEqual("view-only note shown", `String(!document.getElementById('alarm-view-only').hidden)`, "true")
+
+	// Devices on the map, each inside its commune, the gauge ringed.
+	for _, id := range []string{"WL-D1", "AQ-D2", "CAM-D1"} {
+		viewer.waitEqual(15*time.Second, "status of "+id+" on the map", orMissing(marker(id), `.dataset.status`), "online")
+	}
+	viewer.expectEqual("kind of CAM-D1", orMissing(marker("CAM-D1"), `.dataset.kind`), "camera")
+	viewer.expectEqual("kind of WL-D1", orMissing(marker("WL-D1"), `.dataset.kind`), "sensor")
+	viewer.expectEqual("WL-D1 inside "+here, markerInside("WL-D1", here), "true")
+	viewer.expectEqual("AQ-D2 inside "+there, markerInside("AQ-D2", there), "true")
+	viewer.expectEqual("CAM-D1 inside "+camArea, markerInside("CAM-D1", camArea), "true")
+	viewer.waitEqual(5*time.Second, "alarm of WL-D1 on the map", orMissing(marker("WL-D1"), `.dataset.alarm`), "critical")
+	viewer.expectEqual("ring around WL-D1", ringState("WL-D1"), "critical open")
+	viewer.expectEqual("alarm of AQ-D2 on the map", orMissing(marker("AQ-D2"), `.getAttribute('data-alarm') || ''`), "")
+	viewer.waitMatch(5*time.Second, "tooltip of WL-D1", orMissing(marker("WL-D1"), `.querySelector('title').textContent`),
+		"its status, reading and alarm", func(got string) bool {
+			return strings.Contains(got, "online") && strings.Contains(got, "Mực nước: 1,7 m") && strings.Contains(got, "Nghiêm trọng")
+		})
+
+	// The ticker lists the congestion in Chợ Lớn.
+	e1 := `document.querySelector('#ticker-list li[data-event="e1"]')`
+	viewer.waitEqual(15*time.Second, "type of e1 in the ticker", orMissing(e1, `.dataset.type`), "congestion")
+	viewer.expectEqual("text of e1 in the ticker", orMissing(e1, `.textContent`),
+		now.In(hcm).Format("15:04:05")+" Ùn tắc giao thông "+camName)
+
+	// The indicators follow: the open alarm, the highest water level.
+	viewer.waitEqual(20*time.Second, "province alarms open", provinceCell("alarms_open"), "1")
+	viewer.waitEqual(20*time.Second, "water level of "+here, communeCell(here, "water_level_max"), "1,7")
+	viewer.expectEqual("province PM2.5 with a reading", provinceCell("pm25_max"), "21,5")
+	viewer.expectEqual("PM2.5 of "+here+" still without readings", communeCell(here, "pm25_max"), "–")
+	// The table shows one group of columns at a time, kept in the URL.
+	viewer.do("show the alarm and device columns", chromedp.Evaluate[chromedp.Void](
+		`(s => { s.value = 'devices'; s.dispatchEvent(new Event('change')); })(document.getElementById('columns'))`))
+	viewer.expectEqual("columns shown", `Array.from(document.querySelectorAll('#communes th[data-sort]')).filter(th => th.offsetParent !== null).map(th => th.dataset.sort).join(',')`,
+		"name,alarms_open,cameras_online,cameras_offline,sensors_online,sensors_offline")
+	viewer.expectEqual("cells shown in a row", `String(Array.from(document.querySelectorAll('#communes tr[data-area="`+here+`"] td')).filter(td => td.offsetParent !== null).length)`, "5")
+	viewer.expectEqual("URL with the columns", `location.pathname + location.search`, "/?area=79&columns=devices")
+
+	// A burst of events: the ticker lists the newest and counts the rest.
+	var burst []map[string]any
+	for i := range 25 {
+		burst = append(burst, map[string]any{"event_id": fmt.Sprintf("b%02d", i), "camera_id": "CAM-D1", "type": "plate_read",
+			"lat": camLat, "lon": camLon, "occurred_at": stamp(now.Add(time.Duration(i) * time.Second / 10))})
+	}
+	cameraEvents(t, n, burst...)
+	viewer.waitMatch(15*time.Second, "events folded in the ticker", `(m => m.hidden ? '(hidden)' : m.textContent)(document.getElementById('ticker-more'))`,
+		`"+N sự kiện khác"`, func(got string) bool {
+			return strings.HasPrefix(got, "+") && strings.HasSuffix(got, " sự kiện khác")
+		})
+	viewer.expectEqual("events listed and folded", `(document.querySelectorAll('#ticker-list li[data-type="plate_read"]').length + +document.getElementById('ticker-more').dataset.folded) + ''`, "25")
+	viewer.expectEqual("newest first in the ticker", `document.querySelector('#ticker-list li').dataset.type`, "plate_read")
+	if path := os.Getenv("IOC_DASHBOARD_SCREENSHOT"); path != "" {
+		saveScreenshot(t, viewer, strings.TrimSuffix(path, ".png")+"-alarms.png", "")
+		saveScreenshot(t, viewer, strings.TrimSuffix(path, ".png")+"-devices.png", "#map-panel")
+	}
+
+	// An operator acknowledges it with a click; every screen shows who.
+	op := openTab(t, browser, n.base+"/?access_token="+issueTokenAs(t, "op-dana", auth.Operator, "79")+"&area=79")
+	op.waitEqual(30*time.Second, "severity of the WL-D1 alarm for the operator", orMissing(wl, `.dataset.severity`), "critical")
+	op.expectEqual("view-only note for the operator", `String(document.getElementById('alarm-view-only').hidden)`, "true")
+	op.expectEqual("buttons of the WL-D1 alarm", alarmButtons("WL-D1"), "ack,resolve")
+	if path := os.Getenv("IOC_DASHBOARD_SCREENSHOT"); path != "" {
+		saveScreenshot(t, op, strings.TrimSuffix(path, ".png")+"-operator.png", "#alarm-panel")
+	}
+	op.do("click Acknowledge", chromedp.Click(chromedp.CSS(`#alarms li[data-device="WL-D1"] button[data-action="ack"]`)))
+	op.waitEqual(10*time.Second, "state of the WL-D1 alarm after Acknowledge", orMissing(wl, `.dataset.state`), "acknowledged")
+	op.waitMatch(5*time.Second, "acknowledgement of the WL-D1 alarm", orMissing(wl, `.querySelector('.alarm-ack').textContent`),
+		`"Đã xác nhận bởi op-dana"`, func(got string) bool { return strings.HasPrefix(got, "Đã xác nhận bởi op-dana") })
+	op.expectEqual("buttons of the acknowledged alarm", alarmButtons("WL-D1"), "resolve")
+	var list struct {
+		Alarms []alarmJSON `json:"alarms"`
+	}
+	if n.get("/api/v1/alarms?state=active&area=79", adminToken, &list); len(list.Alarms) != 1 ||
+		list.Alarms[0].DeviceID != "WL-D1" || list.Alarms[0].State != "acknowledged" || list.Alarms[0].AcknowledgedBy != "op-dana" {
+		t.Errorf("alarms after the click: got %+v, want WL-D1's acknowledged by op-dana", list.Alarms)
+	}
+	viewer.waitEqual(10*time.Second, "state of the WL-D1 alarm on the viewer's screen", orMissing(wl, `.dataset.state`), "acknowledged")
+	viewer.waitMatch(5*time.Second, "acknowledgement on the viewer's screen", orMissing(wl, `.textContent`), `"op-dana"`,
+		func(got string) bool { return strings.Contains(got, "Đã xác nhận bởi op-dana") })
+	viewer.expectEqual("ring around WL-D1 once acknowledged", ringState("WL-D1"), "critical acknowledged")
+
+	// Resolving it takes it off every screen and the ring off the map.
+	op.do("click Resolve", chromedp.Click(chromedp.CSS(`#alarms li[data-device="WL-D1"] button[data-action="resolve"]`)))
+	op.waitEqual(10*time.Second, "alarm rows after Resolve", alarmRows, "0")
+	op.expectEqual("no-alarm note", `String(!document.getElementById('alarms-empty').hidden)`, "true")
+	viewer.waitEqual(10*time.Second, "alarm rows on the viewer's screen after Resolve", alarmRows, "0")
+	viewer.waitEqual(5*time.Second, "alarm of WL-D1 on the map after Resolve", orMissing(marker("WL-D1"), `.getAttribute('data-alarm') || ''`), "")
+	viewer.expectEqual("ring around WL-D1 after Resolve", ringState("WL-D1"), "(no ring)")
+	if n.get("/api/v1/alarms?state=active&area=79", adminToken, &list); len(list.Alarms) != 0 {
+		t.Errorf("alarms after Resolve: got %+v, want none", list.Alarms)
+	}
+	op.noExceptions()
+	viewer.noExceptions()
+
+	// A node that does not serve alarms, devices or events (emulated: the
+	// tab answers those subscriptions as such a node does) still shows the
+	// figures, live, and nothing of the rest.
+	bare := openTab(t, browser, n.base+"/?access_token="+issueToken(t, auth.Viewer, "79")+"&area=79", refuseOpsTopics)
+	bare.waitEqual(30*time.Second, "units on the map without the ops topics", mapUnits, "168")
+	bare.waitEqual(30*time.Second, "connection state without the ops topics", `document.getElementById('connection').dataset.state`, "connected")
+	bare.waitEqual(10*time.Second, "topics refused", `window.__refused.slice().sort().join(',')`, "alarms/79,devices/79,events/79")
+	if code, r := n.ingest(event("q1", "dq1", here, "received", "online", 0)); code != 202 || r.Accepted != 1 {
+		t.Fatalf("ingest: got %d %+v, want 202 with 1 accepted", code, r)
+	}
+	bare.waitEqual(15*time.Second, "received in "+here+" without the ops topics", communeCell(here, "dossiers_received"), "1")
+	bare.expectEqual("alarm panel hidden", `String(document.getElementById('alarm-panel').hidden)`, "true")
+	bare.expectEqual("ticker hidden", `String(document.getElementById('ticker').hidden)`, "true")
+	bare.expectEqual("device markers", deviceMarkers, "0")
+	bare.expectEqual("notice", visibleNotice, "(no notice shown)")
+	bare.expectEqual("province alarms open", provinceCell("alarms_open"), "0")
+	bare.noExceptions()
+}
+
+// cameraEvents posts camera events with the admin token.
+func cameraEvents(t *testing.T, n *node, events ...map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(events)
+	var r ingestReply
+	if code := n.post("/api/v1/ingest/camera-events", adminToken, "application/json", b, &r); code != 202 || r.Accepted != len(events) {
+		t.Fatalf("camera events: got %d %+v, want 202 with %d accepted", code, r, len(events))
+	}
+}
+
+const (
+	alarmRows           = `String(document.querySelectorAll('#alarms li[data-alarm]').length)`
+	deviceMarkers       = `String(document.querySelectorAll('#map [data-device]').length)`
+	visibleAlarmButtons = `String(Array.from(document.querySelectorAll('#alarms button')).filter(b => b.offsetParent !== null).length)`
+)
+
+// orMissing evaluates expr+tail on the element expr finds, or says it is missing.
+func orMissing(expr, tail string) string {
+	return fmt.Sprintf(`(e => e ? String(e%s) : '(missing)')(%s)`, tail, expr)
+}
+
+func marker(id string) string {
+	return fmt.Sprintf(`document.querySelector('#map circle[data-device="%s"]')`, id)
+}
+
+// markerInside tells whether a device's marker lies on its commune's shape.
+func markerInside(id, area string) string {
+	return fmt.Sprintf(`((c, p) => c && p ? String(p.isPointInFill(new DOMPoint(+c.getAttribute('cx'), +c.getAttribute('cy')))) : '(missing)')(%s, document.querySelector('#map path[data-area="%s"]'))`,
+		marker(id), area)
+}
+
+// ringState is the severity and state of the ring around a device's marker.
+func ringState(id string) string {
+	return fmt.Sprintf(`((c) => {
+		if (!c) return '(missing)';
+		const r = Array.from(document.querySelectorAll('#map .device-rings circle')).find(r => r.getAttribute('cx') === c.getAttribute('cx') && r.getAttribute('cy') === c.getAttribute('cy'));
+		return r ? r.dataset.severity + ' ' + r.dataset.state : '(no ring)';
+	})(%s)`, marker(id))
+}
+
+// alarmButtons lists the actions offered on a device's alarm.
+func alarmButtons(device string) string {
+	return fmt.Sprintf(`Array.from(document.querySelectorAll('#alarms li[data-device="%s"] button')).filter(b => b.offsetParent !== null).map(b => b.dataset.action).join(',')`, device)
+}
+
+// refuseOpsTopics makes the tab's websocket answer subscriptions to
+// alarms/, devices/ and events/ with the error a node that does not serve
+// them sends, and records them in window.__refused.
+var refuseOpsTopics = chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+	_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {
+		window.__refused = [];
+		const send = WebSocket.prototype.send;
+		WebSocket.prototype.send = function (data) {
+			let m = null;
+			try { m = JSON.parse(data); } catch (e) { /* not ours */ }
+			if (m && m.op === 'subscribe' && /^(alarms|devices|events)\//.test(m.topic)) {
+				window.__refused.push(m.topic);
+				const error = 'topic "' + m.topic + '" is not served by this node';
+				setTimeout(() => this.dispatchEvent(new MessageEvent('message', {data: JSON.stringify({type: 'error', topic: m.topic, error})})), 0);
+				return;
+			}
+			return send.call(this, data);
+		};
+	})();`})
+	return err
+})
 
 func communeCell(area, kpi string) string {
 	return fmt.Sprintf(`(document.querySelector('#communes tr[data-area="%s"] [data-kpi="%s"]') || {textContent: '(no such cell)'}).textContent`, area, kpi)
@@ -463,9 +697,19 @@ func screenshot(t *testing.T, n *node, tb *tab, path string) {
 	x, y := tb.pointIn("26740")
 	tb.do("point at 26740 on the map", chromedp.MouseEvent(chromedp.MouseMoved, x, y))
 	time.Sleep(2 * time.Second) // let the highlights fade
+	saveScreenshot(t, tb, path, "")
+}
+
+// saveScreenshot saves the viewport, or the element of a CSS selector.
+func saveScreenshot(t *testing.T, tb *tab, path, selector string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	shoot := chromedp.CaptureScreenshot()
+	if selector != "" {
+		shoot = chromedp.Screenshot(chromedp.CSS(selector))
+	}
+	png, err := chromedp.Run(ctx, shoot)
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}

@@ -1,23 +1,46 @@
-// The built-in IOC page: one unit's live dossier indicators and those of the
-// units under it (a province and its communes). It reads a snapshot over
-// REST, then follows the live websocket. Plain ES2017, nothing loaded from
-// outside: control rooms are often air-gapped.
+// The built-in IOC page: one unit's live indicators and those of the units
+// under it (a province and its communes), its open alarms, its cameras and
+// sensors on the map, and a ticker of camera events. It reads a snapshot
+// over REST, then follows the live websocket. Plain ES2017, nothing loaded
+// from outside: control rooms are often air-gapped.
 'use strict';
 
 (() => {
   const TOKEN_KEY = 'ioc.access_token';
   const WINDOWS = ['today', '24h', '7d', '30d'];
-  const COLUMNS = ['dossiers_received', 'online_rate', 'dossiers_resolved', 'on_time_rate', 'dossiers_overdue'];
   const RATES = new Set(['online_rate', 'on_time_rate']);
   const ON_TIME_WARNING = 0.9; // on-time rate below this is shown as a warning
+  const PM25_WARNING = 55.5; // µg/m³: "unhealthy" from here, as the default alarm rule says
   const MAX_BACKOFF = 30000;
   const RESORT_DELAY = 1000; // live re-sorting at most this often, so rows do not jitter
-  const MAP_KPIS = {
-    online_rate: 'Tỷ lệ trực tuyến',
-    on_time_rate: 'Tỷ lệ đúng hạn',
-    dossiers_received: 'Hồ sơ tiếp nhận',
-    dossiers_overdue: 'Quá hạn',
-  };
+  const NONE = '–'; // an indicator without a figure (null)
+  // The indicators shown as table columns and map choices, in order, by
+  // group. A snapshot's other numeric indicators follow under their id;
+  // those that are not numbers (camera_events_by_type) are left out.
+  const KPI_DEFS = [
+    { id: 'dossiers_received', group: 'dossiers', short: 'Tiếp nhận', name: 'Hồ sơ tiếp nhận', en: 'Dossiers received' },
+    { id: 'online_rate', group: 'dossiers', short: 'Trực tuyến', name: 'Tỷ lệ trực tuyến', en: 'Online submission rate' },
+    { id: 'dossiers_resolved', group: 'dossiers', short: 'Đã giải quyết', name: 'Hồ sơ đã giải quyết', en: 'Dossiers resolved' },
+    { id: 'on_time_rate', group: 'dossiers', short: 'Đúng hạn', name: 'Tỷ lệ đúng hạn', en: 'On-time resolution rate' },
+    { id: 'dossiers_overdue', group: 'dossiers', short: 'Quá hạn', name: 'Quá hạn', en: 'Dossiers overdue (now)' },
+    { id: 'alarms_open', group: 'devices', short: 'Cảnh báo', name: 'Cảnh báo đang mở', en: 'Open alarms (now)' },
+    { id: 'cameras_online', group: 'devices', short: 'Camera hoạt động', name: 'Camera hoạt động', en: 'Cameras online (now)' },
+    { id: 'cameras_offline', group: 'devices', short: 'Camera mất kết nối', name: 'Camera mất kết nối', en: 'Cameras offline (now)' },
+    { id: 'sensors_online', group: 'devices', short: 'Cảm biến hoạt động', name: 'Cảm biến hoạt động', en: 'Sensors online (now)' },
+    { id: 'sensors_offline', group: 'devices', short: 'Cảm biến mất kết nối', name: 'Cảm biến mất kết nối', en: 'Sensors offline (now)' },
+    { id: 'camera_events', group: 'environment', short: 'Sự kiện camera', name: 'Sự kiện camera', en: 'Camera events' },
+    { id: 'camera_events_critical', group: 'environment', short: 'Sự kiện nghiêm trọng', name: 'Sự kiện camera nghiêm trọng', en: 'Critical camera events' },
+    { id: 'pm25_max', group: 'environment', short: 'PM2.5 cao nhất', name: 'PM2.5 cao nhất (µg/m³)', en: 'PM2.5, highest reading (µg/m³)', digits: 1 },
+    { id: 'pm25_avg', group: 'environment', short: 'PM2.5 trung bình', name: 'PM2.5 trung bình (µg/m³)', en: 'PM2.5, mean of readings (µg/m³)', digits: 1 },
+    { id: 'water_level_max', group: 'environment', short: 'Mực nước cao nhất', name: 'Mực nước cao nhất (m)', en: 'Water level, highest reading (m)', digits: 2 },
+  ];
+  const KPI_BY_ID = new Map(KPI_DEFS.map((d) => [d.id, d]));
+  // Figures the tiles show beside another, not columns of their own.
+  const KPI_DETAILS = new Set(['dossiers_online', 'dossiers_on_time', 'records_approximate']);
+  const KPI_GROUPS = { dossiers: 'Hồ sơ', devices: 'Cảnh báo, thiết bị', environment: 'Camera, môi trường', other: 'Khác' };
+  const COLUMN_SETS = ['dossiers', 'devices', 'environment', 'all'];
+  // The table's columns before the first snapshot says which there are.
+  const DEFAULT_COLUMNS = KPI_DEFS.filter((d) => d.group === 'dossiers').map((d) => d.id);
   // ColorBrewer YlGnBu, safe for colour-blind readers; lighter = lower. Its
   // darkest step is left out: it vanishes into the dark page.
   const RAMP = ['#ffffd9', '#edf8b1', '#c7e9b4', '#7fcdbb', '#41b6c4', '#1d91c0', '#225ea8', '#253494'];
@@ -43,6 +66,8 @@
     rows: new Map(), // child code → {code, snap, tr, cells, search, asOf}
     topics: new Set(), // live topics wanted for the current window
     asOf: '', // newest as_of shown
+    columns: DEFAULT_COLUMNS, // indicator ids shown as columns and map choices
+    columnSet: COLUMN_SETS.includes(params.get('columns')) ? params.get('columns') : 'dossiers',
     sort: { key: 'name', dir: 1 },
     filter: '',
     selected: '', // child code picked on the map or in the table
@@ -104,6 +129,28 @@
     return body;
   }
 
+  // post sends an action; the answer is JSON either way.
+  async function post(path, body) {
+    let resp;
+    try {
+      resp = await fetch(path, {
+        method: 'POST',
+        headers: { Authorization: 'Bearer ' + state.token, Accept: 'application/json', 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+        cache: 'no-store',
+      });
+    } catch (e) {
+      throw new ApiError(0, 'không kết nối được tới máy chủ (cannot reach the server)');
+    }
+    let answer = null;
+    try { answer = await resp.json(); } catch (e) { /* not JSON */ }
+    if (!resp.ok) {
+      const msg = answer && typeof answer.error === 'string' ? answer.error : `HTTP ${resp.status} ${resp.statusText}`;
+      throw new ApiError(resp.status, msg);
+    }
+    return answer;
+  }
+
   function areaPath(suffix) {
     return '/api/v1/areas/' + encodeURIComponent(state.area) + suffix;
   }
@@ -128,6 +175,7 @@
       hideNotice();
       renderHeader();
       state.asOf = '';
+      setupColumns(own, kids.children || []);
       renderProvince(own);
       renderRows(kids.children || []);
       const withMap = setupMap(kids.children || []);
@@ -135,6 +183,11 @@
       $('content').classList.remove('loading');
       state.topics = new Set([topicOf(state.area, win)].concat((kids.children || []).map((k) => topicOf(k.area, win))));
       if (withMap) state.topics.add(mapTopicOf(state.area, win));
+      // Alarms, devices and events take no window: they stay subscribed
+      // across a change of window.
+      state.topics.add(alarmsTopic());
+      state.topics.add(eventsTopic());
+      if (withMap) state.topics.add(devicesTopic());
       live.retries.clear();
       if (live.ws && live.ws.readyState === WebSocket.OPEN) {
         for (const t of state.topics) send('subscribe', t);
@@ -242,7 +295,15 @@
       topicRefused(m.topic, m.error);
       return;
     }
-    if ((m.type === 'snapshot' || m.type === 'update') && m.data && m.data.window === state.window) {
+    if ((m.type !== 'snapshot' && m.type !== 'update') || !m.data || typeof m.data !== 'object' || typeof m.topic !== 'string') return;
+    // A part that fails on odd data must not take the rest of the page down.
+    const part = (f) => {
+      try { f(m.data, m.type === 'snapshot'); } catch (e) { console.error(m.topic, e); }
+    };
+    if (m.topic === alarmsTopic()) { part(applyAlarms); return; }
+    if (m.topic === devicesTopic()) { part(applyDevices); return; }
+    if (m.topic === eventsTopic()) { part(applyEvents); return; }
+    if (m.data.window === state.window) {
       if (typeof m.topic === 'string' && m.topic.startsWith('map/')) applyMap(m.data);
       else apply(m.data, true);
     }
@@ -251,8 +312,18 @@
   // topicRefused shows why a subscription failed and retries it a few times:
   // the page only subscribes to units REST already let it read, so a refusal
   // is most likely storage being briefly unavailable.
+  //
+  // Alarms, devices and events are parts a node may not serve at all (one
+  // without devices): their part of the page is left out, quietly.
   function topicRefused(topic, error) {
-    showNotice(`Không theo dõi trực tiếp được ${topic || ''}: ${error || 'lỗi không rõ'}`);
+    const ops = opsPart(topic);
+    if (ops) {
+      ops.off();
+      // Refusals that another try will not change.
+      if (/not served|does not cover|unknown/.test(error || '')) return;
+    } else {
+      showNotice(`Không theo dõi trực tiếp được ${topic || ''}: ${error || 'lỗi không rõ'}`);
+    }
     if (!topic || !state.topics.has(topic)) return;
     const n = (live.retries.get(topic) || 0) + 1;
     live.retries.set(topic, n);
@@ -281,15 +352,96 @@
   // ---- rendering ------------------------------------------------------------
 
   function format(id, v) {
-    if (v === null || v === undefined || (typeof v === 'number' && !isFinite(v))) return '—';
-    return RATES.has(id) ? pctFmt.format(v) : intFmt.format(v);
+    if (typeof v !== 'number' || !isFinite(v)) return NONE;
+    if (RATES.has(id)) return pctFmt.format(v);
+    const d = KPI_BY_ID.get(id);
+    return d && d.digits ? decFmt(d.digits).format(v) : intFmt.format(v);
+  }
+
+  const decFmts = {};
+  function decFmt(digits) {
+    return decFmts[digits] || (decFmts[digits] = new Intl.NumberFormat('vi-VN', { maximumFractionDigits: digits }));
   }
 
   function isWarning(id, v) {
     if (typeof v !== 'number') return false;
-    if (id === 'dossiers_overdue') return v > 0;
-    if (id === 'on_time_rate') return v < ON_TIME_WARNING;
+    switch (id) {
+      case 'dossiers_overdue': case 'alarms_open': case 'cameras_offline': case 'sensors_offline': case 'camera_events_critical':
+        return v > 0;
+      case 'on_time_rate': return v < ON_TIME_WARNING;
+      case 'pm25_max': case 'pm25_avg': return v >= PM25_WARNING;
+    }
     return false;
+  }
+
+  function kpiName(id) {
+    const d = KPI_BY_ID.get(id);
+    return d ? d.name : id;
+  }
+
+  // setupColumns settles the indicators the table and the map show: those
+  // of the catalogue the snapshot has, then any other number it carries.
+  // Breakdowns (objects) cannot be a column or a colour.
+  function setupColumns(own, children) {
+    const kpis = (own && own.kpis) || (children[0] && children[0].kpis) || {};
+    const cols = [];
+    for (const d of KPI_DEFS) if (Object.prototype.hasOwnProperty.call(kpis, d.id)) cols.push(d.id);
+    for (const id of Object.keys(kpis)) {
+      const v = kpis[id];
+      if (KPI_BY_ID.has(id) || KPI_DETAILS.has(id) || (v !== null && typeof v !== 'number')) continue;
+      cols.push(id);
+    }
+    if (!cols.length) cols.push(...DEFAULT_COLUMNS);
+    const changed = cols.join() !== state.columns.join() || !$('communes').tHead.rows[0].cells[1];
+    state.columns = cols;
+    if (!changed) return;
+    const head = $('communes').tHead.rows[0];
+    while (head.cells.length > 1) head.deleteCell(1);
+    for (const id of cols) {
+      const d = KPI_BY_ID.get(id);
+      const th = document.createElement('th');
+      th.dataset.sort = id;
+      th.dataset.group = d ? d.group : 'other';
+      th.className = 'num';
+      th.title = d ? d.en : id;
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = d ? d.short : id;
+      th.append(b);
+      head.append(th);
+    }
+    if (state.sort.key !== 'name' && !cols.includes(state.sort.key)) state.sort = { key: 'name', dir: 1 };
+    // The map's choices: the same indicators, by group.
+    const sel = $('map-kpi');
+    const groups = new Map();
+    for (const id of cols) {
+      const d = KPI_BY_ID.get(id);
+      const g = d ? d.group : 'other';
+      if (!groups.has(g)) {
+        const og = document.createElement('optgroup');
+        og.label = KPI_GROUPS[g] || g;
+        groups.set(g, og);
+      }
+      const o = document.createElement('option');
+      o.value = id;
+      o.textContent = kpiName(id);
+      o.title = d ? d.en : id;
+      groups.get(g).append(o);
+    }
+    sel.replaceChildren(...groups.values());
+    if (!cols.includes(map.kpi)) map.kpi = cols.includes('online_rate') ? 'online_rate' : cols[0];
+    sel.value = map.kpi;
+  }
+
+  function setColumnSet(set) {
+    if (!COLUMN_SETS.includes(set)) return;
+    state.columnSet = set;
+    $('columns').value = set;
+    $('communes').dataset.columns = set;
+    const url = new URL(location.href);
+    if (set === 'dossiers') url.searchParams.delete('columns');
+    else url.searchParams.set('columns', set);
+    history.replaceState(history.state, '', url.pathname + url.search + url.hash);
   }
 
   function setCell(el, id, v, flash) {
@@ -344,6 +496,11 @@
   function renderProvince(snap) {
     const cells = {};
     for (const el of $('province-summary').querySelectorAll('[data-kpi]')) cells[el.dataset.kpi] = el;
+    // A node older than an indicator has no tile for it.
+    const kpis = (snap && snap.kpis) || {};
+    for (const tile of $('province-summary').querySelectorAll('[data-tile]')) {
+      tile.hidden = !Object.prototype.hasOwnProperty.call(kpis, tile.dataset.tile);
+    }
     state.province = { snap: null, cells, asOf: 0 };
     apply(snap, false);
   }
@@ -367,9 +524,11 @@
       th.append(nm, code);
       tr.append(th);
       const cells = {};
-      for (const id of COLUMNS) {
+      for (const id of state.columns) {
+        const d = KPI_BY_ID.get(id);
         const td = document.createElement('td');
         td.dataset.kpi = id;
+        td.dataset.group = d ? d.group : 'other';
         td.className = RATES.has(id) ? 'num rate' : 'num';
         cells[id] = td;
         tr.append(td);
@@ -406,6 +565,7 @@
       target.search = fold(snap.name + ' ' + snap.area);
     }
     showAsOf(snap.as_of);
+    learnOffset(snap.as_of);
     if (flash && target !== state.province && state.sort.key !== 'name' &&
         (!before || (before.kpis || {})[state.sort.key] !== kpis[state.sort.key])) {
       scheduleResort();
@@ -500,6 +660,12 @@
     kpi: 'online_rate',
     children: {}, // code → {name, kpis}: the latest full state
     asOf: 0,
+    projs: new Map(), // code → the projection its shape was drawn with
+    mainProj: null,
+    insets: [], // [{proj, rings}]: units drawn in an inset, for placing devices
+    devLayer: null, // {rings, marks}: SVG groups of the device markers
+    marks: new Map(), // device id → {el, ring, title, key}
+    resize: null, // ResizeObserver keeping the markers' size on screen
   };
 
   function mapTopicOf(code, win) {
@@ -566,8 +732,9 @@
     map.retry = status === 0 || status >= 500;
     clearMap('');
     showMap(false);
-    const t = mapTopicOf(state.area, state.window);
-    if (state.topics.delete(t)) send('unsubscribe', t);
+    for (const t of [mapTopicOf(state.area, state.window), devicesTopic()]) {
+      if (state.topics.delete(t)) send('unsubscribe', t);
+    }
     const msg = e && e.message ? e.message : String(e);
     showNotice(`Không hiển thị được bản đồ${status ? ' (HTTP ' + status + ')' : ''}: ${msg} (the map is unavailable; the table still updates)`);
   }
@@ -576,6 +743,13 @@
     map.paths.clear();
     map.order = [];
     map.overlay = null;
+    map.devLayer = null;
+    map.marks.clear();
+    if (map.resize) map.resize.disconnect();
+    map.resize = null;
+    map.projs.clear();
+    map.insets = [];
+    $('device-legend').hidden = true;
     map.tip = null;
     map.tipCode = map.hoverCode = map.focusCode = '';
     const parts = [];
@@ -623,6 +797,11 @@
     for (const sh of shapes.values()) sh.b = ringBounds(sh.rings);
 
     const lay = layout(Array.from(shapes.values()));
+    map.mainProj = lay.proj;
+    for (const sh of shapes.values()) {
+      map.projs.set(sh.code, sh.proj);
+      if (sh.proj !== lay.proj) map.insets.push({ proj: sh.proj, rings: sh.rings });
+    }
     const pad = 4;
     const svg = svgEl('svg', {
       viewBox: `${-pad} ${-pad} ${(lay.w + 2 * pad).toFixed(1)} ${(lay.h + 2 * pad).toFixed(1)}`,
@@ -665,7 +844,11 @@
       hover: svgEl('path', { class: 'hover', d: '' }),
     };
     overlay.append(map.overlay.halo, map.overlay.sel, map.overlay.hover);
-    svg.append(defs, frames, units, overlay);
+    // Devices above the units, their alarm rings under the markers.
+    const devRings = svgEl('g', { class: 'device-rings', 'aria-hidden': 'true' });
+    const devMarks = svgEl('g', { class: 'devices', role: 'group', 'aria-label': 'Camera và cảm biến (cameras and sensors)' });
+    map.devLayer = { rings: devRings, marks: devMarks };
+    svg.append(defs, frames, units, overlay, devRings, devMarks);
 
     map.order = Array.from(map.paths.keys()).sort((a, b) => mapName(a).localeCompare(mapName(b), 'vi') || (a < b ? -1 : 1));
     map.focusCode = map.paths.has(state.selected) ? state.selected : map.order[0];
@@ -703,6 +886,22 @@
     map.tip = tip;
     $('map').replaceChildren(svg, tip);
     drawOverlay();
+    drawDevices();
+    // Device markers keep a size on screen, in rem, whatever the map's scale.
+    const vbWidth = lay.w + 2 * pad;
+    const sizeMarks = () => {
+      const w = svg.getBoundingClientRect().width;
+      if (!w) return;
+      const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+      const unit = (vbWidth / w) * rem;
+      svg.style.setProperty('--device-r', (0.5 * unit).toFixed(2) + 'px');
+      svg.style.setProperty('--device-ring-r', (0.95 * unit).toFixed(2) + 'px');
+    };
+    sizeMarks();
+    if (typeof ResizeObserver === 'function') {
+      map.resize = new ResizeObserver(sizeMarks);
+      map.resize.observe(svg);
+    }
   }
 
   function ringBounds(rs) {
@@ -788,7 +987,7 @@
     const frames = [];
     let w = proj.w;
     let h = proj.h;
-    if (!far.size) return { w, h, frames };
+    if (!far.size) return { w, h, frames, proj };
 
     // Far-off units near one another share an inset.
     const span = Math.max(mb[2] - mb[0], mb[3] - mb[1]);
@@ -824,7 +1023,7 @@
           const y = bottom ? h - fh : 0;
           if (isEmpty(main, x, y, fw, fh)) {
             place(g, x, y, gp);
-            return { w, h, frames };
+            return { w, h, frames, proj };
           }
         }
       }
@@ -839,7 +1038,7 @@
       x += gp.w + 2 * pad + 12;
       rowH = Math.max(rowH, gp.h + 2 * pad);
     }
-    return { w: Math.max(w, x - 12), h: y + rowH, frames };
+    return { w: Math.max(w, x - 12), h: y + rowH, frames, proj };
   }
 
   // isEmpty tells whether a rectangle of the drawing, with a margin, holds
@@ -907,7 +1106,7 @@
   // what changed, and redraws the legend.
   function recolour() {
     const id = map.kpi;
-    const label = MAP_KPIS[id];
+    const label = kpiName(id);
     let lo = Infinity;
     let hi = -Infinity;
     let n = 0;
@@ -970,7 +1169,7 @@
     c.className = 'code';
     c.textContent = code;
     const line = document.createElement('div');
-    line.textContent = `${MAP_KPIS[map.kpi]}: ${v === null ? 'không có số liệu' : format(map.kpi, v)}`;
+    line.textContent = `${kpiName(map.kpi)}: ${v === null ? 'không có số liệu' : format(map.kpi, v)}`;
     map.tip.replaceChildren(name, ' ', c, line);
   }
 
@@ -1059,12 +1258,610 @@
     }
   }
 
+  // ---- alarms, devices and camera events ------------------------------------
+
+  // Each is a live topic of its own that a node may not serve (one without
+  // devices, say): without it, its part of the page stays hidden and the
+  // rest carries on.
+  function alarmsTopic() { return 'alarms/' + state.area; }
+  function devicesTopic() { return 'devices/' + state.area; }
+  function eventsTopic() { return 'events/' + state.area; }
+
+  // opsPart tells which of those parts a topic feeds; null for figures.
+  function opsPart(topic) {
+    if (topic === alarmsTopic()) return { off: alarmsOff };
+    if (topic === devicesTopic()) return { off: devicesOff };
+    if (topic === eventsTopic()) return { off: eventsOff };
+    return null;
+  }
+
+  const SEVERITIES = {
+    critical: { rank: 0, label: 'Nghiêm trọng', en: 'Critical' },
+    warning: { rank: 1, label: 'Cảnh báo', en: 'Warning' },
+    info: { rank: 2, label: 'Thông tin', en: 'Info' },
+  };
+  const sevRank = (s) => (SEVERITIES[s] ? SEVERITIES[s].rank : 3);
+  const sevLabel = (s) => (SEVERITIES[s] ? SEVERITIES[s].label : s || '');
+
+  const EVENT_TYPES = {
+    traffic_violation: 'Vi phạm giao thông', congestion: 'Ùn tắc giao thông', accident: 'Tai nạn', wrong_way: 'Đi ngược chiều',
+    illegal_parking: 'Đỗ xe sai quy định', plate_read: 'Nhận dạng biển số', crowd: 'Tụ tập đông người', intrusion: 'Xâm nhập',
+    line_crossing: 'Vượt vạch', loitering: 'Lảng vảng', abandoned_object: 'Vật thể bỏ quên', fight: 'Ẩu đả', fire: 'Cháy',
+    smoke: 'Khói', flooding: 'Ngập nước', motion: 'Chuyển động', video_loss: 'Mất tín hiệu video', tamper: 'Phá hoại camera',
+  };
+  const eventLabel = (t) => EVENT_TYPES[t] || String(t || '').replace(/_/g, ' ');
+
+  const READINGS = {
+    pm25: ['PM2.5', 'µg/m³', 1], pm10: ['PM10', 'µg/m³', 1], no2: ['NO₂', 'µg/m³', 1], o3: ['O₃', 'µg/m³', 1], so2: ['SO₂', 'µg/m³', 1],
+    co: ['CO', 'mg/m³', 2], aqi: ['AQI', '', 0], temperature: ['Nhiệt độ', '°C', 1], humidity: ['Độ ẩm', '%', 0],
+    water_level: ['Mực nước', 'm', 2], water_flow: ['Lưu lượng', 'm³/s', 2], rainfall: ['Lượng mưa', 'mm', 1],
+    noise: ['Tiếng ồn', 'dB', 0], wind_speed: ['Gió', 'm/s', 1],
+  };
+
+  // The server's clock and zone: ages count from the server's now, and
+  // times read as on the server, as the as-of time in the header does.
+  const clock = { skew: 0, offset: null }; // ms server − browser; minutes east of UTC
+
+  // learnOffset takes the zone of an indicator snapshot's as_of, which the
+  // server writes in the deployment's time zone.
+  function learnOffset(s) {
+    if (typeof s !== 'string') return;
+    const m = /([+-])(\d{2}):(\d{2})$/.exec(s);
+    if (m) clock.offset = (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
+    else if (/Z$/.test(s)) clock.offset = 0;
+  }
+
+  function learnSkew(s) {
+    const t = asOfTime(s);
+    if (!t) return;
+    const skew = t - Date.now();
+    // as_of is whole seconds and a moment old on arrival: only a real gap counts.
+    clock.skew = Math.abs(skew) > 5000 ? skew : 0;
+  }
+
+  const p2 = (n) => String(n).padStart(2, '0');
+
+  // clockText is "14:05:09", or with the date "14:05:09 31/12/2025".
+  function clockText(iso, withDate) {
+    const t = asOfTime(iso);
+    if (!t) return '';
+    const off = clock.offset === null ? -new Date(t).getTimezoneOffset() : clock.offset;
+    const d = new Date(t + off * 60000);
+    const hms = `${p2(d.getUTCHours())}:${p2(d.getUTCMinutes())}:${p2(d.getUTCSeconds())}`;
+    return withDate ? `${hms} ${p2(d.getUTCDate())}/${p2(d.getUTCMonth() + 1)}/${d.getUTCFullYear()}` : hms;
+  }
+
+  // ageText is how long ago: "vừa xong" (just now), "12 phút", "3 giờ 5 phút", "2 ngày".
+  function ageText(iso) {
+    const t = asOfTime(iso);
+    if (!t) return '';
+    const min = Math.max(0, Math.floor((Date.now() + clock.skew - t) / 60000));
+    if (min < 1) return 'vừa xong';
+    if (min < 60) return `${min} phút`;
+    const h = Math.floor(min / 60);
+    if (h < 24) return min % 60 ? `${h} giờ ${min % 60} phút` : `${h} giờ`;
+    return `${Math.floor(h / 24)} ngày`;
+  }
+
+  // areaName names a unit from what the page has: the map's figures, the
+  // table, the map's shapes.
+  function areaName(code) {
+    if (!code) return '';
+    if (code === state.area && state.unit) return state.unit.name || code;
+    const c = map.children[code];
+    if (c && c.name) return c.name;
+    const r = state.rows.get(code);
+    if (r && r.snap && r.snap.name) return r.snap.name;
+    const p = map.paths.get(code);
+    return (p && p.name) || code;
+  }
+
+  function deviceLabel(id, name, kind) {
+    const k = kind === 'camera' ? 'Camera' : kind === 'sensor' ? 'Cảm biến' : '';
+    const n = name && name !== id ? `${name} (${id})` : id || '';
+    return k ? `${k} ${n}` : n;
+  }
+
+  function setText(el, text) {
+    if (el.textContent !== text) el.textContent = text;
+  }
+
+  function setAttr(el, name, value) {
+    if (value === null || value === undefined) {
+      if (el.hasAttribute(name)) el.removeAttribute(name);
+    } else if (el.getAttribute(name) !== String(value)) {
+      el.setAttribute(name, value);
+    }
+  }
+
+  // ---- alarms ----
+
+  const alarms = {
+    list: [], // open and acknowledged alarms of the unit's subtree
+    rows: new Map(), // id → the row's elements and its alarm
+    seen: null, // ids shown so far; null until the first message (nothing flashes then)
+    asOf: 0,
+    viewOnly: false, // the token may not act: no buttons
+    busy: new Set(), // ids with an action under way
+    n: 0, // for element ids
+  };
+
+  // mayAct guesses from the token whether it may act on alarms, so a
+  // viewer's wall screen shows no buttons it cannot use. Only a hint: the
+  // server decides, and a 403 hides the buttons too.
+  function mayAct(tok) {
+    const parts = String(tok).split('.');
+    if (parts.length !== 3) return true; // not a JWT (the admin token)
+    try {
+      let b = parts[1].replace(/-/g, '+').replace(/_/g, '/');
+      while (b.length % 4) b += '=';
+      const role = JSON.parse(atob(b)).role;
+      return typeof role !== 'string' || role === 'operator' || role === 'admin';
+    } catch (e) {
+      return true;
+    }
+  }
+
+  // applyAlarms takes an alarms/ message: every one carries all the alarms
+  // not yet resolved.
+  function applyAlarms(d) {
+    if (d.area !== state.area || !Array.isArray(d.open)) return;
+    const t = asOfTime(d.as_of);
+    if (t && t < alarms.asOf) return;
+    alarms.asOf = t;
+    learnSkew(d.as_of);
+    alarms.list = d.open.filter((a) => a && typeof a === 'object' && typeof a.id === 'string' && a.state !== 'resolved');
+    renderAlarms();
+  }
+
+  // mergeAlarm shows the answer to an action at once; the topic follows.
+  function mergeAlarm(a) {
+    const i = alarms.list.findIndex((x) => x.id === a.id);
+    if (a.state === 'resolved') {
+      if (i >= 0) alarms.list.splice(i, 1);
+    } else if (i >= 0) {
+      alarms.list[i] = a;
+    } else {
+      alarms.list.push(a);
+    }
+    renderAlarms();
+  }
+
+  function alarmsOff() {
+    alarms.list = [];
+    alarms.seen = null;
+    alarms.asOf = 0;
+    for (const r of alarms.rows.values()) r.li.remove();
+    alarms.rows.clear();
+    $('alarm-panel').hidden = true;
+    drawDevices();
+  }
+
+  // Most severe first; of those, the ones nobody has taken in hand; then the newest.
+  function compareAlarms(a, b) {
+    return sevRank(a.severity) - sevRank(b.severity) ||
+      (a.state === 'open' ? 0 : 1) - (b.state === 'open' ? 0 : 1) ||
+      asOfTime(b.opened_at) - asOfTime(a.opened_at) ||
+      (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  }
+
+  function renderAlarms() {
+    $('alarm-panel').hidden = false;
+    const list = alarms.list.slice().sort(compareAlarms);
+    const ol = $('alarms');
+    const keep = new Set();
+    const focused = document.activeElement;
+    let lost = -1; // where a focused row was taken out
+    let i = 0;
+    for (const a of list) {
+      keep.add(a.id);
+      let r = alarms.rows.get(a.id);
+      if (!r) {
+        r = alarmRow(a.id);
+        alarms.rows.set(a.id, r);
+        if (alarms.seen && !alarms.seen.has(a.id)) flashRow(r.li);
+      }
+      fillAlarm(r, a);
+      if (ol.children[i] !== r.li) ol.insertBefore(r.li, ol.children[i] || null);
+      i++;
+    }
+    for (const [id, r] of alarms.rows) {
+      if (keep.has(id)) continue;
+      if (lost < 0 && focused && r.li.contains(focused)) lost = Array.prototype.indexOf.call(ol.children, r.li);
+      r.li.remove();
+      alarms.rows.delete(id);
+    }
+    if (lost >= 0) { // keep the keyboard in the list
+      const next = ol.children[Math.min(lost, ol.children.length - 1)];
+      const b = next && Array.from(next.querySelectorAll('button')).find((x) => !x.hidden);
+      if (b) b.focus();
+      else $('alarm-title').focus();
+    }
+    alarms.seen = keep;
+    const crit = list.filter((a) => a.severity === 'critical').length;
+    setText($('alarm-count'), list.length ? `${intFmt.format(list.length)}${crit ? ` · ${intFmt.format(crit)} nghiêm trọng` : ''}` : '');
+    $('alarm-count').dataset.critical = String(crit > 0);
+    $('alarms-empty').hidden = list.length > 0;
+    $('alarm-view-only').hidden = !alarms.viewOnly;
+    drawDevices();
+  }
+
+  function div(cls) {
+    const el = document.createElement('div');
+    el.className = cls;
+    return el;
+  }
+
+  function alarmRow(id) {
+    const li = document.createElement('li');
+    li.className = 'alarm';
+    li.dataset.alarm = id;
+    const sev = div('alarm-sev');
+    const badge = document.createElement('span');
+    badge.className = 'sev-badge';
+    const age = document.createElement('span');
+    age.className = 'alarm-age';
+    sev.append(badge, age);
+    const main = div('alarm-main');
+    const rule = div('alarm-rule');
+    rule.id = 'alarm-' + ++alarms.n;
+    const where = div('alarm-where');
+    const msg = div('alarm-msg');
+    const ack = div('alarm-ack');
+    const err = div('alarm-error');
+    err.setAttribute('role', 'status');
+    main.append(rule, where, msg, ack, err);
+    const actions = div('alarm-actions');
+    const button = (action, text, title) => {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.dataset.action = action;
+      b.textContent = text;
+      b.title = title;
+      b.setAttribute('aria-describedby', rule.id);
+      return b;
+    };
+    const ackBtn = button('ack', 'Xác nhận', 'Acknowledge: taken in hand');
+    const resBtn = button('resolve', 'Giải quyết', 'Resolve: close the alarm');
+    actions.append(ackBtn, resBtn);
+    li.append(sev, main, actions);
+    return { li, badge, age, rule, where, msg, ack, err, ackBtn, resBtn, a: null };
+  }
+
+  function fillAlarm(r, a) {
+    if (r.a && r.a.state !== a.state) r.err.textContent = ''; // news overtakes an error
+    r.a = a;
+    const li = r.li;
+    setAttr(li, 'data-severity', a.severity || '');
+    setAttr(li, 'data-state', a.state || '');
+    setAttr(li, 'data-device', a.device_id || '');
+    setText(r.badge, sevLabel(a.severity));
+    r.badge.title = SEVERITIES[a.severity] ? SEVERITIES[a.severity].en : '';
+    setText(r.age, ageText(a.opened_at));
+    r.age.title = `Mở lúc ${clockText(a.opened_at, true)} (opened at)`;
+    setText(r.rule, a.rule_name || a.rule_id || '');
+    r.rule.title = a.rule_id || '';
+    const place = areaName(a.area_code);
+    setText(r.where, [deviceLabel(a.device_id, a.device_name, a.device_kind), place].filter(Boolean).join(' · '));
+    setText(r.msg, a.message || '');
+    r.msg.hidden = !a.message;
+    if (a.state === 'acknowledged') {
+      const by = a.acknowledged_by || '?';
+      const at = a.acknowledged_at ? ` lúc ${clockText(a.acknowledged_at)}` : '';
+      setText(r.ack, `Đã xác nhận bởi ${by}${at}${a.ack_note ? ' — ' + a.ack_note : ''}`);
+      r.ack.title = `Acknowledged by ${by}`;
+      r.ack.hidden = false;
+    } else {
+      r.ack.hidden = true;
+      setText(r.ack, '');
+    }
+    r.err.hidden = !r.err.textContent;
+    const busy = alarms.busy.has(a.id);
+    r.ackBtn.hidden = alarms.viewOnly || a.state !== 'open';
+    r.resBtn.hidden = alarms.viewOnly;
+    r.ackBtn.disabled = r.resBtn.disabled = busy;
+    li.setAttribute('aria-busy', String(busy));
+  }
+
+  function flashRow(li) {
+    li.classList.add('new');
+    setTimeout(() => li.classList.remove('new'), 4000);
+  }
+
+  function tickAges() {
+    for (const r of alarms.rows.values()) if (r.a) setText(r.age, ageText(r.a.opened_at));
+  }
+
+  function onAlarmClick(ev) {
+    const b = ev.target.closest('button[data-action]');
+    const li = b && b.closest('li[data-alarm]');
+    if (li) actOnAlarm(li.dataset.alarm, b.dataset.action === 'ack' ? 'ack' : 'resolve');
+  }
+
+  // actOnAlarm acknowledges or resolves an alarm with the page's token.
+  async function actOnAlarm(id, action) {
+    if (alarms.busy.has(id) || alarms.viewOnly) return;
+    alarms.busy.add(id);
+    const row = alarms.rows.get(id);
+    if (row) {
+      row.err.textContent = '';
+      fillAlarm(row, row.a);
+    }
+    let done = null;
+    let failure = null;
+    try {
+      done = await post('/api/v1/alarms/' + encodeURIComponent(id) + '/' + action, { note: '' });
+    } catch (e) {
+      failure = e;
+    }
+    alarms.busy.delete(id);
+    if (state.fatal) return;
+    if (done && done.id === id) {
+      mergeAlarm(done);
+      return;
+    }
+    const status = failure instanceof ApiError ? failure.status : 0;
+    if (status === 401) { // the token expired: say so as a load would
+      loadFailed(failure);
+      return;
+    }
+    if (status === 403) {
+      alarms.viewOnly = true;
+      renderAlarms();
+      return;
+    }
+    const r = alarms.rows.get(id);
+    if (!r) return;
+    const msg = failure && failure.message ? failure.message : '';
+    r.err.textContent = status === 409 ? `Cảnh báo đã được xử lý (already handled): ${msg}` :
+      status === 404 ? 'Cảnh báo này không còn (no such alarm)' :
+        `Không gửi được, hãy thử lại (could not send): ${msg}`;
+    fillAlarm(r, r.a);
+  }
+
+  // ---- devices ----
+
+  const DEVICE_R = 7; // in the map's units: MAP_SIZE along its longer side
+  const DEVICE_RING_R = 13;
+  const devices = { list: [], asOf: 0 };
+
+  function applyDevices(d) {
+    if (d.area !== state.area || !Array.isArray(d.devices)) return;
+    const t = asOfTime(d.as_of);
+    if (t && t < devices.asOf) return;
+    devices.asOf = t;
+    devices.list = d.devices.filter((x) => x && typeof x === 'object' && typeof x.id === 'string');
+    drawDevices();
+  }
+
+  function devicesOff() {
+    devices.list = [];
+    devices.asOf = 0;
+    drawDevices();
+  }
+
+  // devicePoint projects a device as the map drew its unit: a unit in an
+  // inset has a projection of its own.
+  function devicePoint(d) {
+    const lat = Number(d.lat);
+    const lon = Number(d.lon);
+    if (!isFinite(lat) || !isFinite(lon) || (lat === 0 && lon === 0)) return null;
+    let p = map.projs.get(d.area_code);
+    if (!p) {
+      for (const ins of map.insets) {
+        if (ins.rings.some((r) => inRing(r, lon, lat))) {
+          p = ins.proj;
+          break;
+        }
+      }
+    }
+    p = p || map.mainProj;
+    if (!p) return null;
+    return [(p.ox + (lon - p.x0) * p.k * p.s).toFixed(1), (p.oy + (p.y1 - lat) * p.s).toFixed(1)];
+  }
+
+  function deviceText(d, status, alarmed) {
+    const lines = [deviceLabel(d.id, d.name, d.kind)];
+    let st = status === 'online' ? 'đang hoạt động (online)' : 'mất kết nối (offline)';
+    if (d.last_seen) st += ` · lần cuối ${clockText(d.last_seen, true)}`;
+    const place = areaName(d.area_code);
+    lines.push(place ? `${st} · ${place}` : st);
+    const latest = d.latest && typeof d.latest === 'object' ? d.latest : {};
+    for (const kind of Object.keys(latest).sort()) {
+      const r = latest[kind];
+      if (!r || typeof r.value !== 'number') continue;
+      const [label, unit, digits] = READINGS[kind] || [kind, '', 2];
+      lines.push(`${label}: ${decFmt(digits).format(r.value)}${unit ? ' ' + unit : ''}${r.observed_at ? ' (' + clockText(r.observed_at) + ')' : ''}`);
+    }
+    for (const a of alarmed ? alarmed.alarms : []) {
+      lines.push(`⚠ ${sevLabel(a.severity)}: ${a.rule_name || a.rule_id}${a.state === 'acknowledged' ? ' (đã xác nhận)' : ''}`);
+    }
+    return lines.join('\n');
+  }
+
+  // drawDevices puts the devices on the map, greys the offline ones and
+  // rings those with an alarm not yet resolved, touching only what changed.
+  function drawDevices() {
+    const layer = map.devLayer;
+    if (!layer) return;
+    const alarmed = new Map(); // device id → {severity, open, alarms}
+    for (const a of alarms.list) {
+      const w = alarmed.get(a.device_id);
+      if (!w) {
+        alarmed.set(a.device_id, { severity: a.severity, open: a.state === 'open', alarms: [a] });
+        continue;
+      }
+      if (sevRank(a.severity) < sevRank(w.severity)) w.severity = a.severity;
+      w.open = w.open || a.state === 'open';
+      w.alarms.push(a);
+    }
+    const seen = new Set();
+    for (const d of devices.list) {
+      const xy = devicePoint(d);
+      if (!xy || seen.has(d.id)) continue;
+      seen.add(d.id);
+      let m = map.marks.get(d.id);
+      if (!m) {
+        const el = svgEl('circle', { class: 'device', 'data-device': d.id, r: DEVICE_R });
+        const title = svgEl('title');
+        el.append(title);
+        const ring = svgEl('circle', { class: 'device-ring', r: DEVICE_RING_R });
+        m = { el, ring, title, key: '' };
+        map.marks.set(d.id, m);
+        layer.marks.append(el);
+      }
+      const status = d.status === 'online' ? 'online' : 'offline';
+      const kind = d.kind === 'camera' ? 'camera' : 'sensor';
+      const w = alarmed.get(d.id);
+      const text = deviceText(d, status, w);
+      const key = [xy[0], xy[1], status, kind, w ? w.severity + w.open : '', text].join('|');
+      if (key === m.key) continue;
+      m.key = key;
+      setAttr(m.el, 'cx', xy[0]);
+      setAttr(m.el, 'cy', xy[1]);
+      setAttr(m.el, 'data-status', status);
+      setAttr(m.el, 'data-kind', kind);
+      setAttr(m.el, 'data-alarm', w ? w.severity : null);
+      m.title.textContent = text;
+      if (w) {
+        setAttr(m.ring, 'cx', xy[0]);
+        setAttr(m.ring, 'cy', xy[1]);
+        setAttr(m.ring, 'data-severity', w.severity);
+        setAttr(m.ring, 'data-state', w.open ? 'open' : 'acknowledged');
+        if (!m.ring.parentNode) layer.rings.append(m.ring);
+        layer.marks.append(m.el); // alarmed devices on top
+      } else {
+        m.ring.remove();
+      }
+    }
+    for (const [id, m] of map.marks) {
+      if (seen.has(id)) continue;
+      m.el.remove();
+      m.ring.remove();
+      map.marks.delete(id);
+    }
+    $('device-legend').hidden = map.marks.size === 0;
+  }
+
+  // ---- camera events ----
+
+  const TICKER_MAX = 12; // entries shown: a strip, read at a glance
+  const ticker = { entries: [], items: new Map(), seen: null };
+
+  // applyEvents takes an events/ message: a snapshot lists the newest
+  // events, an update those that arrived since the last message; folded
+  // counts the ones left out, which are older than those listed. The
+  // ticker keeps the count with the events it came with, and lets it go
+  // when they leave the strip.
+  function applyEvents(d, snapshot) {
+    if (d.area !== state.area || !Array.isArray(d.events)) return;
+    const listed = [];
+    const ids = new Set();
+    for (const e of d.events) {
+      if (!e || typeof e !== 'object' || typeof e.event_id !== 'string' || ids.has(e.event_id)) continue;
+      ids.add(e.event_id);
+      listed.push({ id: e.event_id, e });
+    }
+    const folded = Number(d.folded) > 0 ? Math.floor(Number(d.folded)) : 0;
+    const fresh = listed.concat(folded ? [{ more: folded }] : []);
+    let entries;
+    if (snapshot) {
+      entries = fresh;
+    } else {
+      const old = ticker.entries.filter((x) => !x.id || !ids.has(x.id));
+      entries = fresh.concat(old);
+    }
+    // Counts side by side are one count.
+    const merged = [];
+    for (const x of entries) {
+      const last = merged[merged.length - 1];
+      if (x.more && last && last.more) merged[merged.length - 1] = { more: last.more + x.more };
+      else merged.push(x);
+    }
+    ticker.entries = merged.slice(0, TICKER_MAX);
+    renderTicker();
+  }
+
+  function eventsOff() {
+    ticker.entries = [];
+    ticker.seen = null;
+    ticker.items.clear();
+    $('ticker-list').replaceChildren();
+    $('ticker-more').hidden = true;
+    $('ticker').hidden = true;
+  }
+
+  function renderTicker() {
+    $('ticker').hidden = false;
+    const items = new Map();
+    const lis = [];
+    let n = 0;
+    let folded = 0; // events left out of the bursts still listed
+    for (const x of ticker.entries) {
+      if (x.more) {
+        folded += x.more;
+        continue;
+      }
+      let li = ticker.items.get(x.id);
+      if (!li) {
+        li = eventItem(x.e);
+        if (ticker.seen && !ticker.seen.has(x.id)) flashRow(li);
+      }
+      items.set(x.id, li);
+      lis.push(li);
+      n++;
+    }
+    ticker.items = items;
+    ticker.seen = new Set(items.keys());
+    const ol = $('ticker-list');
+    lis.forEach((li, i) => {
+      if (ol.children[i] !== li) ol.insertBefore(li, ol.children[i] || null);
+    });
+    while (ol.children.length > lis.length) ol.lastElementChild.remove();
+    $('ticker-empty').hidden = lis.length > 0;
+    $('ticker').dataset.count = String(n);
+    // At the end of the strip, where it stays in view.
+    const more = $('ticker-more');
+    more.dataset.folded = String(folded);
+    setText(more, folded ? `+${intFmt.format(folded)} sự kiện khác` : '');
+    more.title = folded ? `+${folded} more camera events, not listed` : '';
+    more.hidden = !folded;
+  }
+
+  function eventItem(e) {
+    const li = document.createElement('li');
+    li.className = 'ev';
+    li.dataset.event = e.event_id;
+    li.dataset.type = String(e.type || '');
+    li.dataset.severity = String(e.severity || 'info');
+    const t = document.createElement('time');
+    t.className = 'ev-time';
+    t.dateTime = String(e.occurred_at || '');
+    t.textContent = clockText(e.occurred_at);
+    t.title = clockText(e.occurred_at, true);
+    const type = document.createElement('span');
+    type.className = 'ev-type';
+    type.textContent = eventLabel(e.type);
+    const place = document.createElement('span');
+    place.className = 'ev-place';
+    place.textContent = e.area_name || areaName(e.area_code);
+    li.append(t, ' ', type, ' ', place);
+    li.title = [String(e.type || '').replace(/_/g, ' '), SEVERITIES[e.severity] ? SEVERITIES[e.severity].en.toLowerCase() : '',
+      e.camera_id ? 'camera ' + e.camera_id : ''].filter(Boolean).join(' · ');
+    return li;
+  }
+
   // ---- window selector ------------------------------------------------------
 
   function setWindow(win) {
     if (!WINDOWS.includes(win) || win === state.window) return;
-    for (const t of state.topics) send('unsubscribe', t);
-    state.topics = new Set();
+    // Alarms, devices and events stay: they take no window.
+    const kept = new Set();
+    for (const t of state.topics) {
+      if (opsPart(t)) kept.add(t);
+      else send('unsubscribe', t);
+    }
+    state.topics = kept;
     state.window = win;
     const url = new URL(location.href);
     if (win === 'today') url.searchParams.delete('window');
@@ -1155,12 +1952,17 @@
       const tr = ev.target.closest('tr[data-area]');
       if (tr) select(tr.dataset.area, false);
     });
-    map.kpi = MAP_KPIS[$('map-kpi').value] ? $('map-kpi').value : 'online_rate';
+    map.kpi = $('map-kpi').value || 'online_rate';
     $('map-kpi').addEventListener('change', (ev) => {
-      if (!MAP_KPIS[ev.target.value]) return;
+      if (!state.columns.includes(ev.target.value)) return;
       map.kpi = ev.target.value;
       recolour();
     });
+    setColumnSet(state.columnSet);
+    $('columns').addEventListener('change', (ev) => setColumnSet(ev.target.value));
+    $('alarms').addEventListener('click', onAlarmClick);
+    alarms.viewOnly = !mayAct(state.token);
+    setInterval(tickAges, 15000);
     $('legend-ramp').style.backgroundImage = 'linear-gradient(90deg, ' + RAMP.join(', ') + ')';
     $('filter').addEventListener('input', (ev) => {
       state.filter = fold(ev.target.value);
