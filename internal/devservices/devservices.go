@@ -76,15 +76,7 @@ func LookPath(name string) (string, error) {
 // StartClickHouse starts clickhouse-server with a configuration written
 // into opts.Dir and waits until it answers.
 func StartClickHouse(ctx context.Context, opts Options) (*Server, error) {
-	bin, err := LookPath("clickhouse-server")
-	if err != nil {
-		return nil, err
-	}
-	dir, err := prepareDir(opts.Dir)
-	if err != nil {
-		return nil, err
-	}
-	port, err := portOrFree(opts.Port)
+	bin, dir, port, err := prepare("clickhouse-server", opts)
 	if err != nil {
 		return nil, err
 	}
@@ -133,15 +125,7 @@ func StartClickHouse(ctx context.Context, opts Options) (*Server, error) {
 // StartRedis starts redis-server without persistence (the project keeps
 // nothing in Redis that must survive it) and waits until it answers PING.
 func StartRedis(ctx context.Context, opts Options) (*Server, error) {
-	bin, err := LookPath("redis-server")
-	if err != nil {
-		return nil, err
-	}
-	dir, err := prepareDir(opts.Dir)
-	if err != nil {
-		return nil, err
-	}
-	port, err := portOrFree(opts.Port)
+	bin, dir, port, err := prepare("redis-server", opts)
 	if err != nil {
 		return nil, err
 	}
@@ -163,15 +147,7 @@ func StartRedis(ctx context.Context, opts Options) (*Server, error) {
 // subscriber's redelivery tests rely on it), and waits until a CONNECT is
 // answered. Clients connect to MQTTURL(s).
 func StartMosquitto(ctx context.Context, opts Options) (*Server, error) {
-	bin, err := LookPath("mosquitto")
-	if err != nil {
-		return nil, err
-	}
-	dir, err := prepareDir(opts.Dir)
-	if err != nil {
-		return nil, err
-	}
-	port, err := portOrFree(opts.Port)
+	bin, dir, port, err := prepare("mosquitto", opts)
 	if err != nil {
 		return nil, err
 	}
@@ -352,6 +328,20 @@ func start(opts Options, name, addr, dir, bin string, args ...string) (*Server, 
 		return nil, fmt.Errorf("write %s pid file: %w", name, err)
 	}
 	return s, nil
+}
+
+// prepare finds a server's binary, creates its directory and picks its port.
+func prepare(name string, opts Options) (bin, dir string, port int, err error) {
+	if bin, err = LookPath(name); err != nil {
+		return "", "", 0, err
+	}
+	if dir, err = prepareDir(opts.Dir); err != nil {
+		return "", "", 0, err
+	}
+	if port, err = portOrFree(opts.Port); err != nil {
+		return "", "", 0, err
+	}
+	return bin, dir, port, nil
 }
 
 func prepareDir(dir string) (string, error) {
