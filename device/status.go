@@ -113,10 +113,11 @@ type Counts struct {
 // AreaCounts returns, per unit holding devices directly, its devices by
 // kind and status now.
 func (r *Registry) AreaCounts(ctx context.Context) (map[string]Counts, error) {
-	vs, err := r.Views(ctx, nil, "")
+	seen, err := r.LastSeen(ctx)
 	if err != nil {
 		return nil, err
 	}
+	vs := r.views(r.List(nil, ""), seen, nil, r.now()) // status needs no readings
 	out := map[string]Counts{}
 	for _, v := range vs {
 		c := out[v.AreaCode]
