@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -118,38 +117,14 @@ func insert(t *testing.T, s *chstore.Store, rows ...row) {
 	}
 }
 
-type capture struct {
-	mu   sync.Mutex
-	msgs map[string][]Snapshot
-}
-
-func (c *capture) Publish(_ context.Context, topic string, payload []byte) error {
-	var s Snapshot
-	if err := json.Unmarshal(payload, &s); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.msgs[topic] = append(c.msgs[topic], s)
-	return nil
-}
-
-func (c *capture) take() map[string][]Snapshot {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m := c.msgs
-	c.msgs = map[string][]Snapshot{}
-	return m
-}
-
-func newTestAggregator(t *testing.T, now time.Time) (*Aggregator, *chstore.Store, *capture) {
+func newTestAggregator(t *testing.T, now time.Time) (*Aggregator, *chstore.Store, *testenv.Capture[Snapshot]) {
 	t.Helper()
 	s := testenv.Store(t)
 	reg, err := geo.Builtin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := &capture{msgs: map[string][]Snapshot{}}
+	pub := &testenv.Capture[Snapshot]{}
 	a, err := New(Config{Location: hcm}, s, reg, pub, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +251,7 @@ func TestRecomputePublishesChangedUnitsAndAncestors(t *testing.T) {
 	if err := a.recomputeDirty(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got := pub.take()
+	got := pub.Take()
 	for _, topic := range []string{"kpi/26740", "kpi/26740/24h", "kpi/26740/7d", "kpi/26740/30d", "kpi/79", "kpi/79/24h", "kpi/79/7d", "kpi/79/30d"} {
 		if len(got[topic]) != 1 || got[topic][0].KPIs["dossiers_received"] != float64(1) {
 			t.Errorf("%s: got %v, want one snapshot with 1 received", topic, got[topic])
@@ -296,7 +271,7 @@ func TestRecomputePublishesChangedUnitsAndAncestors(t *testing.T) {
 	if err := a.recomputeDirty(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := pub.take(); len(got) != 0 {
+	if got := pub.Take(); len(got) != 0 {
 		t.Errorf("unchanged figures republished: %v", got)
 	}
 	// Time passing moves a window without new records: a refresh publishes it.
@@ -304,7 +279,7 @@ func TestRecomputePublishesChangedUnitsAndAncestors(t *testing.T) {
 	if err := a.refresh(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	got = pub.take()
+	got = pub.Take()
 	if s := got["kpi/26740/24h"]; len(s) != 1 || s[0].KPIs["dossiers_received"] != float64(0) {
 		t.Errorf("24h window a day later: got %v, want 0 received", s)
 	}

@@ -2,7 +2,6 @@ package alarm
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -56,36 +55,12 @@ func (f *fakeDevices) LastSeen(context.Context) (map[string]time.Time, error) {
 	return out, nil
 }
 
-type capture struct {
-	mu   sync.Mutex
-	msgs map[string][]TopicMessage
-}
-
-func (c *capture) Publish(_ context.Context, topic string, payload []byte) error {
-	var m TopicMessage
-	if err := json.Unmarshal(payload, &m); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.msgs[topic] = append(c.msgs[topic], m)
-	return nil
-}
-
-func (c *capture) take(topic string) []TopicMessage {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m := c.msgs[topic]
-	c.msgs = map[string][]TopicMessage{}
-	return m
-}
-
 type rig struct {
 	t       *testing.T
 	e       *Engine
 	s       *chstore.Store
 	devices *fakeDevices
-	pub     *capture
+	pub     *testenv.Capture[TopicMessage]
 	now     time.Time
 }
 
@@ -98,7 +73,7 @@ func newRig(t *testing.T, rules ...Rule) *rig {
 	}
 	h, _ := reg.Hierarchy("vn-2025")
 	r := &rig{t: t, s: s, devices: &fakeDevices{devices: map[string]device.Device{}, seen: map[string]time.Time{}},
-		pub: &capture{msgs: map[string][]TopicMessage{}}, now: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)}
+		pub: &testenv.Capture[TopicMessage]{}, now: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)}
 	r.e, err = New(Config{SensorKinds: []string{"pm25", "water_level"}, EventTypes: []string{"traffic_violation", "congestion", "heartbeat"}},
 		s, h, r.devices, rules, clusterlock.NewLocal(), r.pub, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
@@ -146,7 +121,7 @@ func (r *rig) evaluate() []Change {
 		r.t.Fatal(err)
 	}
 	var out []Change
-	for _, m := range r.pub.take("alarms/79") {
+	for _, m := range r.pub.Take()["alarms/79"] {
 		out = append(out, *m.Change)
 	}
 	return out
@@ -241,7 +216,7 @@ func TestOfflineAlarmAfterAManualResolveWaitsForTheDeviceToReturn(t *testing.T) 
 	if err != nil || a.State != Resolved || a.Resolution != "manual" || a.AcknowledgedBy != "op-anna" || a.ResolveNote != "camera replaced" {
 		t.Fatalf("resolve: got %+v, %v", a, err)
 	}
-	r.pub.take("alarms/79")
+	r.pub.Take()
 	r.now = r.now.Add(5 * time.Minute)
 	if got := actions(r.evaluate()); got != "" {
 		t.Fatalf("still silent after a manual resolve: got %q, want nothing until it returns", got)

@@ -2,12 +2,10 @@ package feed
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,29 +19,7 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
-type capture struct {
-	mu   sync.Mutex
-	msgs map[string][]Message
-}
-
-func (c *capture) Publish(_ context.Context, topic string, payload []byte) error {
-	var m Message
-	if err := json.Unmarshal(payload, &m); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.msgs[topic] = append(c.msgs[topic], m)
-	return nil
-}
-
-func (c *capture) get(topic string) []Message {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.msgs[topic]
-}
-
-func newFeed(t *testing.T) (*Feed, *chstore.Store, *capture) {
+func newFeed(t *testing.T) (*Feed, *chstore.Store, *testenv.Capture[Message]) {
 	t.Helper()
 	s := testenv.Store(t)
 	reg, err := geo.Builtin()
@@ -51,7 +27,7 @@ func newFeed(t *testing.T) (*Feed, *chstore.Store, *capture) {
 		t.Fatal(err)
 	}
 	h, _ := reg.Hierarchy("vn-2025")
-	pub := &capture{msgs: map[string][]Message{}}
+	pub := &testenv.Capture[Message]{}
 	return New(Config{Interval: 20 * time.Millisecond}, s, h, pub, slog.New(slog.NewTextHandler(io.Discard, nil)), nil), s, pub
 }
 
@@ -69,13 +45,13 @@ func TestTickerListsTheNewestAndCountsTheRest(t *testing.T) {
 	done := make(chan struct{})
 	go func() { f.Run(ctx); close(done) }()
 	deadline := time.Now().Add(5 * time.Second)
-	for len(pub.get("events/79")) == 0 && time.Now().Before(deadline) {
+	for len(pub.Get("events/79")) == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cancel()
 	<-done
 	for _, topic := range []string{"events/26740", "events/79"} {
-		ms := pub.get(topic)
+		ms := pub.Get(topic)
 		if len(ms) != 1 {
 			t.Fatalf("%s: got %d messages, want 1", topic, len(ms))
 		}
@@ -85,7 +61,7 @@ func TestTickerListsTheNewestAndCountsTheRest(t *testing.T) {
 				topic, len(m.Events), m.Events[0].ID, m.Events[len(m.Events)-1].ID, m.Events[0].AreaName, m.Folded)
 		}
 	}
-	if ms := pub.get("events/01"); len(ms) != 0 {
+	if ms := pub.Get("events/01"); len(ms) != 0 {
 		t.Errorf("events/01 got %d messages", len(ms))
 	}
 }
