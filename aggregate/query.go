@@ -8,6 +8,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/openioc/ioc/device"
+	"github.com/openioc/ioc/dossier"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/internal/chstore"
 )
@@ -70,9 +71,8 @@ func (s scope) filter(args []any) (string, []any) {
 // directly under it from start on: whole hours from the hour rollup, the
 // partial first hour from the minute rollup.
 func (q querier) windowCounts(ctx context.Context, s scope, start time.Time) (map[string]Counts, error) {
-	query, args := q.rollupUnion(s, start, "dossier_kpi", "area_code, received, received_online, resolved, resolved_on_time, approximate",
-		"SELECT area_code, sum(received), sum(received_online), sum(resolved), sum(resolved_on_time), sum(approximate)",
-		"GROUP BY area_code")
+	query, args := q.rollupUnion(s, start, "dossier_flow", "area_code, "+FlowColumns,
+		"SELECT area_code, "+FlowSums, "GROUP BY area_code")
 	rows, err := q.conn.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query dossier rollups: %w", err)
@@ -81,11 +81,11 @@ func (q querier) windowCounts(ctx context.Context, s scope, start time.Time) (ma
 	out := map[string]Counts{}
 	for rows.Next() {
 		var area string
-		var c Counts
-		if err := rows.Scan(&area, &c.Received, &c.Online, &c.Resolved, &c.OnTime, &c.Approximate); err != nil {
+		var m dossier.Measures
+		if err := rows.Scan(append([]any{&area}, FlowTargets(&m)...)...); err != nil {
 			return nil, fmt.Errorf("read dossier rollups: %w", err)
 		}
-		out[area] = c
+		out[area] = FlowCounts(m)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read dossier rollups: %w", err)

@@ -10,7 +10,7 @@ import (
 func (a *Aggregator) dropExpiredMinutes(ctx context.Context) {
 	cutoff, _ := strconv.Atoi(a.now().Add(-a.cfg.MinuteRetention).UTC().Format("20060102"))
 	rows, err := a.q.conn.Query(ctx, `SELECT DISTINCT partition FROM system.parts
-		WHERE database = ? AND table = 'dossier_kpi_minute' AND active`, a.q.db)
+		WHERE database = ? AND table = 'dossier_flow_minute' AND active`, a.q.db)
 	if err != nil {
 		if ctx.Err() == nil {
 			a.logger.Warn("list minute rollup partitions", "err", err)
@@ -31,7 +31,7 @@ func (a *Aggregator) dropExpiredMinutes(ctx context.Context) {
 	}
 	rows.Close()
 	for _, day := range old {
-		if err := a.q.conn.Exec(ctx, "ALTER TABLE "+a.q.db+".dossier_kpi_minute DROP PARTITION "+strconv.Itoa(day)); err != nil {
+		if err := a.q.conn.Exec(ctx, "ALTER TABLE "+a.q.db+".dossier_flow_minute DROP PARTITION "+strconv.Itoa(day)); err != nil {
 			a.logger.Warn("drop minute rollup partition", "partition", day, "err", err)
 			continue
 		}

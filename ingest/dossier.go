@@ -36,6 +36,9 @@ type DossierEvent struct {
 	EResult       bool   `json:"e_result,omitempty"`
 	PaidOnline    bool   `json:"paid_online,omitempty"`
 	ReusedData    bool   `json:"reused_data,omitempty"`
+	// FeeRequired says the procedure carries a fee or financial obligation:
+	// such dossiers make up the online payment rate's denominator.
+	FeeRequired bool `json:"fee_required,omitempty"`
 	// Lat and Lon place the record where a split unit's successors need
 	// telling apart; optional.
 	Lat *float64 `json:"lat,omitempty"`
@@ -73,6 +76,7 @@ type Dossier struct {
 	EResult       bool
 	PaidOnline    bool
 	ReusedData    bool
+	FeeRequired   bool
 	Lat, Lon      *float64
 	// Recorded is the unit as sent when it belongs to another hierarchy
 	// that has a crosswalk to the current one; the record is then stored
@@ -128,6 +132,7 @@ func (r Rules) Validate(e DossierEvent, now time.Time) (Dossier, error) {
 		EventID: e.EventID, DossierID: e.DossierID, ProcedureCode: e.ProcedureCode, Sector: e.Sector,
 		Hierarchy: e.Hierarchy, AreaCode: e.AreaCode, Channel: e.Channel, Status: e.Status, OnlineLevel: e.OnlineLevel,
 		Digitized: e.Digitized, EResult: e.EResult, PaidOnline: e.PaidOnline, ReusedData: e.ReusedData,
+		FeeRequired: e.FeeRequired,
 	}
 	for _, f := range []struct{ name, value string }{
 		{"event_id", e.EventID}, {"dossier_id", e.DossierID}, {"area_code", e.AreaCode},
@@ -157,15 +162,11 @@ func (r Rules) Validate(e DossierEvent, now time.Time) (Dossier, error) {
 	if e.OnlineLevel != "" && !slices.Contains(OnlineLevels, e.OnlineLevel) {
 		return d, fmt.Errorf("online_level %q is not one of %s (or leave it out)", e.OnlineLevel, strings.Join(OnlineLevels, ", "))
 	}
-	if d.Hierarchy == "" {
-		d.Hierarchy = r.Hierarchy
+	h, err := r.checkUnit(d.Hierarchy, d.AreaCode)
+	if err != nil {
+		return d, err
 	}
-	if !r.Areas.HasHierarchy(d.Hierarchy) {
-		return d, fmt.Errorf("hierarchy %q is unknown; leave it out to use %s", d.Hierarchy, r.Hierarchy)
-	}
-	if !r.Areas.HasUnit(d.Hierarchy, d.AreaCode) {
-		return d, fmt.Errorf("area_code %q is not a unit of %s; use an official code such as a commune's 5 digits (see GET /api/v1/areas?hierarchy=%s)", d.AreaCode, d.Hierarchy, d.Hierarchy)
-	}
+	d.Hierarchy = h
 	var at *orb.Point
 	switch {
 	case (e.Lat == nil) != (e.Lon == nil):
@@ -180,19 +181,11 @@ func (r Rules) Validate(e DossierEvent, now time.Time) (Dossier, error) {
 		d.Lat, d.Lon = e.Lat, e.Lon
 		at = &orb.Point{*e.Lon, *e.Lat}
 	}
-	if d.Hierarchy != r.Hierarchy {
-		a, err := r.Areas.Attribute(d.Hierarchy, r.Hierarchy, d.AreaCode, at)
-		switch {
-		case errors.Is(err, geo.ErrNoCrosswalk):
-			// Kept under its own hierarchy only, whose figures it feeds.
-		case err != nil:
-			return d, fmt.Errorf("area_code %q of %s cannot be placed in %s: %v", d.AreaCode, d.Hierarchy, r.Hierarchy, err)
-		default:
-			d.Recorded = &Placement{Hierarchy: d.Hierarchy, AreaCode: d.AreaCode}
-			d.Hierarchy, d.AreaCode, d.Approximate = r.Hierarchy, a.Code, a.Approximate
-		}
+	placed, recorded, approximate, err := r.placeUnit(d.Hierarchy, d.AreaCode, at)
+	if err != nil {
+		return d, err
 	}
-	var err error
+	d.Hierarchy, d.AreaCode, d.Recorded, d.Approximate = placed.Hierarchy, placed.AreaCode, recorded, approximate
 	if d.OccurredAt, err = parseTime("occurred_at", e.OccurredAt); err != nil {
 		return d, err
 	}
@@ -220,6 +213,41 @@ func (r Rules) Validate(e DossierEvent, now time.Time) (Dossier, error) {
 		return d, fmt.Errorf("due_at is required when status is %s: the on-time and overdue figures need it", e.Status)
 	}
 	return d, nil
+}
+
+// checkUnit checks that a record's unit exists and returns its hierarchy:
+// the one named, else the deployment's.
+func (r Rules) checkUnit(hierarchy, area string) (string, error) {
+	if hierarchy == "" {
+		hierarchy = r.Hierarchy
+	}
+	if !r.Areas.HasHierarchy(hierarchy) {
+		return hierarchy, fmt.Errorf("hierarchy %q is unknown; leave it out to use %s", hierarchy, r.Hierarchy)
+	}
+	if !r.Areas.HasUnit(hierarchy, area) {
+		return hierarchy, fmt.Errorf("area_code %q is not a unit of %s; use an official code such as a commune's 5 digits (see GET /api/v1/areas?hierarchy=%s)", area, hierarchy, hierarchy)
+	}
+	return hierarchy, nil
+}
+
+// placeUnit places a unit of an older hierarchy in the current one through
+// the crosswalk; at, when known, settles a split unit. recorded is the unit
+// as sent when it was placed; a unit of the current hierarchy, or of one
+// without a crosswalk to it, stays where it is.
+func (r Rules) placeUnit(hierarchy, area string, at *orb.Point) (placed Placement, recorded *Placement, approximate bool, err error) {
+	sent := Placement{Hierarchy: hierarchy, AreaCode: area}
+	if hierarchy == r.Hierarchy {
+		return sent, nil, false, nil
+	}
+	a, err := r.Areas.Attribute(hierarchy, r.Hierarchy, area, at)
+	switch {
+	case errors.Is(err, geo.ErrNoCrosswalk):
+		// Kept under its own hierarchy only, whose figures it feeds.
+		return sent, nil, false, nil
+	case err != nil:
+		return sent, nil, false, fmt.Errorf("area_code %q of %s cannot be placed in %s: %v", area, hierarchy, r.Hierarchy, err)
+	}
+	return Placement{Hierarchy: r.Hierarchy, AreaCode: a.Code}, &sent, a.Approximate, nil
 }
 
 func parseTime(field, s string) (time.Time, error) {

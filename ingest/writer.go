@@ -83,10 +83,22 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]bool, error) {
 	if err != nil {
 		return nil, err
 	}
+	keys := map[dossierKey]bool{}
+	for _, i := range cand {
+		if r := rows[i]; !stored[r.EventID] {
+			for _, p := range placements(r) {
+				keys[dossierKey{p.at.Hierarchy, r.DossierID}] = true
+			}
+		}
+	}
+	history, err := loadFlows(ctx, w.conn, w.db, keys)
+	if err != nil {
+		return nil, err
+	}
 	batch, err := w.conn.PrepareBatch(ctx, `INSERT INTO `+w.db+`.dossier_events (event_id, dossier_id, procedure_code, sector,
 		hierarchy, area_code, channel, status, occurred_at, received_at, due_at, online_level,
-		digitized, e_result, paid_online, reused_data, ingested_at,
-		recorded_hierarchy, recorded_area_code, approximate, lat, lon)`)
+		digitized, e_result, paid_online, reused_data, fee_required, ingested_at,
+		recorded_hierarchy, recorded_area_code, approximate, lat, lon, `+DeltaColumns+`)`)
 	if err != nil {
 		return nil, fmt.Errorf("prepare insert into dossier_events: %w", err)
 	}
@@ -98,20 +110,13 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]bool, error) {
 		if stored[r.EventID] {
 			continue
 		}
-		var rec Placement
-		if r.Recorded != nil {
-			rec = *r.Recorded
-		}
-		places := []placedRow{{Placement{r.Hierarchy, r.AreaCode}, rec, r.Approximate}}
-		if r.Recorded != nil {
-			// The copy as recorded keeps the old hierarchy's figures whole.
-			places = append(places, placedRow{at: *r.Recorded})
-		}
-		for _, p := range places {
-			if err := batch.Append(r.EventID, r.DossierID, r.ProcedureCode, r.Sector,
+		for _, p := range placements(r) {
+			delta := history.add(dossierKey{p.at.Hierarchy, r.DossierID}, flowEvent(r, p.at.AreaCode, p.approximate))
+			values := append([]any{r.EventID, r.DossierID, r.ProcedureCode, r.Sector,
 				p.at.Hierarchy, p.at.AreaCode, r.Channel, r.Status, r.OccurredAt, r.ReceivedAt, r.DueAt, r.OnlineLevel,
-				b2u(r.Digitized), b2u(r.EResult), b2u(r.PaidOnline), b2u(r.ReusedData), now,
-				p.rec.Hierarchy, p.rec.AreaCode, b2u(p.approximate), r.Lat, r.Lon); err != nil {
+				b2u(r.Digitized), b2u(r.EResult), b2u(r.PaidOnline), b2u(r.ReusedData), b2u(r.FeeRequired), now,
+				p.rec.Hierarchy, p.rec.AreaCode, b2u(p.approximate), r.Lat, r.Lon}, DeltaValues(delta)...)
+			if err := batch.Append(values...); err != nil {
 				batch.Abort()
 				return nil, fmt.Errorf("append to dossier_events batch: %w", err)
 			}
@@ -119,6 +124,9 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]bool, error) {
 				touched[p.at.Hierarchy] = map[string]bool{}
 			}
 			touched[p.at.Hierarchy][p.at.AreaCode] = true
+			for _, d := range delta {
+				touched[p.at.Hierarchy][d.Area] = true
+			}
 		}
 		fresh[i] = true
 		n++
@@ -155,6 +163,16 @@ func (w *Writer) storedIDs(ctx context.Context, rows []Dossier, cand []int) (map
 type placedRow struct {
 	at, rec     Placement
 	approximate bool
+}
+
+// placements are the rows a record is stored as: placed in the current
+// hierarchy and, for a record filed under an older one, as recorded too, so
+// that the old hierarchy's figures stay whole.
+func placements(r Dossier) []placedRow {
+	if r.Recorded == nil {
+		return []placedRow{{at: Placement{r.Hierarchy, r.AreaCode}, approximate: r.Approximate}}
+	}
+	return []placedRow{{Placement{r.Hierarchy, r.AreaCode}, *r.Recorded, r.Approximate}, {at: *r.Recorded}}
 }
 
 func minTime(a, b time.Time) time.Time {

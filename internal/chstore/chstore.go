@@ -35,6 +35,8 @@ type Config struct {
 	// QueryTimeout is ClickHouse's max_execution_time for every query;
 	// default 30s.
 	QueryTimeout time.Duration
+	// TimeZone cuts the day and month rollups; default Asia/Ho_Chi_Minh.
+	TimeZone string
 }
 
 func (c Config) withDefaults() Config {
@@ -56,15 +58,22 @@ func (c Config) withDefaults() Config {
 	if c.QueryTimeout == 0 {
 		c.QueryTimeout = 30 * time.Second
 	}
+	if c.TimeZone == "" {
+		c.TimeZone = "Asia/Ho_Chi_Minh"
+	}
 	return c
 }
 
-var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+var (
+	identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+	zoneRE  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_/+-]{0,63}$`)
+)
 
 // Store is an open ClickHouse connection pool bound to one database.
 type Store struct {
 	conn   driver.Conn
 	db     string
+	zone   string
 	logger *slog.Logger
 }
 
@@ -74,6 +83,11 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	cfg = cfg.withDefaults()
 	if !identRE.MatchString(cfg.Database) {
 		return nil, fmt.Errorf("clickhouse database name %q: use letters, digits and underscores", cfg.Database)
+	}
+	// The zone is written into view definitions, so it must be a name the
+	// tz database knows and nothing else.
+	if _, err := time.LoadLocation(cfg.TimeZone); err != nil || !zoneRE.MatchString(cfg.TimeZone) {
+		return nil, fmt.Errorf("time zone %q is not a tz database name such as Asia/Ho_Chi_Minh", cfg.TimeZone)
 	}
 	opts := func(db string) *clickhouse.Options {
 		return &clickhouse.Options{
@@ -103,7 +117,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		conn.Close()
 		return nil, fmt.Errorf("ping clickhouse at %s: %w", cfg.Addr, err)
 	}
-	return &Store{conn: conn, db: cfg.Database, logger: logger}, nil
+	return &Store{conn: conn, db: cfg.Database, zone: cfg.TimeZone, logger: logger}, nil
 }
 
 // Conn is the pooled connection, for the packages that own their queries.
@@ -111,6 +125,9 @@ func (s *Store) Conn() driver.Conn { return s.conn }
 
 // Database is the database every table lives in.
 func (s *Store) Database() string { return s.db }
+
+// TimeZone is the zone of the local day and month rollups.
+func (s *Store) TimeZone() string { return s.zone }
 
 // Ping checks that ClickHouse answers.
 func (s *Store) Ping(ctx context.Context) error {

@@ -68,7 +68,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		}
 		tables = append(tables, n)
 	}
-	for _, want := range []string{"dossier_events", "dossier_state", "dossier_kpi_minute", "dossier_kpi_hour", "schema_migrations"} {
+	for _, want := range []string{"dossier_events", "dossier_state", "dossier_timeline", "dossier_flow_hour", "dossier_flow_day", "dossier_flow_month", "dossier_flow_day_by", "schema_migrations"} {
 		if !slices.Contains(tables, want) {
 			t.Errorf("table %s missing; have %v", want, tables)
 		}

@@ -29,7 +29,8 @@ type Migration struct {
 }
 
 // Migrations lists the embedded migrations in version order. File names are
-// NNNN_name.sql; "{db}" in a statement stands for the database.
+// NNNN_name.sql; "{db}" in a statement stands for the database and "{tz}"
+// for the time zone of local days.
 func Migrations() ([]Migration, error) {
 	entries, err := fs.ReadDir(migrationsFS, "migrations")
 	if err != nil {
@@ -112,7 +113,7 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 // database. ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS, so adding a
 // column that is already there counts as done.
 func (s *Store) ApplyStatement(ctx context.Context, stmt string) error {
-	err := s.conn.Exec(ctx, strings.ReplaceAll(stmt, "{db}", s.db))
+	err := s.conn.Exec(ctx, strings.NewReplacer("{db}", s.db, "{tz}", s.zone).Replace(stmt))
 	var ex *clickhouse.Exception
 	if errors.As(err, &ex) && ex.Code == codeDuplicateColumn && strings.Contains(strings.ToUpper(stmt), "ADD COLUMN") {
 		return nil
