@@ -29,6 +29,7 @@ bench: deps
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzDecodeDossiers -fuzztime 60s ./ingest
+	go test -run '^$$' -fuzz FuzzDecodeFeedback -fuzztime 60s ./ingest
 	go test -run '^$$' -fuzz FuzzDecodeMQTT -fuzztime 60s ./ingest
 	go test -run '^$$' -fuzz FuzzDecodeNGSILD -fuzztime 60s ./ingest
 	go test -run '^$$' -fuzz FuzzDecodeCameraXML -fuzztime 60s ./ingest

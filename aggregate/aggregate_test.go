@@ -12,7 +12,7 @@ import (
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/internal/chstore"
-	"github.com/openioc/ioc/internal/dossierload"
+	"github.com/openioc/ioc/internal/ingesttest"
 	"github.com/openioc/ioc/internal/testenv"
 )
 
@@ -117,7 +117,7 @@ func insert(t *testing.T, s *chstore.Store, rows ...row) {
 			ds[i].DueAt = &due
 		}
 	}
-	dossierload.Write(t, s, ds)
+	ingesttest.Dossiers(t, s, ds)
 }
 
 func newTestAggregator(t *testing.T, now time.Time) (*Aggregator, *chstore.Store, *testenv.Capture[Snapshot]) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -171,10 +172,32 @@ func (s *Server) figuresError(c *fiber.Ctx, err error) error {
 }
 
 type catalogBody struct {
-	Windows []aggregate.Window     `json:"windows"`
-	KPIs    []aggregate.Definition `json:"kpis"`
+	Windows []aggregate.Window      `json:"windows"`
+	KPIs    []aggregate.Definition  `json:"kpis"`
+	Groups  []aggregate.Group       `json:"groups"`
+	Missing []aggregate.Unsupported `json:"unsupported"`
 }
 
 func (s *Server) catalog(c *fiber.Ctx) error {
-	return c.JSON(catalogBody{Windows: aggregate.Windows, KPIs: aggregate.Catalog()})
+	csv, err := wantsCSV(c)
+	if err != nil {
+		return err
+	}
+	if !csv {
+		return c.JSON(catalogBody{Windows: aggregate.Windows, KPIs: aggregate.Catalog(), Groups: aggregate.Groups, Missing: aggregate.NotMeasured})
+	}
+	header := []string{"id", "name_vi", "name_en", "kind", "unit", "direction", "formula", "numerator", "denominator",
+		"source", "needs", "live", "history", "breakdowns", "group", "max_points", "full_points_at [ratio]"}
+	var rows [][]string
+	for _, d := range aggregate.Catalog() {
+		row := []string{d.ID, d.NameVi, d.NameEn, d.Kind, d.Unit, d.Direction, d.Formula, d.Numerator, d.Denominator,
+			d.Source, strings.Join(d.Needs, " "), strconv.FormatBool(d.Live), strconv.FormatBool(d.History), strings.Join(d.Breakdowns, " ")}
+		if r := d.Scoreboard; r != nil {
+			row = append(row, r.Group, num(&r.MaxPoints), num(&r.FullPointsAt))
+		} else {
+			row = append(row, "", "", "")
+		}
+		rows = append(rows, row)
+	}
+	return sendCSV(c, "indicators", header, rows)
 }

@@ -31,6 +31,7 @@ func (s *Server) routes(m *httpMetrics) {
 	}
 
 	v1 := app.Group("/api/v1")
+	v1.Get("/openapi.json", s.openAPI()) // no token: the API's own description
 	for name, h := range s.d.Ingest {
 		v1.Post("/ingest/"+name, s.authenticate(false), requireIngest, h)
 	}
@@ -45,13 +46,16 @@ func (s *Server) routes(m *httpMetrics) {
 	v1.Get("/areas/:code/lineage", reader, requireRead, s.lineage)
 	v1.Get("/geo/lookup", reader, requireRead, s.lookup)
 	s.operationsRoutes(v1, reader)
+	if s.d.Reports != nil {
+		s.reportRoutes(v1, reader)
+	}
 	s.gisRoutes(app, v1, reader)
 
 	v1.Get("/live", s.authenticate(true), requireRead, upgradeOnly,
 		websocket.New(s.live, websocket.Config{ReadBufferSize: 4096, WriteBufferSize: 16384}))
 
 	app.Use(func(c *fiber.Ctx) error {
-		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no route %s %s; the API is described in docs/openapi.yaml", c.Method(), c.Path()))
+		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no route %s %s; the API is described at GET /api/v1/openapi.json", c.Method(), c.Path()))
 	})
 }
 

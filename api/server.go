@@ -59,6 +59,9 @@ type Deps struct {
 	Devices Devices
 	Alarms  Alarms
 	Events  Events
+	// Reports answers series, rankings, the scoreboard and closed periods;
+	// nil leaves their routes out.
+	Reports Reports
 	// Ingest maps the last path element under /api/v1/ingest/ to its handler.
 	Ingest map[string]fiber.Handler
 	// Ready names the checks /readyz runs.

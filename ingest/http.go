@@ -31,6 +31,7 @@ type Writers struct {
 	Dossiers *Writer
 	Cameras  *RecordWriter[CameraEvent]
 	Readings *RecordWriter[Reading]
+	Feedback *RecordWriter[Feedback]
 }
 
 // DeviceRegistrar registers devices on their first report and finds the
@@ -114,6 +115,13 @@ func (s *Service) Dossiers(c *fiber.Ctx) error {
 	s.records.WithLabelValues("dossier", "duplicate").Add(float64(dups))
 	s.records.WithLabelValues("dossier", "rejected").Add(float64(len(errs)))
 	return c.Status(fiber.StatusAccepted).JSON(s.response(len(rows), dups, errs))
+}
+
+// Feedback handles POST /api/v1/ingest/feedback. A resent item replaces
+// the stored one, so none counts as a duplicate.
+func (s *Service) Feedback(c *fiber.Ctx) error {
+	return handle(s, c, stream[FeedbackRecord, Feedback]{kind: "feedback", validate: Rules.ValidateFeedback,
+		device: func(Feedback) *device.Device { return nil }, write: s.w.Feedback.Write})
 }
 
 func (s *Service) response(accepted, dups int, errs []RecordError) Response {

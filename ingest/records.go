@@ -15,8 +15,9 @@ import (
 	"github.com/openioc/ioc/internal/chstore"
 )
 
-// RecordWriter stores camera events or sensor readings in batches, each
-// event id once, and tells an observer what it stored.
+// RecordWriter stores camera events, sensor readings or feedback in
+// batches, each event id once (or, for feedback, each item's latest state),
+// and tells an observer what it stored.
 type RecordWriter[T any] struct {
 	b       *batcher[T]
 	conn    driver.Conn
@@ -33,6 +34,12 @@ type tableSpec[T any] struct {
 	timeCol string // the time column of the sort key
 	key     func(T) storedKey
 	values  func(r T, ingestedAt time.Time) []any
+	// version, when set, marks a table whose rows replace earlier rows of
+	// the same id (ReplacingMergeTree(version)): nothing is looked up or
+	// counted as a duplicate, and of one id in a batch only the row with the
+	// highest version is inserted, the later one on a tie, as ClickHouse
+	// would keep it.
+	version func(T) uint64
 }
 
 // storedKey is what the "already stored?" lookup binds: the id, and the
@@ -63,6 +70,23 @@ var readingSpec = tableSpec[Reading]{
 	},
 }
 
+// feedbackSpec stores each item's whole state; a resend replaces it.
+var feedbackSpec = tableSpec[Feedback]{
+	table: "feedback",
+	columns: "feedback_id, hierarchy, area_code, category, channel, dossier_id, received_at, due_at, " +
+		"status, resolved_at, rating, change_status, change_at, version, ingested_at",
+	key:     func(f Feedback) storedKey { return storedKey{f.Hierarchy, f.AreaCode, f.ReceivedAt, f.FeedbackID} },
+	version: func(f Feedback) uint64 { return f.Version },
+	values: func(f Feedback, now time.Time) []any {
+		statuses, ats := make([]string, len(f.Changes)), make([]time.Time, len(f.Changes))
+		for i, c := range f.Changes {
+			statuses[i], ats[i] = c.Status, c.At
+		}
+		return []any{f.FeedbackID, f.Hierarchy, f.AreaCode, f.Category, f.Channel, f.DossierID, f.ReceivedAt, f.DueAt,
+			f.Status, f.ResolvedAt, f.Rating, statuses, ats, f.Version, now}
+	},
+}
+
 // NewCameraWriter returns a writer of camera events; observe, if not nil,
 // learns of each stored batch and must not block.
 func NewCameraWriter(cfg BatchConfig, store *chstore.Store, lock Locker, observe func([]CameraEvent), logger *slog.Logger, reg prometheus.Registerer) (*RecordWriter[CameraEvent], error) {
@@ -73,6 +97,12 @@ func NewCameraWriter(cfg BatchConfig, store *chstore.Store, lock Locker, observe
 // learns of each stored batch and must not block.
 func NewReadingWriter(cfg BatchConfig, store *chstore.Store, lock Locker, observe func([]Reading), logger *slog.Logger, reg prometheus.Registerer) (*RecordWriter[Reading], error) {
 	return newRecordWriter(cfg, store, lock, readingSpec, observe, logger, reg)
+}
+
+// NewFeedbackWriter returns a writer of citizen feedback. It never reports
+// duplicates: a resent item replaces the state stored before.
+func NewFeedbackWriter(cfg BatchConfig, store *chstore.Store, lock Locker, logger *slog.Logger, reg prometheus.Registerer) (*RecordWriter[Feedback], error) {
+	return newRecordWriter(cfg, store, lock, feedbackSpec, nil, logger, reg)
 }
 
 func newRecordWriter[T any](cfg BatchConfig, store *chstore.Store, lock Locker, spec tableSpec[T], observe func([]T), logger *slog.Logger, reg prometheus.Registerer) (*RecordWriter[T], error) {
@@ -95,15 +125,22 @@ func (w *RecordWriter[T]) Write(ctx context.Context, rows []T) (duplicates int, 
 
 func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]bool, error) {
 	fresh := make([]bool, len(rows))
-	seen := make(map[string]bool, len(rows))
 	var keys []storedKey
 	var cand []int
-	for i, r := range rows {
-		k := w.spec.key(r)
-		if !seen[k.id] {
-			seen[k.id] = true
-			cand = append(cand, i)
-			keys = append(keys, k)
+	if w.spec.version != nil {
+		cand = latestByID(rows, w.spec)
+		for i := range fresh {
+			fresh[i] = true // replaced, never a duplicate
+		}
+	} else {
+		seen := make(map[string]bool, len(rows))
+		for i, r := range rows {
+			k := w.spec.key(r)
+			if !seen[k.id] {
+				seen[k.id] = true
+				cand = append(cand, i)
+				keys = append(keys, k)
+			}
 		}
 	}
 	unlock, err := w.lock.Lock(ctx, w.db+"."+w.spec.table)
@@ -111,9 +148,11 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]bool, error) {
 		return nil, fmt.Errorf("lock %s: %w", w.spec.table, err)
 	}
 	defer unlock()
-	stored, err := storedIDs(ctx, w.conn, w.db, w.spec.table, w.spec.timeCol, keys)
-	if err != nil {
-		return nil, err
+	var stored map[string]bool
+	if w.spec.version == nil {
+		if stored, err = storedIDs(ctx, w.conn, w.db, w.spec.table, w.spec.timeCol, keys); err != nil {
+			return nil, err
+		}
 	}
 	batch, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.db+"."+w.spec.table+" ("+w.spec.columns+")")
 	if err != nil {
@@ -143,6 +182,21 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]bool, error) {
 		w.observe(added)
 	}
 	return fresh, nil
+}
+
+// latestByID returns the indexes of the rows to insert into a replacing
+// table, in order: per id the highest version, the later row on a tie.
+// Inserting a single row per id keeps the outcome independent of how the
+// server orders equal keys within one block.
+func latestByID[T any](rows []T, spec tableSpec[T]) []int {
+	best := make(map[string]int, len(rows))
+	for i, r := range rows {
+		id := spec.key(r).id
+		if j, ok := best[id]; !ok || spec.version(r) >= spec.version(rows[j]) {
+			best[id] = i
+		}
+	}
+	return slices.Sorted(maps.Values(best))
 }
 
 // storedIDs returns which of the keys' ids table holds already. A resent

@@ -9,6 +9,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/openioc/ioc/dossier"
 	"github.com/openioc/ioc/internal/chstore"
 )
 
@@ -95,10 +96,7 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]bool, error) {
 	if err != nil {
 		return nil, err
 	}
-	batch, err := w.conn.PrepareBatch(ctx, `INSERT INTO `+w.db+`.dossier_events (event_id, dossier_id, procedure_code, sector,
-		hierarchy, area_code, channel, status, occurred_at, received_at, due_at, online_level,
-		digitized, e_result, paid_online, reused_data, fee_required, ingested_at,
-		recorded_hierarchy, recorded_area_code, approximate, lat, lon, `+DeltaColumns+`)`)
+	batch, err := w.conn.PrepareBatch(ctx, `INSERT INTO `+w.db+`.dossier_events (`+DossierColumns+`)`)
 	if err != nil {
 		return nil, fmt.Errorf("prepare insert into dossier_events: %w", err)
 	}
@@ -112,11 +110,7 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]bool, error) {
 		}
 		for _, p := range placements(r) {
 			delta := history.add(dossierKey{p.at.Hierarchy, r.DossierID}, flowEvent(r, p.at.AreaCode, p.approximate))
-			values := append([]any{r.EventID, r.DossierID, r.ProcedureCode, r.Sector,
-				p.at.Hierarchy, p.at.AreaCode, r.Channel, r.Status, r.OccurredAt, r.ReceivedAt, r.DueAt, r.OnlineLevel,
-				b2u(r.Digitized), b2u(r.EResult), b2u(r.PaidOnline), b2u(r.ReusedData), b2u(r.FeeRequired), now,
-				p.rec.Hierarchy, p.rec.AreaCode, b2u(p.approximate), r.Lat, r.Lon}, DeltaValues(delta)...)
-			if err := batch.Append(values...); err != nil {
+			if err := batch.Append(DossierValues(r, p.at, p.rec, p.approximate, delta, now)...); err != nil {
 				batch.Abort()
 				return nil, fmt.Errorf("append to dossier_events batch: %w", err)
 			}
@@ -148,6 +142,26 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]bool, error) {
 		}
 	}
 	return fresh, nil
+}
+
+// DossierColumns are the columns of a dossier_events row, in the order
+// DossierValues gives them: the INSERT column list of every writer of the
+// table.
+const DossierColumns = "event_id, dossier_id, procedure_code, sector, " +
+	"hierarchy, area_code, channel, status, occurred_at, received_at, due_at, online_level, " +
+	"digitized, e_result, paid_online, reused_data, fee_required, ingested_at, " +
+	"recorded_hierarchy, recorded_area_code, approximate, lat, lon, " + DeltaColumns
+
+// DossierValues returns the DossierColumns of the row that stores r placed
+// at unit at (recorded as rec when it was filed under another hierarchy,
+// else the zero Placement), with approximate saying the placement is a
+// crosswalk's guess, delta what the event changes in its dossier's figures,
+// and ingestedAt the time it is stored.
+func DossierValues(r Dossier, at, rec Placement, approximate bool, delta []dossier.Contribution, ingestedAt time.Time) []any {
+	return append([]any{r.EventID, r.DossierID, r.ProcedureCode, r.Sector,
+		at.Hierarchy, at.AreaCode, r.Channel, r.Status, r.OccurredAt, r.ReceivedAt, r.DueAt, r.OnlineLevel,
+		b2u(r.Digitized), b2u(r.EResult), b2u(r.PaidOnline), b2u(r.ReusedData), b2u(r.FeeRequired), ingestedAt,
+		rec.Hierarchy, rec.AreaCode, b2u(approximate), r.Lat, r.Lon}, DeltaValues(delta)...)
 }
 
 // storedIDs returns which candidate event ids are already in dossier_events.

@@ -39,6 +39,7 @@ type serveConfig struct {
 	SensorTimeout   time.Duration
 	AlarmInterval   time.Duration
 	SimulateDevices bool
+	QueryTimeout    time.Duration
 }
 
 func parseServeConfig(args []string) (serveConfig, error) {
@@ -79,13 +80,14 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	camTimeout := f.Duration("camera-offline-after", "IOC_CAMERA_OFFLINE_AFTER", 3*time.Minute, "a camera silent this long counts as offline")
 	sensorTimeout := f.Duration("sensor-offline-after", "IOC_SENSOR_OFFLINE_AFTER", 5*time.Minute, "a sensor silent this long counts as offline")
 	alarmInterval := f.Duration("alarm-interval", "IOC_ALARM_INTERVAL", 5*time.Second, "how often every alarm rule is evaluated (also after each stored batch)")
+	queryTimeout := f.Duration("query-timeout", "IOC_QUERY_TIMEOUT", 10*time.Second, "longest ClickHouse may work on one query of a series, ranking or scoreboard (504 beyond)")
 	simDevices := f.Int("simulate-devices", "IOC_SIMULATE_DEVICES", 1, "with IOC_SIMULATE, also simulate cameras and sensors (1) or not (0)")
 	if err := f.Parse(args); err != nil {
 		return c, err
 	}
 	c = serveConfig{
 		HTTPAddr:   *httpAddr,
-		ClickHouse: chstore.Config{Addr: *chAddr, Database: *chDB, Username: *chUser, Password: *chPass},
+		ClickHouse: chstore.Config{Addr: *chAddr, Database: *chDB, Username: *chUser, Password: *chPass, TimeZone: *tz},
 		RedisAddr:  *redisAddr, RedisPassword: *redisPass, RedisPrefix: *redisPrefix,
 		Hierarchy: *hierarchy, GeoDir: *geoDir, Timezone: *tz, Simulate: *simulate, SimulateArea: *simArea,
 		AdminToken: *admin, JWTSecret: *secret, MaxFuture: *maxFuture,
@@ -95,7 +97,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 		MQTT: ingest.MQTTConfig{URL: *mqttURL, ClientID: *mqttClient, Username: *mqttUser, Password: *mqttPass,
 			SharedGroup: *mqttShare, MaxPayload: *mqttPayload},
 		RulesFile: *rules, CameraTimeout: *camTimeout, SensorTimeout: *sensorTimeout, AlarmInterval: *alarmInterval,
-		SimulateDevices: *simDevices != 0,
+		SimulateDevices: *simDevices != 0, QueryTimeout: *queryTimeout,
 	}
 	if c.AdminToken == "" && c.JWTSecret == "" {
 		return c, errors.New("set IOC_ADMIN_TOKEN or IOC_JWT_SECRET (or both): without them no client can authenticate")

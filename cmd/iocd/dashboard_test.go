@@ -200,6 +200,7 @@ func TestDashboardAlarmsDevicesAndEvents(t *testing.T) {
 	// Every numeric indicator is a map choice and a column; the breakdown
 	// camera_events_by_type is neither.
 	const numeric = "dossiers_received,online_rate,dossiers_resolved,on_time_rate,dossiers_overdue," +
+		"avg_resolution_days,online_payment_rate,e_result_rate,digitization_rate,data_reuse_rate," +
 		"alarms_open,cameras_online,cameras_offline,sensors_online,sensors_offline," +
 		"camera_events,camera_events_critical,pm25_max,pm25_avg,water_level_max"
 	viewer.expectEqual("map choices", `Array.from(document.querySelectorAll('#map-kpi option')).map(o => o.value).join(',')`, numeric)

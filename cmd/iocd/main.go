@@ -38,6 +38,7 @@ import (
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/clusterlock"
 	"github.com/openioc/ioc/internal/simulator"
+	"github.com/openioc/ioc/report"
 )
 
 func main() {
@@ -167,6 +168,13 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		return err
 	}
 
+	// Reports: series, rankings, the scoreboard and closed periods, read
+	// from the rollups on demand.
+	reports, err := report.New(report.Config{QueryTimeout: cfg.QueryTimeout}, store, hierarchy, lock, logger.With("component", "report"))
+	if err != nil {
+		return err
+	}
+
 	// Feed: the ticker of camera events on the events/ topics.
 	events := feed.New(feed.Config{}, store, hierarchy, pub, logger.With("component", "feed"), reg)
 
@@ -193,9 +201,13 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	if err != nil {
 		return err
 	}
+	feedbackWriter, err := ingest.NewFeedbackWriter(batch, store, lock, ingestLogger, reg)
+	if err != nil {
+		return err
+	}
 	ingestSvc := ingest.NewService(ingest.ServiceConfig{Location: loc}, ingest.Rules{
 		Hierarchy: cfg.Hierarchy, Areas: units, MaxFuture: cfg.MaxFuture, Places: hierarchy, Devices: devices,
-	}, ingest.Writers{Dossiers: writer, Cameras: cameraWriter, Readings: readingWriter}, devices, ingestLogger, reg)
+	}, ingest.Writers{Dossiers: writer, Cameras: cameraWriter, Readings: readingWriter, Feedback: feedbackWriter}, devices, ingestLogger, reg)
 	var mqtt *ingest.MQTT
 	if cfg.MQTT.URL != "" {
 		if mqtt, err = ingest.NewMQTT(cfg.MQTT, ingestSvc, logger.With("component", "mqtt"), reg); err != nil {
@@ -212,10 +224,10 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	// API: REST, websocket hub, health, metrics and the built-in page.
 	server, err := api.New(api.Config{BodyLimit: cfg.BodyLimit}, api.Deps{
 		Geo: units, KPIs: agg, Auth: auth.NewVerifier(cfg.AdminToken, []byte(cfg.JWTSecret)),
-		Devices: devices, Alarms: alarms, Events: events,
+		Devices: devices, Alarms: alarms, Events: events, Reports: reports,
 		Ingest: map[string]fiber.Handler{
 			"dossiers": ingestSvc.Dossiers, "camera-events": ingestSvc.CameraEvents, "sensor-readings": ingestSvc.SensorReadings,
-			"ngsi-ld": ingestSvc.NGSILD, "camera-xml": ingestSvc.CameraXML,
+			"ngsi-ld": ingestSvc.NGSILD, "camera-xml": ingestSvc.CameraXML, "feedback": ingestSvc.Feedback,
 		},
 		Ready:    ready,
 		Gatherer: reg, Registerer: reg, Logger: logger.With("component", "api"),
@@ -253,7 +265,8 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(ln) }()
-	stopWriters := []func(){run("ingest dossiers", writer.Run), run("ingest cameras", cameraWriter.Run), run("ingest readings", readingWriter.Run)}
+	stopWriters := []func(){run("ingest dossiers", writer.Run), run("ingest cameras", cameraWriter.Run), run("ingest readings", readingWriter.Run),
+		run("ingest feedback", feedbackWriter.Run)}
 	stopMQTT := func() {}
 	if mqtt != nil {
 		stopMQTT = run("mqtt", func(ctx context.Context) { _ = mqtt.Run(ctx) })

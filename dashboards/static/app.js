@@ -8,7 +8,7 @@
 (() => {
   const TOKEN_KEY = 'ioc.access_token';
   const WINDOWS = ['today', '24h', '7d', '30d'];
-  const RATES = new Set(['online_rate', 'on_time_rate']);
+  const RATES = new Set(['online_rate', 'on_time_rate', 'online_payment_rate', 'e_result_rate', 'digitization_rate', 'data_reuse_rate']);
   const ON_TIME_WARNING = 0.9; // on-time rate below this is shown as a warning
   const PM25_WARNING = 55.5; // µg/m³: "unhealthy" from here, as the default alarm rule says
   const MAX_BACKOFF = 30000;
@@ -23,6 +23,11 @@
     { id: 'dossiers_resolved', group: 'dossiers', short: 'Đã giải quyết', name: 'Hồ sơ đã giải quyết', en: 'Dossiers resolved' },
     { id: 'on_time_rate', group: 'dossiers', short: 'Đúng hạn', name: 'Tỷ lệ đúng hạn', en: 'On-time resolution rate' },
     { id: 'dossiers_overdue', group: 'dossiers', short: 'Quá hạn', name: 'Quá hạn', en: 'Dossiers overdue (now)' },
+    { id: 'avg_resolution_days', group: 'dossiers', short: 'TG giải quyết (ngày)', name: 'Thời gian giải quyết trung bình (ngày)', en: 'Average resolution time (days)', digits: 1 },
+    { id: 'online_payment_rate', group: 'dossiers', short: 'Thanh toán TT', name: 'Tỷ lệ thanh toán trực tuyến', en: 'Online payment rate' },
+    { id: 'e_result_rate', group: 'dossiers', short: 'Kết quả điện tử', name: 'Tỷ lệ cấp kết quả điện tử', en: 'Electronic result rate' },
+    { id: 'digitization_rate', group: 'dossiers', short: 'Số hóa', name: 'Tỷ lệ số hóa hồ sơ', en: 'Digitization rate' },
+    { id: 'data_reuse_rate', group: 'dossiers', short: 'Tái sử dụng', name: 'Tỷ lệ tái sử dụng dữ liệu số hóa', en: 'Data reuse rate' },
     { id: 'alarms_open', group: 'devices', short: 'Cảnh báo', name: 'Cảnh báo đang mở', en: 'Open alarms (now)' },
     { id: 'cameras_online', group: 'devices', short: 'Camera hoạt động', name: 'Camera hoạt động', en: 'Cameras online (now)' },
     { id: 'cameras_offline', group: 'devices', short: 'Camera mất kết nối', name: 'Camera mất kết nối', en: 'Cameras offline (now)' },

@@ -3,12 +3,16 @@
 // through a time-compressed lifecycle with the office-hours rhythm and the
 // shares seen in the field, and feeds the resulting dossier events to the
 // server through its real HTTP ingest endpoint, so that a demo or a load
-// test exercises the same path as a production connector.
+// test exercises the same path as a production connector. Alongside, citizen
+// feedback (hotline calls, portal complaints, some about those dossiers)
+// goes to the feedback endpoint as each item advances.
 //
-// Concurrency: Run owns two goroutines, a generator that advances the
-// simulation and an outbox sender that POSTs what was generated; both exit
-// when the context passed to Run is cancelled and Run waits for them. A
-// Simulator runs once at a time; its metrics are safe to scrape meanwhile.
+// Concurrency: Run owns three goroutines, a generator that advances the
+// simulation, an outbox sender that POSTs the dossier events and one that
+// POSTs feedback, so that one endpoint being away does not hold up the
+// other; all exit when the context passed to Run is cancelled and Run waits
+// for them. A Simulator runs once at a time; its metrics are safe to scrape
+// meanwhile.
 package simulator
 
 import (
@@ -30,6 +34,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/openioc/ioc/ingest"
 )
 
 // Config says where to send events and what the province looks like.
@@ -47,6 +53,9 @@ type Config struct {
 	// times; nil means Asia/Ho_Chi_Minh, or a fixed +07:00 without tzdata.
 	Location *time.Location
 	Seed     int64 // 0 means random
+	// Feedback is how many feedback items arrive per minute at the
+	// office-hours peak; zero means 4, a negative number none.
+	Feedback float64
 	// FlushInterval is how often accumulated events are POSTed; zero means
 	// 250ms.
 	FlushInterval time.Duration
@@ -62,6 +71,9 @@ type Simulator struct {
 	runID    string
 	world    *world
 	out      *outbox
+	feedback *feedbackWorld // nil when Config.Feedback is negative
+	fbURL    string
+	fbOut    *queue[ingest.FeedbackRecord]
 	metrics  metrics
 	running  atomic.Bool
 
@@ -72,6 +84,7 @@ type Simulator struct {
 type metrics struct {
 	sent, rejected, postErrors prometheus.Counter
 	open                       prometheus.Gauge
+	feedbackSent               prometheus.Counter
 }
 
 const (
@@ -92,6 +105,9 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Simulator
 		return nil, errors.New("simulator: Areas is empty: list the unit codes to file dossiers in, e.g. the province's commune codes")
 	case cfg.FlushInterval < 0:
 		return nil, fmt.Errorf("simulator: FlushInterval %s is negative; use zero for the default %s", cfg.FlushInterval, defaultFlush)
+	case math.IsNaN(cfg.Feedback) || cfg.Feedback > maxFeedbackRate:
+		return nil, fmt.Errorf("simulator: Feedback %v must be at most %d items per minute (zero for the default %g, negative for none)",
+			cfg.Feedback, maxFeedbackRate, defaultFeedbackRate)
 	}
 	seen := make(map[string]bool, len(cfg.Areas))
 	for i, a := range cfg.Areas {
@@ -108,6 +124,9 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Simulator
 	}
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = defaultFlush
+	}
+	if cfg.Feedback == 0 {
+		cfg.Feedback = defaultFeedbackRate
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
@@ -134,6 +153,8 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Simulator
 	s := &Simulator{
 		cfg:      cfg,
 		endpoint: strings.TrimRight(cfg.BaseURL, "/") + "/api/v1/ingest/dossiers",
+		fbURL:    strings.TrimRight(cfg.BaseURL, "/") + "/api/v1/ingest/feedback",
+		fbOut:    &queue[ingest.FeedbackRecord]{limit: feedbackQueueLimit},
 		logger:   logger.With("run", runID),
 		runID:    runID,
 		out:      newOutbox(outboxLimit(cfg.Rate)),
@@ -155,12 +176,21 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Simulator
 				Name: "ioc_simulator_open_dossiers",
 				Help: "Simulated dossiers received and not yet closed.",
 			}),
+			feedbackSent: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "ioc_simulator_feedback_sent_total",
+				Help: "Feedback item states the server accepted from the simulator (one per change of an item).",
+			}),
 		},
 	}
 	s.world = newWorld(mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), cfg.Location,
 		cfg.Rate, cfg.Areas, cfg.ProvinceArea, runTag, "sim-"+runID)
+	if cfg.Feedback > 0 {
+		// A stream of its own leaves the dossiers' draws, and so a seed's
+		// dossiers, as they were.
+		s.feedback = newFeedbackWorld(mrand.New(mrand.NewPCG(seed, seed^0xd1b54a32d192ed03)), cfg.Location, cfg.Feedback, s.world)
+	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{s.metrics.sent, s.metrics.rejected, s.metrics.postErrors, s.metrics.open} {
+		for _, c := range []prometheus.Collector{s.metrics.sent, s.metrics.rejected, s.metrics.postErrors, s.metrics.open, s.metrics.feedbackSent} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("simulator: register metrics (one simulator per registry): %w", err)
 			}
@@ -204,6 +234,15 @@ func (s *Simulator) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { s.generate(ctx) })
+	if s.feedback != nil {
+		batch := maxBatch
+		p := poster{endpoint: s.fbURL, token: s.cfg.Token, contentType: "application/json",
+			client: s.cfg.HTTPClient, logger: s.logger, postErrors: s.metrics.postErrors, maxBatch: &batch}
+		wg.Go(func() {
+			drain(ctx, s.cfg.FlushInterval, s.fbOut, p, func(b []ingest.FeedbackRecord, i int) string { return b[i].FeedbackID },
+				func(n int) { s.metrics.feedbackSent.Add(float64(n)) })
+		})
+	}
 	s.send(ctx)
 	wg.Wait()
 	s.logger.Info("simulator stopped")
@@ -216,12 +255,21 @@ func (s *Simulator) generate(ctx context.Context) {
 	tick := time.NewTicker(s.cfg.FlushInterval)
 	defer tick.Stop()
 	var buf []item
+	var fb []ingest.FeedbackRecord
 	for {
-		buf = s.world.advance(s.cfg.Now(), buf[:0])
+		now := s.cfg.Now()
+		buf = s.world.advance(now, buf[:0])
 		if n := s.out.add(buf, s.world.drop); n > 0 {
 			s.logger.Warn("outbox full while the server is unavailable; dropped unsent new dossiers", "dossiers", n)
 		}
 		clear(buf)
+		if s.feedback != nil {
+			fb = s.feedback.advance(now, fb[:0])
+			if n := s.fbOut.push(fb); n > 0 {
+				s.logger.Warn("feedback queue full while the server is unavailable; dropped the oldest states", "states", n)
+			}
+			clear(fb)
+		}
 		s.metrics.open.Set(float64(s.world.open))
 		select {
 		case <-ctx.Done():

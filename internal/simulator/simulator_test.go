@@ -62,7 +62,8 @@ func (c *stepClock) Peek() time.Time {
 }
 
 // collector is an ingest endpoint that validates every record like the
-// server does and keeps what it accepted, in arrival order.
+// server does and keeps what it accepted, in arrival order. answer, calls,
+// requests and when concern dossiers; feedback is always taken.
 type collector struct {
 	t      *testing.T
 	rules  ingest.Rules
@@ -74,10 +75,15 @@ type collector struct {
 	requests [][]string // event ids per request, answered or not
 	when     []time.Time
 	events   []ingest.DossierEvent
+	feedback []ingest.FeedbackRecord
 }
 
 func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := c.t
+	if r.URL.Path == "/api/v1/ingest/feedback" {
+		c.serveFeedback(w, r)
+		return
+	}
 	if r.Method != http.MethodPost || r.URL.Path != "/api/v1/ingest/dossiers" {
 		t.Errorf("got %s %s, want POST /api/v1/ingest/dossiers", r.Method, r.URL.Path)
 	}

@@ -1,0 +1,451 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/openioc/ioc/aggregate"
+	"github.com/openioc/ioc/dossier"
+	"github.com/openioc/ioc/internal/chstore"
+)
+
+// cell is where summed figures belong: a unit as filed (when grouped by
+// unit), a step's start (in a series) and a breakdown key.
+type cell struct {
+	area string
+	t    int64 // unix seconds: time.Time keys would compare zones too
+	key  string
+}
+
+// ask says what to sum: the rows filed under codes in r, per step, per unit
+// and per value of a dimension as asked.
+type ask struct {
+	codes  []string
+	r      Range
+	step   Step // none: the whole range
+	byArea bool
+	by     string
+}
+
+// source is where an indicator's figures come from.
+type source int
+
+const (
+	flowSource source = iota + 1
+	feedbackSource
+	cameraSource
+	sensorSource
+)
+
+// sourcesOf lists the sources an indicator reads.
+func sourcesOf(d aggregate.Definition) []source {
+	switch d.Source {
+	case "dossier events", "dossier events re-attributed through a crosswalk":
+		return []source{flowSource}
+	case "citizen feedback":
+		return []source{feedbackSource}
+	case "dossier events and citizen feedback":
+		return []source{flowSource, feedbackSource}
+	case "camera events":
+		return []source{cameraSource}
+	case "sensor readings":
+		return []source{sensorSource}
+	}
+	return nil
+}
+
+// dimColumn maps a breakdown dimension to its column: an allow-list, so no
+// request text reaches SQL.
+var dimColumn = map[source]map[string]string{
+	flowSource:   {"sector": "sector", "procedure": "procedure_code", "channel": "channel", "online_level": "online_level"},
+	cameraSource: {"type": "type", "severity": "toString(severity)"},
+}
+
+// sum adds the figures of the sources into out. deltas, when not nil,
+// gains each cell's change in the open and late-open balances.
+func (e *Engine) sum(ctx context.Context, sources []source, a ask, deltas map[cell][2]int64) (map[cell]aggregate.Counts, error) {
+	out := map[cell]aggregate.Counts{}
+	for _, src := range sources {
+		if a.by != "" && dimColumn[src][a.by] == "" {
+			continue // feedback has no such dimension: it counts in no breakdown
+		}
+		var err error
+		switch src {
+		case flowSource:
+			err = e.flow(ctx, a, out, deltas)
+		case feedbackSource:
+			err = e.feedback(ctx, a, out)
+		case cameraSource:
+			err = e.cameras(ctx, a, out)
+		case sensorSource:
+			err = e.sensors(ctx, a, out)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// query runs q under the execution limit and hands each row to scan.
+func (e *Engine) query(ctx context.Context, what, q string, args []any, scan func(func(...any) error) error) error {
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_execution_time": int(e.timeout.Seconds())}))
+	rows, err := e.conn.Query(ctx, q, args...)
+	if err != nil {
+		return e.queryError(what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows.Scan); err != nil {
+			return e.queryError(what, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return e.queryError(what, err)
+	}
+	return nil
+}
+
+// codeTimeout is ClickHouse's TIMEOUT_EXCEEDED.
+const codeTimeout = 159
+
+func (e *Engine) queryError(what string, err error) error {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) && ex.Code == codeTimeout {
+		return &TimeoutError{Limit: e.timeout.String(), Err: err}
+	}
+	return fmt.Errorf("query %s: %w", what, err)
+}
+
+// part is a piece of a range read from one rollup table.
+type part struct {
+	table    string // hour, day or month
+	from, to time.Time
+	open     bool // from is the beginning of time
+}
+
+// split cuts r into the coarsest rollups that tile it: hours up to the
+// first local midnight, days up to the first month, whole months, then
+// days and hours again.
+func split(r Range, open bool, loc *time.Location) []part {
+	var out []part
+	cur := r.From
+	add := func(table string, to time.Time) {
+		if to.After(cur) || (open && len(out) == 0) {
+			out = append(out, part{table: table, from: cur, to: to, open: open && len(out) == 0})
+			cur = to
+		}
+	}
+	if open {
+		add("month", floor(r.To, Month, loc))
+	} else {
+		if !floor(cur, Day, loc).Equal(cur) {
+			add("hour", minTime(ceil(cur, Day, loc), r.To))
+		}
+		if !floor(cur, Month, loc).Equal(cur) {
+			add("day", minTime(ceil(cur, Month, loc), floor(r.To, Day, loc)))
+		}
+		add("month", floor(r.To, Month, loc))
+	}
+	add("day", floor(r.To, Day, loc))
+	add("hour", r.To)
+	return out
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// timeFilter bounds a rollup table's time column to p.
+func timeFilter(p part) (string, []any) {
+	col, lo, hi := "t", any(chstore.Time(p.from)), any(chstore.Time(p.to))
+	if p.table != "hour" {
+		col = map[string]string{"day": "d", "month": "m"}[p.table]
+		lo, hi = p.from.Format("2006-01-02"), p.to.Format("2006-01-02")
+		if p.open {
+			return col + " < toDate(?)", []any{hi}
+		}
+		return col + " >= toDate(?) AND " + col + " < toDate(?)", []any{lo, hi}
+	}
+	if p.open {
+		return col + " < ?", []any{hi}
+	}
+	return col + " >= ? AND " + col + " < ?", []any{lo, hi}
+}
+
+// bucketExpr is the SQL of a step's start over a table's time column.
+func bucketExpr(table string, s Step) string {
+	switch {
+	case s == none:
+		return "toDate('1970-01-01')"
+	case s == Week:
+		return "toMonday(d)"
+	case s == Month && table == "month":
+		return "m"
+	case s == Month:
+		return "toStartOfMonth(d)"
+	}
+	return "d"
+}
+
+// codesFilter restricts to the asked units.
+func (a ask) codesFilter(args []any) (string, []any) {
+	if a.codes == nil {
+		return "", args
+	}
+	return " AND area_code IN ?", append(args, chstore.In(a.codes))
+}
+
+// localDate turns a Date read from ClickHouse (midnight UTC) into the local
+// midnight it names.
+func localDate(d time.Time, loc *time.Location) time.Time {
+	return time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, loc)
+}
+
+// flow sums the dossier rollups. Hour steps read the hour table; longer
+// steps, whole days; ranges, the coarsest tables that tile them; breakdowns,
+// the by-dimension days.
+func (e *Engine) flow(ctx context.Context, a ask, out map[cell]aggregate.Counts, deltas map[cell][2]int64) error {
+	var parts []part
+	switch {
+	case a.by != "":
+		parts = []part{{table: "day_by", from: floor(a.r.From, Day, e.loc), to: ceil(a.r.To, Day, e.loc)}}
+	case a.step == Hour:
+		parts = []part{{table: "hour", from: a.r.From, to: a.r.To}}
+	case a.step == Month:
+		parts = []part{{table: "month", from: a.r.From, to: a.r.To}}
+	case a.step != none:
+		parts = []part{{table: "day", from: a.r.From, to: a.r.To}}
+	default:
+		parts = split(a.r, false, e.loc)
+	}
+	return e.flowParts(ctx, a, parts, func(c cell, m dossier.Measures) {
+		t := out[c]
+		t.Add(aggregate.FlowCounts(m))
+		out[c] = t
+		if deltas != nil {
+			d := deltas[c]
+			deltas[c] = [2]int64{d[0] + m.Open, d[1] + m.LateOpen}
+		}
+	})
+}
+
+// innerSums and outerSums sum the flow columns in parts and then across
+// them; distinct names keep an alias from shadowing its column.
+var innerSums, outerSums = func() (string, string) {
+	var in, out []string
+	for _, c := range strings.Split(aggregate.FlowColumns, ", ") {
+		in = append(in, "sum("+c+") AS s_"+c)
+		out = append(out, "sum(s_"+c+")")
+	}
+	return strings.Join(in, ", "), strings.Join(out, ", ")
+}()
+
+// flowParts runs one query over the parts' tables and hands each cell's
+// summed measures to add.
+func (e *Engine) flowParts(ctx context.Context, a ask, parts []part, add func(cell, dossier.Measures)) error {
+	key, area := "''", "''"
+	if a.by != "" {
+		key = dimColumn[flowSource][a.by]
+	}
+	if a.byArea {
+		area = "area_code"
+	}
+	var q string
+	var args []any
+	for i, p := range parts {
+		table := p.table
+		tf := p
+		if table == "day_by" {
+			tf.table = "day"
+		}
+		bucket := bucketExpr(tf.table, a.step)
+		if a.step == Hour {
+			bucket = "t"
+		}
+		f, fargs := timeFilter(tf)
+		args = append(args, e.h.Name())
+		args = append(args, fargs...)
+		var cf string
+		cf, args = a.codesFilter(args)
+		if i > 0 {
+			q += " UNION ALL "
+		}
+		q += `SELECT ` + area + ` AS a, ` + bucket + ` AS b, ` + key + ` AS k, ` + innerSums + `
+			FROM ` + e.db + `.dossier_flow_` + table + ` WHERE hierarchy = ? AND ` + f + cf + ` GROUP BY a, b, k`
+	}
+	q = `SELECT a, b, k, ` + outerSums + ` FROM (` + q + `) GROUP BY a, b, k`
+	return e.query(ctx, "dossier rollups", q, args, func(scan func(...any) error) error {
+		var c cell
+		var b time.Time
+		var m dossier.Measures
+		if err := scan(append([]any{&c.area, &b, &c.key}, aggregate.FlowTargets(&m)...)...); err != nil {
+			return err
+		}
+		c.t = e.bucketOf(b, a.step)
+		add(c, m)
+		return nil
+	})
+}
+
+// dateOf is the SQL of a step's start over a DateTime expression x, with
+// the zone bound as the next argument (none: one bucket).
+func dateOf(x string, s Step) (string, bool) {
+	switch s {
+	case none:
+		return "toDate('1970-01-01')", false
+	case Hour:
+		return "toStartOfHour(" + x + ")", false
+	case Week:
+		return "toMonday(toDate(" + x + ", ?))", true
+	case Month:
+		return "toStartOfMonth(toDate(" + x + ", ?))", true
+	}
+	return "toDate(" + x + ", ?)", true
+}
+
+// bucketOf reads a bucket scanned from ClickHouse: a DateTime for hours, a
+// Date otherwise.
+func (e *Engine) bucketOf(b time.Time, s Step) int64 {
+	switch s {
+	case none:
+		return 0
+	case Hour:
+		return b.Unix()
+	}
+	return localDate(b, e.loc).Unix()
+}
+
+// feedback sums citizen feedback: received items at their receipt, handled
+// ones at their resolution.
+func (e *Engine) feedback(ctx context.Context, a ask, out map[cell]aggregate.Counts) error {
+	area := "''"
+	if a.byArea {
+		area = "area_code"
+	}
+	var q string
+	var args []any
+	for i, x := range []string{"received_at", "assumeNotNull(resolved_at)"} {
+		b, zoned := dateOf(x, a.step)
+		if zoned {
+			args = append(args, e.loc.String())
+		}
+		args = append(args, e.h.Name(), chstore.Time(a.r.From), chstore.Time(a.r.To))
+		var cf string
+		cf, args = a.codesFilter(args)
+		if i == 0 {
+			q = `SELECT ` + area + ` AS a, ` + b + ` AS b, count() AS received, toUInt64(0) AS resolved, toUInt64(0) AS on_time,
+				toUInt64(0) AS rated, toUInt64(0) AS satisfied,
+				uniqExactIf(if(dossier_id = '', feedback_id, dossier_id), category = 'procedure') AS complaints
+				FROM ` + e.db + `.feedback FINAL WHERE hierarchy = ? AND received_at >= ? AND received_at < ?` + cf + ` GROUP BY a, b`
+			continue
+		}
+		q += ` UNION ALL SELECT ` + area + ` AS a, ` + b + ` AS b, toUInt64(0), count(), countIf(ifNull(resolved_at <= due_at, 0)),
+				countIf(rating != ''), countIf(rating = 'satisfied'), toUInt64(0)
+				FROM ` + e.db + `.feedback FINAL WHERE hierarchy = ? AND resolved_at >= ? AND resolved_at < ?` + cf + ` GROUP BY a, b`
+	}
+	q = `SELECT a, b, sum(received), sum(resolved), sum(on_time), sum(rated), sum(satisfied), sum(complaints) FROM (` + q + `) GROUP BY a, b`
+	return e.query(ctx, "citizen feedback", q, args, func(scan func(...any) error) error {
+		var c cell
+		var b time.Time
+		var n aggregate.Counts
+		if err := scan(&c.area, &b, &n.FeedbackReceived, &n.FeedbackResolved, &n.FeedbackOnTime, &n.FeedbackRated, &n.FeedbackSatisfied, &n.Complaints); err != nil {
+			return err
+		}
+		c.t = e.bucketOf(b, a.step)
+		t := out[c]
+		t.Add(n)
+		out[c] = t
+		return nil
+	})
+}
+
+// hourRollup builds a query over an hourly rollup of camera events or
+// sensor readings, grouped by unit, step and key.
+func (e *Engine) hourRollup(a ask, table, key, sums, where string) (string, []any) {
+	area := "''"
+	if a.byArea {
+		area = "area_code"
+	}
+	b, zoned := dateOf("t", a.step)
+	if a.step == Hour {
+		b = "t"
+	}
+	var args []any
+	if zoned {
+		args = append(args, e.loc.String())
+	}
+	args = append(args, e.h.Name(), chstore.Time(a.r.From), chstore.Time(a.r.To))
+	cf, args := a.codesFilter(args)
+	return `SELECT ` + area + ` AS a, ` + b + ` AS b, ` + key + ` AS k, ` + sums + ` FROM ` + e.db + `.` + table + `
+		WHERE hierarchy = ? AND t >= ? AND t < ?` + cf + where + ` GROUP BY a, b, k`, args
+}
+
+// cameras sums camera events (heartbeats are not in the rollup).
+func (e *Engine) cameras(ctx context.Context, a ask, out map[cell]aggregate.Counts) error {
+	key := "''"
+	if a.by != "" {
+		key = dimColumn[cameraSource][a.by]
+	}
+	q, args := e.hourRollup(a, "camera_kpi_hour", key, "sum(events), sum(if(severity = 'critical', events, 0))", "")
+	return e.query(ctx, "camera rollups", q, args, func(scan func(...any) error) error {
+		var c cell
+		var b time.Time
+		var n aggregate.Counts
+		if err := scan(&c.area, &b, &c.key, &n.CameraEvents, &n.CameraCritical); err != nil {
+			return err
+		}
+		c.t = e.bucketOf(b, a.step)
+		t := out[c]
+		t.Add(n)
+		out[c] = t
+		return nil
+	})
+}
+
+// sensors merges the PM2.5 and water-level statistics.
+func (e *Engine) sensors(ctx context.Context, a ask, out map[cell]aggregate.Counts) error {
+	q, args := e.hourRollup(a, "sensor_kpi_hour", "kind", "maxMerge(value_max), sumMerge(value_sum), countMerge(readings)",
+		" AND kind IN ('pm25', 'water_level')")
+	return e.query(ctx, "sensor rollups", q, args, func(scan func(...any) error) error {
+		var c cell
+		var b time.Time
+		var kind string
+		var st aggregate.Stat
+		if err := scan(&c.area, &b, &kind, &st.Max, &st.Sum, &st.N); err != nil {
+			return err
+		}
+		c.t = e.bucketOf(b, a.step)
+		var n aggregate.Counts
+		if kind == "pm25" {
+			n.PM25 = st
+		} else {
+			n.WaterLevel = st
+		}
+		t := out[c]
+		t.Add(n)
+		out[c] = t
+		return nil
+	})
+}
+
+// balances returns, per unit as filed (or in one cell), the dossiers open
+// and open past their deadline at the moment before: the sum of every
+// change stamped earlier.
+func (e *Engine) balances(ctx context.Context, codes []string, before time.Time, byArea bool) (map[string][2]int64, error) {
+	out := map[string][2]int64{}
+	a := ask{codes: codes, r: Range{To: before}, byArea: byArea}
+	err := e.flowParts(ctx, a, split(a.r, true, e.loc), func(c cell, m dossier.Measures) {
+		b := out[c.area]
+		out[c.area] = [2]int64{b[0] + m.Open, b[1] + m.LateOpen}
+	})
+	return out, err
+}

@@ -1,0 +1,159 @@
+// Package report answers analysts' questions over the rollups: an
+// indicator's series by hour, day, week or month; rankings of the units
+// under a parent; breakdowns by dimension; comparisons with an earlier
+// period; the national scoreboard; and the official figures of closed
+// periods.
+//
+// Ratios are always the summed numerator over the summed denominator of
+// the units and steps asked for, never an average of ratios. Every query
+// binds its values on the client and names only allow-listed tables,
+// columns and dimensions; each runs under an execution time limit.
+//
+// Concurrency: an Engine is safe for concurrent use; closing a period takes
+// a cluster-wide lock.
+package report
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/openioc/ioc/aggregate"
+	"github.com/openioc/ioc/geo"
+	"github.com/openioc/ioc/internal/chstore"
+)
+
+// Config tunes an Engine. Zero fields take the defaults.
+type Config struct {
+	// QueryTimeout is ClickHouse's max_execution_time for each query;
+	// default 10s.
+	QueryTimeout time.Duration
+}
+
+// Locker serialises closing a period across nodes.
+type Locker interface {
+	Lock(ctx context.Context, name string) (unlock func(), err error)
+}
+
+// Engine answers reports over one store and hierarchy.
+type Engine struct {
+	conn    driver.Conn
+	db      string
+	h       *geo.Hierarchy
+	loc     *time.Location
+	timeout time.Duration
+	lock    Locker
+	logger  *slog.Logger
+	now     func() time.Time
+}
+
+// New returns an engine over the store's rollups. Days and months are
+// those of the zone the store's rollups are cut in.
+func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, lock Locker, logger *slog.Logger) (*Engine, error) {
+	if store == nil || h == nil || lock == nil {
+		return nil, fmt.Errorf("report engine needs a store, a hierarchy and a lock")
+	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = 10 * time.Second
+	}
+	loc, err := time.LoadLocation(store.TimeZone())
+	if err != nil {
+		return nil, fmt.Errorf("load time zone %s: %w", store.TimeZone(), err)
+	}
+	return &Engine{conn: store.Conn(), db: store.Database(), h: h, loc: loc, timeout: cfg.QueryTimeout,
+		lock: lock, logger: logger, now: time.Now}, nil
+}
+
+// Location is the zone of days and months.
+func (e *Engine) Location() *time.Location { return e.loc }
+
+// Hierarchy is the hierarchy reported on.
+func (e *Engine) Hierarchy() *geo.Hierarchy { return e.h }
+
+// Value is a figure with what it is computed from.
+type Value struct {
+	Value       *float64 `json:"value"`
+	Numerator   *float64 `json:"numerator"`
+	Denominator *float64 `json:"denominator"`
+}
+
+func valueOf(p aggregate.Parts) Value { return Value{p.Value, p.Num, p.Den} }
+
+// change is now − then, or null (a nil *float64 in an any, so that it is
+// present in JSON) when either is.
+func change(now, then *float64) any {
+	if now == nil || then == nil {
+		return (*float64)(nil)
+	}
+	d := math.Round((*now-*then)*1e4) / 1e4
+	return &d
+}
+
+// Share is a breakdown entry: the figure of one value of the dimension.
+type Share struct {
+	Key string `json:"key"`
+	Value
+}
+
+// indicator finds a history indicator.
+func indicator(id string) (aggregate.Definition, error) {
+	d, ok := aggregate.Lookup(id)
+	if !ok {
+		return d, notFoundf("no indicator %q; GET /api/v1/kpis lists them", id)
+	}
+	if !d.History {
+		return d, limitf("%s is a figure of the present moment and has no history; use GET /api/v1/areas/{code}/kpis", id)
+	}
+	return d, nil
+}
+
+// checkBy checks a breakdown dimension against the indicator's list.
+func checkBy(d aggregate.Definition, by string) error {
+	if by == "" || slices.Contains(d.Breakdowns, by) {
+		return nil
+	}
+	if len(d.Breakdowns) == 0 {
+		return limitf("%s has no breakdowns", d.ID)
+	}
+	return limitf("%s breaks down by %v, not %q", d.ID, d.Breakdowns, by)
+}
+
+// atEnd says whether an indicator counts dossiers open at the end of the
+// range, which needs the balances.
+func atEnd(d aggregate.Definition) bool {
+	a, _ := d.Parts(aggregate.Counts{})
+	b, _ := d.Parts(aggregate.Counts{OpenAtEnd: 1})
+	return fmt.Sprint(deref(a)) != fmt.Sprint(deref(b))
+}
+
+func deref(p aggregate.Parts) []float64 {
+	var out []float64
+	for _, v := range []*float64{p.Value, p.Num, p.Den} {
+		if v != nil {
+			out = append(out, *v)
+		} else {
+			out = append(out, math.NaN())
+		}
+	}
+	return out
+}
+
+// unit finds a unit of the hierarchy.
+func (e *Engine) unit(code string) (geo.Unit, error) {
+	u, ok := e.h.Unit(code)
+	if !ok {
+		return u, notFoundf("no unit %q in %s; GET /api/v1/areas lists them", code, e.h.Name())
+	}
+	return u, nil
+}
+
+// sortShares orders a breakdown by key.
+func sortShares(s []Share) {
+	slices.SortFunc(s, func(a, b Share) int { return cmp.Compare(a.Key, b.Key) })
+}

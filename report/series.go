@@ -1,0 +1,176 @@
+package report
+
+import (
+	"context"
+	"time"
+
+	"github.com/openioc/ioc/aggregate"
+)
+
+// SeriesQuery asks for an indicator of a unit step by step.
+type SeriesQuery struct {
+	KPI     string
+	Area    string
+	Range   Range
+	Step    Step
+	Compare string // "", previous or year_ago
+	By      string // a breakdown dimension, or ""
+}
+
+// Series is an indicator of a unit step by step.
+type Series struct {
+	KPI       string    `json:"kpi"`
+	Area      string    `json:"area"`
+	Name      string    `json:"name"`
+	Level     string    `json:"level"`
+	Hierarchy string    `json:"hierarchy"`
+	Step      Step      `json:"step"`
+	From      time.Time `json:"from"`
+	To        time.Time `json:"to"`
+	Unit      string    `json:"unit"`
+	Compare   string    `json:"compare,omitempty"`
+	By        string    `json:"by,omitempty"`
+	Points    []Point   `json:"points"`
+}
+
+// Point is one step of a series.
+type Point struct {
+	T time.Time `json:"t"`
+	Value
+	Previous  *Earlier `json:"previous,omitempty"`
+	Change    any      `json:"change,omitempty"`
+	Breakdown []Share  `json:"breakdown,omitempty"`
+}
+
+// Earlier is the figure a point or item is compared with.
+type Earlier struct {
+	T *time.Time `json:"t,omitempty"`
+	Value
+}
+
+// Series computes q.
+func (e *Engine) Series(ctx context.Context, q SeriesQuery) (Series, error) {
+	d, err := indicator(q.KPI)
+	if err != nil {
+		return Series{}, err
+	}
+	if err := checkBy(d, q.By); err != nil {
+		return Series{}, err
+	}
+	if q.By != "" && q.Step == Hour {
+		return Series{}, limitf("breakdowns are kept by day: use step day, week or month")
+	}
+	u, err := e.unit(q.Area)
+	if err != nil {
+		return Series{}, err
+	}
+	out := Series{KPI: d.ID, Area: u.Code, Name: u.Name, Level: u.Level, Hierarchy: e.h.Name(), Step: q.Step,
+		From: q.Range.From, To: q.Range.To, Unit: d.Unit, Compare: q.Compare, By: q.By}
+	codes := e.h.Subtree(u.Code)
+	r := q.Range
+	if q.Compare == "previous" {
+		r.From = prev(r.From, q.Step, e.loc)
+	}
+	counts, err := e.stepCounts(ctx, d, codes, r, q.Step)
+	if err != nil {
+		return Series{}, err
+	}
+	var earlier map[int64]aggregate.Counts
+	if q.Compare == "year_ago" {
+		ago := Range{yearAgo(q.Range.From, q.Step, e.loc), yearAgo(q.Range.To, q.Step, e.loc)}
+		if earlier, err = e.stepCounts(ctx, d, codes, ago, q.Step); err != nil {
+			return Series{}, err
+		}
+	}
+	var shares map[cell]aggregate.Counts
+	if q.By != "" {
+		if shares, err = e.sum(ctx, sourcesOf(d), ask{codes: codes, r: q.Range, step: q.Step, by: q.By}, nil); err != nil {
+			return Series{}, err
+		}
+	}
+	byStep := map[int64][]Share{}
+	for c, n := range shares {
+		p, _ := d.Parts(n)
+		byStep[c.t] = append(byStep[c.t], Share{Key: c.key, Value: valueOf(p)})
+	}
+	out.Points = []Point{}
+	for _, t := range steps(q.Range, q.Step) {
+		p, _ := d.Parts(counts[t.Unix()])
+		pt := Point{T: t, Value: valueOf(p)}
+		if q.Compare != "" {
+			then := prev(t, q.Step, e.loc)
+			n := counts[then.Unix()]
+			if q.Compare == "year_ago" {
+				then = yearAgo(t, q.Step, e.loc)
+				n = earlier[then.Unix()]
+			}
+			ep, _ := d.Parts(n)
+			pt.Previous = &Earlier{T: &then, Value: valueOf(ep)}
+			pt.Change = change(p.Value, ep.Value)
+		}
+		if q.By != "" {
+			pt.Breakdown = byStep[t.Unix()]
+			if pt.Breakdown == nil {
+				pt.Breakdown = []Share{}
+			}
+			sortShares(pt.Breakdown)
+		}
+		out.Points = append(out.Points, pt)
+	}
+	return out, nil
+}
+
+// stepCounts sums d's figures over codes for every step of r, with the
+// open balances at each step's end when d needs them.
+func (e *Engine) stepCounts(ctx context.Context, d aggregate.Definition, codes []string, r Range, s Step) (map[int64]aggregate.Counts, error) {
+	var deltas map[cell][2]int64
+	if atEnd(d) {
+		deltas = map[cell][2]int64{}
+	}
+	cells, err := e.sum(ctx, sourcesOf(d), ask{codes: codes, r: r, step: s}, deltas)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]aggregate.Counts, len(cells))
+	for c, n := range cells {
+		out[c.t] = n
+	}
+	if deltas == nil {
+		return out, nil
+	}
+	start, err := e.balances(ctx, codes, r.From, false)
+	if err != nil {
+		return nil, err
+	}
+	open, late := start[""][0], start[""][1]
+	for _, t := range steps(r, s) {
+		dt := deltas[cell{t: t.Unix()}]
+		open, late = open+dt[0], late+dt[1]
+		n := out[t.Unix()]
+		n.OpenAtEnd, n.LateAtEnd = uint64(max(open, 0)), uint64(max(late, 0))
+		out[t.Unix()] = n
+	}
+	return out, nil
+}
+
+// prev is the start of the step before the one starting at t.
+func prev(t time.Time, s Step, loc *time.Location) time.Time {
+	switch s {
+	case Hour:
+		return t.Add(-time.Hour)
+	case Week:
+		return t.AddDate(0, 0, -7)
+	case Month:
+		return t.AddDate(0, -1, 0)
+	}
+	return floor(t.AddDate(0, 0, -1), Day, loc)
+}
+
+// yearAgo is the start of the same step a year earlier: 52 weeks for
+// weeks, so that weeks stay Mondays.
+func yearAgo(t time.Time, s Step, loc *time.Location) time.Time {
+	if s == Week {
+		return t.AddDate(0, 0, -7*52)
+	}
+	return floor(t.AddDate(-1, 0, 0), s, loc)
+}
