@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openioc/ioc/api/auth"
+)
+
+// month is the month before last, local: closed, and in the past for ingest.
+var month = func() time.Time {
+	now := time.Now().In(hcm)
+	return time.Date(now.Year(), now.Month()-2, 1, 0, 0, 0, 0, hcm)
+}()
+
+// at is a local time in month.
+func at(day, hour int) string {
+	return time.Date(month.Year(), month.Month(), day, hour, 0, 0, 0, hcm).Format(time.RFC3339)
+}
+
+// analystData files dossiers of month in two wards of Hồ Chí Minh City
+// through HTTP: Bến Thành resolves one of two on time, Sài Gòn its only one.
+func analystData(t *testing.T, n *node) {
+	t.Helper()
+	ev := func(id, dossier, area, status, occurred, due string) map[string]any {
+		return map[string]any{"event_id": id, "dossier_id": dossier, "procedure_code": "1.004227", "sector": "land",
+			"area_code": area, "channel": "online", "status": status, "occurred_at": occurred, "due_at": due}
+	}
+	code, r := n.ingest(
+		ev("a1", "A", "26743", "received", at(1, 8), at(3, 17)),
+		ev("a2", "A", "26743", "resolved", at(2, 8), at(3, 17)),
+		ev("b1", "B", "26743", "received", at(1, 9), at(3, 17)),
+		ev("b2", "B", "26743", "resolved", at(9, 9), at(3, 17)),
+		ev("c1", "C", "26740", "received", at(5, 8), at(7, 17)),
+		ev("c2", "C", "26740", "resolved", at(6, 8), at(7, 17)),
+	)
+	if code != 202 || r.Accepted != 6 {
+		t.Fatalf("ingest: %d %+v", code, r)
+	}
+}
+
+func TestAnalystSeriesRankingAndCSV(t *testing.T) {
+	n := startNode(t, testConfig(t))
+	analystData(t, n)
+	viewer := issueToken(t, auth.Viewer, "79")
+
+	var s struct {
+		KPI    string `json:"kpi"`
+		Step   string `json:"step"`
+		Points []struct {
+			T           string   `json:"t"`
+			Value       *float64 `json:"value"`
+			Numerator   *float64 `json:"numerator"`
+			Denominator *float64 `json:"denominator"`
+		} `json:"points"`
+	}
+	days := month.AddDate(0, 1, -1).Day()
+	if code := n.get("/api/v1/kpis/on_time_rate/series?from="+month.Format("2006-01-02")+"&to="+month.AddDate(0, 1, -1).Format("2006-01-02")+"&step=day", viewer, &s); code != 200 {
+		t.Fatalf("series: status %d", code)
+	}
+	if len(s.Points) != days || s.Points[0].T != at(1, 0) {
+		t.Fatalf("series: got %d points from %s, want %d from %s", len(s.Points), s.Points[0].T, days, at(1, 0))
+	}
+	if p := s.Points[1]; p.Value == nil || *p.Value != 1 || *p.Denominator != 1 {
+		t.Errorf("the 2nd: got %+v, want 1 of 1 on time", p)
+	}
+	if p := s.Points[2]; p.Value != nil || *p.Denominator != 0 {
+		t.Errorf("the 3rd, nothing resolved: got value %v, want null", p.Value)
+	}
+
+	// The ranking as a spreadsheet: BOM, a header naming units, Vietnamese names intact.
+	req := n.do("GET", "/api/v1/kpis/on_time_rate/ranking?parent=79&level=commune&from="+month.Format("2006-01-02")+"&to="+month.AddDate(0, 1, -1).Format("2006-01-02")+"&limit=3&format=csv", viewer, "", nil)
+	body, _ := io.ReadAll(req.Body)
+	req.Body.Close()
+	if ct := req.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") {
+		t.Errorf("content type: got %q, want text/csv", ct)
+	}
+	if !bytes.HasPrefix(body, []byte("\xEF\xBB\xBF")) {
+		t.Fatalf("CSV does not start with a UTF-8 byte-order mark: %q", body[:min(len(body), 16)])
+	}
+	rows, err := csv.NewReader(bytes.NewReader(body[3:])).ReadAll()
+	if err != nil {
+		t.Fatalf("parse CSV: %v", err)
+	}
+	want := [][]string{
+		{"rank", "area", "area_name", "value [ratio]", "numerator [dossiers resolved on time]", "denominator [dossiers resolved]"},
+		{"1", "26740", "Sài Gòn", "1", "1", "1"},
+		{"2", "26743", "Bến Thành", "0.5", "1", "2"},
+	}
+	for i, w := range want {
+		if strings.Join(rows[i], "|") != strings.Join(w, "|") {
+			t.Errorf("CSV row %d: got %q, want %q", i, rows[i], w)
+		}
+	}
+	if len(rows) != 4 || rows[3][3] != "" {
+		t.Errorf("CSV: got %d rows, want the header and 3 units, the third without a value: %q", len(rows), rows)
+	}
+	var viaAccept bytes.Buffer
+	r2 := n.doWith("GET", "/api/v1/kpis?x=1", viewer, map[string]string{"Accept": "text/csv"})
+	io.Copy(&viaAccept, r2.Body)
+	r2.Body.Close()
+	if !strings.Contains(viaAccept.String(), "on_time_rate,Tỷ lệ giải quyết đúng hạn") {
+		t.Errorf("catalog as CSV through Accept: got %.200q", viaAccept.String())
+	}
+
+	for _, c := range []struct {
+		path string
+		code int
+		says string
+	}{
+		{"/api/v1/kpis/on_time_rate/series?step=hour&from=2026-01-01&to=2026-03-01", 422, "31 days"},
+		{"/api/v1/kpis/on_time_rate/series?step=fortnight", 400, "step"},
+		{"/api/v1/kpis/cameras_online/series", 422, "present moment"},
+		{"/api/v1/kpis/nope/series", 404, "no indicator"},
+		{"/api/v1/kpis/on_time_rate/series?area=01", 403, "does not cover"},
+		{"/api/v1/kpis/on_time_rate/ranking?by=type", 422, "breaks down by"},
+		{"/api/v1/kpis/on_time_rate/series?format=xlsx", 400, "format"},
+		{"/api/v1/scoreboard?period=2026-Q5", 400, "period"},
+	} {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if code := n.get(c.path, viewer, &e); code != c.code || !strings.Contains(e.Error, c.says) {
+			t.Errorf("%s: got %d %q, want %d saying %q", c.path, code, e.Error, c.code, c.says)
+		}
+	}
+
+	var sb struct {
+		Rank struct {
+			Position int `json:"position"`
+			Of       int `json:"of"`
+		} `json:"rank"`
+		Siblings []struct {
+			Area string `json:"area"`
+		} `json:"siblings"`
+	}
+	if code := n.get("/api/v1/scoreboard?period="+month.Format("2006-01"), viewer, &sb); code != 200 {
+		t.Fatalf("scoreboard: status %d", code)
+	}
+	if sb.Rank.Position != 1 || sb.Rank.Of != 34 || len(sb.Siblings) != 1 || sb.Siblings[0].Area != "79" {
+		t.Errorf("scoreboard for a province token: got rank %+v and siblings %+v, want 1 of 34 and only 79 listed", sb.Rank, sb.Siblings)
+	}
+}
+
+func TestClosingAPeriodFreezesItsFigures(t *testing.T) {
+	n := startNode(t, testConfig(t))
+	analystData(t, n)
+	viewer := issueToken(t, auth.Viewer, "79")
+	var e struct {
+		Error string `json:"error"`
+	}
+	if code := n.post("/api/v1/periods/"+month.Format("2006-01")+"/close", viewer, "application/json", nil, &e); code != 403 {
+		t.Errorf("close by a viewer: got %d, want 403", code)
+	}
+	var closed struct {
+		ClosedBy string `json:"closed_by"`
+		Figures  int    `json:"figures"`
+	}
+	if code := n.post("/api/v1/periods/"+month.Format("2006-01")+"/close", adminToken, "application/json", []byte(`{"note":"báo cáo tháng 10"}`), &closed); code != 201 || closed.ClosedBy != "admin-token" {
+		t.Fatalf("close: got %d %+v", code, closed)
+	}
+	if code := n.post("/api/v1/periods/"+month.Format("2006-01")+"/close", adminToken, "application/json", nil, &e); code != 409 || !strings.Contains(e.Error, "admin-token") {
+		t.Errorf("second close: got %d %q, want 409 naming who closed it", code, e.Error)
+	}
+	// A correction after the close: B's resolution really came on the 3rd.
+	ev := map[string]any{"event_id": "b3", "dossier_id": "B", "procedure_code": "1.004227", "sector": "land", "area_code": "26743",
+		"channel": "online", "status": "resolved", "occurred_at": at(3, 9), "due_at": at(3, 17)}
+	if code, r := n.ingest(ev); code != 202 || r.Accepted != 1 {
+		t.Fatalf("correction: %d %+v", code, r)
+	}
+	var figs struct {
+		Note  string `json:"note"`
+		Items []struct {
+			Area   string `json:"area"`
+			KPI    string `json:"kpi"`
+			Closed struct {
+				Value *float64 `json:"value"`
+			} `json:"closed"`
+			Live struct {
+				Value *float64 `json:"value"`
+			} `json:"live"`
+			Drift *float64 `json:"drift"`
+		} `json:"items"`
+	}
+	if code := n.get("/api/v1/periods/"+month.Format("2006-01"), viewer, &figs); code != 200 {
+		t.Fatalf("closed figures: status %d", code)
+	}
+	found := false
+	for _, it := range figs.Items {
+		if it.Area == "26743" && it.KPI == "on_time_rate" {
+			found = true
+			if *it.Closed.Value != 0.5 || *it.Live.Value != 1 || *it.Drift != 0.5 {
+				t.Errorf("Bến Thành on time: closed %v, live %v, drift %v; want 0.5, 1, 0.5", *it.Closed.Value, *it.Live.Value, *it.Drift)
+			}
+		}
+	}
+	if !found || figs.Note != "báo cáo tháng 10" {
+		t.Errorf("closed figures: found Bến Thành %v, note %q", found, figs.Note)
+	}
+	var list struct {
+		Periods []struct {
+			Period string `json:"period"`
+		} `json:"periods"`
+	}
+	if code := n.get("/api/v1/periods", viewer, &list); code != 200 || len(list.Periods) != 1 || list.Periods[0].Period != month.Format("2006-01") {
+		t.Errorf("periods: got %d %+v", code, list)
+	}
+	if code := n.get("/api/v1/periods/"+month.AddDate(0, -1, 0).Format("2006-01"), viewer, &e); code != 404 {
+		t.Errorf("a period never closed: got %d, want 404", code)
+	}
+}
+
+// doWith sends a request with extra headers.
+func (n *node) doWith(method, path, token string, headers map[string]string) *http.Response {
+	n.t.Helper()
+	req, err := http.NewRequest(method, n.base+path, nil)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		n.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp
+}
