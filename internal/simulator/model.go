@@ -21,6 +21,7 @@ const (
 	shareEResult      = 0.85
 	sharePaidOnline   = 0.60 // of dossiers whose procedure bears a fee
 	shareReusedData   = 0.40
+	shareAskedTwice   = 0.15 // of dossiers asked for documents
 	shareProvince     = 0.03 // filed at the provincial desk rather than a commune's
 	shareWithdrawn    = 0.015
 	shareWithdrawnIn  = 0.50 // of withdrawn dossiers, those withdrawn once in processing
@@ -305,6 +306,7 @@ func (w *world) emit(d *dossier, at time.Time, out []item) []item {
 		EResult:       d.eResult,
 		PaidOnline:    d.paidOnline,
 		ReusedData:    d.reusedData,
+		FeeRequired:   d.proc.fee,
 	}
 	if d.next < len(d.steps) {
 		heap.Fix(&w.queue, d.heapIdx)
@@ -397,6 +399,12 @@ func (w *world) plan(r, due time.Time, window time.Duration) []step {
 		asked := w.frac(r, window, 0.15, 0.35)
 		cursor = w.frac(asked, window, 0.05, 0.20)
 		steps = append(steps, step{"supplement_requested", asked}, step{"processing", cursor})
+		// Asked twice, the dossier is late whatever the clock says.
+		if w.chance(shareAskedTwice) {
+			again := w.frac(cursor, window, 0.02, 0.08)
+			cursor = w.frac(again, window, 0.02, 0.08)
+			steps = append(steps, step{"supplement_requested", again}, step{"processing", cursor})
+		}
 	}
 	if w.chance(shareRejected) {
 		return append(steps, step{"rejected", w.frac(cursor, window, 0.10, 0.30)})
