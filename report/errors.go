@@ -1,9 +1,6 @@
 package report
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // InvalidError is a request the engine cannot read: a malformed parameter.
 type InvalidError struct{ msg string }
@@ -48,5 +45,3 @@ func (e *TimeoutError) Error() string {
 	return "the query took longer than " + e.Limit + " (IOC_QUERY_TIMEOUT); narrow the range or the area"
 }
 func (e *TimeoutError) Unwrap() error { return e.Err }
-
-var errNoRows = errors.New("no rows")

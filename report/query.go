@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -94,7 +95,9 @@ func (e *Engine) sum(ctx context.Context, sources []source, a ask, deltas map[ce
 
 // query runs q under the execution limit and hands each row to scan.
 func (e *Engine) query(ctx context.Context, what, q string, args []any, scan func(func(...any) error) error) error {
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_execution_time": int(e.timeout.Seconds())}))
+	// max_execution_time counts whole seconds, and 0 would mean no limit.
+	secs := max(1, int(math.Ceil(e.timeout.Seconds())))
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_execution_time": secs}))
 	rows, err := e.conn.Query(ctx, q, args...)
 	if err != nil {
 		return e.queryError(what, err)

@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"math"
 	"os"
@@ -423,5 +424,25 @@ func TestRangesAndPeriods(t *testing.T) {
 		if _, err := ParsePeriod(bad, now, hcm); err == nil {
 			t.Errorf("%q: got no error", bad)
 		}
+	}
+}
+
+func TestQueriesPastTheLimitAnswerWithTheSettingToChange(t *testing.T) {
+	s := testenv.Store(t)
+	units, _ := geo.Builtin()
+	h, _ := units.Hierarchy("vn-2025")
+	e, err := New(Config{QueryTimeout: time.Second}, s, h, clusterlock.NewLocal(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A query that works longer than a second on any machine.
+	err = e.query(context.Background(), "a slow query", "SELECT count() FROM numbers(100000000000) WHERE sleepEachRow(0) = 0 AND number % 7 = 3", nil,
+		func(func(...any) error) error { return nil })
+	var te *TimeoutError
+	if !errors.As(err, &te) {
+		t.Fatalf("got %v, want a timeout", err)
+	}
+	if want := "the query took longer than 1s (IOC_QUERY_TIMEOUT); narrow the range or the area"; te.Error() != want {
+		t.Errorf("got %q, want %q", te.Error(), want)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/testenv"
@@ -79,5 +80,51 @@ func TestOpenRejectsBadDatabaseName(t *testing.T) {
 	_, err := chstore.Open(context.Background(), chstore.Config{Addr: "127.0.0.1:1", Database: "x; DROP"}, slog.Default())
 	if err == nil || !strings.Contains(err.Error(), "letters, digits and underscores") {
 		t.Errorf("got %v, want a refusal naming the allowed characters", err)
+	}
+}
+
+// TestRollupsFollowAChangeOfTimeZone stores a dossier received at 23:30 UTC
+// (06:30 the next day in Hồ Chí Minh City), restarts in UTC and checks the
+// day rollup moved it to the UTC day.
+func TestRollupsFollowAChangeOfTimeZone(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.Database(t)
+	open := func(zone string) *chstore.Store {
+		t.Helper()
+		s, err := chstore.Open(ctx, chstore.Config{Addr: testenv.ClickHouseAddr(t), Database: db, TimeZone: zone}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if _, err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open("Asia/Ho_Chi_Minh")
+	b, err := s.Conn().PrepareBatch(ctx, "INSERT INTO "+db+".dossier_events (event_id, dossier_id, hierarchy, area_code, channel, status, occurred_at, ingested_at, `delta.t`, `delta.area_code`, `delta.received`)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 10, 1, 23, 30, 0, 0, time.UTC)
+	if err := b.Append("e1", "d1", "vn-2025", "26743", "online", "received", at, at, []time.Time{at}, []string{"26743"}, []int8{1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	day := func(s *chstore.Store) string {
+		t.Helper()
+		var d time.Time
+		if err := s.Conn().QueryRow(ctx, "SELECT d FROM "+db+".dossier_flow_day WHERE received != 0").Scan(&d); err != nil {
+			t.Fatal(err)
+		}
+		return d.Format("2006-01-02")
+	}
+	if got := day(s); got != "2026-10-02" {
+		t.Errorf("in Hồ Chí Minh City: got day %s, want 2026-10-02", got)
+	}
+	if got := day(open("UTC")); got != "2026-10-01" {
+		t.Errorf("after moving to UTC: got day %s, want 2026-10-01", got)
 	}
 }
