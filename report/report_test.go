@@ -144,7 +144,9 @@ func newFixture(t *testing.T) fixture {
 	return f
 }
 
-func october() Range { return Range{time.Date(2026, 10, 1, 0, 0, 0, 0, hcm), time.Date(2026, 11, 1, 0, 0, 0, 0, hcm)} }
+func october() Range {
+	return Range{time.Date(2026, 10, 1, 0, 0, 0, 0, hcm), time.Date(2026, 11, 1, 0, 0, 0, 0, hcm)}
+}
 
 func val(p *float64) any {
 	if p == nil {
