@@ -84,33 +84,50 @@ func (s *Server) reportArea(c *fiber.Ctx, name string, whole bool) (string, erro
 	return code, nil
 }
 
+// historyAsk is what a series or a ranking is asked over.
+type historyAsk struct {
+	csv     bool
+	area    string
+	r       report.Range
+	compare string
+}
+
+// historyParams reads the parameters series and rankings share: the
+// answer's format, the unit (from the query parameter area), the range of
+// step (none for rankings) and the comparison.
+func (s *Server) historyParams(c *fiber.Ctx, area string, whole bool, step report.Step) (historyAsk, error) {
+	var h historyAsk
+	var err error
+	if h.csv, err = wantsCSV(c); err != nil {
+		return h, err
+	}
+	if h.area, err = s.reportArea(c, area, whole); err != nil {
+		return h, err
+	}
+	if h.r, err = report.ParseRange(c.Query("from"), c.Query("to"), step, time.Now(), s.d.Reports.Location()); err != nil {
+		return h, s.reportError(c, err)
+	}
+	if h.compare, err = report.ParseCompare(c.Query("compare")); err != nil {
+		return h, s.reportError(c, err)
+	}
+	return h, nil
+}
+
 func (s *Server) series(c *fiber.Ctx) error {
-	csv, err := wantsCSV(c)
-	if err != nil {
-		return err
-	}
-	area, err := s.reportArea(c, "area", false)
-	if err != nil {
-		return err
-	}
 	step, err := report.ParseStep(c.Query("step"))
 	if err != nil {
 		return s.reportError(c, err)
 	}
-	r, err := report.ParseRange(c.Query("from"), c.Query("to"), step, time.Now(), s.d.Reports.Location())
+	h, err := s.historyParams(c, "area", false, step)
+	if err != nil {
+		return err
+	}
+	out, err := s.d.Reports.Series(c.UserContext(), report.SeriesQuery{KPI: strings.Clone(c.Params("id")), Area: h.area,
+		Range: h.r, Step: step, Compare: h.compare, By: strings.Clone(c.Query("by"))})
 	if err != nil {
 		return s.reportError(c, err)
 	}
-	cmp, err := report.ParseCompare(c.Query("compare"))
-	if err != nil {
-		return s.reportError(c, err)
-	}
-	out, err := s.d.Reports.Series(c.UserContext(), report.SeriesQuery{KPI: strings.Clone(c.Params("id")), Area: area,
-		Range: r, Step: step, Compare: cmp, By: strings.Clone(c.Query("by"))})
-	if err != nil {
-		return s.reportError(c, err)
-	}
-	if !csv {
+	if !h.csv {
 		return c.JSON(out)
 	}
 	d, _ := aggregate.Lookup(out.KPI)
@@ -160,21 +177,9 @@ func valueCells(v report.Value) []string {
 }
 
 func (s *Server) ranking(c *fiber.Ctx) error {
-	csv, err := wantsCSV(c)
+	h, err := s.historyParams(c, "parent", true, "")
 	if err != nil {
 		return err
-	}
-	parent, err := s.reportArea(c, "parent", true)
-	if err != nil {
-		return err
-	}
-	r, err := report.ParseRange(c.Query("from"), c.Query("to"), "", time.Now(), s.d.Reports.Location())
-	if err != nil {
-		return s.reportError(c, err)
-	}
-	cmp, err := report.ParseCompare(c.Query("compare"))
-	if err != nil {
-		return s.reportError(c, err)
 	}
 	limit := 0
 	if l := c.Query("limit"); l != "" {
@@ -182,13 +187,13 @@ func (s *Server) ranking(c *fiber.Ctx) error {
 			return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("limit %q is not a whole number", l))
 		}
 	}
-	out, err := s.d.Reports.Ranking(c.UserContext(), report.RankingQuery{KPI: strings.Clone(c.Params("id")), Parent: parent,
-		Level: strings.Clone(c.Query("level")), Range: r, Order: strings.Clone(c.Query("order")), Limit: limit,
-		Compare: cmp, By: strings.Clone(c.Query("by"))})
+	out, err := s.d.Reports.Ranking(c.UserContext(), report.RankingQuery{KPI: strings.Clone(c.Params("id")), Parent: h.area,
+		Level: strings.Clone(c.Query("level")), Range: h.r, Order: strings.Clone(c.Query("order")), Limit: limit,
+		Compare: h.compare, By: strings.Clone(c.Query("by"))})
 	if err != nil {
 		return s.reportError(c, err)
 	}
-	if !csv {
+	if !h.csv {
 		return c.JSON(out)
 	}
 	d, _ := aggregate.Lookup(out.KPI)

@@ -218,31 +218,7 @@ func FuzzDecodeFeedback(f *testing.F) {
 	f.Add([]byte("{\"feedback_id\":\"a\"}\n{\"feedback_id\":\"b\",\"rating\":\"satisfied\"}\n"), true)
 	f.Add([]byte(`[1,"x",{"status_changes":"resolved"},{"status_changes":[7]},null]`), false)
 	f.Fuzz(func(t *testing.T, body []byte, ndjson bool) {
-		recs, errs, err := decodeRecords[FeedbackRecord](body, ndjson)
-		if err != nil {
-			if recs != nil || errs != nil {
-				t.Fatalf("failed decode returned records %d and errors %d", len(recs), len(errs))
-			}
-			return
-		}
-		seen := map[int]bool{}
-		for _, r := range recs {
-			if seen[r.index] {
-				t.Fatalf("index %d reported twice", r.index)
-			}
-			seen[r.index] = true
-		}
-		for _, e := range errs {
-			if seen[e.Index] || e.Error == "" {
-				t.Fatalf("index %d reported twice or without a reason", e.Index)
-			}
-			seen[e.Index] = true
-		}
-		for i := range len(seen) {
-			if !seen[i] {
-				t.Fatalf("record %d of %d is neither decoded nor refused", i, len(seen))
-			}
-		}
+		checkAccounted(t, body, ndjson, decodeRecords[FeedbackRecord])
 	})
 }
 

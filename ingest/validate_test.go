@@ -160,31 +160,7 @@ func FuzzDecodeDossiers(f *testing.F) {
 	f.Add([]byte("{\"event_id\":\"a\"}\n{\"event_id\":\"b\"}\n"), true)
 	f.Add([]byte(`[1,"x",{"digitized":"yes"},null]`), false)
 	f.Fuzz(func(t *testing.T, body []byte, ndjson bool) {
-		recs, errs, err := decodeRecords[DossierEvent](body, ndjson)
-		if err != nil {
-			if recs != nil || errs != nil {
-				t.Fatalf("failed decode returned records %d and errors %d", len(recs), len(errs))
-			}
-			return
-		}
-		seen := map[int]bool{}
-		for _, r := range recs {
-			if seen[r.index] {
-				t.Fatalf("index %d reported twice", r.index)
-			}
-			seen[r.index] = true
-		}
-		for _, e := range errs {
-			if seen[e.Index] || e.Error == "" {
-				t.Fatalf("index %d reported twice or without a reason", e.Index)
-			}
-			seen[e.Index] = true
-		}
-		for i := range len(seen) {
-			if !seen[i] {
-				t.Fatalf("record %d of %d is neither decoded nor refused", i, len(seen))
-			}
-		}
+		checkAccounted(t, body, ndjson, decodeRecords[DossierEvent])
 	})
 }
 
@@ -225,4 +201,35 @@ func TestValidatePlacesOldUnits(t *testing.T) {
 	f("vn-2024", "760", nil, nil, want{"vn-2025", "79", false, old("760")})
 	// Kobe's Chūō-ku has no crosswalk to vn-2025.
 	f("jp-2021", "28110", nil, nil, want{"jp-2021", "28110", false, nil})
+}
+
+// checkAccounted decodes body and fails t unless every record is decoded
+// or refused by index, exactly once.
+func checkAccounted[T any](t *testing.T, body []byte, ndjson bool, decode func([]byte, bool) ([]decoded[T], []RecordError, error)) {
+	t.Helper()
+	recs, errs, err := decode(body, ndjson)
+	if err != nil {
+		if recs != nil || errs != nil {
+			t.Fatalf("failed decode returned records %d and errors %d", len(recs), len(errs))
+		}
+		return
+	}
+	seen := map[int]bool{}
+	for _, r := range recs {
+		if seen[r.index] {
+			t.Fatalf("index %d reported twice", r.index)
+		}
+		seen[r.index] = true
+	}
+	for _, e := range errs {
+		if seen[e.Index] || e.Error == "" {
+			t.Fatalf("index %d reported twice or without a reason", e.Index)
+		}
+		seen[e.Index] = true
+	}
+	for i := range len(seen) {
+		if !seen[i] {
+			t.Fatalf("record %d of %d is neither decoded nor refused", i, len(seen))
+		}
+	}
 }

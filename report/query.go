@@ -67,6 +67,13 @@ var dimColumn = map[source]map[string]string{
 	cameraSource: {"type": "type", "severity": "toString(severity)"},
 }
 
+// addCell adds n to the figures of c.
+func addCell(out map[cell]aggregate.Counts, c cell, n aggregate.Counts) {
+	t := out[c]
+	t.Add(n)
+	out[c] = t
+}
+
 // sum adds the figures of the sources into out. deltas, when not nil,
 // gains each cell's change in the open and late-open balances.
 func (e *Engine) sum(ctx context.Context, sources []source, a ask, deltas map[cell][2]int64) (map[cell]aggregate.Counts, error) {
@@ -231,9 +238,7 @@ func (e *Engine) flow(ctx context.Context, a ask, out map[cell]aggregate.Counts,
 		parts = split(a.r, false, e.loc)
 	}
 	return e.flowParts(ctx, a, parts, func(c cell, m dossier.Measures) {
-		t := out[c]
-		t.Add(aggregate.FlowCounts(m))
-		out[c] = t
+		addCell(out, c, aggregate.FlowCounts(m))
 		if deltas != nil {
 			d := deltas[c]
 			deltas[c] = [2]int64{d[0] + m.Open, d[1] + m.LateOpen}
@@ -364,9 +369,7 @@ func (e *Engine) feedback(ctx context.Context, a ask, out map[cell]aggregate.Cou
 			return err
 		}
 		c.t = e.bucketOf(b, a.step)
-		t := out[c]
-		t.Add(n)
-		out[c] = t
+		addCell(out, c, n)
 		return nil
 	})
 }
@@ -407,9 +410,7 @@ func (e *Engine) cameras(ctx context.Context, a ask, out map[cell]aggregate.Coun
 			return err
 		}
 		c.t = e.bucketOf(b, a.step)
-		t := out[c]
-		t.Add(n)
-		out[c] = t
+		addCell(out, c, n)
 		return nil
 	})
 }
@@ -433,9 +434,7 @@ func (e *Engine) sensors(ctx context.Context, a ask, out map[cell]aggregate.Coun
 		} else {
 			n.WaterLevel = st
 		}
-		t := out[c]
-		t.Add(n)
-		out[c] = t
+		addCell(out, c, n)
 		return nil
 	})
 }
