@@ -65,23 +65,10 @@ func TestFeedbackSimulatedThroughIngest(t *testing.T) {
 	}
 	c, reg := run(t, cfg, &stepClock{t: start, step: time.Minute}, end, nil)
 
-	parse := func(s string) time.Time {
-		t.Helper()
-		v, err := time.Parse(time.RFC3339, s)
-		if err != nil {
-			t.Fatalf("parse %q: %v", s, err)
-		}
-		return v
-	}
+	parse := func(s string) time.Time { t.Helper(); return parseTime(t, s) }
 	share := func(name string, num, den int, want, tol float64) {
 		t.Helper()
-		if den == 0 {
-			t.Errorf("%s: no sample", name)
-			return
-		}
-		if got := float64(num) / float64(den); math.Abs(got-want) > tol {
-			t.Errorf("%s: got %.4f (%d/%d), want %.2f ± %.2f", name, got, num, den, want, tol)
-		}
+		checkShare(t, name, num, den, want, tol)
 	}
 	dossierArea := map[string]string{}
 	for _, e := range c.events {

@@ -236,23 +236,10 @@ func TestProvinceThroughIngest(t *testing.T) {
 		t.Fatalf("got %d events, want at least 5000", len(evs))
 	}
 
-	parse := func(s string) time.Time {
-		t.Helper()
-		v, err := time.Parse(time.RFC3339, s)
-		if err != nil {
-			t.Fatalf("parse %q: %v", s, err)
-		}
-		return v
-	}
+	parse := func(s string) time.Time { t.Helper(); return parseTime(t, s) }
 	share := func(name string, num, den int, want, tol float64) {
 		t.Helper()
-		if den == 0 {
-			t.Errorf("%s: no sample", name)
-			return
-		}
-		if got := float64(num) / float64(den); math.Abs(got-want) > tol {
-			t.Errorf("%s: got %.4f (%d/%d), want %.3f ± %.3f", name, got, num, den, want, tol)
-		}
+		checkShare(t, name, num, den, want, tol)
 	}
 
 	allowed := fakeAreas{"79": true}
@@ -492,5 +479,26 @@ func TestNewExplainsBadConfig(t *testing.T) {
 	}
 	if _, err := simulator.New(ok, nil, reg); err == nil {
 		t.Errorf("second simulator on one registry: got no error, want a registration error")
+	}
+}
+
+func parseTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatalf("parse %q: %v", s, err)
+	}
+	return v
+}
+
+// checkShare fails t unless num/den is within tol of want.
+func checkShare(t *testing.T, name string, num, den int, want, tol float64) {
+	t.Helper()
+	if den == 0 {
+		t.Errorf("%s: no sample", name)
+		return
+	}
+	if got := float64(num) / float64(den); math.Abs(got-want) > tol {
+		t.Errorf("%s: got %.4f (%d/%d), want %.3f ± %.3f", name, got, num, den, want, tol)
 	}
 }
