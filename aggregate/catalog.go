@@ -313,7 +313,8 @@ var catalog = []Definition{
 		ID: "on_time_open_rate", NameEn: "On-time rate, open dossiers included", NameVi: "Tỷ lệ đúng hạn (kể cả hồ sơ đang giải quyết)",
 		Direction: "higher_is_better", History: true,
 		Formula: "(Dossiers resolved on time in the period + dossiers still open at its end and not yet late) ÷ (dossiers resolved " +
-			"in the period + dossiers still open at its end). The same deadline rules as on_time_rate; open dossiers are judged at the end of the period.",
+			"in the period + dossiers still open at its end). The same deadline rules as on_time_rate; open dossiers are judged at the end of the period, " +
+			"or at the start of the current hour for a period not yet over.",
 		Numerator: "dossiers resolved on time + open dossiers not late at the end", Denominator: "dossiers resolved + dossiers open at the end",
 		Source: "dossier events", Needs: resolveNeeds,
 		Scoreboard: &ScoreRule{Group: "progress", MaxPoints: 20, FullPointsAt: 0.95},

@@ -234,7 +234,7 @@ func (e *Engine) rolledUp(ctx context.Context, sources []source, balance bool, c
 		filed[c.area] = t
 	}
 	if balance {
-		b, err := e.balances(ctx, codes, r.To, true)
+		b, err := e.balances(ctx, codes, e.judgedAt(r.To), true)
 		if err != nil {
 			return nil, err
 		}

@@ -144,6 +144,16 @@ func deref(p aggregate.Parts) []float64 {
 	return out
 }
 
+// judgedAt is when dossiers still open at end are judged: at end, or for a
+// range not yet over, at the start of the current hour (a dossier's turn
+// to late is stamped ahead, at its deadline, so the future must be cut off).
+func (e *Engine) judgedAt(end time.Time) time.Time {
+	if now := floor(e.now(), Hour, e.loc); now.Before(end) {
+		return now
+	}
+	return end
+}
+
 // unit finds a unit of the hierarchy.
 func (e *Engine) unit(code string) (geo.Unit, error) {
 	u, ok := e.h.Unit(code)

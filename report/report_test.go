@@ -448,3 +448,25 @@ func TestQueriesPastTheLimitAnswerWithTheSettingToChange(t *testing.T) {
 		t.Errorf("got %q, want %q", te.Error(), want)
 	}
 }
+
+// TestOpenDossiersOfARunningPeriodAreJudgedNow: in the middle of October,
+// D5 (due on the 30th) is open and not yet late.
+func TestOpenDossiersOfARunningPeriodAreJudgedNow(t *testing.T) {
+	f := newFixture(t)
+	f.e.now = func() time.Time { return time.Date(2026, 10, 25, 12, 30, 0, 0, hcm) }
+	s, err := f.e.Series(context.Background(), SeriesQuery{KPI: "on_time_open_rate", Area: benThanh, Range: october(), Step: Month})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Resolved by now: D4, late. Open now: D5 and D6, neither late yet.
+	checkValue(t, "Bến Thành on the 25th", s.Points[0].Value, [3]any{0.6667, 2.0, 3.0})
+	r, err := f.e.Ranking(context.Background(), RankingQuery{KPI: "on_time_open_rate", Parent: "79", Range: october(), Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range r.Items {
+		if it.Area == benThanh {
+			checkValue(t, "Bến Thành ranked on the 25th", it.Value, [3]any{0.6667, 2.0, 3.0})
+		}
+	}
+}

@@ -142,12 +142,26 @@ func (e *Engine) stepCounts(ctx context.Context, d aggregate.Definition, codes [
 	if err != nil {
 		return nil, err
 	}
+	// A step not yet over is judged as of now; so are later ones.
+	now := e.judgedAt(r.To)
+	var current [2]int64
+	if now.Before(r.To) {
+		b, err := e.balances(ctx, codes, now, false)
+		if err != nil {
+			return nil, err
+		}
+		current = b[""]
+	}
 	open, late := start[""][0], start[""][1]
 	for _, t := range steps(r, s) {
 		dt := deltas[cell{t: t.Unix()}]
 		open, late = open+dt[0], late+dt[1]
+		o, l := open, late
+		if next(t, s).After(now) {
+			o, l = current[0], current[1]
+		}
 		n := out[t.Unix()]
-		n.OpenAtEnd, n.LateAtEnd = uint64(max(open, 0)), uint64(max(late, 0))
+		n.OpenAtEnd, n.LateAtEnd = uint64(max(o, 0)), uint64(max(l, 0))
 		out[t.Unix()] = n
 	}
 	return out, nil
