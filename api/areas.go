@@ -59,6 +59,10 @@ type areaList struct {
 }
 
 func (s *Server) listAreas(c *fiber.Ctx) error {
+	csv, err := wantsCSV(c)
+	if err != nil {
+		return err
+	}
 	h, err := s.hierarchy(c)
 	if err != nil {
 		return err
@@ -80,7 +84,14 @@ func (s *Server) listAreas(c *fiber.Ctx) error {
 		}
 	}
 	out.Count = len(out.Areas)
-	return c.JSON(out)
+	if !csv {
+		return c.JSON(out)
+	}
+	rows := make([][]string, 0, len(out.Areas))
+	for _, u := range out.Areas {
+		rows = append(rows, []string{u.Code, u.Level, u.Parent, u.Name, u.NameEn, u.FullName, u.FullNameEn})
+	}
+	return sendCSV(c, fileName("areas", h.Name(), level, parent), []string{"code", "level", "parent", "name", "name_en", "full_name", "full_name_en"}, rows)
 }
 
 type unitRef struct {
@@ -151,6 +162,10 @@ type childrenKPIs struct {
 }
 
 func (s *Server) childrenKPIs(c *fiber.Ctx) error {
+	csv, err := wantsCSV(c)
+	if err != nil {
+		return err
+	}
 	q, cancel, err := s.figuresQuery(c)
 	if err != nil {
 		return err
@@ -160,7 +175,10 @@ func (s *Server) childrenKPIs(c *fiber.Ctx) error {
 	if err != nil {
 		return s.figuresError(c, err)
 	}
-	return c.JSON(childrenKPIs{Area: q.u.Code, Hierarchy: q.h.Name(), Window: q.w, Children: kids})
+	if !csv {
+		return c.JSON(childrenKPIs{Area: q.u.Code, Hierarchy: q.h.Name(), Window: q.w, Children: kids})
+	}
+	return snapshotsCSV(c, fileName("kpis", q.u.Code, string(q.w)), kids)
 }
 
 func (s *Server) figuresError(c *fiber.Ctx, err error) error {
@@ -200,4 +218,41 @@ func (s *Server) catalog(c *fiber.Ctx) error {
 		rows = append(rows, row)
 	}
 	return sendCSV(c, "indicators", header, rows)
+}
+
+// snapshotsCSV answers snapshots as one row per unit and a column per
+// indicator that is a single figure, its unit in the header.
+func snapshotsCSV(c *fiber.Ctx, name string, snaps []aggregate.Snapshot) error {
+	header := []string{"area", "name", "level", "window", "as_of"}
+	var ids []string
+	for _, d := range aggregate.Catalog() {
+		if d.Live && d.Kind != "breakdown" {
+			ids = append(ids, d.ID)
+			header = append(header, d.ID+" ["+d.Unit+"]")
+		}
+	}
+	rows := make([][]string, 0, len(snaps))
+	for _, sn := range snaps {
+		row := []string{sn.Area, sn.Name, sn.Level, string(sn.Window), stamp(sn.AsOf)}
+		for _, id := range ids {
+			row = append(row, figure(sn.KPIs[id]))
+		}
+		rows = append(rows, row)
+	}
+	return sendCSV(c, name, header, rows)
+}
+
+// figure formats a snapshot value: a count, a rate or null.
+func figure(v any) string {
+	switch x := v.(type) {
+	case *float64:
+		return num(x)
+	case float64:
+		return num(&x)
+	case uint64:
+		return strconv.FormatUint(x, 10)
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
 }

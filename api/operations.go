@@ -98,6 +98,10 @@ type deviceList struct {
 }
 
 func (s *Server) listDevices(c *fiber.Ctx) error {
+	csv, err := wantsCSV(c)
+	if err != nil {
+		return err
+	}
 	areas, err := s.scopeAreas(c)
 	if err != nil {
 		return err
@@ -122,7 +126,18 @@ func (s *Server) listDevices(c *fiber.Ctx) error {
 		}
 	}
 	out.Count = len(out.Devices)
-	return c.JSON(out)
+	if !csv {
+		return c.JSON(out)
+	}
+	rows := make([][]string, 0, len(out.Devices))
+	for _, v := range out.Devices {
+		seen := ""
+		if v.LastSeen != nil {
+			seen = stamp(*v.LastSeen)
+		}
+		rows = append(rows, []string{v.ID, v.Kind, v.Name, v.AreaCode, num(&v.Lat), num(&v.Lon), v.Status, seen, v.Source})
+	}
+	return sendCSV(c, "devices", []string{"id", "kind", "name", "area", "lat [degrees]", "lon [degrees]", "status", "last_seen", "source"}, rows)
 }
 
 // readableDevice finds :id among the devices the token may read; one
@@ -187,6 +202,10 @@ type alarmList struct {
 }
 
 func (s *Server) listAlarms(c *fiber.Ctx) error {
+	csv, err := wantsCSV(c)
+	if err != nil {
+		return err
+	}
 	areas, err := s.scopeAreas(c)
 	if err != nil {
 		return err
@@ -229,7 +248,23 @@ func (s *Server) listAlarms(c *fiber.Ctx) error {
 	if err != nil {
 		return unavailable(c, err)
 	}
-	return c.JSON(alarmList{Count: len(as), Alarms: as})
+	if !csv {
+		return c.JSON(alarmList{Count: len(as), Alarms: as})
+	}
+	when := func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return stamp(*t)
+	}
+	rows := make([][]string, 0, len(as))
+	for _, a := range as {
+		rows = append(rows, []string{a.ID, a.RuleID, a.RuleName, a.DeviceID, a.DeviceName, a.AreaCode, a.Severity, a.State,
+			a.Message, num(&a.Value), num(&a.Threshold), stamp(a.OpenedAt), when(a.AcknowledgedAt), a.AcknowledgedBy,
+			when(a.ResolvedAt), a.ResolvedBy, a.Resolution})
+	}
+	return sendCSV(c, "alarms", []string{"id", "rule_id", "rule_name", "device_id", "device_name", "area", "severity", "state",
+		"message", "value", "threshold", "opened_at", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "resolution"}, rows)
 }
 
 // readableAlarm finds :id among the alarms the token may read.

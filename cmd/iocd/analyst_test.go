@@ -74,19 +74,7 @@ func TestAnalystSeriesRankingAndCSV(t *testing.T) {
 	}
 
 	// The ranking as a spreadsheet: BOM, a header naming units, Vietnamese names intact.
-	req := n.do("GET", "/api/v1/kpis/on_time_rate/ranking?parent=79&level=commune&from="+month.Format("2006-01-02")+"&to="+month.AddDate(0, 1, -1).Format("2006-01-02")+"&limit=3&format=csv", viewer, "", nil)
-	body, _ := io.ReadAll(req.Body)
-	req.Body.Close()
-	if ct := req.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") {
-		t.Errorf("content type: got %q, want text/csv", ct)
-	}
-	if !bytes.HasPrefix(body, []byte("\xEF\xBB\xBF")) {
-		t.Fatalf("CSV does not start with a UTF-8 byte-order mark: %q", body[:min(len(body), 16)])
-	}
-	rows, err := csv.NewReader(bytes.NewReader(body[3:])).ReadAll()
-	if err != nil {
-		t.Fatalf("parse CSV: %v", err)
-	}
+	rows := n.getCSV("/api/v1/kpis/on_time_rate/ranking?parent=79&level=commune&from="+month.Format("2006-01-02")+"&to="+month.AddDate(0, 1, -1).Format("2006-01-02")+"&limit=3&format=csv", viewer)
 	want := [][]string{
 		{"rank", "area", "area_name", "value [ratio]", "numerator [dossiers resolved on time]", "denominator [dossiers resolved]"},
 		{"1", "26740", "Sài Gòn", "1", "1", "1"},
@@ -99,6 +87,23 @@ func TestAnalystSeriesRankingAndCSV(t *testing.T) {
 	}
 	if len(rows) != 4 || rows[3][3] != "" {
 		t.Errorf("CSV: got %d rows, want the header and 3 units, the third without a value: %q", len(rows), rows)
+	}
+	areas := n.getCSV("/api/v1/areas?parent=79&level=commune&format=csv", viewer)
+	if len(areas) != 169 || areas[0][0] != "code" {
+		t.Errorf("areas as CSV: got %d rows starting %q, want a header and 168 communes", len(areas), areas[0])
+	}
+	kids := n.getCSV("/api/v1/areas/79/children/kpis?window=30d&format=csv", viewer)
+	col := map[string]int{}
+	for i, h := range kids[0] {
+		col[h] = i
+	}
+	if _, ok := col["on_time_rate [ratio]"]; !ok {
+		t.Fatalf("children figures as CSV: header %q has no on_time_rate [ratio]", kids[0])
+	}
+	for _, r := range kids[1:] {
+		if r[0] == "26743" && r[1] != "Bến Thành" {
+			t.Errorf("children figures as CSV: 26743 is named %q, want Bến Thành", r[1])
+		}
 	}
 	var viaAccept bytes.Buffer
 	r2 := n.doWith("GET", "/api/v1/kpis?x=1", viewer, map[string]string{"Accept": "text/csv"})
@@ -231,4 +236,27 @@ func (n *node) doWith(method, path, token string, headers map[string]string) *ht
 		n.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	return resp
+}
+
+// getCSV fetches a CSV answer, checks its type and byte-order mark, and
+// parses it.
+func (n *node) getCSV(path, token string) [][]string {
+	n.t.Helper()
+	resp := n.do("GET", path, token, "", nil)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		n.t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") {
+		n.t.Errorf("GET %s: content type %q, want text/csv", path, ct)
+	}
+	if !bytes.HasPrefix(body, []byte("\xEF\xBB\xBF")) {
+		n.t.Fatalf("GET %s: CSV does not start with a UTF-8 byte-order mark: %q", path, body[:min(len(body), 16)])
+	}
+	rows, err := csv.NewReader(bytes.NewReader(body[3:])).ReadAll()
+	if err != nil {
+		n.t.Fatalf("GET %s: parse CSV: %v", path, err)
+	}
+	return rows
 }
