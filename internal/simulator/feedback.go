@@ -197,15 +197,16 @@ func (f *feedbackWorld) receive(t time.Time) *feedbackItem {
 	return it
 }
 
-// dossier picks an open dossier of the dossier world, or nil when there is
-// none at hand; closed ones may have been dropped unsent.
+// dossier picks an open dossier of the dossier world that has been
+// received (its first event emitted), or nil when there is none at hand;
+// closed ones may have been dropped unsent.
 func (f *feedbackWorld) dossier() *dossier {
 	w := f.dossiers
 	for range 8 {
 		if len(w.byAge) == 0 {
 			return nil
 		}
-		if d := w.byAge[f.rng.IntN(len(w.byAge))]; !d.closed {
+		if d := w.byAge[f.rng.IntN(len(w.byAge))]; !d.closed && d.next > 0 {
 			return d
 		}
 	}
