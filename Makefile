@@ -1,7 +1,9 @@
 # make run   installs what is missing, starts ClickHouse, Redis, Mosquitto and iocd with the simulator
 # make stop  stops what make run started
 # make test  runs every test against real ClickHouse, Redis and Mosquitto, with -race
-# make bench measures ingest from HTTP to ClickHouse against a direct insert
+# make bench measures ingest from HTTP to ClickHouse against a direct insert, point lookups
+#            with the spatial index against a naive scan, and the analyst API against the same
+#            questions in SQL over 100 million raw dossier events (BENCH_EVENTS; kept in $(VAR)/bench)
 
 VAR             ?= var
 HTTP_ADDR       ?= 127.0.0.1:8080

@@ -3,12 +3,16 @@
 # clickhouse-go batch insert of the same rows, in the same run, on throwaway
 # ClickHouse and Redis servers; then point lookups among the vn-2025
 # communes with the spatial index against the naive scan of every ring, on
-# one core. Prints the rates and their ratios.
+# one core; then the analyst API (series, ranking, scoreboard) against the
+# same questions asked in SQL of the raw dossier events, on BENCH_EVENTS
+# (default 100 million) events kept in BENCH_DIR (default var/bench) so that
+# a rerun skips the load. Prints the rates, timings and their ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(mktemp -d -t ioc-bench-XXXXXX)
 go build -o "$dir/iocdev" ./cmd/iocdev
-trap '"$dir/iocdev" down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+bench_dir=${BENCH_DIR:-${VAR:-var}/bench}
+trap '"$dir/iocdev" down --dir "$bench_dir" >/dev/null 2>&1 || true; "$dir/iocdev" down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 eval "$("$dir/iocdev" up --dir "$dir" --prefix IOC_TEST_)"
 export IOC_TEST_CLICKHOUSE_ADDR IOC_TEST_REDIS_ADDR
 out=$(go test -run '^$' -bench 'BenchmarkIngest' -benchtime "${BENCHTIME:-300x}" -count "${COUNT:-3}" ./cmd/iocd)
@@ -36,4 +40,13 @@ echo "$geo" | awk '
     printf "spatial index:               %8.0f lookups/s (mean of %d)\n", x/nx, nx
     printf "ratio index / naive:         %8.0f\n", (x/nx)/(n/nn)
   }'
+# Analytics: its own ClickHouse, whose data under $bench_dir outlives the run;
+# the throwaway servers are stopped first so as not to share the cores.
+"$dir/iocdev" down --dir "$dir" >/dev/null 2>&1 || true
+go build -o "$dir/iocd" ./cmd/iocd
+go build -o "$dir/iocbench" ./cmd/iocbench
+mkdir -p "$bench_dir"
+eval "$("$dir/iocdev" up --dir "$bench_dir" --prefix IOC_BENCH_)"
+echo
+"$dir/iocbench" -addr "$IOC_BENCH_CLICKHOUSE_ADDR" -events "${BENCH_EVENTS:-100000000}" -iocd "$dir/iocd"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go env GOVERSION), ClickHouse $(clickhouse-client --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -1 || echo '?')"
