@@ -21,11 +21,12 @@ type dossierKey struct{ hierarchy, id string }
 type flows struct {
 	events  map[dossierKey][]dossier.Event
 	derived map[dossierKey][]dossier.Contribution
+	stored  map[dossierKey]map[string]bool // event ids stored before the batch
 }
 
 // loadFlows reads the stored events of the given dossiers.
 func loadFlows(ctx context.Context, conn driver.Conn, db string, keys map[dossierKey]bool) (*flows, error) {
-	f := &flows{events: map[dossierKey][]dossier.Event{}, derived: map[dossierKey][]dossier.Contribution{}}
+	f := &flows{events: map[dossierKey][]dossier.Event{}, derived: map[dossierKey][]dossier.Contribution{}, stored: map[dossierKey]map[string]bool{}}
 	byHierarchy := map[string][]string{}
 	for k := range keys {
 		byHierarchy[k.hierarchy] = append(byHierarchy[k.hierarchy], k.id)
@@ -40,7 +41,6 @@ func loadFlows(ctx context.Context, conn driver.Conn, db string, keys map[dossie
 			if err != nil {
 				return nil, fmt.Errorf("read dossier timelines: %w", err)
 			}
-			seen := map[string]bool{}
 			for rows.Next() {
 				var id string
 				var e dossier.Event
@@ -50,13 +50,16 @@ func loadFlows(ctx context.Context, conn driver.Conn, db string, keys map[dossie
 					rows.Close()
 					return nil, fmt.Errorf("read dossier timelines: %w", err)
 				}
+				k := dossierKey{h, id}
 				// A copy that slipped past the duplicate check must not count twice.
-				if seen[e.EventID] {
+				if f.stored[k][e.EventID] {
 					continue
 				}
-				seen[e.EventID] = true
+				if f.stored[k] == nil {
+					f.stored[k] = map[string]bool{}
+				}
+				f.stored[k][e.EventID] = true
 				e.Digitized, e.EResult, e.PaidOnline, e.ReusedData, e.FeeRequired, e.Approximate = digitized == 1, eResult == 1, paid == 1, reused == 1, fee == 1, approx == 1
-				k := dossierKey{h, id}
 				f.events[k] = append(f.events[k], e)
 			}
 			rows.Close()
@@ -67,6 +70,9 @@ func loadFlows(ctx context.Context, conn driver.Conn, db string, keys map[dossie
 	}
 	return f, nil
 }
+
+// has says whether the dossier's stored history holds the event.
+func (f *flows) has(k dossierKey, eventID string) bool { return f.stored[k][eventID] }
 
 // add appends e to its dossier's history and returns what that changes.
 func (f *flows) add(k dossierKey, e dossier.Event) []dossier.Contribution {

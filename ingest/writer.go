@@ -80,16 +80,12 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]bool, error) {
 		return nil, fmt.Errorf("lock dossier_events: %w", err)
 	}
 	defer unlock()
-	stored, err := w.storedIDs(ctx, rows, cand)
-	if err != nil {
-		return nil, err
-	}
+	// The stored histories of the batch's dossiers hold every event already
+	// stored, so one lookup both finds resends and feeds the derivation.
 	keys := map[dossierKey]bool{}
 	for _, i := range cand {
-		if r := rows[i]; !stored[r.EventID] {
-			for _, p := range placements(r) {
-				keys[dossierKey{p.at.Hierarchy, r.DossierID}] = true
-			}
+		for _, p := range placements(rows[i]) {
+			keys[dossierKey{p.at.Hierarchy, rows[i].DossierID}] = true
 		}
 	}
 	history, err := loadFlows(ctx, w.conn, w.db, keys)
@@ -105,7 +101,7 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]bool, error) {
 	n := 0
 	for _, i := range cand {
 		r := rows[i]
-		if stored[r.EventID] {
+		if history.has(dossierKey{r.Hierarchy, r.DossierID}, r.EventID) {
 			continue
 		}
 		for _, p := range placements(r) {
@@ -162,15 +158,6 @@ func DossierValues(r Dossier, at, rec Placement, approximate bool, delta []dossi
 		at.Hierarchy, at.AreaCode, r.Channel, r.Status, r.OccurredAt, r.ReceivedAt, r.DueAt, r.OnlineLevel,
 		b2u(r.Digitized), b2u(r.EResult), b2u(r.PaidOnline), b2u(r.ReusedData), b2u(r.FeeRequired), ingestedAt,
 		rec.Hierarchy, rec.AreaCode, b2u(approximate), r.Lat, r.Lon}, DeltaValues(delta)...)
-}
-
-// storedIDs returns which candidate event ids are already in dossier_events.
-func (w *Writer) storedIDs(ctx context.Context, rows []Dossier, cand []int) (map[string]bool, error) {
-	keys := make([]storedKey, len(cand))
-	for j, i := range cand {
-		keys[j] = storedKey{rows[i].Hierarchy, rows[i].AreaCode, rows[i].OccurredAt, rows[i].EventID}
-	}
-	return storedIDs(ctx, w.conn, w.db, "dossier_events", "occurred_at", keys)
 }
 
 // placedRow is where one stored row of a record counts.
