@@ -24,6 +24,10 @@ type Definition struct {
 	Breakdowns []string `json:"breakdowns,omitempty"`
 	// Scoreboard places the indicator on the national index.
 	Scoreboard *ScoreRule `json:"scoreboard,omitempty"`
+	// AtEnd says it counts the dossiers still open at the end of the
+	// range (Counts.OpenAtEnd, LateAtEnd), which need reading every change
+	// before that end.
+	AtEnd bool `json:"-"`
 
 	value func(Counts) any
 	parts func(Counts) Parts
@@ -316,7 +320,7 @@ var catalog = []Definition{
 			"in the period + dossiers still open at its end). The same deadline rules as on_time_rate; open dossiers are judged at the end of the period, " +
 			"or at the start of the current hour for a period not yet over.",
 		Numerator: "dossiers resolved on time + open dossiers not late at the end", Denominator: "dossiers resolved + dossiers open at the end",
-		Source: "dossier events", Needs: resolveNeeds,
+		Source: "dossier events", Needs: resolveNeeds, AtEnd: true,
 		Scoreboard: &ScoreRule{Group: "progress", MaxPoints: 20, FullPointsAt: 0.95},
 	}, func(c Counts) uint64 { return c.OnTime + c.OpenAtEnd - min(c.LateAtEnd, c.OpenAtEnd) },
 		func(c Counts) uint64 { return c.Resolved + c.OpenAtEnd }),

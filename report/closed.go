@@ -97,8 +97,9 @@ func (e *Engine) Close(ctx context.Context, p Period, by, note string) (Closed, 
 		return Closed{}, fmt.Errorf("prepare insert into closed_figures: %w", err)
 	}
 	n := 0
+	defs := official()
 	for _, u := range e.h.Select("", "") {
-		for _, d := range official() {
+		for _, d := range defs {
 			v, _ := d.Parts(counts[u.Code])
 			if err := batch.Append(e.h.Name(), p.Name, u.Code, d.ID, v.Value, v.Num, v.Den, at); err != nil {
 				batch.Abort()
@@ -195,9 +196,10 @@ func (e *Engine) Figures(ctx context.Context, period, area string) (ClosedFigure
 		return ClosedFigures{}, err
 	}
 	out := ClosedFigures{Closed: c, Area: u.Code, Items: []Frozen{}}
+	defs := official()
 	for _, code := range units {
 		unit, _ := e.h.Unit(code)
-		for _, d := range official() {
+		for _, d := range defs {
 			was, ok := frozen[[2]string{code, d.ID}]
 			if !ok {
 				continue // an indicator added since the close

@@ -212,7 +212,7 @@ func (e *Engine) ancestorAt(code, level string) string {
 // (all units when nil), with the open balances at r's end when d needs
 // them. Figures filed above the level count for no unit of it.
 func (e *Engine) unitCounts(ctx context.Context, d aggregate.Definition, codes []string, r Range, level string) (map[string]aggregate.Counts, error) {
-	return e.rolledUp(ctx, sourcesOf(d), atEnd(d), codes, r, func(code string) []string {
+	return e.rolledUp(ctx, sourcesOf(d), d.AtEnd, codes, r, func(code string) []string {
 		if t := e.ancestorAt(code, level); t != "" {
 			return []string{t}
 		}

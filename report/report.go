@@ -73,9 +73,6 @@ func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, lock Locker, logger
 // Location is the zone of days and months.
 func (e *Engine) Location() *time.Location { return e.loc }
 
-// Hierarchy is the hierarchy reported on.
-func (e *Engine) Hierarchy() *geo.Hierarchy { return e.h }
-
 // Value is a figure with what it is computed from.
 type Value struct {
 	Value       *float64 `json:"value"`
@@ -122,26 +119,6 @@ func checkBy(d aggregate.Definition, by string) error {
 		return limitf("%s has no breakdowns", d.ID)
 	}
 	return limitf("%s breaks down by %v, not %q", d.ID, d.Breakdowns, by)
-}
-
-// atEnd says whether an indicator counts dossiers open at the end of the
-// range, which needs the balances.
-func atEnd(d aggregate.Definition) bool {
-	a, _ := d.Parts(aggregate.Counts{})
-	b, _ := d.Parts(aggregate.Counts{OpenAtEnd: 1})
-	return fmt.Sprint(deref(a)) != fmt.Sprint(deref(b))
-}
-
-func deref(p aggregate.Parts) []float64 {
-	var out []float64
-	for _, v := range []*float64{p.Value, p.Num, p.Den} {
-		if v != nil {
-			out = append(out, *v)
-		} else {
-			out = append(out, math.NaN())
-		}
-	}
-	return out
 }
 
 // judgedAt is when dossiers still open at end are judged: at end, or for a

@@ -105,7 +105,7 @@ func (e *Engine) Scoreboard(ctx context.Context, area string, p Period) (Scorebo
 				sources = append(sources, s)
 			}
 		}
-		balance = balance || atEnd(d)
+		balance = balance || d.AtEnd
 	}
 	siblings := e.h.Select(u.Level, u.Parent)
 	counts, err := e.rolledUp(ctx, sources, balance, codes, p.Range, func(code string) []string {

@@ -124,7 +124,7 @@ func (e *Engine) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 // open balances at each step's end when d needs them.
 func (e *Engine) stepCounts(ctx context.Context, d aggregate.Definition, codes []string, r Range, s Step) (map[int64]aggregate.Counts, error) {
 	var deltas map[cell][2]int64
-	if atEnd(d) {
+	if d.AtEnd {
 		deltas = map[cell][2]int64{}
 	}
 	cells, err := e.sum(ctx, sourcesOf(d), ask{codes: codes, r: r, step: s}, deltas)
