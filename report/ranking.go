@@ -155,11 +155,7 @@ func (e *Engine) Ranking(ctx context.Context, q RankingQuery) (Ranking, error) {
 			it.Change = change(p.Value, ep.Value)
 		}
 		if q.By != "" {
-			it.Breakdown = shares[u.Code]
-			if it.Breakdown == nil {
-				it.Breakdown = []Share{}
-			}
-			sortShares(it.Breakdown)
+			it.Breakdown = sortedShares(shares[u.Code])
 		}
 		out.Items = append(out.Items, it)
 	}

@@ -140,7 +140,11 @@ func (e *Engine) unit(code string) (geo.Unit, error) {
 	return u, nil
 }
 
-// sortShares orders a breakdown by key.
-func sortShares(s []Share) {
+// sortedShares orders a breakdown by key; no entries is an empty list.
+func sortedShares(s []Share) []Share {
+	if s == nil {
+		return []Share{}
+	}
 	slices.SortFunc(s, func(a, b Share) int { return cmp.Compare(a.Key, b.Key) })
+	return s
 }

@@ -109,11 +109,7 @@ func (e *Engine) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 			pt.Change = change(p.Value, ep.Value)
 		}
 		if q.By != "" {
-			pt.Breakdown = byStep[t.Unix()]
-			if pt.Breakdown == nil {
-				pt.Breakdown = []Share{}
-			}
-			sortShares(pt.Breakdown)
+			pt.Breakdown = sortedShares(byStep[t.Unix()])
 		}
 		out.Points = append(out.Points, pt)
 	}
