@@ -14,7 +14,7 @@ import (
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/internal/chstore"
-	"github.com/openioc/ioc/internal/clusterlock"
+	"github.com/openioc/ioc/internal/lease"
 	"github.com/openioc/ioc/internal/testenv"
 )
 
@@ -75,7 +75,7 @@ func newRig(t *testing.T, rules ...Rule) *rig {
 	r := &rig{t: t, s: s, devices: &fakeDevices{devices: map[string]device.Device{}, seen: map[string]time.Time{}},
 		pub: &testenv.Capture[TopicMessage]{}, now: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)}
 	r.e, err = New(Config{SensorKinds: []string{"pm25", "water_level"}, EventTypes: []string{"traffic_violation", "congestion", "heartbeat"}},
-		s, h, r.devices, rules, clusterlock.NewLocal(), r.pub, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		s, h, r.devices, rules, lease.NewLocal(), r.pub, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/openioc/ioc/internal/chstore"
-	"github.com/openioc/ioc/internal/clusterlock"
+	"github.com/openioc/ioc/internal/lease"
 	"github.com/openioc/ioc/internal/testenv"
 )
 
@@ -257,7 +257,7 @@ func readFeedback(t *testing.T, store *chstore.Store, id string) []storedFeedbac
 // batch writer: one row, the latest state, never a duplicate.
 func TestFeedbackResendReplacesTheStoredState(t *testing.T) {
 	store := testenv.Store(t)
-	w, err := NewFeedbackWriter(BatchConfig{MaxAge: 10 * time.Millisecond}, store, clusterlock.NewLocal(), slog.New(slog.DiscardHandler), nil)
+	w, err := NewFeedbackWriter(BatchConfig{MaxAge: 10 * time.Millisecond}, store, lease.NewLocal(), slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

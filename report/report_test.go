@@ -13,8 +13,8 @@ import (
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/internal/chstore"
-	"github.com/openioc/ioc/internal/clusterlock"
 	"github.com/openioc/ioc/internal/ingesttest"
+	"github.com/openioc/ioc/internal/lease"
 	"github.com/openioc/ioc/internal/testenv"
 )
 
@@ -81,7 +81,7 @@ func newFixture(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	h, _ := units.Hierarchy("vn-2025")
-	e, err := New(Config{}, s, h, clusterlock.NewLocal(), slog.New(slog.DiscardHandler))
+	e, err := New(Config{}, s, h, lease.NewLocal(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +433,7 @@ func TestQueriesPastTheLimitAnswerWithTheSettingToChange(t *testing.T) {
 	s := testenv.Store(t)
 	units, _ := geo.Builtin()
 	h, _ := units.Hierarchy("vn-2025")
-	e, err := New(Config{QueryTimeout: time.Second}, s, h, clusterlock.NewLocal(), slog.New(slog.DiscardHandler))
+	e, err := New(Config{QueryTimeout: time.Second}, s, h, lease.NewLocal(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,7 @@ type serveConfig struct {
 	AlarmInterval   time.Duration
 	SimulateDevices bool
 	QueryTimeout    time.Duration
+	LeaseTTL        time.Duration
 }
 
 func parseServeConfig(args []string) (serveConfig, error) {
@@ -52,7 +53,8 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	chPass := f.String("clickhouse-password", "IOC_CLICKHOUSE_PASSWORD", "", "ClickHouse password")
 	redisAddr := f.String("redis-addr", "IOC_REDIS_ADDR", "", "Redis address; empty runs a single node with an in-process bus")
 	redisPass := f.String("redis-password", "IOC_REDIS_PASSWORD", "", "Redis password")
-	redisPrefix := f.String("redis-prefix", "IOC_REDIS_PREFIX", "ioc:", "prefix of the Redis channels; deployments sharing one Redis need different ones")
+	redisPrefix := f.String("redis-prefix", "IOC_REDIS_PREFIX", "ioc:", "prefix of the Redis channels and keys; deployments sharing one Redis need different ones")
+	leaseTTL := f.Duration("lease-ttl", "IOC_LEASE_TTL", 3*time.Second, "how long a node's lease (on a table's writes, on publishing figures) outlives the node; renewed every third of it")
 	hierarchy := f.String("hierarchy", "IOC_HIERARCHY", "vn-2025", "current hierarchy of administrative units")
 	geoDir := f.String("geo-dir", "IOC_GEO_DIR", "", "directory of hierarchies installed with iocd import-units; empty: the built-in ones only")
 	tz := f.String("timezone", "IOC_TIMEZONE", "Asia/Ho_Chi_Minh", "time zone of the today window and of displayed times")
@@ -97,7 +99,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 		MQTT: ingest.MQTTConfig{URL: *mqttURL, ClientID: *mqttClient, Username: *mqttUser, Password: *mqttPass,
 			SharedGroup: *mqttShare, MaxPayload: *mqttPayload},
 		RulesFile: *rules, CameraTimeout: *camTimeout, SensorTimeout: *sensorTimeout, AlarmInterval: *alarmInterval,
-		SimulateDevices: *simDevices != 0, QueryTimeout: *queryTimeout,
+		SimulateDevices: *simDevices != 0, QueryTimeout: *queryTimeout, LeaseTTL: *leaseTTL,
 	}
 	if c.AdminToken == "" && c.JWTSecret == "" {
 		return c, errors.New("set IOC_ADMIN_TOKEN or IOC_JWT_SECRET (or both): without them no client can authenticate")

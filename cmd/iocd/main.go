@@ -36,7 +36,7 @@ import (
 	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/chstore"
-	"github.com/openioc/ioc/internal/clusterlock"
+	"github.com/openioc/ioc/internal/lease"
 	"github.com/openioc/ioc/internal/simulator"
 	"github.com/openioc/ioc/report"
 )
@@ -125,11 +125,11 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		if err != nil {
 			return err
 		}
-		pub, sub, lock = rb, rb.Subscribe, clusterlock.NewRedis(rdb, 0)
+		pub, sub, lock = rb, rb.Subscribe, lease.NewRedis(rdb, lease.RedisConfig{Prefix: cfg.RedisPrefix, TTL: cfg.LeaseTTL})
 		ready["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	} else {
 		mb := bus.NewMemory()
-		pub, sub, lock = mb, mb.Subscribe, clusterlock.NewLocal()
+		pub, sub, lock = mb, mb.Subscribe, lease.NewLocal()
 	}
 
 	// Devices: the registry of cameras and sensors, their status and the

@@ -11,7 +11,7 @@ import (
 
 	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/internal/chstore"
-	"github.com/openioc/ioc/internal/clusterlock"
+	"github.com/openioc/ioc/internal/lease"
 )
 
 // runner is what both kinds of writer offer.
@@ -34,7 +34,7 @@ func write[T any](t testing.TB, w runner[T], rows []T) {
 // Dossiers stores ds in order, in one batch, and fails t on any error.
 func Dossiers(t testing.TB, s *chstore.Store, ds []ingest.Dossier) {
 	t.Helper()
-	w, err := ingest.NewWriter(ingest.BatchConfig{}, s, clusterlock.NewLocal(), nil, slog.New(slog.DiscardHandler), nil)
+	w, err := ingest.NewWriter(ingest.BatchConfig{}, s, lease.NewLocal(), nil, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func Dossiers(t testing.TB, s *chstore.Store, ds []ingest.Dossier) {
 // Feedback stores fs and fails t on any error.
 func Feedback(t testing.TB, s *chstore.Store, fs []ingest.Feedback) {
 	t.Helper()
-	w, err := ingest.NewFeedbackWriter(ingest.BatchConfig{}, s, clusterlock.NewLocal(), slog.New(slog.DiscardHandler), nil)
+	w, err := ingest.NewFeedbackWriter(ingest.BatchConfig{}, s, lease.NewLocal(), slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,6 +115,16 @@ func StartRedis(t testing.TB) *devservices.Server {
 	return startDedicated(t, devservices.StartRedis, devservices.Options{})
 }
 
+// RestartRedis starts Redis again on the same port after s was stopped or
+// killed; it comes back empty, as Redis without persistence does.
+func RestartRedis(t testing.TB, s *devservices.Server) *devservices.Server {
+	t.Helper()
+	if err := s.Stop(); err != nil {
+		t.Logf("stop redis before restarting it: %v", err)
+	}
+	return restart(t, devservices.StartRedis, s)
+}
+
 // Database returns a fresh database name on the shared ClickHouse, dropped
 // when the test ends.
 func Database(t testing.TB) string {

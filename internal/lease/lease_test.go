@@ -1,4 +1,4 @@
-package clusterlock
+package lease
 
 import (
 	"context"
@@ -36,7 +36,7 @@ var kinds = []struct {
 	}},
 	{"redis", func(t *testing.T) [2]locker {
 		addr := testenv.RedisAddr(t)
-		return [2]locker{NewRedis(newClient(t, addr), 0), NewRedis(newClient(t, addr), 0)}
+		return [2]locker{NewRedis(newClient(t, addr), RedisConfig{}), NewRedis(newClient(t, addr), RedisConfig{})}
 	}},
 }
 
@@ -192,8 +192,8 @@ func TestLockRespectsContext(t *testing.T) {
 					u()
 					t.Fatalf("Lock while held: got the lock, want %v", tt.want)
 				}
-				if !errors.Is(err, tt.want) || !strings.HasPrefix(err.Error(), "acquire lock "+name+": ") {
-					t.Fatalf("Lock while held: got %q, want %v wrapped by %q", err, tt.want, "acquire lock "+name)
+				if !errors.Is(err, tt.want) || !strings.HasPrefix(err.Error(), "acquire lease "+name+": ") {
+					t.Fatalf("Lock while held: got %q, want %v wrapped by %q", err, tt.want, "acquire lease "+name)
 				}
 
 				// The abandoned wait must not leave the lock taken.
@@ -242,7 +242,7 @@ func within(t *testing.T, what string, f func()) {
 	}
 }
 
-func TestLocalForgetsReleasedLocks(t *testing.T) {
+func TestLocalForgetsReleasedLeases(t *testing.T) {
 	l := NewLocal()
 	for _, name := range []string{"a", "b", "a"} {
 		lock(t, l, name)()
@@ -252,7 +252,7 @@ func TestLocalForgetsReleasedLocks(t *testing.T) {
 	_, _ = l.Lock(ctx, "c")
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if got := len(l.locks); got != 0 {
+	if got := len(l.leases); got != 0 {
 		t.Fatalf("got %d lock entries after all were released, want 0", got)
 	}
 }
