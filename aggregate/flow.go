@@ -8,8 +8,7 @@ import (
 
 // FlowColumns are the measure columns of the dossier_flow_* rollups, in the
 // order FlowTargets scans them.
-const FlowColumns = "received, received_online, digitized, reused, fee_bearing, paid_online, resolved, on_time, " +
-	"timed, resolution_seconds, e_result, open, late_open, approximate"
+var FlowColumns = strings.Join(dossier.Columns, ", ")
 
 // FlowSums sums every flow column, in FlowColumns' order.
 var FlowSums = func() string {
@@ -22,8 +21,12 @@ var FlowSums = func() string {
 
 // FlowTargets are scan targets for the FlowColumns of m.
 func FlowTargets(m *dossier.Measures) []any {
-	return []any{&m.Received, &m.ReceivedOnline, &m.Digitized, &m.Reused, &m.FeeBearing, &m.PaidOnline,
-		&m.Resolved, &m.OnTime, &m.Timed, &m.ResolutionSeconds, &m.EResult, &m.Open, &m.LateOpen, &m.Approximate}
+	fields := m.Fields()
+	out := make([]any, len(fields))
+	for i, f := range fields {
+		out[i] = f
+	}
+	return out
 }
 
 // FlowCounts turns the summed flow of a range into Counts. The stored

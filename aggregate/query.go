@@ -218,12 +218,16 @@ func (q querier) cameraCounts(ctx context.Context, s scope, start time.Time) (ma
 }
 
 // sensorStats returns, per unit, the PM2.5 and water-level readings filed
-// directly under it from start on.
+// directly under it from start on: their count and sum from the summing
+// rollup, their maximum from the maxima's.
 func (q querier) sensorStats(ctx context.Context, s scope, start time.Time) (map[string]Counts, error) {
-	query, args := q.rollupUnion(s, start, "sensor_kpi", "area_code, kind, value_max, value_sum, readings",
-		"SELECT area_code, kind, maxMerge(value_max), sumMerge(value_sum), countMerge(readings)",
-		"WHERE kind IN ('pm25', 'water_level') GROUP BY area_code, kind")
-	rows, err := q.conn.Query(ctx, query, args...)
+	const kinds = "WHERE kind IN ('pm25', 'water_level') GROUP BY area_code, kind"
+	stat, args := q.rollupUnion(s, start, "sensor_stat", "area_code, kind, value_sum, readings",
+		"SELECT area_code, kind, toFloat64('-inf') AS mx, sum(value_sum) AS sm, sum(readings) AS n", kinds)
+	maxima, more := q.rollupUnion(s, start, "sensor_max", "area_code, kind, value_max",
+		"SELECT area_code, kind, maxMerge(value_max) AS mx, toFloat64(0) AS sm, toInt64(0) AS n", kinds)
+	query := "SELECT area_code, kind, max(mx), sum(sm), toUInt64(sum(n)) FROM (" + stat + " UNION ALL " + maxima + ") GROUP BY area_code, kind"
+	rows, err := q.conn.Query(ctx, query, append(args, more...)...)
 	if err != nil {
 		return nil, fmt.Errorf("query sensor rollups: %w", err)
 	}

@@ -35,6 +35,10 @@ type Event struct {
 	ReusedData  bool
 	FeeRequired bool
 	Approximate bool
+	// Supersedes names an earlier event of the dossier that this one
+	// corrects: the derivation leaves the named event out, whenever either
+	// arrives.
+	Supersedes string
 }
 
 // statusRank orders events stamped in the same second by lifecycle step.
@@ -80,6 +84,18 @@ type Contribution struct {
 	Measures
 }
 
+// Columns name the measures as the rollup tables (and the delta.* arrays of
+// stored events) name them, in the order of Fields. Every reader and writer
+// of the rollups lists measures from here.
+var Columns = []string{"received", "received_online", "digitized", "reused", "fee_bearing", "paid_online",
+	"resolved", "on_time", "timed", "resolution_seconds", "e_result", "open", "late_open", "approximate"}
+
+// Fields are m's measures in the order of Columns.
+func (m *Measures) Fields() [14]*int64 {
+	return [14]*int64{&m.Received, &m.ReceivedOnline, &m.Digitized, &m.Reused, &m.FeeBearing, &m.PaidOnline,
+		&m.Resolved, &m.OnTime, &m.Timed, &m.ResolutionSeconds, &m.EResult, &m.Open, &m.LateOpen, &m.Approximate}
+}
+
 func (m *Measures) add(o Measures, sign int64) {
 	m.Received += sign * o.Received
 	m.ReceivedOnline += sign * o.ReceivedOnline
@@ -121,11 +137,13 @@ type pause struct {
 //     and a second request for documents makes it late at once.
 //   - A flag (digitized, e_result, paid_online, reused_data, fee_required)
 //     reported on any event holds for the dossier.
+//   - An event named by another's supersedes is left out: a sender corrects
+//     an event by sending a new one that supersedes it.
 func Derive(events []Event) []Contribution {
-	if len(events) == 0 {
+	evs := current(events)
+	if len(evs) == 0 {
 		return nil
 	}
-	evs := slices.Clone(events)
 	slices.SortFunc(evs, func(a, b Event) int {
 		return cmp.Or(a.OccurredAt.Compare(b.OccurredAt), cmp.Compare(statusRank[a.Status], statusRank[b.Status]), cmp.Compare(a.EventID, b.EventID))
 	})
@@ -242,6 +260,26 @@ func Derive(events []Event) []Contribution {
 		}
 	}
 	return merge(out)
+}
+
+// current returns a copy of events without those another event supersedes.
+func current(events []Event) []Event {
+	var superseded map[string]bool
+	for _, e := range events {
+		if e.Supersedes != "" {
+			if superseded == nil {
+				superseded = map[string]bool{}
+			}
+			superseded[e.Supersedes] = true
+		}
+	}
+	out := make([]Event, 0, len(events))
+	for _, e := range events {
+		if !superseded[e.EventID] {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func closes(status string) bool {

@@ -176,3 +176,40 @@ func TestDeltasSumToTheWholeHistory(t *testing.T) {
 		}
 	}
 }
+
+func TestASupersedingEventReplacesTheOneItNames(t *testing.T) {
+	due := at(3, 9)
+	wrong := withDue(ev("r1", "resolved", at(4, 9)), due) // sent as a day late
+	fixed := withDue(ev("r2", "resolved", at(2, 0)), due) // corrected: resolved early
+	fixed.Supersedes = "r1"
+	received := withDue(ev("a1", "received", at(0, 0)), due)
+
+	want := Derive([]Event{received, withDue(ev("r2", "resolved", at(2, 0)), due)})
+	if got := total(want); got.OnTime != 1 || got.Resolved != 1 {
+		t.Fatalf("corrected history: got %+v, want one dossier resolved on time", got)
+	}
+	// Whatever the order of arrival, the stored changes sum to the
+	// corrected history: the wrong resolution counts for nothing.
+	for _, order := range [][]Event{{received, wrong, fixed}, {received, fixed, wrong}, {fixed, wrong, received}} {
+		sum := map[Key]Measures{}
+		var seen []Event
+		prev := Derive(nil)
+		for _, e := range order {
+			seen = append(seen, e)
+			next := Derive(seen)
+			for _, d := range Delta(prev, next) {
+				m := sum[d.Key]
+				m.Add(d.Measures)
+				sum[d.Key] = m
+			}
+			prev = next
+		}
+		var got Measures
+		for _, m := range sum {
+			got.Add(m)
+		}
+		if got != total(want) {
+			t.Errorf("arrival %s, %s, %s: got %+v, want %+v", order[0].EventID, order[1].EventID, order[2].EventID, got, total(want))
+		}
+	}
+}

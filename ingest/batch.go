@@ -60,9 +60,14 @@ type StoreError struct{ Err error }
 func (e *StoreError) Error() string { return "store batch: " + e.Err.Error() }
 func (e *StoreError) Unwrap() error { return e.Err }
 
-// flushFunc stores rows and reports, per row, whether it was new (false:
-// already stored, or repeated earlier in the batch).
-type flushFunc[T any] func(ctx context.Context, rows []T) (fresh []bool, err error)
+// rowResult is what became of one row of a flush.
+type rowResult struct {
+	duplicate bool   // already stored (or earlier in the batch) with the same content
+	conflict  string // already stored with other content: why it was refused
+}
+
+// flushFunc stores rows and reports what became of each.
+type flushFunc[T any] func(ctx context.Context, rows []T) ([]rowResult, error)
 
 type job[T any] struct {
 	rows []T
@@ -70,8 +75,22 @@ type job[T any] struct {
 }
 
 type jobResult struct {
-	duplicates int
-	err        error
+	out Outcome
+	err error
+}
+
+// Outcome is what became of the rows of a Write that returned no error:
+// each was stored, found stored already (a duplicate), or refused because
+// an event of the same id is stored with other content (a conflict).
+type Outcome struct {
+	Duplicates int
+	Conflicts  []Conflict
+}
+
+// Conflict is a row refused as a conflicting resend.
+type Conflict struct {
+	Row   int // index in the rows written
+	Error string
 }
 
 // batcher collects the rows of many requests into batches. One goroutine
@@ -96,36 +115,35 @@ func newBatcher[T any](cfg BatchConfig, flush flushFunc[T], logger *slog.Logger,
 	}
 }
 
-// submit queues rows and waits until they are stored, or ctx ends. It
-// returns how many rows were duplicates of stored ones.
-func (b *batcher[T]) submit(ctx context.Context, rows []T) (int, error) {
+// submit queues rows and waits until they are stored, or ctx ends.
+func (b *batcher[T]) submit(ctx context.Context, rows []T) (Outcome, error) {
 	if len(rows) == 0 {
-		return 0, nil
+		return Outcome{}, nil
 	}
 	if !b.reserve(len(rows)) {
-		return 0, &QueueFullError{Limit: b.cfg.QueueRows}
+		return Outcome{}, &QueueFullError{Limit: b.cfg.QueueRows}
 	}
 	j := &job[T]{rows: rows, done: make(chan jobResult, 1)}
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
 		b.release(len(rows))
-		return 0, ErrClosed
+		return Outcome{}, ErrClosed
 	}
 	select {
 	case b.jobs <- j:
 	default:
 		b.mu.RUnlock()
 		b.release(len(rows))
-		return 0, &QueueFullError{Limit: b.cfg.QueueRows}
+		return Outcome{}, &QueueFullError{Limit: b.cfg.QueueRows}
 	}
 	b.mu.RUnlock()
 	select {
 	case r := <-j.done:
-		return r.duplicates, r.err
+		return r.out, r.err
 	case <-ctx.Done():
 		// The rows may still be stored; a retry is deduplicated.
-		return 0, fmt.Errorf("wait for batch: %w", ctx.Err())
+		return Outcome{}, fmt.Errorf("wait for batch: %w", ctx.Err())
 	}
 }
 
@@ -205,7 +223,7 @@ func (b *batcher[T]) flushJobs(jobs []*job[T], n int) {
 	// (or its own timeout) so that what is stored is also acknowledged.
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.FlushTimeout)
 	start := time.Now()
-	fresh, err := b.flush(ctx, all)
+	results, err := b.flush(ctx, all)
 	cancel()
 	b.m.flushSeconds.Observe(time.Since(start).Seconds())
 	b.m.batchRows.Observe(float64(len(all)))
@@ -218,9 +236,12 @@ func (b *batcher[T]) flushJobs(jobs []*job[T], n int) {
 	for _, j := range jobs {
 		r := jobResult{err: err}
 		if err == nil {
-			for _, f := range fresh[off : off+len(j.rows)] {
-				if !f {
-					r.duplicates++
+			for i, res := range results[off : off+len(j.rows)] {
+				switch {
+				case res.conflict != "":
+					r.out.Conflicts = append(r.out.Conflicts, Conflict{Row: i, Error: res.conflict})
+				case res.duplicate:
+					r.out.Duplicates++
 				}
 			}
 		}

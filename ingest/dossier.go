@@ -43,6 +43,10 @@ type DossierEvent struct {
 	// telling apart; optional.
 	Lat *float64 `json:"lat,omitempty"`
 	Lon *float64 `json:"lon,omitempty"`
+	// Supersedes names an earlier event of the same dossier that this one
+	// corrects: the figures then count this event and not that one. An
+	// event_id is stored once, so a correction is always a new event.
+	Supersedes string `json:"supersedes,omitempty"`
 }
 
 // Values the wire contract allows.
@@ -78,6 +82,7 @@ type Dossier struct {
 	ReusedData    bool
 	FeeRequired   bool
 	Lat, Lon      *float64
+	Supersedes    string
 	// Recorded is the unit as sent when it belongs to another hierarchy
 	// that has a crosswalk to the current one; the record is then stored
 	// under both. Approximate says the crosswalk could only guess.
@@ -132,7 +137,7 @@ func (r Rules) Validate(e DossierEvent, now time.Time) (Dossier, error) {
 		EventID: e.EventID, DossierID: e.DossierID, ProcedureCode: e.ProcedureCode, Sector: e.Sector,
 		Hierarchy: e.Hierarchy, AreaCode: e.AreaCode, Channel: e.Channel, Status: e.Status, OnlineLevel: e.OnlineLevel,
 		Digitized: e.Digitized, EResult: e.EResult, PaidOnline: e.PaidOnline, ReusedData: e.ReusedData,
-		FeeRequired: e.FeeRequired,
+		FeeRequired: e.FeeRequired, Supersedes: e.Supersedes,
 	}
 	for _, f := range []struct{ name, value string }{
 		{"event_id", e.EventID}, {"dossier_id", e.DossierID}, {"area_code", e.AreaCode},
@@ -144,7 +149,7 @@ func (r Rules) Validate(e DossierEvent, now time.Time) (Dossier, error) {
 	}
 	for _, f := range []struct{ name, value string }{
 		{"event_id", e.EventID}, {"dossier_id", e.DossierID}, {"procedure_code", e.ProcedureCode},
-		{"sector", e.Sector}, {"area_code", e.AreaCode}, {"hierarchy", e.Hierarchy},
+		{"sector", e.Sector}, {"area_code", e.AreaCode}, {"hierarchy", e.Hierarchy}, {"supersedes", e.Supersedes},
 	} {
 		if len(f.value) > maxIDLen {
 			return d, fmt.Errorf("%s is %d bytes long; the limit is %d", f.name, len(f.value), maxIDLen)
@@ -152,6 +157,9 @@ func (r Rules) Validate(e DossierEvent, now time.Time) (Dossier, error) {
 		if !utf8.ValidString(f.value) {
 			return d, fmt.Errorf("%s is not valid UTF-8", f.name)
 		}
+	}
+	if e.Supersedes != "" && e.Supersedes == e.EventID {
+		return d, fmt.Errorf("supersedes names the event itself (%q): name the earlier event this one corrects", e.Supersedes)
 	}
 	if !slices.Contains(Statuses, e.Status) {
 		return d, fmt.Errorf("status %q is not one of %s", e.Status, strings.Join(Statuses, ", "))

@@ -257,7 +257,7 @@ func readFeedback(t *testing.T, store *chstore.Store, id string) []storedFeedbac
 // batch writer: one row, the latest state, never a duplicate.
 func TestFeedbackResendReplacesTheStoredState(t *testing.T) {
 	store := testenv.Store(t)
-	w, err := NewFeedbackWriter(BatchConfig{MaxAge: 10 * time.Millisecond}, store, lease.NewLocal(), slog.New(slog.DiscardHandler), nil)
+	w, err := NewFeedbackWriter(BatchConfig{MaxAge: 10 * time.Millisecond}, WriterDeps{Store: store, Leases: lease.NewLocal(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -21,12 +22,21 @@ type dossierKey struct{ hierarchy, id string }
 type flows struct {
 	events  map[dossierKey][]dossier.Event
 	derived map[dossierKey][]dossier.Contribution
-	stored  map[dossierKey]map[string]bool // event ids stored before the batch
+	// content is every event of the histories as it was sent, by id: those
+	// stored before the batch and those the batch added.
+	content map[dossierKey]map[string]Dossier
 }
 
-// loadFlows reads the stored events of the given dossiers.
+// historyColumns are what the lookup reads of a stored event.
+const historyColumns = `dossier_id, event_id, procedure_code, sector, area_code, toString(channel), toString(status),
+	occurred_at, received_at, due_at, toString(online_level), digitized, e_result, paid_online, reused_data, fee_required,
+	recorded_hierarchy, recorded_area_code, approximate, lat, lon, supersedes`
+
+// loadFlows reads the stored events of the given dossiers from
+// dossier_history, the table a batch's insert writes first and whole.
 func loadFlows(ctx context.Context, conn driver.Conn, db string, keys map[dossierKey]bool) (*flows, error) {
-	f := &flows{events: map[dossierKey][]dossier.Event{}, derived: map[dossierKey][]dossier.Contribution{}, stored: map[dossierKey]map[string]bool{}}
+	f := &flows{events: map[dossierKey][]dossier.Event{}, derived: map[dossierKey][]dossier.Contribution{},
+		content: map[dossierKey]map[string]Dossier{}}
 	byHierarchy := map[string][]string{}
 	for k := range keys {
 		byHierarchy[k.hierarchy] = append(byHierarchy[k.hierarchy], k.id)
@@ -35,52 +45,74 @@ func loadFlows(ctx context.Context, conn driver.Conn, db string, keys map[dossie
 		for start := 0; start < len(ids); start += lookupChunk {
 			chunk := ids[start:min(start+lookupChunk, len(ids))]
 			qctx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_query_size": lookupQuerySize}))
-			rows, err := conn.Query(qctx, `SELECT dossier_id, event_id, area_code, status, occurred_at, received_at, due_at,
-				channel, sector, procedure_code, online_level, digitized, e_result, paid_online, reused_data, fee_required, approximate
-				FROM `+db+`.dossier_timeline WHERE hierarchy = ? AND dossier_id IN ?`, h, chstore.In(chunk))
+			rows, err := conn.Query(qctx, `SELECT `+historyColumns+` FROM `+db+`.dossier_history
+				WHERE hierarchy = ? AND dossier_id IN ?`, h, chstore.In(chunk))
 			if err != nil {
-				return nil, fmt.Errorf("read dossier timelines: %w", err)
+				return nil, fmt.Errorf("read dossier histories: %w", err)
 			}
 			for rows.Next() {
-				var id string
-				var e dossier.Event
-				var digitized, eResult, paid, reused, fee, approx uint8
-				if err := rows.Scan(&id, &e.EventID, &e.Area, &e.Status, &e.OccurredAt, &e.ReceivedAt, &e.DueAt,
-					&e.Channel, &e.Sector, &e.Procedure, &e.OnlineLevel, &digitized, &eResult, &paid, &reused, &fee, &approx); err != nil {
+				d, err := scanHistory(rows.Scan, h)
+				if err != nil {
 					rows.Close()
-					return nil, fmt.Errorf("read dossier timelines: %w", err)
+					return nil, fmt.Errorf("read dossier histories: %w", err)
 				}
-				k := dossierKey{h, id}
-				// A copy that slipped past the duplicate check must not count twice.
-				if f.stored[k][e.EventID] {
-					continue
-				}
-				if f.stored[k] == nil {
-					f.stored[k] = map[string]bool{}
-				}
-				f.stored[k][e.EventID] = true
-				e.Digitized, e.EResult, e.PaidOnline, e.ReusedData, e.FeeRequired, e.Approximate = digitized == 1, eResult == 1, paid == 1, reused == 1, fee == 1, approx == 1
-				f.events[k] = append(f.events[k], e)
+				// A copy of a row (before the engine folds it) counts once.
+				f.record(dossierKey{h, d.DossierID}, d, d.AreaCode, d.Approximate)
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
-				return nil, fmt.Errorf("read dossier timelines: %w", err)
+				return nil, fmt.Errorf("read dossier histories: %w", err)
 			}
 		}
 	}
 	return f, nil
 }
 
-// has says whether the dossier's stored history holds the event.
-func (f *flows) has(k dossierKey, eventID string) bool { return f.stored[k][eventID] }
+// scanHistory reads one row of historyColumns stored under hierarchy h.
+func scanHistory(scan func(...any) error, h string) (Dossier, error) {
+	d := Dossier{Hierarchy: h}
+	var digitized, eResult, paid, reused, fee, approx uint8
+	var recH, recArea string
+	if err := scan(&d.DossierID, &d.EventID, &d.ProcedureCode, &d.Sector, &d.AreaCode, &d.Channel, &d.Status,
+		&d.OccurredAt, &d.ReceivedAt, &d.DueAt, &d.OnlineLevel, &digitized, &eResult, &paid, &reused, &fee,
+		&recH, &recArea, &approx, &d.Lat, &d.Lon, &d.Supersedes); err != nil {
+		return d, err
+	}
+	d.Digitized, d.EResult, d.PaidOnline, d.ReusedData, d.FeeRequired, d.Approximate = digitized == 1, eResult == 1, paid == 1, reused == 1, fee == 1, approx == 1
+	if recH != "" {
+		d.Recorded = &Placement{Hierarchy: recH, AreaCode: recArea}
+	}
+	d.OccurredAt = d.OccurredAt.UTC()
+	return d, nil
+}
 
-// add appends e to its dossier's history and returns what that changes.
-func (f *flows) add(k dossierKey, e dossier.Event) []dossier.Contribution {
+// record adds an event to its dossier's history, unless the history holds
+// its id already.
+func (f *flows) record(k dossierKey, d Dossier, area string, approximate bool) bool {
+	if _, ok := f.content[k][d.EventID]; ok {
+		return false
+	}
+	if f.content[k] == nil {
+		f.content[k] = map[string]Dossier{}
+	}
+	f.content[k][d.EventID] = d
+	f.events[k] = append(f.events[k], flowEvent(d, area, approximate))
+	return true
+}
+
+// stored returns the event of the dossier's history with the given id.
+func (f *flows) stored(k dossierKey, eventID string) (Dossier, bool) {
+	d, ok := f.content[k][eventID]
+	return d, ok
+}
+
+// add appends d to its dossier's history and returns what that changes.
+func (f *flows) add(k dossierKey, d Dossier, area string, approximate bool) []dossier.Contribution {
 	before, ok := f.derived[k]
 	if !ok {
 		before = dossier.Derive(f.events[k])
 	}
-	f.events[k] = append(f.events[k], e)
+	f.record(k, d, area, approximate)
 	after := dossier.Derive(f.events[k])
 	f.derived[k] = after
 	return dossier.Delta(before, after)
@@ -93,50 +125,175 @@ func flowEvent(r Dossier, area string, approximate bool) dossier.Event {
 		ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, Channel: r.Channel, Sector: r.Sector,
 		Procedure: r.ProcedureCode, OnlineLevel: r.OnlineLevel, Digitized: r.Digitized,
 		EResult: r.EResult, PaidOnline: r.PaidOnline, ReusedData: r.ReusedData,
-		FeeRequired: r.FeeRequired, Approximate: approximate,
+		FeeRequired: r.FeeRequired, Approximate: approximate, Supersedes: r.Supersedes,
 	}
 }
 
-// DeltaColumns are the delta.* columns of dossier_events, in the order
-// DeltaValues gives them.
-const DeltaColumns = "`delta.t`, `delta.area_code`, `delta.sector`, `delta.procedure_code`, `delta.channel`, `delta.online_level`, " +
-	"`delta.received`, `delta.received_online`, `delta.digitized`, `delta.reused`, `delta.fee_bearing`, `delta.paid_online`, " +
-	"`delta.resolved`, `delta.on_time`, `delta.timed`, `delta.resolution_seconds`, `delta.e_result`, " +
-	"`delta.open`, `delta.late_open`, `delta.approximate`"
+// sentUnit is the unit a record named when it was sent.
+func (d Dossier) sentUnit() Placement {
+	if d.Recorded != nil {
+		return *d.Recorded
+	}
+	return Placement{Hierarchy: d.Hierarchy, AreaCode: d.AreaCode}
+}
 
-// DeltaValues turns contributions into the delta.* column values.
-func DeltaValues(cs []dossier.Contribution) []any {
+// differences lists how the content of two events of the same id differs,
+// as sent: "field <this> (stored <that>)". Nil when they are the same.
+func differences(sent, stored Dossier) []string {
+	var out []string
+	str := func(field, a, b string) {
+		if a != b {
+			out = append(out, fmt.Sprintf("%s %q (stored %q)", field, a, b))
+		}
+	}
+	tm := func(field string, a, b *time.Time) {
+		f := func(t *time.Time) string {
+			if t == nil {
+				return "none"
+			}
+			return t.UTC().Format(time.RFC3339)
+		}
+		if f(a) != f(b) {
+			out = append(out, fmt.Sprintf("%s %s (stored %s)", field, f(a), f(b)))
+		}
+	}
+	flag := func(field string, a, b bool) {
+		if a != b {
+			out = append(out, fmt.Sprintf("%s %v (stored %v)", field, a, b))
+		}
+	}
+	num := func(field string, a, b *float64) {
+		f := func(v *float64) string {
+			if v == nil {
+				return "none"
+			}
+			return fmt.Sprint(*v)
+		}
+		if f(a) != f(b) {
+			out = append(out, fmt.Sprintf("%s %s (stored %s)", field, f(a), f(b)))
+		}
+	}
+	su, tu := sent.sentUnit(), stored.sentUnit()
+	str("area_code", su.AreaCode, tu.AreaCode)
+	str("hierarchy", su.Hierarchy, tu.Hierarchy)
+	str("status", sent.Status, stored.Status)
+	tm("occurred_at", &sent.OccurredAt, &stored.OccurredAt)
+	tm("received_at", sent.ReceivedAt, stored.ReceivedAt)
+	tm("due_at", sent.DueAt, stored.DueAt)
+	str("channel", sent.Channel, stored.Channel)
+	str("procedure_code", sent.ProcedureCode, stored.ProcedureCode)
+	str("sector", sent.Sector, stored.Sector)
+	str("online_level", sent.OnlineLevel, stored.OnlineLevel)
+	flag("digitized", sent.Digitized, stored.Digitized)
+	flag("e_result", sent.EResult, stored.EResult)
+	flag("paid_online", sent.PaidOnline, stored.PaidOnline)
+	flag("reused_data", sent.ReusedData, stored.ReusedData)
+	flag("fee_required", sent.FeeRequired, stored.FeeRequired)
+	num("lat", sent.Lat, stored.Lat)
+	num("lon", sent.Lon, stored.Lon)
+	str("supersedes", sent.Supersedes, stored.Supersedes)
+	return out
+}
+
+// conflictError is the refusal of a resend with other content: the first
+// differences, and how to fix it.
+func conflictError(eventID string, diffs []string, fix string) string {
+	const show = 3
+	more := ""
+	if len(diffs) > show {
+		more = fmt.Sprintf(" and %d more", len(diffs)-show)
+		diffs = diffs[:show]
+	}
+	return fmt.Sprintf("event %s was stored with different content: %s%s; %s", eventID, strings.Join(diffs, ", "), more, fix)
+}
+
+// deltaColumns are the delta.* columns of dossier_history, in the order
+// deltaValues gives them: where and along which dimensions a change
+// counts, then its measures.
+var deltaColumns = func() []string {
+	out := []string{"`delta.t`", "`delta.area_code`", "`delta.sector`", "`delta.procedure_code`", "`delta.channel`", "`delta.online_level`"}
+	for _, c := range dossier.Columns {
+		out = append(out, "`delta."+c+"`")
+	}
+	return out
+}()
+
+// wideDelta names the delta measures stored as Int64; the others fit Int8
+// (a change is −1, 0 or +1).
+var wideDelta = map[string]bool{"resolution_seconds": true}
+
+// deltaValues turns contributions into the delta.* column values.
+func deltaValues(cs []dossier.Contribution) []any {
 	n := len(cs)
 	ts := make([]time.Time, n)
 	str := [5][]string{}
 	for i := range str {
 		str[i] = make([]string, n)
 	}
-	small := [13][]int8{}
-	for i := range small {
-		small[i] = make([]int8, n)
-	}
-	secs := make([]int64, n)
+	out := make([]any, 0, len(deltaColumns))
 	for i, c := range cs {
 		ts[i] = c.T
 		str[0][i], str[1][i], str[2][i], str[3][i], str[4][i] = c.Area, c.Sector, c.Procedure, c.Channel, c.OnlineLevel
-		m := c.Measures
-		for j, v := range []int64{m.Received, m.ReceivedOnline, m.Digitized, m.Reused, m.FeeBearing, m.PaidOnline,
-			m.Resolved, m.OnTime, m.Timed} {
-			small[j][i] = int8(v)
+	}
+	out = append(out, ts, str[0], str[1], str[2], str[3], str[4])
+	for j, col := range dossier.Columns {
+		if wideDelta[col] {
+			v := make([]int64, n)
+			for i := range cs {
+				v[i] = *cs[i].Measures.Fields()[j]
+			}
+			out = append(out, v)
+			continue
 		}
-		secs[i] = m.ResolutionSeconds
-		for j, v := range []int64{m.EResult, m.Open, m.LateOpen, m.Approximate} {
-			small[9+j][i] = int8(v)
+		v := make([]int8, n)
+		for i := range cs {
+			v[i] = int8(*cs[i].Measures.Fields()[j])
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// deltaTargets are scan targets for the delta.* columns; contributions
+// turns what they read back into the changes.
+type deltaTargets struct {
+	t                                       []time.Time
+	area, sector, procedure, channel, level []string
+	small                                   [][]int8  // by measure; wide ones stay empty
+	wide                                    [][]int64 // by measure; small ones stay empty
+}
+
+func newDeltaTargets() *deltaTargets {
+	return &deltaTargets{small: make([][]int8, len(dossier.Columns)), wide: make([][]int64, len(dossier.Columns))}
+}
+
+// targets are in deltaColumns' order.
+func (d *deltaTargets) targets() []any {
+	out := []any{&d.t, &d.area, &d.sector, &d.procedure, &d.channel, &d.level}
+	for j, col := range dossier.Columns {
+		if wideDelta[col] {
+			out = append(out, &d.wide[j])
+		} else {
+			out = append(out, &d.small[j])
 		}
 	}
-	out := []any{ts, str[0], str[1], str[2], str[3], str[4]}
-	for j := 0; j < 9; j++ {
-		out = append(out, small[j])
-	}
-	out = append(out, secs)
-	for j := 9; j < 13; j++ {
-		out = append(out, small[j])
+	return out
+}
+
+func (d *deltaTargets) contributions() []dossier.Contribution {
+	out := make([]dossier.Contribution, len(d.t))
+	for i := range d.t {
+		c := dossier.Contribution{Key: dossier.Key{T: d.t[i].UTC(), Area: d.area[i], Sector: d.sector[i],
+			Procedure: d.procedure[i], Channel: d.channel[i], OnlineLevel: d.level[i]}}
+		fields := c.Measures.Fields()
+		for j, col := range dossier.Columns {
+			if wideDelta[col] {
+				*fields[j] = d.wide[j][i]
+			} else {
+				*fields[j] = int64(d.small[j][i])
+			}
+		}
+		out[i] = c
 	}
 	return out
 }

@@ -78,7 +78,7 @@ func NewService(cfg ServiceConfig, rules Rules, w Writers, devices DeviceRegistr
 		cfg: cfg, rules: rules, w: w, devices: devices, logger: logger,
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ioc_ingest_records_total",
-			Help: "Records received by ingest, by kind and outcome (accepted, duplicate, rejected, failed).",
+			Help: "Records received by ingest, by kind and outcome (accepted, duplicate, conflict, rejected, failed).",
 		}, []string{"kind", "outcome"}),
 	}
 	if reg != nil {
@@ -96,6 +96,7 @@ func (s *Service) Dossiers(c *fiber.Ctx) error {
 	}
 	now := time.Now()
 	rows := make([]Dossier, 0, len(recs))
+	index := make([]int, 0, len(recs)) // the record index of each row
 	for _, r := range recs {
 		d, err := s.rules.Validate(r.value, now)
 		if err != nil {
@@ -103,18 +104,32 @@ func (s *Service) Dossiers(c *fiber.Ctx) error {
 			continue
 		}
 		rows = append(rows, d)
+		index = append(index, r.index)
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.WaitTimeout)
 	defer cancel()
-	dups, err := s.w.Dossiers.Write(ctx, rows)
+	out, err := s.w.Dossiers.Write(ctx, rows)
 	if err != nil {
 		s.records.WithLabelValues("dossier", "failed").Add(float64(len(rows)))
 		return s.refuse(c, err)
 	}
-	s.records.WithLabelValues("dossier", "accepted").Add(float64(len(rows) - dups))
-	s.records.WithLabelValues("dossier", "duplicate").Add(float64(dups))
-	s.records.WithLabelValues("dossier", "rejected").Add(float64(len(errs)))
-	return c.Status(fiber.StatusAccepted).JSON(s.response(len(rows), dups, errs))
+	accepted, errs := s.count("dossier", len(rows), out, index, errs)
+	return c.Status(fiber.StatusAccepted).JSON(s.response(accepted, out.Duplicates, errs))
+}
+
+// count records what became of a request's rows in the metrics and returns
+// how many were taken, with the conflicting resends added to errs at their
+// records' indexes.
+func (s *Service) count(kind string, rows int, out Outcome, index []int, errs []RecordError) (int, []RecordError) {
+	for _, c := range out.Conflicts {
+		errs = append(errs, RecordError{Index: index[c.Row], Error: c.Error})
+	}
+	accepted := rows - len(out.Conflicts)
+	s.records.WithLabelValues(kind, "accepted").Add(float64(accepted - out.Duplicates))
+	s.records.WithLabelValues(kind, "duplicate").Add(float64(out.Duplicates))
+	s.records.WithLabelValues(kind, "conflict").Add(float64(len(out.Conflicts)))
+	s.records.WithLabelValues(kind, "rejected").Add(float64(len(errs) - len(out.Conflicts)))
+	return accepted, errs
 }
 
 // Feedback handles POST /api/v1/ingest/feedback. A resent item replaces

@@ -10,21 +10,25 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openioc/ioc/internal/chstore"
 )
 
 // RecordWriter stores camera events, sensor readings or feedback in
 // batches, each event id once (or, for feedback, each item's latest state),
-// and tells an observer what it stored.
+// keeps their rollups, and tells an observer what it stored.
 type RecordWriter[T any] struct {
 	b       *batcher[T]
 	conn    driver.Conn
 	db      string
-	lock    Locker
+	leases  Leaser
+	journal journal
+	recover Recoverer
+	notify  Notifier
 	spec    tableSpec[T]
 	observe func(rows []T)
+	now     func() time.Time
+	logger  *slog.Logger
 }
 
 // tableSpec says how records of one kind are stored.
@@ -33,12 +37,22 @@ type tableSpec[T any] struct {
 	columns string // the INSERT column list
 	timeCol string // the time column of the sort key
 	key     func(T) storedKey
-	values  func(r T, ingestedAt time.Time) []any
+	values  func(r T, batch uint64, ingestedAt time.Time) []any
+	// stored is the select list that reads a stored row back, and scan
+	// turns it into a record; differences compares a record with a stored
+	// one of the same id, as sent ("field x (stored y)").
+	stored      string
+	scan        func(scan func(...any) error) (T, error)
+	differences func(sent, stored T) []string
+	// family, when set, is the rollups the writer keeps, and rollups sums
+	// records into them.
+	family  *family
+	rollups func([]T) []rollupRows
 	// version, when set, marks a table whose rows replace earlier rows of
 	// the same id (ReplacingMergeTree(version)): nothing is looked up or
 	// counted as a duplicate, and of one id in a batch only the row with the
 	// highest version is inserted, the later one on a tie, as ClickHouse
-	// would keep it.
+	// would keep it. Such a table has no rollups.
 	version func(T) uint64
 }
 
@@ -52,22 +66,64 @@ type storedKey struct {
 
 var cameraSpec = tableSpec[CameraEvent]{
 	table:   "camera_events",
-	columns: "event_id, camera_id, type, severity, hierarchy, area_code, lat, lon, occurred_at, attrs, ingested_at",
+	columns: "event_id, camera_id, type, severity, hierarchy, area_code, lat, lon, occurred_at, attrs, batch_id, ingested_at",
 	timeCol: "occurred_at",
 	key:     func(e CameraEvent) storedKey { return storedKey{e.Hierarchy, e.AreaCode, e.OccurredAt, e.EventID} },
-	values: func(e CameraEvent, now time.Time) []any {
-		return []any{e.EventID, e.CameraID, e.Type, e.Severity, e.Hierarchy, e.AreaCode, e.Lat, e.Lon, e.OccurredAt, e.Attrs, now}
+	values: func(e CameraEvent, batch uint64, now time.Time) []any {
+		return []any{e.EventID, e.CameraID, e.Type, e.Severity, e.Hierarchy, e.AreaCode, e.Lat, e.Lon, e.OccurredAt, e.Attrs, batch, now}
 	},
+	stored: "event_id, camera_id, type, toString(severity), hierarchy, area_code, lat, lon, occurred_at, attrs",
+	scan: func(scan func(...any) error) (CameraEvent, error) {
+		var e CameraEvent
+		err := scan(&e.EventID, &e.CameraID, &e.Type, &e.Severity, &e.Hierarchy, &e.AreaCode, &e.Lat, &e.Lon, &e.OccurredAt, &e.Attrs)
+		e.OccurredAt = e.OccurredAt.UTC()
+		return e, err
+	},
+	// The position is left out: a report without one is placed at its
+	// camera's, which may have moved since.
+	differences: func(a, b CameraEvent) []string {
+		var out []string
+		for _, f := range []struct{ name, x, y string }{
+			{"camera_id", a.CameraID, b.CameraID}, {"type", a.Type, b.Type}, {"severity", a.Severity, b.Severity}, {"attrs", a.Attrs, b.Attrs},
+		} {
+			if f.x != f.y {
+				out = append(out, fmt.Sprintf("%s %q (stored %q)", f.name, f.x, f.y))
+			}
+		}
+		return out
+	},
+	family:  &cameraFamily,
+	rollups: cameraRollups,
 }
 
 var readingSpec = tableSpec[Reading]{
 	table:   "sensor_readings",
-	columns: "event_id, sensor_id, kind, value, unit, alert_level, danger_level, hierarchy, area_code, lat, lon, observed_at, ingested_at",
+	columns: "event_id, sensor_id, kind, value, unit, alert_level, danger_level, hierarchy, area_code, lat, lon, observed_at, batch_id, ingested_at",
 	timeCol: "observed_at",
 	key:     func(r Reading) storedKey { return storedKey{r.Hierarchy, r.AreaCode, r.ObservedAt, r.EventID} },
-	values: func(r Reading, now time.Time) []any {
-		return []any{r.EventID, r.SensorID, r.Kind, r.Value, r.Unit, r.AlertLevel, r.DangerLevel, r.Hierarchy, r.AreaCode, r.Lat, r.Lon, r.ObservedAt, now}
+	values: func(r Reading, batch uint64, now time.Time) []any {
+		return []any{r.EventID, r.SensorID, r.Kind, r.Value, r.Unit, r.AlertLevel, r.DangerLevel, r.Hierarchy, r.AreaCode, r.Lat, r.Lon, r.ObservedAt, batch, now}
 	},
+	stored: "event_id, sensor_id, kind, value, unit, alert_level, danger_level, hierarchy, area_code, lat, lon, observed_at",
+	scan: func(scan func(...any) error) (Reading, error) {
+		var r Reading
+		err := scan(&r.EventID, &r.SensorID, &r.Kind, &r.Value, &r.Unit, &r.AlertLevel, &r.DangerLevel, &r.Hierarchy, &r.AreaCode, &r.Lat, &r.Lon, &r.ObservedAt)
+		r.ObservedAt = r.ObservedAt.UTC()
+		return r, err
+	},
+	differences: func(a, b Reading) []string {
+		var out []string
+		for _, f := range []struct{ name, x, y string }{
+			{"sensor_id", a.SensorID, b.SensorID}, {"kind", a.Kind, b.Kind}, {"value", fmt.Sprint(a.Value), fmt.Sprint(b.Value)},
+		} {
+			if f.x != f.y {
+				out = append(out, fmt.Sprintf("%s %s (stored %s)", f.name, f.x, f.y))
+			}
+		}
+		return out
+	},
+	family:  &readingFamily,
+	rollups: readingRollups,
 }
 
 // feedbackSpec stores each item's whole state; a resend replaces it.
@@ -77,7 +133,7 @@ var feedbackSpec = tableSpec[Feedback]{
 		"status, resolved_at, rating, change_status, change_at, version, ingested_at",
 	key:     func(f Feedback) storedKey { return storedKey{f.Hierarchy, f.AreaCode, f.ReceivedAt, f.FeedbackID} },
 	version: func(f Feedback) uint64 { return f.Version },
-	values: func(f Feedback, now time.Time) []any {
+	values: func(f Feedback, _ uint64, now time.Time) []any {
 		statuses, ats := make([]string, len(f.Changes)), make([]time.Time, len(f.Changes))
 		for i, c := range f.Changes {
 			statuses[i], ats[i] = c.Status, c.At
@@ -89,99 +145,155 @@ var feedbackSpec = tableSpec[Feedback]{
 
 // NewCameraWriter returns a writer of camera events; observe, if not nil,
 // learns of each stored batch and must not block.
-func NewCameraWriter(cfg BatchConfig, store *chstore.Store, lock Locker, observe func([]CameraEvent), logger *slog.Logger, reg prometheus.Registerer) (*RecordWriter[CameraEvent], error) {
-	return newRecordWriter(cfg, store, lock, cameraSpec, observe, logger, reg)
+func NewCameraWriter(cfg BatchConfig, d WriterDeps, observe func([]CameraEvent)) (*RecordWriter[CameraEvent], error) {
+	return newRecordWriter(cfg, d, cameraSpec, observe)
 }
 
 // NewReadingWriter returns a writer of sensor readings; observe, if not nil,
 // learns of each stored batch and must not block.
-func NewReadingWriter(cfg BatchConfig, store *chstore.Store, lock Locker, observe func([]Reading), logger *slog.Logger, reg prometheus.Registerer) (*RecordWriter[Reading], error) {
-	return newRecordWriter(cfg, store, lock, readingSpec, observe, logger, reg)
+func NewReadingWriter(cfg BatchConfig, d WriterDeps, observe func([]Reading)) (*RecordWriter[Reading], error) {
+	return newRecordWriter(cfg, d, readingSpec, observe)
 }
 
 // NewFeedbackWriter returns a writer of citizen feedback. It never reports
 // duplicates: a resent item replaces the state stored before.
-func NewFeedbackWriter(cfg BatchConfig, store *chstore.Store, lock Locker, logger *slog.Logger, reg prometheus.Registerer) (*RecordWriter[Feedback], error) {
-	return newRecordWriter(cfg, store, lock, feedbackSpec, nil, logger, reg)
+func NewFeedbackWriter(cfg BatchConfig, d WriterDeps) (*RecordWriter[Feedback], error) {
+	return newRecordWriter(cfg, d, feedbackSpec, nil)
 }
 
-func newRecordWriter[T any](cfg BatchConfig, store *chstore.Store, lock Locker, spec tableSpec[T], observe func([]T), logger *slog.Logger, reg prometheus.Registerer) (*RecordWriter[T], error) {
-	if store == nil || lock == nil {
-		return nil, fmt.Errorf("%s writer needs a store and a lock", spec.table)
+func newRecordWriter[T any](cfg BatchConfig, d WriterDeps, spec tableSpec[T], observe func([]T)) (*RecordWriter[T], error) {
+	if err := d.check(spec.table); err != nil {
+		return nil, err
 	}
-	w := &RecordWriter[T]{conn: store.Conn(), db: store.Database(), lock: lock, spec: spec, observe: observe}
-	w.b = newBatcher(cfg, w.store, logger, newWriterMetrics(reg, spec.table))
+	w := &RecordWriter[T]{conn: d.Store.Conn(), db: d.Store.Database(), leases: d.Leases,
+		journal: journal{conn: d.Store.Conn(), db: d.Store.Database(), node: node()},
+		recover: d.Recover, notify: d.Notify, spec: spec, observe: observe, now: d.clock(), logger: d.Logger}
+	w.b = newBatcher(cfg, w.store, d.Logger, newWriterMetrics(d.Registerer, spec.table))
 	return w, nil
 }
 
 // Run flushes batches until ctx ends, then flushes what is queued.
-func (w *RecordWriter[T]) Run(ctx context.Context) { w.b.run(ctx) }
+func (w *RecordWriter[T]) Run(ctx context.Context) error { w.b.run(ctx); return nil }
 
-// Write stores rows and returns once they are in ClickHouse, with the
-// number that were already stored (or repeated within rows).
-func (w *RecordWriter[T]) Write(ctx context.Context, rows []T) (duplicates int, err error) {
+// Write stores rows and returns once they are in ClickHouse, with what
+// became of each.
+func (w *RecordWriter[T]) Write(ctx context.Context, rows []T) (Outcome, error) {
 	return w.b.submit(ctx, rows)
 }
 
-func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]bool, error) {
-	fresh := make([]bool, len(rows))
-	var keys []storedKey
-	var cand []int
+func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, error) {
 	if w.spec.version != nil {
-		cand = latestByID(rows, w.spec)
-		for i := range fresh {
-			fresh[i] = true // replaced, never a duplicate
-		}
-	} else {
-		seen := make(map[string]bool, len(rows))
-		for i, r := range rows {
-			k := w.spec.key(r)
-			if !seen[k.id] {
-				seen[k.id] = true
-				cand = append(cand, i)
-				keys = append(keys, k)
-			}
-		}
+		return w.replace(ctx, rows)
 	}
-	unlock, err := w.lock.Lock(ctx, w.db+"."+w.spec.table)
+	results := make([]rowResult, len(rows))
+	l, err := w.leases.Acquire(ctx, w.db+"."+w.spec.table)
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", w.spec.table, err)
+		return nil, fmt.Errorf("take the %s write lease: %w", w.spec.table, err)
 	}
-	defer unlock()
-	var stored map[string]bool
-	if w.spec.version == nil {
-		if stored, err = storedIDs(ctx, w.conn, w.db, w.spec.table, w.spec.timeCol, keys); err != nil {
-			return nil, err
-		}
+	defer l.Release()
+	keys := make([]storedKey, 0, len(rows))
+	for _, r := range rows {
+		keys = append(keys, w.spec.key(r))
 	}
-	batch, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.db+"."+w.spec.table+" ("+w.spec.columns+")")
+	stored, err := storedRows(ctx, w.conn, w.db, w.spec, keys)
 	if err != nil {
-		return nil, fmt.Errorf("prepare insert into %s: %w", w.spec.table, err)
+		return nil, err
 	}
-	now := time.Now().UTC().Truncate(time.Second)
 	var added []T
-	for _, i := range cand {
-		if stored[w.spec.key(rows[i]).id] {
+	for i, r := range rows {
+		id := w.spec.key(r).id
+		if prior, ok := stored[id]; ok {
+			if diffs := w.spec.differences(r, prior); len(diffs) > 0 {
+				results[i].conflict = conflictError(id, diffs,
+					"a stored "+w.spec.family.kind+" is not changed: if this is another one, send it with its own event_id")
+			} else {
+				results[i].duplicate = true
+			}
 			continue
 		}
-		if err := batch.Append(w.spec.values(rows[i], now)...); err != nil {
-			batch.Abort()
-			return nil, fmt.Errorf("append to %s batch: %w", w.spec.table, err)
-		}
-		fresh[i] = true
-		added = append(added, rows[i])
+		stored[id] = r // a repeat later in the batch is compared with it
+		added = append(added, r)
 	}
 	if len(added) == 0 {
-		batch.Abort()
-		return fresh, nil
+		return results, nil
 	}
-	if err := batch.Send(); err != nil {
-		return nil, fmt.Errorf("insert batch into %s: %w", w.spec.table, err)
+	now := w.now().UTC().Truncate(time.Second)
+	batch := batchRef{kind: w.spec.family.kind, id: l.Token(), createdAt: now}
+	for i, r := range added {
+		at := w.spec.key(r).at
+		if i == 0 || at.Before(batch.tMin) {
+			batch.tMin = at
+		}
+		if i == 0 || at.After(batch.tMax) {
+			batch.tMax = at
+		}
+	}
+	if err := w.journal.write(ctx, batch, batchBegun); err != nil {
+		return nil, err
+	}
+	if !l.Held() {
+		w.unfinished(batch)
+		return nil, ErrLeaseLost
+	}
+	if err := w.insert(ctx, added, batch.id, now); err != nil {
+		w.unfinished(batch)
+		return nil, err
+	}
+	rollups := w.spec.rollups(added)
+	if err := writeRollups(ctx, w.conn, w.db, *w.spec.family, rollups, batch.id, now); err != nil {
+		w.logger.Warn("rollups of a stored batch failed; recovery writes them", "table", w.spec.table, "batch", batch.id, "err", err)
+		w.unfinished(batch)
+	} else if err := w.journal.write(ctx, batch, batchDone); err != nil {
+		w.unfinished(batch)
+	}
+	if w.notify != nil {
+		notifyAreas(w.notify, rollups[0])
 	}
 	if w.observe != nil {
 		w.observe(added)
 	}
-	return fresh, nil
+	return results, nil
+}
+
+func (w *RecordWriter[T]) unfinished(b batchRef) {
+	if w.recover != nil {
+		w.recover.Unfinished(b.kind, b.id)
+	}
+}
+
+// replace stores the latest state of each item of a replacing table.
+func (w *RecordWriter[T]) replace(ctx context.Context, rows []T) ([]rowResult, error) {
+	cand := latestByID(rows, w.spec)
+	added := make([]T, 0, len(cand))
+	for _, i := range cand {
+		added = append(added, rows[i])
+	}
+	// A later state replaces an earlier one whatever the order of writes,
+	// so no lease is needed; the batch id is left zero.
+	if err := w.insert(ctx, added, 0, w.now().UTC().Truncate(time.Second)); err != nil {
+		return nil, err
+	}
+	if w.observe != nil {
+		w.observe(added)
+	}
+	return make([]rowResult, len(rows)), nil
+}
+
+func (w *RecordWriter[T]) insert(ctx context.Context, rows []T, batch uint64, now time.Time) error {
+	ins, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.db+"."+w.spec.table+" ("+w.spec.columns+")")
+	if err != nil {
+		return fmt.Errorf("prepare insert into %s: %w", w.spec.table, err)
+	}
+	for _, r := range rows {
+		if err := ins.Append(w.spec.values(r, batch, now)...); err != nil {
+			ins.Abort()
+			return fmt.Errorf("append to %s batch: %w", w.spec.table, err)
+		}
+	}
+	if err := ins.Send(); err != nil {
+		return fmt.Errorf("insert batch into %s: %w", w.spec.table, err)
+	}
+	return nil
 }
 
 // latestByID returns the indexes of the rows to insert into a replacing
@@ -199,11 +311,11 @@ func latestByID[T any](rows []T, spec tableSpec[T]) []int {
 	return slices.Sorted(maps.Values(best))
 }
 
-// storedIDs returns which of the keys' ids table holds already. A resent
+// storedRows returns the stored rows, by id, among the keys' ids. A resent
 // record carries the same unit and time, so bounding those keeps the lookup
 // on the granules of the sort key that can hold it.
-func storedIDs(ctx context.Context, conn driver.Conn, db, table, timeCol string, keys []storedKey) (map[string]bool, error) {
-	stored := map[string]bool{}
+func storedRows[T any](ctx context.Context, conn driver.Conn, db string, spec tableSpec[T], keys []storedKey) (map[string]T, error) {
+	stored := map[string]T{}
 	byHierarchy := map[string][]storedKey{}
 	for _, k := range keys {
 		byHierarchy[k.hierarchy] = append(byHierarchy[k.hierarchy], k)
@@ -220,25 +332,25 @@ func storedIDs(ctx context.Context, conn driver.Conn, db, table, timeCol string,
 			}
 			// A time range prunes as well as listing every time and costs the
 			// server far less to analyse; PREWHERE reads event_id first.
-			q := `SELECT event_id FROM ` + db + `.` + table + `
+			q := `SELECT ` + spec.stored + ` FROM ` + db + `.` + spec.table + `
 				PREWHERE event_id IN ?
-				WHERE hierarchy = ? AND area_code IN ? AND ` + timeCol + ` >= ? AND ` + timeCol + ` <= ?`
+				WHERE hierarchy = ? AND area_code IN ? AND ` + spec.timeCol + ` >= ? AND ` + spec.timeCol + ` <= ?`
 			qctx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_query_size": lookupQuerySize}))
 			res, err := conn.Query(qctx, q, chstore.In(ids), h, chstore.In(slices.Collect(maps.Keys(areas))), chstore.Time(lo), chstore.Time(hi))
 			if err != nil {
-				return nil, fmt.Errorf("look up stored %s: %w", table, err)
+				return nil, fmt.Errorf("look up stored %s: %w", spec.table, err)
 			}
 			for res.Next() {
-				var id string
-				if err := res.Scan(&id); err != nil {
+				r, err := spec.scan(res.Scan)
+				if err != nil {
 					res.Close()
-					return nil, fmt.Errorf("look up stored %s: %w", table, err)
+					return nil, fmt.Errorf("look up stored %s: %w", spec.table, err)
 				}
-				stored[id] = true
+				stored[spec.key(r).id] = r
 			}
 			res.Close()
 			if err := res.Err(); err != nil {
-				return nil, fmt.Errorf("look up stored %s: %w", table, err)
+				return nil, fmt.Errorf("look up stored %s: %w", spec.table, err)
 			}
 		}
 	}

@@ -16,7 +16,7 @@ type stream[W, T any] struct {
 	kind     string // metric label
 	validate func(Rules, W, time.Time) (T, error)
 	device   func(T) *device.Device
-	write    func(context.Context, []T) (int, error)
+	write    func(context.Context, []T) (Outcome, error)
 }
 
 func (s *Service) cameraStream() stream[CameraEventWire, CameraEvent] {
@@ -40,6 +40,7 @@ type outcome struct {
 func storeAll[W, T any](ctx context.Context, s *Service, st stream[W, T], recs []decoded[W], errs []RecordError) (outcome, error) {
 	now := time.Now()
 	rows := make([]T, 0, len(recs))
+	index := make([]int, 0, len(recs)) // the record index of each row
 	// A device's first report registers it for the reports after it in the
 	// same request, which may then leave out the position.
 	rules, added := s.rules, &addedDevices{base: s.rules.Devices}
@@ -54,6 +55,7 @@ func storeAll[W, T any](ctx context.Context, s *Service, st stream[W, T], recs [
 			added.add(*d)
 		}
 		rows = append(rows, v)
+		index = append(index, r.index)
 	}
 	fresh := added.list
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.WaitTimeout)
@@ -64,15 +66,13 @@ func storeAll[W, T any](ctx context.Context, s *Service, st stream[W, T], recs [
 			return outcome{}, &StoreError{Err: err}
 		}
 	}
-	dups, err := st.write(ctx, rows)
+	out, err := st.write(ctx, rows)
 	if err != nil {
 		s.records.WithLabelValues(st.kind, "failed").Add(float64(len(rows)))
 		return outcome{}, err
 	}
-	s.records.WithLabelValues(st.kind, "accepted").Add(float64(len(rows) - dups))
-	s.records.WithLabelValues(st.kind, "duplicate").Add(float64(dups))
-	s.records.WithLabelValues(st.kind, "rejected").Add(float64(len(errs)))
-	return outcome{accepted: len(rows), duplicates: dups, errs: errs}, nil
+	accepted, errs := s.count(st.kind, len(rows), out, index, errs)
+	return outcome{accepted: accepted, duplicates: out.Duplicates, errs: errs}, nil
 }
 
 // handle answers a JSON or NDJSON request of one stream.

@@ -2,22 +2,27 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/openioc/ioc/dossier"
 	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/internal/lease"
 )
 
-// Locker serialises the duplicate lookup and the insert across nodes. A
-// single node passes a local lock: its one flushing goroutine is serial
-// already.
-type Locker interface {
-	Lock(ctx context.Context, name string) (unlock func(), err error)
+// Leaser hands out the lease under which a writer looks up what is stored
+// and writes a batch: one writer of a table at a time across all nodes. Its
+// token names the batch.
+type Leaser interface {
+	Acquire(ctx context.Context, name string) (*lease.Lease, error)
 }
 
 // Notifier learns which units gained records, to recompute their figures.
@@ -26,13 +31,29 @@ type Notifier interface {
 	MarkDirty(hierarchy string, codes []string)
 }
 
-// Writer stores dossier events in batches, each event id once.
+// Recoverer learns of a batch that a writer began and could not finish, so
+// that the parts that did not land are written again. It must not block.
+type Recoverer interface {
+	Unfinished(kind string, batch uint64)
+}
+
+// ErrLeaseLost means the writer lost its lease before writing: another
+// node may be writing the same dossiers, so nothing was written.
+var ErrLeaseLost = errors.New("lost the write lease before storing (Redis unreachable, or this node paused for longer than IOC_LEASE_TTL)")
+
+// Writer stores dossier events in batches, each event once, and keeps the
+// dossier flow rollups.
 type Writer struct {
-	b      *batcher[Dossier]
-	conn   driver.Conn
-	db     string
-	lock   Locker
-	notify Notifier
+	b       *batcher[Dossier]
+	conn    driver.Conn
+	db      string
+	loc     *time.Location
+	leases  Leaser
+	journal journal
+	recover Recoverer
+	notify  Notifier
+	logger  *slog.Logger
+	now     func() time.Time
 }
 
 // A flush looks up its ids in one query where it can: each query scans the
@@ -44,120 +65,256 @@ const (
 	lookupQuerySize = 32 << 20
 )
 
-// NewWriter returns a writer of dossier events. notify may be nil.
-func NewWriter(cfg BatchConfig, store *chstore.Store, lock Locker, notify Notifier, logger *slog.Logger, reg prometheus.Registerer) (*Writer, error) {
-	if store == nil || lock == nil {
-		return nil, fmt.Errorf("dossier writer needs a store and a lock")
+// WriterDeps are what a writer is built from. Recover and Notify may be nil.
+type WriterDeps struct {
+	Store   *chstore.Store
+	Leases  Leaser
+	Recover Recoverer
+	Notify  Notifier
+	Logger  *slog.Logger
+	// Registerer takes the writer's metrics; nil leaves them unregistered.
+	Registerer prometheus.Registerer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (d WriterDeps) check(what string) error {
+	if d.Store == nil || d.Leases == nil || d.Logger == nil {
+		return fmt.Errorf("%s writer needs a store, leases and a logger", what)
 	}
-	w := &Writer{conn: store.Conn(), db: store.Database(), lock: lock, notify: notify}
-	w.b = newBatcher(cfg, w.store, logger, newWriterMetrics(reg, "dossier_events"))
+	return nil
+}
+
+func (d WriterDeps) clock() func() time.Time {
+	if d.Now == nil {
+		return time.Now
+	}
+	return d.Now
+}
+
+// node names this process in the journal, for an operator reading it.
+func node() string {
+	h, _ := os.Hostname()
+	return fmt.Sprintf("%s:%d", h, os.Getpid())
+}
+
+// NewWriter returns a writer of dossier events.
+func NewWriter(cfg BatchConfig, d WriterDeps) (*Writer, error) {
+	if err := d.check("dossier"); err != nil {
+		return nil, err
+	}
+	loc, err := time.LoadLocation(d.Store.TimeZone())
+	if err != nil {
+		return nil, fmt.Errorf("dossier writer: time zone %q: %w", d.Store.TimeZone(), err)
+	}
+	w := &Writer{conn: d.Store.Conn(), db: d.Store.Database(), loc: loc, leases: d.Leases,
+		journal: journal{conn: d.Store.Conn(), db: d.Store.Database(), node: node()},
+		recover: d.Recover, notify: d.Notify, logger: d.Logger, now: d.clock()}
+	w.b = newBatcher(cfg, w.store, d.Logger, newWriterMetrics(d.Registerer, dossierFamily.raw))
 	return w, nil
 }
 
 // Run flushes batches until ctx ends, then flushes what is queued and
 // returns. Write refuses new rows from then on.
-func (w *Writer) Run(ctx context.Context) { w.b.run(ctx) }
+func (w *Writer) Run(ctx context.Context) error { w.b.run(ctx); return nil }
 
-// Write stores rows and returns once they are in ClickHouse, with the
-// number that were already stored (or repeated within rows).
-func (w *Writer) Write(ctx context.Context, rows []Dossier) (duplicates int, err error) {
+// Write stores rows and returns once they are in ClickHouse, with what
+// became of each.
+func (w *Writer) Write(ctx context.Context, rows []Dossier) (Outcome, error) {
 	return w.b.submit(ctx, rows)
 }
 
-func (w *Writer) store(ctx context.Context, rows []Dossier) ([]bool, error) {
-	fresh := make([]bool, len(rows))
-	seen := make(map[string]bool, len(rows))
-	cand := make([]int, 0, len(rows))
-	for i, r := range rows {
-		if !seen[r.EventID] {
-			seen[r.EventID] = true
-			cand = append(cand, i)
-		}
-	}
-	// The lock guards a table, so it is named by database and table.
-	unlock, err := w.lock.Lock(ctx, w.db+".dossier_events")
+// storedRow is one row a batch stores: a record at one placement, with its
+// change to its dossier's figures.
+type storedRow struct {
+	r           Dossier
+	at, rec     Placement
+	approximate bool
+	delta       []dossier.Contribution
+}
+
+// store writes one batch. Under the table's lease it reads the histories
+// of the batch's dossiers, sorts each row into a duplicate, a conflicting
+// resend or a new event, derives the new events' changes, and writes: the
+// journal entry, the raw rows (one part), then every rollup with its
+// markers. Once the raw rows are stored the batch is acknowledged even if a
+// rollup fails: the rows are durable, and recovery completes the figures.
+func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, error) {
+	results := make([]rowResult, len(rows))
+	l, err := w.leases.Acquire(ctx, w.db+"."+dossierFamily.raw)
 	if err != nil {
-		return nil, fmt.Errorf("lock dossier_events: %w", err)
+		return nil, fmt.Errorf("take the %s write lease: %w", dossierFamily.raw, err)
 	}
-	defer unlock()
+	defer l.Release()
+	batch := batchRef{kind: dossierFamily.kind, id: l.Token()}
+
 	// The stored histories of the batch's dossiers hold every event already
 	// stored, so one lookup both finds resends and feeds the derivation.
 	keys := map[dossierKey]bool{}
-	for _, i := range cand {
-		for _, p := range placements(rows[i]) {
-			keys[dossierKey{p.at.Hierarchy, rows[i].DossierID}] = true
+	for _, r := range rows {
+		for _, p := range placements(r) {
+			keys[dossierKey{p.at.Hierarchy, r.DossierID}] = true
 		}
 	}
 	history, err := loadFlows(ctx, w.conn, w.db, keys)
 	if err != nil {
 		return nil, err
 	}
-	batch, err := w.conn.PrepareBatch(ctx, `INSERT INTO `+w.db+`.dossier_events (`+DossierColumns+`)`)
-	if err != nil {
-		return nil, fmt.Errorf("prepare insert into dossier_events: %w", err)
-	}
-	now := time.Now().UTC().Truncate(time.Second)
-	touched := map[string]map[string]bool{}
-	n := 0
-	for _, i := range cand {
-		r := rows[i]
-		if history.has(dossierKey{r.Hierarchy, r.DossierID}, r.EventID) {
+	var stored []storedRow
+	for i, r := range rows {
+		if prior, ok := history.stored(dossierKey{r.Hierarchy, r.DossierID}, r.EventID); ok {
+			if diffs := differences(r, prior); len(diffs) > 0 {
+				results[i].conflict = conflictError(r.EventID, diffs,
+					fmt.Sprintf("to correct it, send a new event_id with \"supersedes\":%q", r.EventID))
+			} else {
+				results[i].duplicate = true
+			}
 			continue
 		}
 		for _, p := range placements(r) {
-			delta := history.add(dossierKey{p.at.Hierarchy, r.DossierID}, flowEvent(r, p.at.AreaCode, p.approximate))
-			if err := batch.Append(DossierValues(r, p.at, p.rec, p.approximate, delta, now)...); err != nil {
-				batch.Abort()
-				return nil, fmt.Errorf("append to dossier_events batch: %w", err)
-			}
-			if touched[p.at.Hierarchy] == nil {
-				touched[p.at.Hierarchy] = map[string]bool{}
-			}
-			touched[p.at.Hierarchy][p.at.AreaCode] = true
-			for _, d := range delta {
-				touched[p.at.Hierarchy][d.Area] = true
-			}
-		}
-		fresh[i] = true
-		n++
-	}
-	if n == 0 {
-		batch.Abort()
-		return fresh, nil
-	}
-	if err := batch.Send(); err != nil {
-		return nil, fmt.Errorf("insert batch into dossier_events: %w", err)
-	}
-	if w.notify != nil {
-		for h, areas := range touched {
-			codes := make([]string, 0, len(areas))
-			for c := range areas {
-				codes = append(codes, c)
-			}
-			w.notify.MarkDirty(h, codes)
+			delta := history.add(dossierKey{p.at.Hierarchy, r.DossierID}, r, p.at.AreaCode, p.approximate)
+			stored = append(stored, storedRow{r: r, at: p.at, rec: p.rec, approximate: p.approximate, delta: delta})
 		}
 	}
-	return fresh, nil
+	if len(stored) == 0 {
+		return results, nil
+	}
+	now := w.now().UTC().Truncate(time.Second)
+	batch.createdAt, batch.tMin, batch.tMax = now, stored[0].r.OccurredAt, stored[0].r.OccurredAt
+	for _, s := range stored {
+		batch.tMin, batch.tMax = minTime(batch.tMin, s.r.OccurredAt), maxTime(batch.tMax, s.r.OccurredAt)
+	}
+	if err := w.journal.write(ctx, batch, batchBegun); err != nil {
+		return nil, err
+	}
+	if !l.Held() {
+		w.unfinished(batch)
+		return nil, ErrLeaseLost
+	}
+	if err := w.insertRaw(ctx, stored, batch); err != nil {
+		// The rows may have landed with the answer lost: recovery looks.
+		w.unfinished(batch)
+		return nil, err
+	}
+	rollups := dossierRollups(w.loc, stored)
+	if err := writeRollups(ctx, w.conn, w.db, dossierFamily, rollups, batch.id, now); err != nil {
+		w.logger.Warn("rollups of a stored batch failed; recovery writes them", "batch", batch.id, "err", err)
+		w.unfinished(batch)
+	} else if err := w.journal.write(ctx, batch, batchDone); err != nil {
+		w.unfinished(batch)
+	}
+	w.notifyAreas(rollups)
+	return results, nil
 }
 
-// DossierColumns are the columns of a dossier_events row, in the order
+func (w *Writer) unfinished(b batchRef) {
+	if w.recover != nil {
+		w.recover.Unfinished(b.kind, b.id)
+	}
+}
+
+func (w *Writer) notifyAreas(rollups []rollupRows) {
+	if w.notify == nil {
+		return
+	}
+	notifyAreas(w.notify, rollups[0])
+}
+
+// notifyAreas tells n the units of rows, by hierarchy.
+func notifyAreas(n Notifier, rows rollupRows) {
+	touched := map[string]map[string]bool{}
+	for k := range rows {
+		if touched[k.hierarchy] == nil {
+			touched[k.hierarchy] = map[string]bool{}
+		}
+		touched[k.hierarchy][k.area] = true
+	}
+	for h, areas := range touched {
+		codes := make([]string, 0, len(areas))
+		for c := range areas {
+			codes = append(codes, c)
+		}
+		n.MarkDirty(h, codes)
+	}
+}
+
+// insertRaw writes the batch's rows to dossier_history in one statement:
+// they share ingested_at, so they land in one partition, as one part.
+func (w *Writer) insertRaw(ctx context.Context, rows []storedRow, b batchRef) error {
+	ins, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.db+"."+dossierFamily.raw+" ("+DossierColumns+")")
+	if err != nil {
+		return fmt.Errorf("prepare insert into %s: %w", dossierFamily.raw, err)
+	}
+	for _, s := range rows {
+		if err := ins.Append(DossierValues(s.r, s.at, s.rec, s.approximate, s.delta, b.id, b.createdAt)...); err != nil {
+			ins.Abort()
+			return fmt.Errorf("append to %s batch: %w", dossierFamily.raw, err)
+		}
+	}
+	if err := ins.Send(); err != nil {
+		return fmt.Errorf("insert batch into %s: %w", dossierFamily.raw, err)
+	}
+	return nil
+}
+
+// dossierRollups sums the changes of stored rows into every flow rollup.
+func dossierRollups(loc *time.Location, rows []storedRow) []rollupRows {
+	out := make([]rollupRows, len(dossierFamily.specs))
+	for i := range out {
+		out[i] = rollupRows{}
+	}
+	for _, r := range rows {
+		addContributions(out, loc, r.at.Hierarchy, r.delta)
+	}
+	return out
+}
+
+// addContributions adds one stored row's changes to every flow rollup.
+func addContributions(out []rollupRows, loc *time.Location, hierarchy string, cs []dossier.Contribution) {
+	for _, c := range cs {
+		vals := c.Measures.Fields()
+		ints := make([]int64, len(vals))
+		for j, p := range vals {
+			ints[j] = *p
+		}
+		for i, s := range dossierFamily.specs {
+			k := rollupKey{hierarchy: hierarchy, area: c.Area, bucket: s.cut.at(c.T, loc)}
+			if len(s.dims) > 0 {
+				k.dims = [4]string{c.Sector, c.Procedure, c.Channel, c.OnlineLevel}
+			}
+			out[i].add(s, k, ints, nil)
+		}
+	}
+}
+
+// writeRollups writes a batch's rows into every rollup of f at once, each
+// table in its own statement with its markers.
+func writeRollups(ctx context.Context, conn driver.Conn, db string, f family, rows []rollupRows, batch uint64, now time.Time) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for i, s := range f.specs {
+		g.Go(func() error { return writeRollup(ctx, conn, db, s, rows[i], batch, nil, now) })
+	}
+	return g.Wait()
+}
+
+// DossierColumns are the columns of a dossier_history row, in the order
 // DossierValues gives them: the INSERT column list of every writer of the
 // table.
-const DossierColumns = "event_id, dossier_id, procedure_code, sector, " +
+var DossierColumns = "event_id, dossier_id, procedure_code, sector, " +
 	"hierarchy, area_code, channel, status, occurred_at, received_at, due_at, online_level, " +
 	"digitized, e_result, paid_online, reused_data, fee_required, ingested_at, " +
-	"recorded_hierarchy, recorded_area_code, approximate, lat, lon, " + DeltaColumns
+	"recorded_hierarchy, recorded_area_code, approximate, lat, lon, supersedes, batch_id, " + strings.Join(deltaColumns, ", ")
 
 // DossierValues returns the DossierColumns of the row that stores r placed
 // at unit at (recorded as rec when it was filed under another hierarchy,
 // else the zero Placement), with approximate saying the placement is a
 // crosswalk's guess, delta what the event changes in its dossier's figures,
-// and ingestedAt the time it is stored.
-func DossierValues(r Dossier, at, rec Placement, approximate bool, delta []dossier.Contribution, ingestedAt time.Time) []any {
+// and the batch and time it is stored in.
+func DossierValues(r Dossier, at, rec Placement, approximate bool, delta []dossier.Contribution, batch uint64, ingestedAt time.Time) []any {
 	return append([]any{r.EventID, r.DossierID, r.ProcedureCode, r.Sector,
 		at.Hierarchy, at.AreaCode, r.Channel, r.Status, r.OccurredAt, r.ReceivedAt, r.DueAt, r.OnlineLevel,
 		b2u(r.Digitized), b2u(r.EResult), b2u(r.PaidOnline), b2u(r.ReusedData), b2u(r.FeeRequired), ingestedAt,
-		rec.Hierarchy, rec.AreaCode, b2u(approximate), r.Lat, r.Lon}, DeltaValues(delta)...)
+		rec.Hierarchy, rec.AreaCode, b2u(approximate), r.Lat, r.Lon, r.Supersedes, batch}, deltaValues(delta)...)
 }
 
 // placedRow is where one stored row of a record counts.
@@ -195,4 +352,54 @@ func b2u(b bool) uint8 {
 		return 1
 	}
 	return 0
+}
+
+// Derived is a dossier event whose change to its dossier's figures is
+// already derived, placed in its own unit.
+type Derived struct {
+	Record Dossier
+	Delta  []dossier.Contribution
+}
+
+// StoreDerived stores derived events and their rollups outside any batch:
+// a bulk load, by one process, into a database no writer uses (the
+// benchmark loads its hundred million events this way). It is not
+// journaled; after an interrupted load, `iocd verify --repair` makes the
+// rollups agree with what was stored.
+func StoreDerived(ctx context.Context, store *chstore.Store, rows []Derived, ingestedAt time.Time) error {
+	loc, err := time.LoadLocation(store.TimeZone())
+	if err != nil {
+		return fmt.Errorf("store derived events: time zone %q: %w", store.TimeZone(), err)
+	}
+	conn, db := store.Conn(), store.Database()
+	stored := make([]storedRow, len(rows))
+	for i, r := range rows {
+		stored[i] = storedRow{r: r.Record, at: Placement{r.Record.Hierarchy, r.Record.AreaCode}, delta: r.Delta}
+	}
+	ins, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+"."+dossierFamily.raw+" ("+DossierColumns+")")
+	if err != nil {
+		return fmt.Errorf("prepare insert into %s: %w", dossierFamily.raw, err)
+	}
+	for _, s := range stored {
+		if err := ins.Append(DossierValues(s.r, s.at, s.rec, false, s.delta, 0, ingestedAt)...); err != nil {
+			ins.Abort()
+			return fmt.Errorf("append to %s batch: %w", dossierFamily.raw, err)
+		}
+	}
+	if err := ins.Send(); err != nil {
+		return fmt.Errorf("insert into %s: %w", dossierFamily.raw, err)
+	}
+	now := time.Now()
+	for i, rows := range dossierRollups(loc, stored) {
+		s := dossierFamily.specs[i]
+		for k := range rows {
+			if s.expired(k.bucket, now) {
+				delete(rows, k)
+			}
+		}
+		if err := insertRows(ctx, conn, db, s, rows); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -415,10 +415,14 @@ func (e *Engine) cameras(ctx context.Context, a ask, out map[cell]aggregate.Coun
 	})
 }
 
-// sensors merges the PM2.5 and water-level statistics.
+// sensors merges the PM2.5 and water-level statistics: counts and sums from
+// the summing rollup, maxima from the maxima's.
 func (e *Engine) sensors(ctx context.Context, a ask, out map[cell]aggregate.Counts) error {
-	q, args := e.hourRollup(a, "sensor_kpi_hour", "kind", "maxMerge(value_max), sumMerge(value_sum), countMerge(readings)",
-		" AND kind IN ('pm25', 'water_level')")
+	const kinds = " AND kind IN ('pm25', 'water_level')"
+	stat, args := e.hourRollup(a, "sensor_stat_hour", "kind", "toFloat64('-inf') AS mx, sum(value_sum) AS sm, sum(readings) AS n", kinds)
+	maxima, more := e.hourRollup(a, "sensor_max_hour", "kind", "maxMerge(value_max) AS mx, toFloat64(0) AS sm, toInt64(0) AS n", kinds)
+	q := "SELECT a, b, k, max(mx), sum(sm), toUInt64(sum(n)) FROM (" + stat + " UNION ALL " + maxima + ") GROUP BY a, b, k"
+	args = append(args, more...)
 	return e.query(ctx, "sensor rollups", q, args, func(scan func(...any) error) error {
 		var c cell
 		var b time.Time

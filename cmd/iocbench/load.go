@@ -57,7 +57,7 @@ func loaded(ctx context.Context, conn driver.Conn, db string, cfg loadConfig) (b
 		return false, nil
 	}
 	var stored uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".dossier_events").Scan(&stored); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".dossier_history").Scan(&stored); err != nil {
 		return false, err
 	}
 	return int64(stored) == cfg.events, nil
@@ -78,11 +78,11 @@ func prepareDatabase(ctx context.Context, conn driver.Conn, db string) error {
 		}
 		if meta == 0 {
 			var has uint64
-			if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'dossier_events'", db).Scan(&has); err != nil {
+			if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'dossier_history'", db).Scan(&has); err != nil {
 				return err
 			}
 			if has > 0 {
-				if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".dossier_events").Scan(&events); err != nil {
+				if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".dossier_history").Scan(&events); err != nil {
 					return err
 				}
 			}
@@ -131,7 +131,7 @@ func load(ctx context.Context, store *chstore.Store, u *universe, cfg loadConfig
 				if ctx.Err() != nil {
 					continue
 				}
-				if err := insert(insertCtx, conn, db, b, ingestedAt); err != nil {
+				if err := insert(insertCtx, store, b, ingestedAt); err != nil {
 					cancel(err)
 					continue
 				}
@@ -246,22 +246,15 @@ func produce(ctx context.Context, u *universe, n int64, cfg loadConfig, out chan
 	return nil
 }
 
-func insert(ctx context.Context, conn driver.Conn, db string, items []item, ingestedAt time.Time) error {
-	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".dossier_events ("+ingest.DossierColumns+")")
-	if err != nil {
-		return fmt.Errorf("prepare insert: %w", err)
-	}
-	at := ingest.Placement{Hierarchy: hierarchyName}
-	for _, it := range items {
+func insert(ctx context.Context, store *chstore.Store, items []item, ingestedAt time.Time) error {
+	rows := make([]ingest.Derived, len(items))
+	for i, it := range items {
 		r := it.p.row(int(it.i))
-		at.AreaCode = r.AreaCode
-		if err := b.Append(ingest.DossierValues(r, at, ingest.Placement{}, false, it.delta, ingestedAt)...); err != nil {
-			b.Abort()
-			return fmt.Errorf("append: %w", err)
-		}
+		r.Hierarchy = hierarchyName
+		rows[i] = ingest.Derived{Record: r, Delta: it.delta}
 	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("insert into dossier_events: %w", err)
+	if err := ingest.StoreDerived(ctx, store, rows, ingestedAt); err != nil {
+		return fmt.Errorf("store a batch of the load: %w", err)
 	}
 	return nil
 }

@@ -1,6 +1,6 @@
 // Command iocbench measures the analyst API (GET /api/v1/kpis/{id}/series,
 // /kpis/{id}/ranking and /scoreboard, which read the dossier_flow rollups)
-// against the same questions asked in SQL of the raw dossier_events table,
+// against the same questions asked in SQL of the raw dossier_history table,
 // in the same run, on the same ClickHouse.
 //
 // It loads -events dossier events (default 100 million) spanning the two
@@ -334,10 +334,10 @@ func settle(ctx context.Context, conn driver.Conn, db string, limit time.Duratio
 		}
 	}
 	var parts uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM system.parts WHERE database = ? AND active AND table = 'dossier_events'", db).Scan(&parts); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.parts WHERE database = ? AND active AND table = 'dossier_history'", db).Scan(&parts); err != nil {
 		return err
 	}
-	logger.Info("merges settled", "dossier_events_parts", parts)
+	logger.Info("merges settled", "dossier_history_parts", parts)
 	return nil
 }
 

@@ -113,7 +113,7 @@ FROM (
       SELECT dossier_id, area_code, channel, status, received_at, digitized, e_result, paid_online, reused_data, fee_required,
              toUInt64(occurred_at) * 8 + toUInt64(CAST(status AS Int8)) AS k,
              ifNull(toUInt32(due_at), 0) AS du
-      FROM ` + db + `.dossier_events
+      FROM ` + db + `.dossier_history
       WHERE ` + where + `
     )
     GROUP BY dossier_id

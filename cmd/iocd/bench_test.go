@@ -81,17 +81,11 @@ func BenchmarkIngest(b *testing.B) {
 		}
 		b.ResetTimer()
 		for start := 0; start < len(rows); start += benchFlush {
-			batch, err := store.Conn().PrepareBatch(ctx, `INSERT INTO `+store.Database()+`.dossier_events (`+ingest.DossierColumns+`)`)
-			if err != nil {
-				b.Fatal(err)
-			}
+			var derived []ingest.Derived
 			for _, r := range rows[start:min(start+benchFlush, len(rows))] {
-				if err := batch.Append(ingest.DossierValues(r.d, ingest.Placement{Hierarchy: "vn-2025", AreaCode: r.d.AreaCode},
-					ingest.Placement{}, false, r.delta, time.Now().UTC())...); err != nil {
-					b.Fatal(err)
-				}
+				derived = append(derived, ingest.Derived{Record: r.d, Delta: r.delta})
 			}
-			if err := batch.Send(); err != nil {
+			if err := ingest.StoreDerived(ctx, store, derived, time.Now().UTC()); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -110,10 +110,10 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 
 	// Bus and cluster lock: in-process on one node, Redis across several.
 	var (
-		pub   aggregate.Publisher
-		sub   func(context.Context, bus.Handler) (*bus.Subscription, error)
-		lock  ingest.Locker
-		ready = map[string]api.Check{"clickhouse": store.Ping}
+		pub    aggregate.Publisher
+		sub    func(context.Context, bus.Handler) (*bus.Subscription, error)
+		leases leaser
+		ready  = map[string]api.Check{"clickhouse": store.Ping}
 	)
 	if cfg.RedisAddr != "" {
 		rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword})
@@ -125,11 +125,11 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		if err != nil {
 			return err
 		}
-		pub, sub, lock = rb, rb.Subscribe, lease.NewRedis(rdb, lease.RedisConfig{Prefix: cfg.RedisPrefix, TTL: cfg.LeaseTTL})
+		pub, sub, leases = rb, rb.Subscribe, lease.NewRedis(rdb, lease.RedisConfig{Prefix: cfg.RedisPrefix, TTL: cfg.LeaseTTL})
 		ready["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	} else {
 		mb := bus.NewMemory()
-		pub, sub, lock = mb, mb.Subscribe, lease.NewLocal()
+		pub, sub, leases = mb, mb.Subscribe, lease.NewLocal()
 	}
 
 	// Devices: the registry of cameras and sensors, their status and the
@@ -154,7 +154,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	}
 	var agg *aggregate.Aggregator
 	alarms, err := alarm.New(alarm.Config{Interval: cfg.AlarmInterval, SensorKinds: ingest.SensorKindIDs(), EventTypes: ingest.CameraEventTypes},
-		store, hierarchy, devices, rules, lock, pub, dirtyFunc(func(h string, codes []string) { agg.MarkDirty(h, codes) }),
+		store, hierarchy, devices, rules, leases, pub, dirtyFunc(func(h string, codes []string) { agg.MarkDirty(h, codes) }),
 		logger.With("component", "alarm"), reg)
 	if err != nil {
 		return err
@@ -170,7 +170,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 
 	// Reports: series, rankings, the scoreboard and closed periods, read
 	// from the rollups on demand.
-	reports, err := report.New(report.Config{QueryTimeout: cfg.QueryTimeout}, store, hierarchy, lock, logger.With("component", "report"))
+	reports, err := report.New(report.Config{QueryTimeout: cfg.QueryTimeout}, store, hierarchy, leases, logger.With("component", "report"))
 	if err != nil {
 		return err
 	}
@@ -179,29 +179,41 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	events := feed.New(feed.Config{}, store, hierarchy, pub, logger.With("component", "feed"), reg)
 
 	// Ingest: validate, deduplicate, batch, acknowledge once stored; what is
-	// stored wakes the aggregator, the alarm engine and the ticker.
-	batch := ingest.BatchConfig{MaxRows: cfg.BatchRows, MaxAge: cfg.BatchAge, QueueRows: cfg.QueueRows}
+	// stored wakes the aggregator, the alarm engine and the ticker. Each
+	// batch is journaled, and the reconciler finishes any batch a writer
+	// began and could not finish (a failed insert, a node that died).
 	ingestLogger := logger.With("component", "ingest")
-	writer, err := ingest.NewWriter(batch, store, lock, agg, ingestLogger, reg)
+	reconciler, err := ingest.NewReconciler(ingest.ReconcilerConfig{}, store, leases, agg, logger.With("component", "reconcile"), reg)
 	if err != nil {
 		return err
 	}
-	cameraWriter, err := ingest.NewCameraWriter(batch, store, lock, func(rows []ingest.CameraEvent) {
+	if err := settleZone(startCtx, store, reconciler); err != nil {
+		return err
+	}
+	batch := ingest.BatchConfig{MaxRows: cfg.BatchRows, MaxAge: cfg.BatchAge, QueueRows: cfg.QueueRows}
+	deps := ingest.WriterDeps{Store: store, Leases: leases, Recover: reconciler, Logger: ingestLogger, Registerer: reg}
+	dossierDeps := deps
+	dossierDeps.Notify = agg
+	writer, err := ingest.NewWriter(batch, dossierDeps)
+	if err != nil {
+		return err
+	}
+	cameraWriter, err := ingest.NewCameraWriter(batch, deps, func(rows []ingest.CameraEvent) {
 		agg.MarkDirty(cfg.Hierarchy, areasOf(rows, func(e ingest.CameraEvent) string { return e.AreaCode }))
 		alarms.MarkDirty()
 		events.Add(rows)
-	}, ingestLogger, reg)
+	})
 	if err != nil {
 		return err
 	}
-	readingWriter, err := ingest.NewReadingWriter(batch, store, lock, func(rows []ingest.Reading) {
+	readingWriter, err := ingest.NewReadingWriter(batch, deps, func(rows []ingest.Reading) {
 		agg.MarkDirty(cfg.Hierarchy, areasOf(rows, func(r ingest.Reading) string { return r.AreaCode }))
 		alarms.MarkDirty()
-	}, ingestLogger, reg)
+	})
 	if err != nil {
 		return err
 	}
-	feedbackWriter, err := ingest.NewFeedbackWriter(batch, store, lock, ingestLogger, reg)
+	feedbackWriter, err := ingest.NewFeedbackWriter(batch, deps)
 	if err != nil {
 		return err
 	}
@@ -265,8 +277,9 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(ln) }()
-	stopWriters := []func(){run("ingest dossiers", writer.Run), run("ingest cameras", cameraWriter.Run), run("ingest readings", readingWriter.Run),
-		run("ingest feedback", feedbackWriter.Run)}
+	stopWriters := []func(){run("ingest dossiers", ignoreErr(writer.Run)), run("ingest cameras", ignoreErr(cameraWriter.Run)),
+		run("ingest readings", ignoreErr(readingWriter.Run)), run("ingest feedback", ignoreErr(feedbackWriter.Run))}
+	stopReconciler := run("reconcile", ignoreErr(reconciler.Run))
 	stopMQTT := func() {}
 	if mqtt != nil {
 		stopMQTT = run("mqtt", func(ctx context.Context) { _ = mqtt.Run(ctx) })
@@ -319,6 +332,9 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	for _, stop := range stopWriters {
 		stop()
 	}
+	// The reconciler stops after the writers: a batch they could not finish
+	// stays in the journal, and any node finishes it.
+	stopReconciler()
 	// 4. Stop the alarm engine, the ticker, the device registry and the
 	//    aggregator; screens keep what they have.
 	stopAlarms()
@@ -399,6 +415,38 @@ func simulatorToken(cfg serveConfig) (string, error) {
 	}
 	return tok, nil
 }
+
+// leaser is what the parts that act alone across nodes need of leases.
+type leaser interface {
+	ingest.Leaser
+	Lock(ctx context.Context, name string) (unlock func(), err error)
+}
+
+// settleZone cuts the local day and month rollups again when IOC_TIMEZONE
+// changed since they were cut: after finishing unfinished batches, whose
+// missing parts a rebuild from the records would otherwise count twice.
+func settleZone(ctx context.Context, store *chstore.Store, rec *ingest.Reconciler) error {
+	was, err := store.SettleZone(ctx)
+	if err != nil {
+		return err
+	}
+	if was != "" {
+		if _, err := rec.Finish(ctx); err != nil {
+			return fmt.Errorf("finish unfinished batches before cutting the rollups in %s: %w", store.TimeZone(), err)
+		}
+		v, err := ingest.NewVerifier(store)
+		if err != nil {
+			return err
+		}
+		if err := v.Rebuild(ctx); err != nil {
+			return err
+		}
+	}
+	return store.RecordZone(ctx)
+}
+
+// ignoreErr adapts a Run whose error the node does not act on yet.
+func ignoreErr(f func(context.Context) error) func(context.Context) { return func(ctx context.Context) { _ = f(ctx) } }
 
 // operations gives the aggregator the figures of devices and alarms.
 type operations struct {

@@ -104,7 +104,7 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 		s.logger.Info("applied migration", "version", m.Version, "name", m.Name)
 		applied = append(applied, m.Version)
 	}
-	return applied, s.settleZone(ctx)
+	return applied, nil
 }
 
 // splitStatements splits on semicolons that end a line and drops comment

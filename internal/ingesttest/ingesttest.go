@@ -16,25 +16,29 @@ import (
 
 // runner is what both kinds of writer offer.
 type runner[T any] interface {
-	Run(ctx context.Context)
-	Write(ctx context.Context, rows []T) (int, error)
+	Run(ctx context.Context) error
+	Write(ctx context.Context, rows []T) (ingest.Outcome, error)
 }
 
 func write[T any](t testing.TB, w runner[T], rows []T) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); w.Run(ctx) }()
+	go func() { defer close(done); _ = w.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	if _, err := w.Write(ctx, rows); err != nil {
+	out, err := w.Write(ctx, rows)
+	if err != nil {
 		t.Fatalf("write records: %v", err)
+	}
+	if len(out.Conflicts) > 0 {
+		t.Fatalf("write records: %s", out.Conflicts[0].Error)
 	}
 }
 
 // Dossiers stores ds in order, in one batch, and fails t on any error.
 func Dossiers(t testing.TB, s *chstore.Store, ds []ingest.Dossier) {
 	t.Helper()
-	w, err := ingest.NewWriter(ingest.BatchConfig{}, s, lease.NewLocal(), nil, slog.New(slog.DiscardHandler), nil)
+	w, err := ingest.NewWriter(ingest.BatchConfig{}, deps(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,9 +48,13 @@ func Dossiers(t testing.TB, s *chstore.Store, ds []ingest.Dossier) {
 // Feedback stores fs and fails t on any error.
 func Feedback(t testing.TB, s *chstore.Store, fs []ingest.Feedback) {
 	t.Helper()
-	w, err := ingest.NewFeedbackWriter(ingest.BatchConfig{}, s, lease.NewLocal(), slog.New(slog.DiscardHandler), nil)
+	w, err := ingest.NewFeedbackWriter(ingest.BatchConfig{}, deps(s))
 	if err != nil {
 		t.Fatal(err)
 	}
 	write[ingest.Feedback](t, w, fs)
+}
+
+func deps(s *chstore.Store) ingest.WriterDeps {
+	return ingest.WriterDeps{Store: s, Leases: lease.NewLocal(), Logger: slog.New(slog.DiscardHandler)}
 }
