@@ -105,8 +105,12 @@ func New(cfg Config, store *chstore.Store, reg *geo.Registry, pub Publisher, ops
 	if !ok {
 		return nil, fmt.Errorf("%w %q: known are %v", ErrUnknownHierarchy, cfg.Hierarchy, reg.Names())
 	}
+	balances, err := NewBalances(store)
+	if err != nil {
+		return nil, err
+	}
 	a := &Aggregator{
-		cfg: cfg, q: querier{conn: store.Conn(), db: store.Database(), ops: ops}, geo: reg, h: h, pub: pub,
+		cfg: cfg, q: querier{conn: store.Conn(), db: store.Database(), balances: balances, ops: ops}, geo: reg, h: h, pub: pub,
 		logger: logger, now: time.Now,
 		dirty: map[string]time.Time{}, wake: make(chan struct{}, 1), last: map[string][]byte{},
 		m: metrics{

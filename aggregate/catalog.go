@@ -113,7 +113,7 @@ type Counts struct {
 	// deadline, at the end of the range (history only).
 	OpenAtEnd uint64
 	LateAtEnd uint64
-	Overdue   uint64 // open dossiers past their due date, now
+	Overdue   uint64 // open dossiers past their deadline, now (the late-open balance)
 	// Approximate counts dossiers filed under a split unit of an older
 	// hierarchy and placed here without a position to settle which part.
 	Approximate uint64
@@ -378,9 +378,10 @@ var catalog = []Definition{
 	now(Definition{
 		ID: "dossiers_overdue", NameEn: "Dossiers overdue", NameVi: "Hồ sơ quá hạn",
 		Unit: "dossiers", Direction: "lower_is_better",
-		Formula: "Open dossiers (latest status received or processing) whose due date has passed, now, whatever the window. " +
-			"Dossiers waiting for the citizen's additional documents are not counted: their clock is stopped.",
-		Source: "latest state of each dossier", Needs: []string{"status", "due_at"},
+		Formula: "Open dossiers past their deadline, now, whatever the window, under the on-time rules: time spent waiting for " +
+			"the citizen's additional documents moves the deadline on, and a second request for documents makes a dossier late " +
+			"at once. The same count as the late dossiers still open at the end of a period in the history.",
+		Source: "dossier events", Needs: []string{"status", "due_at"},
 	}, func(c Counts) uint64 { return c.Overdue }),
 	counted(Definition{
 		ID: "records_approximate", NameEn: "Dossiers placed approximately", NameVi: "Hồ sơ quy đổi gần đúng",

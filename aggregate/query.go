@@ -13,11 +13,12 @@ import (
 	"github.com/openioc/ioc/internal/chstore"
 )
 
-// querier reads the rollups and the dossier state of one database.
+// querier reads the rollups of one database.
 type querier struct {
-	conn driver.Conn
-	db   string
-	ops  Operations
+	conn     driver.Conn
+	db       string
+	balances Balances
+	ops      Operations
 }
 
 // Operations gives the figures of devices and alarms as they are now.
@@ -104,25 +105,19 @@ func (q querier) windowCounts(ctx context.Context, s scope, start time.Time) (ma
 	return out, nil
 }
 
-// overdue returns, per unit, the open dossiers filed directly under it whose
-// due date is before now. The inner query is a cheap column scan that keeps
-// the per-dossier aggregation to the few candidates.
+// overdue returns, per unit, the open dossiers filed directly under it
+// that are past their deadline now: the late-open balance of the rollups,
+// so the same rules as the history's (see Balances).
 func (q querier) overdue(ctx context.Context, s scope, now time.Time) (map[string]uint64, error) {
-	f1, args := s.filter([]any{s.h.Name()})
-	args = append(args, s.h.Name())
-	f2, args := s.filter(args)
-	args = append(args, chstore.Time(now), chstore.Time(now))
-	query := `SELECT area_code, count() FROM (
-		SELECT area_code, dossier_id, argMax(status, version) AS st, argMax(due_at, version) AS due
-		FROM ` + q.db + `.dossier_state
-		WHERE hierarchy = ?` + f1 + ` AND dossier_id IN (
-			SELECT dossier_id FROM ` + q.db + `.dossier_state
-			WHERE hierarchy = ?` + f2 + ` AND status IN ('received', 'processing') AND due_at < ?)
-		GROUP BY area_code, dossier_id
-	) WHERE st IN ('received', 'processing') AND due < ? GROUP BY area_code`
-	out, err := chstore.CountsByKey(ctx, q.conn, query, args...)
+	b, err := q.balances.At(ctx, s.h.Name(), s.codes, now, true)
 	if err != nil {
-		return nil, fmt.Errorf("query overdue dossiers: %w", err)
+		return nil, err
+	}
+	out := make(map[string]uint64, len(b))
+	for area, v := range b {
+		if v.Late > 0 {
+			out[area] = uint64(v.Late)
+		}
 	}
 	return out, nil
 }

@@ -339,10 +339,13 @@ func (noReports) Ranking(context.Context, report.RankingQuery) (report.Ranking, 
 func (noReports) Scoreboard(context.Context, string, report.Period) (report.Scoreboard, error) {
 	return report.Scoreboard{}, nil
 }
-func (noReports) Close(context.Context, report.Period, string, string) (report.Closed, error) {
+func (noReports) Close(context.Context, report.Period, string, string, bool) (report.Closed, error) {
 	return report.Closed{}, nil
 }
-func (noReports) Periods(context.Context) ([]report.Closed, error) { return nil, nil }
-func (noReports) Figures(context.Context, string, string) (report.ClosedFigures, error) {
+func (noReports) Reopen(context.Context, report.Period, string, string) (report.PeriodRecord, error) {
+	return report.PeriodRecord{}, nil
+}
+func (noReports) Periods(context.Context) ([]report.PeriodRecord, error) { return nil, nil }
+func (noReports) Figures(context.Context, string, string, time.Time) (report.ClosedFigures, error) {
 	return report.ClosedFigures{}, nil
 }

@@ -20,9 +20,10 @@ type Reports interface {
 	Series(ctx context.Context, q report.SeriesQuery) (report.Series, error)
 	Ranking(ctx context.Context, q report.RankingQuery) (report.Ranking, error)
 	Scoreboard(ctx context.Context, area string, p report.Period) (report.Scoreboard, error)
-	Close(ctx context.Context, p report.Period, by, note string) (report.Closed, error)
-	Periods(ctx context.Context) ([]report.Closed, error)
-	Figures(ctx context.Context, period, area string) (report.ClosedFigures, error)
+	Close(ctx context.Context, p report.Period, by, note string, force bool) (report.Closed, error)
+	Reopen(ctx context.Context, p report.Period, by, reason string) (report.PeriodRecord, error)
+	Periods(ctx context.Context) ([]report.PeriodRecord, error)
+	Figures(ctx context.Context, period, area string, closedAt time.Time) (report.ClosedFigures, error)
 }
 
 func (s *Server) reportRoutes(v1 fiber.Router, reader fiber.Handler) {
@@ -32,6 +33,7 @@ func (s *Server) reportRoutes(v1 fiber.Router, reader fiber.Handler) {
 	v1.Get("/periods", reader, requireRead, s.periods)
 	v1.Get("/periods/:period", reader, requireRead, s.periodFigures)
 	v1.Post("/periods/:period/close", reader, requireAdmin, s.closePeriod)
+	v1.Post("/periods/:period/reopen", reader, requireAdmin, s.reopenPeriod)
 }
 
 // reportError answers a refusal of the report engine.
@@ -288,11 +290,15 @@ func (s *Server) periods(c *fiber.Ctx) error {
 	if !csv {
 		return c.JSON(fiber.Map{"periods": out})
 	}
+	// One row per close and reopening: the audit trail is the content.
 	var rows [][]string
 	for _, p := range out {
-		rows = append(rows, []string{p.Period, stamp(p.From), stamp(p.To), p.ClosedBy, stamp(p.ClosedAt), p.Note})
+		for _, a := range p.Audit {
+			rows = append(rows, []string{p.Period, stamp(p.From), stamp(p.To), p.State, a.Action, a.By, stamp(a.At), a.Note,
+				strconv.Itoa(a.Figures), strconv.FormatBool(a.Forced)})
+		}
 	}
-	return sendCSV(c, "periods", []string{"period", "from", "to", "closed_by", "closed_at", "note"}, rows)
+	return sendCSV(c, "periods", []string{"period", "from", "to", "state", "action", "by", "at", "note", "figures", "forced"}, rows)
 }
 
 func (s *Server) periodFigures(c *fiber.Ctx) error {
@@ -304,7 +310,13 @@ func (s *Server) periodFigures(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.d.Reports.Figures(c.UserContext(), strings.Clone(c.Params("period")), area)
+	var at time.Time
+	if v := c.Query("closed_at"); v != "" {
+		if at, err = time.Parse(time.RFC3339, v); err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("closed_at %q is not an RFC 3339 time; copy a close's at from GET /api/v1/periods", v))
+		}
+	}
+	out, err := s.d.Reports.Figures(c.UserContext(), strings.Clone(c.Params("period")), area, at)
 	if err != nil {
 		return s.reportError(c, err)
 	}
@@ -333,13 +345,43 @@ func (s *Server) closePeriod(c *fiber.Ctx) error {
 			return fiber.NewError(fiber.StatusBadRequest, "body must be {\"note\": \"…\"}: "+err.Error())
 		}
 	}
+	force := false
+	if v := c.Query("force"); v != "" {
+		var err error
+		if force, err = strconv.ParseBool(v); err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("force %q is not true or false", v))
+		}
+	}
 	p, err := report.ParsePeriod(strings.Clone(c.Params("period")), time.Now(), s.d.Reports.Location())
 	if err != nil {
 		return s.reportError(c, err)
 	}
-	out, err := s.d.Reports.Close(c.UserContext(), p, principal(c).Subject, body.Note)
+	out, err := s.d.Reports.Close(c.UserContext(), p, principal(c).Subject, body.Note, force)
 	if err != nil {
 		return s.reportError(c, err)
 	}
 	return c.Status(fiber.StatusCreated).JSON(out)
+}
+
+type reopenBody struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) reopenPeriod(c *fiber.Ctx) error {
+	var body reopenBody
+	if len(c.Body()) > 0 {
+		if err := strictJSON(c.Body(), &body); err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, "body must be {\"reason\": \"…\"} saying why the period is reopened: "+err.Error())
+		}
+	}
+	// A missing reason is the engine's to refuse, with the one message.
+	p, err := report.ParsePeriod(strings.Clone(c.Params("period")), time.Now(), s.d.Reports.Location())
+	if err != nil {
+		return s.reportError(c, err)
+	}
+	out, err := s.d.Reports.Reopen(c.UserContext(), p, principal(c).Subject, body.Reason)
+	if err != nil {
+		return s.reportError(c, err)
+	}
+	return c.JSON(out)
 }

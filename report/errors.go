@@ -30,7 +30,8 @@ func notFoundf(format string, args ...any) error {
 	return &NotFoundError{fmt.Sprintf(format, args...)}
 }
 
-// ConflictError is a period closed already.
+// ConflictError is a period whose state refuses the action: closed
+// already when closing, not closed when reopening.
 type ConflictError struct{ msg string }
 
 func (e *ConflictError) Error() string { return e.msg }

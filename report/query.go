@@ -100,12 +100,16 @@ func (e *Engine) sum(ctx context.Context, sources []source, a ask, deltas map[ce
 	return out, nil
 }
 
-// query runs q under the execution limit and hands each row to scan.
-func (e *Engine) query(ctx context.Context, what, q string, args []any, scan func(func(...any) error) error) error {
+// limited puts ctx's queries under the execution limit.
+func (e *Engine) limited(ctx context.Context) context.Context {
 	// max_execution_time counts whole seconds, and 0 would mean no limit.
 	secs := max(1, int(math.Ceil(e.timeout.Seconds())))
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_execution_time": secs}))
-	rows, err := e.conn.Query(ctx, q, args...)
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_execution_time": secs}))
+}
+
+// query runs q under the execution limit and hands each row to scan.
+func (e *Engine) query(ctx context.Context, what, q string, args []any, scan func(func(...any) error) error) error {
+	rows, err := e.conn.Query(e.limited(ctx), q, args...)
 	if err != nil {
 		return e.queryError(what, err)
 	}
@@ -125,43 +129,48 @@ func (e *Engine) query(ctx context.Context, what, q string, args []any, scan fun
 const codeTimeout = 159
 
 func (e *Engine) queryError(what string, err error) error {
+	if t := e.timedOut(err); t != nil {
+		return t
+	}
+	return fmt.Errorf("query %s: %w", what, err)
+}
+
+// timedOut is err as a TimeoutError when the execution limit ended the
+// query, else nil.
+func (e *Engine) timedOut(err error) error {
 	var ex *clickhouse.Exception
 	if errors.As(err, &ex) && ex.Code == codeTimeout {
 		return &TimeoutError{Limit: e.timeout.String(), Err: err}
 	}
-	return fmt.Errorf("query %s: %w", what, err)
+	return nil
 }
 
 // part is a piece of a range read from one rollup table.
 type part struct {
 	table    string // hour, day or month
 	from, to time.Time
-	open     bool // from is the beginning of time
 }
 
 // split cuts r into the coarsest rollups that tile it: hours up to the
 // first local midnight, days up to the first month, whole months, then
-// days and hours again.
-func split(r Range, open bool, loc *time.Location) []part {
+// days and hours again. (Balances, from the beginning of time, are
+// aggregate.Balances' to read.)
+func split(r Range, loc *time.Location) []part {
 	var out []part
 	cur := r.From
 	add := func(table string, to time.Time) {
-		if to.After(cur) || (open && len(out) == 0) {
-			out = append(out, part{table: table, from: cur, to: to, open: open && len(out) == 0})
+		if to.After(cur) {
+			out = append(out, part{table: table, from: cur, to: to})
 			cur = to
 		}
 	}
-	if open {
-		add("month", floor(r.To, Month, loc))
-	} else {
-		if !floor(cur, Day, loc).Equal(cur) {
-			add("hour", minTime(ceil(cur, Day, loc), r.To))
-		}
-		if !floor(cur, Month, loc).Equal(cur) {
-			add("day", minTime(ceil(cur, Month, loc), floor(r.To, Day, loc)))
-		}
-		add("month", floor(r.To, Month, loc))
+	if !floor(cur, Day, loc).Equal(cur) {
+		add("hour", minTime(ceil(cur, Day, loc), r.To))
 	}
+	if !floor(cur, Month, loc).Equal(cur) {
+		add("day", minTime(ceil(cur, Month, loc), floor(r.To, Day, loc)))
+	}
+	add("month", floor(r.To, Month, loc))
 	add("day", floor(r.To, Day, loc))
 	add("hour", r.To)
 	return out
@@ -180,13 +189,7 @@ func timeFilter(p part) (string, []any) {
 	if p.table != "hour" {
 		col = map[string]string{"day": "d", "month": "m"}[p.table]
 		lo, hi = p.from.Format("2006-01-02"), p.to.Format("2006-01-02")
-		if p.open {
-			return col + " < toDate(?)", []any{hi}
-		}
 		return col + " >= toDate(?) AND " + col + " < toDate(?)", []any{lo, hi}
-	}
-	if p.open {
-		return col + " < ?", []any{hi}
 	}
 	return col + " >= ? AND " + col + " < ?", []any{lo, hi}
 }
@@ -235,7 +238,7 @@ func (e *Engine) flow(ctx context.Context, a ask, out map[cell]aggregate.Counts,
 	case a.step != none:
 		parts = []part{{table: "day", from: a.r.From, to: a.r.To}}
 	default:
-		parts = split(a.r, false, e.loc)
+		parts = split(a.r, e.loc)
 	}
 	return e.flowParts(ctx, a, parts, func(c cell, m dossier.Measures) {
 		addCell(out, c, aggregate.FlowCounts(m))
@@ -444,14 +447,12 @@ func (e *Engine) sensors(ctx context.Context, a ask, out map[cell]aggregate.Coun
 }
 
 // balances returns, per unit as filed (or in one cell), the dossiers open
-// and open past their deadline at the moment before: the sum of every
-// change stamped earlier.
-func (e *Engine) balances(ctx context.Context, codes []string, before time.Time, byArea bool) (map[string][2]int64, error) {
-	out := map[string][2]int64{}
-	a := ask{codes: codes, r: Range{To: before}, byArea: byArea}
-	err := e.flowParts(ctx, a, split(a.r, true, e.loc), func(c cell, m dossier.Measures) {
-		b := out[c.area]
-		out[c.area] = [2]int64{b[0] + m.Open, b[1] + m.LateOpen}
-	})
+// and open past their deadline at the moment before: aggregate.Balances,
+// the live figures' reader too, under the execution limit.
+func (e *Engine) balances(ctx context.Context, codes []string, before time.Time, byArea bool) (map[string]aggregate.Balance, error) {
+	out, err := e.bal.At(e.limited(ctx), e.h.Name(), codes, before, byArea)
+	if t := e.timedOut(err); t != nil {
+		return nil, t
+	}
 	return out, err
 }

@@ -236,7 +236,7 @@ func (e *Engine) rolledUp(ctx context.Context, sources []source, balance bool, c
 		}
 		for area, v := range b {
 			t := filed[area]
-			t.OpenAtEnd, t.LateAtEnd = uint64(max(v[0], 0)), uint64(max(v[1], 0))
+			t.OpenAtEnd, t.LateAtEnd = uint64(max(v.Open, 0)), uint64(max(v.Late, 0))
 			filed[area] = t
 		}
 	}

@@ -48,6 +48,7 @@ type Engine struct {
 	h       *geo.Hierarchy
 	loc     *time.Location
 	timeout time.Duration
+	bal     aggregate.Balances
 	lock    Locker
 	logger  *slog.Logger
 	now     func() time.Time
@@ -66,8 +67,12 @@ func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, lock Locker, logger
 	if err != nil {
 		return nil, fmt.Errorf("load time zone %s: %w", store.TimeZone(), err)
 	}
+	bal, err := aggregate.NewBalances(store)
+	if err != nil {
+		return nil, err
+	}
 	return &Engine{conn: store.Conn(), db: store.Database(), h: h, loc: loc, timeout: cfg.QueryTimeout,
-		lock: lock, logger: logger, now: time.Now}, nil
+		bal: bal, lock: lock, logger: logger, now: time.Now}, nil
 }
 
 // Location is the zone of days and months.

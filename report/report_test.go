@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -338,20 +339,20 @@ func TestClosedPeriodKeepsItsFiguresWhileLiveOnesMove(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	p, _ := ParsePeriod("2026-10", time.Now(), hcm)
-	c, err := f.e.Close(ctx, p, "analyst-lan", "official October report")
+	c, err := f.e.Close(ctx, p, "analyst-lan", "official October report", false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.ClosedBy != "analyst-lan" || c.Figures == 0 {
 		t.Errorf("close: got %+v", c)
 	}
-	if _, err := f.e.Close(ctx, p, "someone", ""); err == nil {
+	if _, err := f.e.Close(ctx, p, "someone", "", false); err == nil {
 		t.Errorf("closing twice: got no error")
 	} else if _, ok := err.(*ConflictError); !ok {
 		t.Errorf("closing twice: got %v, want a conflict", err)
 	}
 	nov, _ := ParsePeriod("2026-12", time.Now(), hcm)
-	if _, err := f.e.Close(ctx, nov, "x", ""); err == nil {
+	if _, err := f.e.Close(ctx, nov, "x", "", true); err == nil {
 		t.Errorf("closing a period not yet ended: got no error")
 	}
 	// A late correction: D4 had waited four days for the citizen's
@@ -360,7 +361,7 @@ func TestClosedPeriodKeepsItsFiguresWhileLiveOnesMove(t *testing.T) {
 		ev{"D4", benThanh, "supplement_requested", oct(6, 8), oct(8, 17), "online", nil},
 		ev{"D4", benThanh, "processing", oct(10, 8), oct(8, 17), "online", nil},
 	)
-	figs, err := f.e.Figures(ctx, "2026-10", "79")
+	figs, err := f.e.Figures(ctx, "2026-10", "79", time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +382,7 @@ func TestClosedPeriodKeepsItsFiguresWhileLiveOnesMove(t *testing.T) {
 	if figs.ClosedBy != "analyst-lan" || figs.Note != "official October report" {
 		t.Errorf("who closed it: got %q, %q", figs.ClosedBy, figs.Note)
 	}
-	if _, err := f.e.Figures(ctx, "2026-09", "79"); err == nil {
+	if _, err := f.e.Figures(ctx, "2026-09", "79", time.Time{}); err == nil {
 		t.Errorf("figures of a period never closed: got no error")
 	}
 }
@@ -468,5 +469,225 @@ func TestOpenDossiersOfARunningPeriodAreJudgedNow(t *testing.T) {
 		if it.Area == benThanh {
 			checkValue(t, "Bến Thành ranked on the 25th", it.Value, [3]any{0.6667, 2.0, 3.0})
 		}
+	}
+}
+
+// TestClosingAnEmptyPeriodIsRefused: a month without a record would be
+// frozen with every figure 0, which is more often data that never arrived
+// than a quiet month; force closes it all the same, and the audit trail
+// says so.
+func TestClosingAnEmptyPeriodIsRefused(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	aug, _ := ParsePeriod("2026-08", time.Now(), hcm)
+	_, err := f.e.Close(ctx, aug, "analyst-lan", "", false)
+	var lim *LimitError
+	if !errors.As(err, &lim) {
+		t.Fatalf("closing August, which has no records: got %v, want a refusal", err)
+	}
+	for _, says := range []string{"2026-08 has no records", "force=true"} {
+		if !strings.Contains(err.Error(), says) {
+			t.Errorf("refusal %q does not say %q", err, says)
+		}
+	}
+	if ps, err := f.e.Periods(ctx); err != nil || len(ps) != 0 {
+		t.Fatalf("after the refusal: got %v, %v; want no period closed", ps, err)
+	}
+	c, err := f.e.Close(ctx, aug, "analyst-lan", "nothing filed in August", true)
+	if err != nil {
+		t.Fatalf("closing August with force: %v", err)
+	}
+	if c.Figures == 0 {
+		t.Errorf("forced close froze no figures")
+	}
+	ps, err := f.e.Periods(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 1 || ps[0].State != StateClosed || len(ps[0].Audit) != 1 || !ps[0].Audit[0].Forced {
+		t.Errorf("periods: got %+v, want August closed by a forced close", ps)
+	}
+	// A month with records closes without force, and is not marked forced;
+	// September has only D8's receipt, on the 28th.
+	sep, _ := ParsePeriod("2026-09", time.Now(), hcm)
+	if _, err := f.e.Close(ctx, sep, "analyst-lan", "", false); err != nil {
+		t.Fatalf("closing September: %v", err)
+	}
+	if ps, _ := f.e.Periods(ctx); len(ps) != 2 || ps[0].Period != "2026-09" || ps[0].Audit[0].Forced {
+		t.Errorf("periods: got %+v, want September first, not forced", ps)
+	}
+}
+
+// TestReopenedPeriodClosesAgainWithNewFigures: reopening needs a reason and
+// a closed period; afterwards the period has no official figures, a late
+// correction moves its live figure, and a new close freezes the new value.
+// The first close's figures stay readable, superseded, and the audit trail
+// keeps every step in order.
+func TestReopenedPeriodClosesAgainWithNewFigures(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	october, _ := ParsePeriod("2026-10", time.Now(), hcm)
+	first, err := f.e.Close(ctx, october, "analyst-lan", "official October report", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inv *InvalidError
+	if _, err := f.e.Reopen(ctx, october, "admin-ha", "  "); !errors.As(err, &inv) || !strings.Contains(err.Error(), "reason") {
+		t.Errorf("reopening without a reason: got %v, want a refusal asking for one", err)
+	}
+	var conflict *ConflictError
+	sep, _ := ParsePeriod("2026-09", time.Now(), hcm)
+	if _, err := f.e.Reopen(ctx, sep, "admin-ha", "why not"); !errors.As(err, &conflict) || !strings.Contains(err.Error(), "never been closed") {
+		t.Errorf("reopening a period never closed: got %v, want a conflict", err)
+	}
+	rec, err := f.e.Reopen(ctx, october, "admin-ha", "Bến Thành sent its document waits late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != StateOpen || len(rec.Audit) != 2 || rec.Audit[1].Action != ActionReopen || rec.Audit[1].Figures != first.Figures {
+		t.Errorf("reopen: got %+v, want the period open, the reopening withdrawing %d figures", rec, first.Figures)
+	}
+	if _, err := f.e.Reopen(ctx, october, "admin-ha", "again"); !errors.As(err, &conflict) || !strings.Contains(err.Error(), "admin-ha reopened it") {
+		t.Errorf("reopening an open period: got %v, want a conflict naming who reopened it", err)
+	}
+	var nf *NotFoundError
+	if _, err := f.e.Figures(ctx, "2026-10", "79", time.Time{}); !errors.As(err, &nf) || !strings.Contains(err.Error(), "reopened") {
+		t.Errorf("official figures of a reopened period: got %v, want none, saying it was reopened", err)
+	}
+	// The correction: D4 had waited four days for the citizen's documents,
+	// which makes it on time.
+	f.write(t,
+		ev{"D4", benThanh, "supplement_requested", oct(6, 8), oct(8, 17), "online", nil},
+		ev{"D4", benThanh, "processing", oct(10, 8), oct(8, 17), "online", nil},
+	)
+	second, err := f.e.Close(ctx, october, "analyst-lan", "October, corrected", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.ClosedAt.After(first.ClosedAt) {
+		t.Errorf("second close at %s, not after the first at %s", second.ClosedAt, first.ClosedAt)
+	}
+	onTime := func(figs ClosedFigures) Frozen {
+		t.Helper()
+		for _, it := range figs.Items {
+			if it.Area == "79" && it.KPI == "on_time_rate" {
+				return it
+			}
+		}
+		t.Fatalf("no on_time_rate of 79 among %d items", len(figs.Items))
+		return Frozen{}
+	}
+	now, err := f.e.Figures(ctx, "2026-10", "79", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it := onTime(now); now.Superseded || now.Note != "October, corrected" {
+		t.Errorf("figures in force: superseded %v, note %q", now.Superseded, now.Note)
+	} else {
+		checkValue(t, "closed again", it.Closed, [3]any{0.8, 4.0, 5.0})
+		checkValue(t, "live", it.Live, [3]any{0.8, 4.0, 5.0})
+	}
+	then, err := f.e.Figures(ctx, "2026-10", "79", first.ClosedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it := onTime(then); !then.Superseded || then.ClosedBy != "analyst-lan" || then.Note != "official October report" {
+		t.Errorf("the first close: superseded %v, by %q, note %q", then.Superseded, then.ClosedBy, then.Note)
+	} else {
+		checkValue(t, "first close", it.Closed, [3]any{0.6, 3.0, 5.0})
+	}
+	if _, err := f.e.Figures(ctx, "2026-10", "79", first.ClosedAt.Add(time.Minute)); !errors.As(err, &nf) {
+		t.Errorf("a close that never was: got %v, want not found", err)
+	}
+	ps, err := f.e.Periods(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 1 {
+		t.Fatalf("periods: got %d, want October alone", len(ps))
+	}
+	var trail []string
+	for i, a := range ps[0].Audit {
+		trail = append(trail, a.Action+" by "+a.By+": "+a.Note)
+		if i > 0 && !a.At.After(ps[0].Audit[i-1].At) {
+			t.Errorf("entry %d at %s, not after the one before at %s", i, a.At, ps[0].Audit[i-1].At)
+		}
+	}
+	want := "close by analyst-lan: official October report | reopen by admin-ha: Bến Thành sent its document waits late | close by analyst-lan: October, corrected"
+	if got := strings.Join(trail, " | "); got != want {
+		t.Errorf("audit trail:\n got %s\nwant %s", got, want)
+	}
+	if p := ps[0]; p.State != StateClosed || !p.ClosedAt.Equal(second.ClosedAt) || p.Figures != second.Figures {
+		t.Errorf("October: got %+v, want closed by the second close", p.Closed)
+	}
+}
+
+// TestClosesMadeBeforeTheAuditTrailAreKept: a period closed into the
+// tables of migration 0006 is read through the audit trail once 0008 has
+// run, figures included.
+func TestClosesMadeBeforeTheAuditTrailAreKept(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 3, 2, 0, 0, 0, time.UTC)
+	rows, err := f.s.Conn().PrepareBatch(ctx, "INSERT INTO "+f.s.Database()+".closed_figures (hierarchy, period, area_code, kpi, value, numerator, denominator, closed_at)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, num, den := 0.6, 3.0, 5.0
+	for _, area := range []string{"79", saiGon} {
+		if err := rows.Append("vn-2025", "2026-10", area, "on_time_rate", &v, &num, &den, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rows.Send(); err != nil {
+		t.Fatal(err)
+	}
+	period, err := f.s.Conn().PrepareBatch(ctx, "INSERT INTO "+f.s.Database()+".closed_periods (hierarchy, period, from_t, to_t, closed_by, closed_at, note)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	october, _ := ParsePeriod("2026-10", time.Now(), hcm)
+	if err := period.Append("vn-2025", "2026-10", october.From.UTC(), october.To.UTC(), "admin", at, "before the audit trail"); err != nil {
+		t.Fatal(err)
+	}
+	if err := period.Send(); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := chstore.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Version != 8 {
+			continue
+		}
+		// Twice: a migration interrupted and run again copies nothing twice.
+		for range 2 {
+			for _, stmt := range m.Statements {
+				if err := f.s.ApplyStatement(ctx, stmt); err != nil {
+					t.Fatalf("migration 0008: %v", err)
+				}
+			}
+		}
+	}
+	ps, err := f.e.Periods(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 1 || len(ps[0].Audit) != 1 || ps[0].State != StateClosed || ps[0].ClosedBy != "admin" || ps[0].Figures != 2 ||
+		!ps[0].ClosedAt.Equal(at) || ps[0].Note != "before the audit trail" {
+		t.Fatalf("periods: got %+v, want October closed by admin with 2 figures", ps)
+	}
+	figs, err := f.e.Figures(ctx, "2026-10", "79", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(figs.Items) != 2 {
+		t.Fatalf("figures: got %d items, want 79 and Sài Gòn's on-time rate", len(figs.Items))
+	}
+	checkValue(t, "79 as closed", figs.Items[0].Closed, [3]any{0.6, 3.0, 5.0})
+	// It can be reopened like any other close.
+	if _, err := f.e.Reopen(ctx, october, "admin-ha", "checking the migration"); err != nil {
+		t.Fatal(err)
 	}
 }

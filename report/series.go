@@ -140,7 +140,7 @@ func (e *Engine) stepCounts(ctx context.Context, d aggregate.Definition, codes [
 	}
 	// A step not yet over is judged as of now; so are later ones.
 	now := e.judgedAt(r.To)
-	var current [2]int64
+	var current aggregate.Balance
 	if now.Before(r.To) {
 		b, err := e.balances(ctx, codes, now, false)
 		if err != nil {
@@ -148,13 +148,13 @@ func (e *Engine) stepCounts(ctx context.Context, d aggregate.Definition, codes [
 		}
 		current = b[""]
 	}
-	open, late := start[""][0], start[""][1]
+	open, late := start[""].Open, start[""].Late
 	for _, t := range steps(r, s) {
 		dt := deltas[cell{t: t.Unix()}]
 		open, late = open+dt[0], late+dt[1]
 		o, l := open, late
 		if next(t, s).After(now) {
-			o, l = current[0], current[1]
+			o, l = current.Open, current.Late
 		}
 		n := out[t.Unix()]
 		n.OpenAtEnd, n.LateAtEnd = uint64(max(o, 0)), uint64(max(l, 0))

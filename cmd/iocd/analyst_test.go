@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -217,6 +219,150 @@ func TestClosingAPeriodFreezesItsFigures(t *testing.T) {
 	}
 	if code := n.get("/api/v1/periods/"+month.AddDate(0, -1, 0).Format("2006-01"), viewer, &e); code != 404 {
 		t.Errorf("a period never closed: got %d, want 404", code)
+	}
+}
+
+// TestPeriodsCloseOnlyWithRecordsAndReopenWithAReason: an empty month is
+// refused unless forced; an admin reopens a closed month with a reason, a
+// late correction then moves its live figure and a new close freezes the
+// new value; GET /api/v1/periods lists every step, in JSON and CSV.
+func TestPeriodsCloseOnlyWithRecordsAndReopenWithAReason(t *testing.T) {
+	n := startNode(t, testConfig(t))
+	analystData(t, n)
+	viewer := issueToken(t, auth.Viewer, "79")
+	name, empty := month.Format("2006-01"), month.AddDate(0, -1, 0).Format("2006-01")
+	var e struct {
+		Error string `json:"error"`
+	}
+	post := func(path, token, body string, v any) int {
+		t.Helper()
+		var b []byte
+		if body != "" {
+			b = []byte(body)
+		}
+		e.Error = ""
+		return n.post(path, token, "application/json", b, v)
+	}
+	if code := post("/api/v1/periods/"+empty+"/close", adminToken, "", &e); code != 422 || !strings.Contains(e.Error, "no records") || !strings.Contains(e.Error, "force=true") {
+		t.Fatalf("closing a month without records: got %d %q, want 422 saying so and that force=true closes it", code, e.Error)
+	}
+	if code := post("/api/v1/periods/"+empty+"/close?force=maybe", adminToken, "", &e); code != 400 || !strings.Contains(e.Error, "force") {
+		t.Errorf("force that is not a boolean: got %d %q, want 400", code, e.Error)
+	}
+	if code := post("/api/v1/periods/"+empty+"/close?force=true", adminToken, `{"note":"không có hồ sơ"}`, &e); code != 201 {
+		t.Fatalf("closing it with force: got %d %q, want 201", code, e.Error)
+	}
+	if code := post("/api/v1/periods/"+name+"/reopen", adminToken, `{"reason":"không đóng"}`, &e); code != 409 || !strings.Contains(e.Error, "never been closed") {
+		t.Errorf("reopening a period never closed: got %d %q, want 409", code, e.Error)
+	}
+	var first struct {
+		ClosedAt string `json:"closed_at"`
+		Figures  int    `json:"figures"`
+	}
+	if code := post("/api/v1/periods/"+name+"/close", adminToken, `{"note":"báo cáo tháng"}`, &first); code != 201 {
+		t.Fatalf("close: got %d", code)
+	}
+	if code := post("/api/v1/periods/"+name+"/reopen", viewer, `{"reason":"x"}`, &e); code != 403 {
+		t.Errorf("reopening with a viewer token: got %d, want 403", code)
+	}
+	for _, body := range []string{"", `{}`, `{"reason":"  "}`} {
+		if code := post("/api/v1/periods/"+name+"/reopen", adminToken, body, &e); code != 400 || !strings.Contains(e.Error, "reason") {
+			t.Errorf("reopening with body %q: got %d %q, want 400 asking for a reason", body, code, e.Error)
+		}
+	}
+	var reopened struct {
+		State string `json:"state"`
+	}
+	if code := post("/api/v1/periods/"+name+"/reopen", adminToken, `{"reason":"Bến Thành báo sai ngày trả kết quả"}`, &reopened); code != 200 || reopened.State != "open" {
+		t.Fatalf("reopen: got %d %+v, want 200 and the period open", code, reopened)
+	}
+	if code := post("/api/v1/periods/"+name+"/reopen", adminToken, `{"reason":"again"}`, &e); code != 409 || !strings.Contains(e.Error, "not closed") {
+		t.Errorf("reopening an open period: got %d %q, want 409", code, e.Error)
+	}
+	if code := n.get("/api/v1/periods/"+name, viewer, &e); code != 404 || !strings.Contains(e.Error, "reopened") {
+		t.Errorf("official figures of a reopened period: got %d %q, want 404 saying it was reopened", code, e.Error)
+	}
+	// The correction: B's resolution really came on the 3rd, on time.
+	ev := map[string]any{"event_id": "b3", "dossier_id": "B", "procedure_code": "1.004227", "sector": "land", "area_code": "26743",
+		"channel": "online", "status": "resolved", "occurred_at": at(3, 9), "due_at": at(3, 17)}
+	if code, r := n.ingest(ev); code != 202 || r.Accepted != 1 {
+		t.Fatalf("correction: %d %+v", code, r)
+	}
+	if code := post("/api/v1/periods/"+name+"/close", adminToken, `{"note":"báo cáo tháng, đã sửa"}`, &e); code != 201 {
+		t.Fatalf("second close: got %d %q", code, e.Error)
+	}
+	benThanh := func(query string) (closed, live float64, superseded bool) {
+		t.Helper()
+		var figs struct {
+			Superseded bool `json:"superseded"`
+			Items      []struct {
+				Area   string `json:"area"`
+				KPI    string `json:"kpi"`
+				Closed struct {
+					Value *float64 `json:"value"`
+				} `json:"closed"`
+				Live struct {
+					Value *float64 `json:"value"`
+				} `json:"live"`
+			} `json:"items"`
+		}
+		if code := n.get("/api/v1/periods/"+name+query, viewer, &figs); code != 200 {
+			t.Fatalf("figures%s: status %d", query, code)
+		}
+		for _, it := range figs.Items {
+			if it.Area == "26743" && it.KPI == "on_time_rate" {
+				return *it.Closed.Value, *it.Live.Value, figs.Superseded
+			}
+		}
+		t.Fatalf("figures%s: no on_time_rate of Bến Thành", query)
+		return 0, 0, false
+	}
+	if closed, live, superseded := benThanh(""); closed != 1 || live != 1 || superseded {
+		t.Errorf("Bến Thành on time after the new close: closed %v, live %v, superseded %v; want 1, 1, false", closed, live, superseded)
+	}
+	if closed, _, superseded := benThanh("?closed_at=" + url.QueryEscape(first.ClosedAt)); closed != 0.5 || !superseded {
+		t.Errorf("Bến Thành on time as first closed: closed %v, superseded %v; want 0.5, true", closed, superseded)
+	}
+
+	var list struct {
+		Periods []struct {
+			Period string `json:"period"`
+			State  string `json:"state"`
+			Audit  []struct {
+				Action  string `json:"action"`
+				By      string `json:"by"`
+				Note    string `json:"note"`
+				Figures int    `json:"figures"`
+				Forced  bool   `json:"forced"`
+			} `json:"audit"`
+		} `json:"periods"`
+	}
+	if code := n.get("/api/v1/periods", viewer, &list); code != 200 || len(list.Periods) != 2 {
+		t.Fatalf("periods: got %d %+v, want two", code, list)
+	}
+	var trail []string
+	for _, p := range list.Periods {
+		for _, a := range p.Audit {
+			trail = append(trail, fmt.Sprintf("%s %s %s by %s (%s) %d forced=%v", p.Period, p.State, a.Action, a.By, a.Note, a.Figures, a.Forced))
+		}
+	}
+	want := []string{
+		fmt.Sprintf("%s closed close by admin-token (báo cáo tháng) %d forced=false", name, first.Figures),
+		fmt.Sprintf("%s closed reopen by admin-token (Bến Thành báo sai ngày trả kết quả) %d forced=false", name, first.Figures),
+		fmt.Sprintf("%s closed close by admin-token (báo cáo tháng, đã sửa) %d forced=false", name, first.Figures),
+		fmt.Sprintf("%s closed close by admin-token (không có hồ sơ) %d forced=true", empty, first.Figures),
+	}
+	if strings.Join(trail, "\n") != strings.Join(want, "\n") {
+		t.Errorf("audit trail, newest period first, each in order:\n got %s\nwant %s", strings.Join(trail, "\n"), strings.Join(want, "\n"))
+	}
+	rows := n.getCSV("/api/v1/periods?format=csv", viewer)
+	if len(rows) != 5 || strings.Join(rows[0], ",") != "period,from,to,state,action,by,at,note,figures,forced" {
+		t.Fatalf("periods as CSV: got %q, want a header and a row per close and reopening", rows)
+	}
+	for i, r := range rows[1:] {
+		if got := fmt.Sprintf("%s %s %s by %s (%s) %s forced=%s", r[0], r[3], r[4], r[5], r[7], r[8], r[9]); got != want[i] {
+			t.Errorf("CSV row %d: got %s, want %s", i+1, got, want[i])
+		}
 	}
 }
 
