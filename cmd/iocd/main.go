@@ -446,7 +446,9 @@ func settleZone(ctx context.Context, store *chstore.Store, rec *ingest.Reconcile
 }
 
 // ignoreErr adapts a Run whose error the node does not act on yet.
-func ignoreErr(f func(context.Context) error) func(context.Context) { return func(ctx context.Context) { _ = f(ctx) } }
+func ignoreErr(f func(context.Context) error) func(context.Context) {
+	return func(ctx context.Context) { _ = f(ctx) }
+}
 
 // operations gives the aggregator the figures of devices and alarms.
 type operations struct {
