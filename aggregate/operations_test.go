@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/openioc/ioc/device"
+	"github.com/openioc/ioc/ingest"
+	"github.com/openioc/ioc/internal/ingesttest"
 )
 
 type fakeOps struct {
@@ -26,26 +28,15 @@ func TestCameraSensorDeviceAndAlarmFigures(t *testing.T) {
 		alarms:  map[string]uint64{"26743": 2},
 	}
 	at := func(d time.Duration) time.Time { return now.Add(d) }
-	exec := func(query string, args ...any) {
-		t.Helper()
-		b, err := s.Conn().PrepareBatch(ctx, "INSERT INTO "+s.Database()+"."+query)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Append(args...); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Send(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	var cams []ingest.CameraEvent
 	cam := func(id, area, typ, sev string, when time.Time) {
-		exec(`camera_events (event_id, camera_id, type, severity, hierarchy, area_code, lat, lon, occurred_at, attrs, ingested_at)`,
-			id, "CAM-1", typ, sev, "vn-2025", area, 10.77, 106.7, when, "{}", now)
+		cams = append(cams, ingest.CameraEvent{EventID: id, CameraID: "CAM-1", Type: typ, Severity: sev, Hierarchy: "vn-2025",
+			AreaCode: area, Lat: 10.77, Lon: 106.7, OccurredAt: when, Attrs: "{}"})
 	}
+	var readings []ingest.Reading
 	reading := func(id, area, kind string, v float64, when time.Time) {
-		exec(`sensor_readings (event_id, sensor_id, kind, value, unit, alert_level, danger_level, hierarchy, area_code, lat, lon, observed_at, ingested_at)`,
-			id, "S-1", kind, v, "", (*float64)(nil), (*float64)(nil), "vn-2025", area, 10.77, 106.7, when, now)
+		readings = append(readings, ingest.Reading{EventID: id, SensorID: "S-1", Kind: kind, Value: v, Hierarchy: "vn-2025",
+			AreaCode: area, Lat: 10.77, Lon: 106.7, ObservedAt: when})
 	}
 	cam("c1", "26740", "traffic_violation", "warning", at(-time.Hour))
 	cam("c2", "26740", "traffic_violation", "warning", at(-10*time.Minute))
@@ -57,6 +48,8 @@ func TestCameraSensorDeviceAndAlarmFigures(t *testing.T) {
 	reading("r3", "26743", "pm25", 20, at(-time.Minute))
 	reading("r4", "26743", "water_level", 1.62, at(-time.Minute))
 	reading("r5", "26743", "water_level", 2.5, at(-72*time.Hour))
+	ingesttest.CameraEvents(t, s, cams)
+	ingesttest.Readings(t, s, readings)
 
 	keys := []string{"camera_events", "camera_events_critical", "camera_events_by_type", "cameras_online", "cameras_offline",
 		"sensors_online", "sensors_offline", "pm25_max", "pm25_avg", "water_level_max", "alarms_open"}

@@ -240,7 +240,7 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, err
 		return nil, err
 	}
 	rollups := w.spec.rollups(added)
-	if err := writeRollups(ctx, w.conn, w.db, *w.spec.family, rollups, batch.id, now); err != nil {
+	if err := writeRollups(ctx, w.conn, w.db, *w.spec.family, rollups, batch.id); err != nil {
 		w.logger.Warn("rollups of a stored batch failed; recovery writes them", "table", w.spec.table, "batch", batch.id, "err", err)
 		w.unfinished(batch)
 	} else if err := w.journal.write(ctx, batch, batchDone); err != nil {

@@ -262,10 +262,9 @@ func (r *Reconciler) recoverBatch(ctx context.Context, b batchRef) error {
 	if err != nil {
 		return err
 	}
-	now := r.now()
 	wrote := 0
 	for i, s := range rc.f.specs {
-		need := s.groupsOf(rows[i], now)
+		need := s.groupsOf(rows[i])
 		if len(need) == 0 {
 			continue
 		}
@@ -282,7 +281,7 @@ func (r *Reconciler) recoverBatch(ctx context.Context, b batchRef) error {
 		if len(missing) == 0 {
 			continue
 		}
-		if err := writeRollup(ctx, r.conn, r.db, s, rows[i], b.id, missing, now); err != nil {
+		if err := writeRollup(ctx, r.conn, r.db, s, rows[i], b.id, missing); err != nil {
 			return fmt.Errorf("recover %s batch %d: %w", b.kind, b.id, err)
 		}
 		r.m.parts.WithLabelValues(s.table).Add(float64(len(missing)))

@@ -34,8 +34,8 @@ type rollupSpec struct {
 	markerDims []string
 	ints       []string // Int64 measures
 	floats     []string // Float64 measures
-	// retention, when set, is how long the table keeps rows: older buckets
-	// are dropped, so nothing is written or checked there.
+	// retention, when set, is how long the table keeps rows: older days
+	// are dropped, so a check does not reach there.
 	retention time.Duration
 }
 
@@ -248,9 +248,10 @@ func batchArea(batch uint64) string { return strconv.FormatUint(batch, 10) }
 
 // writeRollup inserts rows, and one marker row per group, into s's table in
 // one statement. Only the groups in only are written when only is not nil.
-// Buckets older than the table keeps are left out.
-func writeRollup(ctx context.Context, conn driver.Conn, db string, s rollupSpec, rows rollupRows, batch uint64,
-	only map[time.Time]bool, now time.Time) error {
+// Rows are written whatever their age (a minute rollup's expired days are
+// dropped by partition later), as a live figure at a moment in the past
+// needs them.
+func writeRollup(ctx context.Context, conn driver.Conn, db string, s rollupSpec, rows rollupRows, batch uint64, only map[time.Time]bool) error {
 	keys := rows.sorted()
 	groups := map[time.Time]bool{}
 	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+"."+s.table+" ("+strings.Join(s.columns(), ", ")+")")
@@ -261,7 +262,7 @@ func writeRollup(ctx context.Context, conn driver.Conn, db string, s rollupSpec,
 	n := 0
 	for _, k := range keys {
 		g := s.group(k.bucket)
-		if (only != nil && !only[g]) || s.expired(k.bucket, now) {
+		if only != nil && !only[g] {
 			continue
 		}
 		if rows[k].zero() {
@@ -306,11 +307,6 @@ func (s rollupSpec) rowValues(k rollupKey, m measures) []any {
 	return vals
 }
 
-// expired says whether the table no longer keeps bucket.
-func (s rollupSpec) expired(bucket, now time.Time) bool {
-	return s.retention > 0 && bucket.Before(now.Add(-s.retention))
-}
-
 // marker is the row that says a group of batch's rows landed: it lands in
 // the same part as they do, or not at all.
 func (s rollupSpec) marker(batch uint64, group time.Time) rollupKey {
@@ -348,10 +344,10 @@ func landedGroups(ctx context.Context, conn driver.Conn, db string, s rollupSpec
 }
 
 // groupsOf lists the marker groups of rows.
-func (s rollupSpec) groupsOf(rows rollupRows, now time.Time) map[time.Time]bool {
+func (s rollupSpec) groupsOf(rows rollupRows) map[time.Time]bool {
 	out := map[time.Time]bool{}
 	for k, m := range rows {
-		if !m.zero() && !s.expired(k.bucket, now) {
+		if !m.zero() {
 			out[s.group(k.bucket)] = true
 		}
 	}

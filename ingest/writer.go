@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/openioc/ioc/dossier"
 	"github.com/openioc/ioc/internal/chstore"
@@ -197,7 +197,7 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, error)
 		return nil, err
 	}
 	rollups := dossierRollups(w.loc, stored)
-	if err := writeRollups(ctx, w.conn, w.db, dossierFamily, rollups, batch.id, now); err != nil {
+	if err := writeRollups(ctx, w.conn, w.db, dossierFamily, rollups, batch.id); err != nil {
 		w.logger.Warn("rollups of a stored batch failed; recovery writes them", "batch", batch.id, "err", err)
 		w.unfinished(batch)
 	} else if err := w.journal.write(ctx, batch, batchDone); err != nil {
@@ -288,13 +288,16 @@ func addContributions(out []rollupRows, loc *time.Location, hierarchy string, cs
 }
 
 // writeRollups writes a batch's rows into every rollup of f at once, each
-// table in its own statement with its markers.
-func writeRollups(ctx context.Context, conn driver.Conn, db string, f family, rows []rollupRows, batch uint64, now time.Time) error {
-	g, ctx := errgroup.WithContext(ctx)
+// table in its own statement with its markers. One failing does not stop
+// the others: every part that lands is one recovery need not write.
+func writeRollups(ctx context.Context, conn driver.Conn, db string, f family, rows []rollupRows, batch uint64) error {
+	errs := make([]error, len(f.specs))
+	var wg sync.WaitGroup
 	for i, s := range f.specs {
-		g.Go(func() error { return writeRollup(ctx, conn, db, s, rows[i], batch, nil, now) })
+		wg.Go(func() { errs[i] = writeRollup(ctx, conn, db, s, rows[i], batch, nil) })
 	}
-	return g.Wait()
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // DossierColumns are the columns of a dossier_history row, in the order
@@ -389,15 +392,8 @@ func StoreDerived(ctx context.Context, store *chstore.Store, rows []Derived, ing
 	if err := ins.Send(); err != nil {
 		return fmt.Errorf("insert into %s: %w", dossierFamily.raw, err)
 	}
-	now := time.Now()
 	for i, rows := range dossierRollups(loc, stored) {
-		s := dossierFamily.specs[i]
-		for k := range rows {
-			if s.expired(k.bucket, now) {
-				delete(rows, k)
-			}
-		}
-		if err := insertRows(ctx, conn, db, s, rows); err != nil {
+		if err := insertRows(ctx, conn, db, dossierFamily.specs[i], rows); err != nil {
 			return err
 		}
 	}

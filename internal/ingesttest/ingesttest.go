@@ -58,3 +58,23 @@ func Feedback(t testing.TB, s *chstore.Store, fs []ingest.Feedback) {
 func deps(s *chstore.Store) ingest.WriterDeps {
 	return ingest.WriterDeps{Store: s, Leases: lease.NewLocal(), Logger: slog.New(slog.DiscardHandler)}
 }
+
+// CameraEvents stores es and fails t on any error.
+func CameraEvents(t testing.TB, s *chstore.Store, es []ingest.CameraEvent) {
+	t.Helper()
+	w, err := ingest.NewCameraWriter(ingest.BatchConfig{}, deps(s), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write[ingest.CameraEvent](t, w, es)
+}
+
+// Readings stores rs and fails t on any error.
+func Readings(t testing.TB, s *chstore.Store, rs []ingest.Reading) {
+	t.Helper()
+	w, err := ingest.NewReadingWriter(ingest.BatchConfig{}, deps(s), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write[ingest.Reading](t, w, rs)
+}

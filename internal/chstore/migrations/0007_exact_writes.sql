@@ -112,9 +112,11 @@ WHERE (SELECT count() FROM {db}.dossier_history) = 0;
 ALTER TABLE {db}.camera_events ADD COLUMN batch_id UInt64 DEFAULT 0;
 ALTER TABLE {db}.sensor_readings ADD COLUMN batch_id UInt64 DEFAULT 0;
 
--- Camera counts: the writer writes them.
+-- Camera counts: the writer writes them, and a correction is a signed row.
 DROP TABLE IF EXISTS {db}.camera_kpi_minute_mv;
 DROP TABLE IF EXISTS {db}.camera_kpi_hour_mv;
+ALTER TABLE {db}.camera_kpi_minute MODIFY COLUMN events Int64;
+ALTER TABLE {db}.camera_kpi_hour MODIFY COLUMN events Int64;
 
 -- Sensor statistics. Sums and counts are additive: the writer writes them,
 -- and a correction is a signed row. Maxima do not add, but taking one twice
