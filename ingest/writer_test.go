@@ -196,7 +196,10 @@ func TestAFailureAtAnyStepOfAFlushLeavesEveryFigureExact(t *testing.T) {
 			}
 			w.conn, w.journal.conn = hook(w.conn), hook(w.journal.conn)
 			runWriter(t, w.Run)
-			return func(prefix string) error { _, err := w.Write(context.Background(), someDossiers(t, prefix)); return err }, 7
+			return func(prefix string) error {
+				_, err := w.Write(context.Background(), someDossiers(t, prefix))
+				return err
+			}, 7
 		}},
 		{"camera", cameraFamily.raw, tables(cameraFamily.specs), func(t *testing.T, store *chstore.Store, hook faultHook, rec Recoverer) (func(string) error, int) {
 			w, err := NewCameraWriter(BatchConfig{MaxAge: time.Millisecond}, deps(store, rec), nil)
@@ -205,7 +208,10 @@ func TestAFailureAtAnyStepOfAFlushLeavesEveryFigureExact(t *testing.T) {
 			}
 			w.conn, w.journal.conn = hook(w.conn), hook(w.journal.conn)
 			runWriter(t, w.Run)
-			return func(prefix string) error { _, err := w.Write(context.Background(), someCameraEvents(prefix)); return err }, 4
+			return func(prefix string) error {
+				_, err := w.Write(context.Background(), someCameraEvents(prefix))
+				return err
+			}, 4
 		}},
 		{"reading", readingFamily.raw, tables(readingFamily.specs), func(t *testing.T, store *chstore.Store, hook faultHook, rec Recoverer) (func(string) error, int) {
 			w, err := NewReadingWriter(BatchConfig{MaxAge: time.Millisecond}, deps(store, rec), nil)
