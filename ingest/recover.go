@@ -119,13 +119,22 @@ func (r *Reconciler) Unfinished(kind string, batch uint64) {
 }
 
 // Run reconciles every Interval, and at once when a writer reports a
-// failure, until ctx ends.
+// failure, until ctx ends. It also records that this node runs (and, on
+// the way out, that it stopped) in ingest_nodes.
 func (r *Reconciler) Run(ctx context.Context) error {
-	tick := time.NewTicker(r.cfg.Interval)
-	defer tick.Stop()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := r.heartbeat(sctx, false); err != nil {
+			r.logger.Warn("could not record that this node stopped writing", "err", err)
+		}
+	}()
 	retry := time.Second
 	for {
-		err := r.pass(ctx)
+		err := r.heartbeat(ctx, true)
+		if err == nil {
+			err = r.pass(ctx)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -156,6 +165,43 @@ func (r *Reconciler) Finish(ctx context.Context) (int, error) {
 	}
 	defer l.Release()
 	return r.recoverAll(ctx, l, true)
+}
+
+// heartbeat records whether this node runs its writers.
+func (r *Reconciler) heartbeat(ctx context.Context, running bool) error {
+	b, err := r.conn.PrepareBatch(ctx, "INSERT INTO "+r.db+".ingest_nodes (node, running, seen)")
+	if err != nil {
+		return fmt.Errorf("record this node in ingest_nodes: %w", err)
+	}
+	if err := b.Append(r.journal.node, b2u(running), r.now().UTC()); err != nil {
+		b.Abort()
+		return fmt.Errorf("record this node in ingest_nodes: %w", err)
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("record this node in ingest_nodes: %w", err)
+	}
+	return nil
+}
+
+// RunningNodes lists the nodes that said they run within the last since
+// and have not said they stopped.
+func RunningNodes(ctx context.Context, store *chstore.Store, since time.Duration) ([]string, error) {
+	rows, err := store.Conn().Query(ctx, `SELECT node FROM (
+		SELECT node, argMax(running, seen) AS is_running, max(seen) AS last_seen FROM `+store.Database()+`.ingest_nodes GROUP BY node
+	) WHERE is_running = 1 AND last_seen >= ?`, chstore.Time(time.Now().Add(-since)))
+	if err != nil {
+		return nil, fmt.Errorf("read ingest_nodes: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("read ingest_nodes: %w", err)
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
 }
 
 // pass does one round of work under the reconcile lease; when another node

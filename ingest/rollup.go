@@ -203,6 +203,10 @@ const MinuteRetention = 32 * 24 * time.Hour
 // Families lists every rollup the writers keep, for retention and checks.
 func Families() []string { return []string{dossierFamily.kind, cameraFamily.kind, readingFamily.kind} }
 
+// RawTables are the tables whose writers keep rollups: each written under
+// the lease "<database>.<table>".
+func RawTables() []string { return []string{dossierFamily.raw, cameraFamily.raw, readingFamily.raw} }
+
 // MinuteTables are the rollups kept for MinuteRetention only.
 func MinuteTables() []string {
 	var out []string

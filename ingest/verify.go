@@ -3,12 +3,14 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openioc/ioc/dossier"
 	"github.com/openioc/ioc/internal/chstore"
@@ -377,4 +379,162 @@ func (v *Verifier) Rebuild(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// CheckerConfig tunes a Checker. Zero fields take the defaults.
+type CheckerConfig struct {
+	// Interval is how often the rollups are checked; default 1h. Negative
+	// turns the check off.
+	Interval time.Duration
+	// Window is how far back a check reaches; default 48h.
+	Window time.Duration
+	// Settle leaves out the newest buckets, which live ingest is still
+	// writing; default 10m.
+	Settle time.Duration
+	// Confirm is how long a difference must last to be reported: a batch
+	// written between the check's two reads shows for a moment. Default 30s.
+	Confirm time.Duration
+}
+
+func (c CheckerConfig) withDefaults() CheckerConfig {
+	if c.Interval == 0 {
+		c.Interval = time.Hour
+	}
+	if c.Window <= 0 {
+		c.Window = 48 * time.Hour
+	}
+	if c.Settle <= 0 {
+		c.Settle = 10 * time.Minute
+	}
+	if c.Confirm <= 0 {
+		c.Confirm = 30 * time.Second
+	}
+	return c
+}
+
+// Checker checks the recent rollups against the records in the background
+// (one node at a time, under a lease) and reports what differs as a metric
+// and in the log; `iocd verify --repair` corrects it.
+type Checker struct {
+	cfg    CheckerConfig
+	v      *Verifier
+	leases Leaser
+	logger *slog.Logger
+	diffs  *prometheus.GaugeVec
+	runs   *prometheus.CounterVec
+}
+
+// NewChecker returns a background checker of store's rollups.
+func NewChecker(cfg CheckerConfig, store *chstore.Store, leases Leaser, logger *slog.Logger, reg prometheus.Registerer) (*Checker, error) {
+	v, err := NewVerifier(store)
+	if err != nil {
+		return nil, err
+	}
+	c := &Checker{cfg: cfg.withDefaults(), v: v, leases: leases, logger: logger,
+		diffs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ioc_verify_differences", Help: "Rollup cells that differed from the stored records in the last background check, by table."}, []string{"table"}),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ioc_verify_runs_total", Help: "Background checks of the rollups, by result (exact, differences, failed)."}, []string{"result"}),
+	}
+	if reg != nil {
+		reg.MustRegister(c.diffs, c.runs)
+	}
+	return c, nil
+}
+
+// Run checks every Interval until ctx ends.
+func (c *Checker) Run(ctx context.Context) error {
+	if c.cfg.Interval < 0 {
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(c.cfg.Interval):
+		}
+		if err := c.checkOnce(ctx); err != nil && ctx.Err() == nil {
+			c.runs.WithLabelValues("failed").Inc()
+			c.logger.Warn("background check of the rollups failed", "err", err)
+		}
+	}
+}
+
+func (c *Checker) checkOnce(ctx context.Context) error {
+	l, err := c.leases.Acquire(ctx, c.v.db+".verify")
+	if err != nil {
+		return fmt.Errorf("take the verify lease: %w", err)
+	}
+	defer l.Release()
+	now := c.v.now()
+	opts := VerifyOptions{From: now.Add(-c.cfg.Window), To: now.Add(-c.cfg.Settle)}
+	first, err := c.v.Check(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if countDiffs(first) > 0 {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(c.cfg.Confirm):
+		}
+		second, err := c.v.Check(ctx, opts)
+		if err != nil {
+			return err
+		}
+		first = Persistent(first, second)
+	}
+	for _, tc := range first {
+		c.diffs.WithLabelValues(tc.Table).Set(float64(len(tc.Differences)))
+		for i, d := range tc.Differences {
+			if i == 3 {
+				break
+			}
+			c.logger.Warn("a figure differs from the stored records; run iocd verify --repair", "table", d.Table,
+				"hierarchy", d.Hierarchy, "area", d.Area, "bucket", d.Bucket, "measure", d.Measure, "stored", d.Stored, "records", d.Expected)
+		}
+	}
+	if countDiffs(first) > 0 {
+		c.runs.WithLabelValues("differences").Inc()
+	} else {
+		c.runs.WithLabelValues("exact").Inc()
+	}
+	return nil
+}
+
+func countDiffs(checks []TableCheck) int {
+	n := 0
+	for _, c := range checks {
+		n += len(c.Differences)
+	}
+	return n
+}
+
+// Persistent keeps of later the differences that first found too: a cell
+// that differed only once was being written.
+func Persistent(first, later []TableCheck) []TableCheck {
+	type cell struct {
+		table, hierarchy, area, measure, dims string
+		bucket                                time.Time
+	}
+	key := func(d Difference) cell {
+		return cell{d.Table, d.Hierarchy, d.Area, d.Measure, strings.Join(d.Dims, "\x00"), d.Bucket}
+	}
+	seen := map[cell]bool{}
+	for _, tc := range first {
+		for _, d := range tc.Differences {
+			seen[key(d)] = true
+		}
+	}
+	out := make([]TableCheck, len(later))
+	for i, tc := range later {
+		out[i] = tc
+		out[i].Differences = nil
+		for _, d := range tc.Differences {
+			if seen[key(d)] {
+				out[i].Differences = append(out[i].Differences, d)
+			}
+		}
+	}
+	return out
 }

@@ -41,6 +41,7 @@ type serveConfig struct {
 	SimulateDevices bool
 	QueryTimeout    time.Duration
 	LeaseTTL        time.Duration
+	VerifyInterval  time.Duration
 }
 
 func parseServeConfig(args []string) (serveConfig, error) {
@@ -83,6 +84,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	sensorTimeout := f.Duration("sensor-offline-after", "IOC_SENSOR_OFFLINE_AFTER", 5*time.Minute, "a sensor silent this long counts as offline")
 	alarmInterval := f.Duration("alarm-interval", "IOC_ALARM_INTERVAL", 5*time.Second, "how often every alarm rule is evaluated (also after each stored batch)")
 	queryTimeout := f.Duration("query-timeout", "IOC_QUERY_TIMEOUT", 10*time.Second, "longest ClickHouse may work on one query of a series, ranking or scoreboard (504 beyond)")
+	verifyEvery := f.Duration("verify-interval", "IOC_VERIFY_INTERVAL", time.Hour, "how often the last 48 hours of rollups are checked against the stored records (metric ioc_verify_differences); 0 is off")
 	simDevices := f.Int("simulate-devices", "IOC_SIMULATE_DEVICES", 1, "with IOC_SIMULATE, also simulate cameras and sensors (1) or not (0)")
 	if err := f.Parse(args); err != nil {
 		return c, err
@@ -99,7 +101,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 		MQTT: ingest.MQTTConfig{URL: *mqttURL, ClientID: *mqttClient, Username: *mqttUser, Password: *mqttPass,
 			SharedGroup: *mqttShare, MaxPayload: *mqttPayload},
 		RulesFile: *rules, CameraTimeout: *camTimeout, SensorTimeout: *sensorTimeout, AlarmInterval: *alarmInterval,
-		SimulateDevices: *simDevices != 0, QueryTimeout: *queryTimeout, LeaseTTL: *leaseTTL,
+		SimulateDevices: *simDevices != 0, QueryTimeout: *queryTimeout, LeaseTTL: *leaseTTL, VerifyInterval: *verifyEvery,
 	}
 	if c.AdminToken == "" && c.JWTSecret == "" {
 		return c, errors.New("set IOC_ADMIN_TOKEN or IOC_JWT_SECRET (or both): without them no client can authenticate")

@@ -152,6 +152,55 @@ func TestDuplicatesCountOnceAlsoAcrossRestart(t *testing.T) {
 	}
 }
 
+// TestResendWithOtherContentIsRefusedAndSupersedesCorrects: the same
+// event_id sent again with a corrected time was taken as a harmless resend
+// and the correction silently dropped. Now a resend with other content is
+// refused at its index, saying what differs and how to correct it, and an
+// event that supersedes the wrong one corrects the figures.
+func TestResendWithOtherContentIsRefusedAndSupersedesCorrects(t *testing.T) {
+	n := startNode(t, testConfig(t))
+	received := event("fix-1", "fd1", "26740", "received", "online", 3*time.Hour)
+	late := event("fix-2", "fd1", "26740", "resolved", "online", time.Hour)
+	late["due_at"] = time.Now().Add(-2 * time.Hour).In(hcm).Format(time.RFC3339) // resolved an hour after its deadline
+	if code, r := n.ingest(received, late); code != 202 || r.Accepted != 2 || r.Rejected != 0 {
+		t.Fatalf("first send: got %d %+v, want 2 accepted", code, r)
+	}
+	onTime := func() (float64, float64) {
+		s := n.kpis("26740", "24h")
+		return num(s.KPIs["dossiers_resolved"]), num(s.KPIs["dossiers_on_time"])
+	}
+	if resolved, on := onTime(); resolved != 1 || on != 0 {
+		t.Fatalf("after the late resolution: %v resolved, %v on time; want 1 and 0", resolved, on)
+	}
+	// The same content again is a harmless resend.
+	if code, r := n.ingest(late); code != 202 || r.Duplicates != 1 || r.Rejected != 0 {
+		t.Fatalf("identical resend: got %d %+v, want 1 duplicate", code, r)
+	}
+	// Other content under the same id is refused, with the reason.
+	corrected := event("fix-2", "fd1", "26740", "resolved", "online", 150*time.Minute)
+	corrected["due_at"] = late["due_at"]
+	code, r := n.ingest(event("fix-3", "fd2", "26740", "received", "online", time.Hour), corrected)
+	if code != 202 || r.Accepted != 1 || r.Rejected != 1 || r.Duplicates != 0 || len(r.Errors) != 1 || r.Errors[0].Index != 1 {
+		t.Fatalf("conflicting resend: got %d %+v, want its neighbour accepted and it rejected at index 1", code, r)
+	}
+	for _, want := range []string{"event fix-2 was stored with different content", "occurred_at", `"supersedes":"fix-2"`} {
+		if !strings.Contains(r.Errors[0].Error, want) {
+			t.Errorf("conflict error %q, want it to contain %q", r.Errors[0].Error, want)
+		}
+	}
+	if resolved, on := onTime(); resolved != 1 || on != 0 {
+		t.Errorf("after the refused resend: %v resolved, %v on time; want 1 and 0 unchanged", resolved, on)
+	}
+	// The documented correction: a new event that supersedes the wrong one.
+	corrected["event_id"], corrected["supersedes"] = "fix-2b", "fix-2"
+	if code, r := n.ingest(corrected); code != 202 || r.Accepted != 1 || r.Rejected != 0 {
+		t.Fatalf("superseding event: got %d %+v, want it accepted", code, r)
+	}
+	if resolved, on := onTime(); resolved != 1 || on != 1 {
+		t.Errorf("after the correction: %v resolved, %v on time; want 1 and 1", resolved, on)
+	}
+}
+
 func TestClickHouseDownGives503AndAcknowledgesNothing(t *testing.T) {
 	ch := testenv.StartClickHouse(t)
 	cfg := testConfig(t)

@@ -6,6 +6,7 @@
 //	iocd [serve]                          run the node (configured by IOC_* variables or flags)
 //	iocd token --role viewer --area 26740 print a signed access token
 //	iocd migrate                          apply the ClickHouse schema and exit
+//	iocd verify [--from --to --repair]    check every rollup against the stored records (and correct it)
 //	iocd import-units --name … --levels … install a hierarchy from GeoJSON (and a unit list)
 package main
 
@@ -54,10 +55,12 @@ func main() {
 		err = token(args, os.Stdout)
 	case "migrate":
 		err = migrate(args)
+	case "verify":
+		err = verify(args, os.Stdout)
 	case "import-units":
 		err = importUnits(args, os.Stdout)
 	default:
-		err = fmt.Errorf("unknown command %q: use serve, token, migrate or import-units", cmd)
+		err = fmt.Errorf("unknown command %q: use serve, token, migrate, verify or import-units", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "iocd:", err)
@@ -190,6 +193,14 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	if err := settleZone(startCtx, store, reconciler); err != nil {
 		return err
 	}
+	verifyEvery := cfg.VerifyInterval
+	if verifyEvery == 0 {
+		verifyEvery = -1 // off
+	}
+	checker, err := ingest.NewChecker(ingest.CheckerConfig{Interval: verifyEvery}, store, leases, logger.With("component", "verify"), reg)
+	if err != nil {
+		return err
+	}
 	batch := ingest.BatchConfig{MaxRows: cfg.BatchRows, MaxAge: cfg.BatchAge, QueueRows: cfg.QueueRows}
 	deps := ingest.WriterDeps{Store: store, Leases: leases, Recover: reconciler, Logger: ingestLogger, Registerer: reg}
 	dossierDeps := deps
@@ -280,6 +291,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	stopWriters := []func(){run("ingest dossiers", ignoreErr(writer.Run)), run("ingest cameras", ignoreErr(cameraWriter.Run)),
 		run("ingest readings", ignoreErr(readingWriter.Run)), run("ingest feedback", ignoreErr(feedbackWriter.Run))}
 	stopReconciler := run("reconcile", ignoreErr(reconciler.Run))
+	stopChecker := run("verify", ignoreErr(checker.Run))
 	stopMQTT := func() {}
 	if mqtt != nil {
 		stopMQTT = run("mqtt", func(ctx context.Context) { _ = mqtt.Run(ctx) })
@@ -335,6 +347,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	// The reconciler stops after the writers: a batch they could not finish
 	// stays in the journal, and any node finishes it.
 	stopReconciler()
+	stopChecker()
 	// 4. Stop the alarm engine, the ticker, the device registry and the
 	//    aggregator; screens keep what they have.
 	stopAlarms()

@@ -23,6 +23,16 @@ CREATE TABLE IF NOT EXISTS {db}.ingest_journal (
 PARTITION BY toYYYYMMDD(created_at)
 ORDER BY (kind, batch_id);
 
+-- The nodes writing batches: each says it runs every few seconds and that
+-- it stopped when it does, so that a repair run beside a single node (whose
+-- leases live in its own process) can tell whether ingest is paused.
+CREATE TABLE IF NOT EXISTS {db}.ingest_nodes (
+    node    String,
+    running UInt8,
+    seen    DateTime('UTC')
+) ENGINE = ReplacingMergeTree(seen)
+ORDER BY node;
+
 -- Every dossier event, with what it changed in its dossier's figures
 -- (delta.*), sorted by dossier: the writer reads a batch's histories from
 -- it, so the duplicate check and the derivation read the table that is
