@@ -1,10 +1,43 @@
 // Package ingest takes records in from sources: it decodes each wire format,
 // validates every record on its own (a bad record never takes its neighbours
-// down), deduplicates by event id and writes batches to ClickHouse, and
-// acknowledges a request only once its records are stored.
+// down), deduplicates by event id, writes batches to ClickHouse with the
+// rollups every figure is read from, and acknowledges a request only once
+// its records are stored.
 //
-// Concurrency: a Writer is safe for concurrent use; one goroutine (Run)
-// owns the batch and is the only one that writes to ClickHouse, which is
-// what makes the "already stored?" check and the insert atomic on a node.
-// Across nodes a cluster lock serialises them.
+// # Exactness
+//
+// The invariant: for every unit, window and indicator, the figure equals
+// the one computed from the distinct stored events, whatever crashed, was
+// retried or arrived twice. It holds because:
+//
+//   - The duplicate check and each dossier's history are read from the raw
+//     table the batch writes first (dossier_history, sorted by dossier), and
+//     that insert is one part (its rows share ingested_at, the partition
+//     key), which ClickHouse writes whole or not at all. A resend finds its
+//     event; a resend with other content is refused as a conflict.
+//   - No additive figure comes from a materialized view, which is not
+//     atomic with its source's insert. The writer sums each batch into
+//     every rollup itself, one statement per table, and adds to each part a
+//     marker row (hierarchy "~batch", area the batch id) that lands with it
+//     or not at all.
+//   - Each batch is journaled (ingest_journal) before its rows. A batch that
+//     was begun and not finished, because an insert failed or its answer was
+//     lost or the node died, is finished by the Reconciler: from the rows of
+//     the batch that are stored, it writes the rollup parts whose markers are
+//     missing, and derives again the tables where a second firing changes
+//     nothing (maxima, latest values, last seen), which views still keep.
+//   - The Verifier recomputes every rollup from the distinct stored records
+//     and corrects what differs (iocd verify); the Checker runs it in the
+//     background and reports differences as a metric.
+//
+// A batch whose raw rows are stored is acknowledged even when a rollup
+// insert failed: the records are durable, and recovery completes the
+// figures within seconds.
+//
+// Concurrency: writers, the reconciler and the checker are safe for
+// concurrent use. Each writer has one goroutine (Run) that owns its batch
+// and flushes it under the table's lease ("<database>.<table>"), so that
+// the history lookup and the insert are serial across every node; the
+// lease's token names the batch. The reconciler and the checker each work
+// under a lease of their own, one node at a time.
 package ingest

@@ -81,3 +81,22 @@ func (j journal) unfinished(ctx context.Context, since time.Time) ([]batchRef, e
 	}
 	return out, rows.Err()
 }
+
+// all lists every batch in the journal, whatever its state.
+func (j journal) all(ctx context.Context) ([]batchRef, error) {
+	rows, err := j.conn.Query(ctx, `SELECT kind, batch_id, min(t_min), max(t_max), min(created_at)
+		FROM `+j.db+`.ingest_journal GROUP BY kind, batch_id ORDER BY min(created_at), batch_id`)
+	if err != nil {
+		return nil, fmt.Errorf("read ingest_journal: %w", err)
+	}
+	defer rows.Close()
+	var out []batchRef
+	for rows.Next() {
+		var b batchRef
+		if err := rows.Scan(&b.kind, &b.id, &b.tMin, &b.tMax, &b.createdAt); err != nil {
+			return nil, fmt.Errorf("read ingest_journal: %w", err)
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
