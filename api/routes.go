@@ -149,7 +149,10 @@ func (m *httpMetrics) middleware(c *fiber.Ctx) error {
 		code = fiber.StatusInternalServerError
 	}
 	route := c.Route().Path // the pattern, so labels stay few
-	m.requests.WithLabelValues(route, c.Method(), strconv.Itoa(code)).Inc()
+	// c.Method() points into a buffer the next request reuses: a label
+	// kept by the registry must be a copy, or series change under it and
+	// every later scrape fails.
+	m.requests.WithLabelValues(route, strings.Clone(c.Method()), strconv.Itoa(code)).Inc()
 	m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	return err
 }

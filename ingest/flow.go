@@ -89,7 +89,7 @@ func scanHistory(scan func(...any) error, h string) (Dossier, error) {
 // record adds an event to its dossier's history, unless the history holds
 // its id already.
 func (f *flows) record(k dossierKey, d Dossier, area string, approximate bool) bool {
-	if _, ok := f.content[k][d.EventID]; ok {
+	if _, ok := f.content[k][d.EventID]; ok && checkDuplicates {
 		return false
 	}
 	if f.content[k] == nil {

@@ -202,7 +202,7 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, err
 	var added []T
 	for i, r := range rows {
 		id := w.spec.key(r).id
-		if prior, ok := stored[id]; ok {
+		if prior, ok := stored[id]; ok && checkDuplicates {
 			if diffs := w.spec.differences(r, prior); len(diffs) > 0 {
 				results[i].conflict = conflictError(id, diffs,
 					"a stored "+w.spec.family.kind+" is not changed: if this is another one, send it with its own event_id")

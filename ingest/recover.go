@@ -22,9 +22,8 @@ type ReconcilerConfig struct {
 	// default 5s. A failure on this node wakes it at once.
 	Interval time.Duration
 	// Grace is how long a batch begun by another node may stay unfinished
-	// before it is taken for abandoned (its node died or lost its lease);
-	// default 30s, more than a flush may take (IOC_INGEST_FLUSH_TIMEOUT)
-	// plus a lease's time-to-live.
+	// before it is taken for abandoned (its node died or lost its lease): at
+	// least a flush's timeout and two lease lifetimes; default 30s.
 	Grace time.Duration
 	// JournalRetention is how long journal entries are kept; default 8 days.
 	JournalRetention time.Duration

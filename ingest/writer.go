@@ -162,7 +162,7 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, error)
 	}
 	var stored []storedRow
 	for i, r := range rows {
-		if prior, ok := history.stored(dossierKey{r.Hierarchy, r.DossierID}, r.EventID); ok {
+		if prior, ok := history.stored(dossierKey{r.Hierarchy, r.DossierID}, r.EventID); ok && checkDuplicates {
 			if diffs := differences(r, prior); len(diffs) > 0 {
 				results[i].conflict = conflictError(r.EventID, diffs,
 					fmt.Sprintf("to correct it, send a new event_id with \"supersedes\":%q", r.EventID))

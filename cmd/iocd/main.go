@@ -186,7 +186,10 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	// batch is journaled, and the reconciler finishes any batch a writer
 	// began and could not finish (a failed insert, a node that died).
 	ingestLogger := logger.With("component", "ingest")
-	reconciler, err := ingest.NewReconciler(ingest.ReconcilerConfig{}, store, leases, agg, logger.With("component", "reconcile"), reg)
+	// A batch another node began is taken for abandoned once its flush
+	// must have ended and that node's lease lapsed.
+	grace := cfg.FlushTimeout + 2*cfg.LeaseTTL
+	reconciler, err := ingest.NewReconciler(ingest.ReconcilerConfig{Grace: grace}, store, leases, agg, logger.With("component", "reconcile"), reg)
 	if err != nil {
 		return err
 	}
@@ -201,7 +204,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	if err != nil {
 		return err
 	}
-	batch := ingest.BatchConfig{MaxRows: cfg.BatchRows, MaxAge: cfg.BatchAge, QueueRows: cfg.QueueRows}
+	batch := ingest.BatchConfig{MaxRows: cfg.BatchRows, MaxAge: cfg.BatchAge, QueueRows: cfg.QueueRows, FlushTimeout: cfg.FlushTimeout}
 	deps := ingest.WriterDeps{Store: store, Leases: leases, Recover: reconciler, Logger: ingestLogger, Registerer: reg}
 	dossierDeps := deps
 	dossierDeps.Notify = agg

@@ -105,6 +105,7 @@ type process struct {
 	t    testing.TB
 	name string
 	env  map[string]string
+	bin  string // the binary; empty: iocdBinary
 	base string // http://127.0.0.1:port
 	log  string // stdout and stderr of every run of the node
 
@@ -120,6 +121,13 @@ type process struct {
 // if the test failed, its log is written to the test's output.
 func startProcess(t testing.TB, name string, env map[string]string) *process {
 	t.Helper()
+	return startBinary(t, "", name, env)
+}
+
+// startBinary is startProcess with another build of iocd (bin), e.g. the
+// fault suite's negative control; empty bin is the usual one.
+func startBinary(t testing.TB, bin, name string, env map[string]string) *process {
+	t.Helper()
 	env = maps.Clone(env)
 	if env["IOC_HTTP_ADDR"] == "" {
 		port, err := devservices.FreePort()
@@ -128,7 +136,7 @@ func startProcess(t testing.TB, name string, env map[string]string) *process {
 		}
 		env["IOC_HTTP_ADDR"] = fmt.Sprintf("127.0.0.1:%d", port)
 	}
-	p := &process{t: t, name: name, env: env, base: "http://" + env["IOC_HTTP_ADDR"],
+	p := &process{t: t, name: name, env: env, bin: bin, base: "http://" + env["IOC_HTTP_ADDR"],
 		log: filepath.Join(t.TempDir(), name+".log")}
 	t.Cleanup(p.cleanup)
 	p.start()
@@ -139,7 +147,10 @@ func startProcess(t testing.TB, name string, env map[string]string) *process {
 // waits for it to be ready: a restart after stop or kill.
 func (p *process) start() {
 	p.t.Helper()
-	bin := iocdBinary(p.t)
+	bin := p.bin
+	if bin == "" {
+		bin = iocdBinary(p.t)
+	}
 	out, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		p.t.Fatal(err)
