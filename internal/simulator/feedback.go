@@ -68,7 +68,7 @@ type feedbackItem struct {
 // feedbackWorld files feedback items in the province's units and moves them
 // received → processing → resolved, then maybe rated; every change emits
 // the item's whole state, which replaces the earlier one on the server. It
-// is owned by the generating goroutine, like world, whose dossiers
+// is owned by whoever steps the simulator, like world, whose dossiers
 // procedure complaints are about.
 type feedbackWorld struct {
 	rng      *rand.Rand
