@@ -268,7 +268,10 @@ func encodeNDJSON(batch []item) ([]byte, error) {
 	return body.Bytes(), nil
 }
 
-// recordDossiers counts what became of a batch of dossier events.
+// recordDossiers counts what became of a batch of dossier events and marks
+// the dossiers whose received event the server took: only those may be
+// named by a complaint. It runs on the sending goroutine; the mark is
+// atomic because the generating goroutine reads it.
 func (s *Simulator) recordDossiers(batch []item, a answer) {
 	if a.refused {
 		s.metrics.rejected.Add(float64(len(batch)))
@@ -276,6 +279,11 @@ func (s *Simulator) recordDossiers(batch []item, a answer) {
 	}
 	s.metrics.sent.Add(float64(a.accepted))
 	s.metrics.rejected.Add(float64(a.rejected))
+	for i, it := range batch {
+		if it.ev.Status == "received" && !a.rejectedAt[i] {
+			it.d.delivered.Store(true)
+		}
+	}
 }
 
 // errBusy refuses a second driver.

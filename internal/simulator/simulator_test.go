@@ -73,6 +73,9 @@ type collector struct {
 	when     []time.Time
 	events   []ingest.DossierEvent
 	feedback []ingest.FeedbackRecord
+	// unknown lists complaints that named a dossier the collector had not
+	// taken when the complaint arrived.
+	unknown []string
 }
 
 func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
