@@ -6,6 +6,62 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Another apt-get or dpkg (unattended upgrades, a colleague's install) may
+# hold the package manager's locks for minutes: wait for it, at most
+# IOC_APT_LOCK_WAIT seconds, rather than fail at once.
+apt_locks=(/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock /var/cache/apt/archives/lock)
+lock_wait=${IOC_APT_LOCK_WAIT:-600}
+sudo=""
+
+# lock_holder prints "process PID (COMMAND) holds LOCK" for a process
+# holding one of the locks, or nothing.
+lock_holder() {
+  local f pid
+  for f in "${apt_locks[@]}"; do
+    [ -e "$f" ] || continue
+    pid=$($sudo fuser "$f" 2>/dev/null | awk '{print $1}') || true
+    if [ -n "$pid" ]; then
+      echo "process $pid ($(ps -o comm= -p "$pid" 2>/dev/null || echo unknown)) holds $f"
+      return
+    fi
+  done
+}
+
+# apt_get runs apt-get with ARGS once no other process holds the package
+# locks, waiting at most lock_wait seconds in all. apt-get's own lock
+# timeout covers the moment between the check and apt-get taking the locks
+# (and does the waiting alone where fuser, of psmisc, is missing); a run
+# that still lost the race goes again.
+apt_deadline=$((SECONDS + lock_wait))
+apt_get() {
+  local holder said=""
+  while :; do
+    if command -v fuser >/dev/null 2>&1; then
+      while holder=$(lock_holder) && [ -n "$holder" ]; do
+        if [ -z "$said" ]; then
+          echo "    waiting for the package manager, at most ${lock_wait}s: $holder"
+          said=1
+        fi
+        if [ "$SECONDS" -ge "$apt_deadline" ]; then
+          echo "Gave up after ${lock_wait}s waiting for the package manager: $holder." >&2
+          echo "Let it finish (or stop it), then run make again; IOC_APT_LOCK_WAIT sets the wait in seconds." >&2
+          return 1
+        fi
+        sleep 2
+      done
+    fi
+    if $sudo apt-get -o DPkg::Lock::Timeout=$((apt_deadline > SECONDS ? apt_deadline - SECONDS : 0)) "$@"; then
+      return 0
+    fi
+    holder=$(lock_holder)
+    if [ -z "$holder" ] || [ "$SECONDS" -ge "$apt_deadline" ]; then
+      return 1
+    fi
+  done
+}
+
+echo "==> Checking dependencies: Go, ClickHouse, Redis, Mosquitto, Chromium, GDAL"
+
 need_go=$(sed -n 's/^go \([0-9.]*\).*/\1/p' go.mod)
 if ! command -v go >/dev/null 2>&1; then
   echo "Go $need_go or newer is required: install it from https://go.dev/dl/ and put it on PATH." >&2
@@ -33,8 +89,7 @@ fi
 have ogrinfo || missing+=(gdal-bin)
 
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "Installing from the distribution's packages: ${missing[*]}"
-  sudo=""
+  echo "==> Installing from the distribution's packages: ${missing[*]}"
   if [ "$(id -u)" != 0 ]; then
     if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
       echo "Need root to install ${missing[*]}: run as root or install sudo." >&2
@@ -46,12 +101,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  if ! $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+  apt_get update -qq
+  if ! apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
     echo "apt-get could not install ${missing[*]}." >&2
     echo "ClickHouse is packaged by Debian (bookworm) and Ubuntu (jammy); elsewhere add ClickHouse's own apt repository." >&2
     exit 1
   fi
 fi
 
+echo "==> Downloading Go modules (nothing to do when they are cached)"
 go mod download

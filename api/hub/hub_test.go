@@ -209,14 +209,18 @@ func TestSlowScreenGetsNewestValueNotBacklog(t *testing.T) {
 		t.Fatal("Deliver waited for a screen that does not read")
 	}
 	c.release()
-	got := c.messages(t, 3)
-	time.Sleep(50 * time.Millisecond) // nothing more may follow
-	got = c.messages(t, 3)
-	if len(got) != 3 {
-		t.Fatalf("got %d messages, want 3 (snapshot, the held update, the newest)", len(got))
+	c.messages(t, 3)
+	// Nothing more may follow: a later update is the very next message.
+	h.Deliver("kpi/79", payload(101, t0.Add(101*time.Second)))
+	got := c.messages(t, 4)
+	if len(got) != 4 || got[3].Data.N != 101 {
+		t.Fatalf("got %d messages %+v, want 3 (snapshot, the held update, the newest), then the later update", len(got), got)
 	}
 	if got[2].Type != "update" || got[2].Seq != 3 || got[2].Data.N != 100 {
-		t.Errorf("last message: got %+v, want update seq 3 with the newest value 100", got[2])
+		t.Errorf("third message: got %+v, want update seq 3 with the newest value 100", got[2])
+	}
+	if got[3].Seq != 4 {
+		t.Errorf("later update: got seq %d, want 4", got[3].Seq)
 	}
 }
 

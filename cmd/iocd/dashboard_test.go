@@ -697,7 +697,9 @@ func screenshot(t *testing.T, n *node, tb *tab, path string) {
 		`(f => { f.value = ''; f.dispatchEvent(new Event('input')); window.scrollTo(0, 0); })(document.getElementById('filter'))`))
 	x, y := tb.pointIn("26740")
 	tb.do("point at 26740 on the map", chromedp.MouseEvent(chromedp.MouseMoved, x, y))
-	time.Sleep(2 * time.Second) // let the highlights fade
+	// Let the highlights fade: the flash class goes, then its transition ends.
+	tb.waitEqual(10*time.Second, "highlights faded", `String(!document.querySelector('[data-kpi].flash') &&
+		!document.getAnimations().some(a => a.effect && a.effect.target instanceof Element && a.effect.target.matches('[data-kpi]')))`, "true")
 	saveScreenshot(t, tb, path, "")
 }
 

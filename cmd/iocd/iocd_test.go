@@ -439,8 +439,16 @@ func TestShutdownFlushesPendingBatchesAndClosesWebsockets(t *testing.T) {
 		}
 		replies <- code
 	}()
-	// Wait for the record to be queued, then stop as SIGTERM does.
-	time.Sleep(300 * time.Millisecond)
+	// Wait for the record to be queued, then stop as SIGTERM does. The gauge
+	// counts the rows once their room is reserved, a moment before they
+	// join the queue that shutdown flushes.
+	deadline := time.Now().Add(20 * time.Second)
+	for n.metric(`ioc_ingest_queue_rows{table="dossier_events"}`) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the record was not queued within 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	stopped := make(chan struct{})
 	go func() {
 		n.stop()

@@ -399,9 +399,19 @@ func TestAcknowledgedAlarmShowsWhoAndWhen(t *testing.T) {
 	// until the water drops and rises again. The readings come after the
 	// resolve, however long the steps above took.
 	now = time.Now().Truncate(time.Second)
-	n.readings(adminToken, map[string]any{"sensor_id": "WL-T1", "kind": "water_level", "value": 1.75, "alert_level": 1.5,
-		"observed_at": stamp(now.Add(time.Second))})
-	time.Sleep(time.Second)
+	if code, r := n.readings(adminToken, map[string]any{"sensor_id": "WL-T1", "kind": "water_level", "value": 1.75, "alert_level": 1.5,
+		"observed_at": stamp(now.Add(time.Second))}); code != 202 || r.Accepted != 1 {
+		t.Fatalf("reading after the resolve: got %d %+v", code, r)
+	}
+	// The reading is stored: once an evaluation that began after this point
+	// has finished (the one under way may have begun before), it has been
+	// judged.
+	evaluations := func() float64 { return n.metric("ioc_alarm_evaluation_duration_seconds_count") }
+	before := evaluations()
+	eventually(t, 20*time.Second, func() (bool, string) {
+		got := evaluations()
+		return got >= before+2, fmt.Sprintf("%v evaluations since the reading, want 2", got-before)
+	})
 	var list struct {
 		Alarms []alarmJSON `json:"alarms"`
 	}

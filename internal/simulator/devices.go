@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,8 +49,8 @@ type DevicesConfig struct {
 	// other, so that restarts reuse the same devices at the same places)
 	// and what happens; zero draws what happens at random.
 	Seed       int64
-	Now        func() time.Time // nil means time.Now; the simulated clock
-	Tick       time.Duration    // how often the world advances and reports go out; zero means 1s
+	Now        func() time.Time // nil means time.Now; the clock Run steps by
+	Tick       time.Duration    // how often Run steps the world and sends reports; zero means 1s
 	HTTPClient *http.Client     // nil means a client with a 30s timeout
 }
 
@@ -63,12 +62,17 @@ type DevicesConfig struct {
 // offline now and then and come back. Episodes are compressed so that a
 // demo sees the server's alarms open and close within minutes.
 //
-// Concurrency: Run owns three goroutines, a generator that advances the
-// world every Tick and one sender per endpoint that POSTs what was
-// generated, so that one endpoint being away does not hold up the other.
-// All exit when the context passed to Run is cancelled and Run waits for
-// them. A Devices runs once at a time; its metrics are safe to scrape
-// meanwhile.
+// Like Simulator, it is driven by Run on its clock, or step by step with
+// Step and Flush; what it reports depends only on its seed and on the times
+// it is stepped to.
+//
+// Concurrency: Run owns three goroutines, a generator that steps the world
+// every Tick and one sender per endpoint that POSTs what was generated, so
+// that one endpoint being away does not hold up the other. All exit when
+// the context passed to Run is cancelled and Run waits for them. Step and
+// Flush are refused while Run runs; one Step at a time and one Flush at a
+// time, though a Step may overlap a Flush. Its metrics are safe to scrape
+// at any time.
 type Devices struct {
 	cfg      DevicesConfig
 	logger   *slog.Logger
@@ -78,9 +82,15 @@ type Devices struct {
 	readURL  string
 	cams     *queue[ingest.CameraEventWire]
 	reads    *queue[ingest.SensorReadingWire]
+	camSend  *sender[ingest.CameraEventWire]
+	readSend *sender[ingest.SensorReadingWire]
 	sent     *prometheus.CounterVec
 	postErrs prometheus.Counter
-	running  atomic.Bool
+	// stepping and flushing are held by Step and Flush while they run, and
+	// by Run for its whole life.
+	stepping, flushing atomic.Bool
+	stepped            atomic.Int64 // simulated time of the latest Step, Unix nanoseconds
+	batch              deviceBatch  // owned by the holder of stepping
 }
 
 const (
@@ -180,6 +190,23 @@ func NewDevices(cfg DevicesConfig, logger *slog.Logger, reg prometheus.Registere
 	}
 	d.sent.WithLabelValues("camera")
 	d.sent.WithLabelValues("sensor")
+	camSent, readSent := d.sent.WithLabelValues("camera"), d.sent.WithLabelValues("sensor")
+	d.camSend = newSender(d.cams, d.poster(d.camURL), jsonArray[ingest.CameraEventWire],
+		func(b []ingest.CameraEventWire, i int) string { return b[i].EventID },
+		func(_ []ingest.CameraEventWire, a answer) {
+			if !a.refused {
+				camSent.Add(float64(a.accepted))
+			}
+		})
+	d.readSend = newSender(d.reads, d.poster(d.readURL), jsonArray[ingest.SensorReadingWire],
+		func(b []ingest.SensorReadingWire, i int) string {
+			return b[i].SensorID + "/" + b[i].Kind + "/" + b[i].ObservedAt
+		},
+		func(_ []ingest.SensorReadingWire, a answer) {
+			if !a.refused {
+				readSent.Add(float64(a.accepted))
+			}
+		})
 	if reg != nil {
 		for _, c := range []prometheus.Collector{d.sent, d.postErrs} {
 			if err := reg.Register(c); err != nil {
@@ -203,93 +230,94 @@ func distinctSites(sites []Site) []Site {
 	return out
 }
 
-// Run generates and sends until ctx is cancelled, then returns nil. Reports
-// still unsent at that point are discarded.
+// Run steps the world on its clock every Tick and sends what it reports
+// until ctx is cancelled, then returns nil. Reports still unsent at that
+// point are discarded.
 func (d *Devices) Run(ctx context.Context) error {
-	if !d.running.CompareAndSwap(false, true) {
-		return errors.New("simulator: devices: already running; call Run once at a time")
+	if !d.stepping.CompareAndSwap(false, true) {
+		return errDevicesBusy
 	}
-	defer d.running.Store(false)
+	defer d.stepping.Store(false)
+	if !d.flushing.CompareAndSwap(false, true) {
+		return errDevicesBusy
+	}
+	defer d.flushing.Store(false)
 	w := d.world
 	d.logger.Info("device simulator started", "cameras", len(w.cams), "air_sensors", len(w.airs),
 		"gauges", len(w.gauges), "hot_spots", len(w.hot), "tick", d.cfg.Tick)
 
-	camMax, readMax := maxBatch, maxBatch
+	// The senders' errors were logged as they happened.
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		drain(ctx, d.cfg.Tick, d.cams, d.poster(d.camURL, &camMax), func(b []ingest.CameraEventWire, i int) string { return b[i].EventID },
-			func(n int) { d.sent.WithLabelValues("camera").Add(float64(n)) })
-	})
-	wg.Go(func() {
-		drain(ctx, d.cfg.Tick, d.reads, d.poster(d.readURL, &readMax), func(b []ingest.SensorReadingWire, i int) string {
-			return b[i].SensorID + "/" + b[i].Kind + "/" + b[i].ObservedAt
-		}, func(n int) { d.sent.WithLabelValues("sensor").Add(float64(n)) })
-	})
-	d.generate(ctx)
+	wg.Go(func() { every(ctx, d.cfg.Tick, func() { _ = d.camSend.flush(ctx, d.now()) }) })
+	wg.Go(func() { every(ctx, d.cfg.Tick, func() { _ = d.readSend.flush(ctx, d.now()) }) })
+	d.step(d.cfg.Now())
+	every(ctx, d.cfg.Tick, func() { d.step(d.cfg.Now()) })
 	wg.Wait()
 	d.logger.Info("device simulator stopped")
 	return nil
 }
 
-func (d *Devices) poster(endpoint string, batch *int) poster {
+var errDevicesBusy = errors.New("simulator: devices: already driven: Run runs alone, and Step and Flush each once at a time, never while Run runs")
+
+func (d *Devices) poster(endpoint string) poster {
 	return poster{endpoint: endpoint, token: d.cfg.Token, contentType: "application/json",
-		client: d.cfg.HTTPClient, logger: d.logger, postErrors: d.postErrs, maxBatch: batch}
+		client: d.cfg.HTTPClient, logger: d.logger, postErrors: d.postErrs}
 }
 
-// generate advances the world every Tick and queues its reports; the queues
-// drop the oldest while the server is away.
-func (d *Devices) generate(ctx context.Context) {
-	tick := time.NewTicker(d.cfg.Tick)
-	defer tick.Stop()
-	var b deviceBatch
-	for {
-		d.world.advance(d.cfg.Now(), &b)
-		if n := d.cams.push(b.cams); n > 0 {
-			d.logger.Warn("camera event queue full while the server is unavailable; dropped the oldest", "events", n)
-		}
-		if n := d.reads.push(b.reads); n > 0 {
-			d.logger.Warn("sensor reading queue full while the server is unavailable; dropped the oldest", "readings", n)
-		}
-		b.reset()
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+// Step advances the world to now and queues every report due by then, each
+// stamped with its own time, for Flush to send; a time before the previous
+// step's adds nothing. Reports more than ten minutes behind now are skipped
+// rather than replayed in a burst. A queue past its bound (about twenty
+// minutes of peak camera traffic) drops its oldest reports, as while the
+// server is away. Step does not block.
+func (d *Devices) Step(now time.Time) error {
+	if !d.stepping.CompareAndSwap(false, true) {
+		return errDevicesBusy
 	}
+	defer d.stepping.Store(false)
+	d.step(now)
+	return nil
 }
 
-// drain POSTs what q holds every tick, as JSON arrays of at most maxBatch
-// records, until ctx ends. id names a record in the server's complaints;
-// sent counts what the server accepted.
-func drain[T any](ctx context.Context, every time.Duration, q *queue[T], p poster, id func([]T, int) string, sent func(int)) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		for {
-			batch := q.take(*p.maxBatch)
-			if len(batch) == 0 {
-				break
-			}
-			body, err := json.Marshal(batch)
-			if err != nil {
-				p.logger.Error("encode device reports; dropping them", "records", len(batch), "err", err)
-				continue
-			}
-			if res, resp := p.deliver(ctx, body, len(batch)); res == delivered {
-				accepted, _ := readAccepted(p.logger, resp, len(batch), func(i int) string { return id(batch, i) })
-				sent(accepted)
-			}
-			if ctx.Err() != nil {
-				return
-			}
-		}
+// Flush sends every report Step has queued, camera events first, and
+// returns once the server has answered every batch; a batch the server is
+// busy for is resent until it is taken. It returns nil when the server took
+// them all, ctx's error when ctx ended first, and otherwise what the server
+// refused. After the server refuses the token, sending pauses for a minute
+// of simulated time, and Flush says so at once until a Step reaches its end.
+func (d *Devices) Flush(ctx context.Context) error {
+	if !d.flushing.CompareAndSwap(false, true) {
+		return errDevicesBusy
 	}
+	defer d.flushing.Store(false)
+	now := d.now()
+	err := d.camSend.flush(ctx, now)
+	if ctx.Err() == nil {
+		err = errors.Join(err, d.readSend.flush(ctx, now))
+	}
+	if err != nil {
+		return fmt.Errorf("simulator: devices: flush: %w", err)
+	}
+	return nil
+}
+
+func (d *Devices) now() time.Time { return time.Unix(0, d.stepped.Load()) }
+
+// step advances the world and queues its reports; the queues drop the
+// oldest while the server is away. Only the holder of stepping calls it.
+func (d *Devices) step(now time.Time) {
+	if now.UnixNano() > d.stepped.Load() {
+		d.stepped.Store(now.UnixNano())
+	}
+	b := &d.batch
+	d.world.advance(now, b)
+	if n := d.cams.push(b.cams); n > 0 {
+		d.logger.Warn("camera event queue full while the server is unavailable; dropped the oldest", "events", n)
+	}
+	if n := d.reads.push(b.reads); n > 0 {
+		d.logger.Warn("sensor reading queue full while the server is unavailable; dropped the oldest", "readings", n)
+	}
+	b.reset()
 }
 
 // deviceBatch is what one advance of the world reports.

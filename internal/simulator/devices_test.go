@@ -640,17 +640,17 @@ func (s *devicesServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"accepted": len(ids), "rejected": 0, "errors": []any{}})
 }
 
-// devClock is a simulated clock that every reading moves on by step.
+// devClock is a simulated clock the test moves on; Run reads it.
 type devClock struct {
-	mu   sync.Mutex
-	t    time.Time
-	step time.Duration
+	mu    sync.Mutex
+	t     time.Time
+	reads int
 }
 
 func (c *devClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.t = c.t.Add(c.step)
+	c.reads++
 	return c.t
 }
 
@@ -660,47 +660,82 @@ func (c *devClock) Peek() time.Time {
 	return c.t
 }
 
-func TestDevicesThroughIngest(t *testing.T) {
-	start := time.Date(2025, 11, 17, 7, 30, 0, 0, ict)
-	clock := &devClock{t: start, step: 10 * time.Second}
+func (c *devClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+func (c *devClock) read() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads
+}
+
+// newDevicesServer serves one test; answer may be nil (always 202).
+func newDevicesServer(t *testing.T, now func() time.Time, answer func(path string, call int) int) (*devicesServer, string) {
 	srv := &devicesServer{
-		t: t, now: clock.Peek, calls: map[string]int{}, ids: map[string][][]string{},
+		t: t, now: now, answer: answer, calls: map[string]int{}, ids: map[string][][]string{},
 		rules: ingest.Rules{Hierarchy: "vn-2025", MaxFuture: time.Minute, Places: anywhere{}},
-		// The first camera batch meets a busy server and goes again.
-		answer: func(path string, call int) int {
-			if path == "/api/v1/ingest/camera-events" && call == 1 {
-				return http.StatusServiceUnavailable
-			}
-			return http.StatusAccepted
-		},
 	}
 	hs := httptest.NewServer(srv)
-	defer hs.Close()
+	t.Cleanup(hs.Close)
+	return srv, hs.URL + "/"
+}
+
+// sameDevicesRun encodes reports with the run's id blanked out of event
+// ids, which differs between runs even with one seed.
+func sameDevicesRun(t *testing.T, cams []ingest.CameraEventWire, reads []ingest.SensorReadingWire) (c, r []string) {
+	t.Helper()
+	enc := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	for _, e := range cams {
+		e.EventID = e.EventID[strings.LastIndexByte(e.EventID, '-')+1:]
+		c = append(c, enc(e))
+	}
+	for _, e := range reads {
+		r = append(r, enc(e))
+	}
+	return c, r
+}
+
+func TestDevicesThroughIngest(t *testing.T) {
+	start := time.Date(2025, 11, 17, 7, 30, 0, 0, ict)
+	end := start.Add(5 * time.Minute)
+	clock := &devClock{t: start}
+	// The first camera batch meets a busy server and goes again.
+	srv, url := newDevicesServer(t, clock.Peek, func(path string, call int) int {
+		if path == "/api/v1/ingest/camera-events" && call == 1 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusAccepted
+	})
 	cfg := testDevicesConfig(9)
-	cfg.BaseURL, cfg.Now, cfg.Tick = hs.URL+"/", clock.Now, 5*time.Millisecond
+	cfg.BaseURL = url
 	reg := prometheus.NewRegistry()
 	// The dossier simulator shares the registry without a clash.
-	if _, err := New(Config{BaseURL: hs.URL, Token: "tok", Rate: 1, Areas: []string{"26734"}}, nil, reg); err != nil {
+	if _, err := New(Config{BaseURL: url, Token: "tok", Rate: 1, Areas: []string{"26734"}}, nil, reg); err != nil {
 		t.Fatal(err)
 	}
 	d, err := NewDevices(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	for deadline := time.Now().Add(4 * time.Second); clock.Peek().Before(start.Add(5 * time.Minute)); {
-		if time.Now().After(deadline) {
-			t.Errorf("simulated clock at %s after 4s, want %s", clock.Peek(), start.Add(5*time.Minute))
-			break
+	// What the same seed reports when stepped to the same times.
+	want := simulate(newTestDevices(t, cfg).world, start, end, 10*time.Second, nil)
+	for now := start; !now.After(end); now = now.Add(10 * time.Second) {
+		clock.set(now)
+		if err := d.Step(now); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	time.Sleep(50 * time.Millisecond) // a few more flushes
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Run returned %v, want nil", err)
+		if err := d.Flush(context.Background()); err != nil {
+			t.Fatalf("Flush at %s: %v", now.Format(time.TimeOnly), err)
+		}
 	}
 
 	srv.mu.Lock()
@@ -711,6 +746,13 @@ func TestDevicesThroughIngest(t *testing.T) {
 	}
 	if len(srv.cams) < 400 || len(srv.reads) < 400 {
 		t.Errorf("got %d camera events and %d readings in 5 simulated minutes, want hundreds of each", len(srv.cams), len(srv.reads))
+	}
+	// Nothing lost, nothing twice.
+	gotCams, gotReads := sameDevicesRun(t, srv.cams, srv.reads)
+	wantCams, wantReads := sameDevicesRun(t, want.cams, want.reads)
+	if !slices.Equal(gotCams, wantCams) || !slices.Equal(gotReads, wantReads) {
+		t.Errorf("got %d camera events and %d readings, want the %d and %d the seed reports, in order",
+			len(gotCams), len(gotReads), len(wantCams), len(wantReads))
 	}
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -728,19 +770,112 @@ func TestDevicesThroughIngest(t *testing.T) {
 			posts = mf.GetMetric()[0].GetCounter().GetValue()
 		}
 	}
-	// The answer to the last batch may have been cut off by the end of the run.
-	for kind, path := range map[string]string{"camera": "/api/v1/ingest/camera-events", "sensor": "/api/v1/ingest/sensor-readings"} {
-		got, all := sent[kind], srv.ids[path]
-		want := len(srv.reads)
-		if kind == "camera" {
-			want = len(srv.cams)
-		}
-		if got > float64(want) || got < float64(want-len(all[len(all)-1])) {
-			t.Errorf("reports_sent_total{kind=%q} %v, want %d (or less the last batch of %d)", kind, got, want, len(all[len(all)-1]))
-		}
+	// Every Flush returned once its batches were answered: the counts are exact.
+	if sent["camera"] != float64(len(srv.cams)) || sent["sensor"] != float64(len(srv.reads)) {
+		t.Errorf("reports_sent_total camera %v, sensor %v, want %d and %d", sent["camera"], sent["sensor"], len(srv.cams), len(srv.reads))
 	}
 	if posts != 1 {
 		t.Errorf("post_errors_total %v, want 1", posts)
+	}
+}
+
+// A refused token pauses sending for a simulated minute, not a real one.
+func TestDevicesPauseAfterRefusedToken(t *testing.T) {
+	start := time.Date(2025, 11, 17, 10, 0, 0, 0, ict)
+	clock := &devClock{t: start}
+	srv, url := newDevicesServer(t, clock.Peek, func(string, int) int { return http.StatusForbidden })
+	cfg := testDevicesConfig(3)
+	cfg.BaseURL = url
+	d := newTestDevices(t, cfg)
+	var errs []error
+	for now := start; !now.After(start.Add(90 * time.Second)); now = now.Add(5 * time.Second) {
+		clock.set(now)
+		if err := d.Step(now); err != nil {
+			t.Fatal(err)
+		}
+		errs = append(errs, d.Flush(context.Background()))
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	// The first Flush to have reports posts each kind once and is refused;
+	// then nothing until a minute has passed; then once more each.
+	if len(srv.calls) != 2 {
+		t.Errorf("got requests to %v, want both endpoints", srv.calls)
+	}
+	for path, calls := range srv.calls {
+		if calls != 2 {
+			t.Errorf("%s: got %d requests in 90 simulated seconds, want 2, a minute apart", path, calls)
+		}
+	}
+	paused := 0
+	for _, err := range errs {
+		if err != nil && strings.Contains(err.Error(), "paused") {
+			paused++
+		}
+	}
+	if paused == 0 || errs[len(errs)-1] == nil {
+		t.Errorf("flush errors %v, want pauses after each refusal", errs)
+	}
+}
+
+// Run is Step on its clock every Tick and Flush on the same beat: it sends
+// exactly what stepping to the times it read sends.
+func TestDevicesRunSendsWhatStepsSend(t *testing.T) {
+	times := []time.Time{
+		time.Date(2025, 11, 17, 7, 30, 0, 0, ict),
+		time.Date(2025, 11, 17, 7, 31, 0, 0, ict),
+		time.Date(2025, 11, 17, 7, 34, 30, 0, ict),
+	}
+	clock := &devClock{t: times[0]}
+	srv, url := newDevicesServer(t, clock.Peek, nil)
+	cfg := testDevicesConfig(9)
+	cfg.BaseURL, cfg.Now, cfg.Tick = url, clock.Now, 5*time.Millisecond
+	d := newTestDevices(t, cfg)
+	ref := newTestDevices(t, cfg).world
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	stop := sync.OnceValue(func() error {
+		cancel()
+		return <-done
+	})
+	defer stop()
+	for deadline := time.Now().Add(10 * time.Second); clock.read() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Run never read its clock")
+		}
+	}
+	if err := d.Step(times[0]); err == nil {
+		t.Errorf("Step while Run runs: got no error, want one")
+	}
+	if err := d.Flush(ctx); err == nil {
+		t.Errorf("Flush while Run runs: got no error, want one")
+	}
+	var want deviceBatch
+	for _, now := range times {
+		ref.advance(now, &want)
+		wantCams, wantReads := sameDevicesRun(t, want.cams, want.reads)
+		clock.set(now)
+		var gotCams, gotReads []string
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			srv.mu.Lock()
+			gotCams, gotReads = sameDevicesRun(t, srv.cams, srv.reads)
+			srv.mu.Unlock()
+			if len(gotCams) >= len(wantCams) && len(gotReads) >= len(wantReads) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("at %s got %d camera events and %d readings after 30s, want %d and %d",
+					now.Format(time.TimeOnly), len(gotCams), len(gotReads), len(wantCams), len(wantReads))
+			}
+		}
+		if !slices.Equal(gotCams, wantCams) || !slices.Equal(gotReads, wantReads) {
+			t.Fatalf("at %s Run sent other reports than Step and Flush", now.Format(time.TimeOnly))
+		}
+	}
+	if err := stop(); err != nil {
+		t.Errorf("Run returned %v, want nil", err)
 	}
 	if err := d.Run(ctx); err != nil {
 		t.Errorf("Run after the end: %v, want nil", err)

@@ -68,7 +68,7 @@ type feedbackItem struct {
 // feedbackWorld files feedback items in the province's units and moves them
 // received → processing → resolved, then maybe rated; every change emits
 // the item's whole state, which replaces the earlier one on the server. It
-// is owned by the generating goroutine, like world, whose dossiers
+// is owned by whoever steps the simulator, like world, whose dossiers
 // procedure complaints are about.
 type feedbackWorld struct {
 	rng      *rand.Rand
@@ -197,16 +197,19 @@ func (f *feedbackWorld) receive(t time.Time) *feedbackItem {
 	return it
 }
 
-// dossier picks an open dossier of the dossier world that has been
-// received (its first event emitted), or nil when there is none at hand;
-// closed ones may have been dropped unsent.
+// dossier picks an open dossier of the dossier world whose received event
+// the server has taken, or nil when there is none at hand. A complaint
+// must not name a dossier the server does not know: one whose events are
+// still queued may yet be dropped unsent from a full outbox, and its events
+// go through another sender than the complaint, so they could arrive after
+// it or, at shutdown, never.
 func (f *feedbackWorld) dossier() *dossier {
 	w := f.dossiers
 	for range 8 {
 		if len(w.byAge) == 0 {
 			return nil
 		}
-		if d := w.byAge[f.rng.IntN(len(w.byAge))]; !d.closed && d.next > 0 {
+		if d := w.byAge[f.rng.IntN(len(w.byAge))]; !d.closed && d.delivered.Load() {
 			return d
 		}
 	}

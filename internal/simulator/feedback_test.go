@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +48,15 @@ func (c *collector) serveFeedback(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.mu.Lock()
+	known := map[string]bool{}
+	for _, e := range c.events {
+		known[e.DossierID] = true
+	}
+	for _, f := range recs {
+		if f.DossierID != "" && !known[f.DossierID] {
+			c.unknown = append(c.unknown, f.FeedbackID+" names "+f.DossierID)
+		}
+	}
 	c.feedback = append(c.feedback, recs...)
 	c.mu.Unlock()
 	w.WriteHeader(http.StatusAccepted)
@@ -63,7 +73,7 @@ func TestFeedbackSimulatedThroughIngest(t *testing.T) {
 		Rate: 2, Areas: communes(40), ProvinceArea: "79", Location: ict, Seed: 42,
 		FlushInterval: 10 * time.Millisecond, Feedback: 6,
 	}
-	c, reg := run(t, cfg, &stepClock{t: start, step: time.Minute}, end, nil)
+	c, reg := run(t, cfg, start, end, time.Minute, nil)
 
 	parse := func(s string) time.Time { t.Helper(); return parseTime(t, s) }
 	share := func(name string, num, den int, want, tol float64) {
@@ -171,8 +181,12 @@ func TestFeedbackSimulatedThroughIngest(t *testing.T) {
 	if onTime == resolved {
 		t.Errorf("got every item resolved on time, want some late")
 	}
-	if got := metric(t, reg, "ioc_simulator_feedback_sent_total"); got == 0 || got > float64(len(c.feedback)) {
-		t.Errorf("got feedback_sent_total %v, want between 1 and %d", got, len(c.feedback))
+	if len(c.unknown) > 0 {
+		t.Errorf("%d complaints arrived before the dossier they name, e.g. %s; want complaints only about dossiers the server has", len(c.unknown), c.unknown[0])
+	}
+	// Every Flush returned once its batches were answered: the count is exact.
+	if got := metric(t, reg, "ioc_simulator_feedback_sent_total"); got != float64(len(c.feedback)) {
+		t.Errorf("got feedback_sent_total %v, want %d", got, len(c.feedback))
 	}
 	if got := metric(t, reg, "ioc_simulator_post_errors_total"); got != 0 {
 		t.Errorf("got post_errors_total %v, want 0", got)
@@ -182,7 +196,7 @@ func TestFeedbackSimulatedThroughIngest(t *testing.T) {
 func TestFeedbackSimulationCanBeOff(t *testing.T) {
 	start := time.Date(2025, 11, 24, 9, 0, 0, 0, ict)
 	cfg := simulator.Config{Rate: 2, Areas: communes(5), Location: ict, Seed: 7, FlushInterval: 10 * time.Millisecond, Feedback: -1}
-	c, _ := run(t, cfg, &stepClock{t: start, step: time.Minute}, start.Add(30*time.Minute), nil)
+	c, _ := run(t, cfg, start, start.Add(30*time.Minute), time.Minute, nil)
 	if len(c.events) == 0 || len(c.feedback) != 0 {
 		t.Errorf("got %d dossier events and %d feedback states, want dossiers only", len(c.events), len(c.feedback))
 	}
@@ -194,5 +208,71 @@ func TestFeedbackSimulationCanBeOff(t *testing.T) {
 		if _, err := simulator.New(cfg, nil, nil); err == nil || !strings.Contains(err.Error(), "Feedback") {
 			t.Errorf("Feedback %v: got error %v, want one naming Feedback", v, err)
 		}
+	}
+}
+
+// While the server is away the outbox fills up and drops dossiers it never
+// sent; complaints filed meanwhile must not name them, at any hour of the
+// simulated day (the rhythm, and so the volume, changes with it).
+func TestComplaintsNameOnlyDossiersTheServerHas(t *testing.T) {
+	for _, start := range []time.Time{
+		time.Date(2025, 11, 21, 3, 0, 0, 0, ict),  // Friday night
+		time.Date(2025, 11, 21, 14, 0, 0, 0, ict), // Friday office hours
+	} {
+		t.Run(start.Format("15h04"), func(t *testing.T) {
+			// An hour away at 10 events/s fills the outbox (5000 events)
+			// even at night, when a quarter of the peak rate comes in.
+			cfg := simulator.Config{Rate: 10, Areas: communes(40), ProvinceArea: "79", Location: ict, Seed: 5, Feedback: 60}
+			h := newHarness(t, cfg, nil)
+			away, back := start.Add(10*time.Minute), start.Add(70*time.Minute)
+			h.drive(start, away, time.Minute, nil)
+			for now := away.Add(time.Minute); now.Before(back); now = now.Add(time.Minute) {
+				h.clock.set(now)
+				if err := h.sim.Step(now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h.drive(back, back.Add(5*time.Minute), time.Minute, nil)
+
+			c := h.c
+			// The outage dropped whole dossiers: their numbers are missing.
+			seen := map[int]bool{}
+			last := 0
+			for _, e := range c.events {
+				m := eventIDRE.FindStringSubmatch(e.EventID)
+				if m == nil {
+					t.Fatalf("event_id %q, want sim-<run>-<dossier>-<event>", e.EventID)
+				}
+				d, _ := strconv.Atoi(m[1])
+				seen[d], last = true, max(last, d)
+			}
+			if len(seen) == last {
+				t.Fatalf("got all %d dossiers, want some dropped unsent while the server was away", last)
+			}
+			sent := map[string]bool{}
+			for _, e := range c.events {
+				sent[e.DossierID] = true
+			}
+			duringOutage := 0
+			items := map[string]bool{}
+			for _, f := range c.feedback {
+				if f.DossierID == "" || items[f.FeedbackID] {
+					continue
+				}
+				items[f.FeedbackID] = true
+				if !sent[f.DossierID] {
+					t.Errorf("%s names dossier %s, which was never sent", f.FeedbackID, f.DossierID)
+				}
+				if at := parseTime(t, f.ReceivedAt); at.After(away) && at.Before(back) {
+					duringOutage++
+				}
+			}
+			if duringOutage == 0 {
+				t.Errorf("got no complaint about a dossier filed while the server was away, want some")
+			}
+			if len(c.unknown) > 0 {
+				t.Errorf("%d complaints arrived before the dossier they name, e.g. %s", len(c.unknown), c.unknown[0])
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/openioc/ioc/ingest"
@@ -125,6 +126,10 @@ type dossier struct {
 	next       int // index in steps of the next event to emit
 	heapIdx    int
 	closed     bool // last step emitted, or dropped unsent
+	// delivered is set by the sender once the server has taken the
+	// received event; the generator reads it to pick dossiers that
+	// complaints may name.
+	delivered atomic.Bool
 }
 
 // item is one generated event waiting in the outbox; d lets the generator

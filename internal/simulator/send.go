@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -120,10 +121,92 @@ func (o *outbox) add(items []item, drop func(*dossier)) int {
 	return len(gone)
 }
 
-// send drains the outbox every FlushInterval, one batch at a time and in
-// order, so that a dossier's events reach the server in lifecycle order.
-func (s *Simulator) send(ctx context.Context) {
-	tick := time.NewTicker(s.cfg.FlushInterval)
+// sender drains one queue to one ingest endpoint, a batch at a time and
+// in order, so that a dossier's events reach the server in lifecycle order.
+// One goroutine at a time uses it: Run's sending goroutine, or the caller of
+// Flush.
+type sender[T any] struct {
+	q        *queue[T]
+	p        poster
+	maxBatch int // halved when the server finds a batch too large
+	encode   func([]T) ([]byte, error)
+	id       func([]T, int) string // names record i in the log
+	// record is told what became of every batch the server answered.
+	record func(batch []T, a answer)
+	// pausedUntil is when, on the simulated clock, to post again after the
+	// server refused the token: a wrong token will not fix itself soon.
+	pausedUntil time.Time
+}
+
+// answer is what the server made of one batch.
+type answer struct {
+	accepted, rejected int
+	rejectedAt         map[int]bool // indices of records refused one by one
+	refused            bool         // the whole batch, for good; it is dropped
+}
+
+func newSender[T any](q *queue[T], p poster, encode func([]T) ([]byte, error), id func([]T, int) string, record func([]T, answer)) *sender[T] {
+	return &sender[T]{q: q, p: p, maxBatch: maxBatch, encode: encode, id: id, record: record}
+}
+
+// jsonArray encodes a batch as one JSON array, as the feedback and device
+// endpoints take it.
+func jsonArray[T any](batch []T) ([]byte, error) { return json.Marshal(batch) }
+
+// errPaused says that a sender holds back after the server refused its
+// token.
+var errPaused = errors.New("sending paused after ingest refused the token; check Token and its ingest right")
+
+// flush posts what the queue holds until it is empty; now is the simulated
+// time, which paces the pause after a refused token. A batch the server is
+// too busy for, or cannot be reached for, is resent until it is answered.
+// flush returns nil once the server took every batch (records it refused
+// one by one are logged and counted), ctx's error if ctx ended first (the
+// batch in flight is then lost, as at shutdown), and otherwise what the
+// server refused.
+func (s *sender[T]) flush(ctx context.Context, now time.Time) error {
+	if now.Before(s.pausedUntil) {
+		return fmt.Errorf("%s: %w (until %s)", s.p.endpoint, errPaused, s.pausedUntil.Format(time.RFC3339))
+	}
+	var errs []error
+	for {
+		batch := s.q.take(s.maxBatch)
+		if len(batch) == 0 {
+			return errors.Join(errs...)
+		}
+		body, err := s.encode(batch)
+		if err != nil {
+			s.p.logger.Error("encode a batch; dropping it", "endpoint", s.p.endpoint, "records", len(batch), "err", err)
+			s.record(batch, answer{refused: true})
+			errs = append(errs, fmt.Errorf("encode %d records for %s: %w", len(batch), s.p.endpoint, err))
+			continue
+		}
+		res, resp, err := s.p.deliver(ctx, body, len(batch))
+		switch res {
+		case delivered:
+			s.record(batch, readAccepted(s.p.logger, resp, len(batch), func(i int) string { return s.id(batch, i) }))
+			continue
+		case cancelled:
+			return fmt.Errorf("%s: %w", s.p.endpoint, ctx.Err())
+		case tooLarge:
+			s.maxBatch = max(s.maxBatch/2, 1)
+			s.p.logger.Error("ingest batch too large; dropped it and halved the batch size",
+				"records", len(batch), "bytes", len(body), "max_batch", s.maxBatch)
+		case unauthorized:
+			s.pausedUntil = now.Add(authBackoff)
+		}
+		s.record(batch, answer{refused: true})
+		errs = append(errs, err)
+		if res == unauthorized {
+			return errors.Join(errs...)
+		}
+	}
+}
+
+// every calls f every d until ctx ends, the first time after d; it returns
+// when ctx has ended and f has returned.
+func every(ctx context.Context, d time.Duration, f func()) {
+	tick := time.NewTicker(d)
 	defer tick.Stop()
 	for {
 		select {
@@ -131,16 +214,7 @@ func (s *Simulator) send(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		for {
-			batch := s.out.take(s.maxBatch)
-			if len(batch) == 0 {
-				break
-			}
-			s.deliver(ctx, batch)
-			if ctx.Err() != nil {
-				return
-			}
-		}
+		f()
 	}
 }
 
@@ -153,58 +227,34 @@ type ingestResponse struct {
 	} `json:"errors"`
 }
 
-// deliver POSTs batch until the server has taken it or refused it for good.
-func (s *Simulator) deliver(ctx context.Context, batch []item) {
-	var body bytes.Buffer
-	enc := json.NewEncoder(&body)
-	for _, it := range batch {
-		if err := enc.Encode(it.ev); err != nil {
-			s.logger.Error("encode dossier event; dropping it", "event_id", it.ev.EventID, "err", err)
-		}
-	}
-	p := poster{
-		endpoint: s.endpoint, token: s.cfg.Token, contentType: "application/x-ndjson",
-		client: s.cfg.HTTPClient, logger: s.logger, postErrors: s.metrics.postErrors, maxBatch: &s.maxBatch,
-	}
-	switch res, resp := p.deliver(ctx, body.Bytes(), len(batch)); res {
-	case delivered:
-		accepted, rejected := readAccepted(s.logger, resp, len(batch), func(i int) string { return batch[i].ev.EventID })
-		s.metrics.sent.Add(float64(accepted))
-		s.metrics.rejected.Add(float64(rejected))
-	case refused:
-		s.metrics.rejected.Add(float64(len(batch)))
-	}
-}
-
-// poster POSTs batches to one ingest endpoint; it serves one sending
-// goroutine.
+// poster POSTs batches to one ingest endpoint; it serves one sender.
 type poster struct {
 	endpoint, token, contentType string
 	client                       *http.Client
 	logger                       *slog.Logger
 	postErrors                   prometheus.Counter
-	// maxBatch is the sender's batch size, halved when the server finds a
-	// batch too large; owned by the sending goroutine.
-	maxBatch *int
 }
 
 type outcome int
 
 const (
-	delivered outcome = iota // the server took the batch; some records may be refused
-	refused                  // the server refused the whole batch for good; it is dropped
-	cancelled                // the context ended first
+	delivered    outcome = iota // the server took the batch; some records may be refused
+	refused                     // the server refused the whole batch for good; it is dropped
+	tooLarge                    // the server found the batch too large; it is dropped
+	unauthorized                // the server refused the token; the batch is dropped
+	cancelled                   // the context ended first
 )
 
 // deliver POSTs body, which holds n records, until the server has taken it
-// or refused it for good, and returns the response body of a 2xx. A retry
-// resends the very same body: the server deduplicates on event_id.
-func (p poster) deliver(ctx context.Context, body []byte, n int) (outcome, []byte) {
+// or refused it for good, and returns the response body of a 2xx, or an
+// error saying why the server refused it. A retry resends the very same
+// body: the server deduplicates on event_id.
+func (p poster) deliver(ctx context.Context, body []byte, n int) (outcome, []byte, error) {
 	backoff := minBackoff
 	for attempt := 1; ; attempt++ {
 		res, err := p.post(ctx, body)
 		if ctx.Err() != nil {
-			return cancelled, nil
+			return cancelled, nil, ctx.Err()
 		}
 		var wait time.Duration
 		switch {
@@ -213,7 +263,7 @@ func (p poster) deliver(ctx context.Context, body []byte, n int) (outcome, []byt
 			wait, backoff = jitter(backoff), min(2*backoff, maxBackoff)
 			p.logger.Warn("ingest POST failed; will resend", "err", err, "records", n, "attempt", attempt, "retry_in", wait.Round(time.Millisecond))
 		case res.status == http.StatusAccepted || res.status == http.StatusOK:
-			return delivered, res.body
+			return delivered, res.body, nil
 		case res.status == http.StatusServiceUnavailable || res.status == http.StatusTooManyRequests:
 			p.postErrors.Inc()
 			wait = res.retryAfter
@@ -222,19 +272,16 @@ func (p poster) deliver(ctx context.Context, body []byte, n int) (outcome, []byt
 			p.postErrors.Inc()
 			p.logger.Error("ingest refused the token; dropped the batch, check Token and its ingest right",
 				"status", res.status, "records", n, "response", snippet(res.body), "pause", authBackoff)
-			sleep(ctx, authBackoff)
-			return refused, nil
+			return unauthorized, nil, fmt.Errorf("%s refused the token with %d: %s; check Token and its ingest right",
+				p.endpoint, res.status, snippet(res.body))
 		case res.status == http.StatusRequestEntityTooLarge:
 			p.postErrors.Inc()
-			*p.maxBatch = max(*p.maxBatch/2, 1)
-			p.logger.Error("ingest batch too large; dropped it and halved the batch size",
-				"records", n, "bytes", len(body), "max_batch", *p.maxBatch)
-			return refused, nil
+			return tooLarge, nil, fmt.Errorf("%s found a batch of %d records (%d bytes) too large", p.endpoint, n, len(body))
 		case res.status >= 400 && res.status < 500:
 			p.postErrors.Inc()
 			p.logger.Error("ingest refused the batch; dropped it", "status", res.status, "records", n,
 				"endpoint", p.endpoint, "response", snippet(res.body))
-			return refused, nil
+			return refused, nil, fmt.Errorf("%s refused a batch of %d records with %d: %s", p.endpoint, n, res.status, snippet(res.body))
 		default:
 			p.postErrors.Inc()
 			wait, backoff = jitter(backoff), min(2*backoff, maxBackoff)
@@ -242,32 +289,39 @@ func (p poster) deliver(ctx context.Context, body []byte, n int) (outcome, []byt
 				"attempt", attempt, "retry_in", wait.Round(time.Millisecond), "response", snippet(res.body))
 		}
 		if !sleep(ctx, wait) {
-			return cancelled, nil
+			return cancelled, nil, ctx.Err()
 		}
 	}
 }
 
 // readAccepted reads the answer to a batch of n records the server took,
-// logs the first records it refused (id names record i) and returns how many
-// it accepted and refused.
-func readAccepted(logger *slog.Logger, body []byte, n int, id func(i int) string) (accepted, rejected int) {
+// logs the first records it refused (id names record i) and says which.
+func readAccepted(logger *slog.Logger, body []byte, n int, id func(i int) string) answer {
 	var r ingestResponse
 	if err := json.Unmarshal(body, &r); err != nil {
 		logger.Warn("ingest accepted the batch but its response is not JSON", "err", err, "response", snippet(body))
-		return n, 0
+		return answer{accepted: n}
 	}
+	a := answer{accepted: r.Accepted, rejected: r.Rejected}
 	for i, e := range r.Errors {
-		if i == loggedRejects {
-			logger.Warn("ingest rejected more records", "more", len(r.Errors)-i)
-			break
-		}
-		rid := ""
 		if e.Index >= 0 && e.Index < n {
-			rid = id(e.Index)
+			if a.rejectedAt == nil {
+				a.rejectedAt = map[int]bool{}
+			}
+			a.rejectedAt[e.Index] = true
 		}
-		logger.Warn("ingest rejected a record", "index", e.Index, "id", rid, "reason", e.Error)
+		switch {
+		case i < loggedRejects:
+			rid := ""
+			if e.Index >= 0 && e.Index < n {
+				rid = id(e.Index)
+			}
+			logger.Warn("ingest rejected a record", "index", e.Index, "id", rid, "reason", e.Error)
+		case i == loggedRejects:
+			logger.Warn("ingest rejected more records", "more", len(r.Errors)-i)
+		}
 	}
-	return r.Accepted, r.Rejected
+	return a
 }
 
 type postResult struct {

@@ -5,22 +5,36 @@
 // server through its real HTTP ingest endpoint, so that a demo or a load
 // test exercises the same path as a production connector. Alongside, citizen
 // feedback (hotline calls, portal complaints, some about those dossiers)
-// goes to the feedback endpoint as each item advances.
+// goes to the feedback endpoint as each item advances. Devices does the same
+// for cameras and sensors.
 //
-// Concurrency: Run owns three goroutines, a generator that advances the
-// simulation, an outbox sender that POSTs the dossier events and one that
-// POSTs feedback, so that one endpoint being away does not hold up the
-// other; all exit when the context passed to Run is cancelled and Run waits
-// for them. A Simulator runs once at a time; its metrics are safe to scrape
-// meanwhile.
+// A simulator is driven in one of two ways. Run drives it on its clock
+// (Config.Now, real time by default), as iocd does. A caller that wants a
+// deterministic run (a test, a replay) drives it itself: Step advances the
+// model to a given simulated time and queues what happened by then, Flush
+// sends everything queued and returns once the server has answered it.
+// What a simulator generates depends only on its seed and on the times it
+// is stepped to; Run is nothing but a Step every FlushInterval (Tick for
+// Devices) and senders that Flush on the same beat.
+//
+// Concurrency: Run owns three goroutines, a generator that steps the
+// model, and one sender per endpoint that POSTs what was generated, so
+// that one endpoint being away does not hold up the other; all exit when
+// the context passed to Run is cancelled and Run waits for them. Step and
+// Flush are refused while Run runs; one Step at a time and one Flush at a
+// time, though a Step may overlap a Flush (that is what Run does). The
+// model is owned by whoever steps; the queues between it and the senders
+// are locked. Metrics are safe to scrape at any time.
 package simulator
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,7 +74,7 @@ type Config struct {
 	// 250ms.
 	FlushInterval time.Duration
 	HTTPClient    *http.Client     // nil means a client with a 30s timeout
-	Now           func() time.Time // nil means time.Now; the simulated clock
+	Now           func() time.Time // nil means time.Now; the clock Run steps by
 }
 
 // Simulator generates dossier events and sends them; see the package doc.
@@ -75,10 +89,14 @@ type Simulator struct {
 	fbURL    string
 	fbOut    *queue[ingest.FeedbackRecord]
 	metrics  metrics
-	running  atomic.Bool
-
-	// Set by the sender only.
-	maxBatch int
+	dossiers *sender[item]
+	fbSend   *sender[ingest.FeedbackRecord] // nil when Config.Feedback is negative
+	// stepping and flushing are held by Step and Flush while they run, and
+	// by Run for its whole life.
+	stepping, flushing atomic.Bool
+	// stepped is the simulated time of the latest Step, in Unix
+	// nanoseconds; the senders pace a pause after a refused token by it.
+	stepped atomic.Int64
 }
 
 type metrics struct {
@@ -158,7 +176,6 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Simulator
 		logger:   logger.With("run", runID),
 		runID:    runID,
 		out:      newOutbox(outboxLimit(cfg.Rate)),
-		maxBatch: maxBatch,
 		metrics: metrics{
 			sent: prometheus.NewCounter(prometheus.CounterOpts{
 				Name: "ioc_simulator_events_sent_total",
@@ -188,6 +205,17 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Simulator
 		// A stream of its own leaves the dossiers' draws, and so a seed's
 		// dossiers, as they were.
 		s.feedback = newFeedbackWorld(mrand.New(mrand.NewPCG(seed, seed^0xd1b54a32d192ed03)), cfg.Location, cfg.Feedback, s.world)
+	}
+	s.dossiers = newSender(&s.out.queue, s.poster(s.endpoint, "application/x-ndjson"), encodeNDJSON,
+		func(b []item, i int) string { return b[i].ev.EventID }, s.recordDossiers)
+	if s.feedback != nil {
+		s.fbSend = newSender(s.fbOut, s.poster(s.fbURL, "application/json"), jsonArray[ingest.FeedbackRecord],
+			func(b []ingest.FeedbackRecord, i int) string { return b[i].FeedbackID },
+			func(b []ingest.FeedbackRecord, a answer) {
+				if !a.refused {
+					s.metrics.feedbackSent.Add(float64(a.accepted))
+				}
+			})
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{s.metrics.sent, s.metrics.rejected, s.metrics.postErrors, s.metrics.open, s.metrics.feedbackSent} {
@@ -222,59 +250,135 @@ func defaultLocation() *time.Location {
 	return time.FixedZone("ICT", 7*60*60)
 }
 
-// Run generates and sends until ctx is cancelled, then returns nil. Events
-// still unsent at that point are discarded.
-func (s *Simulator) Run(ctx context.Context) error {
-	if !s.running.CompareAndSwap(false, true) {
-		return errors.New("simulator: already running; call Run once at a time")
+func (s *Simulator) poster(endpoint, contentType string) poster {
+	return poster{endpoint: endpoint, token: s.cfg.Token, contentType: contentType,
+		client: s.cfg.HTTPClient, logger: s.logger, postErrors: s.metrics.postErrors}
+}
+
+// encodeNDJSON writes a batch of dossier events one per line, as the
+// dossier endpoint takes them.
+func encodeNDJSON(batch []item) ([]byte, error) {
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	for _, it := range batch {
+		if err := enc.Encode(it.ev); err != nil {
+			return nil, fmt.Errorf("encode dossier event %s: %w", it.ev.EventID, err)
+		}
 	}
-	defer s.running.Store(false)
+	return body.Bytes(), nil
+}
+
+// recordDossiers counts what became of a batch of dossier events and marks
+// the dossiers whose received event the server took: only those may be
+// named by a complaint. It runs on the sending goroutine; the mark is
+// atomic because the generating goroutine reads it.
+func (s *Simulator) recordDossiers(batch []item, a answer) {
+	if a.refused {
+		s.metrics.rejected.Add(float64(len(batch)))
+		return
+	}
+	s.metrics.sent.Add(float64(a.accepted))
+	s.metrics.rejected.Add(float64(a.rejected))
+	for i, it := range batch {
+		if it.ev.Status == "received" && !a.rejectedAt[i] {
+			it.d.delivered.Store(true)
+		}
+	}
+}
+
+// errBusy refuses a second driver.
+var errBusy = errors.New("simulator: already driven: Run runs alone, and Step and Flush each once at a time, never while Run runs")
+
+// Run steps the simulator on its clock every FlushInterval and sends what it
+// generates until ctx is cancelled, then returns nil. Events still unsent at
+// that point are discarded.
+func (s *Simulator) Run(ctx context.Context) error {
+	if !s.stepping.CompareAndSwap(false, true) {
+		return errBusy
+	}
+	defer s.stepping.Store(false)
+	if !s.flushing.CompareAndSwap(false, true) {
+		return errBusy
+	}
+	defer s.flushing.Store(false)
 	s.logger.Info("simulator started", "endpoint", s.endpoint, "rate", s.cfg.Rate,
 		"areas", len(s.cfg.Areas), "flush", s.cfg.FlushInterval)
 
+	// The senders' errors were logged as they happened; a pause after a
+	// refused token ends with the simulated minute.
 	var wg sync.WaitGroup
-	wg.Go(func() { s.generate(ctx) })
-	if s.feedback != nil {
-		batch := maxBatch
-		p := poster{endpoint: s.fbURL, token: s.cfg.Token, contentType: "application/json",
-			client: s.cfg.HTTPClient, logger: s.logger, postErrors: s.metrics.postErrors, maxBatch: &batch}
-		wg.Go(func() {
-			drain(ctx, s.cfg.FlushInterval, s.fbOut, p, func(b []ingest.FeedbackRecord, i int) string { return b[i].FeedbackID },
-				func(n int) { s.metrics.feedbackSent.Add(float64(n)) })
-		})
+	wg.Go(func() {
+		s.step(s.cfg.Now())
+		every(ctx, s.cfg.FlushInterval, func() { s.step(s.cfg.Now()) })
+	})
+	if s.fbSend != nil {
+		wg.Go(func() { every(ctx, s.cfg.FlushInterval, func() { _ = s.fbSend.flush(ctx, s.now()) }) })
 	}
-	s.send(ctx)
+	every(ctx, s.cfg.FlushInterval, func() { _ = s.dossiers.flush(ctx, s.now()) })
 	wg.Wait()
 	s.logger.Info("simulator stopped")
 	return nil
 }
 
-// generate advances the world every FlushInterval and hands the events to
-// the outbox, which bounds what accumulates while the server is away.
-func (s *Simulator) generate(ctx context.Context) {
-	tick := time.NewTicker(s.cfg.FlushInterval)
-	defer tick.Stop()
-	var buf []item
-	var fb []ingest.FeedbackRecord
-	for {
-		now := s.cfg.Now()
-		buf = s.world.advance(now, buf[:0])
-		if n := s.out.add(buf, s.world.drop); n > 0 {
-			s.logger.Warn("outbox full while the server is unavailable; dropped unsent new dossiers", "dossiers", n)
-		}
-		clear(buf)
-		if s.feedback != nil {
-			fb = s.feedback.advance(now, fb[:0])
-			if n := s.fbOut.push(fb); n > 0 {
-				s.logger.Warn("feedback queue full while the server is unavailable; dropped the oldest states", "states", n)
-			}
-			clear(fb)
-		}
-		s.metrics.open.Set(float64(s.world.open))
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
+// Step advances the simulated province to now and queues every dossier
+// event and feedback state that happened by then, for Flush to send; a time
+// before the previous step's adds nothing. Intake more than ten minutes
+// behind now is skipped rather than replayed in a burst, so step often, as
+// the clock of a control room moves. A queue that outgrows its bound (about
+// five minutes of peak traffic) drops what the server has not seen, as
+// while the server is away. Step does not block.
+func (s *Simulator) Step(now time.Time) error {
+	if !s.stepping.CompareAndSwap(false, true) {
+		return errBusy
+	}
+	defer s.stepping.Store(false)
+	s.step(now)
+	return nil
+}
+
+// Flush sends everything Step has queued, dossier events first, and
+// returns once the server has answered every batch; a batch the server is
+// busy for is resent until it is taken. It returns nil when the server took
+// them all (records refused one by one are logged and counted in the
+// metrics), ctx's error when ctx ended first, and otherwise what the server
+// refused. After the server refuses the token, sending pauses for a minute
+// of simulated time: Flush returns at once with an error saying so until a
+// Step reaches the end of the pause.
+func (s *Simulator) Flush(ctx context.Context) error {
+	if !s.flushing.CompareAndSwap(false, true) {
+		return errBusy
+	}
+	defer s.flushing.Store(false)
+	now := s.now()
+	err := s.dossiers.flush(ctx, now)
+	if s.fbSend != nil && ctx.Err() == nil {
+		err = errors.Join(err, s.fbSend.flush(ctx, now))
+	}
+	if err != nil {
+		return fmt.Errorf("simulator: flush: %w", err)
+	}
+	return nil
+}
+
+// now is the simulated time of the latest step.
+func (s *Simulator) now() time.Time { return time.Unix(0, s.stepped.Load()) }
+
+// step advances the world and the feedback to now and queues what they
+// generated; the outbox bounds what accumulates while the server is away.
+// Only the holder of stepping calls it.
+func (s *Simulator) step(now time.Time) {
+	if now.UnixNano() > s.stepped.Load() {
+		s.stepped.Store(now.UnixNano())
+	}
+	buf := s.world.advance(now, nil)
+	if n := s.out.add(buf, s.world.drop); n > 0 {
+		s.logger.Warn("outbox full while the server is unavailable; dropped unsent new dossiers", "dossiers", n)
+	}
+	if s.feedback != nil {
+		fb := s.feedback.advance(now, nil)
+		if n := s.fbOut.push(fb); n > 0 {
+			s.logger.Warn("feedback queue full while the server is unavailable; dropped the oldest states", "states", n)
 		}
 	}
+	s.metrics.open.Set(float64(s.world.open))
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -38,24 +39,20 @@ func (a fakeAreas) Attribute(from, to, code string, at *orb.Point) (geo.Attribut
 	return geo.Attribution{}, geo.ErrNoCrosswalk
 }
 
-// stepClock is the simulated clock: every reading by the simulator moves
-// it on by step. Tied to the simulator's progress rather than to real time,
-// it keeps the tests deterministic on a loaded machine.
-type stepClock struct {
-	mu   sync.Mutex
-	t    time.Time
-	step time.Duration
+// simClock is the simulated time the test has stepped to; the collector
+// validates against it, as the server does against its clock.
+type simClock struct {
+	mu sync.Mutex
+	t  time.Time
 }
 
-func (c *stepClock) Now() time.Time {
+func (c *simClock) set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.t = c.t.Add(c.step)
-	return c.t
+	c.t = t
 }
 
-// Peek reads the clock without moving it.
-func (c *stepClock) Peek() time.Time {
+func (c *simClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
@@ -76,6 +73,9 @@ type collector struct {
 	when     []time.Time
 	events   []ingest.DossierEvent
 	feedback []ingest.FeedbackRecord
+	// unknown lists complaints that named a dossier the collector had not
+	// taken when the complaint arrived.
+	unknown []string
 }
 
 func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -137,9 +137,18 @@ func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// run feeds a collector until the clock reaches end and returns it once the
-// simulator and the server have stopped.
-func run(t *testing.T, cfg simulator.Config, clock *stepClock, end time.Time, answer func(int) (int, string)) (*collector, *prometheus.Registry) {
+// harness is a simulator posting to a collector of its own, driven step by
+// step by the test, so that what it sends depends on the seed and the
+// simulated times alone, never on how fast the machine is.
+type harness struct {
+	t     *testing.T
+	c     *collector
+	sim   *simulator.Simulator
+	reg   *prometheus.Registry
+	clock *simClock
+}
+
+func newHarness(t *testing.T, cfg simulator.Config, answer func(int) (int, string)) *harness {
 	t.Helper()
 	areas := fakeAreas{}
 	for _, a := range cfg.Areas {
@@ -148,37 +157,62 @@ func run(t *testing.T, cfg simulator.Config, clock *stepClock, end time.Time, an
 	if cfg.ProvinceArea != "" {
 		areas[cfg.ProvinceArea] = true
 	}
+	clock := &simClock{}
 	c := &collector{
 		t:      t,
 		rules:  ingest.Rules{Hierarchy: "vn-2025", Areas: areas, MaxFuture: 5 * time.Minute},
-		now:    clock.Peek,
+		now:    clock.Now,
 		answer: answer,
 	}
 	srv := httptest.NewServer(c)
+	t.Cleanup(srv.Close)
 	cfg.BaseURL = srv.URL + "/"
 	cfg.Token = "tok"
-	cfg.Now = clock.Now
+	if cfg.Now == nil {
+		cfg.Now = clock.Now
+	}
 	reg := prometheus.NewRegistry()
 	sim, err := simulator.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sim.Run(ctx) }()
-	for deadline := time.Now().Add(15 * time.Second); clock.Peek().Before(end); {
-		if time.Now().After(deadline) {
-			t.Errorf("simulated clock at %s after 15s, want %s", clock.Peek(), end)
-			break
+	return &harness{t: t, c: c, sim: sim, reg: reg, clock: clock}
+}
+
+// step advances the simulator to now and flushes what it generated; it
+// returns Flush's error.
+func (h *harness) step(now time.Time) error {
+	h.t.Helper()
+	h.clock.set(now)
+	if err := h.sim.Step(now); err != nil {
+		h.t.Fatalf("Step(%s): %v", now, err)
+	}
+	return h.sim.Flush(context.Background())
+}
+
+// drive steps from start to end (inclusive) by step, flushing after every
+// step; flushed, if set, sees every Flush's error, otherwise an error fails
+// the test.
+func (h *harness) drive(start, end time.Time, step time.Duration, flushed func(now time.Time, err error)) {
+	h.t.Helper()
+	for now := start; !now.After(end); now = now.Add(step) {
+		err := h.step(now)
+		switch {
+		case flushed != nil:
+			flushed(now, err)
+		case err != nil:
+			h.t.Fatalf("Flush at %s: %v", now.Format(time.TimeOnly), err)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Run returned %v, want nil", err)
-	}
-	srv.Close()
-	return c, reg
+}
+
+// run drives a simulator built from cfg by a step of step from start to end
+// and returns what its collector took.
+func run(t *testing.T, cfg simulator.Config, start, end time.Time, step time.Duration, answer func(int) (int, string)) (*collector, *prometheus.Registry) {
+	t.Helper()
+	h := newHarness(t, cfg, answer)
+	h.drive(start, end, step, nil)
+	return h.c, h.reg
 }
 
 func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
@@ -229,8 +263,8 @@ func TestProvinceThroughIngest(t *testing.T) {
 		Seed:          42,
 		FlushInterval: 10 * time.Millisecond,
 	}
-	// A simulated minute per 10ms tick.
-	c, reg := run(t, cfg, &stepClock{t: start, step: time.Minute}, start.Add(220*time.Minute), nil)
+	// A simulated minute per step.
+	c, reg := run(t, cfg, start, start.Add(220*time.Minute), time.Minute, nil)
 	evs := c.events
 	if len(evs) < 5000 {
 		t.Fatalf("got %d events, want at least 5000", len(evs))
@@ -345,8 +379,9 @@ func TestProvinceThroughIngest(t *testing.T) {
 		t.Errorf("got %.2f events/s from 16:00 to 17:00, want about %.1f", got, cfg.Rate)
 	}
 
-	if got := metric(t, reg, "ioc_simulator_events_sent_total"); got == 0 || got > float64(len(evs)) {
-		t.Errorf("got events_sent_total %v, want between 1 and %d", got, len(evs))
+	// Every Flush returned once its batches were answered: the count is exact.
+	if got := metric(t, reg, "ioc_simulator_events_sent_total"); got != float64(len(evs)) {
+		t.Errorf("got events_sent_total %v, want %d", got, len(evs))
 	}
 	for _, name := range []string{"ioc_simulator_events_rejected_total", "ioc_simulator_post_errors_total"} {
 		if got := metric(t, reg, name); got != 0 {
@@ -369,8 +404,7 @@ func TestResendsAfterRetryAfter(t *testing.T) {
 		Seed:          7,
 		FlushInterval: 20 * time.Millisecond,
 	}
-	clock := &stepClock{t: start, step: 2 * time.Second}
-	c, reg := run(t, cfg, clock, start.Add(4*time.Minute), func(call int) (int, string) {
+	c, reg := run(t, cfg, start, start.Add(4*time.Minute), 2*time.Second, func(call int) (int, string) {
 		if call == 1 {
 			return http.StatusServiceUnavailable, "1"
 		}
@@ -413,40 +447,224 @@ func TestResendsAfterRetryAfter(t *testing.T) {
 	if got := metric(t, reg, "ioc_simulator_post_errors_total"); got != 1 {
 		t.Errorf("got post_errors_total %v, want 1", got)
 	}
+	if got := metric(t, reg, "ioc_simulator_events_sent_total"); got != float64(len(c.events)) {
+		t.Errorf("got events_sent_total %v, want all %d taken", got, len(c.events))
+	}
 }
 
 func TestRefusedBatchIsDropped(t *testing.T) {
-	f := func(status int, wantRequests func(int) bool) {
+	start := time.Date(2025, 11, 24, 9, 0, 0, 0, ict)
+	cfg := simulator.Config{Rate: 2, Areas: communes(3), Location: ict, Seed: 3, FlushInterval: 20 * time.Millisecond}
+	type failure struct {
+		at  time.Time
+		err error
+	}
+	// f drives the simulator for a simulated minute, a step every 2s, against
+	// a server that answers every dossier batch with status, and returns the
+	// harness and the flushes that failed.
+	f := func(status int) (*harness, []failure) {
 		t.Helper()
-		start := time.Date(2025, 11, 24, 9, 0, 0, 0, ict)
-		cfg := simulator.Config{
-			Rate: 2, Areas: communes(3), Location: ict, Seed: 3,
-			FlushInterval: 20 * time.Millisecond,
-		}
-		clock := &stepClock{t: start, step: 2 * time.Second}
-		c, reg := run(t, cfg, clock, start.Add(time.Minute), func(int) (int, string) { return status, "" })
-		if !wantRequests(len(c.requests)) {
-			t.Errorf("status %d: got %d requests in 30 flushes", status, len(c.requests))
-		}
+		h := newHarness(t, cfg, func(int) (int, string) { return status, "" })
+		var failed []failure
+		h.drive(start, start.Add(time.Minute), 2*time.Second, func(now time.Time, err error) {
+			if err != nil {
+				failed = append(failed, failure{now, err})
+			}
+		})
+		return h, failed
+	}
+	check := func(h *harness, status int) {
+		t.Helper()
+		c, reg := h.c, h.reg
 		if len(c.requests) > 1 && slices.Equal(c.requests[0], c.requests[1]) {
 			t.Errorf("status %d: the refused batch was resent, want it dropped", status)
 		}
-		// The last answer may have been cut off by the end of the run.
-		refused, last := 0, 0
+		refused := 0
 		for _, ids := range c.requests {
 			refused += len(ids)
-			last = len(ids)
 		}
-		if got := metric(t, reg, "ioc_simulator_events_rejected_total"); got > float64(refused) || got < float64(refused-last) {
-			t.Errorf("status %d: got events_rejected_total %v, want %d (or %d)", status, got, refused, refused-last)
+		if got := metric(t, reg, "ioc_simulator_events_rejected_total"); got != float64(refused) {
+			t.Errorf("status %d: got events_rejected_total %v, want %d", status, got, refused)
 		}
-		if got, n := metric(t, reg, "ioc_simulator_post_errors_total"), len(c.requests); got > float64(n) || got < float64(n-1) {
-			t.Errorf("status %d: got post_errors_total %v, want %d (or %d)", status, got, n, n-1)
+		if got, n := metric(t, reg, "ioc_simulator_post_errors_total"), len(c.requests); got != float64(n) {
+			t.Errorf("status %d: got post_errors_total %v, want %d", status, got, n)
 		}
 	}
-	f(http.StatusBadRequest, func(n int) bool { return n >= 3 })
-	// A bad token is not retried at the flush rate.
-	f(http.StatusUnauthorized, func(n int) bool { return n == 1 })
+
+	h, failed := f(http.StatusBadRequest)
+	// Every flush that had events posted them once, was refused and said so.
+	if n := len(h.c.requests); n < 3 || len(failed) != n {
+		t.Errorf("status 400: got %d requests and %d failed flushes in 30 steps, want at least 3 requests, each a failed flush", n, len(failed))
+	}
+	check(h, http.StatusBadRequest)
+
+	// A bad token is not retried at the flush rate, but after a simulated
+	// minute.
+	h, failed = f(http.StatusUnauthorized)
+	if n := len(h.c.requests); n != 1 || len(failed) == 0 {
+		t.Fatalf("status 401: got %d requests and %d failed flushes in 30 steps, want 1 request, then flushes refused while paused", n, len(failed))
+	}
+	if err := failed[0].err; !strings.Contains(err.Error(), "refused the token") {
+		t.Errorf("first failed flush: got %v, want it to say the token was refused", err)
+	}
+	for _, f := range failed[1:] {
+		if !strings.Contains(f.err.Error(), "paused") {
+			t.Errorf("flush at %s, within the pause: got %v, want an error saying sending is paused", f.at.Format(time.TimeOnly), f.err)
+		}
+	}
+	if err := h.step(failed[0].at.Add(time.Minute)); err == nil || !strings.Contains(err.Error(), "refused the token") {
+		t.Errorf("flush a minute after the refusal: got %v, want the token refused again", err)
+	}
+	if n := len(h.c.requests); n != 2 {
+		t.Errorf("status 401: got %d requests, want a second one a minute after the first", n)
+	}
+	check(h, http.StatusUnauthorized)
+}
+
+// runIDRE matches what makes a run's ids its own (the run id in event ids,
+// the run tag in dossier and feedback ids), which differs between runs
+// even with one seed.
+var runIDRE = regexp.MustCompile(`sim-[0-9a-f]{8}-|\bS[A-Z2-7]{5}-`)
+
+// sameRun encodes records with their run's ids blanked out.
+func sameRun[T any](t *testing.T, recs []T) []string {
+	t.Helper()
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = runIDRE.ReplaceAllString(string(b), "RUN-")
+	}
+	return out
+}
+
+// firstDiff describes where two encoded streams part.
+func firstDiff(a, b []string) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return fmt.Sprintf("record %d: %s\nvs %s", i, a[i], b[i])
+		}
+	}
+	return fmt.Sprintf("lengths %d and %d", len(a), len(b))
+}
+
+// What a simulator sends is a function of its seed and the times it is
+// stepped to, whatever the machine's speed or the hour.
+func TestSameSeedAndStepsSendTheSame(t *testing.T) {
+	start := time.Date(2025, 11, 21, 15, 0, 0, 0, ict)
+	cfg := simulator.Config{Rate: 2, Areas: communes(20), ProvinceArea: "79", Location: ict, Seed: 42, Feedback: 10}
+	a, _ := run(t, cfg, start, start.Add(30*time.Minute), 30*time.Second, nil)
+	b, _ := run(t, cfg, start, start.Add(30*time.Minute), 30*time.Second, nil)
+	if ea, eb := sameRun(t, a.events), sameRun(t, b.events); len(ea) == 0 || !slices.Equal(ea, eb) {
+		t.Errorf("dossier events of two runs differ (%d and %d): %s", len(ea), len(eb), firstDiff(ea, eb))
+	}
+	if fa, fb := sameRun(t, a.feedback), sameRun(t, b.feedback); len(fa) == 0 || !slices.Equal(fa, fb) {
+		t.Errorf("feedback of two runs differs (%d and %d): %s", len(fa), len(fb), firstDiff(fa, fb))
+	}
+	if a.events[0].EventID == b.events[0].EventID {
+		t.Errorf("two runs sent event id %s, want ids of their own", a.events[0].EventID)
+	}
+}
+
+// stepClock is a clock the test moves on; Run reads it.
+type stepClock struct {
+	mu    sync.Mutex
+	t     time.Time
+	reads int
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reads++
+	return c.t
+}
+
+func (c *stepClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+func (c *stepClock) read() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads
+}
+
+// waitFor polls cond until it holds, failing t with what after d.
+func waitFor(t *testing.T, d time.Duration, cond func() bool, what func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", d, what())
+		}
+	}
+}
+
+// Run is Step on its clock every FlushInterval and Flush on the same beat:
+// it sends exactly what stepping to the times it read sends.
+func TestRunSendsWhatStepsSend(t *testing.T) {
+	times := []time.Time{
+		time.Date(2025, 11, 24, 9, 0, 0, 0, ict),
+		time.Date(2025, 11, 24, 9, 5, 0, 0, ict),
+		time.Date(2025, 11, 24, 9, 12, 0, 0, ict),
+	}
+	// Without feedback: which dossiers a complaint may name depends on what
+	// the server had taken at each step, which under Run is a matter of
+	// timing.
+	cfg := simulator.Config{Rate: 5, Areas: communes(10), Location: ict, Seed: 11, Feedback: -1, FlushInterval: 5 * time.Millisecond}
+	ref := newHarness(t, cfg, nil)
+	clock := &stepClock{t: times[0]}
+	cfg.Now = clock.Now
+	h := newHarness(t, cfg, nil)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.sim.Run(ctx) }()
+	stop := sync.OnceValue(func() error {
+		cancel()
+		return <-done
+	})
+	defer stop()
+	waitFor(t, 10*time.Second, func() bool { return clock.read() > 0 }, func() string { return "Run never read its clock" })
+	if err := h.sim.Step(times[0]); err == nil {
+		t.Errorf("Step while Run runs: got no error, want one")
+	}
+	if err := h.sim.Flush(ctx); err == nil {
+		t.Errorf("Flush while Run runs: got no error, want one")
+	}
+	for _, now := range times {
+		if err := ref.step(now); err != nil {
+			t.Fatal(err)
+		}
+		want := sameRun(t, ref.c.events)
+		h.clock.set(now) // what the collector validates against
+		clock.set(now)
+		var got []string
+		waitFor(t, 30*time.Second, func() bool {
+			h.c.mu.Lock()
+			defer h.c.mu.Unlock()
+			got = sameRun(t, h.c.events)
+			return len(got) >= len(want)
+		}, func() string {
+			return fmt.Sprintf("at %s got %d events, want %d", now.Format(time.TimeOnly), len(got), len(want))
+		})
+		if !slices.Equal(got, want) {
+			t.Fatalf("at %s Run sent other events than Step and Flush: %s", now.Format(time.TimeOnly), firstDiff(got, want))
+		}
+	}
+	if err := stop(); err != nil {
+		t.Errorf("Run returned %v, want nil", err)
+	}
+	if err := h.sim.Run(ctx); err != nil {
+		t.Errorf("Run after the end: %v, want nil", err)
+	}
+	if err := h.sim.Step(times[2]); err != nil {
+		t.Errorf("Step after Run: %v, want nil", err)
+	}
 }
 
 func TestNewExplainsBadConfig(t *testing.T) {
