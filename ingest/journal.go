@@ -64,37 +64,28 @@ func stateName(s uint8) string {
 // unfinished lists the batches begun since since and neither done nor
 // recovered, oldest first.
 func (j journal) unfinished(ctx context.Context, since time.Time) ([]batchRef, error) {
-	rows, err := j.conn.Query(ctx, `SELECT kind, batch_id, min(t_min), max(t_max), min(created_at)
-		FROM `+j.db+`.ingest_journal WHERE created_at >= ?
-		GROUP BY kind, batch_id HAVING max(state) = ? ORDER BY min(created_at), batch_id`, chstore.Time(since), batchBegun)
-	if err != nil {
-		return nil, fmt.Errorf("read unfinished batches from ingest_journal: %w", err)
-	}
-	defer rows.Close()
-	var out []batchRef
-	for rows.Next() {
-		var b batchRef
-		if err := rows.Scan(&b.kind, &b.id, &b.tMin, &b.tMax, &b.createdAt); err != nil {
-			return nil, fmt.Errorf("read unfinished batches from ingest_journal: %w", err)
-		}
-		out = append(out, b)
-	}
-	return out, rows.Err()
+	return j.list(ctx, "WHERE created_at >= ?", "HAVING max(state) = ?", chstore.Time(since), batchBegun)
 }
 
 // all lists every batch in the journal, whatever its state.
 func (j journal) all(ctx context.Context) ([]batchRef, error) {
+	return j.list(ctx, "", "")
+}
+
+// list reads the batches the filters keep, oldest first.
+func (j journal) list(ctx context.Context, where, having string, args ...any) ([]batchRef, error) {
 	rows, err := j.conn.Query(ctx, `SELECT kind, batch_id, min(t_min), max(t_max), min(created_at)
-		FROM `+j.db+`.ingest_journal GROUP BY kind, batch_id ORDER BY min(created_at), batch_id`)
+		FROM `+j.db+`.ingest_journal `+where+`
+		GROUP BY kind, batch_id `+having+` ORDER BY min(created_at), batch_id`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read ingest_journal: %w", err)
+		return nil, fmt.Errorf("read batches from ingest_journal: %w", err)
 	}
 	defer rows.Close()
 	var out []batchRef
 	for rows.Next() {
 		var b batchRef
 		if err := rows.Scan(&b.kind, &b.id, &b.tMin, &b.tMax, &b.createdAt); err != nil {
-			return nil, fmt.Errorf("read ingest_journal: %w", err)
+			return nil, fmt.Errorf("read batches from ingest_journal: %w", err)
 		}
 		out = append(out, b)
 	}

@@ -191,36 +191,15 @@ func TestAFailureAtAnyStepOfAFlushLeavesEveryFigureExact(t *testing.T) {
 	families := []family{
 		{"dossier", dossierFamily.raw, tables(dossierFamily.specs), func(t *testing.T, store *chstore.Store, hook faultHook, rec Recoverer) (func(string) error, int) {
 			w, err := NewWriter(BatchConfig{MaxAge: time.Millisecond}, deps(store, rec))
-			if err != nil {
-				t.Fatal(err)
-			}
-			w.conn, w.journal.conn = hook(w.conn), hook(w.journal.conn)
-			runWriter(t, w.Run)
-			return func(prefix string) error {
-				_, err := w.Write(context.Background(), someDossiers(t, prefix))
-				return err
-			}, 7
+			return faulty(t, w, err, hook, func(p string) []Dossier { return someDossiers(t, p) }), 7
 		}},
 		{"camera", cameraFamily.raw, tables(cameraFamily.specs), func(t *testing.T, store *chstore.Store, hook faultHook, rec Recoverer) (func(string) error, int) {
 			w, err := NewCameraWriter(BatchConfig{MaxAge: time.Millisecond}, deps(store, rec), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w.conn, w.journal.conn = hook(w.conn), hook(w.journal.conn)
-			runWriter(t, w.Run)
-			return func(prefix string) error {
-				_, err := w.Write(context.Background(), someCameraEvents(prefix))
-				return err
-			}, 4
+			return faulty(t, w, err, hook, someCameraEvents), 4
 		}},
 		{"reading", readingFamily.raw, tables(readingFamily.specs), func(t *testing.T, store *chstore.Store, hook faultHook, rec Recoverer) (func(string) error, int) {
 			w, err := NewReadingWriter(BatchConfig{MaxAge: time.Millisecond}, deps(store, rec), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w.conn, w.journal.conn = hook(w.conn), hook(w.journal.conn)
-			runWriter(t, w.Run)
-			return func(prefix string) error { _, err := w.Write(context.Background(), someReadings(prefix)); return err }, 4
+			return faulty(t, w, err, hook, someReadings), 4
 		}},
 	}
 	for _, f := range families {
@@ -285,6 +264,28 @@ func TestAFailureAtAnyStepOfAFlushLeavesEveryFigureExact(t *testing.T) {
 
 // faultHook wraps a writer's connection.
 type faultHook func(driver.Conn) driver.Conn
+
+func (w *Writer) hook(h faultHook)          { w.conn, w.journal.conn = h(w.conn), h(w.journal.conn) }
+func (w *RecordWriter[T]) hook(h faultHook) { w.conn, w.journal.conn = h(w.conn), h(w.journal.conn) }
+
+// faulty runs a writer (as its constructor returned it) on a connection
+// hook wraps, and returns a function that writes the records of a prefix.
+func faulty[T any](t *testing.T, w interface {
+	hook(faultHook)
+	Run(context.Context) error
+	Write(context.Context, []T) (Outcome, error)
+}, err error, hook faultHook, records func(prefix string) []T) func(string) error {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.hook(hook)
+	runWriter(t, w.Run)
+	return func(prefix string) error {
+		_, err := w.Write(context.Background(), records(prefix))
+		return err
+	}
+}
 
 // TestTheCheckSeesAPartThatDidNotLand is the negative control of the test
 // above: a rollup insert that failed, and no recovery, is a difference the

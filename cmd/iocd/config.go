@@ -49,17 +49,14 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	var c serveConfig
 	f := config.New("iocd serve")
 	httpAddr := f.String("http-addr", "IOC_HTTP_ADDR", ":8080", "HTTP listen address")
-	chAddr := f.String("clickhouse-addr", "IOC_CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address")
-	chDB := f.String("clickhouse-database", "IOC_CLICKHOUSE_DATABASE", "ioc", "ClickHouse database (created if missing)")
-	chUser := f.String("clickhouse-user", "IOC_CLICKHOUSE_USER", "default", "ClickHouse user")
-	chPass := f.String("clickhouse-password", "IOC_CLICKHOUSE_PASSWORD", "", "ClickHouse password")
+	clickhouse := clickHouseFlags(f)
 	redisAddr := f.String("redis-addr", "IOC_REDIS_ADDR", "", "Redis address; empty runs a single node with an in-process bus")
 	redisPass := f.String("redis-password", "IOC_REDIS_PASSWORD", "", "Redis password")
 	redisPrefix := f.String("redis-prefix", "IOC_REDIS_PREFIX", "ioc:", "prefix of the Redis channels and keys; deployments sharing one Redis need different ones")
 	leaseTTL := f.Duration("lease-ttl", "IOC_LEASE_TTL", 3*time.Second, "how long a node's lease (on a table's writes, on publishing figures) outlives the node; renewed every third of it")
 	hierarchy := f.String("hierarchy", "IOC_HIERARCHY", "vn-2025", "current hierarchy of administrative units")
 	geoDir := f.String("geo-dir", "IOC_GEO_DIR", "", "directory of hierarchies installed with iocd import-units; empty: the built-in ones only")
-	tz := f.String("timezone", "IOC_TIMEZONE", "Asia/Ho_Chi_Minh", "time zone of the today window and of displayed times")
+	tz := timezoneFlag(f)
 	simulate := f.Float("simulate", "IOC_SIMULATE", 0, "events per second of the built-in simulator; 0 is off")
 	simArea := f.String("simulate-area", "IOC_SIMULATE_AREA", "79", "province the simulator files dossiers in")
 	admin := f.String("admin-token", "IOC_ADMIN_TOKEN", "", "bootstrap bearer token with every right (at least 16 characters)")
@@ -93,7 +90,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	}
 	c = serveConfig{
 		HTTPAddr:   *httpAddr,
-		ClickHouse: chstore.Config{Addr: *chAddr, Database: *chDB, Username: *chUser, Password: *chPass, TimeZone: *tz},
+		ClickHouse: clickhouse(*tz),
 		RedisAddr:  *redisAddr, RedisPassword: *redisPass, RedisPrefix: *redisPrefix,
 		Hierarchy: *hierarchy, GeoDir: *geoDir, Timezone: *tz, Simulate: *simulate, SimulateArea: *simArea,
 		AdminToken: *admin, JWTSecret: *secret, MaxFuture: *maxFuture,
@@ -112,4 +109,22 @@ func parseServeConfig(args []string) (serveConfig, error) {
 		return c, errors.New("IOC_ADMIN_TOKEN must be at least 16 characters")
 	}
 	return c, nil
+}
+
+// clickHouseFlags defines the settings that say where ClickHouse is, for
+// every command that opens it; the returned function gives the store's
+// configuration once the flags are parsed, with the zone of local days.
+func clickHouseFlags(f *config.FlagSet) func(zone string) chstore.Config {
+	addr := f.String("clickhouse-addr", "IOC_CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address")
+	db := f.String("clickhouse-database", "IOC_CLICKHOUSE_DATABASE", "ioc", "ClickHouse database (created if missing)")
+	user := f.String("clickhouse-user", "IOC_CLICKHOUSE_USER", "default", "ClickHouse user")
+	pass := f.String("clickhouse-password", "IOC_CLICKHOUSE_PASSWORD", "", "ClickHouse password")
+	return func(zone string) chstore.Config {
+		return chstore.Config{Addr: *addr, Database: *db, Username: *user, Password: *pass, TimeZone: zone}
+	}
+}
+
+// timezoneFlag defines IOC_TIMEZONE.
+func timezoneFlag(f *config.FlagSet) *string {
+	return f.String("timezone", "IOC_TIMEZONE", "Asia/Ho_Chi_Minh", "time zone of the today window, of local days and months (the rollups are cut in it) and of displayed times")
 }

@@ -374,7 +374,6 @@ func maps2[K comparable, V any](m map[K]V) map[K]V {
 	return out
 }
 
-
 // metricValue reads one series of a node's /metrics; 0 when absent.
 func metricValue(t *testing.T, n *node, series string) float64 {
 	t.Helper()
@@ -474,6 +473,32 @@ func killClickHouseMidFlush(t *testing.T, p *process, ch *devservices.Server, db
 	return ch
 }
 
+// clickHouseKills runs the ClickHouse scenario against a build of iocd (bin,
+// empty for the usual one): up to rounds kills mid-flush, fewer when stop
+// says so, then the load goes on until it is acknowledged; it returns what
+// the checks found, the figures, and the batches recovery finished.
+func clickHouseKills(t *testing.T, bin, name string, rounds int, stop func(faultDB) bool) (problems []string, stats string, recovered float64) {
+	t.Helper()
+	ch := testenv.StartClickHouse(t)
+	env := processEnv(t)
+	db := testenv.DatabaseOn(t, ch.Addr)
+	env["IOC_CLICKHOUSE_ADDR"], env["IOC_CLICKHOUSE_DATABASE"] = ch.Addr, db
+	env["IOC_INGEST_FLUSH_TIMEOUT"] = "5s"
+	p := startBinary(t, bin, name, env)
+	l := startLoad(t, 4, p.base)
+	var check func() bool
+	if stop != nil {
+		check = func() bool { return stop(openFaultDB(t, ch.Addr, db)) }
+	}
+	ch = killClickHouseMidFlush(t, p, ch, db, l, rounds, check)
+	l.waitAcked(200, 90*time.Second) // and on it goes
+	l.halt()
+	fdb := openFaultDB(t, ch.Addr, db)
+	fdb.waitFinished(60 * time.Second)
+	problems, stats = exactness(t, p.node(), fdb, l)
+	return problems, stats, metricValue(t, p.node(), `ioc_ingest_recovered_batches_total{kind="dossier"}`)
+}
+
 // TestFaultClickHouseKilledMidFlush kills ClickHouse with SIGKILL three
 // times mid-flush, under load from a careful client: the moment a batch's
 // raw rows land, and twice the moment one of its rollups lands while others
@@ -482,23 +507,10 @@ func killClickHouseMidFlush(t *testing.T, p *process, ch *devservices.Server, db
 // each once. (Against the release before the exact write path, the second
 // kill made every window count 1000 dossiers received for 840 sent.)
 func TestFaultClickHouseKilledMidFlush(t *testing.T) {
-	ch := testenv.StartClickHouse(t)
-	env := processEnv(t)
-	db := testenv.DatabaseOn(t, ch.Addr)
-	env["IOC_CLICKHOUSE_ADDR"], env["IOC_CLICKHOUSE_DATABASE"] = ch.Addr, db
-	env["IOC_INGEST_FLUSH_TIMEOUT"] = "5s"
-	p := startProcess(t, "iocd", env)
-	l := startLoad(t, 4, p.base)
-	ch = killClickHouseMidFlush(t, p, ch, db, l, 3, nil)
-	l.waitAcked(200, 90*time.Second) // and on it goes
-	l.halt()
-	fdb := openFaultDB(t, ch.Addr, db)
-	fdb.waitFinished(60 * time.Second)
-	problems, stats := exactness(t, p.node(), fdb, l)
+	problems, stats, recovered := clickHouseKills(t, "", "iocd", 3, nil)
 	for _, pr := range problems {
 		t.Error(pr)
 	}
-	recovered := metricValue(t, p.node(), `ioc_ingest_recovered_batches_total{kind="dossier"}`)
 	if recovered == 0 {
 		t.Error("no batch was left unfinished by the kills: they did not land mid-flush")
 	}
@@ -538,22 +550,8 @@ func controlBinary(t *testing.T) string {
 // check must fail the checks above. It kills ClickHouse until a batch whose
 // rows landed is refused and resent (up to six times).
 func TestFaultSuiteCatchesAWriterWithoutTheDuplicateCheck(t *testing.T) {
-	ch := testenv.StartClickHouse(t)
-	env := processEnv(t)
-	db := testenv.DatabaseOn(t, ch.Addr)
-	env["IOC_CLICKHOUSE_ADDR"], env["IOC_CLICKHOUSE_DATABASE"] = ch.Addr, db
-	env["IOC_INGEST_FLUSH_TIMEOUT"] = "5s"
-	p := startBinary(t, controlBinary(t), "iocd-without-duplicate-check", env)
-	l := startLoad(t, 4, p.base)
-	var fdb faultDB
-	ch = killClickHouseMidFlush(t, p, ch, db, l, 6, func() bool {
-		fdb = openFaultDB(t, ch.Addr, db)
-		return fdb.copies() > 0
-	})
-	l.halt()
-	fdb = openFaultDB(t, ch.Addr, db)
-	fdb.waitFinished(60 * time.Second)
-	problems, stats := exactness(t, p.node(), fdb, l)
+	problems, stats, _ := clickHouseKills(t, controlBinary(t), "iocd-without-duplicate-check", 6,
+		func(db faultDB) bool { return db.copies() > 0 })
 	if len(problems) == 0 {
 		t.Fatalf("without the duplicate check the suite found nothing wrong (%s): it cannot tell a broken write path", stats)
 	}

@@ -64,17 +64,16 @@ func token(args []string, out io.Writer) error {
 // rolling out nodes.
 func migrate(args []string) error {
 	f := config.New("iocd migrate")
-	addr := f.String("clickhouse-addr", "IOC_CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address")
-	db := f.String("clickhouse-database", "IOC_CLICKHOUSE_DATABASE", "ioc", "ClickHouse database")
-	user := f.String("clickhouse-user", "IOC_CLICKHOUSE_USER", "default", "ClickHouse user")
-	pass := f.String("clickhouse-password", "IOC_CLICKHOUSE_PASSWORD", "", "ClickHouse password")
+	clickhouse := clickHouseFlags(f)
+	tz := timezoneFlag(f)
 	if err := f.Parse(args); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	logger := newLogger("info", "text")
-	store, err := chstore.Open(ctx, chstore.Config{Addr: *addr, Database: *db, Username: *user, Password: *pass}, logger)
+	cfg := clickhouse(*tz)
+	store, err := chstore.Open(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -83,6 +82,6 @@ func migrate(args []string) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("schema is current", "applied", applied, "database", *db)
+	logger.Info("schema is current", "applied", applied, "database", cfg.Database)
 	return nil
 }

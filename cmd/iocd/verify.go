@@ -23,11 +23,8 @@ import (
 // half-written while the figures are compared.
 func verify(args []string, out io.Writer) error {
 	f := config.New("iocd verify")
-	addr := f.String("clickhouse-addr", "IOC_CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address")
-	db := f.String("clickhouse-database", "IOC_CLICKHOUSE_DATABASE", "ioc", "ClickHouse database")
-	user := f.String("clickhouse-user", "IOC_CLICKHOUSE_USER", "default", "ClickHouse user")
-	pass := f.String("clickhouse-password", "IOC_CLICKHOUSE_PASSWORD", "", "ClickHouse password")
-	tz := f.String("timezone", "IOC_TIMEZONE", "Asia/Ho_Chi_Minh", "time zone the local day and month rollups are cut in")
+	clickhouse := clickHouseFlags(f)
+	tz := timezoneFlag(f)
 	redisAddr := f.String("redis-addr", "IOC_REDIS_ADDR", "", "Redis shared by the nodes, whose leases a repair takes; empty: a single node, which must be stopped for a repair")
 	redisPass := f.String("redis-password", "IOC_REDIS_PASSWORD", "", "Redis password")
 	redisPrefix := f.String("redis-prefix", "IOC_REDIS_PREFIX", "ioc:", "prefix of the Redis keys")
@@ -57,7 +54,8 @@ func verify(args []string, out io.Writer) error {
 
 	ctx := context.Background()
 	logger := newLogger("warn", "text")
-	store, err := chstore.Open(ctx, chstore.Config{Addr: *addr, Database: *db, Username: *user, Password: *pass, TimeZone: *tz}, logger)
+	chcfg := clickhouse(*tz)
+	store, err := chstore.Open(ctx, chcfg, logger)
 	if err != nil {
 		return err
 	}
@@ -77,7 +75,7 @@ func verify(args []string, out io.Writer) error {
 				return err
 			}
 		}
-		release, err := pauseIngest(ctx, leases, *db)
+		release, err := pauseIngest(ctx, leases, chcfg.Database)
 		if err != nil {
 			return err
 		}
