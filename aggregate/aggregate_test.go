@@ -11,6 +11,7 @@ import (
 
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/ingest"
+	"github.com/openioc/ioc/internal/bus/bustest"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/ingesttest"
 	"github.com/openioc/ioc/internal/testenv"
@@ -120,14 +121,14 @@ func insert(t *testing.T, s *chstore.Store, rows ...row) {
 	ingesttest.Dossiers(t, s, ds)
 }
 
-func newTestAggregator(t *testing.T, now time.Time) (*Aggregator, *chstore.Store, *testenv.Capture[Snapshot]) {
+func newTestAggregator(t *testing.T, now time.Time) (*Aggregator, *chstore.Store, *bustest.Capture[Snapshot]) {
 	t.Helper()
 	s := testenv.Store(t)
 	reg, err := geo.Builtin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := &testenv.Capture[Snapshot]{}
+	pub := &bustest.Capture[Snapshot]{}
 	a, err := New(Config{Location: hcm}, s, reg, pub, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openioc/ioc/geo"
+	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/chstore"
 )
 
@@ -59,7 +60,7 @@ func (c Config) withDefaults() (Config, error) {
 
 // Publisher carries snapshots to every node's screens.
 type Publisher interface {
-	Publish(ctx context.Context, topic string, payload []byte) error
+	Publish(ctx context.Context, msgs ...bus.Message) error
 }
 
 // Errors for units and hierarchies that do not exist.
@@ -396,7 +397,7 @@ func (a *Aggregator) publishIfChanged(ctx context.Context, topic string, figures
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", topic, err)
 		}
-		if err := a.pub.Publish(ctx, topic, b); err != nil {
+		if err := a.pub.Publish(ctx, bus.Message{Topic: topic, Payload: b}); err != nil {
 			return fmt.Errorf("publish %s: %w", topic, err)
 		}
 		a.m.published.Inc()

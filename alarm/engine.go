@@ -17,6 +17,7 @@ import (
 
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/geo"
+	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/chstore"
 )
 
@@ -39,7 +40,7 @@ type Locker interface {
 
 // Publisher carries alarms/ topics to every node's screens.
 type Publisher interface {
-	Publish(ctx context.Context, topic string, payload []byte) error
+	Publish(ctx context.Context, msgs ...bus.Message) error
 }
 
 // Devices is what the engine needs of the device registry.
@@ -342,7 +343,7 @@ func (e *Engine) apply(ctx context.Context, changes []change) error {
 			if err != nil {
 				return fmt.Errorf("encode %s: %w", Topic(u), err)
 			}
-			if err := e.pub.Publish(ctx, Topic(u), b); err != nil {
+			if err := e.pub.Publish(ctx, bus.Message{Topic: Topic(u), Payload: b}); err != nil {
 				e.logger.Warn("publish alarm change", "topic", Topic(u), "err", err)
 			}
 		}

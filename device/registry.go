@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openioc/ioc/geo"
+	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/chstore"
 )
 
@@ -52,7 +53,7 @@ type Locator interface {
 
 // Publisher carries device maps to every node's screens.
 type Publisher interface {
-	Publish(ctx context.Context, topic string, payload []byte) error
+	Publish(ctx context.Context, msgs ...bus.Message) error
 }
 
 // InvalidError is a registration refused for what it says.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/openioc/ioc/internal/bus"
 )
 
 // Latest is a sensor's most recent reading of one kind.
@@ -213,7 +215,7 @@ func (r *Registry) refresh(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", topic, err)
 		}
-		if err := r.pub.Publish(ctx, topic, b); err != nil {
+		if err := r.pub.Publish(ctx, bus.Message{Topic: topic, Payload: b}); err != nil {
 			return fmt.Errorf("publish %s: %w", topic, err)
 		}
 		r.last[topic] = key.String()

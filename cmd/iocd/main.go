@@ -111,7 +111,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	// Bus and cluster lock: in-process on one node, Redis across several.
 	var (
 		pub   aggregate.Publisher
-		sub   func(context.Context, bus.Handler) (*bus.Subscription, error)
+		sub   func(context.Context, bus.Handler, func()) (*bus.Subscription, error)
 		lock  ingest.Locker
 		ready = map[string]api.Check{"clickhouse": store.Ping}
 	)
@@ -236,7 +236,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		return err
 	}
 	// The subscription lives until Close at shutdown, not with the start-up context.
-	busSub, err := sub(context.WithoutCancel(startCtx), func(m bus.Message) { server.Deliver(m.Topic, m.Payload) })
+	busSub, err := sub(context.WithoutCancel(startCtx), func(m bus.Message) { server.Deliver(m.Topic, m.Payload) }, nil)
 	if err != nil {
 		return fmt.Errorf("subscribe to the bus: %w", err)
 	}
