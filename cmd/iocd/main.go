@@ -110,8 +110,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 
 	// Bus and cluster lock: in-process on one node, Redis across several.
 	var (
-		pub   aggregate.Publisher
-		sub   func(context.Context, bus.Handler, func()) (*bus.Subscription, error)
+		pub   liveBus
 		lock  ingest.Locker
 		ready = map[string]api.Check{"clickhouse": store.Ping}
 	)
@@ -125,11 +124,11 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		if err != nil {
 			return err
 		}
-		pub, sub, lock = rb, rb.Subscribe, lease.NewRedis(rdb, lease.RedisConfig{Prefix: cfg.RedisPrefix, TTL: cfg.LeaseTTL})
+		pub, lock = rb, lease.NewRedis(rdb, lease.RedisConfig{Prefix: cfg.RedisPrefix, TTL: cfg.LeaseTTL})
 		ready["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	} else {
 		mb := bus.NewMemory()
-		pub, sub, lock = mb, mb.Subscribe, lease.NewLocal()
+		pub, lock = mb, lease.NewLocal()
 	}
 
 	// Devices: the registry of cameras and sensors, their status and the
@@ -229,6 +228,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 			"dossiers": ingestSvc.Dossiers, "camera-events": ingestSvc.CameraEvents, "sensor-readings": ingestSvc.SensorReadings,
 			"ngsi-ld": ingestSvc.NGSILD, "camera-xml": ingestSvc.CameraXML, "feedback": ingestSvc.Feedback,
 		},
+		Latest:   pub,
 		Ready:    ready,
 		Gatherer: reg, Registerer: reg, Logger: logger.With("component", "api"),
 	})
@@ -236,7 +236,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		return err
 	}
 	// The subscription lives until Close at shutdown, not with the start-up context.
-	busSub, err := sub(context.WithoutCancel(startCtx), func(m bus.Message) { server.Deliver(m.Topic, m.Payload) }, nil)
+	busSub, err := pub.Subscribe(context.WithoutCancel(startCtx), server.Deliver, server.Resync)
 	if err != nil {
 		return fmt.Errorf("subscribe to the bus: %w", err)
 	}
@@ -398,6 +398,13 @@ func simulatorToken(cfg serveConfig) (string, error) {
 		return "", fmt.Errorf("issue the simulator's token: %w", err)
 	}
 	return tok, nil
+}
+
+// liveBus is the bus as the node uses it: in process, or Redis.
+type liveBus interface {
+	Publish(ctx context.Context, msgs ...bus.Message) error
+	Latest(ctx context.Context, topics []string) (map[string]bus.Message, error)
+	Subscribe(ctx context.Context, h bus.Handler, gap func()) (*bus.Subscription, error)
 }
 
 // operations gives the aggregator the figures of devices and alarms.
