@@ -111,7 +111,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	// Bus and cluster lock: in-process on one node, Redis across several.
 	var (
 		pub   liveBus
-		lock  ingest.Locker
+		lock  leases
 		ready = map[string]api.Check{"clickhouse": store.Ping}
 	)
 	if cfg.RedisAddr != "" {
@@ -162,7 +162,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	// Aggregate: figures per unit and window, published when they change.
 	agg, err = aggregate.New(aggregate.Config{
 		Hierarchy: cfg.Hierarchy, Location: loc, RefreshInterval: cfg.RefreshInterval,
-	}, store, units, pub, operations{devices, alarms}, logger.With("component", "aggregate"), reg)
+	}, store, units, pub, lock, operations{devices, alarms}, logger.With("component", "aggregate"), reg)
 	if err != nil {
 		return err
 	}
@@ -236,7 +236,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		return err
 	}
 	// The subscription lives until Close at shutdown, not with the start-up context.
-	busSub, err := pub.Subscribe(context.WithoutCancel(startCtx), server.Deliver, server.Resync)
+	busSub, err := pub.Subscribe(context.WithoutCancel(startCtx), route(server, agg), server.Resync)
 	if err != nil {
 		return fmt.Errorf("subscribe to the bus: %w", err)
 	}
@@ -400,11 +400,29 @@ func simulatorToken(cfg serveConfig) (string, error) {
 	return tok, nil
 }
 
+// leases are the node's leases: in process, or Redis.
+type leases interface {
+	Lock(ctx context.Context, name string) (unlock func(), err error)
+	Acquire(ctx context.Context, name string) (*lease.Lease, error)
+}
+
 // liveBus is the bus as the node uses it: in process, or Redis.
 type liveBus interface {
 	Publish(ctx context.Context, msgs ...bus.Message) error
 	Latest(ctx context.Context, topics []string) (map[string]bus.Message, error)
 	Subscribe(ctx context.Context, h bus.Handler, gap func()) (*bus.Subscription, error)
+}
+
+// route hands bus messages to the websocket hub, except internal ones:
+// units forwarded to the node that publishes figures.
+func route(server *api.Server, agg *aggregate.Aggregator) bus.Handler {
+	return func(m bus.Message) {
+		if m.Topic == aggregate.DirtyTopic {
+			agg.Forwarded(m.Payload)
+			return
+		}
+		server.Deliver(m)
+	}
 }
 
 // operations gives the aggregator the figures of devices and alarms.
