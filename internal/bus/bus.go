@@ -93,6 +93,26 @@ func ValidVersion(v string) bool {
 // already has a version at least as new: another publisher took over.
 var ErrStale = errors.New("a newer version was published")
 
+// OnlyStale says whether err, from Publish, reports only messages refused
+// with ErrStale: every other message went out.
+func OnlyStale(err error) bool {
+	switch e := err.(type) {
+	case nil:
+		return false
+	case interface{ Unwrap() []error }:
+		errs := e.Unwrap()
+		for _, e := range errs {
+			if !OnlyStale(e) {
+				return false
+			}
+		}
+		return len(errs) > 0
+	case interface{ Unwrap() error }:
+		return OnlyStale(e.Unwrap())
+	}
+	return err == ErrStale
+}
+
 // ErrExhausted is returned by Versions.Next when the sequence of a lease
 // is used up; the holder must acquire the lease again for a new token.
 var ErrExhausted = errors.New("versions of this lease are used up")

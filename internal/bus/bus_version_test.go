@@ -162,3 +162,24 @@ func TestRacingPublishersNeverGoBackwards(t *testing.T) {
 		}
 	})
 }
+
+func TestOnlyStaleTellsRefusalsFromFailures(t *testing.T) {
+	stale := staleError(Message{Topic: "kpi/79", Version: Version(1, 1)}, Version(2, 1))
+	failed := fmt.Errorf("publish kpi/79 to redis: %w", errors.New("connection refused"))
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{stale, true},
+		{errors.Join(stale, stale), true},
+		{fmt.Errorf("publish 2 snapshots: %w", errors.Join(stale, stale)), true},
+		{failed, false},
+		{errors.Join(stale, failed), false},
+		{context.Canceled, false},
+	} {
+		if got := OnlyStale(tt.err); got != tt.want {
+			t.Errorf("OnlyStale(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
