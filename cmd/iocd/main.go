@@ -134,7 +134,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	// Devices: the registry of cameras and sensors, their status and the
 	// devices/ topics.
 	devices, err := device.New(device.Config{CameraTimeout: cfg.CameraTimeout, SensorTimeout: cfg.SensorTimeout},
-		store, hierarchy, pub, logger.With("component", "device"), reg)
+		store, hierarchy, pub, lock, logger.With("component", "device"), reg)
 	if err != nil {
 		return err
 	}
