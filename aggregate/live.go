@@ -20,6 +20,12 @@ import (
 // internal: no screen may subscribe to it.
 const DirtyTopic = "internal/aggregate/dirty"
 
+// TermTopic is the internal bus topic on which the node holding the
+// aggregate lease says it has republished every topic: while the bus's
+// latest value of it is missing (Redis restarted, no node has taken over
+// yet), screens may be served figures computed on the spot.
+const TermTopic = "internal/aggregate/term"
+
 type dirtyMessage struct {
 	Hierarchy string   `json:"hierarchy"`
 	Codes     []string `json:"codes"`
@@ -225,9 +231,19 @@ func (a *Aggregator) takeOver(ctx context.Context, t *term) error {
 	a.dirty = map[string]time.Time{} // recomputed now with everything else
 	a.mu.Unlock()
 	clear(a.last)
-	err := a.refresh(ctx, t)
+	if err := a.refresh(ctx, t); err != nil {
+		return err
+	}
 	a.dropExpiredMinutes(ctx)
-	return err
+	v, err := t.versions.Next()
+	if err != nil {
+		return err
+	}
+	payload, _ := json.Marshal(struct {
+		Token       uint64    `json:"token"`
+		PublishedAt time.Time `json:"published_at"`
+	}{t.lease.Token(), time.Now().UTC()})
+	return a.pub.Publish(ctx, bus.Message{Topic: TermTopic, Version: v, Payload: payload})
 }
 
 // forward sends the units marked dirty here to the node holding the lease;

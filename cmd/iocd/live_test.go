@@ -199,6 +199,8 @@ func TestScreensNeverSeeFiguresGoBackwardsWithTwoNodes(t *testing.T) {
 	// province's topics last.
 	cfg.RefreshInterval = 300 * time.Millisecond
 	a, b := startNode(t, cfg), startNode(t, cfg)
+	waitLive(t, a)
+	waitLive(t, b)
 	// 24h windows: a today window would start again at midnight, and
 	// figures going back then would be right.
 	topics := []string{"kpi/79/24h", "kpi/26740/24h", "kpi/26743/24h", "map/79/24h"}
@@ -342,4 +344,25 @@ func lastFigure(ms []logged, topic, unit string) float64 {
 		}
 	}
 	return f
+}
+
+// waitLive waits until the node is ready, live figures included: before
+// the first publication of every topic, a subscription gets figures
+// computed on the spot and then the same figures again as an update.
+func waitLive(t *testing.T, n *node) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var r struct {
+			Status string            `json:"status"`
+			Checks map[string]string `json:"checks"`
+		}
+		if n.get("/readyz", "", &r) == 200 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node not ready after 60s: %v", r.Checks)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

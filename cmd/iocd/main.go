@@ -11,11 +11,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -130,6 +132,8 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		mb := bus.NewMemory()
 		pub, lock = mb, lease.NewLocal()
 	}
+
+	ready["live"] = liveReady(pub)
 
 	// Devices: the registry of cameras and sensors, their status and the
 	// devices/ topics.
@@ -413,15 +417,34 @@ type liveBus interface {
 	Subscribe(ctx context.Context, h bus.Handler, gap func()) (*bus.Subscription, error)
 }
 
-// route hands bus messages to the websocket hub, except internal ones:
-// units forwarded to the node that publishes figures.
+// route hands bus messages to the websocket hub, except internal ones,
+// which no screen may see: units forwarded to the node that publishes
+// figures go to its aggregator.
 func route(server *api.Server, agg *aggregate.Aggregator) bus.Handler {
 	return func(m bus.Message) {
-		if m.Topic == aggregate.DirtyTopic {
+		switch {
+		case m.Topic == aggregate.DirtyTopic:
 			agg.Forwarded(m.Payload)
-			return
+		case strings.HasPrefix(m.Topic, "internal/"):
+		default:
+			server.Deliver(m)
 		}
-		server.Deliver(m)
+	}
+}
+
+// liveReady says whether live figures have been published since the bus's
+// latest values were last empty: until then, a screen would be served
+// figures computed on the spot and would see them all again as updates.
+func liveReady(b liveBus) api.Check {
+	return func(ctx context.Context) error {
+		m, err := b.Latest(ctx, []string{aggregate.TermTopic})
+		if err != nil {
+			return err
+		}
+		if len(m) == 0 {
+			return errors.New("live figures not published yet: the node holding the aggregate lease is still publishing them, or none holds it (see the aggregate component's log)")
+		}
+		return nil
 	}
 }
 
