@@ -169,10 +169,14 @@ func (c *conn) fetch(requested, topic string, s *sub, snapshot bool) {
 		default:
 		}
 		c.hub.m.snapshotErrors.Inc()
-		c.hub.logger.Warn("read snapshot for subscriber; retrying", "topic", topic, "retry_in", wait, "err", err)
 		if !told {
+			// Once per subscription: storage being down would otherwise
+			// log a line per screen and topic at every retry.
 			told = true
+			c.hub.logger.Warn("read snapshot for subscriber; retrying", "topic", topic, "retry_in", wait, "err", err)
 			c.sendRetrying(requested, "could not read the current figures yet; retrying in the background, the subscription stays")
+		} else {
+			c.hub.logger.Debug("read snapshot for subscriber; retrying", "topic", topic, "retry_in", wait, "err", err)
 		}
 		// Jitter keeps the screens of a wall from retrying in step.
 		select {
