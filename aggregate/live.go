@@ -80,6 +80,9 @@ func (a *Aggregator) Forwarded(payload []byte) {
 type term struct {
 	lease    *lease.Lease
 	versions *bus.Versions
+	// announced is set once every topic went out in this term and
+	// TermTopic said so.
+	announced bool
 }
 
 // Run keeps published snapshots current until ctx ends. One node at a time
@@ -175,6 +178,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 			if t != nil {
 				fail("refresh", a.refresh(termCtx, t))
 			}
+			if t != nil && !t.announced {
+				fail("announcing the republication", a.announce(termCtx, t))
+			}
 		case <-retention.C:
 			if t != nil {
 				a.dropExpiredMinutes(termCtx)
@@ -232,9 +238,26 @@ func (a *Aggregator) takeOver(ctx context.Context, t *term) error {
 	a.mu.Unlock()
 	clear(a.last)
 	if err := a.refresh(ctx, t); err != nil {
-		return err
+		return err // the next refresh publishes what is missing, then announces
 	}
 	a.dropExpiredMinutes(ctx)
+	return a.announce(ctx, t)
+}
+
+// announce publishes TermTopic once every topic went out in this term:
+// every topic has been published by the term when no figures differ from
+// what it last sent.
+func (a *Aggregator) announce(ctx context.Context, t *term) error {
+	for _, code := range a.allCodes() {
+		for _, w := range Windows {
+			if _, ok := a.last[w.Topic(code)]; !ok {
+				return nil // a refresh failed half-way: the next one completes it
+			}
+		}
+	}
+	if !t.lease.Held() {
+		return errLost
+	}
 	v, err := t.versions.Next()
 	if err != nil {
 		return err
@@ -243,7 +266,11 @@ func (a *Aggregator) takeOver(ctx context.Context, t *term) error {
 		Token       uint64    `json:"token"`
 		PublishedAt time.Time `json:"published_at"`
 	}{t.lease.Token(), time.Now().UTC()})
-	return a.pub.Publish(ctx, bus.Message{Topic: TermTopic, Version: v, Payload: payload})
+	if err := a.pub.Publish(ctx, bus.Message{Topic: TermTopic, Version: v, Payload: payload}); err != nil {
+		return fmt.Errorf("publish %s: %w", TermTopic, err)
+	}
+	t.announced = true
+	return nil
 }
 
 // forward sends the units marked dirty here to the node holding the lease;

@@ -168,8 +168,10 @@ func TestOnlyTheLeaseHolderPublishes(t *testing.T) {
 	one := startLive(t, s, b, redisLeases(t, time.Second), now)
 	two := startLive(t, s, b, redisLeases(t, time.Second), now)
 	route(t, b, one, two)
+	// The holder says when it has published every topic: nodes are ready
+	// for screens from then on.
 	waitUntil(t, "a node to publish every topic", func() bool {
-		m, _ := latest(t, b, "kpi/79/30d")
+		m, _ := latest(t, b, TermTopic)
 		return m.Version != ""
 	})
 	leader, follower := one, two
