@@ -110,7 +110,9 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		return fmt.Errorf("migrate clickhouse schema: %w", err)
 	}
 
-	// Bus and cluster lock: in-process on one node, Redis across several.
+	// Bus and leases: in-process on one node, Redis across several. The bus
+	// keeps each topic's latest message; leases elect the node that
+	// publishes figures and devices, and serialise writes and alarms.
 	var (
 		pub   liveBus
 		lock  leases
