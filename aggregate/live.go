@@ -146,6 +146,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case l := <-won:
+			if t != nil {
+				end() // lost, and the election was quicker to say so
+			}
 			t = &term{lease: l, versions: bus.NewVersions(l.Token())}
 			termCtx, cancel = context.WithCancel(ctx)
 			tc, tcancel := termCtx, cancel

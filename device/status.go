@@ -203,6 +203,9 @@ func (r *Registry) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case l := <-won:
+			if held != nil {
+				end() // lost, and the election was quicker to say so
+			}
 			held, versions = l, bus.NewVersions(l.Token())
 			termCtx, cancel = context.WithCancel(ctx)
 			tc, tcancel := termCtx, cancel
