@@ -197,7 +197,7 @@ func TestScreensNeverSeeFiguresGoBackwardsWithTwoNodes(t *testing.T) {
 	// Frequent refreshes of every unit race with the recomputations that
 	// follow each stored batch: a refresh computes first and reaches the
 	// province's topics last.
-	cfg.RefreshInterval = 300 * time.Millisecond
+	cfg.RefreshInterval = 100 * time.Millisecond
 	a, b := startNode(t, cfg), startNode(t, cfg)
 	waitLive(t, a)
 	waitLive(t, b)
@@ -219,7 +219,7 @@ func TestScreensNeverSeeFiguresGoBackwardsWithTwoNodes(t *testing.T) {
 
 	// Both nodes take dossiers at once, from several clients each, so that
 	// their recomputations interleave.
-	const workers, perWorker = 3, 15
+	const workers, perWorker = 4, 20
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i, n := range []*node{a, b} {
