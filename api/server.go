@@ -47,8 +47,8 @@ type KPIs interface {
 	Location() *time.Location
 }
 
-// Latest is the bus's store of each topic's latest message.
-type Latest interface {
+// LatestValues is the bus's store of each topic's latest message.
+type LatestValues interface {
 	Latest(ctx context.Context, topics []string) (map[string]bus.Message, error)
 }
 
@@ -72,7 +72,7 @@ type Deps struct {
 	Ingest map[string]fiber.Handler
 	// Latest reads the bus's latest value of topics, for new websocket
 	// subscriptions and resyncs; nil: figures are computed.
-	Latest Latest
+	Latest LatestValues
 	// Ready names the checks /readyz runs.
 	Ready map[string]Check
 	// Gatherer is what /metrics exposes.
