@@ -195,7 +195,7 @@ func (b *Redis) Publish(ctx context.Context, msgs ...Message) error {
 	for chunk := range slices.Chunk(msgs, batchSize) {
 		if err := b.publish(ctx, chunk); err != nil {
 			errs = append(errs, err)
-			if !errors.Is(err, ErrStale) {
+			if !OnlyStale(err) {
 				break // Redis failed: the rest would too
 			}
 		}
