@@ -152,6 +152,20 @@ func DatabaseOn(t testing.TB, addr string) string {
 	return name
 }
 
+// TempDir returns a new directory that lives until Main returns, for what
+// a whole test binary shares (a program built once for every test); a
+// single test's files belong in t.TempDir.
+func TempDir(pattern string) (string, error) {
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		return "", fmt.Errorf("create temporary directory: %w", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	dirs = append(dirs, dir)
+	return dir, nil
+}
+
 type startFunc func(context.Context, devservices.Options) (*devservices.Server, error)
 
 func sharedAddr(t testing.TB, name, env string, start startFunc) string {
