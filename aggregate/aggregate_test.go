@@ -11,8 +11,11 @@ import (
 
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/ingest"
+	"github.com/openioc/ioc/internal/bus"
+	"github.com/openioc/ioc/internal/bus/bustest"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/ingesttest"
+	"github.com/openioc/ioc/internal/lease"
 	"github.com/openioc/ioc/internal/testenv"
 )
 
@@ -120,15 +123,15 @@ func insert(t *testing.T, s *chstore.Store, rows ...row) {
 	ingesttest.Dossiers(t, s, ds)
 }
 
-func newTestAggregator(t *testing.T, now time.Time) (*Aggregator, *chstore.Store, *testenv.Capture[Snapshot]) {
+func newTestAggregator(t *testing.T, now time.Time) (*Aggregator, *chstore.Store, *bustest.Capture[Snapshot]) {
 	t.Helper()
 	s := testenv.Store(t)
 	reg, err := geo.Builtin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := &testenv.Capture[Snapshot]{}
-	a, err := New(Config{Location: hcm}, s, reg, pub, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	pub := &bustest.Capture[Snapshot]{}
+	a, err := New(Config{Location: hcm}, s, reg, pub, lease.NewLocal(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,12 +251,24 @@ func TestRecomputePublishesChangedUnitsAndAncestors(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 22, 3, 30, 0, 0, time.UTC)
 	a, s, pub := newTestAggregator(t, now)
-	if err := a.refresh(ctx, false); err != nil {
+	term := holdLease(t)
+	// The first refresh of a term publishes every topic.
+	if err := a.refresh(ctx, term); err != nil {
 		t.Fatal(err)
+	}
+	topics := 0
+	for _, c := range a.allCodes() {
+		topics += len(Windows)
+		if len(a.h.ChildCodes(c)) > 0 {
+			topics += len(Windows) // and its map
+		}
+	}
+	if got := len(pub.Take()); got != topics {
+		t.Errorf("first refresh published %d topics, want all %d", got, topics)
 	}
 	insert(t, s, row{"e1", "d1", "26740", "online", "received", now.Add(-time.Minute), now.Add(72 * time.Hour)})
 	a.MarkDirty("vn-2025", []string{"26740"})
-	if err := a.recomputeDirty(ctx); err != nil {
+	if err := a.recomputeDirty(ctx, term); err != nil {
 		t.Fatal(err)
 	}
 	got := pub.Take()
@@ -273,7 +288,7 @@ func TestRecomputePublishesChangedUnitsAndAncestors(t *testing.T) {
 	}
 	// Nothing changed: nothing published.
 	a.MarkDirty("vn-2025", []string{"26740"})
-	if err := a.recomputeDirty(ctx); err != nil {
+	if err := a.recomputeDirty(ctx, term); err != nil {
 		t.Fatal(err)
 	}
 	if got := pub.Take(); len(got) != 0 {
@@ -281,7 +296,7 @@ func TestRecomputePublishesChangedUnitsAndAncestors(t *testing.T) {
 	}
 	// Time passing moves a window without new records: a refresh publishes it.
 	a.now = func() time.Time { return now.Add(24 * time.Hour) }
-	if err := a.refresh(ctx, true); err != nil {
+	if err := a.refresh(ctx, term); err != nil {
 		t.Fatal(err)
 	}
 	got = pub.Take()
@@ -291,4 +306,15 @@ func TestRecomputePublishesChangedUnitsAndAncestors(t *testing.T) {
 	if _, ok := got["kpi/26740/7d"]; ok {
 		t.Error("7d window republished although its figures did not change")
 	}
+}
+
+// holdLease is a term of a node running alone.
+func holdLease(t *testing.T) *term {
+	t.Helper()
+	l, err := lease.NewLocal().Acquire(context.Background(), "aggregate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Release)
+	return &term{lease: l, versions: bus.NewVersions(l.Token())}
 }

@@ -1,19 +1,20 @@
 package aggregate
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openioc/ioc/geo"
+	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/internal/lease"
 )
 
 // Config tunes an Aggregator. Zero fields take the defaults.
@@ -29,9 +30,9 @@ type Config struct {
 	// MinRecompute spaces recomputations triggered by new records, folding
 	// bursts of flushes into one; default 250ms.
 	MinRecompute time.Duration
-	// MinuteRetention is how long minute rollups are kept (the edge of the
-	// longest window needs them); default 32 days.
-	MinuteRetention time.Duration
+	// Lease names the lease held by the node that computes and publishes
+	// live figures; default "<database>.aggregate".
+	Lease string
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -51,15 +52,18 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MinRecompute <= 0 {
 		c.MinRecompute = 250 * time.Millisecond
 	}
-	if c.MinuteRetention <= 0 {
-		c.MinuteRetention = 32 * 24 * time.Hour
-	}
 	return c, nil
 }
 
-// Publisher carries snapshots to every node's screens.
+// Publisher carries snapshots to every node's screens. It refuses a
+// message whose version is not newer than its topic's with bus.ErrStale.
 type Publisher interface {
-	Publish(ctx context.Context, topic string, payload []byte) error
+	Publish(ctx context.Context, msgs ...bus.Message) error
+}
+
+// Leases elect the one node that computes and publishes live figures.
+type Leases interface {
+	Acquire(ctx context.Context, name string) (*lease.Lease, error)
 }
 
 // Errors for units and hierarchies that do not exist.
@@ -75,6 +79,7 @@ type Aggregator struct {
 	geo    *geo.Registry
 	h      *geo.Hierarchy
 	pub    Publisher
+	leases Leases
 	logger *slog.Logger
 	now    func() time.Time
 	m      metrics
@@ -82,6 +87,10 @@ type Aggregator struct {
 	mu    sync.Mutex
 	dirty map[string]time.Time // unit code → when first marked since the last recompute
 	wake  chan struct{}
+
+	// leading is set while this node holds the lease: units forwarded by
+	// other nodes are taken only then.
+	leading atomic.Bool
 
 	// last holds the KPIs last published per topic; only Run touches it.
 	last map[string][]byte
@@ -92,11 +101,14 @@ type metrics struct {
 	published prometheus.Counter
 	latency   prometheus.Histogram
 	errors    prometheus.Counter
+	leader    prometheus.Gauge
+	takeovers prometheus.Counter
 }
 
 // New returns an aggregator over store's rollups for the units of reg. ops,
-// if not nil, gives the device and alarm figures.
-func New(cfg Config, store *chstore.Store, reg *geo.Registry, pub Publisher, ops Operations, logger *slog.Logger, promReg prometheus.Registerer) (*Aggregator, error) {
+// if not nil, gives the device and alarm figures. Of all the nodes sharing
+// leases, the one holding the aggregate lease publishes on pub.
+func New(cfg Config, store *chstore.Store, reg *geo.Registry, pub Publisher, leases Leases, ops Operations, logger *slog.Logger, promReg prometheus.Registerer) (*Aggregator, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -105,12 +117,18 @@ func New(cfg Config, store *chstore.Store, reg *geo.Registry, pub Publisher, ops
 	if !ok {
 		return nil, fmt.Errorf("%w %q: known are %v", ErrUnknownHierarchy, cfg.Hierarchy, reg.Names())
 	}
+	if pub == nil || leases == nil {
+		return nil, errors.New("new aggregator: needs a publisher and leases")
+	}
+	if cfg.Lease == "" {
+		cfg.Lease = store.Database() + ".aggregate"
+	}
 	balances, err := NewBalances(store)
 	if err != nil {
 		return nil, err
 	}
 	a := &Aggregator{
-		cfg: cfg, q: querier{conn: store.Conn(), db: store.Database(), balances: balances, ops: ops}, geo: reg, h: h, pub: pub,
+		cfg: cfg, q: querier{conn: store.Conn(), db: store.Database(), balances: balances, ops: ops}, geo: reg, h: h, pub: pub, leases: leases,
 		logger: logger, now: time.Now,
 		dirty: map[string]time.Time{}, wake: make(chan struct{}, 1), last: map[string][]byte{},
 		m: metrics{
@@ -124,10 +142,14 @@ func New(cfg Config, store *chstore.Store, reg *geo.Registry, pub Publisher, ops
 				Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
 			errors: prometheus.NewCounter(prometheus.CounterOpts{
 				Name: "ioc_aggregate_errors_total", Help: "Recomputations or publications that failed."}),
+			leader: prometheus.NewGauge(prometheus.GaugeOpts{
+				Name: "ioc_aggregate_leader", Help: "1 while this node holds the lease to compute and publish live figures."}),
+			takeovers: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "ioc_aggregate_takeovers_total", Help: "Times this node took the lease and republished every topic."}),
 		},
 	}
 	if promReg != nil {
-		promReg.MustRegister(a.m.recompute, a.m.published, a.m.latency, a.m.errors)
+		promReg.MustRegister(a.m.recompute, a.m.published, a.m.latency, a.m.errors, a.m.leader, a.m.takeovers)
 	}
 	return a, nil
 }
@@ -228,183 +250,4 @@ func (a *Aggregator) LevelSnapshots(ctx context.Context, hierarchy, level, paren
 
 func (a *Aggregator) asOf(now time.Time) time.Time {
 	return now.In(a.cfg.Location).Truncate(time.Second)
-}
-
-// MarkDirty notes that units gained records; Run recomputes them and their
-// ancestors soon. It never blocks.
-func (a *Aggregator) MarkDirty(hierarchy string, codes []string) {
-	if hierarchy != a.h.Name() {
-		return // only the current hierarchy is live on screens
-	}
-	now := time.Now()
-	a.mu.Lock()
-	for _, c := range codes {
-		if _, ok := a.dirty[c]; !ok {
-			a.dirty[c] = now
-		}
-	}
-	a.mu.Unlock()
-	select {
-	case a.wake <- struct{}{}:
-	default:
-	}
-}
-
-// Run keeps published snapshots current until ctx ends: units touched by new
-// records at once, every unit every RefreshInterval, and old minute rollups
-// dropped hourly.
-func (a *Aggregator) Run(ctx context.Context) error {
-	// Learn what screens already show without publishing it again.
-	if err := a.refresh(ctx, false); err != nil && ctx.Err() == nil {
-		a.logger.Warn("initial computation failed; retrying at the next refresh", "err", err)
-	}
-	a.dropExpiredMinutes(ctx)
-	refresh := time.NewTicker(a.cfg.RefreshInterval)
-	defer refresh.Stop()
-	retention := time.NewTicker(time.Hour)
-	defer retention.Stop()
-	var lastRun time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-a.wake:
-			if wait := a.cfg.MinRecompute - time.Since(lastRun); wait > 0 {
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(wait):
-				}
-			}
-			lastRun = time.Now()
-			if err := a.recomputeDirty(ctx); err != nil && ctx.Err() == nil {
-				a.m.errors.Inc()
-				a.logger.Warn("recompute after new records failed; the next refresh catches up", "err", err)
-			}
-		case <-refresh.C:
-			if err := a.refresh(ctx, true); err != nil && ctx.Err() == nil {
-				a.m.errors.Inc()
-				a.logger.Warn("refresh failed", "err", err)
-			}
-		case <-retention.C:
-			a.dropExpiredMinutes(ctx)
-		}
-	}
-}
-
-func (a *Aggregator) recomputeDirty(ctx context.Context) error {
-	a.mu.Lock()
-	dirty := a.dirty
-	a.dirty = map[string]time.Time{}
-	a.mu.Unlock()
-	if len(dirty) == 0 {
-		return nil
-	}
-	start := time.Now()
-	// Every affected unit is a dirty one or an ancestor; computing the whole
-	// subtrees of their top-level units gives each of them complete sums.
-	affected := map[string]time.Time{}
-	roots := map[string]bool{}
-	for code, at := range dirty {
-		if _, ok := a.h.Unit(code); !ok {
-			continue
-		}
-		top := code
-		for c := code; c != ""; {
-			if prev, ok := affected[c]; !ok || at.Before(prev) {
-				affected[c] = at
-			}
-			top = c
-			u, _ := a.h.Unit(c)
-			c = u.Parent
-		}
-		roots[top] = true
-	}
-	var codes []string
-	for r := range roots {
-		codes = append(codes, a.h.Subtree(r)...)
-	}
-	now := a.now()
-	counts, err := a.q.counts(ctx, scope{h: a.h, codes: codes}, Windows, now, a.cfg.Location)
-	if err != nil {
-		return err
-	}
-	for code, at := range affected {
-		if err := a.publish(ctx, code, counts, now, true); err != nil {
-			return err
-		}
-		a.m.latency.Observe(time.Since(at).Seconds())
-	}
-	a.m.recompute.WithLabelValues("records").Observe(time.Since(start).Seconds())
-	return nil
-}
-
-// refresh recomputes every unit; with publish false it only records what
-// the current figures are.
-func (a *Aggregator) refresh(ctx context.Context, publish bool) error {
-	start := time.Now()
-	now := a.now()
-	counts, err := a.q.counts(ctx, scope{h: a.h}, Windows, now, a.cfg.Location)
-	if err != nil {
-		return err
-	}
-	for _, code := range a.allCodes() {
-		if err := a.publish(ctx, code, counts, now, publish); err != nil {
-			return err
-		}
-	}
-	a.m.recompute.WithLabelValues("refresh").Observe(time.Since(start).Seconds())
-	return nil
-}
-
-func (a *Aggregator) allCodes() []string {
-	var out []string
-	for _, r := range a.h.Roots() {
-		out = append(out, a.h.Subtree(r.Code)...)
-	}
-	return out
-}
-
-// publish sends the unit's snapshots, and the map of its children, whose
-// figures changed since last sent.
-func (a *Aggregator) publish(ctx context.Context, code string, counts map[Window]map[string]Counts, now time.Time, send bool) error {
-	u, _ := a.h.Unit(code)
-	hasChildren := len(a.h.ChildCodes(code)) > 0
-	for _, w := range Windows {
-		s := newSnapshot(a.h, u, w, counts[w][code], a.asOf(now))
-		if err := a.publishIfChanged(ctx, w.Topic(code), s.KPIs, s, send); err != nil {
-			return err
-		}
-		if hasChildren {
-			m := newMapSnapshot(a.h, u, w, counts[w], a.asOf(now))
-			if err := a.publishIfChanged(ctx, w.MapTopic(code), m.Children, m, send); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// publishIfChanged publishes payload on topic when figures differ from what
-// the topic last carried; as_of alone changing is not news.
-func (a *Aggregator) publishIfChanged(ctx context.Context, topic string, figures, payload any, send bool) error {
-	key, err := json.Marshal(figures)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", topic, err)
-	}
-	if prev, ok := a.last[topic]; ok && bytes.Equal(prev, key) {
-		return nil
-	}
-	if send {
-		b, err := json.Marshal(payload)
-		if err != nil {
-			return fmt.Errorf("encode %s: %w", topic, err)
-		}
-		if err := a.pub.Publish(ctx, topic, b); err != nil {
-			return fmt.Errorf("publish %s: %w", topic, err)
-		}
-		a.m.published.Inc()
-	}
-	a.last[topic] = key
-	return nil
 }

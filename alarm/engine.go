@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -17,7 +19,9 @@ import (
 
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/geo"
+	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/internal/lease"
 )
 
 // Config tunes an Engine. Zero fields take the defaults.
@@ -32,14 +36,17 @@ type Config struct {
 	SensorKinds, EventTypes []string
 }
 
-// Locker serialises changes to alarms across nodes.
-type Locker interface {
-	Lock(ctx context.Context, name string) (unlock func(), err error)
+// Leases serialise changes to alarms across nodes. Each acquisition's
+// fencing token starts the versions of the alarms/ messages published
+// under it, so a later change always carries a newer version, on any node.
+type Leases interface {
+	Acquire(ctx context.Context, name string) (*lease.Lease, error)
 }
 
-// Publisher carries alarms/ topics to every node's screens.
+// Publisher carries alarms/ topics to every node's screens. It refuses a
+// message whose version is not newer than its topic's with bus.ErrStale.
 type Publisher interface {
-	Publish(ctx context.Context, topic string, payload []byte) error
+	Publish(ctx context.Context, msgs ...bus.Message) error
 }
 
 // Devices is what the engine needs of the device registry.
@@ -62,7 +69,7 @@ type Engine struct {
 	h       *geo.Hierarchy
 	devices Devices
 	base    []Rule
-	lock    Locker
+	leases  Leases
 	pub     Publisher
 	notify  Notifier
 	logger  *slog.Logger
@@ -72,6 +79,9 @@ type Engine struct {
 
 	mu      sync.Mutex
 	lastErr error
+	// unpublished are the units whose alarms/ message could not be
+	// published; the next evaluation publishes their alarms again.
+	unpublished map[string]bool
 }
 
 type metrics struct {
@@ -83,10 +93,10 @@ type metrics struct {
 // New returns an engine over store for the units of h. base are the rules
 // of the file, or the defaults; rules made through the API are stored in
 // ClickHouse. notify may be nil.
-func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, devices Devices, base []Rule, lock Locker, pub Publisher,
+func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, devices Devices, base []Rule, leases Leases, pub Publisher,
 	notify Notifier, logger *slog.Logger, reg prometheus.Registerer) (*Engine, error) {
-	if store == nil || h == nil || devices == nil || lock == nil || pub == nil {
-		return nil, errors.New("alarm engine needs a store, a hierarchy, the devices, a lock and a publisher")
+	if store == nil || h == nil || devices == nil || leases == nil || pub == nil {
+		return nil, errors.New("alarm engine needs a store, a hierarchy, the devices, leases and a publisher")
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = 5 * time.Second
@@ -95,8 +105,8 @@ func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, devices Devices, ba
 		cfg.MinInterval = 200 * time.Millisecond
 	}
 	e := &Engine{
-		cfg: cfg, conn: store.Conn(), db: store.Database(), h: h, devices: devices, base: base, lock: lock, pub: pub,
-		notify: notify, logger: logger, now: time.Now, wake: make(chan struct{}, 1),
+		cfg: cfg, conn: store.Conn(), db: store.Database(), h: h, devices: devices, base: base, leases: leases, pub: pub,
+		notify: notify, logger: logger, now: time.Now, wake: make(chan struct{}, 1), unpublished: map[string]bool{},
 		m: metrics{
 			evaluations: prometheus.NewHistogram(prometheus.HistogramOpts{
 				Name: "ioc_alarm_evaluation_duration_seconds", Help: "Time to evaluate every rule once.",
@@ -175,11 +185,12 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	unlock, err := e.lock.Lock(ctx, e.db+".alarms")
+	l, err := e.leases.Acquire(ctx, e.db+".alarms")
 	if err != nil {
 		return fmt.Errorf("lock alarms: %w", err)
 	}
-	defer unlock()
+	defer l.Release()
+	v := bus.NewVersions(l.Token())
 	rules, err := e.Rules(ctx)
 	if err != nil {
 		return err
@@ -241,7 +252,10 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 			changes = append(changes, change{"resolved", resolve(a, now, "", "", "rule_removed")})
 		}
 	}
-	if err := e.apply(ctx, changes); err != nil {
+	if err := e.apply(ctx, l, v, changes); err != nil {
+		return err
+	}
+	if err := e.republish(ctx, l, v); err != nil {
 		return err
 	}
 	e.m.evaluations.Observe(time.Since(start).Seconds())
@@ -313,8 +327,9 @@ func bump(a Alarm, now time.Time) Alarm {
 	return a
 }
 
-// apply stores changes, then publishes them and tells the aggregator.
-func (e *Engine) apply(ctx context.Context, changes []change) error {
+// apply stores changes, then publishes them, stamped under the lease l,
+// and tells the aggregator.
+func (e *Engine) apply(ctx context.Context, l *lease.Lease, v *bus.Versions, changes []change) error {
 	if len(changes) == 0 {
 		return nil
 	}
@@ -330,22 +345,19 @@ func (e *Engine) apply(ctx context.Context, changes []change) error {
 		return err
 	}
 	areas := map[string]bool{}
+	var msgs []TopicMessage
 	for _, c := range changes {
 		e.m.changes.WithLabelValues(c.action).Inc()
 		e.logger.Info("alarm "+c.action, "alarm", c.alarm.ID, "rule", c.alarm.RuleID, "device", c.alarm.DeviceID,
 			"area", c.alarm.AreaCode, "by", c.alarm.AcknowledgedBy+c.alarm.ResolvedBy)
 		areas[c.alarm.AreaCode] = true
 		for _, u := range e.chain(c.alarm.AreaCode) {
-			msg := TopicMessage{Area: u, AsOf: e.now().Truncate(time.Second), Open: e.within(open, u),
-				Change: &Change{Action: c.action, Alarm: c.alarm}}
-			b, err := json.Marshal(msg)
-			if err != nil {
-				return fmt.Errorf("encode %s: %w", Topic(u), err)
-			}
-			if err := e.pub.Publish(ctx, Topic(u), b); err != nil {
-				e.logger.Warn("publish alarm change", "topic", Topic(u), "err", err)
-			}
+			msgs = append(msgs, TopicMessage{Area: u, AsOf: e.now().Truncate(time.Second), Open: e.within(open, u),
+				Change: &Change{Action: c.action, Alarm: c.alarm}})
 		}
+	}
+	if err := e.publish(ctx, l, v, msgs); err != nil {
+		return err
 	}
 	if e.notify != nil {
 		codes := make([]string, 0, len(areas))
@@ -355,6 +367,71 @@ func (e *Engine) apply(ctx context.Context, changes []change) error {
 		e.notify.MarkDirty(e.h.Name(), codes)
 	}
 	return nil
+}
+
+// publish sends alarms/ messages in order, each with the next version of
+// the lease, unless the lease was lost meanwhile: a node that may have been
+// overtaken must not publish. Units whose message did not go out are kept
+// for the next evaluation to publish again; the changes themselves are
+// stored already.
+func (e *Engine) publish(ctx context.Context, l *lease.Lease, v *bus.Versions, msgs []TopicMessage) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	out := make([]bus.Message, len(msgs))
+	for i, m := range msgs {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", Topic(m.Area), err)
+		}
+		version, err := v.Next()
+		if err != nil {
+			return err
+		}
+		out[i] = bus.Message{Topic: Topic(m.Area), Version: version, Payload: b}
+	}
+	err := errors.New("the alarms lease was lost")
+	if l.Held() {
+		err = e.pub.Publish(ctx, out...)
+	}
+	if err == nil || bus.OnlyStale(err) {
+		// A refused message was overtaken by a newer holder's, which
+		// carries the newer state.
+		return nil
+	}
+	e.logger.Warn("publish alarm changes; the next evaluation publishes them again", "topics", len(out), "err", err)
+	e.mu.Lock()
+	for _, m := range msgs {
+		e.unpublished[m.Area] = true
+	}
+	e.mu.Unlock()
+	return nil
+}
+
+// republish publishes again the alarms/ topics of the units whose last
+// message did not go out (Redis was down, the lease lapsed), with every
+// alarm still open and no change, so screens and the bus's latest values
+// catch up.
+func (e *Engine) republish(ctx context.Context, l *lease.Lease, v *bus.Versions) error {
+	e.mu.Lock()
+	units := e.unpublished
+	e.unpublished = map[string]bool{}
+	e.mu.Unlock()
+	if len(units) == 0 {
+		return nil
+	}
+	open, err := e.queryAlarms(ctx, "hierarchy = ? AND state != 'resolved'", 0, e.h.Name())
+	if err != nil {
+		e.mu.Lock()
+		maps.Copy(e.unpublished, units)
+		e.mu.Unlock()
+		return err
+	}
+	msgs := make([]TopicMessage, 0, len(units))
+	for _, u := range slices.Sorted(maps.Keys(units)) {
+		msgs = append(msgs, TopicMessage{Area: u, AsOf: e.now().Truncate(time.Second), Open: e.within(open, u)})
+	}
+	return e.publish(ctx, l, v, msgs)
 }
 
 // chain is a unit and its ancestors.
@@ -462,11 +539,11 @@ func who(a Alarm) string {
 }
 
 func (e *Engine) act(ctx context.Context, id string, f func(Alarm, time.Time) (Alarm, string, error)) (Alarm, error) {
-	unlock, err := e.lock.Lock(ctx, e.db+".alarms")
+	l, err := e.leases.Acquire(ctx, e.db+".alarms")
 	if err != nil {
 		return Alarm{}, fmt.Errorf("lock alarms: %w", err)
 	}
-	defer unlock()
+	defer l.Release()
 	a, err := e.Get(ctx, id)
 	if err != nil {
 		return Alarm{}, err
@@ -475,7 +552,7 @@ func (e *Engine) act(ctx context.Context, id string, f func(Alarm, time.Time) (A
 	if err != nil {
 		return a, err
 	}
-	if err := e.apply(ctx, []change{{action, a}}); err != nil {
+	if err := e.apply(ctx, l, bus.NewVersions(l.Token()), []change{{action, a}}); err != nil {
 		return a, err
 	}
 	return a, nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/geo"
+	"github.com/openioc/ioc/internal/bus/bustest"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/lease"
 	"github.com/openioc/ioc/internal/testenv"
@@ -60,7 +61,7 @@ type rig struct {
 	e       *Engine
 	s       *chstore.Store
 	devices *fakeDevices
-	pub     *testenv.Capture[TopicMessage]
+	pub     *bustest.Capture[TopicMessage]
 	now     time.Time
 }
 
@@ -73,7 +74,7 @@ func newRig(t *testing.T, rules ...Rule) *rig {
 	}
 	h, _ := reg.Hierarchy("vn-2025")
 	r := &rig{t: t, s: s, devices: &fakeDevices{devices: map[string]device.Device{}, seen: map[string]time.Time{}},
-		pub: &testenv.Capture[TopicMessage]{}, now: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)}
+		pub: &bustest.Capture[TopicMessage]{}, now: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)}
 	r.e, err = New(Config{SensorKinds: []string{"pm25", "water_level"}, EventTypes: []string{"traffic_violation", "congestion", "heartbeat"}},
 		s, h, r.devices, rules, lease.NewLocal(), r.pub, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/openioc/ioc/aggregate"
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/internal/bus"
 )
 
 func (s *Server) live(c *websocket.Conn) {
@@ -79,7 +80,31 @@ func (t topics) Resolve(p auth.Principal, topic string) (string, error) {
 	return lt.name(), nil
 }
 
-func (t topics) Current(ctx context.Context, topic string) ([]byte, error) {
+// Latest reads the bus's latest-value store; a node without one (tests)
+// has nothing published to read.
+func (t topics) Latest(ctx context.Context, names []string) (map[string]bus.Message, error) {
+	if t.s.d.Latest == nil {
+		return map[string]bus.Message{}, nil
+	}
+	return t.s.d.Latest.Latest(ctx, names)
+}
+
+// Current computes the topic's figures here. On a state topic they carry
+// the lowest version: the node may read storage a moment before the
+// publisher's newer figures arrive, and those must win.
+func (t topics) Current(ctx context.Context, topic string) (bus.Message, error) {
+	payload, err := t.current(ctx, topic)
+	if err != nil {
+		return bus.Message{}, err
+	}
+	m := bus.Message{Topic: topic, Version: bus.LowestVersion, Payload: payload}
+	if strings.HasPrefix(topic, "events/") {
+		m.Version = "" // a stream: every message counts
+	}
+	return m, nil
+}
+
+func (t topics) current(ctx context.Context, topic string) ([]byte, error) {
 	lt, err := parseTopic(topic)
 	if err != nil {
 		return nil, err

@@ -24,6 +24,7 @@ import (
 	"github.com/openioc/ioc/api/auth"
 	"github.com/openioc/ioc/api/hub"
 	"github.com/openioc/ioc/geo"
+	"github.com/openioc/ioc/internal/bus"
 )
 
 // Config tunes the server. Zero fields take the defaults.
@@ -46,6 +47,11 @@ type KPIs interface {
 	Location() *time.Location
 }
 
+// LatestValues is the bus's store of each topic's latest message.
+type LatestValues interface {
+	Latest(ctx context.Context, topics []string) (map[string]bus.Message, error)
+}
+
 // Check is a readiness probe of one dependency.
 type Check func(ctx context.Context) error
 
@@ -64,6 +70,9 @@ type Deps struct {
 	Reports Reports
 	// Ingest maps the last path element under /api/v1/ingest/ to its handler.
 	Ingest map[string]fiber.Handler
+	// Latest reads the bus's latest value of topics, for new websocket
+	// subscriptions and resyncs; nil: figures are computed.
+	Latest LatestValues
 	// Ready names the checks /readyz runs.
 	Ready map[string]Check
 	// Gatherer is what /metrics exposes.
@@ -115,7 +124,11 @@ func (s *Server) App() *fiber.App { return s.app }
 func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 
 // Deliver hands a bus message to the websocket subscribers of its topic.
-func (s *Server) Deliver(topic string, payload []byte) { s.hub.Deliver(topic, payload) }
+func (s *Server) Deliver(m bus.Message) { s.hub.Deliver(m.Topic, m.Version, m.Payload) }
+
+// Resync sends every websocket subscription a fresh snapshot, after a gap
+// in the bus. It never blocks.
+func (s *Server) Resync() { s.hub.Resync() }
 
 // Shutdown closes websockets with code 1001, then stops accepting requests
 // and waits for those in flight, up to ctx.

@@ -4,7 +4,9 @@
 // report; the registry is stored in ClickHouse and cached on every node.
 //
 // Concurrency: a Registry is safe for concurrent use. Its cache is refreshed
-// by Run, which its owner runs in one goroutine until the context ends.
+// by Run, which its owner runs in one goroutine until the context ends; on
+// the node holding the devices lease, Run also publishes the devices/
+// topics, and it waits for the goroutine that takes part in the election.
 package device
 
 import (

@@ -18,7 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openioc/ioc/geo"
+	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/internal/lease"
 )
 
 // Config tunes a Registry. Zero fields take the defaults.
@@ -50,9 +52,15 @@ type Locator interface {
 	Locate(p orb.Point) []geo.Unit
 }
 
-// Publisher carries device maps to every node's screens.
+// Publisher carries device maps to every node's screens. It refuses a
+// message whose version is not newer than its topic's with bus.ErrStale.
 type Publisher interface {
-	Publish(ctx context.Context, topic string, payload []byte) error
+	Publish(ctx context.Context, msgs ...bus.Message) error
+}
+
+// Leases elect the one node that publishes the devices/ topics.
+type Leases interface {
+	Acquire(ctx context.Context, name string) (*lease.Lease, error)
 }
 
 // InvalidError is a registration refused for what it says.
@@ -67,6 +75,8 @@ type Registry struct {
 	db     string
 	h      *geo.Hierarchy
 	pub    Publisher
+	leases Leases
+	lease  string // name of the publishing lease
 	logger *slog.Logger
 	now    func() time.Time
 	gauge  *prometheus.GaugeVec
@@ -78,13 +88,19 @@ type Registry struct {
 	last map[string]string
 }
 
-// New returns a registry over store for the units of h. pub may be nil.
-func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, pub Publisher, logger *slog.Logger, reg prometheus.Registerer) (*Registry, error) {
+// New returns a registry over store for the units of h. Of the nodes
+// sharing leases, the one holding "<database>.devices" publishes on pub;
+// with pub nil, nothing is published.
+func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, pub Publisher, leases Leases, logger *slog.Logger, reg prometheus.Registerer) (*Registry, error) {
 	if store == nil || h == nil {
 		return nil, errors.New("device registry needs a store and a hierarchy")
 	}
+	if pub != nil && leases == nil {
+		return nil, errors.New("device registry needs leases to publish")
+	}
 	r := &Registry{
-		cfg: cfg.withDefaults(), conn: store.Conn(), db: store.Database(), h: h, pub: pub, logger: logger, now: time.Now,
+		cfg: cfg.withDefaults(), conn: store.Conn(), db: store.Database(), h: h, pub: pub, leases: leases,
+		lease: store.Database() + ".devices", logger: logger, now: time.Now,
 		devices: map[string]Device{}, last: map[string]string{},
 		gauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ioc_devices", Help: "Registered devices by kind and status (online, offline)."}, []string{"kind", "status"}),

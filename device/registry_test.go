@@ -25,7 +25,7 @@ func newRegistry(t *testing.T, db string) (*Registry, *chstore.Store) {
 		t.Fatal(err)
 	}
 	h, _ := reg.Hierarchy("vn-2025")
-	r, err := New(Config{}, s, h, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	r, err := New(Config{}, s, h, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,9 +3,16 @@ package device
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/openioc/ioc/internal/bus"
+	"github.com/openioc/ioc/internal/lease"
 )
 
 // Latest is a sensor's most recent reading of one kind.
@@ -145,24 +152,116 @@ func (r *Registry) Snapshot(ctx context.Context, area string) (Map, error) {
 	return Map{Area: area, AsOf: r.now().Truncate(time.Second), Devices: vs}, nil
 }
 
-// Run refreshes the cache and publishes the devices/ topics whose devices
-// changed (joined, moved, went online or offline) until ctx ends.
+// Run refreshes the cache every RefreshInterval until ctx ends. One node
+// at a time, the one holding the devices lease, also publishes the
+// devices/ topics whose devices changed (joined, moved, went online or
+// offline): status is derived from the clock as much as from stored data,
+// so two nodes would compute it at slightly different moments, and only
+// one computing and stamping versions with its lease token keeps a
+// screen's devices from flickering back. Taking the lease republishes
+// every topic; losing it stops publishing at once.
 func (r *Registry) Run(ctx context.Context) {
+	var won chan *lease.Lease
+	var wg sync.WaitGroup // the election, and releases of lost leases
+	defer wg.Wait()
+	if r.pub != nil {
+		won = make(chan *lease.Lease)
+		wg.Go(func() { r.campaign(ctx, won) })
+	}
 	t := time.NewTicker(r.cfg.RefreshInterval)
 	defer t.Stop()
+	var (
+		held     *lease.Lease
+		versions *bus.Versions
+		termCtx  = ctx
+		cancel   = func() {}
+	)
+	end := func() {
+		cancel()
+		wg.Go(held.Release)
+		held, versions, termCtx, cancel = nil, nil, ctx, func() {}
+	}
+	defer func() {
+		if held != nil {
+			end()
+		}
+	}()
 	for {
-		if err := r.refresh(ctx); err != nil && ctx.Err() == nil {
+		err := r.refresh(termCtx, held, versions)
+		switch {
+		case held != nil && (errors.Is(err, bus.ErrStale) || errors.Is(err, bus.ErrExhausted) || termCtx.Err() != nil) && ctx.Err() == nil:
+			r.logger.Warn("stopped publishing devices; waiting for the lease again", "token", held.Token(), "err", err)
+			end()
+		case err != nil && ctx.Err() == nil:
 			r.logger.Warn("device refresh failed; retrying", "err", err)
+		}
+		var lost <-chan struct{}
+		if held != nil {
+			lost = held.Lost()
 		}
 		select {
 		case <-ctx.Done():
 			return
+		case l := <-won:
+			if held != nil {
+				end() // lost, and the election was quicker to say so
+			}
+			held, versions = l, bus.NewVersions(l.Token())
+			termCtx, cancel = context.WithCancel(ctx)
+			tc, tcancel := termCtx, cancel
+			wg.Go(func() {
+				select {
+				case <-l.Lost():
+					tcancel()
+				case <-tc.Done():
+				}
+			})
+			clear(r.last) // republish every topic at once
+			r.logger.Info("took the devices lease; publishing every devices topic", "token", l.Token())
+		case <-lost:
+			r.logger.Warn("lost the devices lease; stopped publishing devices", "token", held.Token())
+			end()
 		case <-t.C:
 		}
 	}
 }
 
-func (r *Registry) refresh(ctx context.Context) error {
+// campaign acquires the devices lease whenever it is free and hands it to
+// Run, then waits until it is lost or released, until ctx ends.
+func (r *Registry) campaign(ctx context.Context, won chan<- *lease.Lease) {
+	wait := 100 * time.Millisecond
+	for {
+		l, err := r.leases.Acquire(ctx, r.lease)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait/2 + rand.N(wait/2+1)):
+			}
+			wait = min(2*wait, time.Second)
+			continue
+		}
+		wait = 100 * time.Millisecond
+		select {
+		case won <- l:
+		case <-ctx.Done():
+			l.Release()
+			return
+		}
+		select {
+		case <-l.Lost():
+		case <-ctx.Done():
+			return // Run releases it
+		}
+	}
+}
+
+// refresh reloads the cache and the statuses; while held, it publishes the
+// devices/ topics that changed, stamped with versions.
+func (r *Registry) refresh(ctx context.Context, held *lease.Lease, versions *bus.Versions) error {
 	if err := r.Load(ctx); err != nil {
 		return err
 	}
@@ -195,9 +294,11 @@ func (r *Registry) refresh(ctx context.Context) error {
 			r.gauge.WithLabelValues(k, st).Set(counts[[2]string{k, st}])
 		}
 	}
-	if r.pub == nil {
+	if held == nil {
 		return nil
 	}
+	var msgs []bus.Message
+	keys := map[string]string{}
 	for code, vs := range byTopic {
 		// Readings change every minute; only who is where, and in which
 		// state, is news for the map.
@@ -213,11 +314,24 @@ func (r *Registry) refresh(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", topic, err)
 		}
-		if err := r.pub.Publish(ctx, topic, b); err != nil {
-			return fmt.Errorf("publish %s: %w", topic, err)
+		v, err := versions.Next()
+		if err != nil {
+			return err
 		}
-		r.last[topic] = key.String()
+		msgs = append(msgs, bus.Message{Topic: topic, Version: v, Payload: b})
+		keys[topic] = key.String()
 	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	if !held.Held() {
+		return fmt.Errorf("publish devices: %w", context.Canceled)
+	}
+	if err := r.pub.Publish(ctx, msgs...); err != nil {
+		// What went out is not known: the next refresh sends it again.
+		return fmt.Errorf("publish %d devices topics: %w", len(msgs), err)
+	}
+	maps.Copy(r.last, keys)
 	return nil
 }
 

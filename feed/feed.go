@@ -24,6 +24,7 @@ import (
 
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/ingest"
+	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/chstore"
 )
 
@@ -37,9 +38,11 @@ type Config struct {
 	MaxPerMessage int
 }
 
-// Publisher carries messages to every node's screens.
+// Publisher carries messages to every node's screens. Ticker messages are
+// a stream, not a state: they carry no version, so the bus delivers every
+// one and keeps none.
 type Publisher interface {
-	Publish(ctx context.Context, topic string, payload []byte) error
+	Publish(ctx context.Context, msgs ...bus.Message) error
 }
 
 // Event is a camera event as screens show it.
@@ -160,6 +163,7 @@ func (f *Feed) Run(ctx context.Context) {
 		f.pending = map[string]*pending{}
 		f.mu.Unlock()
 		now := time.Now().Truncate(time.Second)
+		msgs := make([]bus.Message, 0, len(batch))
 		for code, p := range batch {
 			m := Message{Area: code, AsOf: now, Events: make([]Event, len(p.events)), Folded: p.folded}
 			for i, e := range p.events {
@@ -171,9 +175,13 @@ func (f *Feed) Run(ctx context.Context) {
 				f.logger.Warn("encode ticker message", "topic", Topic(code), "err", err)
 				continue
 			}
-			if err := f.pub.Publish(ctx, Topic(code), b); err != nil && ctx.Err() == nil {
-				f.logger.Warn("publish ticker message", "topic", Topic(code), "err", err)
-			}
+			msgs = append(msgs, bus.Message{Topic: Topic(code), Payload: b})
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		if err := f.pub.Publish(ctx, msgs...); err != nil && ctx.Err() == nil {
+			f.logger.Warn("publish ticker messages", "topics", len(msgs), "err", err)
 		}
 	}
 }

@@ -13,13 +13,14 @@ import (
 
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/ingest"
+	"github.com/openioc/ioc/internal/bus/bustest"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
-func newFeed(t *testing.T) (*Feed, *chstore.Store, *testenv.Capture[Message]) {
+func newFeed(t *testing.T) (*Feed, *chstore.Store, *bustest.Capture[Message]) {
 	t.Helper()
 	s := testenv.Store(t)
 	reg, err := geo.Builtin()
@@ -27,7 +28,7 @@ func newFeed(t *testing.T) (*Feed, *chstore.Store, *testenv.Capture[Message]) {
 		t.Fatal(err)
 	}
 	h, _ := reg.Hierarchy("vn-2025")
-	pub := &testenv.Capture[Message]{}
+	pub := &bustest.Capture[Message]{}
 	return New(Config{Interval: 20 * time.Millisecond}, s, h, pub, slog.New(slog.NewTextHandler(io.Discard, nil)), nil), s, pub
 }
 

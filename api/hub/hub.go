@@ -1,21 +1,35 @@
 // Package hub runs the websocket side of the live API: connections, their
 // topic subscriptions, and the fan-out of bus messages to them.
 //
+// Versions: a state topic's messages carry a version from the bus (see
+// internal/bus), and a subscription never takes a version that is not newer
+// than the one it has, so a screen never sees figures go back to an older
+// computation, whatever order the bus delivers them in. The hub keeps the
+// newest message of each subscribed topic; a new subscription is served from
+// it at once, else from the bus's latest-value store, else from figures
+// computed on the spot, which carry the lowest version so that anything
+// published replaces them. Stream topics (events/) carry no version: every
+// message goes out.
+//
 // Latest value wins: a connection holds at most one pending message per
 // topic, replaced when a newer one arrives, so a slow screen gets the newest
 // snapshot and never a backlog. A client that cannot take a write within
 // WriteTimeout is disconnected. Deliver never waits for a client.
 //
+// After a gap in the bus (Resync), every subscription is sent a fresh
+// snapshot. A snapshot that cannot be read or computed is retried with
+// jittered back-off until it succeeds or the client unsubscribes.
+//
 // Concurrency: a Hub is safe for concurrent use. Each connection has one
-// reader (the goroutine in Serve) and one writer goroutine that Serve owns
-// and waits for.
+// reader (the goroutine in Serve), one writer goroutine, and goroutines
+// that read snapshots; Serve owns them all and waits for them. Locks are
+// taken in the order Hub.mu, topic.mu, conn.mu.
 package hub
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -25,6 +39,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/internal/bus"
 )
 
 // Config tunes a Hub. Zero fields take the defaults.
@@ -44,6 +59,9 @@ type Config struct {
 	// SnapshotConcurrency bounds the snapshots computed at once per
 	// connection; default 4.
 	SnapshotConcurrency int
+	// RetryMin and RetryMax bound the jittered back-off between attempts
+	// at a snapshot that failed; defaults 500ms and 15s.
+	RetryMin, RetryMax time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -65,6 +83,12 @@ func (c Config) withDefaults() Config {
 	if c.SnapshotConcurrency <= 0 {
 		c.SnapshotConcurrency = 4
 	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = 500 * time.Millisecond
+	}
+	if c.RetryMax < c.RetryMin {
+		c.RetryMax = max(15*time.Second, c.RetryMin)
+	}
 	return c
 }
 
@@ -73,9 +97,13 @@ type Topics interface {
 	// Resolve checks that p may subscribe to topic and returns its
 	// canonical name, or an error that tells the client what is wrong.
 	Resolve(p auth.Principal, topic string) (string, error)
-	// Current computes the topic's payload now: a JSON object with an
-	// "as_of" time.
-	Current(ctx context.Context, topic string) ([]byte, error)
+	// Latest returns the newest published message of each of topics that
+	// has one: the bus's latest-value store.
+	Latest(ctx context.Context, topics []string) (map[string]bus.Message, error)
+	// Current computes the topic's payload now (a JSON object with an
+	// "as_of" time), with bus.LowestVersion on a state topic and no
+	// version on a stream topic.
+	Current(ctx context.Context, topic string) (bus.Message, error)
 }
 
 // Conn is the part of a websocket connection the hub uses.
@@ -100,26 +128,38 @@ type Hub struct {
 	logger *slog.Logger
 	m      metrics
 
-	mu     sync.RWMutex
-	subs   map[string]map[*conn]struct{} // topic → subscribed connections
-	conns  map[*conn]struct{}
-	closed bool
-	wg     sync.WaitGroup // one per connection being served
+	mu         sync.RWMutex
+	subscribed map[string]*topic
+	conns      map[*conn]struct{}
+	closed     bool
+	wg         sync.WaitGroup // one per connection being served
+}
+
+// topic is a subscribed topic: its subscribers and the newest versioned
+// message the hub has for it.
+type topic struct {
+	mu      sync.Mutex
+	subs    map[*conn]struct{}
+	version string // "" until a versioned message arrived
+	payload []byte
 }
 
 type metrics struct {
-	clients       prometheus.Gauge
-	subscriptions prometheus.Gauge
-	sent          *prometheus.CounterVec
-	coalesced     prometheus.Counter
-	disconnects   *prometheus.CounterVec
+	clients        prometheus.Gauge
+	subscriptions  prometheus.Gauge
+	sent           *prometheus.CounterVec
+	coalesced      prometheus.Counter
+	stale          prometheus.Counter
+	disconnects    *prometheus.CounterVec
+	snapshotErrors prometheus.Counter
+	resyncs        prometheus.Counter
 }
 
 // New returns a hub.
 func New(cfg Config, topics Topics, logger *slog.Logger, reg prometheus.Registerer) *Hub {
 	h := &Hub{
 		cfg: cfg.withDefaults(), topics: topics, logger: logger,
-		subs: map[string]map[*conn]struct{}{}, conns: map[*conn]struct{}{},
+		subscribed: map[string]*topic{}, conns: map[*conn]struct{}{},
 		m: metrics{
 			clients: prometheus.NewGauge(prometheus.GaugeOpts{
 				Name: "ioc_ws_clients", Help: "Connected websocket clients."}),
@@ -129,33 +169,65 @@ func New(cfg Config, topics Topics, logger *slog.Logger, reg prometheus.Register
 				Name: "ioc_ws_messages_sent_total", Help: "Messages written to websocket clients, by type."}, []string{"type"}),
 			coalesced: prometheus.NewCounter(prometheus.CounterOpts{
 				Name: "ioc_ws_messages_coalesced_total", Help: "Messages replaced by a newer one before a slow client took them."}),
+			stale: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "ioc_ws_messages_stale_total", Help: "Messages dropped because the topic or subscription already had a version at least as new."}),
 			disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "ioc_ws_disconnects_total", Help: "Websocket connections ended, by reason."}, []string{"reason"}),
+			snapshotErrors: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "ioc_ws_snapshot_errors_total", Help: "Attempts at a subscription's snapshot that failed and are retried."}),
+			resyncs: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "ioc_ws_resyncs_total", Help: "Connections sent fresh snapshots after a gap in the bus."}),
 		},
 	}
 	if reg != nil {
-		reg.MustRegister(h.m.clients, h.m.subscriptions, h.m.sent, h.m.coalesced, h.m.disconnects)
+		reg.MustRegister(h.m.clients, h.m.subscriptions, h.m.sent, h.m.coalesced, h.m.stale, h.m.disconnects,
+			h.m.snapshotErrors, h.m.resyncs)
 	}
 	return h
 }
 
-// Deliver hands a bus message to the topic's subscribers. It never blocks
-// on a client.
-func (h *Hub) Deliver(topic string, payload []byte) {
+// Deliver hands a bus message to the topic's subscribers, unless the hub
+// already has a version at least as new. It never blocks on a client.
+func (h *Hub) Deliver(name, version string, payload []byte) {
 	h.mu.RLock()
-	subs := h.subs[topic]
-	if len(subs) == 0 {
-		h.mu.RUnlock()
+	t := h.subscribed[name]
+	h.mu.RUnlock()
+	if t == nil {
 		return
 	}
-	targets := make([]*conn, 0, len(subs))
-	for c := range subs {
-		targets = append(targets, c)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.deliver(h, name, version, payload)
+}
+
+// deliver keeps a versioned message as the topic's newest and offers it to
+// every subscriber; t.mu is held, so that subscribers get a topic's
+// messages in version order.
+func (t *topic) deliver(h *Hub, name, version string, payload []byte) {
+	if version != "" {
+		if version <= t.version {
+			h.m.stale.Inc()
+			return
+		}
+		t.version, t.payload = version, payload
+	}
+	for c := range t.subs {
+		c.offer(name, version, payload, false)
+	}
+}
+
+// Resync sends every subscription of every connection a fresh snapshot:
+// the bus had a gap, so screens may have missed messages. It never blocks;
+// each connection reads what it needs on its own goroutine.
+func (h *Hub) Resync() {
+	h.mu.RLock()
+	conns := make([]*conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
 	}
 	h.mu.RUnlock()
-	v := versionOf(payload)
-	for _, c := range targets {
-		c.offer(topic, payload, v)
+	for _, c := range conns {
+		c.resync()
 	}
 }
 
@@ -164,7 +236,7 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 func (h *Hub) Serve(ws Conn, p auth.Principal) error {
 	c := &conn{
 		hub: h, ws: ws, principal: p,
-		subs: map[string]*sub{}, pending: map[string][]byte{},
+		subs: map[string]*sub{}, pending: map[string]pending{},
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		sem: make(chan struct{}, h.cfg.SnapshotConcurrency),
 	}
@@ -217,25 +289,70 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 }
 
-func (h *Hub) subscribe(c *conn, topic string) {
+// subscribe adds c to the topic's subscribers and offers it the hub's
+// newest message of the topic, if there is one; it says whether there was.
+func (h *Hub) subscribe(c *conn, name string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.subs[topic] == nil {
-		h.subs[topic] = map[*conn]struct{}{}
+	t := h.subscribed[name]
+	if t == nil {
+		t = &topic{subs: map[*conn]struct{}{}}
+		h.subscribed[name] = t
 	}
-	h.subs[topic][c] = struct{}{}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.subs[c] = struct{}{}
 	h.m.subscriptions.Inc()
+	if t.version == "" {
+		return false
+	}
+	c.offer(name, t.version, t.payload, false)
+	return true
 }
 
-func (h *Hub) unsubscribe(c *conn, topic string) {
+// serve offers c the hub's newest message of the topic, after taking m
+// (read from the bus's store) as the newest if it is; snapshot marks it as
+// a resync. It says whether the hub had a message to offer.
+func (h *Hub) serve(c *conn, name string, m *bus.Message, snapshot bool) bool {
+	h.mu.RLock()
+	t := h.subscribed[name]
+	h.mu.RUnlock()
+	if t == nil {
+		return false // c has unsubscribed meanwhile
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if m != nil && m.Version > t.version {
+		// Newer than anything the bus delivered here: the other
+		// subscribers take it too.
+		t.deliver(h, name, m.Version, m.Payload)
+	}
+	if t.version == "" {
+		return false
+	}
+	c.offer(name, t.version, t.payload, snapshot)
+	return true
+}
+
+func (h *Hub) unsubscribe(c *conn, name string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.subs[topic][c]; !ok {
+	t := h.subscribed[name]
+	if t == nil {
 		return
 	}
-	delete(h.subs[topic], c)
-	if len(h.subs[topic]) == 0 {
-		delete(h.subs, topic)
+	t.mu.Lock()
+	_, ok := t.subs[c]
+	delete(t.subs, c)
+	empty := len(t.subs) == 0
+	t.mu.Unlock()
+	if !ok {
+		return
+	}
+	if empty {
+		// Memory stays bounded by what screens hold; the bus's store serves
+		// the next subscriber.
+		delete(h.subscribed, name)
 	}
 	h.m.subscriptions.Dec()
 }
@@ -255,42 +372,20 @@ func (h *Hub) drop(c *conn) {
 	h.mu.Unlock()
 }
 
-// version orders and identifies a payload: its as_of, and a hash of the rest,
-// so that the same figures published by two nodes reach a screen once.
-type version struct {
-	asOf time.Time
-	hash uint64
-}
-
-func versionOf(payload []byte) version {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(payload, &m); err != nil {
-		return version{hash: hashOf(payload)}
-	}
-	var v version
-	if raw, ok := m["as_of"]; ok {
-		_ = json.Unmarshal(raw, &v.asOf)
-		delete(m, "as_of")
-	}
-	rest, _ := json.Marshal(m) // keys sorted: equal content hashes equal
-	v.hash = hashOf(rest)
-	return v
-}
-
-func hashOf(b []byte) uint64 {
-	f := fnv.New64a()
-	_, _ = f.Write(b)
-	return f.Sum64()
-}
-
-// envelope builds a server message around an already-encoded payload.
-func envelope(kind, topic string, seq uint64, data []byte) []byte {
+// envelope builds a server message around an already-encoded payload; the
+// version is left out on a stream topic.
+func envelope(kind, topic, version string, seq uint64, data []byte) []byte {
 	t, _ := json.Marshal(topic)
-	b := make([]byte, 0, len(data)+len(topic)+48)
+	b := make([]byte, 0, len(data)+len(topic)+len(version)+60)
 	b = append(b, `{"type":"`...)
 	b = append(b, kind...)
 	b = append(b, `","topic":`...)
 	b = append(b, t...)
+	if version != "" {
+		b = append(b, `,"version":"`...)
+		b = append(b, version...) // hexadecimal digits: nothing to escape
+		b = append(b, '"')
+	}
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `,"data":`...)

@@ -15,6 +15,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/internal/bus"
 )
 
 // fakeConn is a scripted websocket: the test feeds client messages in and
@@ -114,11 +115,13 @@ func (f *fakeConn) send(op, topic string) {
 }
 
 type msg struct {
-	Type  string `json:"type"`
-	Topic string `json:"topic"`
-	Seq   int    `json:"seq"`
-	Error string `json:"error"`
-	Data  struct {
+	Type     string `json:"type"`
+	Topic    string `json:"topic"`
+	Version  string `json:"version"`
+	Seq      int    `json:"seq"`
+	Error    string `json:"error"`
+	Retrying bool   `json:"retrying"`
+	Data     struct {
 		AsOf time.Time `json:"as_of"`
 		N    int       `json:"n"`
 	} `json:"data"`
@@ -157,21 +160,85 @@ func payload(n int, asOf time.Time) []byte {
 	return fmt.Appendf(nil, `{"as_of":%q,"n":%d}`, asOf.Format(time.RFC3339), n)
 }
 
-// topics knows kpi/* topics; the current value of each is n=0 at t0.
-type topics struct{}
+// v is the n-th version of a publisher holding lease token 1000.
+func v(n uint32) string { return bus.Version(1000, n) }
 
-func (topics) Resolve(p auth.Principal, topic string) (string, error) {
-	if !strings.HasPrefix(topic, "kpi/") {
+// topics knows kpi/* (state) and events/* (stream) topics. The bus's store
+// holds what store has; the current value of each topic is n=0 at t0,
+// computed unless fail says to fail.
+type topics struct {
+	mu           sync.Mutex
+	store        map[string]bus.Message
+	latestErr    error
+	fail         int           // Current fails this many times more
+	gate         chan struct{} // when not nil, Current waits for it
+	latestCalls  int
+	currentCalls int
+}
+
+func (*topics) Resolve(p auth.Principal, topic string) (string, error) {
+	if !strings.HasPrefix(topic, "kpi/") && !strings.HasPrefix(topic, "events/") {
 		return "", fmt.Errorf("unknown topic %q", topic)
 	}
 	return topic, nil
 }
 
-func (topics) Current(context.Context, string) ([]byte, error) { return payload(0, t0), nil }
+func (f *topics) Latest(_ context.Context, names []string) (map[string]bus.Message, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.latestCalls++
+	if f.latestErr != nil {
+		return nil, f.latestErr
+	}
+	out := map[string]bus.Message{}
+	for _, n := range names {
+		if m, ok := f.store[n]; ok {
+			out[n] = m
+		}
+	}
+	return out, nil
+}
+
+func (f *topics) Current(ctx context.Context, topic string) (bus.Message, error) {
+	f.mu.Lock()
+	f.currentCalls++
+	gate := f.gate
+	failing := f.fail > 0
+	if failing {
+		f.fail--
+	}
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return bus.Message{}, ctx.Err()
+		}
+	}
+	if failing {
+		return bus.Message{}, errors.New("clickhouse: connection refused")
+	}
+	m := bus.Message{Topic: topic, Payload: payload(0, t0)}
+	if strings.HasPrefix(topic, "kpi/") {
+		m.Version = bus.LowestVersion
+	}
+	return m, nil
+}
+
+func (f *topics) calls() (latest, current int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.latestCalls, f.currentCalls
+}
 
 func newHub(t *testing.T, cfg Config) *Hub {
 	t.Helper()
-	h := New(cfg, topics{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	return newHubWith(t, cfg, &topics{})
+}
+
+func newHubWith(t *testing.T, cfg Config, tp *topics) *Hub {
+	t.Helper()
+	h := New(cfg, tp, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	t.Cleanup(func() { _ = h.Close(context.Background()) })
 	return h
 }
@@ -194,12 +261,12 @@ func TestSlowScreenGetsNewestValueNotBacklog(t *testing.T) {
 	c.hold()
 	// The first update is taken by the writer and held; the next ones pile up
 	// behind it and must fold into one.
-	h.Deliver("kpi/79", payload(1, t0.Add(time.Second)))
+	h.Deliver("kpi/79", v(1), payload(1, t0.Add(time.Second)))
 	<-c.waiting
 	delivered := make(chan struct{})
 	go func() {
 		for i := 2; i <= 100; i++ {
-			h.Deliver("kpi/79", payload(i, t0.Add(time.Duration(i)*time.Second)))
+			h.Deliver("kpi/79", v(uint32(i)), payload(i, t0.Add(time.Duration(i)*time.Second)))
 		}
 		close(delivered)
 	}()
@@ -211,16 +278,16 @@ func TestSlowScreenGetsNewestValueNotBacklog(t *testing.T) {
 	c.release()
 	c.messages(t, 3)
 	// Nothing more may follow: a later update is the very next message.
-	h.Deliver("kpi/79", payload(101, t0.Add(101*time.Second)))
+	h.Deliver("kpi/79", v(101), payload(101, t0.Add(101*time.Second)))
 	got := c.messages(t, 4)
 	if len(got) != 4 || got[3].Data.N != 101 {
 		t.Fatalf("got %d messages %+v, want 3 (snapshot, the held update, the newest), then the later update", len(got), got)
 	}
-	if got[2].Type != "update" || got[2].Seq != 3 || got[2].Data.N != 100 {
-		t.Errorf("third message: got %+v, want update seq 3 with the newest value 100", got[2])
+	if got[2].Type != "update" || got[2].Seq != 3 || got[2].Data.N != 100 || got[2].Version != v(100) {
+		t.Errorf("third message: got %+v, want update seq 3 with the newest value 100 and its version", got[2])
 	}
-	if got[3].Seq != 4 {
-		t.Errorf("later update: got seq %d, want 4", got[3].Seq)
+	if got[3].Seq != 4 || got[3].Version != v(101) {
+		t.Errorf("later update: got seq %d version %s, want 4 and %s", got[3].Seq, got[3].Version, v(101))
 	}
 }
 
@@ -230,7 +297,7 @@ func TestStuckScreenIsDisconnected(t *testing.T) {
 	c.send("subscribe", "kpi/79")
 	c.messages(t, 1)
 	c.hold()
-	h.Deliver("kpi/79", payload(1, t0.Add(time.Second)))
+	h.Deliver("kpi/79", v(1), payload(1, t0.Add(time.Second)))
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -238,37 +305,8 @@ func TestStuckScreenIsDisconnected(t *testing.T) {
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	if len(h.subs) != 0 || len(h.conns) != 0 {
-		t.Errorf("after disconnect: %d topics and %d connections left, want none", len(h.subs), len(h.conns))
-	}
-}
-
-func TestSameFiguresFromTwoNodesReachScreenOnce(t *testing.T) {
-	h := newHub(t, Config{})
-	c, _ := serve(t, h)
-	c.send("subscribe", "kpi/79")
-	c.messages(t, 1)
-	h.Deliver("kpi/79", payload(5, t0.Add(2*time.Second)))
-	h.Deliver("kpi/79", payload(5, t0.Add(3*time.Second))) // same figures, another node
-	h.Deliver("kpi/79", payload(4, t0.Add(time.Second)))   // older than what the screen has
-	h.Deliver("kpi/80", payload(9, t0.Add(time.Second)))   // not subscribed
-	h.Deliver("kpi/79", payload(6, t0.Add(4*time.Second)))
-	// Updates that arrive before the writer runs may fold together; what
-	// must hold is that 6 comes last, 4 never, and 5 at most once.
-	var got []msg
-	for got = c.messages(t, 2); got[len(got)-1].Data.N != 6; got = c.messages(t, len(got)+1) {
-	}
-	fives := 0
-	for i, m := range got[1:] {
-		if m.Type != "update" || m.Seq != i+2 || m.Data.N == 4 {
-			t.Errorf("message %d: got %+v, want update seq %d, never the older 4", i+1, m, i+2)
-		}
-		if m.Data.N == 5 {
-			fives++
-		}
-	}
-	if fives > 1 {
-		t.Errorf("the same figures reached the screen %d times, want once", fives)
+	if len(h.subscribed) != 0 || len(h.conns) != 0 {
+		t.Errorf("after disconnect: %d topics and %d connections left, want none", len(h.subscribed), len(h.conns))
 	}
 }
 

@@ -244,6 +244,7 @@ func TestClickHouseDownGives503AndAcknowledgesNothing(t *testing.T) {
 
 func TestWebsocketSnapshotThenUpdate(t *testing.T) {
 	n := startNode(t, testConfig(t))
+	waitLive(t, n)
 	ws := n.live(adminToken)
 	ws.send("subscribe", "kpi/26740")
 	ws.send("subscribe", "kpi/79/24h")
@@ -389,6 +390,8 @@ func TestTwoNodesSharingRedisDeliverTheSameUpdates(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.RedisAddr = testenv.RedisAddr(t)
 	a, b := startNode(t, cfg), startNode(t, cfg)
+	waitLive(t, a)
+	waitLive(t, b)
 	onA, onB := a.live(adminToken), b.live(adminToken)
 	for _, ws := range []*wsClient{onA, onB} {
 		ws.send("subscribe", "kpi/26740")

@@ -12,11 +12,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -111,11 +113,12 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		return fmt.Errorf("migrate clickhouse schema: %w", err)
 	}
 
-	// Bus and cluster lock: in-process on one node, Redis across several.
+	// Bus and leases: in-process on one node, Redis across several. The bus
+	// keeps each topic's latest message; leases elect the node that
+	// publishes figures and devices, and serialise writes and alarms.
 	var (
-		pub    aggregate.Publisher
-		sub    func(context.Context, bus.Handler) (*bus.Subscription, error)
-		leases leaser
+		pub    liveBus
+		leases leaseSet
 		ready  = map[string]api.Check{"clickhouse": store.Ping}
 	)
 	if cfg.RedisAddr != "" {
@@ -128,17 +131,19 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		if err != nil {
 			return err
 		}
-		pub, sub, leases = rb, rb.Subscribe, lease.NewRedis(rdb, lease.RedisConfig{Prefix: cfg.RedisPrefix, TTL: cfg.LeaseTTL})
+		pub, leases = rb, lease.NewRedis(rdb, lease.RedisConfig{Prefix: cfg.RedisPrefix, TTL: cfg.LeaseTTL})
 		ready["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	} else {
 		mb := bus.NewMemory()
-		pub, sub, leases = mb, mb.Subscribe, lease.NewLocal()
+		pub, leases = mb, lease.NewLocal()
 	}
+
+	ready["live"] = liveReady(pub)
 
 	// Devices: the registry of cameras and sensors, their status and the
 	// devices/ topics.
 	devices, err := device.New(device.Config{CameraTimeout: cfg.CameraTimeout, SensorTimeout: cfg.SensorTimeout},
-		store, hierarchy, pub, logger.With("component", "device"), reg)
+		store, hierarchy, pub, leases, logger.With("component", "device"), reg)
 	if err != nil {
 		return err
 	}
@@ -166,7 +171,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	// Aggregate: figures per unit and window, published when they change.
 	agg, err = aggregate.New(aggregate.Config{
 		Hierarchy: cfg.Hierarchy, Location: loc, RefreshInterval: cfg.RefreshInterval,
-	}, store, units, pub, operations{devices, alarms}, logger.With("component", "aggregate"), reg)
+	}, store, units, pub, leases, operations{devices, alarms}, logger.With("component", "aggregate"), reg)
 	if err != nil {
 		return err
 	}
@@ -255,6 +260,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 			"dossiers": ingestSvc.Dossiers, "camera-events": ingestSvc.CameraEvents, "sensor-readings": ingestSvc.SensorReadings,
 			"ngsi-ld": ingestSvc.NGSILD, "camera-xml": ingestSvc.CameraXML, "feedback": ingestSvc.Feedback,
 		},
+		Latest:   pub,
 		Ready:    ready,
 		Gatherer: reg, Registerer: reg, Logger: logger.With("component", "api"),
 	})
@@ -262,7 +268,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		return err
 	}
 	// The subscription lives until Close at shutdown, not with the start-up context.
-	busSub, err := sub(context.WithoutCancel(startCtx), func(m bus.Message) { server.Deliver(m.Topic, m.Payload) })
+	busSub, err := pub.Subscribe(context.WithoutCancel(startCtx), route(server, agg), server.Resync)
 	if err != nil {
 		return fmt.Errorf("subscribe to the bus: %w", err)
 	}
@@ -432,12 +438,6 @@ func simulatorToken(cfg serveConfig) (string, error) {
 	return tok, nil
 }
 
-// leaser is what the parts that act alone across nodes need of leases.
-type leaser interface {
-	ingest.Leaser
-	Lock(ctx context.Context, name string) (unlock func(), err error)
-}
-
 // settleZone cuts the local day and month rollups again when IOC_TIMEZONE
 // changed since they were cut: after finishing unfinished batches, whose
 // missing parts a rebuild from the records would otherwise count twice.
@@ -464,6 +464,50 @@ func settleZone(ctx context.Context, store *chstore.Store, rec *ingest.Reconcile
 // ignoreErr adapts a Run whose error the node does not act on yet.
 func ignoreErr(f func(context.Context) error) func(context.Context) {
 	return func(ctx context.Context) { _ = f(ctx) }
+}
+
+// leaseSet is the node's leases: in process, or Redis.
+type leaseSet interface {
+	Lock(ctx context.Context, name string) (unlock func(), err error)
+	Acquire(ctx context.Context, name string) (*lease.Lease, error)
+}
+
+// liveBus is the bus as the node uses it: in process, or Redis.
+type liveBus interface {
+	Publish(ctx context.Context, msgs ...bus.Message) error
+	Latest(ctx context.Context, topics []string) (map[string]bus.Message, error)
+	Subscribe(ctx context.Context, h bus.Handler, gap func()) (*bus.Subscription, error)
+}
+
+// route hands bus messages to the websocket hub, except internal ones,
+// which no screen may see: units forwarded to the node that publishes
+// figures go to its aggregator.
+func route(server *api.Server, agg *aggregate.Aggregator) bus.Handler {
+	return func(m bus.Message) {
+		switch {
+		case m.Topic == aggregate.DirtyTopic:
+			agg.Forwarded(m.Payload)
+		case strings.HasPrefix(m.Topic, "internal/"):
+		default:
+			server.Deliver(m)
+		}
+	}
+}
+
+// liveReady says whether live figures have been published since the bus's
+// latest values were last empty: until then, a screen would be served
+// figures computed on the spot and would see them all again as updates.
+func liveReady(b liveBus) api.Check {
+	return func(ctx context.Context) error {
+		m, err := b.Latest(ctx, []string{aggregate.TermTopic})
+		if err != nil {
+			return err
+		}
+		if len(m) == 0 {
+			return errors.New("live figures not published yet: the node holding the aggregate lease is still publishing them, or none holds it (see the aggregate component's log)")
+		}
+		return nil
+	}
 }
 
 // operations gives the aggregator the figures of devices and alarms.

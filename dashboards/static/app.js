@@ -81,7 +81,11 @@
     loadAttempt: 0,
     fatal: false,
   };
-  const live = { ws: null, attempt: 0, timer: 0, retries: new Map() };
+  // versions: topic → the version of the last message applied. Versions
+  // are fixed-width strings that compare as plain strings; a state topic's
+  // only grow, so anything not newer is an older computation (or the same
+  // one again) and is ignored. Stream topics (events/) carry none.
+  const live = { ws: null, attempt: 0, timer: 0, retries: new Map(), versions: new Map() };
   let resortTimer = 0;
 
   // ---- token ----------------------------------------------------------------
@@ -239,6 +243,8 @@
   }
 
   function send(op, topic) {
+    // What a later subscription brings is news again.
+    if (op === 'unsubscribe') live.versions.delete(topic);
     const ws = live.ws;
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ op, topic }));
   }
@@ -297,10 +303,17 @@
     try { m = JSON.parse(raw); } catch (e) { return; }
     if (!m || typeof m !== 'object') return;
     if (m.type === 'error') {
+      // The server keeps trying and the subscription stays: nothing to do.
+      if (m.retrying) { console.warn(m.topic, m.error); return; }
       topicRefused(m.topic, m.error);
       return;
     }
     if ((m.type !== 'snapshot' && m.type !== 'update') || !m.data || typeof m.data !== 'object' || typeof m.topic !== 'string') return;
+    if (typeof m.version === 'string' && m.version !== '') {
+      const last = live.versions.get(m.topic);
+      if (last !== undefined && m.version <= last) return;
+      live.versions.set(m.topic, m.version);
+    }
     // A part that fails on odd data must not take the rest of the page down.
     const part = (f) => {
       try { f(m.data, m.type === 'snapshot'); } catch (e) { console.error(m.topic, e); }
@@ -322,6 +335,7 @@
   // without devices): their part of the page is left out, quietly.
   function topicRefused(topic, error) {
     const ops = opsPart(topic);
+    live.versions.delete(topic);
     if (ops) {
       ops.off();
       // Refusals that another try will not change.

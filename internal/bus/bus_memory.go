@@ -13,7 +13,12 @@ import (
 // Memory is a bus inside one process, for a node that runs alone.
 type Memory struct {
 	mu   sync.Mutex                   // serializes writers of subs
-	subs atomic.Pointer[[]*memorySub] // copied on write so Publish takes no lock
+	subs atomic.Pointer[[]*memorySub] // copied on write so delivery takes no lock
+
+	// pub serializes publishers, so that subscribers see the messages of a
+	// topic in the order their versions were accepted.
+	pub    sync.Mutex
+	latest map[string]Message // topic → newest versioned message; guarded by pub
 }
 
 type memorySub struct {
@@ -26,27 +31,68 @@ type memorySub struct {
 
 // NewMemory returns an empty in-process bus.
 func NewMemory() *Memory {
-	b := &Memory{}
+	b := &Memory{latest: map[string]Message{}}
 	b.subs.Store(&[]*memorySub{})
 	return b
 }
 
-// Publish calls every subscribed handler with the message before returning.
-// The payload is copied, so the caller may reuse it.
-func (b *Memory) Publish(ctx context.Context, topic string, payload []byte) error {
+// Publish calls every subscribed handler with each message before
+// returning, and keeps the newest versioned message of each topic. A
+// message whose version is not newer than its topic's is refused with
+// ErrStale and the others still go out. Payloads are copied, so the caller
+// may reuse them.
+func (b *Memory) Publish(ctx context.Context, msgs ...Message) error {
+	for _, m := range msgs {
+		if err := validate(m); err != nil {
+			return err
+		}
+	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("publish %s: %w", topic, err)
+		return fmt.Errorf("publish: %w", err)
 	}
-	msg := Message{Topic: topic, Payload: bytes.Clone(payload)}
-	for _, s := range *b.subs.Load() {
-		s.deliver(msg)
+	b.pub.Lock()
+	defer b.pub.Unlock()
+	var errs []error
+	for _, m := range msgs {
+		m.Payload = bytes.Clone(m.Payload)
+		if m.Version != "" {
+			if cur, ok := b.latest[m.Topic]; ok && cur.Version >= m.Version {
+				errs = append(errs, staleError(m, cur.Version))
+				continue
+			}
+			b.latest[m.Topic] = m
+		}
+		for _, s := range *b.subs.Load() {
+			s.deliver(m)
+		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+func staleError(m Message, current string) error {
+	return fmt.Errorf("publish %s version %s: %w (%s)", m.Topic, m.Version, ErrStale, current)
+}
+
+// Latest returns the newest message of each of topics that has one.
+func (b *Memory) Latest(ctx context.Context, topics []string) (map[string]Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("read latest messages: %w", err)
+	}
+	b.pub.Lock()
+	defer b.pub.Unlock()
+	out := make(map[string]Message, len(topics))
+	for _, t := range topics {
+		if m, ok := b.latest[t]; ok {
+			out[t] = m
+		}
+	}
+	return out, nil
 }
 
 // Subscribe registers h for every message published from now on, until the
-// subscription is closed or ctx is cancelled.
-func (b *Memory) Subscribe(ctx context.Context, h Handler) (*Subscription, error) {
+// subscription is closed or ctx is cancelled. An in-process subscription
+// never misses a message, so gap is never called.
+func (b *Memory) Subscribe(ctx context.Context, h Handler, gap func()) (*Subscription, error) {
 	if h == nil {
 		return nil, errors.New("subscribe: nil handler")
 	}

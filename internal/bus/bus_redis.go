@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,8 +26,42 @@ const (
 	healthInterval = 15 * time.Second
 	pingTimeout    = 5 * time.Second
 	minRetry       = 100 * time.Millisecond
-	maxRetry       = 5 * time.Second
+	// maxRetry is short so that a subscription is back, and its gap
+	// reported, within a second or so of Redis answering again: screens
+	// are resynchronised only then.
+	maxRetry = time.Second
+	// batchSize bounds the commands of one pipeline.
+	batchSize = 500
+	// latestKey, under the prefix, is the hash of each topic's latest
+	// message.
+	latestKey = "latest"
 )
+
+// publishScript publishes a versioned message only if its version is
+// greater than the topic's latest, and then keeps it as the latest, in one
+// step. Versions are compared byte by byte rather than with Lua's < on
+// strings, which follows the server's locale.
+//
+// KEYS[1] the hash of latest messages; ARGV channel, topic, version, frame.
+// Returns 1 once published, else the latest version that refused it.
+var publishScript = redis.NewScript(`
+local cur = redis.call("HGET", KEYS[1], ARGV[2])
+if cur then
+	local v = ARGV[3]
+	for i = 1, 24 do
+		local a, b = string.byte(v, i), string.byte(cur, i)
+		if b == nil or a > b then
+			break
+		end
+		if a < b or i == 24 then
+			return string.sub(cur, 1, 24)
+		end
+	end
+end
+redis.call("HSET", KEYS[1], ARGV[2], ARGV[4])
+redis.call("PUBLISH", ARGV[1], ARGV[4])
+return 1
+`)
 
 // RedisConfig configures a Redis bus.
 type RedisConfig struct {
@@ -46,6 +81,8 @@ type Redis struct {
 type metrics struct {
 	published       prometheus.Counter
 	received        prometheus.Counter
+	refused         prometheus.Counter
+	gaps            prometheus.Counter
 	publishErrors   prometheus.Counter
 	publishDuration prometheus.Histogram
 }
@@ -86,6 +123,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "ioc_bus_messages_received_total",
 			Help: "Messages received from the Redis bus, counted once per subscription.",
 		}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ioc_bus_messages_refused_total",
+			Help: "Messages refused because their topic already had a version at least as new.",
+		}),
+		gaps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ioc_bus_subscription_gaps_total",
+			Help: "Subscriptions restored after a failure, during which messages may have been lost.",
+		}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ioc_bus_publish_errors_total",
 			Help: "Publishes to the Redis bus that failed.",
@@ -103,6 +148,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.published, err = register(reg, m.published)
 	if err == nil {
 		m.received, err = register(reg, m.received)
+	}
+	if err == nil {
+		m.refused, err = register(reg, m.refused)
+	}
+	if err == nil {
+		m.gaps, err = register(reg, m.gaps)
 	}
 	if err == nil {
 		m.publishErrors, err = register(reg, m.publishErrors)
@@ -129,23 +180,156 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 	return c, nil
 }
 
-// Publish sends the message to every subscriber of every node.
-func (b *Redis) Publish(ctx context.Context, topic string, payload []byte) error {
-	start := time.Now()
-	err := b.client.Publish(ctx, b.prefix+topic, payload).Err()
-	b.metrics.publishDuration.Observe(time.Since(start).Seconds())
-	if err != nil {
-		b.metrics.publishErrors.Inc()
-		return fmt.Errorf("publish %s to redis: %w", topic, err)
+// Publish sends the messages, in order, to every subscriber of every node,
+// pipelined. A versioned message is sent only if its version is greater
+// than its topic's latest, and then kept as the latest; one that is not is
+// refused with ErrStale and the others still go out.
+func (b *Redis) Publish(ctx context.Context, msgs ...Message) error {
+	for _, m := range msgs {
+		if err := validate(m); err != nil {
+			return err
+		}
 	}
-	b.metrics.published.Inc()
-	return nil
+	start := time.Now()
+	var errs []error
+	for chunk := range slices.Chunk(msgs, batchSize) {
+		if err := b.publish(ctx, chunk); err != nil {
+			errs = append(errs, err)
+			if !OnlyStale(err) {
+				break // Redis failed: the rest would too
+			}
+		}
+	}
+	b.metrics.publishDuration.Observe(time.Since(start).Seconds())
+	return errors.Join(errs...)
+}
+
+func (b *Redis) publish(ctx context.Context, msgs []Message) error {
+	if len(msgs) == 1 {
+		// Run loads the script if Redis does not know it.
+		return b.result(msgs, []redis.Cmder{b.send(ctx, b.client, msgs[0], true)})
+	}
+	cmds := b.pipeline(ctx, msgs)
+	var retry []Message
+	for i, c := range cmds {
+		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			retry = append(retry, msgs[i])
+		}
+	}
+	if len(retry) > 0 {
+		// Redis restarted since the script was loaded; the messages it ran
+		// are not sent again.
+		if err := publishScript.Load(ctx, b.client).Err(); err != nil {
+			b.metrics.publishErrors.Inc()
+			return fmt.Errorf("publish to redis: load script: %w", err)
+		}
+		done := b.result(msgs, cmds)
+		return errors.Join(done, b.result(retry, b.pipeline(ctx, retry)))
+	}
+	return b.result(msgs, cmds)
+}
+
+// pipeline sends msgs in one round trip and returns their commands.
+func (b *Redis) pipeline(ctx context.Context, msgs []Message) []redis.Cmder {
+	cmds := make([]redis.Cmder, len(msgs))
+	_, _ = b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, m := range msgs {
+			cmds[i] = b.send(ctx, p, m, false)
+		}
+		return nil
+	})
+	return cmds
+}
+
+// send queues or runs the command that publishes m; with load, a script
+// unknown to Redis is loaded (which a pipeline cannot do).
+func (b *Redis) send(ctx context.Context, c redis.Cmdable, m Message, load bool) redis.Cmder {
+	frame := encodeFrame(m)
+	if m.Version == "" {
+		return c.Publish(ctx, b.prefix+m.Topic, frame)
+	}
+	keys := []string{b.prefix + latestKey}
+	args := []any{b.prefix + m.Topic, m.Topic, m.Version, frame}
+	if load {
+		return publishScript.Run(ctx, c, keys, args...)
+	}
+	return publishScript.EvalSha(ctx, c, keys, args...)
+}
+
+// result reads the replies to the commands that published msgs, counts
+// them, and returns the refusals, or the first failure (Redis failing fails
+// them all), skipping scripts Redis did not know.
+func (b *Redis) result(msgs []Message, cmds []redis.Cmder) error {
+	var errs []error
+	for i, c := range cmds {
+		m := msgs[i]
+		err := c.Err()
+		switch {
+		case err != nil && redis.HasErrorPrefix(err, "NOSCRIPT"):
+		case err != nil:
+			b.metrics.publishErrors.Inc()
+			return errors.Join(append(errs, fmt.Errorf("publish %s to redis: %w", m.Topic, err))...)
+		default:
+			if cmd, ok := c.(*redis.Cmd); ok {
+				if cur, ok := cmd.Val().(string); ok {
+					b.metrics.refused.Inc()
+					errs = append(errs, staleError(m, cur))
+					continue
+				}
+			}
+			b.metrics.published.Inc()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Latest returns the newest message of each of topics that has one.
+func (b *Redis) Latest(ctx context.Context, topics []string) (map[string]Message, error) {
+	out := make(map[string]Message, len(topics))
+	for chunk := range slices.Chunk(topics, 1000) {
+		vals, err := b.client.HMGet(ctx, b.prefix+latestKey, chunk...).Result()
+		if err != nil {
+			return nil, fmt.Errorf("read latest messages from redis: %w", err)
+		}
+		for i, v := range vals {
+			if s, ok := v.(string); ok {
+				m := decodeFrame(s)
+				m.Topic = chunk[i]
+				out[chunk[i]] = m
+			}
+		}
+	}
+	return out, nil
+}
+
+// encodeFrame is what goes over Redis: the version (empty on a stream
+// topic), a space, the payload.
+func encodeFrame(m Message) string {
+	b := make([]byte, 0, len(m.Version)+1+len(m.Payload))
+	b = append(b, m.Version...)
+	b = append(b, ' ')
+	return string(append(b, m.Payload...))
+}
+
+// decodeFrame reads a frame; anything else is taken as an unversioned
+// payload, as nodes before versions published them.
+func decodeFrame(s string) Message {
+	switch {
+	case len(s) > 0 && s[0] == ' ':
+		return Message{Payload: []byte(s[1:])}
+	case len(s) > VersionLen && s[VersionLen] == ' ' && ValidVersion(s[:VersionLen]):
+		return Message{Version: s[:VersionLen], Payload: []byte(s[VersionLen+1:])}
+	}
+	return Message{Payload: []byte(s)}
 }
 
 // Subscribe registers h for every message published on the bus from now on,
 // until the subscription is closed or ctx is cancelled. It returns once Redis
-// has confirmed the subscription.
-func (b *Redis) Subscribe(ctx context.Context, h Handler) (*Subscription, error) {
+// has confirmed the subscription. gap, if not nil, is called on the delivery
+// goroutine each time the subscription is restored after a failure: messages
+// published meanwhile are lost, and the latest ones can be read with Latest.
+// Like h, it must not block.
+func (b *Redis) Subscribe(ctx context.Context, h Handler, gap func()) (*Subscription, error) {
 	if h == nil {
 		return nil, errors.New("subscribe: nil handler")
 	}
@@ -165,7 +349,7 @@ func (b *Redis) Subscribe(ctx context.Context, h Handler) (*Subscription, error)
 
 	stop := make(chan struct{})
 	done := make(chan struct{})
-	go b.deliver(ps, h, stop, done)
+	go b.deliver(ps, h, gap, stop, done)
 	halt := sync.OnceFunc(func() {
 		close(stop)
 		// Unblocks the receive in deliver; the error is only about closing
@@ -183,7 +367,7 @@ func (b *Redis) Subscribe(ctx context.Context, h Handler) (*Subscription, error)
 
 // deliver hands messages to h until stop is closed. go-redis redials and
 // resubscribes after a failed receive; deliver only paces the attempts.
-func (b *Redis) deliver(ps *redis.PubSub, h Handler, stop <-chan struct{}, done chan<- struct{}) {
+func (b *Redis) deliver(ps *redis.PubSub, h Handler, gap func(), stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	retry := minRetry
 	for {
@@ -216,11 +400,17 @@ func (b *Redis) deliver(ps *redis.PubSub, h Handler, stop <-chan struct{}, done 
 		switch m := msg.(type) {
 		case *redis.Message:
 			b.metrics.received.Inc()
-			h(Message{Topic: strings.TrimPrefix(m.Channel, b.prefix), Payload: []byte(m.Payload)})
+			msg := decodeFrame(m.Payload)
+			msg.Topic = strings.TrimPrefix(m.Channel, b.prefix)
+			h(msg)
 		case *redis.Subscription:
 			// Subscribe consumed the first confirmation, so this one follows
 			// a redial; messages published meanwhile are lost.
-			b.logger.Warn("redis bus subscription restored", "pattern", b.pattern)
+			b.logger.Warn("redis bus subscription restored; messages published meanwhile are lost", "pattern", b.pattern)
+			b.metrics.gaps.Inc()
+			if gap != nil {
+				gap()
+			}
 		case *redis.Pong:
 		default:
 			b.logger.Warn("redis bus: unexpected pubsub reply", "pattern", b.pattern, "reply", fmt.Sprint(msg))

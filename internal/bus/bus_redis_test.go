@@ -3,15 +3,14 @@ package bus
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/openioc/ioc/internal/devservices"
 	"github.com/openioc/ioc/internal/testenv"
 )
 
@@ -94,8 +93,9 @@ func TestRedisDefaultPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatalf("receive on raw client: %v", err)
 	}
-	if got.Channel != "ioc:"+topic || got.Payload != "hello" {
-		t.Fatalf("got %s %q, want %s %q", got.Channel, got.Payload, "ioc:"+topic, "hello")
+	// On the wire: the version (none on a stream topic), a space, the payload.
+	if got.Channel != "ioc:"+topic || got.Payload != " hello" {
+		t.Fatalf("got %s %q, want %s %q", got.Channel, got.Payload, "ioc:"+topic, " hello")
 	}
 }
 
@@ -115,7 +115,7 @@ func TestRedisFailsWhenRedisIsDown(t *testing.T) {
 	if err := srv.Stop(); err != nil {
 		t.Fatalf("stop redis: %v", err)
 	}
-	err = b.Publish(context.Background(), "kpi/79", []byte("down"))
+	err = b.Publish(context.Background(), Message{Topic: "kpi/79", Payload: []byte("down")})
 	if err == nil {
 		t.Fatalf("Publish with Redis down: got nil error, want one")
 	}
@@ -123,7 +123,7 @@ func TestRedisFailsWhenRedisIsDown(t *testing.T) {
 		t.Fatalf("got error %q, want prefix %q", err, want)
 	}
 
-	if _, err := b.Subscribe(context.Background(), r.handle); err == nil {
+	if _, err := b.Subscribe(context.Background(), r.handle, nil); err == nil {
 		t.Fatalf("Subscribe with Redis down: got nil error, want one")
 	} else if want := "subscribe to redis "; !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("got error %q, want prefix %q", err, want)
@@ -165,39 +165,68 @@ func TestRedisBusesShareRegistry(t *testing.T) {
 	}
 }
 
-func TestRedisSubscriptionSurvivesRestart(t *testing.T) {
+func TestRedisSubscriptionSurvivesRestartAndReportsTheGap(t *testing.T) {
 	t.Parallel()
 	srv := testenv.StartRedis(t)
 	var logs syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	b, err := NewRedis(newClient(t, srv.Addr), RedisConfig{Prefix: testPrefix(t)}, logger, nil)
+	reg := prometheus.NewRegistry()
+	b, err := NewRedis(newClient(t, srv.Addr), RedisConfig{Prefix: testPrefix(t)}, logger, reg)
 	if err != nil {
 		t.Fatalf("NewRedis: %v", err)
 	}
 	r := newRecorder()
-	subscribe(t, b, r.handle)
-
-	srv.Kill()
-	var port int
-	if _, err := fmt.Sscanf(srv.Addr, "127.0.0.1:%d", &port); err != nil {
-		t.Fatalf("parse port of %s: %v", srv.Addr, err)
-	}
-	restarted, err := devservices.StartRedis(context.Background(), devservices.Options{Dir: srv.Dir, Port: port})
+	gaps := make(chan struct{}, 10)
+	s, err := b.Subscribe(context.Background(), r.handle, func() { gaps <- struct{}{} })
 	if err != nil {
-		t.Fatalf("restart redis: %v", err)
+		t.Fatalf("Subscribe: %v", err)
 	}
-	t.Cleanup(func() { _ = restarted.Stop() })
+	t.Cleanup(func() { s.Close() })
+	before := Message{Topic: "kpi/79", Version: Version(1, 1), Payload: []byte("before")}
+	if err := b.Publish(context.Background(), before); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, r, before)
+	select {
+	case <-gaps:
+		t.Fatal("gap reported before any failure")
+	default:
+	}
 
-	// Messages published before the subscription is restored are lost, so
-	// keep publishing until one arrives.
-	waitFor(t, "delivery after restart", func() bool {
-		_ = b.Publish(context.Background(), "kpi/79", []byte("again"))
-		return len(r.ch) > 0
-	})
-	expect(t, r, Message{Topic: "kpi/79", Payload: []byte("again")})
-	if !strings.Contains(logs.String(), "level=WARN") {
-		t.Fatalf("got logs %q, want a warning about the reconnect", logs.String())
+	// Redis comes back empty, as it does without persistence.
+	srv.Kill()
+	srv = testenv.RestartRedis(t, srv)
+	up := time.Now()
+	select {
+	case <-gaps:
+	case <-time.After(waitTimeout):
+		t.Fatalf("no gap reported %v after Redis came back", waitTimeout)
 	}
+	// The back-off must not keep screens waiting long once Redis answers.
+	if d := time.Since(up); d > 3*time.Second {
+		t.Errorf("gap reported %v after Redis came back, want within 3s", d)
+	}
+	if got := metricValue(t, reg, "ioc_bus_subscription_gaps_total"); got != 1 {
+		t.Errorf("ioc_bus_subscription_gaps_total: got %v, want 1", got)
+	}
+	if !strings.Contains(logs.String(), "redis bus subscription restored") {
+		t.Errorf("got logs %q, want the restore logged", logs.String())
+	}
+
+	// The store is empty, so an older version than before goes through;
+	// a batch reloads the script Redis forgot.
+	latest, err := b.Latest(context.Background(), []string{"kpi/79"})
+	if err != nil || len(latest) != 0 {
+		t.Fatalf("Latest after a restart of Redis: got %v, %v, want nothing", latest, err)
+	}
+	after := []Message{
+		{Topic: "kpi/79", Version: Version(2, 1), Payload: []byte("after")},
+		{Topic: "map/79", Version: Version(2, 2), Payload: []byte("map")},
+	}
+	if err := b.Publish(context.Background(), after...); err != nil {
+		t.Fatalf("Publish after the restart: %v", err)
+	}
+	expect(t, r, after...)
 }
 
 func TestNewRedisRejectsNilClient(t *testing.T) {

@@ -20,8 +20,9 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 const waitTimeout = 10 * time.Second
 
 type bus interface {
-	Publish(ctx context.Context, topic string, payload []byte) error
-	Subscribe(ctx context.Context, h Handler) (*Subscription, error)
+	Publish(ctx context.Context, msgs ...Message) error
+	Subscribe(ctx context.Context, h Handler, gap func()) (*Subscription, error)
+	Latest(ctx context.Context, topics []string) (map[string]Message, error)
 }
 
 // fixture is a bus under test and a way to count its active subscriptions.
@@ -109,7 +110,7 @@ func (r *recorder) handle(m Message) {
 
 func subscribe(t *testing.T, b bus, h Handler) *Subscription {
 	t.Helper()
-	s, err := b.Subscribe(context.Background(), h)
+	s, err := b.Subscribe(context.Background(), h, nil)
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
@@ -117,9 +118,10 @@ func subscribe(t *testing.T, b bus, h Handler) *Subscription {
 	return s
 }
 
+// publish publishes an unversioned message, as on a stream topic.
 func publish(t *testing.T, b bus, topic string, payload []byte) {
 	t.Helper()
-	if err := b.Publish(context.Background(), topic, payload); err != nil {
+	if err := b.Publish(context.Background(), Message{Topic: topic, Payload: payload}); err != nil {
 		t.Fatalf("Publish(%s): %v", topic, err)
 	}
 }
@@ -133,8 +135,8 @@ func expect(t *testing.T, r *recorder, want ...Message) {
 	for i, w := range want {
 		select {
 		case got := <-r.ch:
-			if got.Topic != w.Topic || !bytes.Equal(got.Payload, w.Payload) {
-				t.Fatalf("message %d: got %s %q, want %s %q", i, got.Topic, got.Payload, w.Topic, w.Payload)
+			if got.Topic != w.Topic || got.Version != w.Version || !bytes.Equal(got.Payload, w.Payload) {
+				t.Fatalf("message %d: got %s %s %q, want %s %s %q", i, got.Topic, got.Version, got.Payload, w.Topic, w.Version, w.Payload)
 			}
 		case <-time.After(waitTimeout):
 			t.Fatalf("message %d: got nothing after %v, want %s %q", i, waitTimeout, w.Topic, w.Payload)
@@ -242,7 +244,7 @@ func TestNoDeliveryAfterClose(t *testing.T) {
 		published := make(chan error, 1)
 		go func() {
 			for i := 0; ctx.Err() == nil; i++ {
-				if err := fx.bus.Publish(ctx, "kpi/79", fmt.Appendf(nil, "%d", i)); err != nil && ctx.Err() == nil {
+				if err := fx.bus.Publish(ctx, Message{Topic: "kpi/79", Payload: fmt.Appendf(nil, "%d", i)}); err != nil && ctx.Err() == nil {
 					published <- err
 					return
 				}
@@ -277,7 +279,7 @@ func TestCancelledContextEndsSubscription(t *testing.T) {
 	forEachKind(t, func(t *testing.T, fx fixture) {
 		ctx, cancel := context.WithCancel(context.Background())
 		r := newRecorder()
-		s, err := fx.bus.Subscribe(ctx, r.handle)
+		s, err := fx.bus.Subscribe(ctx, r.handle, nil)
 		if err != nil {
 			t.Fatalf("Subscribe: %v", err)
 		}
@@ -303,7 +305,7 @@ func TestCancelledContextEndsSubscription(t *testing.T) {
 		publish(t, fx.bus, "kpi/79", []byte("after"))
 		expectEmpty(t, r)
 
-		if _, err := fx.bus.Subscribe(ctx, r.handle); err == nil {
+		if _, err := fx.bus.Subscribe(ctx, r.handle, nil); err == nil {
 			t.Fatalf("Subscribe with a cancelled context: got nil error, want one")
 		}
 	})

@@ -1,0 +1,243 @@
+package hub
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/openioc/ioc/internal/bus"
+)
+
+// until waits for the messages written so far to satisfy done and returns
+// them all.
+func (f *fakeConn) until(t *testing.T, what string, done func([]msg) bool) []msg {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		got := f.messages(t, 0)
+		if done(got) {
+			return got
+		}
+		select {
+		case <-f.wrote:
+		case <-time.After(10 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("%s: not within 10s; got %+v", what, got)
+		}
+	}
+}
+
+// on returns the messages of one topic.
+func on(ms []msg, topic string) []msg {
+	var out []msg
+	for _, m := range ms {
+		if m.Topic == topic {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func last(ms []msg) msg {
+	if len(ms) == 0 {
+		return msg{}
+	}
+	return ms[len(ms)-1]
+}
+
+// waitCalls polls the fake until cond holds.
+func waitCalls(t *testing.T, tp *topics, what string, cond func(latest, current int) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond(tp.calls()) {
+		if time.Now().After(deadline) {
+			l, c := tp.calls()
+			t.Fatalf("%s: not within 10s (Latest called %d times, Current %d)", what, l, c)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestOlderVersionAfterNewerIsNeverDelivered(t *testing.T) {
+	h := newHub(t, Config{})
+	c, _ := serve(t, h)
+	c.send("subscribe", "kpi/79")
+	if m := c.messages(t, 1)[0]; m.Type != "snapshot" || m.Version != bus.LowestVersion {
+		t.Fatalf("first message: got %+v, want a computed snapshot with the lowest version", m)
+	}
+	h.Deliver("kpi/79", v(5), payload(5, t0))
+	h.Deliver("kpi/79", v(3), payload(3, t0.Add(time.Minute))) // an older computation, published late
+	h.Deliver("kpi/79", v(5), payload(55, t0))                 // the same version again
+	h.Deliver("kpi/80", v(9), payload(9, t0))                  // not subscribed
+	h.Deliver("kpi/79", v(6), payload(6, t0))
+	// Deliver decides at once: once 6 is written, nothing older can follow.
+	got := c.until(t, "the newest version", func(ms []msg) bool { return last(ms).Data.N == 6 })
+	for i, m := range got[1:] {
+		if m.Topic != "kpi/79" || m.Type != "update" || m.Seq != i+2 || m.Version <= got[i].Version || m.Data.N == 3 || m.Data.N == 55 {
+			t.Errorf("message %d: got %+v after version %s, want an update with a newer version, never 3 or 55", i+1, m, got[i].Version)
+		}
+	}
+}
+
+func TestStreamMessagesAreAlwaysDelivered(t *testing.T) {
+	h := newHub(t, Config{})
+	c, _ := serve(t, h)
+	c.send("subscribe", "events/79")
+	if m := c.messages(t, 1)[0]; m.Type != "snapshot" || m.Version != "" {
+		t.Fatalf("first message: got %+v, want a snapshot without a version", m)
+	}
+	for i := 2; i <= 3; i++ {
+		h.Deliver("events/79", "", payload(1, t0)) // the same payload twice is still two messages
+		if m := c.messages(t, i)[i-1]; m.Type != "update" || m.Seq != i || m.Version != "" || m.Data.N != 1 {
+			t.Fatalf("message %d: got %+v, want an unversioned update", i, m)
+		}
+	}
+}
+
+func TestNewSubscriberIsServedFromTheHubsNewestMessage(t *testing.T) {
+	tp := &topics{}
+	h := newHubWith(t, Config{}, tp)
+	a, _ := serve(t, h)
+	a.send("subscribe", "kpi/79")
+	a.messages(t, 1)
+	h.Deliver("kpi/79", v(7), payload(7, t0))
+	a.until(t, "the update", func(ms []msg) bool { return last(ms).Version == v(7) })
+	latest, current := tp.calls()
+
+	b, _ := serve(t, h)
+	b.send("subscribe", "kpi/79")
+	if m := b.messages(t, 1)[0]; m.Type != "snapshot" || m.Seq != 1 || m.Version != v(7) || m.Data.N != 7 {
+		t.Fatalf("new subscriber: got %+v, want the hub's newest message as its snapshot", m)
+	}
+	if l, c := tp.calls(); l != latest || c != current {
+		t.Errorf("new subscriber of a topic the hub has: the store was read %d and figures computed %d more times, want 0", l-latest, c-current)
+	}
+}
+
+func TestSnapshotComesFromTheStoreBeforeComputing(t *testing.T) {
+	tp := &topics{store: map[string]bus.Message{"kpi/79": {Topic: "kpi/79", Version: v(9), Payload: payload(9, t0)}}}
+	h := newHubWith(t, Config{}, tp)
+	c, _ := serve(t, h)
+	c.send("subscribe", "kpi/79")
+	if m := c.messages(t, 1)[0]; m.Type != "snapshot" || m.Version != v(9) || m.Data.N != 9 {
+		t.Fatalf("topic in the store: got %+v, want its latest message", m)
+	}
+	if _, current := tp.calls(); current != 0 {
+		t.Errorf("figures computed %d times for a topic the store has, want 0", current)
+	}
+
+	// Nobody published kpi/81 yet: it is computed. If a publication
+	// overtakes the computation, the computed figures never reach the
+	// screen after it.
+	tp.mu.Lock()
+	tp.gate = make(chan struct{})
+	tp.mu.Unlock()
+	c.send("subscribe", "kpi/81")
+	waitCalls(t, tp, "computing kpi/81", func(_, current int) bool { return current == 1 })
+	h.Deliver("kpi/81", v(2), payload(2, t0))
+	c.until(t, "kpi/81 version 2", func(ms []msg) bool { return last(on(ms, "kpi/81")).Version == v(2) })
+	close(tp.gate) // the computed figures come now or later: either way after version 2
+	h.Deliver("kpi/81", v(3), payload(3, t0))
+	got := on(c.until(t, "kpi/81 version 3", func(ms []msg) bool { return last(on(ms, "kpi/81")).Version == v(3) }), "kpi/81")
+	if got[0].Type != "snapshot" || got[0].Version != v(2) || len(got) != 2 {
+		t.Errorf("kpi/81: got %+v, want the published version 2 as its snapshot, then version 3", got)
+	}
+	for _, m := range got {
+		if m.Version == bus.LowestVersion {
+			t.Errorf("computed figures reached the screen after published ones: %+v", got)
+		}
+	}
+}
+
+func TestFailedSnapshotIsRetriedAndTheSubscriptionRecovers(t *testing.T) {
+	tp := &topics{fail: 3}
+	h := newHubWith(t, Config{RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond}, tp)
+	c, done := serve(t, h)
+	c.send("subscribe", "kpi/79")
+	got := c.until(t, "the snapshot", func(ms []msg) bool { return last(ms).Type == "snapshot" })
+	if len(got) != 2 || got[0].Type != "error" || !got[0].Retrying || got[0].Topic != "kpi/79" {
+		t.Fatalf("got %+v, want one error saying it is retrying, then the snapshot", got)
+	}
+	if _, current := tp.calls(); current != 4 {
+		t.Errorf("figures computed %d times, want 4 (3 failures, then success)", current)
+	}
+	h.Deliver("kpi/79", v(1), payload(1, t0))
+	if m := c.messages(t, 3)[2]; m.Type != "update" || m.Version != v(1) {
+		t.Fatalf("after recovering: got %+v, want the update", m)
+	}
+
+	// A subscription that keeps failing is retried until the client goes.
+	tp.mu.Lock()
+	tp.fail = 1 << 30
+	tp.mu.Unlock()
+	c.send("subscribe", "kpi/80")
+	waitCalls(t, tp, "retries", func(_, current int) bool { return current > 8 })
+	close(c.in)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after the client left: a retry outlives its connection")
+	}
+}
+
+func TestResyncSendsEverySubscriptionAFreshSnapshot(t *testing.T) {
+	tp := &topics{}
+	h := newHubWith(t, Config{RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond}, tp)
+	one, _ := serve(t, h)
+	two, _ := serve(t, h)
+	for _, s := range []struct {
+		c     *fakeConn
+		topic string
+	}{{one, "kpi/1"}, {one, "kpi/2"}, {one, "events/1"}, {two, "kpi/1"}, {two, "kpi/3"}} {
+		s.c.send("subscribe", s.topic)
+	}
+	one.messages(t, 3)
+	two.messages(t, 2)
+	h.Deliver("kpi/1", v(1), payload(1, t0))
+	one.until(t, "kpi/1 on one", func(ms []msg) bool { return last(on(ms, "kpi/1")).Version == v(1) })
+	two.until(t, "kpi/1 on two", func(ms []msg) bool { return last(on(ms, "kpi/1")).Version == v(1) })
+
+	// While the bus was down kpi/2 was published; this node missed it,
+	// and the store has it. The store does not answer at first.
+	tp.mu.Lock()
+	tp.store = map[string]bus.Message{"kpi/2": {Topic: "kpi/2", Version: v(5), Payload: payload(5, t0)}}
+	tp.latestErr = errors.New("redis: connection refused")
+	tp.mu.Unlock()
+	before, _ := tp.calls()
+	h.Resync()
+	waitCalls(t, tp, "a failed read of the store", func(latest, _ int) bool { return latest > before })
+	tp.mu.Lock()
+	tp.latestErr = nil
+	tp.mu.Unlock()
+
+	want := map[*fakeConn]map[string]msg{
+		one: {"kpi/1": {Version: v(1), Data: data(1)}, "kpi/2": {Version: v(5), Data: data(5)}, "events/1": {Data: data(0)}},
+		two: {"kpi/1": {Version: v(1), Data: data(1)}, "kpi/3": {Version: bus.LowestVersion, Data: data(0)}},
+	}
+	for c, topics := range want {
+		got := c.until(t, "a resync of every topic", func(ms []msg) bool {
+			for topic := range topics {
+				if m := last(on(ms, topic)); m.Type != "snapshot" || m.Seq < 2 {
+					return false
+				}
+			}
+			return true
+		})
+		for topic, w := range topics {
+			m := last(on(got, topic))
+			if m.Version != w.Version || m.Data.N != w.Data.N {
+				t.Errorf("resync of %s: got %+v, want version %q and n %d", topic, m, w.Version, w.Data.N)
+			}
+		}
+	}
+}
+
+func data(n int) struct {
+	AsOf time.Time `json:"as_of"`
+	N    int       `json:"n"`
+} {
+	return struct {
+		AsOf time.Time `json:"as_of"`
+		N    int       `json:"n"`
+	}{N: n}
+}
