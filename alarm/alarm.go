@@ -5,8 +5,9 @@
 // publishes the alarms/{area} topics.
 //
 // Every change, whether from an evaluation or an operator, happens under
-// the cluster lock "alarms", after reading the current state from
-// ClickHouse, so nodes sharing one database never open an alarm twice.
+// the lease "<database>.alarms", after reading the current state from
+// ClickHouse, so nodes sharing one database never open an alarm twice; its
+// alarms/ messages carry that lease's token in their version.
 //
 // Concurrency: an Engine is safe for concurrent use; Run is called once and
 // owns the evaluation loop until its context ends.
