@@ -182,7 +182,7 @@ func (q querier) counts(ctx context.Context, s scope, windows []Window, now time
 // from start on, by type and severity.
 func (q querier) cameraCounts(ctx context.Context, s scope, start time.Time) (map[string]Counts, error) {
 	query, args := q.rollupUnion(s, start, "camera_kpi", "area_code, type, toString(severity) AS severity, events",
-		"SELECT area_code, type, severity, sum(events)", "GROUP BY area_code, type, severity")
+		"SELECT area_code, type, severity, toUInt64(sum(events))", "GROUP BY area_code, type, severity")
 	rows, err := q.conn.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query camera rollups: %w", err)

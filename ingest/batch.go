@@ -138,6 +138,8 @@ func (b *batcher[T]) submit(ctx context.Context, rows []T) (Outcome, error) {
 		return Outcome{}, &QueueFullError{Limit: b.cfg.QueueRows}
 	}
 	b.mu.RUnlock()
+	// Counted once in the queue that Run flushes, also at shutdown.
+	b.m.queueRows.Set(float64(b.queued.Load()))
 	select {
 	case r := <-j.done:
 		return r.out, r.err
@@ -155,7 +157,6 @@ func (b *batcher[T]) reserve(n int) bool {
 			return false
 		}
 		if b.queued.CompareAndSwap(cur, cur+int64(n)) {
-			b.m.queueRows.Set(float64(cur + int64(n)))
 			return true
 		}
 	}

@@ -183,10 +183,10 @@ func (r *Reconciler) heartbeat(ctx context.Context, running bool) error {
 }
 
 // RunningNodes lists the nodes that said they run within the last since
-// and have not said they stopped.
+// and have not said they stopped (within one second, stopping wins).
 func RunningNodes(ctx context.Context, store *chstore.Store, since time.Duration) ([]string, error) {
 	rows, err := store.Conn().Query(ctx, `SELECT node FROM (
-		SELECT node, argMax(running, seen) AS is_running, max(seen) AS last_seen FROM `+store.Database()+`.ingest_nodes GROUP BY node
+		SELECT node, argMax(running, (seen, 1 - running)) AS is_running, max(seen) AS last_seen FROM `+store.Database()+`.ingest_nodes GROUP BY node
 	) WHERE is_running = 1 AND last_seen >= ?`, chstore.Time(time.Now().Add(-since)))
 	if err != nil {
 		return nil, fmt.Errorf("read ingest_nodes: %w", err)

@@ -404,7 +404,7 @@ func (e *Engine) cameras(ctx context.Context, a ask, out map[cell]aggregate.Coun
 	if a.by != "" {
 		key = dimColumn[cameraSource][a.by]
 	}
-	q, args := e.hourRollup(a, "camera_kpi_hour", key, "sum(events), sum(if(severity = 'critical', events, 0))", "")
+	q, args := e.hourRollup(a, "camera_kpi_hour", key, "toUInt64(sum(events)), toUInt64(sum(if(severity = 'critical', events, 0)))", "")
 	return e.query(ctx, "camera rollups", q, args, func(scan func(...any) error) error {
 		var c cell
 		var b time.Time

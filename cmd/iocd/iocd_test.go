@@ -442,11 +442,10 @@ func TestShutdownFlushesPendingBatchesAndClosesWebsockets(t *testing.T) {
 		}
 		replies <- code
 	}()
-	// Wait for the record to be queued, then stop as SIGTERM does. The gauge
-	// counts the rows once their room is reserved, a moment before they
-	// join the queue that shutdown flushes.
+	// Wait for the record to be queued, then stop as SIGTERM does: the gauge
+	// counts rows once they are in the queue that shutdown flushes.
 	deadline := time.Now().Add(20 * time.Second)
-	for n.metric(`ioc_ingest_queue_rows{table="dossier_events"}`) < 1 {
+	for n.metric(`ioc_ingest_queue_rows{table="dossier_history"}`) < 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the record was not queued within 20s")
 		}

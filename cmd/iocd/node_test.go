@@ -76,6 +76,9 @@ func startNode(t testing.TB, cfg serveConfig) *node {
 		t.Fatal("node did not start within 30s")
 	}
 	t.Cleanup(func() { n.stop() })
+	// Ready once live figures are published: a screen that subscribed
+	// earlier would get its figures twice, computed then published.
+	n.waitReady()
 	return n
 }
 
