@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -16,13 +18,16 @@ import (
 // OGC API – Features, Part 1: Core, in GeoJSON, so desktop GIS opens the
 // layers as a feature service.
 const (
-	crs84        = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-	confCore     = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
-	confGeoJSON  = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson"
-	typeJSON     = "application/json"
-	typeGeoJSON  = "application/geo+json"
-	ogcPageSize  = 100
-	ogcMaxLimit  = 1000 // a page of communes at full detail is a few MB
+	crs84       = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+	confCore    = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
+	confGeoJSON = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson"
+	typeJSON    = "application/json"
+	typeGeoJSON = "application/geo+json"
+	ogcPageSize = 100
+	ogcMaxLimit = 1000 // a page of communes at full detail is a few MB
+	// ogcMaxOffset bounds offset far beyond any collection, so that
+	// offset+limit cannot overflow whatever a client sends.
+	ogcMaxOffset = math.MaxInt32
 	ogcLandingAt = "/ogc"
 )
 
@@ -150,29 +155,33 @@ func (g *gis) ogcCollection(c *fiber.Ctx) error {
 	return c.JSON(g.collection(c, l))
 }
 
-// intParam reads an integer query parameter that must be at least min.
-func intParam(c *fiber.Ctx, name string, def, min int) (int, error) {
-	raw := c.Query(name)
-	if raw == "" {
-		return def, nil
-	}
-	v, err := strconv.Atoi(raw)
-	if err != nil || v < min {
-		return 0, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("%s %q must be an integer of at least %d", name, raw, min))
-	}
-	return v, nil
-}
-
-// ogcPage reads limit and offset.
+// ogcPage reads limit and offset. A limit above ogcMaxLimit is lowered to
+// it, as the standard has servers cap rather than refuse; anything that is
+// not a whole number in range is refused with the range.
 func ogcPage(c *fiber.Ctx) (limit, offset int, err error) {
-	if limit, err = intParam(c, "limit", ogcPageSize, 1); err != nil {
-		return 0, 0, err
+	limit, offset = ogcPageSize, 0
+	if raw := c.Query("limit"); raw != "" {
+		v, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) || v < 1 {
+			return 0, 0, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("limit %q must be a whole number from 1 to %d (larger ones are served as %d; default %d)", raw, ogcMaxLimit, ogcMaxLimit, ogcPageSize))
+		}
+		limit = int(min(v, ogcMaxLimit)) // ParseInt saturates at MaxInt64 on ErrRange
 	}
-	limit = min(limit, ogcMaxLimit) // the standard has servers cap, not refuse
-	if offset, err = intParam(c, "offset", 0, 0); err != nil {
-		return 0, 0, err
+	if raw := c.Query("offset"); raw != "" {
+		v, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || v < 0 || v > ogcMaxOffset {
+			return 0, 0, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("offset %q must be a whole number from 0 to %d (default 0)", raw, ogcMaxOffset))
+		}
+		offset = int(v)
 	}
 	return limit, offset, nil
+}
+
+// pageBounds are the indexes [lo, hi) of the page at offset of n items,
+// limit at most; empty past the end.
+func pageBounds(n, offset, limit int) (lo, hi int) {
+	lo = min(offset, n)
+	return lo, lo + min(limit, n-lo)
 }
 
 // ogcItems answers a page of a collection's features, ordered by code.
@@ -200,7 +209,8 @@ func (g *gis) ogcItems(c *fiber.Ctx) error {
 		return err
 	}
 	units := g.selectUnits(principal(c), l, "", bbox)
-	page := units[min(offset, len(units)):min(offset+limit, len(units))]
+	lo, hi := pageBounds(len(units), offset, limit)
+	page := units[lo:hi]
 	var snaps map[string]aggregate.Snapshot
 	if l.indicators && len(page) > 0 {
 		if snaps, err = g.readSnapshots(c, l, "", q.w); err != nil {

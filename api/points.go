@@ -722,7 +722,8 @@ func (g *gis) liveItems(c *fiber.Ctx, l *liveLayer, limit, offset int) error {
 	if err != nil {
 		return err
 	}
-	page := fs[min(offset, len(fs)):min(offset+limit, len(fs))]
+	lo, hi := pageBounds(len(fs), offset, limit)
+	page := fs[lo:hi]
 	return sendItems(c, l.id, limit, offset, len(fs), len(page), func(b []byte) ([]byte, error) {
 		return appendLiveFeatures(b, page)
 	})
