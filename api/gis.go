@@ -230,6 +230,27 @@ func (g *gis) selectUnits(p auth.Principal, l *layer, parent string, bbox *orb.B
 	return units
 }
 
+// unitParent reads ?parent= of a boundary or indicator layer: a unit of
+// its hierarchy, whose descendants are kept.
+func unitParent(c *fiber.Ctx, l *layer) (string, error) {
+	parent := strings.Clone(c.Query("parent"))
+	if parent != "" {
+		if _, ok := l.h.Unit(parent); !ok {
+			return "", fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("unknown parent %q in %s; list units with GET /api/v1/areas?hierarchy=%s", parent, l.h.Name(), l.h.Name()))
+		}
+	}
+	return parent, nil
+}
+
+// noTileParent refuses ?parent= on the tiles of boundary and indicator
+// layers, which are cut to the token's areas only.
+func noTileParent(c *fiber.Ctx, l *layer) error {
+	if c.Query("parent") != "" {
+		return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("parent applies to the tiles of the live layers; tiles of %s hold every unit your token sees (its GeoJSON and OGC items take parent)", l.id))
+	}
+	return nil
+}
+
 // unitProperties are the properties every feature carries; empty optional
 // names are null, as GIS clients expect of missing values.
 func unitProperties(h *geo.Hierarchy, u geo.Unit) map[string]any {
@@ -254,6 +275,14 @@ type kpiQuery struct {
 
 // parseKPIQuery reads ?window= and ?kpi=, which only indicator layers take.
 func parseKPIQuery(c *fiber.Ctx, l *layer) (kpiQuery, error) {
+	// The routes take the parameters of every kind of layer; those of the
+	// live layers mean nothing here, and are refused rather than ignored.
+	if c.Query("status") != "" {
+		return kpiQuery{}, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("status applies to the %s and %s layers only; %s draws units", camerasLayer, sensorsLayer, l.id))
+	}
+	if c.Query("cell") != "" {
+		return kpiQuery{}, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("cell applies to %s only; %s draws units", densityLayer, l.id))
+	}
 	rawKPI, rawWindow := c.Query("kpi"), c.Query("window")
 	if !l.indicators {
 		for _, p := range [][2]string{{"kpi", rawKPI}, {"window", rawWindow}} {

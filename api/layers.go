@@ -113,11 +113,9 @@ func (g *gis) geojson(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	parent := c.Query("parent")
-	if parent != "" {
-		if _, ok := l.h.Unit(parent); !ok {
-			return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("unknown parent %q in %s", parent, l.h.Name()))
-		}
+	parent, err := unitParent(c, l)
+	if err != nil {
+		return err
 	}
 	q, err := parseKPIQuery(c, l)
 	if err != nil {

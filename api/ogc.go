@@ -208,12 +208,16 @@ func (g *gis) ogcItems(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	units := g.selectUnits(principal(c), l, "", bbox)
+	parent, err := unitParent(c, l)
+	if err != nil {
+		return err
+	}
+	units := g.selectUnits(principal(c), l, parent, bbox)
 	lo, hi := pageBounds(len(units), offset, limit)
 	page := units[lo:hi]
 	var snaps map[string]aggregate.Snapshot
 	if l.indicators && len(page) > 0 {
-		if snaps, err = g.readSnapshots(c, l, "", q.w); err != nil {
+		if snaps, err = g.readSnapshots(c, l, parent, q.w); err != nil {
 			return err
 		}
 	}

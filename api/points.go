@@ -184,9 +184,7 @@ func parseLiveQuery(c *fiber.Ctx, l *liveLayer, in liveRequest) (liveQuery, erro
 		q.w = w
 		raw := c.Query("cell")
 		switch {
-		case in == liveTile && raw != "":
-			return bad("tiles take no cell: a tile's cells are its width / %d, so they shrink as the map zooms in; cell applies to the GeoJSON and the OGC items", tileCellsAcross)
-		case in == liveTile:
+		case in == liveTile: // tiles take no cell (the route refuses it): theirs is the tile's width / tileCellsAcross
 		case raw == "":
 			q.cell = defaultCellSize
 		default:

@@ -433,7 +433,7 @@ func TestLiveTiles(t *testing.T) {
 	if r := get(t, s, tilePath("camera-events.density", maptile.At(orb.Point{-150, 0}, 10)), gisAdmin); r.code != http.StatusNoContent {
 		t.Errorf("ocean density tile: got %d, want 204", r.code)
 	}
-	wantError(t, get(t, s, tilePath("camera-events.density", hcmcTile)+"?cell=0.01", gisAdmin), 400, "width / 32")
+	wantError(t, get(t, s, tilePath("camera-events.density", hcmcTile)+"?cell=0.01", gisAdmin), 400, "unknown query parameter cell")
 	wantError(t, get(t, s, tilePath("cameras", hcmcTile)+"?status=maybe", gisAdmin), 400, "status")
 
 	var tj tileJSONBody

@@ -20,6 +20,7 @@ func (s *Server) routes(m *httpMetrics) {
 	app := s.app
 	app.Use(recover.New())
 	app.Use(m.middleware)
+	app.Use(newQueryChecker(queryParams).handler) // unknown query parameters: 400
 
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)

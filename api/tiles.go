@@ -176,6 +176,9 @@ func (g *gis) tile(c *fiber.Ctx) error {
 	if ll != nil {
 		return g.liveTile(c, ll, maptile.New(x, y, maptile.Zoom(z)))
 	}
+	if err := noTileParent(c, l); err != nil {
+		return err
+	}
 	q, err := parseKPIQuery(c, l)
 	if err != nil {
 		return err
@@ -340,6 +343,9 @@ func (g *gis) tileJSON(c *fiber.Ctx) error {
 	}
 	l, err := g.layerByID(id)
 	if err != nil {
+		return err
+	}
+	if err := noTileParent(c, l); err != nil {
 		return err
 	}
 	q, err := parseKPIQuery(c, l)
