@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -459,23 +458,6 @@ func parseZoom(name, raw string) (int, error) {
 		return 0, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("%s %q must be an integer from 0 to %d", name, raw, geo.MaxZoom))
 	}
 	return z, nil
-}
-
-// href is an absolute link to path on this server. It carries the
-// request's access_token, so a client that authenticates in the URL can
-// follow it.
-func href(c *fiber.Ctx, path string, q url.Values) string {
-	if tok := c.Query("access_token"); tok != "" {
-		if q == nil {
-			q = url.Values{}
-		}
-		q.Set("access_token", tok)
-	}
-	u := c.BaseURL() + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	return u
 }
 
 // snapshotCache shares a reading of a level's figures between the tiles of

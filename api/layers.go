@@ -66,9 +66,9 @@ func (g *gis) catalog(c *fiber.Ctx) error {
 			ID: l.id, Title: l.title(), Hierarchy: l.h.Name(), Level: l.level, Kind: l.kind(),
 			Features: &n, Bounds: bbox4(b), MinZoom: 0, MaxZoom: tileMaxZoom,
 			Links: layerLinks{
-				GeoJSON:  href(c, "/api/v1/layers/"+l.id+".geojson", nil),
-				TileJSON: href(c, "/tiles/"+l.id+".json", nil),
-				OGC:      href(c, "/ogc/collections/"+l.id, nil),
+				GeoJSON:  g.s.href(c, "/api/v1/layers/"+l.id+".geojson", nil),
+				TileJSON: g.s.href(c, "/tiles/"+l.id+".json", nil),
+				OGC:      g.s.href(c, "/ogc/collections/"+l.id, nil),
 			},
 		}
 		if l.indicators {

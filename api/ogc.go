@@ -69,9 +69,9 @@ func (g *gis) ogcLanding(c *fiber.Ctx) error {
 		Title:       "iocd administrative units",
 		Description: desc,
 		Links: []ogcLink{
-			{Href: href(c, ogcLandingAt, nil), Rel: "self", Type: typeJSON, Title: "This document"},
-			{Href: href(c, ogcLandingAt+"/conformance", nil), Rel: "conformance", Type: typeJSON, Title: "Conformance classes"},
-			{Href: href(c, ogcLandingAt+"/collections", nil), Rel: "data", Type: typeJSON, Title: "Collections"},
+			{Href: g.s.href(c, ogcLandingAt, nil), Rel: "self", Type: typeJSON, Title: "This document"},
+			{Href: g.s.href(c, ogcLandingAt+"/conformance", nil), Rel: "conformance", Type: typeJSON, Title: "Conformance classes"},
+			{Href: g.s.href(c, ogcLandingAt+"/collections", nil), Rel: "data", Type: typeJSON, Title: "Collections"},
 		},
 	})
 }
@@ -111,8 +111,8 @@ func (g *gis) collection(c *fiber.Ctx, l *layer) ogcCollectionBody {
 	out := ogcCollectionBody{
 		ID: l.id, Title: l.title(), Description: desc, ItemType: "feature", CRS: []string{crs84},
 		Links: []ogcLink{
-			{Href: href(c, path, nil), Rel: "self", Type: typeJSON, Title: "This collection"},
-			{Href: href(c, path+"/items", nil), Rel: "items", Type: typeGeoJSON, Title: "Features"},
+			{Href: g.s.href(c, path, nil), Rel: "self", Type: typeJSON, Title: "This collection"},
+			{Href: g.s.href(c, path+"/items", nil), Rel: "items", Type: typeGeoJSON, Title: "Features"},
 		},
 	}
 	out.Extent.Spatial = ogcSpatial{BBox: [][4]float64{bbox4(b)}, CRS: crs84}
@@ -127,7 +127,7 @@ func (g *gis) ogcCollections(c *fiber.Ctx) error {
 		Links       []ogcLink           `json:"links"`
 		Collections []ogcCollectionBody `json:"collections"`
 	}{
-		Links:       []ogcLink{{Href: href(c, ogcLandingAt+"/collections", nil), Rel: "self", Type: typeJSON, Title: "This document"}},
+		Links:       []ogcLink{{Href: g.s.href(c, ogcLandingAt+"/collections", nil), Rel: "self", Type: typeJSON, Title: "This document"}},
 		Collections: make([]ogcCollectionBody, 0, len(g.layers)),
 	}
 	for _, l := range g.layers {
@@ -221,24 +221,24 @@ func (g *gis) ogcItems(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	return sendItems(c, l.id, limit, offset, len(units), len(page), func(b []byte) ([]byte, error) {
+	return g.sendItems(c, l.id, limit, offset, len(units), len(page), func(b []byte) ([]byte, error) {
 		return appendFeatures(b, l, page, -1, q, snaps)
 	})
 }
 
 // sendItems answers a page of matched features of collection id, which
 // appendPage writes, with links to it and the pages around it.
-func sendItems(c *fiber.Ctx, id string, limit, offset, matched, returned int, appendPage func([]byte) ([]byte, error)) error {
+func (g *gis) sendItems(c *fiber.Ctx, id string, limit, offset, matched, returned int, appendPage func([]byte) ([]byte, error)) error {
 	path := ogcLandingAt + "/collections/" + id + "/items"
 	at := func(off int) string {
 		v := requestQuery(c)
 		v.Set("offset", strconv.Itoa(off))
 		v.Set("limit", strconv.Itoa(limit))
-		return href(c, path, v)
+		return g.s.href(c, path, v)
 	}
 	links := []ogcLink{
-		{Href: href(c, path, requestQuery(c)), Rel: "self", Type: typeGeoJSON, Title: "This page"},
-		{Href: href(c, ogcLandingAt+"/collections/"+id, nil), Rel: "collection", Type: typeJSON, Title: "The collection"},
+		{Href: g.s.href(c, path, requestQuery(c)), Rel: "self", Type: typeGeoJSON, Title: "This page"},
+		{Href: g.s.href(c, ogcLandingAt+"/collections/"+id, nil), Rel: "collection", Type: typeJSON, Title: "The collection"},
 	}
 	if offset+returned < matched {
 		links = append(links, ogcLink{Href: at(offset + returned), Rel: "next", Type: typeGeoJSON, Title: "Next page"})
@@ -314,8 +314,8 @@ func (g *gis) ogcItem(c *fiber.Ctx) error {
 	}
 	path := ogcLandingAt + "/collections/" + l.id
 	links := []ogcLink{
-		{Href: href(c, path+"/items/"+url.PathEscape(code), requestQuery(c)), Rel: "self", Type: typeGeoJSON, Title: "This feature"},
-		{Href: href(c, path, nil), Rel: "collection", Type: typeJSON, Title: "The collection"},
+		{Href: g.s.href(c, path+"/items/"+url.PathEscape(code), requestQuery(c)), Rel: "self", Type: typeGeoJSON, Title: "This feature"},
+		{Href: g.s.href(c, path, nil), Rel: "collection", Type: typeJSON, Title: "The collection"},
 	}
 	mp, _ := l.h.Geometry(code)
 	b, err := appendFeature(make([]byte, 0, 16<<10), code, mp, props, links)

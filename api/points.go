@@ -629,7 +629,7 @@ func (g *gis) liveTileJSON(c *fiber.Ctx, l *liveLayer) error {
 	center := b.Center()
 	body := tileJSONBody{
 		TileJSON: "3.0.0", Name: l.title(), Description: desc, Version: "1.0.0", Scheme: "xyz",
-		Tiles: []string{href(c, "/tiles/"+l.id+"/{z}/{x}/{y}.mvt", tq)}, MinZoom: 0, MaxZoom: tileMaxZoom, Bounds: bbox4(b),
+		Tiles: []string{g.s.href(c, "/tiles/"+l.id+"/{z}/{x}/{y}.mvt", tq)}, MinZoom: 0, MaxZoom: tileMaxZoom, Bounds: bbox4(b),
 		Center:       [3]float64{math.Round(center[0]*1e6) / 1e6, math.Round(center[1]*1e6) / 1e6, float64(fitZoom(b))},
 		VectorLayers: []tileJSONLayer{{ID: l.id, Description: desc, Fields: fields, MinZoom: 0, MaxZoom: tileMaxZoom}},
 	}
@@ -668,9 +668,9 @@ func (g *gis) liveCatalog(c *fiber.Ctx) ([]layerInfo, error) {
 			ID: l.id, Title: l.title(), Hierarchy: l.h.Name(), Kind: l.kind,
 			Bounds: bbox4(g.liveExtent(p, l, "")), MinZoom: 0, MaxZoom: tileMaxZoom,
 			Links: layerLinks{
-				GeoJSON:  href(c, "/api/v1/layers/"+l.id+".geojson", nil),
-				TileJSON: href(c, "/tiles/"+l.id+".json", nil),
-				OGC:      href(c, "/ogc/collections/"+l.id, nil),
+				GeoJSON:  g.s.href(c, "/api/v1/layers/"+l.id+".geojson", nil),
+				TileJSON: g.s.href(c, "/tiles/"+l.id+".json", nil),
+				OGC:      g.s.href(c, "/ogc/collections/"+l.id, nil),
 			},
 		}
 		if l.kind == pointsKind {
@@ -701,8 +701,8 @@ func (g *gis) liveCollection(c *fiber.Ctx, l *liveLayer) ogcCollectionBody {
 	out := ogcCollectionBody{
 		ID: l.id, Title: l.title(), Description: l.description(), ItemType: "feature", CRS: []string{crs84},
 		Links: []ogcLink{
-			{Href: href(c, path, nil), Rel: "self", Type: typeJSON, Title: "This collection"},
-			{Href: href(c, path+"/items", nil), Rel: "items", Type: typeGeoJSON, Title: "Features"},
+			{Href: g.s.href(c, path, nil), Rel: "self", Type: typeJSON, Title: "This collection"},
+			{Href: g.s.href(c, path+"/items", nil), Rel: "items", Type: typeGeoJSON, Title: "Features"},
 		},
 	}
 	out.Extent.Spatial = ogcSpatial{BBox: [][4]float64{bbox4(g.liveExtent(principal(c), l, ""))}, CRS: crs84}
@@ -722,7 +722,7 @@ func (g *gis) liveItems(c *fiber.Ctx, l *liveLayer, limit, offset int) error {
 	}
 	lo, hi := pageBounds(len(fs), offset, limit)
 	page := fs[lo:hi]
-	return sendItems(c, l.id, limit, offset, len(fs), len(page), func(b []byte) ([]byte, error) {
+	return g.sendItems(c, l.id, limit, offset, len(fs), len(page), func(b []byte) ([]byte, error) {
 		return appendLiveFeatures(b, page)
 	})
 }
@@ -760,8 +760,8 @@ func (g *gis) liveItem(c *fiber.Ctx, l *liveLayer) error {
 	}
 	path := ogcLandingAt + "/collections/" + l.id
 	links := []ogcLink{
-		{Href: href(c, path+"/items/"+url.PathEscape(id), requestQuery(c)), Rel: "self", Type: typeGeoJSON, Title: "This feature"},
-		{Href: href(c, path, nil), Rel: "collection", Type: typeJSON, Title: "The collection"},
+		{Href: g.s.href(c, path+"/items/"+url.PathEscape(id), requestQuery(c)), Rel: "self", Type: typeGeoJSON, Title: "This feature"},
+		{Href: g.s.href(c, path, nil), Rel: "collection", Type: typeJSON, Title: "The collection"},
 	}
 	b, err := appendLiveFeature(make([]byte, 0, 1024), liveFeature{id: v.ID, point: orb.Point{v.Lon, v.Lat}, props: pointProperties(l.h, v)}, links)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -34,6 +35,13 @@ type Config struct {
 	// RequestTimeout bounds reading figures for one request; default 30s.
 	RequestTimeout time.Duration
 	Hub            hub.Config
+	// PublicURL is the base URL clients reach the server at (ParsePublicURL
+	// form); every absolute link is built from it. Empty: from the
+	// request's Host, without the caller's token (links.go).
+	PublicURL string
+	// TrustedProxies are the peers whose X-Forwarded-Host and
+	// X-Forwarded-Proto are believed; none by default.
+	TrustedProxies []netip.Prefix
 }
 
 // KPIs is how the API reads figures.
@@ -101,6 +109,17 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 30 * time.Second
 	}
+	if cfg.PublicURL != "" {
+		u, err := ParsePublicURL(cfg.PublicURL)
+		if err != nil {
+			return nil, fmt.Errorf("public URL: %w", err)
+		}
+		cfg.PublicURL = u
+	}
+	proxies := make([]string, len(cfg.TrustedProxies))
+	for i, p := range cfg.TrustedProxies {
+		proxies[i] = p.String()
+	}
 	s := &Server{cfg: cfg, d: d, logger: d.Logger}
 	s.hub = hub.New(cfg.Hub, topics{s}, d.Logger.With("component", "hub"), d.Registerer)
 	s.app = fiber.New(fiber.Config{
@@ -112,6 +131,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 		DisableStartupMessage: true,
 		ErrorHandler:          s.handleError,
 		JSONEncoder:           marshalJSON,
+		// Forwarded headers (c.Hostname, c.Protocol, c.IP) are believed
+		// from the configured proxies only.
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          proxies,
 	})
 	s.routes(newHTTPMetrics(d.Registerer))
 	return s, nil

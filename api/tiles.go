@@ -376,7 +376,7 @@ func (g *gis) tileJSON(c *fiber.Ctx) error {
 		}
 		desc = fmt.Sprintf("Indicators of the %s units of %s for the window %s; a null indicator is left out of the tile.", l.level, l.h.Name(), q.w)
 	}
-	tilesURL := href(c, "/tiles/"+l.id+"/{z}/{x}/{y}.mvt", tq)
+	tilesURL := g.s.href(c, "/tiles/"+l.id+"/{z}/{x}/{y}.mvt", tq)
 	center := b.Center()
 	body := tileJSONBody{
 		TileJSON: "3.0.0", Name: l.title(), Description: desc, Version: "1.0.0", Scheme: "xyz",

@@ -2,8 +2,11 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"net/netip"
 	"time"
 
+	"github.com/openioc/ioc/api"
 	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/config"
@@ -43,6 +46,8 @@ type serveConfig struct {
 	LeaseTTL        time.Duration
 	VerifyInterval  time.Duration
 	FlushTimeout    time.Duration
+	PublicURL       string
+	TrustedProxies  []netip.Prefix
 }
 
 func parseServeConfig(args []string) (serveConfig, error) {
@@ -85,6 +90,8 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	queryTimeout := f.Duration("query-timeout", "IOC_QUERY_TIMEOUT", 10*time.Second, "longest ClickHouse may work on one query of a series, ranking or scoreboard (504 beyond)")
 	verifyEvery := f.Duration("verify-interval", "IOC_VERIFY_INTERVAL", time.Hour, "how often the last 48 hours of rollups are checked against the stored records (metric ioc_verify_differences); 0 is off")
 	simDevices := f.Int("simulate-devices", "IOC_SIMULATE_DEVICES", 1, "with IOC_SIMULATE, also simulate cameras and sensors (1) or not (0)")
+	publicURL := f.String("public-url", "IOC_PUBLIC_URL", "", "base URL clients reach the server at, e.g. https://ioc.example.gov.vn; every absolute link (OGC, TileJSON) is built from it and keeps the caller's access_token. Empty: links use the request's Host and carry no token")
+	proxies := f.String("trusted-proxies", "IOC_TRUSTED_PROXIES", "", "comma-separated CIDRs or addresses of the reverse proxies whose X-Forwarded-Host and X-Forwarded-Proto are believed; empty: none")
 	if err := f.Parse(args); err != nil {
 		return c, err
 	}
@@ -102,6 +109,18 @@ func parseServeConfig(args []string) (serveConfig, error) {
 		RulesFile: *rules, CameraTimeout: *camTimeout, SensorTimeout: *sensorTimeout, AlarmInterval: *alarmInterval,
 		SimulateDevices: *simDevices != 0, QueryTimeout: *queryTimeout, LeaseTTL: *leaseTTL, VerifyInterval: *verifyEvery, FlushTimeout: *flushTimeout,
 	}
+	if *publicURL != "" {
+		u, err := api.ParsePublicURL(*publicURL)
+		if err != nil {
+			return c, fmt.Errorf("IOC_PUBLIC_URL: %w", err)
+		}
+		c.PublicURL = u
+	}
+	trusted, err := api.ParseTrustedProxies(*proxies)
+	if err != nil {
+		return c, fmt.Errorf("IOC_TRUSTED_PROXIES: %w", err)
+	}
+	c.TrustedProxies = trusted
 	if c.AdminToken == "" && c.JWTSecret == "" {
 		return c, errors.New("set IOC_ADMIN_TOKEN or IOC_JWT_SECRET (or both): without them no client can authenticate")
 	}

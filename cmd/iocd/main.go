@@ -253,7 +253,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	}
 
 	// API: REST, websocket hub, health, metrics and the built-in page.
-	server, err := api.New(api.Config{BodyLimit: cfg.BodyLimit}, api.Deps{
+	server, err := api.New(api.Config{BodyLimit: cfg.BodyLimit, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies}, api.Deps{
 		Geo: units, KPIs: agg, Auth: auth.NewVerifier(cfg.AdminToken, []byte(cfg.JWTSecret)),
 		Devices: devices, Alarms: alarms, Events: events, Reports: reports,
 		Ingest: map[string]fiber.Handler{
