@@ -1,9 +1,14 @@
 package api
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/paulmach/orb/encoding/mvt"
 )
 
 // TestOGCPagingBounds: paging parameters a client could overflow the page
@@ -29,5 +34,46 @@ func TestOGCPagingBounds(t *testing.T) {
 				t.Errorf("%s: limit %s past the end: got %d features", collection, limit, *fc.NumberReturned)
 			}
 		}
+	}
+}
+
+// TestCompression: JSON and GeoJSON answers are compressed as
+// Accept-Encoding allows; gzip tiles are sent as they are, not twice.
+func TestCompression(t *testing.T) {
+	s, _ := newGISServer(t)
+	for _, target := range []string{
+		"/ogc/collections/vn-2025.commune/items?limit=100",
+		"/api/v1/layers/vn-2025.province.geojson?zoom=6",
+		"/api/v1/areas?level=commune",
+	} {
+		plain := get(t, s, target, gisAdmin)
+		r := get(t, s, target, gisAdmin, "Accept-Encoding", "gzip")
+		if r.code != http.StatusOK || r.header.Get("Content-Encoding") != "gzip" || !strings.Contains(r.header.Get("Vary"), "Accept-Encoding") {
+			t.Errorf("%s: got %d, Content-Encoding %q, Vary %q; want gzip", target, r.code, r.header.Get("Content-Encoding"), r.header.Get("Vary"))
+			continue
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(r.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.body)*2 > len(body) || len(body) != len(plain.body) {
+			t.Errorf("%s: %d bytes gzip for %d plain (uncompressed answer %d)", target, len(r.body), len(body), len(plain.body))
+		}
+	}
+	tile := get(t, s, tilePath("vn-2025.commune", hcmcTile), gisAdmin, "Accept-Encoding", "gzip, br")
+	zr, err := gzip.NewReader(bytes.NewReader(tile.body))
+	if err != nil || tile.header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("tile: Content-Encoding %q, %v", tile.header.Get("Content-Encoding"), err)
+	}
+	raw, _ := io.ReadAll(zr)
+	if _, err := mvt.Unmarshal(raw); err != nil {
+		t.Errorf("tile: gzip once, then not a vector tile: %v", err)
+	}
+	if plain := get(t, s, tilePath("vn-2025.commune", hcmcTile), gisAdmin, "Accept-Encoding", "br"); plain.header.Get("Content-Encoding") != "" {
+		t.Errorf("plain tile: got Content-Encoding %q, want none (its ETag names the plain bytes)", plain.header.Get("Content-Encoding"))
 	}
 }

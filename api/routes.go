@@ -21,6 +21,7 @@ func (s *Server) routes(m *httpMetrics) {
 	app.Use(recover.New())
 	app.Use(m.middleware)
 	app.Use(newQueryChecker(queryParams).handler) // unknown query parameters: 400
+	app.Use(compressAnswers())                    // gzip or brotli as Accept-Encoding allows
 
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
