@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -75,5 +76,37 @@ func TestCompression(t *testing.T) {
 	}
 	if plain := get(t, s, tilePath("vn-2025.commune", hcmcTile), gisAdmin, "Accept-Encoding", "br"); plain.header.Get("Content-Encoding") != "" {
 		t.Errorf("plain tile: got Content-Encoding %q, want none (its ETag names the plain bytes)", plain.header.Get("Content-Encoding"))
+	}
+}
+
+// TestTileJSONFieldTypes: the declared types are those the tiles carry;
+// a breakdown is its JSON text in a tile.
+func TestTileJSONFieldTypes(t *testing.T) {
+	s, _ := newGISServer(t)
+	r := get(t, s, "/tiles/vn-2025.commune.kpi.json", gisAdmin)
+	var tj tileJSONBody
+	if err := json.Unmarshal(r.body, &tj); err != nil || len(tj.VectorLayers) != 1 {
+		t.Fatalf("TileJSON: %d %.300s, %v", r.code, r.body, err)
+	}
+	fields := tj.VectorLayers[0].Fields
+	tile := decodeTile(t, get(t, s, tilePath("vn-2025.commune.kpi", hcmcTile), gisAdmin))
+	checked := 0
+	for _, f := range tile.Features {
+		for name, v := range f.Properties {
+			want := "String"
+			switch v.(type) {
+			case float64, int64, uint64:
+				want = "Number"
+			case bool:
+				want = "Boolean"
+			}
+			if fields[name] != want {
+				t.Errorf("%s: TileJSON declares %q, the tile carries %T (%v)", name, fields[name], v, v)
+			}
+			checked++
+		}
+	}
+	if checked == 0 || fields["camera_events_by_type"] != "String" || fields["online_rate"] != "Number" || fields["dossiers_received"] != "Number" {
+		t.Errorf("checked %d values; fields %v", checked, fields)
 	}
 }

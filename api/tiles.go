@@ -372,7 +372,7 @@ func (g *gis) tileJSON(c *fiber.Ctx) error {
 	if l.indicators {
 		fields["window"], fields["as_of"] = "String", "String"
 		for _, id := range q.kpiIDs() {
-			fields[id] = "Number"
+			fields[id] = tileFieldType(id)
 		}
 		desc = fmt.Sprintf("Indicators of the %s units of %s for the window %s; a null indicator is left out of the tile.", l.level, l.h.Name(), q.w)
 	}
@@ -386,6 +386,16 @@ func (g *gis) tileJSON(c *fiber.Ctx) error {
 	}
 	c.Status(fiber.StatusOK)
 	return c.JSON(body)
+}
+
+// tileFieldType is how a vector tile carries indicator id: a breakdown
+// (counts by type) as its JSON text, since tile values are scalars, every
+// other indicator as a number.
+func tileFieldType(id string) string {
+	if d, ok := aggregate.Lookup(id); ok && d.Kind == "breakdown" {
+		return "String"
+	}
+	return "Number"
 }
 
 // fitZoom is the zoom at which a bound about fills a 512-pixel view.
