@@ -110,3 +110,26 @@ func TestTileJSONFieldTypes(t *testing.T) {
 		t.Errorf("checked %d values; fields %v", checked, fields)
 	}
 }
+
+// TestDensityWithoutBBox: the density collection answers /items without
+// parameters, as OGC API Features requires, in cells coarse enough for the
+// whole extent; every event of the window is counted.
+func TestDensityWithoutBBox(t *testing.T) {
+	s, _, evs := newLiveServer(t)
+	for _, target := range []string{"/ogc/collections/camera-events.density/items?limit=1000", "/api/v1/layers/camera-events.density.geojson"} {
+		fc := decodeFC(t, get(t, s, target, gisAdmin))
+		events := 0.0
+		for _, f := range fc.Features {
+			events += f.Properties["events"].(float64)
+			if f.Properties["cell_size"] != 0.05 {
+				t.Errorf("%s: cell_size %v, want 0.05 (the finest that holds Vietnam in 250,000 cells)", target, f.Properties["cell_size"])
+			}
+		}
+		if events != 6 {
+			t.Errorf("%s: %v events, want the 6 of today", target, events)
+		}
+		if call := evs.lastCall(t); call.size != 0.05 {
+			t.Errorf("%s: read cells of %v", target, call.size)
+		}
+	}
+}

@@ -138,6 +138,9 @@ type liveQuery struct {
 	status string           // points: online, offline or "" for both
 	w      aggregate.Window // density
 	cell   float64          // density, outside tiles
+	// cellAsked says cell came from the request; a default cell is made
+	// coarser when the grid would be too large (densityBound).
+	cellAsked bool
 }
 
 // liveRequest says where a live layer is asked for, which decides the
@@ -192,7 +195,7 @@ func parseLiveQuery(c *fiber.Ctx, l *liveLayer, in liveRequest) (liveQuery, erro
 			if err != nil || math.IsNaN(v) || v < minCellSize || v > maxCellSize {
 				return bad("cell %q must be a size in degrees from %g to %g (default %g, about 1.1 km)", raw, minCellSize, maxCellSize, defaultCellSize)
 			}
-			q.cell = v
+			q.cell, q.cellAsked = v, true
 		}
 	}
 	if in != liveTile {
@@ -351,7 +354,7 @@ func pointProperties(h *geo.Hierarchy, v device.View) map[string]any {
 // bbox, else the parent's or the token's areas, refused when it holds more
 // than maxDensityCells cells. It is widened to whole cells, so that every
 // cell returned counts all its events.
-func (g *gis) densityBound(c *fiber.Ctx, l *liveLayer, q liveQuery) (orb.Bound, error) {
+func (g *gis) densityBound(c *fiber.Ctx, l *liveLayer, q liveQuery) (orb.Bound, float64, error) {
 	var b orb.Bound
 	var what string
 	if q.bbox != nil {
@@ -359,7 +362,7 @@ func (g *gis) densityBound(c *fiber.Ctx, l *liveLayer, q liveQuery) (orb.Bound, 
 	} else {
 		var ok bool
 		if b, ok = g.areasBound(l.h, q.areas); !ok {
-			return orb.Bound{}, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("%s needs bbox=minLon,minLat,maxLon,maxLat here: the areas you read carry no boundaries to bound the grid", l.id))
+			return orb.Bound{}, 0, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("%s needs bbox=minLon,minLat,maxLon,maxLat here: the areas you read carry no boundaries to bound the grid", l.id))
 		}
 		switch p := principal(c); {
 		case q.parent != "":
@@ -371,14 +374,31 @@ func (g *gis) densityBound(c *fiber.Ctx, l *liveLayer, q liveQuery) (orb.Bound, 
 		}
 		what += fmt.Sprintf(", %.4g square degrees", bboxArea(b))
 	}
-	if n := bboxArea(b) / (q.cell * q.cell); n > maxDensityCells {
-		least := math.Ceil(math.Sqrt(bboxArea(b)/maxDensityCells)*1e4) / 1e4
-		return orb.Bound{}, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf(
-			"%s: at cell=%g that is %.0f cells, over the limit of %d; pass a bbox= of at most %.4g square degrees, or cell=%g or larger",
-			what, q.cell, math.Ceil(n), maxDensityCells, maxDensityCells*q.cell*q.cell, least))
+	cell := q.cell
+	if !q.cellAsked {
+		// Without cell= the request names no grid: the first coarser cell
+		// of coarseCells that keeps it within the limit answers it, so that
+		// a client reading the collection whole (OGC API Features requires
+		// /items to answer without parameters) gets every event.
+		for _, c := range coarseCells {
+			if cell = c; bboxArea(b)/(c*c) <= maxDensityCells {
+				break
+			}
+		}
 	}
-	return alignBound(b, q.cell), nil
+	if n := bboxArea(b) / (cell * cell); n > maxDensityCells {
+		least := math.Ceil(math.Sqrt(bboxArea(b)/maxDensityCells)*1e4) / 1e4
+		return orb.Bound{}, 0, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf(
+			"%s: at cell=%g that is %.0f cells, over the limit of %d; pass a bbox= of at most %.4g square degrees, or cell=%g or larger (or leave cell out for a grid coarse enough)",
+			what, cell, math.Ceil(n), maxDensityCells, maxDensityCells*cell*cell, least))
+	}
+	return alignBound(b, cell), cell, nil
 }
+
+// coarseCells are the cells, in degrees, a density request without cell=
+// may be answered in, finest first; 1° cells hold the whole earth in
+// 64,800 cells, under maxDensityCells.
+var coarseCells = []float64{defaultCellSize, 0.02, 0.05, 0.1, 0.2, 0.5, maxCellSize}
 
 // gridIndex is the cell of size holding v; the tolerance keeps a value on
 // a grid line, such as 106.8 at 0.01, from falling into the cell before it
@@ -444,17 +464,17 @@ func (g *gis) readLive(c *fiber.Ctx, l *liveLayer, q liveQuery) ([]liveFeature, 
 		}
 		return out, nil
 	}
-	bound, err := g.densityBound(c, l, q)
+	bound, size, err := g.densityBound(c, l, q)
 	if err != nil {
 		return nil, err
 	}
-	cells, from, err := g.readCells(c, q, bound, q.cell)
+	cells, from, err := g.readCells(c, q, bound, size)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]liveFeature, len(cells))
 	for i, cell := range cells {
-		out[i] = cellFeature(cell, q.cell, q.w, from)
+		out[i] = cellFeature(cell, size, q.w, from)
 	}
 	return out, nil
 }

@@ -353,7 +353,7 @@ func TestDensityGeoJSON(t *testing.T) {
 	f(density+"?bbox=106.6,10.7,106.8,10.9&cell=0.0005", gisAdmin, 400, "from 0.001 to 1")
 	f(density+"?bbox=106.6,10.7,106.8,10.9&cell=2", gisAdmin, 400, "from 0.001 to 1")
 	f(density+"?bbox=106.6,10.7,106.8,10.9&cell=wide", gisAdmin, 400, "cell")
-	f(density, gisAdmin, 400, "pass a bbox")
+	f(density+"?cell=0.01", gisAdmin, 400, "pass a bbox")
 	f(density+"?bbox=100,5,110,15&cell=0.001", gisAdmin, 400, "250000")
 	f(density+"?bbox=106.6,10.7,106.8,10.9&window=1y", gisAdmin, 400, "window")
 	f(density+"?bbox=106.6,10.7,106.8,10.9&status=online", gisAdmin, 400, "status")
@@ -548,7 +548,7 @@ func TestLiveCatalogAndOGC(t *testing.T) {
 	f("/ogc/collections/cameras/items/sensor-hcmc-1", gisAdmin, 404, "sensor-hcmc-1")
 	f("/ogc/collections/cameras/items/nope", gisAdmin, 404, "nope")
 	f("/ogc/collections/camera-events.density/items/106.7,10.78", gisAdmin, 404, "/items")
-	f("/ogc/collections/camera-events.density/items", gisAdmin, 400, "bbox")
+	f("/ogc/collections/camera-events.density/items?cell=0.01", gisAdmin, 400, "bbox")
 	f("/ogc/collections/cameras/items?limit=0", gisAdmin, 400, "limit")
 	f("/ogc/collections/cameras/items?f=html", gisAdmin, 400, "f")
 }
