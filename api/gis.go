@@ -34,6 +34,8 @@ func (s *Server) gisRoutes(app *fiber.App, v1 fiber.Router, reader fiber.Handler
 	app.Get("/ogc/conformance", query, requireRead, g.ogcConformance)
 	app.Get("/ogc/collections", query, requireRead, g.ogcCollections)
 	app.Get("/ogc/collections/:collectionId", query, requireRead, g.ogcCollection)
+	app.Get("/ogc/collections/:collectionId/schema", query, requireRead, g.ogcSchema)
+	app.Get("/ogc/collections/:collectionId/queryables", query, requireRead, g.ogcQueryables)
 	app.Get("/ogc/collections/:collectionId/items", query, requireRead, g.ogcItems)
 	app.Get("/ogc/collections/:collectionId/items/:featureId", query, requireRead, g.ogcItem)
 }

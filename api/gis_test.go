@@ -739,7 +739,7 @@ func TestOGC(t *testing.T) {
 
 	var conf struct{ ConformsTo []string }
 	jsonOf("/ogc/conformance?f=json", gisAdmin, &conf)
-	if strings.Join(conf.ConformsTo, " ") != confCore+" "+confGeoJSON {
+	if strings.Join(conf.ConformsTo, " ") != confCore+" "+confGeoJSON+" "+confQueryables+" "+confQueryParam {
 		t.Errorf("conformsTo: got %v", conf.ConformsTo)
 	}
 
@@ -777,7 +777,7 @@ func TestOGC(t *testing.T) {
 		links[l.Rel] = l.Href
 	}
 	want := map[string]string{
-		"next": "http://example.com/ogc/collections/vn-2025.commune/items?limit=2&offset=6",
+		"next": "http://example.com/ogc/collections/vn-2025.commune/items?limit=1000&offset=6", // next pages are full ones
 		"prev": "http://example.com/ogc/collections/vn-2025.commune/items?limit=2&offset=2",
 		"self": "http://example.com/ogc/collections/vn-2025.commune/items?limit=2&offset=4",
 	}

@@ -23,6 +23,7 @@ const (
 	confGeoJSON = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson"
 	typeJSON    = "application/json"
 	typeGeoJSON = "application/geo+json"
+	typeOpenAPI = "application/vnd.oai.openapi+json;version=3.1"
 	ogcPageSize = 100
 	ogcMaxLimit = 1000 // a page of communes at full detail is a few MB
 	// ogcMaxOffset bounds offset far beyond any collection, so that
@@ -72,6 +73,9 @@ func (g *gis) ogcLanding(c *fiber.Ctx) error {
 			{Href: g.s.href(c, ogcLandingAt, nil), Rel: "self", Type: typeJSON, Title: "This document"},
 			{Href: g.s.href(c, ogcLandingAt+"/conformance", nil), Rel: "conformance", Type: typeJSON, Title: "Conformance classes"},
 			{Href: g.s.href(c, ogcLandingAt+"/collections", nil), Rel: "data", Type: typeJSON, Title: "Collections"},
+			// The API description declares limit's default and maximum,
+			// from which GDAL (3.8 and later) and QGIS choose their page size.
+			{Href: g.s.href(c, "/api/v1/openapi.json", nil), Rel: "service-desc", Type: typeOpenAPI, Title: "The API description (OpenAPI 3.1)"},
 		},
 	})
 }
@@ -81,7 +85,7 @@ func (g *gis) ogcConformance(c *fiber.Ctx) error {
 		return err
 	}
 	c.Status(fiber.StatusOK)
-	return c.JSON(map[string][]string{"conformsTo": {confCore, confGeoJSON}})
+	return c.JSON(map[string][]string{"conformsTo": {confCore, confGeoJSON, confQueryables, confQueryParam}})
 }
 
 type ogcSpatial struct {
@@ -107,13 +111,9 @@ func (g *gis) collection(c *fiber.Ctx, l *layer) ogcCollectionBody {
 	if l.indicators {
 		desc += " Each carries its indicators for the window asked with ?window= (today, 24h, 7d, 30d; default today); ?kpi= picks indicators."
 	}
-	path := ogcLandingAt + "/collections/" + l.id
 	out := ogcCollectionBody{
 		ID: l.id, Title: l.title(), Description: desc, ItemType: "feature", CRS: []string{crs84},
-		Links: []ogcLink{
-			{Href: g.s.href(c, path, nil), Rel: "self", Type: typeJSON, Title: "This collection"},
-			{Href: g.s.href(c, path+"/items", nil), Rel: "items", Type: typeGeoJSON, Title: "Features"},
-		},
+		Links: g.collectionLinks(c, l.id),
 	}
 	out.Extent.Spatial = ogcSpatial{BBox: [][4]float64{bbox4(b)}, CRS: crs84}
 	return out
@@ -212,7 +212,7 @@ func (g *gis) ogcItems(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	units := g.selectUnits(principal(c), l, parent, bbox)
+	units := filterUnits(g.selectUnits(principal(c), l, parent, bbox), unitFilter(c))
 	lo, hi := pageBounds(len(units), offset, limit)
 	page := units[lo:hi]
 	var snaps map[string]aggregate.Snapshot
@@ -230,10 +230,10 @@ func (g *gis) ogcItems(c *fiber.Ctx) error {
 // appendPage writes, with links to it and the pages around it.
 func (g *gis) sendItems(c *fiber.Ctx, id string, limit, offset, matched, returned int, appendPage func([]byte) ([]byte, error)) error {
 	path := ogcLandingAt + "/collections/" + id + "/items"
-	at := func(off int) string {
+	at := func(off, lim int) string {
 		v := requestQuery(c)
 		v.Set("offset", strconv.Itoa(off))
-		v.Set("limit", strconv.Itoa(limit))
+		v.Set("limit", strconv.Itoa(lim))
 		return g.s.href(c, path, v)
 	}
 	links := []ogcLink{
@@ -241,10 +241,14 @@ func (g *gis) sendItems(c *fiber.Ctx, id string, limit, offset, matched, returne
 		{Href: g.s.href(c, ogcLandingAt+"/collections/"+id, nil), Rel: "collection", Type: typeJSON, Title: "The collection"},
 	}
 	if offset+returned < matched {
-		links = append(links, ogcLink{Href: at(offset + returned), Rel: "next", Type: typeGeoJSON, Title: "Next page"})
+		// The next page is the largest a page holds, whatever this one
+		// asked: a client that follows next reads the whole collection, and
+		// GDAL before 3.8 asks for 10 features unless told otherwise, which
+		// is 333 requests for the communes instead of 4.
+		links = append(links, ogcLink{Href: at(offset+returned, ogcMaxLimit), Rel: "next", Type: typeGeoJSON, Title: "Next page"})
 	}
 	if offset > 0 {
-		links = append(links, ogcLink{Href: at(max(offset-limit, 0)), Rel: "prev", Type: typeGeoJSON, Title: "Previous page"})
+		links = append(links, ogcLink{Href: at(max(offset-limit, 0), limit), Rel: "prev", Type: typeGeoJSON, Title: "Previous page"})
 	}
 	lj, err := marshalJSON(links)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -132,4 +133,66 @@ func TestDensityWithoutBBox(t *testing.T) {
 			t.Errorf("%s: read cells of %v", target, call.size)
 		}
 	}
+}
+
+// TestOGCSchemaAndQueryables: the landing page links the API description;
+// collections link a typed schema of their features and their queryables,
+// which filter the items.
+func TestOGCSchemaAndQueryables(t *testing.T) {
+	s, _, _ := newLiveServer(t)
+	var landing ogcLandingBody
+	if r := get(t, s, "/ogc", gisAdmin); json.Unmarshal(r.body, &landing) != nil {
+		t.Fatalf("landing: %s", r.body)
+	}
+	found := false
+	for _, l := range landing.Links {
+		found = found || l.Rel == "service-desc" && l.Href == "http://example.com/api/v1/openapi.json"
+	}
+	if !found {
+		t.Errorf("landing links %+v lack service-desc", landing.Links)
+	}
+	var col ogcCollectionBody
+	if r := get(t, s, "/ogc/collections/vn-2025.commune.kpi", gisAdmin); json.Unmarshal(r.body, &col) != nil {
+		t.Fatalf("collection: %s", r.body)
+	}
+	rels := map[string]ogcLink{}
+	for _, l := range col.Links {
+		rels[l.Rel] = l
+	}
+	if rels["describedBy"].Type != typeSchema || rels[relQueryables].Href != "http://example.com/ogc/collections/vn-2025.commune.kpi/queryables" {
+		t.Errorf("collection links: %+v", col.Links)
+	}
+	schemaOf := func(target string) map[string]any {
+		t.Helper()
+		r := get(t, s, target, gisAdmin)
+		var doc map[string]any
+		if r.code != http.StatusOK || r.header.Get("Content-Type") != typeSchema || json.Unmarshal(r.body, &doc) != nil {
+			t.Fatalf("%s: %d %s %.300s", target, r.code, r.header.Get("Content-Type"), r.body)
+		}
+		return doc
+	}
+	props := schemaOf("/ogc/collections/vn-2025.commune.kpi/schema")["properties"].(map[string]any)["properties"].(map[string]any)["properties"].(map[string]any)
+	for name, typ := range map[string]string{"code": "string", "online_rate": "number", "dossiers_received": "integer", "camera_events_by_type": "object", "as_of": "string"} {
+		if p, _ := props[name].(map[string]any); p == nil || p["type"] != typ {
+			t.Errorf("schema of %s: %v, want type %s", name, props[name], typ)
+		}
+	}
+	q := schemaOf("/ogc/collections/vn-2025.commune/queryables")["properties"].(map[string]any)
+	if len(q) != 2 || q["code"] == nil || q["name"] == nil {
+		t.Errorf("queryables of communes: %v", q)
+	}
+	if q := schemaOf("/ogc/collections/cameras/queryables")["properties"].(map[string]any); len(q) != 1 || q["status"] == nil {
+		t.Errorf("queryables of cameras: %v", q)
+	}
+	schemaOf("/ogc/collections/camera-events.density/schema")
+
+	one := decodeFC(t, get(t, s, "/ogc/collections/vn-2025.commune/items?code=26740", gisAdmin))
+	if *one.NumberMatched != 1 || one.Features[0].ID != "26740" {
+		t.Errorf("code=26740: got %v", ids(one))
+	}
+	named := decodeFC(t, get(t, s, "/ogc/collections/vn-2025.commune/items?name="+url.QueryEscape("Sài Gòn"), gisAdmin))
+	if *named.NumberMatched != 1 || named.Features[0].ID != "26740" {
+		t.Errorf("name=Sài Gòn: got %v", ids(named))
+	}
+	wantError(t, get(t, s, "/ogc/collections/cameras/items?code=cam-hcmc-1", gisAdmin), 400, "code and name filter")
 }

@@ -67,7 +67,9 @@ var queryParams = map[string][]string{
 	"GET /ogc/collections":               {"access_token", "f"},
 	"GET /ogc/collections/:collectionId": {"access_token", "f"},
 	"GET /ogc/collections/:collectionId/items": {"access_token", "f", "limit", "offset", "bbox",
-		"kpi", "window", "status", "cell", "parent"},
+		"kpi", "window", "status", "cell", "parent", "code", "name"},
+	"GET /ogc/collections/:collectionId/schema":           {"access_token", "f"},
+	"GET /ogc/collections/:collectionId/queryables":       {"access_token", "f"},
 	"GET /ogc/collections/:collectionId/items/:featureId": {"access_token", "f", "kpi", "window"},
 }
 

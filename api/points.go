@@ -162,6 +162,9 @@ func parseLiveQuery(c *fiber.Ctx, l *liveLayer, in liveRequest) (liveQuery, erro
 	if c.Query("kpi") != "" {
 		return bad("kpi applies to indicator layers only ({hierarchy}.{level}.kpi); %s carries no indicators", l.id)
 	}
+	if c.Query("code") != "" || c.Query("name") != "" {
+		return bad("code and name filter the boundary and indicator collections; %s takes status and parent", l.id)
+	}
 	var q liveQuery
 	switch l.kind {
 	case pointsKind:
@@ -717,13 +720,9 @@ type cellSizes struct {
 // liveCollection is a live layer as an OGC collection; its extent is the
 // bound of the token's areas.
 func (g *gis) liveCollection(c *fiber.Ctx, l *liveLayer) ogcCollectionBody {
-	path := ogcLandingAt + "/collections/" + l.id
 	out := ogcCollectionBody{
 		ID: l.id, Title: l.title(), Description: l.description(), ItemType: "feature", CRS: []string{crs84},
-		Links: []ogcLink{
-			{Href: g.s.href(c, path, nil), Rel: "self", Type: typeJSON, Title: "This collection"},
-			{Href: g.s.href(c, path+"/items", nil), Rel: "items", Type: typeGeoJSON, Title: "Features"},
-		},
+		Links: g.collectionLinks(c, l.id),
 	}
 	out.Extent.Spatial = ogcSpatial{BBox: [][4]float64{bbox4(g.liveExtent(principal(c), l, ""))}, CRS: crs84}
 	return out

@@ -513,7 +513,7 @@ func TestLiveCatalogAndOGC(t *testing.T) {
 	for _, l := range page.Links {
 		links[l.Rel] = l.Href
 	}
-	if want := "http://example.com/ogc/collections/cameras/items?limit=2&offset=3"; links["next"] != want {
+	if want := "http://example.com/ogc/collections/cameras/items?limit=1000&offset=3"; links["next"] != want {
 		t.Errorf("next link: got %q, want %q", links["next"], want)
 	}
 	if want := "http://example.com/ogc/collections/cameras/items?limit=2&offset=0"; links["prev"] != want {
