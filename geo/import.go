@@ -19,7 +19,8 @@ import (
 // MultiPolygon. It also returns a unit per feature from the properties
 // code, level, parent, name, name_en, full_name and full_name_en, for unit
 // lists that come with the boundaries. Problems are reported by feature
-// index, up to a handful.
+// index, up to a handful. A boundary that crosses or touches itself is
+// made valid (Repair).
 func ReadGeoJSON(r io.Reader, codeProperty string) ([]Shape, []Unit, error) {
 	b, err := io.ReadAll(r)
 	if err != nil {
@@ -68,6 +69,9 @@ func ReadGeoJSON(r io.Reader, codeProperty string) ([]Shape, []Unit, error) {
 			problems = append(problems, fmt.Sprintf("feature %d (%s): %v", i, code, err))
 			continue
 		}
+		// Simplified boundaries often cross themselves here and there; GIS
+		// clients refuse such polygons, so they are cut into valid ones.
+		mp, _ = Repair(mp)
 		shapes = append(shapes, Shape{Code: code, Geom: mp})
 	}
 	if len(problems) > 0 {

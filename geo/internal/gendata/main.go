@@ -71,9 +71,18 @@ func readGeoJSON(path string) (*geojson.FeatureCollection, error) {
 	return fc, nil
 }
 
-// multi returns g as a MultiPolygon without the degenerate rings (fewer
-// than four positions) that simplification leaves behind.
+// multi returns g as a valid MultiPolygon: without the degenerate rings
+// (fewer than four positions) that simplification leaves behind, and with
+// the rings that simplification made cross or touch themselves cut into
+// simple ones (geo.Repair).
 func multi(g orb.Geometry) orb.MultiPolygon {
+	mp, _ := geo.Repair(dropDegenerate(g))
+	return mp
+}
+
+// dropDegenerate returns g as a MultiPolygon without rings of fewer than
+// four positions.
+func dropDegenerate(g orb.Geometry) orb.MultiPolygon {
 	var mp orb.MultiPolygon
 	switch g := g.(type) {
 	case orb.Polygon:
