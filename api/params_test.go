@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/openioc/ioc/api/auth"
 )
 
 // TestQueryParamsMatchOpenAPI keeps the declared query parameters, which
@@ -118,5 +121,20 @@ func TestUnknownQueryParameters(t *testing.T) {
 	}
 	if r := get(t, s, "/api/v1/areas?levle=commune", ""); r.code != 400 {
 		t.Errorf("without a token: got %d, want 400 (the parameter is wrong whoever asks)", r.code)
+	}
+}
+
+// TestSeriesRefusesSteps: the issue's own example, a series asked with
+// steps=hour, which used to be answered by day.
+func TestSeriesRefusesSteps(t *testing.T) {
+	s := docServer(t)
+	tok, err := auth.Issue([]byte("x"), auth.Principal{Role: auth.Viewer, Areas: []string{"*"}}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, get(t, s, "/api/v1/kpis/on_time_rate/series?area=79&steps=hour", tok), http.StatusBadRequest, "unknown query parameter steps")
+	r := get(t, s, "/api/v1/kpis/on_time_rate/series?area=79&step=hour", tok)
+	if r.code != http.StatusOK {
+		t.Errorf("step=hour: got %d %.300s", r.code, r.body)
 	}
 }
