@@ -108,7 +108,7 @@ func TestAnalystSeriesRankingAndCSV(t *testing.T) {
 		}
 	}
 	var viaAccept bytes.Buffer
-	r2 := n.doWith("GET", "/api/v1/kpis?x=1", viewer, map[string]string{"Accept": "text/csv"})
+	r2 := n.doWith("GET", "/api/v1/kpis", viewer, map[string]string{"Accept": "text/csv"})
 	io.Copy(&viaAccept, r2.Body)
 	r2.Body.Close()
 	if !strings.Contains(viaAccept.String(), "on_time_rate,Tỷ lệ giải quyết đúng hạn") {
