@@ -207,9 +207,8 @@ func conflictError(eventID string, diffs []string, fix string) string {
 	return fmt.Sprintf("event %s was stored with different content: %s%s; %s", eventID, strings.Join(diffs, ", "), more, fix)
 }
 
-// deltaColumns are the delta.* columns of dossier_history, in the order
-// deltaValues gives them: where and along which dimensions a change
-// counts, then its measures.
+// deltaColumns are the delta.* columns of dossier_history: where and along
+// which dimensions a change counts, then its measures.
 var deltaColumns = func() []string {
 	out := []string{"`delta.t`", "`delta.area_code`", "`delta.sector`", "`delta.procedure_code`", "`delta.channel`", "`delta.online_level`"}
 	for _, c := range dossier.Columns {
@@ -221,38 +220,6 @@ var deltaColumns = func() []string {
 // wideDelta names the delta measures stored as Int64; the others fit Int8
 // (a change is −1, 0 or +1).
 var wideDelta = map[string]bool{"resolution_seconds": true}
-
-// deltaValues turns contributions into the delta.* column values.
-func deltaValues(cs []dossier.Contribution) []any {
-	n := len(cs)
-	ts := make([]time.Time, n)
-	str := [5][]string{}
-	for i := range str {
-		str[i] = make([]string, n)
-	}
-	out := make([]any, 0, len(deltaColumns))
-	for i, c := range cs {
-		ts[i] = c.T
-		str[0][i], str[1][i], str[2][i], str[3][i], str[4][i] = c.Area, c.Sector, c.Procedure, c.Channel, c.OnlineLevel
-	}
-	out = append(out, ts, str[0], str[1], str[2], str[3], str[4])
-	for j, col := range dossier.Columns {
-		if wideDelta[col] {
-			v := make([]int64, n)
-			for i := range cs {
-				v[i] = *cs[i].Measures.Fields()[j]
-			}
-			out = append(out, v)
-			continue
-		}
-		v := make([]int8, n)
-		for i := range cs {
-			v[i] = int8(*cs[i].Measures.Fields()[j])
-		}
-		out = append(out, v)
-	}
-	return out
-}
 
 // deltaTargets are scan targets for the delta.* columns; contributions
 // turns what they read back into the changes.

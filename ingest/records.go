@@ -37,7 +37,9 @@ type tableSpec[T any] struct {
 	columns string // the INSERT column list
 	timeCol string // the time column of the sort key
 	key     func(T) storedKey
-	values  func(r T, batch uint64, ingestedAt time.Time) []any
+	// block returns an empty set of the columns, in the order of columns,
+	// and the function that adds a row to it.
+	block func() (*colSet, func(r T, batch uint64, ingestedAt time.Time))
 	// stored is the select list that reads a stored row back, and scan
 	// turns it into a record; differences compares a record with a stored
 	// one of the same id, as sent ("field x (stored y)").
@@ -69,8 +71,24 @@ var cameraSpec = tableSpec[CameraEvent]{
 	columns: "event_id, camera_id, type, severity, hierarchy, area_code, lat, lon, occurred_at, attrs, batch_id, ingested_at",
 	timeCol: "occurred_at",
 	key:     func(e CameraEvent) storedKey { return storedKey{e.Hierarchy, e.AreaCode, e.OccurredAt, e.EventID} },
-	values: func(e CameraEvent, batch uint64, now time.Time) []any {
-		return []any{e.EventID, e.CameraID, e.Type, e.Severity, e.Hierarchy, e.AreaCode, e.Lat, e.Lon, e.OccurredAt, e.Attrs, batch, now}
+	block: func() (*colSet, func(CameraEvent, uint64, time.Time)) {
+		s := &colSet{}
+		id, cam, typ, sev, h, area := col[string](s), col[string](s), col[string](s), col[string](s), col[string](s), col[string](s)
+		lat, lon, at, attrs, batch, ing := col[float64](s), col[float64](s), col[time.Time](s), col[string](s), col[uint64](s), col[time.Time](s)
+		return s, func(e CameraEvent, b uint64, now time.Time) {
+			appendAll(id, e.EventID)
+			appendAll(cam, e.CameraID)
+			appendAll(typ, e.Type)
+			appendAll(sev, e.Severity)
+			appendAll(h, e.Hierarchy)
+			appendAll(area, e.AreaCode)
+			appendAll(lat, e.Lat)
+			appendAll(lon, e.Lon)
+			appendAll(at, e.OccurredAt)
+			appendAll(attrs, e.Attrs)
+			appendAll(batch, b)
+			appendAll(ing, now)
+		}
 	},
 	stored: "event_id, camera_id, type, toString(severity), hierarchy, area_code, lat, lon, occurred_at, attrs",
 	scan: func(scan func(...any) error) (CameraEvent, error) {
@@ -101,8 +119,27 @@ var readingSpec = tableSpec[Reading]{
 	columns: "event_id, sensor_id, kind, value, unit, alert_level, danger_level, hierarchy, area_code, lat, lon, observed_at, batch_id, ingested_at",
 	timeCol: "observed_at",
 	key:     func(r Reading) storedKey { return storedKey{r.Hierarchy, r.AreaCode, r.ObservedAt, r.EventID} },
-	values: func(r Reading, batch uint64, now time.Time) []any {
-		return []any{r.EventID, r.SensorID, r.Kind, r.Value, r.Unit, r.AlertLevel, r.DangerLevel, r.Hierarchy, r.AreaCode, r.Lat, r.Lon, r.ObservedAt, batch, now}
+	block: func() (*colSet, func(Reading, uint64, time.Time)) {
+		s := &colSet{}
+		id, sensor, kind, value, unit := col[string](s), col[string](s), col[string](s), col[float64](s), col[string](s)
+		alert, danger, h, area := col[*float64](s), col[*float64](s), col[string](s), col[string](s)
+		lat, lon, at, batch, ing := col[float64](s), col[float64](s), col[time.Time](s), col[uint64](s), col[time.Time](s)
+		return s, func(r Reading, b uint64, now time.Time) {
+			appendAll(id, r.EventID)
+			appendAll(sensor, r.SensorID)
+			appendAll(kind, r.Kind)
+			appendAll(value, r.Value)
+			appendAll(unit, r.Unit)
+			appendAll(alert, r.AlertLevel)
+			appendAll(danger, r.DangerLevel)
+			appendAll(h, r.Hierarchy)
+			appendAll(area, r.AreaCode)
+			appendAll(lat, r.Lat)
+			appendAll(lon, r.Lon)
+			appendAll(at, r.ObservedAt)
+			appendAll(batch, b)
+			appendAll(ing, now)
+		}
 	},
 	stored: "event_id, sensor_id, kind, value, unit, alert_level, danger_level, hierarchy, area_code, lat, lon, observed_at",
 	scan: func(scan func(...any) error) (Reading, error) {
@@ -133,13 +170,32 @@ var feedbackSpec = tableSpec[Feedback]{
 		"status, resolved_at, rating, change_status, change_at, version, ingested_at",
 	key:     func(f Feedback) storedKey { return storedKey{f.Hierarchy, f.AreaCode, f.ReceivedAt, f.FeedbackID} },
 	version: func(f Feedback) uint64 { return f.Version },
-	values: func(f Feedback, _ uint64, now time.Time) []any {
-		statuses, ats := make([]string, len(f.Changes)), make([]time.Time, len(f.Changes))
-		for i, c := range f.Changes {
-			statuses[i], ats[i] = c.Status, c.At
+	block: func() (*colSet, func(Feedback, uint64, time.Time)) {
+		s := &colSet{}
+		id, h, area, cat, ch, dossier := col[string](s), col[string](s), col[string](s), col[string](s), col[string](s), col[string](s)
+		received, due, status, resolved, rating := col[time.Time](s), col[*time.Time](s), col[string](s), col[*time.Time](s), col[string](s)
+		changeStatus, changeAt, version, ing := col[[]string](s), col[[]time.Time](s), col[uint64](s), col[time.Time](s)
+		return s, func(f Feedback, _ uint64, now time.Time) {
+			statuses, ats := make([]string, len(f.Changes)), make([]time.Time, len(f.Changes))
+			for i, c := range f.Changes {
+				statuses[i], ats[i] = c.Status, c.At
+			}
+			appendAll(id, f.FeedbackID)
+			appendAll(h, f.Hierarchy)
+			appendAll(area, f.AreaCode)
+			appendAll(cat, f.Category)
+			appendAll(ch, f.Channel)
+			appendAll(dossier, f.DossierID)
+			appendAll(received, f.ReceivedAt)
+			appendAll(due, f.DueAt)
+			appendAll(status, f.Status)
+			appendAll(resolved, f.ResolvedAt)
+			appendAll(rating, f.Rating)
+			appendAll(changeStatus, statuses)
+			appendAll(changeAt, ats)
+			appendAll(version, f.Version)
+			appendAll(ing, now)
 		}
-		return []any{f.FeedbackID, f.Hierarchy, f.AreaCode, f.Category, f.Channel, f.DossierID, f.ReceivedAt, f.DueAt,
-			f.Status, f.ResolvedAt, f.Rating, statuses, ats, f.Version, now}
 	},
 }
 
@@ -280,20 +336,11 @@ func (w *RecordWriter[T]) replace(ctx context.Context, rows []T) ([]rowResult, e
 }
 
 func (w *RecordWriter[T]) insert(ctx context.Context, rows []T, batch uint64, now time.Time) error {
-	ins, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.db+"."+w.spec.table+" ("+w.spec.columns+")")
-	if err != nil {
-		return fmt.Errorf("prepare insert into %s: %w", w.spec.table, err)
-	}
+	set, add := w.spec.block()
 	for _, r := range rows {
-		if err := ins.Append(w.spec.values(r, batch, now)...); err != nil {
-			ins.Abort()
-			return fmt.Errorf("append to %s batch: %w", w.spec.table, err)
-		}
+		add(r, batch, now)
 	}
-	if err := ins.Send(); err != nil {
-		return fmt.Errorf("insert batch into %s: %w", w.spec.table, err)
-	}
-	return nil
+	return set.send(ctx, w.conn, w.spec.table, "INSERT INTO "+w.db+"."+w.spec.table+" ("+w.spec.columns+")")
 }
 
 // latestByID returns the indexes of the rows to insert into a replacing

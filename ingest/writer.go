@@ -241,20 +241,11 @@ func notifyAreas(n Notifier, rows rollupRows) {
 // insertRaw writes the batch's rows to dossier_history in one statement:
 // they share ingested_at, so they land in one partition, as one part.
 func (w *Writer) insertRaw(ctx context.Context, rows []storedRow, b batchRef) error {
-	ins, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.db+"."+dossierFamily.raw+" ("+DossierColumns+")")
-	if err != nil {
-		return fmt.Errorf("prepare insert into %s: %w", dossierFamily.raw, err)
-	}
+	block := newDossierBlock()
 	for _, s := range rows {
-		if err := ins.Append(DossierValues(s.r, s.at, s.rec, s.approximate, s.delta, b.id, b.createdAt)...); err != nil {
-			ins.Abort()
-			return fmt.Errorf("append to %s batch: %w", dossierFamily.raw, err)
-		}
+		block.add(s.r, s.at, s.rec, s.approximate, s.delta, b.id, b.createdAt)
 	}
-	if err := ins.Send(); err != nil {
-		return fmt.Errorf("insert batch into %s: %w", dossierFamily.raw, err)
-	}
-	return nil
+	return block.send(ctx, w.conn, w.db)
 }
 
 // dossierRollups sums the changes of stored rows into every flow rollup.
@@ -301,24 +292,12 @@ func writeRollups(ctx context.Context, conn driver.Conn, db string, f family, ro
 }
 
 // DossierColumns are the columns of a dossier_history row, in the order
-// DossierValues gives them: the INSERT column list of every writer of the
-// table.
+// dossierBlock collects them: the INSERT column list of every writer of
+// the table.
 var DossierColumns = "event_id, dossier_id, procedure_code, sector, " +
 	"hierarchy, area_code, channel, status, occurred_at, received_at, due_at, online_level, " +
 	"digitized, e_result, paid_online, reused_data, fee_required, ingested_at, " +
 	"recorded_hierarchy, recorded_area_code, approximate, lat, lon, supersedes, batch_id, " + strings.Join(deltaColumns, ", ")
-
-// DossierValues returns the DossierColumns of the row that stores r placed
-// at unit at (recorded as rec when it was filed under another hierarchy,
-// else the zero Placement), with approximate saying the placement is a
-// crosswalk's guess, delta what the event changes in its dossier's figures,
-// and the batch and time it is stored in.
-func DossierValues(r Dossier, at, rec Placement, approximate bool, delta []dossier.Contribution, batch uint64, ingestedAt time.Time) []any {
-	return append([]any{r.EventID, r.DossierID, r.ProcedureCode, r.Sector,
-		at.Hierarchy, at.AreaCode, r.Channel, r.Status, r.OccurredAt, r.ReceivedAt, r.DueAt, r.OnlineLevel,
-		b2u(r.Digitized), b2u(r.EResult), b2u(r.PaidOnline), b2u(r.ReusedData), b2u(r.FeeRequired), ingestedAt,
-		rec.Hierarchy, rec.AreaCode, b2u(approximate), r.Lat, r.Lon, r.Supersedes, batch}, deltaValues(delta)...)
-}
 
 // placedRow is where one stored row of a record counts.
 type placedRow struct {
@@ -376,21 +355,13 @@ func StoreDerived(ctx context.Context, store *chstore.Store, rows []Derived, ing
 	}
 	conn, db := store.Conn(), store.Database()
 	stored := make([]storedRow, len(rows))
+	block := newDossierBlock()
 	for i, r := range rows {
 		stored[i] = storedRow{r: r.Record, at: Placement{r.Record.Hierarchy, r.Record.AreaCode}, delta: r.Delta}
+		block.add(r.Record, stored[i].at, Placement{}, false, r.Delta, 0, ingestedAt)
 	}
-	ins, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+"."+dossierFamily.raw+" ("+DossierColumns+")")
-	if err != nil {
-		return fmt.Errorf("prepare insert into %s: %w", dossierFamily.raw, err)
-	}
-	for _, s := range stored {
-		if err := ins.Append(DossierValues(s.r, s.at, s.rec, false, s.delta, 0, ingestedAt)...); err != nil {
-			ins.Abort()
-			return fmt.Errorf("append to %s batch: %w", dossierFamily.raw, err)
-		}
-	}
-	if err := ins.Send(); err != nil {
-		return fmt.Errorf("insert into %s: %w", dossierFamily.raw, err)
+	if err := block.send(ctx, conn, db); err != nil {
+		return err
 	}
 	for i, rows := range dossierRollups(loc, stored) {
 		if err := insertRows(ctx, conn, db, dossierFamily.specs[i], rows); err != nil {
