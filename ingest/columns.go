@@ -61,10 +61,10 @@ type dossierBlock struct {
 	supersedes                                                              *[]string
 	batch                                                                   *[]uint64
 
-	dT                                            *[][]time.Time
+	dT                                           *[][]time.Time
 	dArea, dSector, dProcedure, dChannel, dLevel *[][]string
-	dSmall                                        []*[][]int8  // by measure; nil for the wide ones
-	dWide                                         []*[][]int64 // by measure; nil for the small ones
+	dSmall                                       []*[][]int8  // by measure; nil for the wide ones
+	dWide                                        []*[][]int64 // by measure; nil for the small ones
 }
 
 func newDossierBlock() *dossierBlock {
