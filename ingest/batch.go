@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,8 +67,15 @@ type rowResult struct {
 	conflict  string // already stored with other content: why it was refused
 }
 
-// flushFunc stores rows and reports what became of each.
-type flushFunc[T any] func(ctx context.Context, rows []T) ([]rowResult, error)
+// flushFunc stores rows and reports what became of each. When it returns
+// a finish, the rows are stored and the rest of the flush (their rollups)
+// is left to finish, which may run while the next batch is being stored;
+// the rows are acknowledged once it returns.
+type flushFunc[T any] func(ctx context.Context, rows []T) (results []rowResult, finish func(ctx context.Context), err error)
+
+// finishing bounds the flushes whose rollups are being written while the
+// next batch is stored.
+const finishing = 2
 
 type job[T any] struct {
 	rows []T
@@ -94,12 +102,17 @@ type Conflict struct {
 }
 
 // batcher collects the rows of many requests into batches. One goroutine
-// (run) owns the batch and performs every flush.
+// (run) owns the batch and stores each one in turn; the end of a flush (its
+// rollups and acknowledgements) runs on a goroutine of its own that run
+// owns and waits for, at most `finishing` at a time.
 type batcher[T any] struct {
 	cfg    BatchConfig
 	flush  flushFunc[T]
 	logger *slog.Logger
 	m      *writerMetrics
+
+	finishes  sync.WaitGroup
+	finishing chan struct{} // a token per flush being finished
 
 	mu     sync.RWMutex // guards closed against sends on jobs
 	closed bool
@@ -111,7 +124,7 @@ func newBatcher[T any](cfg BatchConfig, flush flushFunc[T], logger *slog.Logger,
 	cfg = cfg.withDefaults()
 	return &batcher[T]{
 		cfg: cfg, flush: flush, logger: logger, m: m,
-		jobs: make(chan *job[T], 4096),
+		jobs: make(chan *job[T], 4096), finishing: make(chan struct{}, finishing),
 	}
 }
 
@@ -167,8 +180,9 @@ func (b *batcher[T]) release(n int) {
 }
 
 // run flushes batches until ctx ends, then refuses new rows, flushes what is
-// queued and returns.
+// queued, waits for every flush to finish and returns.
 func (b *batcher[T]) run(ctx context.Context) {
+	defer b.finishes.Wait()
 	var batch []*job[T]
 	rows := 0
 	timer := time.NewTimer(time.Hour)
@@ -216,6 +230,7 @@ func (b *batcher[T]) run(ctx context.Context) {
 }
 
 func (b *batcher[T]) flushJobs(jobs []*job[T], n int) {
+	jobs = slices.Clone(jobs) // run reuses its slice for the next batch
 	all := make([]T, 0, n)
 	for _, j := range jobs {
 		all = append(all, j.rows...)
@@ -224,10 +239,30 @@ func (b *batcher[T]) flushJobs(jobs []*job[T], n int) {
 	// (or its own timeout) so that what is stored is also acknowledged.
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.FlushTimeout)
 	start := time.Now()
-	results, err := b.flush(ctx, all)
+	results, finish, err := b.flush(ctx, all)
 	cancel()
-	b.m.flushSeconds.Observe(time.Since(start).Seconds())
 	b.m.batchRows.Observe(float64(len(all)))
+	if err != nil || finish == nil {
+		b.done(jobs, all, results, err, start)
+		return
+	}
+	// The rollups of this batch are written while the next batch is
+	// stored; its requests are answered once they are.
+	b.finishing <- struct{}{}
+	b.finishes.Add(1)
+	go func() {
+		defer b.finishes.Done()
+		defer func() { <-b.finishing }()
+		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.FlushTimeout)
+		defer cancel()
+		finish(ctx)
+		b.done(jobs, all, results, nil, start)
+	}()
+}
+
+// done answers the requests of a flush.
+func (b *batcher[T]) done(jobs []*job[T], all []T, results []rowResult, err error, start time.Time) {
+	b.m.flushSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		b.m.flushErrors.Inc()
 		b.logger.Error("flush failed; requests refused", "rows", len(all), "err", err)

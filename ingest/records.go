@@ -237,15 +237,17 @@ func (w *RecordWriter[T]) Write(ctx context.Context, rows []T) (Outcome, error) 
 	return w.b.submit(ctx, rows)
 }
 
-func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, error) {
+func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, func(context.Context), error) {
 	if w.spec.version != nil {
-		return w.replace(ctx, rows)
+		results, err := w.replace(ctx, rows)
+		return results, nil, err
 	}
 	results := make([]rowResult, len(rows))
 	l, err := w.leases.Acquire(ctx, w.db+"."+w.spec.table)
 	if err != nil {
-		return nil, fmt.Errorf("take the %s write lease: %w", w.spec.table, err)
+		return nil, nil, fmt.Errorf("take the %s write lease: %w", w.spec.table, err)
 	}
+	// The lease covers the lookup and the raw rows; rollups come after.
 	defer l.Release()
 	keys := make([]storedKey, 0, len(rows))
 	for _, r := range rows {
@@ -253,7 +255,7 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, err
 	}
 	stored, err := storedRows(ctx, w.conn, w.db, w.spec, keys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var added []T
 	for i, r := range rows {
@@ -271,7 +273,7 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, err
 		added = append(added, r)
 	}
 	if len(added) == 0 {
-		return results, nil
+		return results, nil, nil
 	}
 	now := w.now().UTC().Truncate(time.Second)
 	batch := batchRef{kind: w.spec.family.kind, id: l.Token(), createdAt: now}
@@ -285,30 +287,32 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, err
 		}
 	}
 	if err := w.journal.write(ctx, batch, batchBegun); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !l.Held() {
 		w.unfinished(batch)
-		return nil, ErrLeaseLost
+		return nil, nil, ErrLeaseLost
 	}
 	if err := w.insert(ctx, added, batch.id, now); err != nil {
 		w.unfinished(batch)
-		return nil, err
+		return nil, nil, err
 	}
-	rollups := w.spec.rollups(added)
-	if err := writeRollups(ctx, w.conn, w.db, *w.spec.family, rollups, batch.id); err != nil {
-		w.logger.Warn("rollups of a stored batch failed; recovery writes them", "table", w.spec.table, "batch", batch.id, "err", err)
-		w.unfinished(batch)
-	} else if err := w.journal.write(ctx, batch, batchDone); err != nil {
-		w.unfinished(batch)
+	finish := func(ctx context.Context) {
+		rollups := w.spec.rollups(added)
+		if err := writeRollups(ctx, w.conn, w.db, *w.spec.family, rollups, batch.id); err != nil {
+			w.logger.Warn("rollups of a stored batch failed; recovery writes them", "table", w.spec.table, "batch", batch.id, "err", err)
+			w.unfinished(batch)
+		} else if err := w.journal.write(ctx, batch, batchDone); err != nil {
+			w.unfinished(batch)
+		}
+		if w.notify != nil {
+			notifyAreas(w.notify, rollups[0])
+		}
+		if w.observe != nil {
+			w.observe(added)
+		}
 	}
-	if w.notify != nil {
-		notifyAreas(w.notify, rollups[0])
-	}
-	if w.observe != nil {
-		w.observe(added)
-	}
-	return results, nil
+	return results, finish, nil
 }
 
 func (w *RecordWriter[T]) unfinished(b batchRef) {

@@ -139,12 +139,15 @@ type storedRow struct {
 // journal entry, the raw rows (one part), then every rollup with its
 // markers. Once the raw rows are stored the batch is acknowledged even if a
 // rollup fails: the rows are durable, and recovery completes the figures.
-func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, error) {
+func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, func(context.Context), error) {
 	results := make([]rowResult, len(rows))
 	l, err := w.leases.Acquire(ctx, w.db+"."+dossierFamily.raw)
 	if err != nil {
-		return nil, fmt.Errorf("take the %s write lease: %w", dossierFamily.raw, err)
+		return nil, nil, fmt.Errorf("take the %s write lease: %w", dossierFamily.raw, err)
 	}
+	// The lease covers what the next batch's derivation depends on: the
+	// lookup, and the raw rows being stored. The rollups are written after
+	// it is released.
 	defer l.Release()
 	batch := batchRef{kind: dossierFamily.kind, id: l.Token()}
 
@@ -158,7 +161,7 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, error)
 	}
 	history, err := loadFlows(ctx, w.conn, w.db, keys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var stored []storedRow
 	for i, r := range rows {
@@ -177,7 +180,7 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, error)
 		}
 	}
 	if len(stored) == 0 {
-		return results, nil
+		return results, nil, nil
 	}
 	now := w.now().UTC().Truncate(time.Second)
 	batch.createdAt, batch.tMin, batch.tMax = now, stored[0].r.OccurredAt, stored[0].r.OccurredAt
@@ -185,26 +188,28 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, error)
 		batch.tMin, batch.tMax = minTime(batch.tMin, s.r.OccurredAt), maxTime(batch.tMax, s.r.OccurredAt)
 	}
 	if err := w.journal.write(ctx, batch, batchBegun); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !l.Held() {
 		w.unfinished(batch)
-		return nil, ErrLeaseLost
+		return nil, nil, ErrLeaseLost
 	}
 	if err := w.insertRaw(ctx, stored, batch); err != nil {
 		// The rows may have landed with the answer lost: recovery looks.
 		w.unfinished(batch)
-		return nil, err
+		return nil, nil, err
 	}
-	rollups := dossierRollups(w.loc, stored)
-	if err := writeRollups(ctx, w.conn, w.db, dossierFamily, rollups, batch.id); err != nil {
-		w.logger.Warn("rollups of a stored batch failed; recovery writes them", "batch", batch.id, "err", err)
-		w.unfinished(batch)
-	} else if err := w.journal.write(ctx, batch, batchDone); err != nil {
-		w.unfinished(batch)
+	finish := func(ctx context.Context) {
+		rollups := dossierRollups(w.loc, stored)
+		if err := writeRollups(ctx, w.conn, w.db, dossierFamily, rollups, batch.id); err != nil {
+			w.logger.Warn("rollups of a stored batch failed; recovery writes them", "batch", batch.id, "err", err)
+			w.unfinished(batch)
+		} else if err := w.journal.write(ctx, batch, batchDone); err != nil {
+			w.unfinished(batch)
+		}
+		w.notifyAreas(rollups)
 	}
-	w.notifyAreas(rollups)
-	return results, nil
+	return results, finish, nil
 }
 
 func (w *Writer) unfinished(b batchRef) {

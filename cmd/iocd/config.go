@@ -69,7 +69,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	maxFuture := f.Duration("ingest-max-future", "IOC_INGEST_MAX_FUTURE", 5*time.Minute, "how far ahead of the server's clock a record may be stamped")
 	batchRows := f.Int("ingest-batch-rows", "IOC_INGEST_BATCH_ROWS", 5000, "rows that trigger a flush to ClickHouse")
 	batchAge := f.Duration("ingest-batch-age", "IOC_INGEST_BATCH_AGE", 200*time.Millisecond, "longest a record waits for its flush")
-	flushTimeout := f.Duration("ingest-flush-timeout", "IOC_INGEST_FLUSH_TIMEOUT", 15*time.Second, "longest one flush (lookup and inserts) may take; a batch another node began is taken for abandoned after this and two lease lifetimes")
+	flushTimeout := f.Duration("ingest-flush-timeout", "IOC_INGEST_FLUSH_TIMEOUT", 15*time.Second, "longest the storing of a batch may take, and again the writing of its rollups; a batch another node began is taken for abandoned after twice this and two lease lifetimes")
 	queueRows := f.Int("ingest-queue-rows", "IOC_INGEST_QUEUE_ROWS", 100000, "rows waiting for a flush beyond which ingest answers 503")
 	bodyLimit := f.Int("http-body-limit", "IOC_HTTP_BODY_LIMIT", 16<<20, "largest request body in bytes (413 beyond)")
 	refresh := f.Duration("refresh-interval", "IOC_REFRESH_INTERVAL", 15*time.Second, "how often every unit's figures are recomputed")

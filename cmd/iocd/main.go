@@ -192,8 +192,9 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	// began and could not finish (a failed insert, a node that died).
 	ingestLogger := logger.With("component", "ingest")
 	// A batch another node began is taken for abandoned once its flush
-	// must have ended and that node's lease lapsed.
-	grace := cfg.FlushTimeout + 2*cfg.LeaseTTL
+	// (storing its rows, then writing its rollups: each bounded by the
+	// flush timeout) must have ended and that node's lease lapsed.
+	grace := 2*cfg.FlushTimeout + 2*cfg.LeaseTTL
 	reconciler, err := ingest.NewReconciler(ingest.ReconcilerConfig{Grace: grace}, store, leases, agg, logger.With("component", "reconcile"), reg)
 	if err != nil {
 		return err
