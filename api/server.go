@@ -34,6 +34,13 @@ type Config struct {
 	// RequestTimeout bounds reading figures for one request; default 30s.
 	RequestTimeout time.Duration
 	Hub            hub.Config
+	// AllowedOrigins are the web origins (scheme://host[:port]) whose pages
+	// may open the live websocket besides the server's own; "*" allows
+	// any. A request without Origin (not from a browser) is always allowed.
+	AllowedOrigins []string
+	// AuthFailuresPerMinute bounds failed authentications per client
+	// address (429 beyond); default 60.
+	AuthFailuresPerMinute int
 }
 
 // KPIs is how the API reads figures.
@@ -73,6 +80,9 @@ type Deps struct {
 	// Latest reads the bus's latest value of topics, for new websocket
 	// subscriptions and resyncs; nil: figures are computed.
 	Latest LatestValues
+	// Revocations is the list of revoked tokens, shared by the nodes;
+	// nil keeps one in memory (a single node, tests).
+	Revocations *auth.Revocations
 	// Ready names the checks /readyz runs.
 	Ready map[string]Check
 	// Gatherer is what /metrics exposes.
@@ -88,6 +98,7 @@ type Server struct {
 	app    *fiber.App
 	hub    *hub.Hub
 	logger *slog.Logger
+	access access
 }
 
 // New builds the server and its routes.
@@ -102,7 +113,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 		cfg.RequestTimeout = 30 * time.Second
 	}
 	s := &Server{cfg: cfg, d: d, logger: d.Logger}
+	if err := s.newAccess(); err != nil {
+		return nil, err
+	}
 	s.hub = hub.New(cfg.Hub, topics{s}, d.Logger.With("component", "hub"), d.Registerer)
+	s.access.revocations.OnRevoke(s.closeRevoked)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "iocd",
 		BodyLimit:             cfg.BodyLimit,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/openioc/ioc/ingest"
@@ -43,6 +44,12 @@ type serveConfig struct {
 	LeaseTTL        time.Duration
 	VerifyInterval  time.Duration
 	FlushTimeout    time.Duration
+
+	// Hostile and careless clients.
+	AllowedOrigins        []string
+	WSMaxPerToken         int
+	WSMaxPerAddress       int
+	AuthFailuresPerMinute int
 }
 
 func parseServeConfig(args []string) (serveConfig, error) {
@@ -85,6 +92,10 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	queryTimeout := f.Duration("query-timeout", "IOC_QUERY_TIMEOUT", 10*time.Second, "longest ClickHouse may work on one query of a series, ranking or scoreboard (504 beyond)")
 	verifyEvery := f.Duration("verify-interval", "IOC_VERIFY_INTERVAL", time.Hour, "how often the last 48 hours of rollups are checked against the stored records (metric ioc_verify_differences); 0 is off")
 	simDevices := f.Int("simulate-devices", "IOC_SIMULATE_DEVICES", 1, "with IOC_SIMULATE, also simulate cameras and sensors (1) or not (0)")
+	origins := f.String("allowed-origins", "IOC_ALLOWED_ORIGINS", "", "web origins besides the server's own whose pages may open the live websocket, comma-separated (https://wall.example.gov.vn); * for any")
+	wsPerToken := f.Int("ws-max-per-token", "IOC_WS_MAX_PER_TOKEN", 50, "live websocket connections one token may hold at once on a node")
+	wsPerAddress := f.Int("ws-max-per-address", "IOC_WS_MAX_PER_ADDRESS", 200, "live websocket connections from one client address at once on a node (the socket's address: behind a proxy, all of its clients)")
+	authFailures := f.Int("auth-failures-per-minute", "IOC_AUTH_FAILURES_PER_MINUTE", 60, "failed authentications a client address may make per minute before 429")
 	if err := f.Parse(args); err != nil {
 		return c, err
 	}
@@ -101,6 +112,15 @@ func parseServeConfig(args []string) (serveConfig, error) {
 			SharedGroup: *mqttShare, MaxPayload: *mqttPayload},
 		RulesFile: *rules, CameraTimeout: *camTimeout, SensorTimeout: *sensorTimeout, AlarmInterval: *alarmInterval,
 		SimulateDevices: *simDevices != 0, QueryTimeout: *queryTimeout, LeaseTTL: *leaseTTL, VerifyInterval: *verifyEvery, FlushTimeout: *flushTimeout,
+	}
+	for _, o := range strings.Split(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.AllowedOrigins = append(c.AllowedOrigins, o)
+		}
+	}
+	c.WSMaxPerToken, c.WSMaxPerAddress, c.AuthFailuresPerMinute = *wsPerToken, *wsPerAddress, *authFailures
+	if c.WSMaxPerToken < 1 || c.WSMaxPerAddress < 1 || c.AuthFailuresPerMinute < 1 {
+		return c, errors.New("IOC_WS_MAX_PER_TOKEN, IOC_WS_MAX_PER_ADDRESS and IOC_AUTH_FAILURES_PER_MINUTE must be at least 1")
 	}
 	if c.AdminToken == "" && c.JWTSecret == "" {
 		return c, errors.New("set IOC_ADMIN_TOKEN or IOC_JWT_SECRET (or both): without them no client can authenticate")
