@@ -42,6 +42,13 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-Host and
 	// X-Forwarded-Proto are believed; none by default.
 	TrustedProxies []netip.Prefix
+	// AllowedOrigins are the web origins (scheme://host[:port]) whose pages
+	// may open the live websocket besides the server's own; "*" allows
+	// any. A request without Origin (not from a browser) is always allowed.
+	AllowedOrigins []string
+	// AuthFailuresPerMinute bounds failed authentications per client
+	// address (429 beyond); default 60.
+	AuthFailuresPerMinute int
 }
 
 // KPIs is how the API reads figures.
@@ -81,6 +88,9 @@ type Deps struct {
 	// Latest reads the bus's latest value of topics, for new websocket
 	// subscriptions and resyncs; nil: figures are computed.
 	Latest LatestValues
+	// Revocations is the list of revoked tokens, shared by the nodes;
+	// nil keeps one in memory (a single node, tests).
+	Revocations *auth.Revocations
 	// Ready names the checks /readyz runs.
 	Ready map[string]Check
 	// Gatherer is what /metrics exposes.
@@ -96,6 +106,7 @@ type Server struct {
 	app    *fiber.App
 	hub    *hub.Hub
 	logger *slog.Logger
+	access access
 }
 
 // New builds the server and its routes.
@@ -121,7 +132,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 		proxies[i] = p.String()
 	}
 	s := &Server{cfg: cfg, d: d, logger: d.Logger}
+	if err := s.newAccess(); err != nil {
+		return nil, err
+	}
 	s.hub = hub.New(cfg.Hub, topics{s}, d.Logger.With("component", "hub"), d.Registerer)
+	s.access.revocations.OnRevoke(s.closeRevoked)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "iocd",
 		BodyLimit:             cfg.BodyLimit,

@@ -114,7 +114,7 @@ func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, pub Publisher, leas
 // Load fills the cache from ClickHouse.
 func (r *Registry) Load(ctx context.Context) error {
 	rows, err := r.conn.Query(ctx, `SELECT id, toString(kind), name, lat, lon, hierarchy, area_code, channel_name, address,
-		offline_after_s, source, updated_at FROM `+r.db+`.devices FINAL`)
+		offline_after_s, source, updated_at, secret_hash FROM `+r.db+`.devices FINAL`)
 	if err != nil {
 		return fmt.Errorf("load devices: %w", err)
 	}
@@ -124,10 +124,11 @@ func (r *Registry) Load(ctx context.Context) error {
 		var d Device
 		var off uint32
 		if err := rows.Scan(&d.ID, &d.Kind, &d.Name, &d.Lat, &d.Lon, &d.Hierarchy, &d.AreaCode, &d.ChannelName, &d.Address,
-			&off, &d.Source, &d.UpdatedAt); err != nil {
+			&off, &d.Source, &d.UpdatedAt, &d.SecretHash); err != nil {
 			return fmt.Errorf("read devices: %w", err)
 		}
 		d.OfflineAfter = Duration(time.Duration(off) * time.Second)
+		d.Credentials = d.SecretHash != ""
 		all[d.ID] = d
 	}
 	if err := rows.Err(); err != nil {
@@ -208,14 +209,19 @@ func (r *Registry) MatchCamera(channelName, ip, channel string) (Device, bool) {
 }
 
 // Put registers or updates a device from the API: it checks d, places it by
-// its position, and stores it. created says the id was new.
+// its position, and stores it. created says the id was new. A d without
+// SecretHash keeps the credentials the device had.
 func (r *Registry) Put(ctx context.Context, d Device) (Device, bool, error) {
 	if err := r.check(&d); err != nil {
 		return d, false, err
 	}
 	now := r.now().UTC()
 	d.Source, d.UpdatedAt = "api", now.Truncate(time.Second)
-	_, existed := r.Device(d.ID)
+	was, existed := r.Device(d.ID)
+	if d.SecretHash == "" {
+		d.SecretHash = was.SecretHash
+	}
+	d.Credentials = d.SecretHash != ""
 	if err := r.insert(ctx, []Device{d}, uint64(now.UnixNano())); err != nil {
 		return d, false, err
 	}
@@ -254,13 +260,13 @@ func (r *Registry) Ensure(ctx context.Context, ds []Device) error {
 
 func (r *Registry) insert(ctx context.Context, ds []Device, version uint64) error {
 	b, err := r.conn.PrepareBatch(ctx, `INSERT INTO `+r.db+`.devices (id, kind, name, lat, lon, hierarchy, area_code,
-		channel_name, address, offline_after_s, source, updated_at, version)`)
+		channel_name, address, offline_after_s, source, updated_at, version, secret_hash)`)
 	if err != nil {
 		return fmt.Errorf("prepare insert into devices: %w", err)
 	}
 	for _, d := range ds {
 		if err := b.Append(d.ID, d.Kind, d.Name, d.Lat, d.Lon, d.Hierarchy, d.AreaCode, d.ChannelName, d.Address,
-			uint32(time.Duration(d.OfflineAfter)/time.Second), d.Source, d.UpdatedAt, version); err != nil {
+			uint32(time.Duration(d.OfflineAfter)/time.Second), d.Source, d.UpdatedAt, version, d.SecretHash); err != nil {
 			b.Abort()
 			return fmt.Errorf("append to devices batch: %w", err)
 		}

@@ -95,10 +95,20 @@ func (s *Service) Dossiers(c *fiber.Ctx) error {
 		return fiber.NewError(fiber.StatusBadRequest, err.Error())
 	}
 	now := time.Now()
+	scope := scopeFrom(c.UserContext())
 	rows := make([]Dossier, 0, len(recs))
 	index := make([]int, 0, len(recs)) // the record index of each row
 	for _, r := range recs {
 		d, err := s.rules.Validate(r.value, now)
+		if err == nil {
+			// The unit as sent: a token covers an older unit only when it
+			// covers everything the unit went into.
+			sent := Placement{Hierarchy: d.Hierarchy, AreaCode: d.AreaCode}
+			if d.Recorded != nil {
+				sent = *d.Recorded
+			}
+			err = inScope(scope, sent.Hierarchy, sent.AreaCode, "")
+		}
 		if err != nil {
 			errs = append(errs, RecordError{Index: r.index, Error: err.Error()})
 			continue
@@ -136,7 +146,13 @@ func (s *Service) count(kind string, rows int, out Outcome, index []int, errs []
 // the stored one, so none counts as a duplicate.
 func (s *Service) Feedback(c *fiber.Ctx) error {
 	return handle(s, c, stream[FeedbackRecord, Feedback]{kind: "feedback", validate: Rules.ValidateFeedback,
-		device: func(Feedback) *device.Device { return nil }, write: s.w.Feedback.Write})
+		device: func(Feedback) *device.Device { return nil }, write: s.w.Feedback.Write,
+		scope: func(f Feedback) (string, string, string) {
+			if f.Recorded != nil { // the unit as sent, as for dossiers
+				return f.Recorded.Hierarchy, f.Recorded.AreaCode, ""
+			}
+			return f.Hierarchy, f.AreaCode, ""
+		}})
 }
 
 func (s *Service) response(accepted, dups int, errs []RecordError) Response {

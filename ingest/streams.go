@@ -17,16 +17,21 @@ type stream[W, T any] struct {
 	validate func(Rules, W, time.Time) (T, error)
 	device   func(T) *device.Device
 	write    func(context.Context, []T) (Outcome, error)
+	// scope names what a record is checked against the request's Scope:
+	// its unit's hierarchy and code, and its device ("" for none).
+	scope func(T) (hierarchy, code, device string)
 }
 
 func (s *Service) cameraStream() stream[CameraEventWire, CameraEvent] {
 	return stream[CameraEventWire, CameraEvent]{kind: "camera_event", validate: Rules.ValidateCamera,
-		device: func(e CameraEvent) *device.Device { return e.NewDevice }, write: s.w.Cameras.Write}
+		device: func(e CameraEvent) *device.Device { return e.NewDevice }, write: s.w.Cameras.Write,
+		scope: func(e CameraEvent) (string, string, string) { return e.Hierarchy, e.AreaCode, e.CameraID }}
 }
 
 func (s *Service) readingStream() stream[SensorReadingWire, Reading] {
 	return stream[SensorReadingWire, Reading]{kind: "sensor_reading", validate: Rules.ValidateReading,
-		device: func(r Reading) *device.Device { return r.NewDevice }, write: s.w.Readings.Write}
+		device: func(r Reading) *device.Device { return r.NewDevice }, write: s.w.Readings.Write,
+		scope: func(r Reading) (string, string, string) { return r.Hierarchy, r.AreaCode, r.SensorID }}
 }
 
 // outcome is what became of a request's records.
@@ -45,8 +50,15 @@ func storeAll[W, T any](ctx context.Context, s *Service, st stream[W, T], recs [
 	// same request, which may then leave out the position.
 	rules, added := s.rules, &addedDevices{base: s.rules.Devices}
 	rules.Devices = added
+	scope := scopeFrom(ctx)
 	for _, r := range recs {
 		v, err := st.validate(rules, r.value, now)
+		if err == nil {
+			// Checked before the device is registered: a report outside the
+			// scope registers nothing.
+			h, code, dev := st.scope(v)
+			err = inScope(scope, h, code, dev)
+		}
 		if err != nil {
 			errs = append(errs, RecordError{Index: r.index, Error: err.Error()})
 			continue
@@ -133,6 +145,12 @@ func (s *Service) CameraXML(c *fiber.Ctx) error {
 		return fiber.NewError(fiber.StatusUnprocessableEntity, fmt.Sprintf(
 			"no registered camera matches channel name %q or address %s/%s: register it with PUT /api/v1/devices/{id} "+
 				"giving channel_name, or address as \"ip/channel\"", alert.ChannelName, alert.IPAddress, alert.ChannelID))
+	}
+	// A camera's own credentials post that camera's alerts only; a token,
+	// the cameras of its areas.
+	if err := inScope(scopeFrom(c.UserContext()), cam.Hierarchy, cam.AreaCode, cam.ID); err != nil {
+		s.records.WithLabelValues("camera_event", "rejected").Inc()
+		return fiber.NewError(fiber.StatusForbidden, err.Error())
 	}
 	ev, err := alert.Event(cam.ID, s.cfg.Location)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/openioc/ioc/api"
@@ -48,6 +49,12 @@ type serveConfig struct {
 	FlushTimeout    time.Duration
 	PublicURL       string
 	TrustedProxies  []netip.Prefix
+
+	// Hostile and careless clients.
+	AllowedOrigins        []string
+	WSMaxPerToken         int
+	WSMaxPerAddress       int
+	AuthFailuresPerMinute int
 }
 
 func parseServeConfig(args []string) (serveConfig, error) {
@@ -92,6 +99,10 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	simDevices := f.Int("simulate-devices", "IOC_SIMULATE_DEVICES", 1, "with IOC_SIMULATE, also simulate cameras and sensors (1) or not (0)")
 	publicURL := f.String("public-url", "IOC_PUBLIC_URL", "", "base URL clients reach the server at, e.g. https://ioc.example.gov.vn; every absolute link (OGC, TileJSON) is built from it and keeps the caller's access_token. Empty: links use the request's Host and carry no token")
 	proxies := f.String("trusted-proxies", "IOC_TRUSTED_PROXIES", "", "comma-separated CIDRs or addresses of the reverse proxies whose X-Forwarded-Host and X-Forwarded-Proto are believed; empty: none")
+	origins := f.String("allowed-origins", "IOC_ALLOWED_ORIGINS", "", "web origins besides the server's own whose pages may open the live websocket, comma-separated (https://wall.example.gov.vn); * for any")
+	wsPerToken := f.Int("ws-max-per-token", "IOC_WS_MAX_PER_TOKEN", 50, "live websocket connections one token may hold at once on a node")
+	wsPerAddress := f.Int("ws-max-per-address", "IOC_WS_MAX_PER_ADDRESS", 200, "live websocket connections from one client address at once on a node (the socket's address: behind a proxy, all of its clients)")
+	authFailures := f.Int("auth-failures-per-minute", "IOC_AUTH_FAILURES_PER_MINUTE", 60, "failed authentications a client address may make per minute before 429")
 	if err := f.Parse(args); err != nil {
 		return c, err
 	}
@@ -121,6 +132,15 @@ func parseServeConfig(args []string) (serveConfig, error) {
 		return c, fmt.Errorf("IOC_TRUSTED_PROXIES: %w", err)
 	}
 	c.TrustedProxies = trusted
+	for _, o := range strings.Split(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.AllowedOrigins = append(c.AllowedOrigins, o)
+		}
+	}
+	c.WSMaxPerToken, c.WSMaxPerAddress, c.AuthFailuresPerMinute = *wsPerToken, *wsPerAddress, *authFailures
+	if c.WSMaxPerToken < 1 || c.WSMaxPerAddress < 1 || c.AuthFailuresPerMinute < 1 {
+		return c, errors.New("IOC_WS_MAX_PER_TOKEN, IOC_WS_MAX_PER_ADDRESS and IOC_AUTH_FAILURES_PER_MINUTE must be at least 1")
+	}
 	if c.AdminToken == "" && c.JWTSecret == "" {
 		return c, errors.New("set IOC_ADMIN_TOKEN or IOC_JWT_SECRET (or both): without them no client can authenticate")
 	}

@@ -5,6 +5,7 @@
 //
 //	iocd [serve]                          run the node (configured by IOC_* variables or flags)
 //	iocd token --role viewer --area 26740 print a signed access token
+//	iocd token revoke --reason … ID       revoke a token on every node (iocd token revoked lists them)
 //	iocd migrate                          apply the ClickHouse schema and exit
 //	iocd verify [--from --to --repair]    check every rollup against the stored records (and correct it)
 //	iocd import-units --name … --levels … install a hierarchy from GeoJSON (and a unit list)
@@ -33,6 +34,7 @@ import (
 	"github.com/openioc/ioc/alarm"
 	"github.com/openioc/ioc/api"
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/api/hub"
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/feed"
 	"github.com/openioc/ioc/geo"
@@ -54,7 +56,7 @@ func main() {
 	case "serve":
 		err = serve(args)
 	case "token":
-		err = token(args, os.Stdout)
+		err = token(args, os.Stdout, os.Stderr)
 	case "migrate":
 		err = migrate(args)
 	case "verify":
@@ -139,6 +141,13 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	}
 
 	ready["live"] = liveReady(pub)
+
+	// Revoked tokens: kept in ClickHouse, read every few seconds, announced
+	// on the bus so that every node refuses them at once.
+	revocations := auth.NewRevocations(auth.RevocationsConfig{}, auth.NewClickHouseRevocations(store), pub, logger.With("component", "auth"))
+	if err := revocations.Load(startCtx); err != nil {
+		return err
+	}
 
 	// Devices: the registry of cameras and sensors, their status and the
 	// devices/ topics.
@@ -253,8 +262,10 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	}
 
 	// API: REST, websocket hub, health, metrics and the built-in page.
-	server, err := api.New(api.Config{BodyLimit: cfg.BodyLimit, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies}, api.Deps{
-		Geo: units, KPIs: agg, Auth: auth.NewVerifier(cfg.AdminToken, []byte(cfg.JWTSecret)),
+	server, err := api.New(api.Config{BodyLimit: cfg.BodyLimit, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies,
+		AllowedOrigins: cfg.AllowedOrigins, AuthFailuresPerMinute: cfg.AuthFailuresPerMinute,
+		Hub: hub.Config{MaxPerToken: cfg.WSMaxPerToken, MaxPerAddress: cfg.WSMaxPerAddress}}, api.Deps{
+		Geo: units, KPIs: agg, Auth: auth.NewVerifier(cfg.AdminToken, []byte(cfg.JWTSecret)), Revocations: revocations,
 		Devices: devices, Alarms: alarms, Events: events, Reports: reports,
 		Ingest: map[string]fiber.Handler{
 			"dossiers": ingestSvc.Dossiers, "camera-events": ingestSvc.CameraEvents, "sensor-readings": ingestSvc.SensorReadings,
@@ -309,6 +320,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	stopAlarms := run("alarms", func(ctx context.Context) { _ = alarms.Run(ctx) })
 	stopFeed := run("feed", events.Run)
 	stopAggregate := run("aggregate", func(ctx context.Context) { _ = agg.Run(ctx) })
+	stopRevocations := run("revocations", revocations.Run)
 	var stopSimulators []func()
 	if cfg.Simulate > 0 {
 		sim, err := newSimulator(cfg, ln.Addr(), hierarchy, loc, logger.With("component", "simulator"), reg)
@@ -363,6 +375,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	stopFeed()
 	stopDevices()
 	stopAggregate()
+	stopRevocations()
 	// 5. Stop HTTP: websockets close with 1001 (going away), requests in
 	//    flight finish. This comes before closing ClickHouse and Redis so
 	//    that no request finds its storage gone.
@@ -431,7 +444,7 @@ func simulatorToken(cfg serveConfig) (string, error) {
 	if cfg.AdminToken != "" {
 		return cfg.AdminToken, nil
 	}
-	tok, err := auth.Issue([]byte(cfg.JWTSecret), auth.Principal{Subject: "simulator", Role: auth.Ingest}, 365*24*time.Hour, time.Now())
+	tok, err := auth.Issue([]byte(cfg.JWTSecret), auth.Principal{Subject: "simulator", Role: auth.Ingest, Areas: []string{cfg.SimulateArea}}, 365*24*time.Hour, time.Now())
 	if err != nil {
 		return "", fmt.Errorf("issue the simulator's token: %w", err)
 	}
@@ -487,6 +500,8 @@ func route(server *api.Server, agg *aggregate.Aggregator) bus.Handler {
 		switch {
 		case m.Topic == aggregate.DirtyTopic:
 			agg.Forwarded(m.Payload)
+		case m.Topic == auth.RevokedTopic:
+			server.Revoked(m.Payload)
 		case strings.HasPrefix(m.Topic, "internal/"):
 		default:
 			server.Deliver(m)
