@@ -25,11 +25,13 @@ import (
 	"github.com/openioc/ioc/api/hub"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/internal/bus"
+	"github.com/openioc/ioc/internal/httpbody"
 )
 
 // Config tunes the server. Zero fields take the defaults.
 type Config struct {
-	// BodyLimit bounds request bodies; default 16 MiB.
+	// BodyLimit bounds request bodies, as sent and once their
+	// Content-Encoding is undone; default 16 MiB.
 	BodyLimit int
 	// RequestTimeout bounds reading figures for one request; default 30s.
 	RequestTimeout time.Duration
@@ -84,6 +86,7 @@ type Deps struct {
 // Server is the HTTP side of a node.
 type Server struct {
 	cfg    Config
+	bodies *httpbody.Reader
 	d      Deps
 	app    *fiber.App
 	hub    *hub.Hub
@@ -101,7 +104,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 30 * time.Second
 	}
-	s := &Server{cfg: cfg, d: d, logger: d.Logger}
+	s := &Server{cfg: cfg, bodies: httpbody.New(httpbody.Config{Limit: int64(cfg.BodyLimit)}), d: d, logger: d.Logger}
 	s.hub = hub.New(cfg.Hub, topics{s}, d.Logger.With("component", "hub"), d.Registerer)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "iocd",
@@ -154,6 +157,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		code, msg = fe.Code, fe.Message
 		switch code {
 		case fiber.StatusRequestEntityTooLarge:
+			if msg != fiber.ErrRequestEntityTooLarge.Message {
+				break // a body reader's refusal, which names its limit
+			}
 			msg = fmt.Sprintf("request body is larger than %d bytes (IOC_HTTP_BODY_LIMIT); split it into smaller batches", s.cfg.BodyLimit)
 		case fiber.StatusMethodNotAllowed:
 			msg = fmt.Sprintf("method %s is not allowed on %s", c.Method(), c.Path())

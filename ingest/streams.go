@@ -29,64 +29,96 @@ func (s *Service) readingStream() stream[SensorReadingWire, Reading] {
 		device: func(r Reading) *device.Device { return r.NewDevice }, write: s.w.Readings.Write}
 }
 
-// outcome is what became of a request's records.
-type outcome struct {
-	accepted, duplicates int
-	errs                 []RecordError
+func (s *Service) dossierStream() stream[DossierEvent, Dossier] {
+	return stream[DossierEvent, Dossier]{kind: "dossier", validate: Rules.Validate,
+		device: func(Dossier) *device.Device { return nil }, write: s.w.Dossiers.Write}
 }
 
-// storeAll validates recs, registers the devices they report first, and
-// stores the valid ones. An error means nothing was acknowledged.
-func storeAll[W, T any](ctx context.Context, s *Service, st stream[W, T], recs []decoded[W], errs []RecordError) (outcome, error) {
-	now := time.Now()
-	rows := make([]T, 0, len(recs))
-	index := make([]int, 0, len(recs)) // the record index of each row
+// outcome is what became of a request's stored records.
+type outcome struct {
+	accepted, duplicates int
+}
+
+// intake validates a request's records as they are decoded, so that none
+// is kept in its wire form: it holds the valid rows, in order, and the
+// refusals.
+type intake[W, T any] struct {
+	st      stream[W, T]
+	rules   Rules
+	added   *addedDevices
+	now     time.Time
+	rows    []T
+	index   []int // the record index of each row
+	refused refusals
+}
+
+// newIntake starts a request's records; maxErrors bounds the refusals
+// kept (0 keeps all).
+func newIntake[W, T any](s *Service, st stream[W, T], maxErrors int) *intake[W, T] {
 	// A device's first report registers it for the reports after it in the
 	// same request, which may then leave out the position.
 	rules, added := s.rules, &addedDevices{base: s.rules.Devices}
 	rules.Devices = added
-	for _, r := range recs {
-		v, err := st.validate(rules, r.value, now)
-		if err != nil {
-			errs = append(errs, RecordError{Index: r.index, Error: err.Error()})
-			continue
-		}
-		if d := st.device(v); d != nil {
-			added.add(*d)
-		}
-		rows = append(rows, v)
-		index = append(index, r.index)
+	return &intake[W, T]{st: st, rules: rules, added: added, now: time.Now(), refused: refusals{max: maxErrors}}
+}
+
+// take validates record i, or refuses it for the reason it did not
+// decode.
+func (in *intake[W, T]) take(i int, w W, decodeErr error) {
+	if decodeErr != nil {
+		in.refused.add(recordError(i, decodeErr))
+		return
 	}
-	fresh := added.list
+	v, err := in.st.validate(in.rules, w, in.now)
+	if err != nil {
+		in.refused.add(recordError(i, err))
+		return
+	}
+	if d := in.st.device(v); d != nil {
+		in.added.add(*d)
+	}
+	in.rows = append(in.rows, v)
+	in.index = append(in.index, i)
+}
+
+// store registers the devices the records report first and stores the
+// valid rows. An error means nothing was acknowledged.
+func (in *intake[W, T]) store(ctx context.Context, s *Service) (outcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.WaitTimeout)
 	defer cancel()
-	if len(fresh) > 0 {
+	if fresh := in.added.list; len(fresh) > 0 {
 		if err := s.devices.Ensure(ctx, fresh); err != nil {
-			s.records.WithLabelValues(st.kind, "failed").Add(float64(len(rows)))
+			s.records.WithLabelValues(in.st.kind, "failed").Add(float64(len(in.rows)))
 			return outcome{}, &StoreError{Err: err}
 		}
 	}
-	out, err := st.write(ctx, rows)
+	out, err := in.st.write(ctx, in.rows)
 	if err != nil {
-		s.records.WithLabelValues(st.kind, "failed").Add(float64(len(rows)))
+		s.records.WithLabelValues(in.st.kind, "failed").Add(float64(len(in.rows)))
 		return outcome{}, err
 	}
-	accepted, errs := s.count(st.kind, len(rows), out, index, errs)
-	return outcome{accepted: accepted, duplicates: out.Duplicates, errs: errs}, nil
+	accepted := s.count(in.st.kind, len(in.rows), out, in.index, &in.refused)
+	return outcome{accepted: accepted, duplicates: out.Duplicates}, nil
 }
 
-// handle answers a JSON or NDJSON request of one stream.
+// handle answers a JSON or NDJSON request of one stream: the body is
+// decoded and each record validated as it is read, and the valid ones are
+// stored once the whole body is read.
 func handle[W, T any](s *Service, c *fiber.Ctx, st stream[W, T]) error {
 	ndjson := strings.HasPrefix(string(c.Request().Header.ContentType()), "application/x-ndjson")
-	recs, errs, err := decodeRecords[W](c.Body(), ndjson)
+	body, err := s.bodies.Open(c)
 	if err != nil {
-		return fiber.NewError(fiber.StatusBadRequest, err.Error())
+		return err
 	}
-	o, err := storeAll(c.UserContext(), s, st, recs, errs)
+	in := newIntake(s, st, s.cfg.MaxErrors)
+	if err := decodeStream(body, ndjson, s.cfg.MaxRecords, in.take); err != nil {
+		return s.refuseBody(body, err)
+	}
+	o, err := in.store(c.UserContext(), s)
 	if err != nil {
 		return s.refuse(c, err)
 	}
-	return c.Status(fiber.StatusAccepted).JSON(s.response(o.accepted, o.duplicates, o.errs))
+	return c.Status(fiber.StatusAccepted).JSON(s.response(o, &in.refused))
 }
 
 // CameraEvents handles POST /api/v1/ingest/camera-events.
@@ -98,24 +130,32 @@ func (s *Service) SensorReadings(c *fiber.Ctx) error { return handle(s, c, s.rea
 // NGSILD handles POST /api/v1/ingest/ngsi-ld: a notification's entities
 // become sensor readings. Errors are indexed by entity.
 func (s *Service) NGSILD(c *fiber.Ctx) error {
-	readings, errs, err := DecodeNGSILD(c.Body())
+	raw, err := s.bodies.Bytes(c)
+	if err != nil {
+		return err
+	}
+	readings, errs, err := DecodeNGSILD(raw)
 	if err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, err.Error())
 	}
-	recs := make([]decoded[SensorReadingWire], len(readings))
+	in := newIntake(s, s.readingStream(), 0) // every refusal, indexed by entity below
 	for i, r := range readings {
-		recs[i] = decoded[SensorReadingWire]{index: i, value: r.Reading}
+		in.take(i, r.Reading, nil)
 	}
-	o, err := storeAll(c.UserContext(), s, s.readingStream(), recs, nil)
+	o, err := in.store(c.UserContext(), s)
 	if err != nil {
 		return s.refuse(c, err)
 	}
-	// Validation errors name the reading; report them against its entity.
-	for i, e := range o.errs {
-		r := readings[e.Index]
-		o.errs[i] = RecordError{Index: r.Entity, Error: fmt.Sprintf("entity %s attribute %q: %s", r.EntityID, r.Attribute, e.Error)}
+	refused := refusals{max: s.cfg.MaxErrors}
+	for _, e := range errs {
+		refused.add(e)
 	}
-	return c.Status(fiber.StatusAccepted).JSON(s.response(o.accepted, o.duplicates, append(errs, o.errs...)))
+	// Validation errors name the reading; report them against its entity.
+	for _, e := range in.refused.list() {
+		r := readings[e.Index]
+		refused.add(RecordError{Index: r.Entity, Error: fmt.Sprintf("entity %s attribute %q: %s", r.EntityID, r.Attribute, e.Error)})
+	}
+	return c.Status(fiber.StatusAccepted).JSON(s.response(o, &refused))
 }
 
 // CameraXML handles POST /api/v1/ingest/camera-xml: one camera-platform
@@ -123,7 +163,11 @@ func (s *Service) NGSILD(c *fiber.Ctx) error {
 // platform only reads the status, so an alert that cannot be stored is
 // refused with 422 rather than listed in a 202.
 func (s *Service) CameraXML(c *fiber.Ctx) error {
-	alert, err := DecodeCameraXML(c.Body(), string(c.Request().Header.ContentType()))
+	raw, err := s.bodies.Bytes(c)
+	if err != nil {
+		return err
+	}
+	alert, err := DecodeCameraXML(raw, string(c.Request().Header.ContentType()))
 	if err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, err.Error())
 	}
@@ -139,14 +183,16 @@ func (s *Service) CameraXML(c *fiber.Ctx) error {
 		s.records.WithLabelValues("camera_event", "rejected").Inc()
 		return fiber.NewError(fiber.StatusUnprocessableEntity, err.Error())
 	}
-	o, err := storeAll(c.UserContext(), s, s.cameraStream(), []decoded[CameraEventWire]{{value: ev}}, nil)
+	in := newIntake(s, s.cameraStream(), 0)
+	in.take(0, ev, nil)
+	o, err := in.store(c.UserContext(), s)
 	if err != nil {
 		return s.refuse(c, err)
 	}
-	if len(o.errs) > 0 {
-		return fiber.NewError(fiber.StatusUnprocessableEntity, o.errs[0].Error)
+	if in.refused.total > 0 {
+		return fiber.NewError(fiber.StatusUnprocessableEntity, in.refused.list()[0].Error)
 	}
-	return c.Status(fiber.StatusAccepted).JSON(s.response(o.accepted, o.duplicates, nil))
+	return c.Status(fiber.StatusAccepted).JSON(s.response(o, &in.refused))
 }
 
 // StoreReadings validates and stores readings that came by MQTT.
@@ -160,12 +206,14 @@ func (s *Service) StoreCameraEvents(ctx context.Context, recs []CameraEventWire)
 }
 
 func storeWire[W, T any](ctx context.Context, s *Service, st stream[W, T], recs []W) ([]RecordError, error) {
-	ds := make([]decoded[W], len(recs))
+	in := newIntake(s, st, 0)
 	for i, r := range recs {
-		ds[i] = decoded[W]{index: i, value: r}
+		in.take(i, r, nil)
 	}
-	o, err := storeAll(ctx, s, st, ds, nil)
-	return o.errs, err
+	if _, err := in.store(ctx, s); err != nil {
+		return nil, err
+	}
+	return in.refused.list(), nil
 }
 
 // addedDevices is the registry as a request sees it: with the devices its

@@ -1,8 +1,14 @@
 package ingest
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/openioc/ioc/geo"
@@ -151,6 +157,39 @@ func TestDecodeRecords(t *testing.T) {
 	f(`[{"event_id":"a"},`, false, want{failed: "body cannot be parsed"})
 	f(`hello`, false, want{failed: `want a JSON array or NDJSON objects, got "hello"`})
 	f("{nope\n{nope", false, want{failed: "no line is a JSON object"})
+	f(`[{"event_id":"a"}] [1]`, false, want{failed: "the body goes on after the JSON array"})
+	f(`[{"event_id":"a"} {"event_id":"b"}]`, false, want{failed: "malformed JSON at byte"})
+	// A line longer than the reader's buffer is one record.
+	long := `{"event_id":"` + strings.Repeat("x", 200<<10) + `"}`
+	f("{\"event_id\":\"a\"}\n"+long+"\n"+long, false, want{ok: []int{0, 1, 2}})
+}
+
+// decodeStream stops at the record past the limit, whichever the format,
+// and reads from any reader as from a buffer.
+func TestDecodeStreamBoundsRecords(t *testing.T) {
+	for _, body := range []string{"{}\n{}\n\n{}\n", "[{},{},{}]", "[{}, 7, {}]"} {
+		for limit, wantErr := range map[int]bool{0: false, 2: true, 3: false} {
+			n := 0
+			err := decodeStream(iotest.OneByteReader(strings.NewReader(body)), false, limit, func(int, DossierEvent, error) { n++ })
+			var many *TooManyRecordsError
+			if got := errors.As(err, &many); got != wantErr || (!wantErr && (err != nil || n != 3)) {
+				t.Errorf("%q with limit %d: got %d records and %v, want too many: %v", body, limit, n, err, wantErr)
+			}
+			if wantErr && (n != limit || !strings.Contains(err.Error(), fmt.Sprintf("more than %d records (the IOC_INGEST_MAX_RECORDS limit)", limit))) {
+				t.Errorf("%q with limit %d: got %d records before %v, want the limit's records and a message naming it", body, limit, n, err)
+			}
+		}
+	}
+	// A read error ends decoding with that error, not a 400.
+	boom := errors.New("boom")
+	err := decodeStream(io.MultiReader(strings.NewReader("{}\n{"), iotest.ErrReader(boom)), false, 0, func(int, DossierEvent, error) {})
+	if !errors.Is(err, boom) || errors.Is(err, ErrUnparseable) {
+		t.Errorf("NDJSON: got %v, want the read error", err)
+	}
+	err = decodeStream(io.MultiReader(strings.NewReader("[{},"), iotest.ErrReader(boom)), false, 0, func(int, DossierEvent, error) {})
+	if !errors.Is(err, boom) || errors.Is(err, ErrUnparseable) {
+		t.Errorf("array: got %v, want the read error", err)
+	}
 }
 
 // FuzzDecodeDossiers checks that no body makes the decoder panic, and that
@@ -161,6 +200,7 @@ func FuzzDecodeDossiers(f *testing.F) {
 	f.Add([]byte(`[1,"x",{"digitized":"yes"},null]`), false)
 	f.Fuzz(func(t *testing.T, body []byte, ndjson bool) {
 		checkAccounted(t, body, ndjson, decodeRecords[DossierEvent])
+		checkStreamed[DossierEvent](t, body, ndjson)
 	})
 }
 
@@ -205,6 +245,41 @@ func TestValidatePlacesOldUnits(t *testing.T) {
 
 // checkAccounted decodes body and fails t unless every record is decoded
 // or refused by index, exactly once.
+// checkStreamed checks that decoding body a byte at a time gives what
+// decoding it whole gives, and that a limit of one record less than it holds
+// stops it.
+func checkStreamed[T any](t *testing.T, body []byte, ndjson bool) {
+	t.Helper()
+	type rec struct {
+		index int
+		err   string
+	}
+	run := func(r io.Reader, limit int) ([]rec, error) {
+		var out []rec
+		err := decodeStream(r, ndjson, limit, func(i int, _ T, e error) {
+			s := ""
+			if e != nil {
+				s = e.Error()
+			}
+			out = append(out, rec{i, s})
+		})
+		return out, err
+	}
+	whole, werr := run(bytes.NewReader(body), 0)
+	bytewise, berr := run(iotest.OneByteReader(bytes.NewReader(body)), 0)
+	if (werr == nil) != (berr == nil) || (werr != nil && werr.Error() != berr.Error()) || !slices.Equal(whole, bytewise) {
+		t.Fatalf("whole: %v %v; a byte at a time: %v %v", whole, werr, bytewise, berr)
+	}
+	if werr != nil || len(whole) == 0 {
+		return
+	}
+	_, err := run(bytes.NewReader(body), len(whole)-1)
+	var many *TooManyRecordsError
+	if len(whole) > 1 && !errors.As(err, &many) {
+		t.Fatalf("%d records with a limit of %d: got %v, want too many", len(whole), len(whole)-1, err)
+	}
+}
+
 func checkAccounted[T any](t *testing.T, body []byte, ndjson bool, decode func([]byte, bool) ([]decoded[T], []RecordError, error)) {
 	t.Helper()
 	recs, errs, err := decode(body, ndjson)

@@ -35,7 +35,8 @@ const Supported = "gzip, deflate or br"
 
 // Config tunes a Reader. Zero fields take the defaults.
 type Config struct {
-	// Limit bounds a body once decoded, in bytes; default 16 MiB.
+	// Limit bounds a body once decoded, in bytes; default (0 or less)
+	// 16 MiB, as IOC_HTTP_BODY_LIMIT's.
 	Limit int64
 	// Setting names what raises Limit, in refusals; default
 	// IOC_HTTP_BODY_LIMIT.
@@ -47,18 +48,15 @@ type Reader struct {
 	cfg Config
 }
 
-// New returns a Reader.
-func New(cfg Config) (*Reader, error) {
-	if cfg.Limit < 0 {
-		return nil, fmt.Errorf("body limit %d is negative; give a size in bytes, or 0 for the default", cfg.Limit)
-	}
-	if cfg.Limit == 0 {
+// New returns a Reader. Every Config is valid, so it cannot fail.
+func New(cfg Config) *Reader {
+	if cfg.Limit <= 0 {
 		cfg.Limit = 16 << 20
 	}
 	if cfg.Setting == "" {
 		cfg.Setting = "IOC_HTTP_BODY_LIMIT"
 	}
-	return &Reader{cfg: cfg}, nil
+	return &Reader{cfg: cfg}
 }
 
 // Limit is the largest decoded body, in bytes.

@@ -88,10 +88,7 @@ func read(t testing.TB, r *Reader, raw []byte, coding string, whole bool) result
 }
 
 func TestDecodesEveryCoding(t *testing.T) {
-	r, err := New(Config{Limit: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := New(Config{Limit: 1 << 20})
 	plain := []byte(strings.Repeat(`{"event_id":"a"}`+"\n", 1000))
 	for _, c := range []struct {
 		name, coding string
@@ -132,10 +129,7 @@ func TestDecodesEveryCoding(t *testing.T) {
 
 func TestRefusals(t *testing.T) {
 	const limit = 4096
-	r, err := New(Config{Limit: limit})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := New(Config{Limit: limit})
 	exact := bytes.Repeat([]byte("x"), limit)
 	over := bytes.Repeat([]byte("x"), limit+1)
 	zeros := make([]byte, 16<<20)
@@ -172,15 +166,15 @@ func TestRefusals(t *testing.T) {
 			}
 		}
 	}
-	if _, err := New(Config{Limit: -1}); err == nil {
-		t.Error("a negative limit must be refused")
+	if got := New(Config{Limit: -1}).Limit(); got != 16<<20 {
+		t.Errorf("a negative limit: got %d, want the default 16 MiB", got)
 	}
 }
 
 // A handler that refuses a body early drains it, so a bomb is refused as
 // too large whatever it starts with.
 func TestDrainReportsTheLimit(t *testing.T) {
-	r, _ := New(Config{Limit: 1 << 20, Setting: "IOC_TEST_LIMIT"})
+	r := New(Config{Limit: 1 << 20, Setting: "IOC_TEST_LIMIT"})
 	raw := compress(t, "gzip", make([]byte, 8<<20))
 	app := fiber.New()
 	var first, rest error
@@ -219,7 +213,7 @@ func FuzzOpen(f *testing.F) {
 	f.Add(compress(f, "br", []byte(`[{"a":1}]`)), "br")
 	f.Add([]byte{0x1f, 0x8b, 0x08}, "x-gzip, identity")
 	const limit = 2048
-	r, _ := New(Config{Limit: limit})
+	r := New(Config{Limit: limit})
 	f.Fuzz(func(t *testing.T, raw []byte, coding string) {
 		for _, whole := range []bool{false, true} {
 			got := read(t, r, raw, coding, whole)

@@ -1,0 +1,201 @@
+package ingest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/openioc/ioc/device"
+	"github.com/openioc/ioc/geo"
+	"github.com/openioc/ioc/internal/lease"
+	"github.com/openioc/ioc/internal/testenv"
+)
+
+// registrar stands in for the device registry: it registers what it is
+// told and matches every camera-platform alert to camera CAM-1.
+type registrar struct {
+	mu   sync.Mutex
+	seen []device.Device
+}
+
+func (r *registrar) Ensure(_ context.Context, ds []device.Device) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, ds...)
+	return nil
+}
+
+func (r *registrar) MatchCamera(string, string, string) (device.Device, bool) {
+	return device.Device{ID: "CAM-1", Kind: device.Camera}, true
+}
+
+// ingestApp serves every ingest endpoint of a Service over real writers on
+// a database of the test's own.
+func ingestApp(t *testing.T, cfg ServiceConfig) *fiber.App {
+	t.Helper()
+	store := testenv.Store(t)
+	d := WriterDeps{Store: store, Leases: lease.NewLocal(), Logger: slog.New(slog.DiscardHandler)}
+	batch := BatchConfig{MaxAge: 10 * time.Millisecond}
+	dossiers, err := NewWriter(batch, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cameras, err := NewCameraWriter(batch, d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readings, err := NewReadingWriter(batch, d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feedback, err := NewFeedbackWriter(batch, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, run := range []func(context.Context) error{dossiers.Run, cameras.Run, readings.Run, feedback.Run} {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = run(ctx) }()
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	reg, err := geo.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := reg.Hierarchy("vn-2025")
+	rules := testRules
+	rules.Places = h
+	svc := NewService(cfg, rules, Writers{Dossiers: dossiers, Cameras: cameras, Readings: readings, Feedback: feedback},
+		&registrar{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	app := fiber.New(fiber.Config{BodyLimit: 64 << 20})
+	app.Post("/dossiers", svc.Dossiers)
+	app.Post("/camera-events", svc.CameraEvents)
+	app.Post("/sensor-readings", svc.SensorReadings)
+	app.Post("/feedback", svc.Feedback)
+	app.Post("/ngsi-ld", svc.NGSILD)
+	app.Post("/camera-xml", svc.CameraXML)
+	return app
+}
+
+// reply is an ingest answer: a Response, or a refusal with its reason.
+type reply struct {
+	Response
+	Status int    `json:"-"`
+	Msg    string `json:"error"`
+}
+
+func post(t *testing.T, app *fiber.App, path, contentType, encoding string, body []byte) reply {
+	t.Helper()
+	req := httptest.NewRequest("POST", path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	if encoding != "" {
+		req.Header.Set("Content-Encoding", encoding)
+	}
+	resp, err := app.Test(req, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{Status: resp.StatusCode}
+	if len(raw) > 0 && raw[0] == '{' {
+		if err := json.Unmarshal(raw, &r); err != nil {
+			t.Fatalf("%s answered %d with %q: %v", path, resp.StatusCode, raw, err)
+		}
+	} else {
+		r.Msg = string(raw) // Fiber's own refusals are text
+	}
+	return r
+}
+
+func gzipped(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	w := gzip.NewWriter(&out)
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// now is the wall clock the handlers validate against, in Ho Chi Minh City.
+func nowAt(ago time.Duration) string {
+	return time.Now().Add(-ago).In(time.FixedZone("ICT", 7*3600)).Format(time.RFC3339)
+}
+
+func dossierLine(id string) string {
+	return fmt.Sprintf(`{"event_id":%q,"dossier_id":"d-%s","area_code":"26740","channel":"online","status":"received","occurred_at":%q,"due_at":%q}`,
+		id, id, nowAt(time.Hour), nowAt(-72*time.Hour))
+}
+
+// Item 3 and 4 at the handlers: the body limit applies once decoded, the
+// records of one request are bounded, and refusals past those listed are
+// only counted, the lowest indexes listed.
+func TestIngestBodiesAreBounded(t *testing.T) {
+	app := ingestApp(t, ServiceConfig{BodyLimit: 64 << 10, MaxRecords: 5, MaxErrors: 2})
+	lines := func(ids ...string) []byte {
+		var b bytes.Buffer
+		for _, id := range ids {
+			b.WriteString(dossierLine(id) + "\n")
+		}
+		return b.Bytes()
+	}
+	if r := post(t, app, "/dossiers", "application/x-ndjson", "gzip", gzipped(t, lines("gz-1", "gz-2"))); r.Status != 202 || r.Accepted != 2 {
+		t.Errorf("gzip NDJSON: got %d %+v %s, want 202 with 2 accepted", r.Status, r.Response, r.Msg)
+	}
+	bomb := gzipped(t, gzipped(t, make([]byte, 8<<20)))
+	for _, path := range []string{"/dossiers", "/camera-events", "/sensor-readings", "/feedback", "/ngsi-ld", "/camera-xml"} {
+		r := post(t, app, path, "application/json", "gzip, gzip", bomb)
+		if r.Status != 413 || !strings.Contains(r.Msg, "larger than 65536 bytes once decoded (Content-Encoding: gzip, gzip) (IOC_HTTP_BODY_LIMIT)") {
+			t.Errorf("%s, gzip of gzip of 8 MiB: got %d %q, want 413 naming IOC_HTTP_BODY_LIMIT", path, r.Status, r.Msg)
+		}
+		if r := post(t, app, path, "application/json", "compress", []byte("x")); r.Status != 415 || !strings.Contains(r.Msg, "gzip, deflate or br") {
+			t.Errorf("%s, Content-Encoding compress: got %d %q, want 415 naming the codings undone", path, r.Status, r.Msg)
+		}
+	}
+	// Too large whatever it starts with: a bomb of valid records too.
+	many := bytes.Repeat([]byte(dossierLine("same")+"\n"), 2000)
+	if r := post(t, app, "/dossiers", "application/x-ndjson", "gzip", gzipped(t, many)); r.Status != 413 || !strings.Contains(r.Msg, "IOC_HTTP_BODY_LIMIT") {
+		t.Errorf("gzip of records over the limit: got %d %q, want 413 naming IOC_HTTP_BODY_LIMIT", r.Status, r.Msg)
+	}
+	for _, c := range []struct {
+		name, contentType string
+		body              []byte
+	}{
+		{"NDJSON", "application/x-ndjson", lines("m1", "m2", "m3", "m4", "m5", "m6")},
+		{"array", "application/json", []byte("[" + strings.TrimSuffix(strings.Repeat("{},", 6), ",") + "]")},
+	} {
+		r := post(t, app, "/dossiers", c.contentType, "", c.body)
+		if r.Status != 413 || !strings.Contains(r.Msg, "more than 5 records (the IOC_INGEST_MAX_RECORDS limit); split it into requests of at most 5 records") {
+			t.Errorf("6 records as %s: got %d %q, want 413 naming IOC_INGEST_MAX_RECORDS", c.name, r.Status, r.Msg)
+		}
+	}
+	// Five bad records: two listed, the first two, three counted.
+	r := post(t, app, "/dossiers", "application/json", "", []byte(`[{},7,{"event_id":"x"},{},{}]`))
+	if r.Status != 202 || r.Rejected != 5 || len(r.Errors) != 2 || r.ErrorsOmitted != 3 || r.Errors[0].Index != 0 || r.Errors[1].Index != 1 {
+		t.Errorf("5 bad records: got %d %+v, want 202 with 5 rejected, errors 0 and 1 listed, 3 omitted", r.Status, r.Response)
+	}
+	if r := post(t, app, "/dossiers", "application/json", "gzip", []byte("not gzip")); r.Status != 400 || !strings.Contains(r.Msg, "not valid gzip") {
+		t.Errorf("a body that is not gzip: got %d %q, want 400", r.Status, r.Msg)
+	}
+	if r := post(t, app, "/dossiers", "application/json", "", []byte(`[{},{}`)); r.Status != 400 || !strings.Contains(r.Msg, "the body ends before the JSON array is closed") {
+		t.Errorf("an unclosed array: got %d %q, want 400", r.Status, r.Msg)
+	}
+}
