@@ -12,13 +12,25 @@ import (
 
 // RecordError reports one refused record by its position in the request.
 type RecordError struct {
-	Index int    `json:"index"`
+	Index int `json:"index"`
+	// Error is every problem of the record, joined with "; ", so that one
+	// round trip tells an integrator all there is to fix.
 	Error string `json:"error"`
+	// Problems lists the same problems one by one.
+	Problems []string `json:"problems,omitempty"`
 }
 
-// recordError reports err against the record at index.
+// recordError reports err against the record at index, with every
+// problem an *InvalidError carries.
 func recordError(index int, err error) RecordError {
-	return RecordError{Index: index, Error: err.Error()}
+	e := RecordError{Index: index, Error: err.Error()}
+	var inv *InvalidError
+	if errors.As(err, &inv) {
+		e.Problems = inv.Problems
+	} else {
+		e.Problems = []string{e.Error}
+	}
+	return e
 }
 
 // ErrUnparseable means the body as a whole is not JSON or NDJSON; the
@@ -209,8 +221,14 @@ func decodeOne[T any](raw []byte, v *T) error {
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		var se *json.SyntaxError
-		if errors.As(err, &se) {
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
 			return &syntaxError{describeJSONError(err, raw)}
+		case errors.As(err, &te):
+			// The rest of the record decoded: it is still checked, so
+			// that every problem is reported at once.
+			return typeErrors[T](raw, err)
 		}
 		return errors.New(describeJSONError(err, raw))
 	}

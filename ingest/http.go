@@ -114,7 +114,7 @@ func (s *Service) Feedback(c *fiber.Ctx) error {
 func (s *Service) count(kind string, rows int, out Outcome, index []int, refused *refusals) int {
 	rejected := refused.total
 	for _, c := range out.Conflicts {
-		refused.add(RecordError{Index: index[c.Row], Error: c.Error})
+		refused.add(RecordError{Index: index[c.Row], Error: c.Error, Problems: []string{c.Error}})
 	}
 	accepted := rows - len(out.Conflicts)
 	s.records.WithLabelValues(kind, "accepted").Add(float64(accepted - out.Duplicates))

@@ -145,6 +145,68 @@ func dossierLine(id string) string {
 		id, id, nowAt(time.Hour), nowAt(-72*time.Hour))
 }
 
+// Item 18: a record with several problems gets them all in one answer, in
+// one error entry: its error joins them and problems lists them.
+func TestEveryProblemOfARecordIsReported(t *testing.T) {
+	app := ingestApp(t, ServiceConfig{})
+	body := strings.Join([]string{
+		dossierLine("ok-1"),
+		// A misspelt status, no dossier_id and a time without offset.
+		fmt.Sprintf(`{"event_id":"bad-1","area_code":"26740","channel":"online","status":"recieved","occurred_at":"2026-11-22T09:15:00","due_at":%q}`, nowAt(-time.Hour)),
+		// A field of the wrong JSON type, and an unknown channel.
+		fmt.Sprintf(`{"event_id":"bad-2","dossier_id":"d","area_code":"26740","channel":"fax","status":"received","occurred_at":%q,"due_at":%q,"digitized":"yes"}`, nowAt(time.Hour), nowAt(-time.Hour)),
+	}, "\n")
+	r := post(t, app, "/dossiers", "application/x-ndjson", "", []byte(body))
+	if r.Status != 202 || r.Accepted != 1 || r.Rejected != 2 || len(r.Errors) != 2 {
+		t.Fatalf("got %d %+v, want 202 with 1 accepted and 2 errors", r.Status, r.Response)
+	}
+	want := map[int][]string{
+		1: {"dossier_id is required", `status "recieved" is not one of`, `occurred_at "2026-11-22T09:15:00" is not an RFC 3339 time with offset`},
+		2: {"digitized must be a boolean (true or false), got a JSON string", `channel "fax" is not one of online, in_person, postal`},
+	}
+	for _, e := range r.Errors {
+		w := want[e.Index]
+		if len(e.Problems) != len(w) || e.Error != strings.Join(e.Problems, "; ") {
+			t.Errorf("record %d: got problems %q (error %q), want %d problems joined with \"; \"", e.Index, e.Problems, e.Error, len(w))
+			continue
+		}
+		for i := range w {
+			if !strings.Contains(e.Problems[i], w[i]) {
+				t.Errorf("record %d problem %d: got %q, want it to say %q", e.Index, i, e.Problems[i], w[i])
+			}
+		}
+	}
+
+	// Camera events, readings and feedback list every problem too.
+	for _, c := range []struct {
+		path, body string
+		want       []string
+	}{
+		{"/camera-events", `[{"camera_id":"CAM-9","type":"explosion","severity":"dire","occurred_at":"yesterday"}]`,
+			[]string{"event_id is required", `type "explosion" is not one of`, `severity "dire" is not one of`, `occurred_at "yesterday" is not an RFC 3339 time`, "lat and lon are required"}},
+		{"/sensor-readings", `[{"sensor_id":"AQ-9","kind":"pm25","value":5,"unit":"ppm","observed_at":"2026-11-22 09:00","lat":10.8}]`,
+			[]string{`unit "ppm" is not one for pm25`, `observed_at "2026-11-22 09:00" is not an RFC 3339 time`, "lat and lon go together"}},
+		{"/feedback", `[{"feedback_id":"f-1","area_code":"99999","category":"noise","rating":"meh","received_at":"` + nowAt(time.Hour) + `","status_changes":[{"status":"done","at":"` + nowAt(time.Hour) + `"},{"status":"closed"}]}]`,
+			[]string{`category "noise" is not one of`, `rating "meh" is not one of`, `area_code "99999" is not a unit of vn-2025`, `status_changes[0].status "done" is not one of`, "status_changes[1].at is required"}},
+	} {
+		r := post(t, app, c.path, "application/json", "", []byte(c.body))
+		if r.Status != 202 || len(r.Errors) != 1 {
+			t.Errorf("%s: got %d %+v, want 202 with one error", c.path, r.Status, r.Response)
+			continue
+		}
+		got := r.Errors[0].Problems
+		if len(got) != len(c.want) {
+			t.Errorf("%s: got problems %q, want %d: %q", c.path, got, len(c.want), c.want)
+			continue
+		}
+		for i := range c.want {
+			if !strings.Contains(got[i], c.want[i]) {
+				t.Errorf("%s problem %d: got %q, want it to say %q", c.path, i, got[i], c.want[i])
+			}
+		}
+	}
+}
+
 // Item 3 and 4 at the handlers: the body limit applies once decoded, the
 // records of one request are bounded, and refusals past those listed are
 // only counted, the lowest indexes listed.

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -63,14 +64,20 @@ func newIntake[W, T any](s *Service, st stream[W, T], maxErrors int) *intake[W, 
 }
 
 // take validates record i, or refuses it for the reason it did not
-// decode.
+// decode. A record with fields of the wrong JSON type is still checked, so
+// that its refusal lists every problem.
 func (in *intake[W, T]) take(i int, w W, decodeErr error) {
-	if decodeErr != nil {
+	var te *fieldTypeError
+	if decodeErr != nil && !errors.As(decodeErr, &te) {
 		in.refused.add(recordError(i, decodeErr))
 		return
 	}
 	v, err := in.st.validate(in.rules, w, in.now)
-	if err != nil {
+	switch {
+	case te != nil:
+		in.refused.add(recordError(i, withTypeErrors(te, err)))
+		return
+	case err != nil:
 		in.refused.add(recordError(i, err))
 		return
 	}

@@ -308,3 +308,93 @@ func checkAccounted[T any](t *testing.T, body []byte, ndjson bool, decode func([
 		}
 	}
 }
+
+// A record's refusal lists every problem at once, in a stable order, and
+// leaves out problems that only follow from another: a missing status does
+// not also make due_at required, an overlong area_code is not also an
+// unknown unit.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	e := validEvent()
+	e.DossierID, e.Status, e.OccurredAt, e.DueAt = "", "recieved", "2026-11-22T09:15:00", ""
+	e.Channel, e.Lat = "fax", ptr(10.7)
+	_, err := testRules.Validate(e, testNow)
+	var inv *InvalidError
+	if !errors.As(err, &inv) {
+		t.Fatalf("got %v, want an *InvalidError", err)
+	}
+	want := []string{
+		"dossier_id is required",
+		`status "recieved" is not one of`,
+		`channel "fax" is not one of`,
+		"lat and lon go together",
+		`occurred_at "2026-11-22T09:15:00" is not an RFC 3339 time with offset`,
+	}
+	if len(inv.Problems) != len(want) {
+		t.Fatalf("got problems %q, want %d: %q", inv.Problems, len(want), want)
+	}
+	for i := range want {
+		if !strings.Contains(inv.Problems[i], want[i]) {
+			t.Errorf("problem %d: got %q, want it to say %q", i, inv.Problems[i], want[i])
+		}
+	}
+	if err.Error() != strings.Join(inv.Problems, "; ") {
+		t.Errorf("error %q is not the problems joined", err)
+	}
+
+	e = validEvent()
+	e.Status, e.DueAt, e.AreaCode = "", "", strings.Repeat("7", 129)
+	_, err = testRules.Validate(e, testNow)
+	if !errors.As(err, &inv) || len(inv.Problems) != 2 || inv.Problems[0] != "status is required" || !strings.Contains(inv.Problems[1], "area_code is 129 bytes long") {
+		t.Errorf("missing status and overlong area_code: got %v, want those two problems alone", err)
+	}
+}
+
+// Fields of the wrong JSON type are each reported, with what validation
+// finds in the rest of the record, but not "required" for those fields.
+func TestTypeErrorsComeWithTheRecordsOtherProblems(t *testing.T) {
+	raw := []byte(`{"event_id":"a","dossier_id":"d","area_code":"26740","channel":"fax","status":5,"occurred_at":"2026-11-22T09:15:00+07:00","due_at":"2026-11-25T17:00:00+07:00","digitized":"yes","lat":"10.7","lon":106.7}`)
+	var v DossierEvent
+	err := decodeOne(raw, &v)
+	var te *fieldTypeError
+	if !errors.As(err, &te) {
+		t.Fatalf("got %v, want a *fieldTypeError", err)
+	}
+	_, verr := testRules.Validate(v, testNow)
+	merged := withTypeErrors(te, verr)
+	var inv *InvalidError
+	if !errors.As(merged, &inv) {
+		t.Fatalf("got %v, want an *InvalidError", merged)
+	}
+	want := []string{
+		"digitized must be a boolean (true or false), got a JSON string",
+		"lat must be a number, got a JSON string",
+		"status must be a string, got a JSON number",
+		`channel "fax" is not one of`,
+	}
+	if len(inv.Problems) != len(want) {
+		t.Fatalf("got problems %q, want %d: %q", inv.Problems, len(want), want)
+	}
+	for i := range want {
+		if !strings.Contains(inv.Problems[i], want[i]) {
+			t.Errorf("problem %d: got %q, want it to say %q", i, inv.Problems[i], want[i])
+		}
+	}
+	if e := recordError(3, merged); e.Index != 3 || len(e.Problems) != 4 || e.Error != strings.Join(e.Problems, "; ") {
+		t.Errorf("record error: got %+v", e)
+	}
+}
+
+// The refusals kept are the lowest indexes, whatever order they come in.
+func TestRefusalsKeepTheLowestIndexes(t *testing.T) {
+	r := refusals{max: 3}
+	for _, i := range []int{9, 4, 7, 1, 8, 2, 6} {
+		r.add(RecordError{Index: i, Error: "x"})
+	}
+	var got []int
+	for _, e := range r.list() {
+		got = append(got, e.Index)
+	}
+	if !slices.Equal(got, []int{1, 2, 4}) || r.total != 7 || r.omitted() != 4 {
+		t.Errorf("got %v, %d in all, %d omitted; want [1 2 4], 7, 4", got, r.total, r.omitted())
+	}
+}

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func gzipBytes(t *testing.T, b []byte) []byte {
@@ -70,5 +73,30 @@ func TestBodiesAreBoundedOnceDecodedOnEveryRoute(t *testing.T) {
 	device := []byte(`{"kind":"camera","name":"Cổng chợ Bến Thành","lat":10.7725,"lon":106.698}`)
 	if code, body := n.send("PUT", "/api/v1/devices/CAM-GZ", "application/json", "gzip", gzipBytes(t, device)); code != 201 || !strings.Contains(body, "Cổng chợ Bến Thành") {
 		t.Errorf("a device registered with a gzip body: got %d %.300s, want 201", code, body)
+	}
+}
+
+// Item 18 from the outside: a record's problems come in one answer.
+func TestRefusalsSayEverythingAtOnce(t *testing.T) {
+	n := startNode(t, testConfig(t))
+	at := time.Now().Add(-10 * time.Minute).In(hcm).Format(time.RFC3339)
+	bad := fmt.Sprintf(`{"event_id":"e-1","area_code":"26740","channel":"online","status":"recieved","occurred_at":"2026-11-22T09:15:00","due_at":%q}`, at)
+	code, body := n.send("POST", "/api/v1/ingest/dossiers", "application/x-ndjson", "", []byte(bad))
+	var r struct {
+		Accepted int    `json:"accepted"`
+		Error    string `json:"error"`
+		Errors   []struct {
+			Index    int      `json:"index"`
+			Error    string   `json:"error"`
+			Problems []string `json:"problems"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		t.Fatalf("%d %s", code, body)
+	}
+	if code != 202 || len(r.Errors) != 1 || len(r.Errors[0].Problems) != 3 ||
+		!strings.Contains(r.Errors[0].Error, `dossier_id is required; status "recieved" is not one of`) ||
+		!strings.Contains(r.Errors[0].Error, `; occurred_at "2026-11-22T09:15:00" is not an RFC 3339 time with offset`) {
+		t.Errorf("a record with three problems: got %d %s, want one error listing all three", code, body)
 	}
 }

@@ -122,15 +122,15 @@ func TestHostileBodiesKeepMemoryBounded(t *testing.T) {
 		t.Errorf("peak resident memory reached %d MiB, want under 1024 MiB", peak>>20)
 	}
 
-	// Under the limits, the same records are each refused, and only the
-	// first 1000 are listed.
+	// Under the limits, the same records are each refused, with every
+	// problem, and only the first 1000 are listed.
 	r := postHostile(t, p.base, "/api/v1/ingest/dossiers", "application/x-ndjson", "", million[:3*40_000])
 	if r.status != 202 || r.resp.Accepted != 0 || r.resp.Rejected != 40_000 || len(r.resp.Errors) != 1000 || r.resp.ErrorsOmitted != 39_000 {
 		t.Fatalf("40,000 {} lines: got %d accepted %d rejected %d, %d errors listed, %d omitted; want 202, 0, 40000, 1000, 39000",
 			r.status, r.resp.Accepted, r.resp.Rejected, len(r.resp.Errors), r.resp.ErrorsOmitted)
 	}
-	if e := r.resp.Errors[999]; e.Index != 999 || e.Error != "event_id is required" {
-		t.Errorf("the last listed error: got %+v, want index 999 refused for its event_id", e)
+	if e := r.resp.Errors[999]; e.Index != 999 || len(e.Problems) != 6 || e.Error != strings.Join(e.Problems, "; ") {
+		t.Errorf("the last listed error: got %+v, want index 999 with the 6 required fields missing", e)
 	}
 	// A compressed body that is not JSON is a 400; a coding iocd does not
 	// undo a 415.
