@@ -261,3 +261,45 @@ func TestIngestBodiesAreBounded(t *testing.T) {
 		t.Errorf("an unclosed array: got %d %q, want 400", r.Status, r.Msg)
 	}
 }
+
+// Item 18: a notification nothing of which can be taken is refused with
+// 422 and every entity's reasons, so that the broker records a failure; one
+// that is partly taken, or only resent, is a 202. Entities of several types
+// and attributes of several instances, as Orion-LD sends them, are taken.
+func TestNGSILDNotifications(t *testing.T) {
+	app := ingestApp(t, ServiceConfig{})
+	at := nowAt(10 * time.Minute)
+	refused := `{"type":"Notification","data":[
+		{"id":"urn:ngsi-ld:ParkingSpot:P1","type":"ParkingSpot","occupancy":1},
+		{"id":"urn:ngsi-ld:AirQualityObserved:AQ-1","type":"AirQualityObserved","dateObserved":"` + at + `","pm25":"high","noise":3}]}`
+	r := post(t, app, "/ngsi-ld", "application/ld+json", "", []byte(refused))
+	if r.Status != 422 || r.Accepted != 0 || r.Rejected != 2 || len(r.Errors) != 2 {
+		t.Fatalf("every entity refused: got %d %+v %q, want 422 with both entities' errors", r.Status, r.Response, r.Msg)
+	}
+	if !strings.Contains(r.Msg, "no reading of the notification was taken: 2 entities refused") || !strings.Contains(r.Msg, `entity type "ParkingSpot" is not supported`) {
+		t.Errorf("422 reason: got %q", r.Msg)
+	}
+	if p := r.Errors[1].Problems; len(p) != 2 || !strings.Contains(p[0], `attribute "noise" is not mapped`) || !strings.Contains(p[1], `attribute "pm25" value is a string`) {
+		t.Errorf("entity 1: got problems %q, want both attributes' problems", p)
+	}
+	// Valid readings that validation refuses count as refused too.
+	implausible := `[{"id":"x:AQ-2","type":"AirQualityObserved","dateObserved":"` + at + `","location":{"type":"Point","coordinates":[106.7,10.8]},"pm25":-5,"pm10":-1}]`
+	r = post(t, app, "/ngsi-ld", "application/json", "", []byte(implausible))
+	if r.Status != 422 || len(r.Errors) != 1 || len(r.Errors[0].Problems) != 2 || !strings.Contains(r.Errors[0].Problems[0], `entity x:AQ-2 attribute "pm10": value -1 ug/m3 is outside the plausible range`) {
+		t.Errorf("implausible values: got %d %+v, want 422 with both attributes' problems for entity 0", r.Status, r.Response)
+	}
+
+	taken := `{"type":"Notification","data":[
+		{"id":"urn:ngsi-ld:AirQualityObserved:AQ-3","type":["Device","AirQualityObserved"],"dateObserved":"` + at + `",
+		 "location":{"type":"GeoProperty","value":{"type":"Point","coordinates":[106.7,10.8]}},
+		 "pm25":[{"type":"Property","value":10},{"type":"Property","value":12,"datasetId":"urn:ngsi-ld:Dataset:optical"}]},
+		{"id":"urn:ngsi-ld:ParkingSpot:P2","type":"ParkingSpot"}]}`
+	r = post(t, app, "/ngsi-ld", "application/ld+json", "", []byte(taken))
+	if r.Status != 202 || r.Accepted != 2 || r.Rejected != 1 || r.Errors[0].Index != 1 {
+		t.Fatalf("several types and instances: got %d %+v %q, want 202 with both pm25 instances accepted and entity 1 refused", r.Status, r.Response, r.Msg)
+	}
+	r = post(t, app, "/ngsi-ld", "application/ld+json", "gzip", gzipped(t, []byte(taken)))
+	if r.Status != 202 || r.Duplicates != 2 {
+		t.Errorf("the same notification again, gzipped: got %d %+v %q, want 202 with 2 duplicates", r.Status, r.Response, r.Msg)
+	}
+}

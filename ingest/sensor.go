@@ -30,6 +30,10 @@ type SensorReadingWire struct {
 	// level gauges report them; optional.
 	AlertLevel  *float64 `json:"alert_level,omitempty"`
 	DangerLevel *float64 `json:"danger_level,omitempty"`
+	// DatasetID tells apart the instances of an NGSI-LD attribute that
+	// has several (its datasetId); it goes into the derived event id, so
+	// each instance is a reading of its own. Not on the wire.
+	DatasetID string `json:"-"`
 }
 
 // SensorKind describes a measured quantity: its unit as stored, the units
@@ -158,7 +162,13 @@ func (r Rules) ValidateReading(e SensorReadingWire, now time.Time) (Reading, err
 		rd.ObservedAt = t
 	}
 	if rd.EventID == "" && p.ok("sensor_id", "kind", "observed_at") {
-		rd.EventID = e.SensorID + "/" + e.Kind + "/" + strconv.FormatInt(rd.ObservedAt.Unix(), 10)
+		id := e.SensorID + "/" + e.Kind + "/" + strconv.FormatInt(rd.ObservedAt.Unix(), 10)
+		if e.DatasetID != "" {
+			// Another instance of the same attribute at the same time is
+			// another reading.
+			id = boundedID(id + "/" + e.DatasetID)
+		}
+		rd.EventID = id
 	}
 	if p.ok("sensor_id") {
 		pl, err := r.place(device.Sensor, e.SensorID, e.Lat, e.Lon, now)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -134,8 +135,18 @@ func (s *Service) CameraEvents(c *fiber.Ctx) error { return handle(s, c, s.camer
 // SensorReadings handles POST /api/v1/ingest/sensor-readings.
 func (s *Service) SensorReadings(c *fiber.Ctx) error { return handle(s, c, s.readingStream()) }
 
+// Refusal is the body of a 422 for a notification nothing of which was
+// taken: the reason, with each entity's problems.
+type Refusal struct {
+	Error string `json:"error"`
+	Response
+}
+
 // NGSILD handles POST /api/v1/ingest/ngsi-ld: a notification's entities
-// become sensor readings. Errors are indexed by entity.
+// become sensor readings. Errors are indexed by entity, one per entity with
+// every problem of its attributes. A notification none of whose readings
+// was taken is refused with 422, so that the context broker records the
+// notification as failed instead of delivered.
 func (s *Service) NGSILD(c *fiber.Ctx) error {
 	raw, err := s.bodies.Bytes(c)
 	if err != nil {
@@ -145,7 +156,7 @@ func (s *Service) NGSILD(c *fiber.Ctx) error {
 	if err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, err.Error())
 	}
-	in := newIntake(s, s.readingStream(), 0) // every refusal, indexed by entity below
+	in := newIntake(s, s.readingStream(), 0) // every refusal, merged by entity below
 	for i, r := range readings {
 		in.take(i, r.Reading, nil)
 	}
@@ -153,16 +164,42 @@ func (s *Service) NGSILD(c *fiber.Ctx) error {
 	if err != nil {
 		return s.refuse(c, err)
 	}
-	refused := refusals{max: s.cfg.MaxErrors}
-	for _, e := range errs {
-		refused.add(e)
+	// Validation names the reading; report it against its entity.
+	byEntity := map[int]*problems{}
+	var order []int
+	entity := func(i int) *problems {
+		p, ok := byEntity[i]
+		if !ok {
+			p = &problems{}
+			byEntity[i] = p
+			order = append(order, i)
+		}
+		return p
 	}
-	// Validation errors name the reading; report them against its entity.
+	for _, e := range errs {
+		for _, msg := range e.Problems {
+			entity(e.Index).add("%s", msg)
+		}
+	}
 	for _, e := range in.refused.list() {
 		r := readings[e.Index]
-		refused.add(RecordError{Index: r.Entity, Error: fmt.Sprintf("entity %s attribute %q: %s", r.EntityID, r.Attribute, e.Error)})
+		for _, msg := range e.Problems {
+			entity(r.Entity).add("entity %s attribute %q: %s", clipText(r.EntityID), clipText(r.Attribute), msg)
+		}
 	}
-	return c.Status(fiber.StatusAccepted).JSON(s.response(o, &refused))
+	slices.Sort(order)
+	refused := refusals{max: s.cfg.MaxErrors}
+	for _, i := range order {
+		refused.add(recordError(i, byEntity[i].err()))
+	}
+	resp := s.response(o, &refused)
+	if o.accepted == 0 && o.duplicates == 0 && refused.total > 0 {
+		first := resp.Errors[0]
+		return c.Status(fiber.StatusUnprocessableEntity).JSON(Refusal{Response: resp, Error: fmt.Sprintf(
+			"no reading of the notification was taken: %d entities refused (errors lists each one's problems), the first (index %d) for: %s",
+			refused.total, first.Index, first.Error)})
+	}
+	return c.Status(fiber.StatusAccepted).JSON(resp)
 }
 
 // CameraXML handles POST /api/v1/ingest/camera-xml: one camera-platform

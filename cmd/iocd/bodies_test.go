@@ -76,7 +76,9 @@ func TestBodiesAreBoundedOnceDecodedOnEveryRoute(t *testing.T) {
 	}
 }
 
-// Item 18 from the outside: a record's problems come in one answer.
+// Item 18 from the outside: a record's problems come in one answer, an
+// NGSI-LD notification nothing of which is taken is a 422, and entities of
+// several types with attributes of several instances are taken.
 func TestRefusalsSayEverythingAtOnce(t *testing.T) {
 	n := startNode(t, testConfig(t))
 	at := time.Now().Add(-10 * time.Minute).In(hcm).Format(time.RFC3339)
@@ -98,5 +100,19 @@ func TestRefusalsSayEverythingAtOnce(t *testing.T) {
 		!strings.Contains(r.Errors[0].Error, `dossier_id is required; status "recieved" is not one of`) ||
 		!strings.Contains(r.Errors[0].Error, `; occurred_at "2026-11-22T09:15:00" is not an RFC 3339 time with offset`) {
 		t.Errorf("a record with three problems: got %d %s, want one error listing all three", code, body)
+	}
+
+	refused := `{"type":"Notification","data":[{"id":"urn:ngsi-ld:ParkingSpot:P1","type":"ParkingSpot","occupancy":1}]}`
+	code, body = n.send("POST", "/api/v1/ingest/ngsi-ld", "application/ld+json", "", []byte(refused))
+	if code != 422 || !strings.Contains(body, `entity type \"ParkingSpot\" is not supported`) || !strings.Contains(body, `"rejected":1`) {
+		t.Errorf("a notification every entity of which is refused: got %d %s, want 422 with the reason", code, body)
+	}
+
+	taken := `{"type":"Notification","data":[{"id":"urn:ngsi-ld:AirQualityObserved:AQ-MULTI","type":["AirQualityObserved","Device"],
+		"dateObserved":"` + at + `","location":{"type":"GeoProperty","value":{"type":"Point","coordinates":[106.7,10.78]}},
+		"pm25":[{"type":"Property","value":20},{"type":"Property","value":22,"datasetId":"urn:ngsi-ld:Dataset:optical"}]}]}`
+	code, body = n.send("POST", "/api/v1/ingest/ngsi-ld", "application/ld+json", "", []byte(taken))
+	if code != 202 || !strings.Contains(body, `"accepted":2`) || !strings.Contains(body, `"rejected":0`) {
+		t.Errorf("an entity of two types with two pm25 instances: got %d %s, want 202 with both readings", code, body)
 	}
 }
