@@ -2,6 +2,8 @@
 // and metrics endpoints and the built-in page. It reads figures through the
 // aggregate package and never writes SQL of its own; every request acts as
 // the principal of its bearer token, whose area scope bounds what it sees.
+// Request bodies are read through httpbody only, never Fiber's Ctx.Body,
+// which inflates a Content-Encoding without bound.
 //
 // Concurrency: a Server is safe for concurrent use; Deliver never blocks.
 package api
