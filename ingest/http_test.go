@@ -249,6 +249,10 @@ func TestIngestBodiesAreBounded(t *testing.T) {
 			t.Errorf("6 records as %s: got %d %q, want 413 naming IOC_INGEST_MAX_RECORDS", c.name, r.Status, r.Msg)
 		}
 	}
+	ngsi := `{"id":"x:AQ-1","type":"AirQualityObserved","dateObserved":"` + nowAt(time.Hour) + `","pm25":1,"pm10":2,"no2":3,"o3":4,"so2":5,"co":6}`
+	if r := post(t, app, "/ngsi-ld", "application/json", "", []byte(ngsi)); r.Status != 413 || !strings.Contains(r.Msg, "6 readings, more than the 5 records (the IOC_INGEST_MAX_RECORDS limit)") {
+		t.Errorf("an NGSI-LD entity of 6 readings: got %d %q, want 413 naming IOC_INGEST_MAX_RECORDS", r.Status, r.Msg)
+	}
 	// Five bad records: two listed, the first two, three counted.
 	r := post(t, app, "/dossiers", "application/json", "", []byte(`[{},7,{"event_id":"x"},{},{}]`))
 	if r.Status != 202 || r.Rejected != 5 || len(r.Errors) != 2 || r.ErrorsOmitted != 3 || r.Errors[0].Index != 0 || r.Errors[1].Index != 1 {

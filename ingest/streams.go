@@ -156,6 +156,11 @@ func (s *Service) NGSILD(c *fiber.Ctx) error {
 	if err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, err.Error())
 	}
+	if len(readings) > s.cfg.MaxRecords {
+		return fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf(
+			"the notification holds %d readings, more than the %d records (the IOC_INGEST_MAX_RECORDS limit) one request may; lower the subscription's batch size",
+			len(readings), s.cfg.MaxRecords))
+	}
 	in := newIntake(s, s.readingStream(), 0) // every refusal, merged by entity below
 	for i, r := range readings {
 		in.take(i, r.Reading, nil)
