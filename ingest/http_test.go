@@ -286,10 +286,13 @@ func TestNGSILDNotifications(t *testing.T) {
 	if p := r.Errors[1].Problems; len(p) != 2 || !strings.Contains(p[0], `attribute "noise" is not mapped`) || !strings.Contains(p[1], `attribute "pm25" value is a string`) {
 		t.Errorf("entity 1: got problems %q, want both attributes' problems", p)
 	}
-	// Valid readings that validation refuses count as refused too.
-	implausible := `[{"id":"x:AQ-2","type":"AirQualityObserved","dateObserved":"` + at + `","location":{"type":"Point","coordinates":[106.7,10.8]},"pm25":-5,"pm10":-1}]`
+	// Readings that validation refuses count as refused too, an instance
+	// named by its datasetId.
+	implausible := `[{"id":"x:AQ-2","type":"AirQualityObserved","dateObserved":"` + at + `","location":{"type":"Point","coordinates":[106.7,10.8]},"pm25":[{"value":-5,"datasetId":"urn:b"}],"pm10":-1}]`
 	r = post(t, app, "/ngsi-ld", "application/json", "", []byte(implausible))
-	if r.Status != 422 || len(r.Errors) != 1 || len(r.Errors[0].Problems) != 2 || !strings.Contains(r.Errors[0].Problems[0], `entity x:AQ-2 attribute "pm10": value -1 ug/m3 is outside the plausible range`) {
+	if r.Status != 422 || len(r.Errors) != 1 || len(r.Errors[0].Problems) != 2 ||
+		!strings.Contains(r.Errors[0].Problems[0], `entity x:AQ-2 attribute "pm10": value -1 ug/m3 is outside the plausible range`) ||
+		!strings.Contains(r.Errors[0].Problems[1], `entity x:AQ-2 attribute "pm25 (datasetId urn:b)": value -5`) {
 		t.Errorf("implausible values: got %d %+v, want 422 with both attributes' problems for entity 0", r.Status, r.Response)
 	}
 

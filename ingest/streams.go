@@ -188,8 +188,12 @@ func (s *Service) NGSILD(c *fiber.Ctx) error {
 	}
 	for _, e := range in.refused.list() {
 		r := readings[e.Index]
+		attr := clipText(r.Attribute)
+		if ds := r.Reading.DatasetID; ds != "" {
+			attr += " (datasetId " + clipText(ds) + ")"
+		}
 		for _, msg := range e.Problems {
-			entity(r.Entity).add("entity %s attribute %q: %s", clipText(r.EntityID), clipText(r.Attribute), msg)
+			entity(r.Entity).add("entity %s attribute %q: %s", clipText(r.EntityID), attr, msg)
 		}
 	}
 	slices.Sort(order)
