@@ -36,6 +36,7 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzDecodeNGSILD -fuzztime 60s ./ingest
 	go test -run '^$$' -fuzz FuzzDecodeCameraXML -fuzztime 60s ./ingest
 	go test -run '^$$' -fuzz FuzzReadGeoJSON -fuzztime 60s ./geo
+	go test -run '^$$' -fuzz FuzzOpen -fuzztime 60s ./internal/httpbody
 
 deps:
 	@scripts/install-deps.sh

@@ -189,7 +189,11 @@ type deviceBody struct {
 
 func (s *Server) putDevice(c *fiber.Ctx) error {
 	var body deviceBody
-	if err := strictJSON(c.Body(), &body); err != nil {
+	raw, err := s.bodies.Bytes(c)
+	if err != nil {
+		return err
+	}
+	if err := strictJSON(raw, &body); err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, "device: "+err.Error()+
 			` (send {"kind":"camera","name":"…","lat":10.77,"lon":106.70,"channel_name":"…","address":"ip/channel","offline_after":"5m","password":"…"})`)
 	}
@@ -340,8 +344,12 @@ func (s *Server) resolveAlarm(c *fiber.Ctx) error { return s.actOnAlarm(c, s.d.A
 
 func (s *Server) actOnAlarm(c *fiber.Ctx, act func(ctx context.Context, id, by, note string) (alarm.Alarm, error)) error {
 	var body actionBody
-	if len(c.Body()) > 0 {
-		if err := strictJSON(c.Body(), &body); err != nil {
+	raw, err := s.bodies.Bytes(c)
+	if err != nil {
+		return err
+	}
+	if len(raw) > 0 {
+		if err := strictJSON(raw, &body); err != nil {
 			return fiber.NewError(fiber.StatusBadRequest, `body: `+err.Error()+` (send {"note":"…"} or nothing)`)
 		}
 	}
@@ -388,7 +396,11 @@ func (s *Server) listRules(c *fiber.Ctx) error {
 
 func (s *Server) putRule(c *fiber.Ctx) error {
 	var r alarm.Rule
-	if err := strictJSON(c.Body(), &r); err != nil {
+	raw, err := s.bodies.Bytes(c)
+	if err != nil {
+		return err
+	}
+	if err := strictJSON(raw, &r); err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, "rule: "+err.Error())
 	}
 	id := strings.Clone(c.Params("id"))

@@ -340,8 +340,12 @@ type closeBody struct {
 
 func (s *Server) closePeriod(c *fiber.Ctx) error {
 	var body closeBody
-	if len(c.Body()) > 0 {
-		if err := strictJSON(c.Body(), &body); err != nil {
+	raw, err := s.bodies.Bytes(c)
+	if err != nil {
+		return err
+	}
+	if len(raw) > 0 {
+		if err := strictJSON(raw, &body); err != nil {
 			return fiber.NewError(fiber.StatusBadRequest, "body must be {\"note\": \"…\"}: "+err.Error())
 		}
 	}
@@ -369,8 +373,12 @@ type reopenBody struct {
 
 func (s *Server) reopenPeriod(c *fiber.Ctx) error {
 	var body reopenBody
-	if len(c.Body()) > 0 {
-		if err := strictJSON(c.Body(), &body); err != nil {
+	raw, err := s.bodies.Bytes(c)
+	if err != nil {
+		return err
+	}
+	if len(raw) > 0 {
+		if err := strictJSON(raw, &body); err != nil {
 			return fiber.NewError(fiber.StatusBadRequest, "body must be {\"reason\": \"…\"} saying why the period is reopened: "+err.Error())
 		}
 	}

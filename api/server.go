@@ -2,6 +2,8 @@
 // and metrics endpoints and the built-in page. It reads figures through the
 // aggregate package and never writes SQL of its own; every request acts as
 // the principal of its bearer token, whose area scope bounds what it sees.
+// Request bodies are read through httpbody only, never Fiber's Ctx.Body,
+// which inflates a Content-Encoding without bound.
 //
 // Concurrency: a Server is safe for concurrent use; Deliver never blocks.
 package api
@@ -26,11 +28,13 @@ import (
 	"github.com/openioc/ioc/api/hub"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/internal/bus"
+	"github.com/openioc/ioc/internal/httpbody"
 )
 
 // Config tunes the server. Zero fields take the defaults.
 type Config struct {
-	// BodyLimit bounds request bodies; default 16 MiB.
+	// BodyLimit bounds request bodies, as sent and once their
+	// Content-Encoding is undone; default 16 MiB.
 	BodyLimit int
 	// RequestTimeout bounds reading figures for one request; default 30s.
 	RequestTimeout time.Duration
@@ -102,6 +106,7 @@ type Deps struct {
 // Server is the HTTP side of a node.
 type Server struct {
 	cfg    Config
+	bodies *httpbody.Reader
 	d      Deps
 	app    *fiber.App
 	hub    *hub.Hub
@@ -131,7 +136,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	for i, p := range cfg.TrustedProxies {
 		proxies[i] = p.String()
 	}
-	s := &Server{cfg: cfg, d: d, logger: d.Logger}
+	s := &Server{cfg: cfg, bodies: httpbody.New(httpbody.Config{Limit: int64(cfg.BodyLimit)}), d: d, logger: d.Logger}
 	if err := s.newAccess(); err != nil {
 		return nil, err
 	}
@@ -192,6 +197,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		code, msg = fe.Code, fe.Message
 		switch code {
 		case fiber.StatusRequestEntityTooLarge:
+			if msg != fiber.ErrRequestEntityTooLarge.Message {
+				break // a body reader's refusal, which names its limit
+			}
 			msg = fmt.Sprintf("request body is larger than %d bytes (IOC_HTTP_BODY_LIMIT); split it into smaller batches", s.cfg.BodyLimit)
 		case fiber.StatusMethodNotAllowed:
 			msg = fmt.Sprintf("method %s is not allowed on %s", c.Method(), c.Path())

@@ -30,6 +30,7 @@ type serveConfig struct {
 	BatchRows       int
 	BatchAge        time.Duration
 	QueueRows       int
+	MaxRecords      int
 	BodyLimit       int
 	RefreshInterval time.Duration
 	StartupTimeout  time.Duration
@@ -78,7 +79,8 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	batchAge := f.Duration("ingest-batch-age", "IOC_INGEST_BATCH_AGE", 200*time.Millisecond, "longest a record waits for its flush")
 	flushTimeout := f.Duration("ingest-flush-timeout", "IOC_INGEST_FLUSH_TIMEOUT", 15*time.Second, "longest one flush (lookup and inserts) may take; a batch another node began is taken for abandoned after this and two lease lifetimes")
 	queueRows := f.Int("ingest-queue-rows", "IOC_INGEST_QUEUE_ROWS", 100000, "rows waiting for a flush beyond which ingest answers 503")
-	bodyLimit := f.Int("http-body-limit", "IOC_HTTP_BODY_LIMIT", 16<<20, "largest request body in bytes (413 beyond)")
+	maxRecords := f.Int("ingest-max-records", "IOC_INGEST_MAX_RECORDS", 50000, "most records one ingest request may hold (413 beyond)")
+	bodyLimit := f.Int("http-body-limit", "IOC_HTTP_BODY_LIMIT", 16<<20, "largest request body in bytes, also once its Content-Encoding is undone (413 beyond)")
 	refresh := f.Duration("refresh-interval", "IOC_REFRESH_INTERVAL", 15*time.Second, "how often every unit's figures are recomputed")
 	startup := f.Duration("startup-timeout", "IOC_STARTUP_TIMEOUT", 60*time.Second, "how long to wait for ClickHouse and Redis at start")
 	shutdown := f.Duration("shutdown-timeout", "IOC_SHUTDOWN_TIMEOUT", 30*time.Second, "how long to wait for requests and websockets at stop")
@@ -112,7 +114,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 		RedisAddr:  *redisAddr, RedisPassword: *redisPass, RedisPrefix: *redisPrefix,
 		Hierarchy: *hierarchy, GeoDir: *geoDir, Timezone: *tz, Simulate: *simulate, SimulateArea: *simArea,
 		AdminToken: *admin, JWTSecret: *secret, MaxFuture: *maxFuture,
-		BatchRows: *batchRows, BatchAge: *batchAge, QueueRows: *queueRows, BodyLimit: *bodyLimit,
+		BatchRows: *batchRows, BatchAge: *batchAge, QueueRows: *queueRows, MaxRecords: *maxRecords, BodyLimit: *bodyLimit,
 		RefreshInterval: *refresh, StartupTimeout: *startup, ShutdownTimeout: *shutdown,
 		LogLevel: *logLevel, LogFormat: *logFormat,
 		MQTT: ingest.MQTTConfig{URL: *mqttURL, ClientID: *mqttClient, Username: *mqttUser, Password: *mqttPass,

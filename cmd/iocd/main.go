@@ -245,7 +245,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	if err != nil {
 		return err
 	}
-	ingestSvc := ingest.NewService(ingest.ServiceConfig{Location: loc}, ingest.Rules{
+	ingestSvc := ingest.NewService(ingest.ServiceConfig{Location: loc, BodyLimit: cfg.BodyLimit, MaxRecords: cfg.MaxRecords}, ingest.Rules{
 		Hierarchy: cfg.Hierarchy, Areas: units, MaxFuture: cfg.MaxFuture, Places: hierarchy, Devices: devices,
 	}, ingest.Writers{Dossiers: writer, Cameras: cameraWriter, Readings: readingWriter, Feedback: feedbackWriter}, devices, ingestLogger, reg)
 	var mqtt *ingest.MQTT
