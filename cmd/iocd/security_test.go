@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -227,6 +228,12 @@ func TestHostileClientsAreBounded(t *testing.T) {
 		}
 		t.Cleanup(func() { c.Close() })
 	}
+	// A socket counts once the hub serves it, a moment after its upgrade:
+	// the 51st is refused before its upgrade once the 50 are counted.
+	eventually(t, 10*time.Second, func() (bool, string) {
+		v := n.metric("ioc_ws_clients")
+		return v == 50, fmt.Sprintf("%v live clients counted, want 50", v)
+	})
 	c, resp, err := websocket.DefaultDialer.Dial(url, header(tok, ""))
 	if err == nil {
 		c.Close()
