@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -246,7 +245,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		}
 		ready["mqtt"] = func(context.Context) error {
 			if !mqtt.Connected() {
-				return fmt.Errorf("not connected to the MQTT broker at %s (IOC_MQTT_URL)", cfg.MQTT.URL)
+				return api.NotReady(fmt.Sprintf("not connected to the MQTT broker at %s (IOC_MQTT_URL)", cfg.MQTT.URL))
 			}
 			return nil
 		}
@@ -504,7 +503,7 @@ func liveReady(b liveBus) api.Check {
 			return err
 		}
 		if len(m) == 0 {
-			return errors.New("live figures not published yet: the node holding the aggregate lease is still publishing them, or none holds it (see the aggregate component's log)")
+			return api.NotReady("live figures not published yet: the node holding the aggregate lease is still publishing them, or none holds it (see the aggregate component's log)")
 		}
 		return nil
 	}
