@@ -15,7 +15,7 @@ import (
 // token prints a signed token: iocd token --role viewer --area 26740 --ttl 24h.
 func token(args []string, out io.Writer) error {
 	f := config.New("iocd token")
-	secret := f.String("jwt-secret", "IOC_JWT_SECRET", "", "signing secret")
+	secret := f.Secret("jwt-secret", "IOC_JWT_SECRET", "signing secret")
 	hierarchy := f.String("hierarchy", "IOC_HIERARCHY", "vn-2025", "hierarchy the area codes belong to")
 	geoDir := f.String("geo-dir", "IOC_GEO_DIR", "", "directory of imported hierarchies")
 	role := f.FlagSet.String("role", "viewer", "admin, ingest, viewer or operator (a viewer that may also acknowledge and resolve alarms)")
