@@ -89,6 +89,8 @@ if [ "${IOC_SKIP_BROWSER:-}" != 1 ]; then
 fi
 # The GIS tests open the layers with GDAL's OGC API and vector-tile drivers.
 have ogrinfo || missing+=(gdal-bin)
+# The unit in deploy/ is checked with systemd-analyze verify.
+have systemd-analyze || missing+=(systemd)
 # The metrics test checks /metrics with promtool, of Debian's prometheus
 # package (its service is not started by this script, nor needed).
 have promtool || missing+=(prometheus)
