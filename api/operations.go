@@ -17,6 +17,7 @@ import (
 	"github.com/openioc/ioc/api/auth"
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/feed"
+	"github.com/openioc/ioc/report"
 )
 
 // Devices is how the API reads and registers cameras and sensors.
@@ -275,6 +276,9 @@ func (s *Server) listAlarms(c *fiber.Ctx) error {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
 				return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("%s %q is not an RFC 3339 time, e.g. 2026-11-22T00:00:00+07:00", b.name, v))
+			}
+			if err := report.CheckTime(b.name, v, t); err != nil {
+				return fiber.NewError(fiber.StatusBadRequest, err.Error())
 			}
 			*b.t = t
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/openioc/ioc/aggregate"
+	"github.com/openioc/ioc/internal/requestid"
 	"github.com/openioc/ioc/report"
 )
 
@@ -53,10 +54,9 @@ func (s *Server) reportError(c *fiber.Ctx, err error) error {
 	case errors.As(err, &conflict):
 		return fiber.NewError(fiber.StatusConflict, err.Error())
 	case errors.As(err, &timeout):
-		s.logger.Warn("report query timed out", "path", c.Path(), "err", timeout.Err)
+		s.logger.Warn("report query timed out", "request_id", requestid.Get(c), "route", routePattern(c), "err", timeout.Err)
 		return fiber.NewError(fiber.StatusGatewayTimeout, err.Error())
 	}
-	s.logger.Warn("read report", "path", c.Path(), "err", err)
 	return unavailable(c, err)
 }
 
@@ -314,6 +314,9 @@ func (s *Server) periodFigures(c *fiber.Ctx) error {
 	if v := c.Query("closed_at"); v != "" {
 		if at, err = time.Parse(time.RFC3339, v); err != nil {
 			return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("closed_at %q is not an RFC 3339 time; copy a close's at from GET /api/v1/periods", v))
+		}
+		if err := report.CheckTime("closed_at", v, at); err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, err.Error())
 		}
 	}
 	out, err := s.d.Reports.Figures(c.UserContext(), strings.Clone(c.Params("period")), area, at)

@@ -14,12 +14,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/internal/requestid"
 )
 
 func (s *Server) routes(m *httpMetrics) {
 	app := s.app
-	app.Use(recover.New())
+	// Outermost first: the id is known to every later step and log line;
+	// frame answers errors and panics (recover turns one into an error),
+	// preflights included, so that the metrics and the access log see the
+	// status the client got.
+	app.Use(requestid.Middleware)
 	app.Use(m.middleware)
+	app.Use(s.frame)
+	app.Use(recover.New())
 	app.Use(newQueryChecker(queryParams).handler) // unknown query parameters: 400
 	app.Use(compressAnswers())                    // gzip or brotli as Accept-Encoding allows
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/internal/httpbody"
+	"github.com/openioc/ioc/internal/requestid"
 )
 
 // ServiceConfig tunes the HTTP side of ingest. Zero fields take the defaults.
@@ -169,15 +170,22 @@ func (s *Service) refuse(c *fiber.Ctx, err error) error {
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return fiber.NewError(fiber.StatusServiceUnavailable, err.Error())
 	case errors.As(err, &store):
+		// The storage's own text (queries, addresses) stays in the log,
+		// under the id the client is given.
+		id := requestid.Get(c)
+		s.logger.Warn("records not stored", "request_id", id, "err", store.Err)
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return fiber.NewError(fiber.StatusServiceUnavailable,
-			"storage is unavailable, nothing from this request was acknowledged; retry the same request (ids already stored are skipped): "+store.Err.Error())
+			"storage is unavailable, nothing from this request was acknowledged; retry the same request (ids already stored are skipped); request id "+id)
 	case errors.Is(err, context.DeadlineExceeded):
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return fiber.NewError(fiber.StatusServiceUnavailable,
 			"records were not stored within "+s.cfg.WaitTimeout.String()+"; retry the same request (ids already stored are skipped)")
 	default:
+		id := requestid.Get(c)
+		s.logger.Warn("records not stored", "request_id", id, "err", err)
 		c.Set(fiber.HeaderRetryAfter, "5")
-		return fiber.NewError(fiber.StatusServiceUnavailable, err.Error())
+		return fiber.NewError(fiber.StatusServiceUnavailable,
+			"records could not be stored right now, nothing from this request was acknowledged; retry the same request (ids already stored are skipped); request id "+id)
 	}
 }

@@ -39,7 +39,7 @@ func token(args []string, out, errOut io.Writer) error {
 		}
 	}
 	f := config.New("iocd token")
-	secret := f.String("jwt-secret", "IOC_JWT_SECRET", "", "signing secret (the server's IOC_JWT_SECRET)")
+	secret := f.Secret("jwt-secret", "IOC_JWT_SECRET", "signing secret (the server's IOC_JWT_SECRET)")
 	secretFile := f.FlagSet.String("secret-file", "", "file holding the signing secret; default: IOC_JWT_SECRET, else $VAR/jwt-secret or var/jwt-secret (where make run keeps it)")
 	hierarchy := f.String("hierarchy", "IOC_HIERARCHY", "vn-2025", "hierarchy the area codes belong to")
 	geoDir := f.String("geo-dir", "IOC_GEO_DIR", "", "directory of imported hierarchies")
