@@ -78,6 +78,7 @@ type Registry struct {
 	leases Leases
 	lease  string // name of the publishing lease
 	logger *slog.Logger
+	loc    *time.Location // of every time a device carries out
 	now    func() time.Time
 	gauge  *prometheus.GaugeVec
 
@@ -100,11 +101,14 @@ func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, pub Publisher, leas
 	}
 	r := &Registry{
 		cfg: cfg.withDefaults(), conn: store.Conn(), db: store.Database(), h: h, pub: pub, leases: leases,
-		lease: store.Database() + ".devices", logger: logger, now: time.Now,
+		lease: store.Database() + ".devices", logger: logger, loc: store.Location(),
 		devices: map[string]Device{}, last: map[string]string{},
 		gauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ioc_devices", Help: "Registered devices by kind and status (online, offline)."}, []string{"kind", "status"}),
 	}
+	// Times are stamped in the deployment's zone, as the rest of the API
+	// writes them; instants compare the same in any zone.
+	r.now = func() time.Time { return time.Now().In(r.loc) }
 	if reg != nil {
 		reg.MustRegister(r.gauge)
 	}
@@ -128,6 +132,7 @@ func (r *Registry) Load(ctx context.Context) error {
 			return fmt.Errorf("read devices: %w", err)
 		}
 		d.OfflineAfter = Duration(time.Duration(off) * time.Second)
+		d.UpdatedAt = d.UpdatedAt.In(r.loc)
 		d.Credentials = d.SecretHash != ""
 		all[d.ID] = d
 	}
@@ -215,7 +220,7 @@ func (r *Registry) Put(ctx context.Context, d Device) (Device, bool, error) {
 	if err := r.check(&d); err != nil {
 		return d, false, err
 	}
-	now := r.now().UTC()
+	now := r.now().In(r.loc)
 	d.Source, d.UpdatedAt = "api", now.Truncate(time.Second)
 	was, existed := r.Device(d.ID)
 	if d.SecretHash == "" {

@@ -58,6 +58,18 @@ func TestPutPlacesTheDeviceAndRefusesWhatCannotBePlaced(t *testing.T) {
 	if _, created, _ := r.Put(ctx, Device{ID: "C1", Kind: Camera, Lat: 10.7769, Lon: 106.7009}); created {
 		t.Error("second put: created, want updated")
 	}
+	// Times carry the deployment's offset, as every other time the API
+	// writes, whether just stamped or read back after a restart.
+	if got := d.UpdatedAt.Format("-07:00"); got != "+07:00" {
+		t.Errorf("updated_at after put: offset %s, want +07:00", got)
+	}
+	again, _ := newRegistry(t, r.db)
+	if err := again.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := again.Device("C1"); d.UpdatedAt.Format("-07:00") != "+07:00" {
+		t.Errorf("updated_at after a restart: %s, want the +07:00 offset", d.UpdatedAt.Format(time.RFC3339))
+	}
 }
 
 func TestARegistrationThroughTheAPIWinsOverAFirstReport(t *testing.T) {
