@@ -1,6 +1,8 @@
 # make run   installs what is missing, starts ClickHouse, Redis, Mosquitto and iocd with the simulator
 # make stop  stops what make run started
 # make test  runs every test against real ClickHouse, Redis and Mosquitto, with -race
+# make vulncheck reports known vulnerabilities the code can reach (govulncheck, with the
+#            Go vulnerability database fetched through the Go module proxy)
 # make bench measures ingest from HTTP to ClickHouse against a direct insert, point lookups
 #            with the spatial index against a naive scan, and the analyst API against the same
 #            questions in SQL over 100 million raw dossier events (BENCH_EVENTS; kept in $(VAR)/bench)
@@ -13,9 +15,16 @@ MQTT_PORT       ?= 11883
 SIMULATE        ?= 20
 AREA            ?= 79
 
-export VAR HTTP_ADDR CLICKHOUSE_PORT REDIS_PORT MQTT_PORT SIMULATE AREA
+# Build with the toolchain go.mod names (fetched through the Go module
+# proxy when the installed Go is older): it carries the standard library's
+# security fixes. A GOTOOLCHAIN in the environment wins.
+GOTOOLCHAIN     ?= auto
+# What iocd --version says: the closest tag and the commit.
+VERSION         ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 
-.PHONY: run stop test bench fuzz deps build clean
+export VAR HTTP_ADDR CLICKHOUSE_PORT REDIS_PORT MQTT_PORT SIMULATE AREA GOTOOLCHAIN
+
+.PHONY: run stop test bench fuzz deps build clean vulncheck
 
 run: deps build
 	@scripts/run.sh
@@ -29,6 +38,9 @@ test: deps
 bench: deps
 	@scripts/bench.sh
 
+vulncheck:
+	@scripts/vulncheck.sh
+
 fuzz:
 	go test -run '^$$' -fuzz FuzzDecodeDossiers -fuzztime 60s ./ingest
 	go test -run '^$$' -fuzz FuzzDecodeFeedback -fuzztime 60s ./ingest
@@ -36,13 +48,14 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzDecodeNGSILD -fuzztime 60s ./ingest
 	go test -run '^$$' -fuzz FuzzDecodeCameraXML -fuzztime 60s ./ingest
 	go test -run '^$$' -fuzz FuzzReadGeoJSON -fuzztime 60s ./geo
+	go test -run '^$$' -fuzz FuzzOpen -fuzztime 60s ./internal/httpbody
 
 deps:
 	@scripts/install-deps.sh
 
 build:
 	@mkdir -p bin
-	go build -o bin/iocd ./cmd/iocd
+	go build -buildvcs=auto -ldflags "-X main.version=$(VERSION)" -o bin/iocd ./cmd/iocd
 	go build -o bin/iocdev ./cmd/iocdev
 
 clean: stop

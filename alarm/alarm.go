@@ -98,7 +98,13 @@ func (e *Engine) queryAlarms(ctx context.Context, where string, limit int, args 
 			&a.UpdatedAt, &a.Version); err != nil {
 			return nil, fmt.Errorf("read alarms: %w", err)
 		}
-		a.OpenedAt, a.UpdatedAt = a.OpenedAt.UTC(), a.UpdatedAt.UTC()
+		a.OpenedAt, a.UpdatedAt = a.OpenedAt.In(e.loc), a.UpdatedAt.In(e.loc)
+		for _, t := range []**time.Time{&a.AcknowledgedAt, &a.ResolvedAt} {
+			if *t != nil {
+				local := (*t).In(e.loc)
+				*t = &local
+			}
+		}
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {

@@ -73,6 +73,7 @@ type Engine struct {
 	pub     Publisher
 	notify  Notifier
 	logger  *slog.Logger
+	loc     *time.Location // of every time an alarm carries out
 	now     func() time.Time
 	wake    chan struct{}
 	m       metrics
@@ -106,7 +107,7 @@ func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, devices Devices, ba
 	}
 	e := &Engine{
 		cfg: cfg, conn: store.Conn(), db: store.Database(), h: h, devices: devices, base: base, leases: leases, pub: pub,
-		notify: notify, logger: logger, now: time.Now, wake: make(chan struct{}, 1), unpublished: map[string]bool{},
+		notify: notify, logger: logger, loc: store.Location(), wake: make(chan struct{}, 1), unpublished: map[string]bool{},
 		m: metrics{
 			evaluations: prometheus.NewHistogram(prometheus.HistogramOpts{
 				Name: "ioc_alarm_evaluation_duration_seconds", Help: "Time to evaluate every rule once.",
@@ -117,6 +118,9 @@ func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, devices Devices, ba
 				Name: "ioc_alarm_evaluation_errors_total", Help: "Evaluations that failed."}),
 		},
 	}
+	// Alarms are stamped in the deployment's zone, as the rest of the API
+	// writes times; instants compare the same in any zone.
+	e.now = func() time.Time { return time.Now().In(e.loc) }
 	if reg != nil {
 		reg.MustRegister(e.m.evaluations, e.m.changes, e.m.errors)
 	}

@@ -166,6 +166,9 @@ func TestEventCountRuleOpensAtTheCountAndResolvesWhenTheWindowSlides(t *testing.
 	if len(as) != 1 || as[0].State != Resolved || as[0].Resolution != "cleared" || as[0].ResolvedBy != "" {
 		t.Errorf("history: got %+v, want one alarm resolved as cleared", as)
 	}
+	if len(as) == 1 && (as[0].OpenedAt.Format("-07:00") != "+07:00" || as[0].ResolvedAt == nil || as[0].ResolvedAt.Format("-07:00") != "+07:00") {
+		t.Errorf("history: opened %s resolved %v, want both with the deployment's +07:00 offset", as[0].OpenedAt, as[0].ResolvedAt)
+	}
 }
 
 func TestThresholdMustHoldForItsDuration(t *testing.T) {

@@ -185,7 +185,6 @@ func (s *Server) figuresError(c *fiber.Ctx, err error) error {
 	if errors.Is(err, aggregate.ErrUnknownArea) || errors.Is(err, aggregate.ErrUnknownHierarchy) {
 		return fiber.NewError(fiber.StatusNotFound, err.Error())
 	}
-	s.logger.Warn("read figures", "path", c.Path(), "err", err)
 	return unavailable(c, err)
 }
 

@@ -81,6 +81,7 @@ type layer struct {
 	level      string
 	indicators bool
 	finest     bool // the hierarchy's finest level with boundaries
+	current    bool // of the deployment's hierarchy, whose units tokens name
 	geom       *geo.LayerGeometry
 	count      int
 	bound      orb.Bound
@@ -128,7 +129,8 @@ func newGIS(s *Server) *gis {
 				}
 			}
 			for _, ind := range []bool{false, true} {
-				l := &layer{id: name + "." + lvl, h: h, level: lvl, indicators: ind, finest: i == len(levels)-1, geom: lg, count: len(units), bound: b}
+				l := &layer{id: name + "." + lvl, h: h, level: lvl, indicators: ind, finest: i == len(levels)-1, geom: lg, count: len(units), bound: b,
+					current: name == s.d.KPIs.Hierarchy().Name()}
 				if ind {
 					l.id += indicatorSuffix
 				}
@@ -358,7 +360,9 @@ func (q kpiQuery) addKPIs(props map[string]any, snap aggregate.Snapshot, ok bool
 // when its scope is one unit above the level: a province's desk reads its
 // communes, not the country's.
 func snapshotParent(p auth.Principal, l *layer, parent string) string {
-	if parent != "" || p.Unrestricted() || len(p.Areas) != 1 {
+	// A token's areas are units of the current hierarchy: in another, the
+	// same code may be another unit, so nothing is narrowed there.
+	if parent != "" || p.Unrestricted() || len(p.Areas) != 1 || !l.current {
 		return parent
 	}
 	u, ok := l.h.Unit(p.Areas[0])

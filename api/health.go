@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"sync"
 	"time"
@@ -34,11 +35,7 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.d.Ready[n](ctx); err != nil {
-				results[i] = err.Error()
-			} else {
-				results[i] = "ok"
-			}
+			results[i] = s.checkResult(n, s.d.Ready[n](ctx))
 		}()
 	}
 	wg.Wait()
@@ -53,4 +50,49 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(out)
 	}
 	return c.JSON(out)
+}
+
+// NotReady is a readiness failure meant for the client: it says why and
+// where to look. Any other error of a check is a dependency's own (a
+// ClickHouse or Redis error, with addresses and internals): /readyz shows
+// only that the dependency does not answer, and the log has the error.
+type NotReady string
+
+func (e NotReady) Error() string { return string(e) }
+
+// notAnswering is what /readyz shows of a dependency's own error.
+const notAnswering = "not answering; the server log (component api) has the error"
+
+// checkResult is what /readyz shows of check name's outcome; a change is
+// logged once, not at every probe of a load balancer.
+func (s *Server) checkResult(name string, err error) string {
+	shown, detail := "ok", ""
+	if err != nil {
+		var nr NotReady
+		if errors.As(err, &nr) {
+			shown = nr.Error()
+		} else {
+			shown = notAnswering
+		}
+		detail = err.Error()
+	}
+	s.readyMu.Lock()
+	changed := s.readyLast[name] != detail
+	if s.readyLast == nil {
+		s.readyLast = map[string]string{}
+	}
+	s.readyLast[name] = detail
+	s.readyMu.Unlock()
+	if changed {
+		var nr NotReady
+		switch {
+		case errors.As(err, &nr): // expected for a while, e.g. at start
+			s.logger.Info("not ready", "check", name, "reason", err)
+		case err != nil:
+			s.logger.Warn("not ready", "check", name, "err", err)
+		default:
+			s.logger.Info("ready again", "check", name)
+		}
+	}
+	return shown
 }

@@ -3,19 +3,85 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/url"
 	"strings"
+	"time"
 
+	fws "github.com/fasthttp/websocket"
+	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/websocket/v2"
 
 	"github.com/openioc/ioc/aggregate"
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/api/hub"
 	"github.com/openioc/ioc/internal/bus"
 )
 
+const clientAddrKey = "client_addr"
+
+// admitLive checks a websocket request before the upgrade: its origin, and
+// the connection caps of its token and address, so that a refusal is a
+// plain HTTP answer a client can read.
+func (s *Server) admitLive(c *fiber.Ctx) error {
+	if err := s.checkOrigin(c); err != nil {
+		return err
+	}
+	addr := ""
+	if a := clientAddr(c); a.IsValid() {
+		addr = a.String()
+	}
+	var limit *hub.LimitError
+	if err := s.hub.Admit(principal(c), addr); errors.As(err, &limit) {
+		return fiber.NewError(fiber.StatusTooManyRequests, limitText(limit))
+	}
+	c.Locals(clientAddrKey, addr)
+	return c.Next()
+}
+
+// checkOrigin lets a browser page open the websocket only from the
+// server's own origin or one in AllowedOrigins; clients that send no
+// Origin (not browsers) are let through, their token being what counts.
+func (s *Server) checkOrigin(c *fiber.Ctx) error {
+	origin := c.Get(fiber.HeaderOrigin)
+	if origin == "" || s.access.anyOrigin {
+		return nil
+	}
+	if u, err := url.Parse(origin); err == nil && u.Host != "" {
+		if s.access.origins[strings.ToLower(u.Scheme+"://"+u.Host)] {
+			return nil
+		}
+		// Same origin: the page was served by this host. Compared without
+		// the scheme, which differs behind a TLS-terminating proxy.
+		if strings.EqualFold(u.Host, string(c.Request().Host())) {
+			return nil
+		}
+	}
+	return fiber.NewError(fiber.StatusForbidden, fmt.Sprintf(
+		"websocket from origin %q refused: only pages served by this server may open it, unless their origin is listed in IOC_ALLOWED_ORIGINS (comma-separated, e.g. https://wall.example.gov.vn)", origin))
+}
+
+// limitText says which connection cap was reached and how to raise it; it
+// fits a close frame's reason (123 bytes).
+func limitText(e *hub.LimitError) string {
+	env := "IOC_WS_MAX_PER_TOKEN"
+	if e.Per == "address" {
+		env = "IOC_WS_MAX_PER_ADDRESS"
+	}
+	return fmt.Sprintf("%d live connections per %s reached: close some, or raise %s", e.Limit, e.Per, env)
+}
+
 func (s *Server) live(c *websocket.Conn) {
 	p, _ := c.Locals(principalKey).(auth.Principal)
-	_ = s.hub.Serve(c.Conn, p)
+	addr, _ := c.Locals(clientAddrKey).(string)
+	err := s.hub.Serve(c.Conn, p, addr)
+	var limit *hub.LimitError
+	if errors.As(err, &limit) {
+		// Taken by another connection since admitLive looked.
+		_ = c.WriteControl(fws.CloseMessage, fws.FormatCloseMessage(fws.ClosePolicyViolation, limitText(limit)), time.Now().Add(time.Second))
+		_ = c.Close()
+	}
 }
 
 // topics tells the hub which topics exist, who may read them and what they
@@ -66,6 +132,11 @@ func (t topics) Resolve(p auth.Principal, topic string) (string, error) {
 	h := t.s.d.KPIs.Hierarchy()
 	if _, ok := h.Unit(lt.area); !ok {
 		return "", fmt.Errorf("unknown area %q in %s", lt.area, h.Name())
+	}
+	if p.ID != "" {
+		if _, revoked := t.s.access.revocations.Revoked(p.ID); revoked {
+			return "", &hub.CloseError{Code: closeRevoked, Reason: revokedReason}
+		}
 	}
 	if !p.MayRead(h, lt.area) {
 		return "", fmt.Errorf("your token does not cover area %s", lt.area)

@@ -17,6 +17,7 @@ import (
 	"github.com/openioc/ioc/api/auth"
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/feed"
+	"github.com/openioc/ioc/report"
 )
 
 // Devices is how the API reads and registers cameras and sensors.
@@ -52,7 +53,7 @@ func (s *Server) operationsRoutes(v1 fiber.Router, reader fiber.Handler) {
 	if s.d.Devices != nil {
 		v1.Get("/devices", reader, requireRead, s.listDevices)
 		v1.Get("/devices/:id", reader, requireRead, s.getDevice)
-		v1.Put("/devices/:id", reader, requireIngest, s.putDevice)
+		v1.Put("/devices/:id", reader, requireRegister, s.putDevice)
 	}
 	if s.d.Alarms != nil {
 		v1.Get("/alarms", reader, requireRead, s.listAlarms)
@@ -63,6 +64,15 @@ func (s *Server) operationsRoutes(v1 fiber.Router, reader fiber.Handler) {
 		v1.Put("/rules/:id", reader, requireAdmin, s.putRule)
 		v1.Delete("/rules/:id", reader, requireAdmin, s.deleteRule)
 	}
+}
+
+// requireRegister lets operators and admins register and change devices;
+// an ingest token registers a device only by its first report.
+func requireRegister(c *fiber.Ctx) error {
+	if !principal(c).CanAct() {
+		return fiber.NewError(fiber.StatusForbidden, "registering or changing a device needs an operator or admin token (an ingest token registers a device by its first report, in its areas)")
+	}
+	return c.Next()
 }
 
 func requireAct(c *fiber.Ctx) error {
@@ -170,17 +180,52 @@ func (s *Server) getDevice(c *fiber.Ctx) error {
 	return c.JSON(v)
 }
 
+// deviceBody is a registration: the device, and for a camera optionally
+// the password of its own HTTP Basic credentials, which is kept hashed
+// and never returned.
+type deviceBody struct {
+	device.Device
+	Password *string `json:"password"`
+}
+
 func (s *Server) putDevice(c *fiber.Ctx) error {
-	var d device.Device
-	if err := strictJSON(c.Body(), &d); err != nil {
-		return fiber.NewError(fiber.StatusBadRequest, "device: "+err.Error()+
-			` (send {"kind":"camera","name":"…","lat":10.77,"lon":106.70,"channel_name":"…","address":"ip/channel","offline_after":"5m"})`)
+	var body deviceBody
+	raw, err := s.bodies.Bytes(c)
+	if err != nil {
+		return err
 	}
+	if err := strictJSON(raw, &body); err != nil {
+		return fiber.NewError(fiber.StatusBadRequest, "device: "+err.Error()+
+			` (send {"kind":"camera","name":"…","lat":10.77,"lon":106.70,"channel_name":"…","address":"ip/channel","offline_after":"5m","password":"…"})`)
+	}
+	d := body.Device
 	id := strings.Clone(c.Params("id")) // the cache keeps it beyond the request's buffer
 	if d.ID != "" && d.ID != id {
 		return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("body id %q differs from the path's %q", d.ID, id))
 	}
 	d.ID = id
+	d.SecretHash, d.Credentials = "", false // set only from a password
+	// Within scope: the unit the device stands in now, and the one its new
+	// position places it in.
+	p, h := principal(c), s.d.KPIs.Hierarchy()
+	if was, ok := s.d.Devices.Device(id); ok && !p.Covers(h, was.AreaCode) {
+		return fiber.NewError(fiber.StatusForbidden, fmt.Sprintf("device %q is registered in a unit your token does not cover (it covers %s); choose another id", id, p.AreasText()))
+	}
+	if chain := h.Locate(orb.Point{d.Lon, d.Lat}); len(chain) > 0 {
+		if code := chain[len(chain)-1].Code; !p.Covers(h, code) {
+			return fiber.NewError(fiber.StatusForbidden, fmt.Sprintf("the position lat %v, lon %v lies in unit %s, which your token does not cover (it covers %s)", d.Lat, d.Lon, code, p.AreasText()))
+		}
+	}
+	if body.Password != nil {
+		if d.Kind != device.Camera {
+			return fiber.NewError(fiber.StatusUnprocessableEntity, "password: only cameras take credentials of their own (for POST /api/v1/ingest/camera-xml)")
+		}
+		hash, err := auth.HashSecret(*body.Password)
+		if err != nil {
+			return fiber.NewError(fiber.StatusUnprocessableEntity, "password: "+err.Error())
+		}
+		d.SecretHash = hash
+	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
 	defer cancel()
 	d, created, err := s.d.Devices.Put(ctx, d)
@@ -231,6 +276,9 @@ func (s *Server) listAlarms(c *fiber.Ctx) error {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
 				return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("%s %q is not an RFC 3339 time, e.g. 2026-11-22T00:00:00+07:00", b.name, v))
+			}
+			if err := report.CheckTime(b.name, v, t); err != nil {
+				return fiber.NewError(fiber.StatusBadRequest, err.Error())
 			}
 			*b.t = t
 		}
@@ -300,8 +348,12 @@ func (s *Server) resolveAlarm(c *fiber.Ctx) error { return s.actOnAlarm(c, s.d.A
 
 func (s *Server) actOnAlarm(c *fiber.Ctx, act func(ctx context.Context, id, by, note string) (alarm.Alarm, error)) error {
 	var body actionBody
-	if len(c.Body()) > 0 {
-		if err := strictJSON(c.Body(), &body); err != nil {
+	raw, err := s.bodies.Bytes(c)
+	if err != nil {
+		return err
+	}
+	if len(raw) > 0 {
+		if err := strictJSON(raw, &body); err != nil {
 			return fiber.NewError(fiber.StatusBadRequest, `body: `+err.Error()+` (send {"note":"…"} or nothing)`)
 		}
 	}
@@ -348,7 +400,11 @@ func (s *Server) listRules(c *fiber.Ctx) error {
 
 func (s *Server) putRule(c *fiber.Ctx) error {
 	var r alarm.Rule
-	if err := strictJSON(c.Body(), &r); err != nil {
+	raw, err := s.bodies.Bytes(c)
+	if err != nil {
+		return err
+	}
+	if err := strictJSON(raw, &r); err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, "rule: "+err.Error())
 	}
 	id := strings.Clone(c.Params("id"))

@@ -41,6 +41,8 @@ var queryParams = map[string][]string{
 	"GET /api/v1/layers":              nil,
 	"POST /api/v1/alarms/:id/ack":     nil,
 	"POST /api/v1/alarms/:id/resolve": nil,
+	"GET /api/v1/tokens/revoked":      nil,
+	"POST /api/v1/tokens/:jti/revoke": nil,
 
 	"GET /api/v1/areas/:code/kpis":          {"window", "hierarchy"},
 	"GET /api/v1/areas/:code/children/kpis": {"format", "window", "hierarchy"},

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/openioc/ioc/aggregate"
+	"github.com/openioc/ioc/internal/requestid"
 	"github.com/openioc/ioc/report"
 )
 
@@ -53,10 +54,9 @@ func (s *Server) reportError(c *fiber.Ctx, err error) error {
 	case errors.As(err, &conflict):
 		return fiber.NewError(fiber.StatusConflict, err.Error())
 	case errors.As(err, &timeout):
-		s.logger.Warn("report query timed out", "path", c.Path(), "err", timeout.Err)
+		s.logger.Warn("report query timed out", "request_id", requestid.Get(c), "route", routePattern(c), "err", timeout.Err)
 		return fiber.NewError(fiber.StatusGatewayTimeout, err.Error())
 	}
-	s.logger.Warn("read report", "path", c.Path(), "err", err)
 	return unavailable(c, err)
 }
 
@@ -315,6 +315,9 @@ func (s *Server) periodFigures(c *fiber.Ctx) error {
 		if at, err = time.Parse(time.RFC3339, v); err != nil {
 			return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("closed_at %q is not an RFC 3339 time; copy a close's at from GET /api/v1/periods", v))
 		}
+		if err := report.CheckTime("closed_at", v, at); err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, err.Error())
+		}
 	}
 	out, err := s.d.Reports.Figures(c.UserContext(), strings.Clone(c.Params("period")), area, at)
 	if err != nil {
@@ -340,8 +343,12 @@ type closeBody struct {
 
 func (s *Server) closePeriod(c *fiber.Ctx) error {
 	var body closeBody
-	if len(c.Body()) > 0 {
-		if err := strictJSON(c.Body(), &body); err != nil {
+	raw, err := s.bodies.Bytes(c)
+	if err != nil {
+		return err
+	}
+	if len(raw) > 0 {
+		if err := strictJSON(raw, &body); err != nil {
 			return fiber.NewError(fiber.StatusBadRequest, "body must be {\"note\": \"…\"}: "+err.Error())
 		}
 	}
@@ -369,8 +376,12 @@ type reopenBody struct {
 
 func (s *Server) reopenPeriod(c *fiber.Ctx) error {
 	var body reopenBody
-	if len(c.Body()) > 0 {
-		if err := strictJSON(c.Body(), &body); err != nil {
+	raw, err := s.bodies.Bytes(c)
+	if err != nil {
+		return err
+	}
+	if len(raw) > 0 {
+		if err := strictJSON(raw, &body); err != nil {
 			return fiber.NewError(fiber.StatusBadRequest, "body must be {\"reason\": \"…\"} saying why the period is reopened: "+err.Error())
 		}
 	}

@@ -14,12 +14,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/internal/requestid"
 )
 
 func (s *Server) routes(m *httpMetrics) {
 	app := s.app
-	app.Use(recover.New())
+	// Outermost first: the id is known to every later step and log line;
+	// frame answers errors and panics (recover turns one into an error),
+	// preflights included, so that the metrics and the access log see the
+	// status the client got.
+	app.Use(requestid.Middleware)
 	app.Use(m.middleware)
+	app.Use(s.frame)
+	app.Use(recover.New())
 	app.Use(newQueryChecker(queryParams).handler) // unknown query parameters: 400
 	app.Use(compressAnswers())                    // gzip or brotli as Accept-Encoding allows
 
@@ -35,7 +42,7 @@ func (s *Server) routes(m *httpMetrics) {
 	v1 := app.Group("/api/v1")
 	v1.Get("/openapi.json", s.openAPI()) // no token: the API's own description
 	for name, h := range s.d.Ingest {
-		v1.Post("/ingest/"+name, s.authenticate(false), requireIngest, h)
+		v1.Post("/ingest/"+name, s.ingestAuth(name), requireIngest, s.scopeIngest, h)
 	}
 	// Middleware per route: a Group's handlers would apply to every route
 	// under its prefix, the ingest and live routes included.
@@ -52,8 +59,9 @@ func (s *Server) routes(m *httpMetrics) {
 		s.reportRoutes(v1, reader)
 	}
 	s.gisRoutes(app, v1, reader)
+	s.tokenRoutes(v1, reader)
 
-	v1.Get("/live", s.authenticate(true), requireRead, upgradeOnly,
+	v1.Get("/live", s.authenticate(true), requireRead, upgradeOnly, s.admitLive,
 		websocket.New(s.live, websocket.Config{ReadBufferSize: 4096, WriteBufferSize: 16384}))
 
 	app.Use(func(c *fiber.Ctx) error {
@@ -78,12 +86,11 @@ func (s *Server) authenticate(queryToken bool) fiber.Handler {
 		} else if queryToken {
 			token = c.Query("access_token")
 		}
-		p, err := s.d.Auth.Verify(token)
+		p, err := s.access.verifier.Verify(token)
 		if err != nil {
-			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="iocd"`)
-			return fiber.NewError(fiber.StatusUnauthorized, err.Error())
+			return s.refuseAuth(c, err, bearerChallenge)
 		}
-		c.Locals(principalKey, p)
+		c.Locals(principalKey, p.WithScope(s.access.scope))
 		return c.Next()
 	}
 }

@@ -2,6 +2,8 @@
 // and metrics endpoints and the built-in page. It reads figures through the
 // aggregate package and never writes SQL of its own; every request acts as
 // the principal of its bearer token, whose area scope bounds what it sees.
+// Request bodies are read through httpbody only, never Fiber's Ctx.Body,
+// which inflates a Content-Encoding without bound.
 //
 // Concurrency: a Server is safe for concurrent use; Deliver never blocks.
 package api
@@ -15,7 +17,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -26,11 +29,14 @@ import (
 	"github.com/openioc/ioc/api/hub"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/internal/bus"
+	"github.com/openioc/ioc/internal/httpbody"
+	"github.com/openioc/ioc/internal/requestid"
 )
 
 // Config tunes the server. Zero fields take the defaults.
 type Config struct {
-	// BodyLimit bounds request bodies; default 16 MiB.
+	// BodyLimit bounds request bodies, as sent and once their
+	// Content-Encoding is undone; default 16 MiB.
 	BodyLimit int
 	// RequestTimeout bounds reading figures for one request; default 30s.
 	RequestTimeout time.Duration
@@ -42,6 +48,22 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-Host and
 	// X-Forwarded-Proto are believed; none by default.
 	TrustedProxies []netip.Prefix
+	// AllowedOrigins are the web origins (scheme://host[:port]) whose pages
+	// may open the live websocket besides the server's own; "*" allows
+	// any. A request without Origin (not from a browser) is always allowed.
+	AllowedOrigins []string
+	// AuthFailuresPerMinute bounds failed authentications per client
+	// address (429 beyond); default 60.
+	AuthFailuresPerMinute int
+	// CORSOrigins are the origins (scheme://host[:port]) whose pages may
+	// call the API from a browser, or "*" for any; empty: none.
+	CORSOrigins []string
+	// AccessLog is the level of the one line logged per request: "info"
+	// (the default), "debug" or "off".
+	AccessLog string
+	// HSTS adds Strict-Transport-Security to every answer: set it when the
+	// node itself serves HTTPS.
+	HSTS bool
 }
 
 // KPIs is how the API reads figures.
@@ -81,21 +103,36 @@ type Deps struct {
 	// Latest reads the bus's latest value of topics, for new websocket
 	// subscriptions and resyncs; nil: figures are computed.
 	Latest LatestValues
+	// Revocations is the list of revoked tokens, shared by the nodes;
+	// nil keeps one in memory (a single node, tests).
+	Revocations *auth.Revocations
 	// Ready names the checks /readyz runs.
 	Ready map[string]Check
 	// Gatherer is what /metrics exposes.
 	Gatherer   prometheus.Gatherer
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
+	// AccessLogger writes the access log (component http); nil: Logger.
+	AccessLogger *slog.Logger
 }
 
 // Server is the HTTP side of a node.
 type Server struct {
 	cfg    Config
+	bodies *httpbody.Reader
 	d      Deps
 	app    *fiber.App
 	hub    *hub.Hub
 	logger *slog.Logger
+	access access
+
+	cors         cors
+	accessLogger *slog.Logger
+	accessLevel  slog.Level
+	accessOn     bool
+
+	readyMu   sync.Mutex
+	readyLast map[string]string // each readiness check's last error text, "" when it passed
 }
 
 // New builds the server and its routes.
@@ -120,8 +157,22 @@ func New(cfg Config, d Deps) (*Server, error) {
 	for i, p := range cfg.TrustedProxies {
 		proxies[i] = p.String()
 	}
-	s := &Server{cfg: cfg, d: d, logger: d.Logger}
+	s := &Server{cfg: cfg, bodies: httpbody.New(httpbody.Config{Limit: int64(cfg.BodyLimit)}), d: d, logger: d.Logger, accessLogger: d.AccessLogger}
+	if s.accessLogger == nil {
+		s.accessLogger = d.Logger
+	}
+	if err := s.newAccess(); err != nil {
+		return nil, err
+	}
+	var err error
+	if s.cors, err = parseCORS(cfg.CORSOrigins); err != nil {
+		return nil, err
+	}
+	if s.accessLevel, s.accessOn, err = parseAccessLog(cfg.AccessLog); err != nil {
+		return nil, err
+	}
 	s.hub = hub.New(cfg.Hub, topics{s}, d.Logger.With("component", "hub"), d.Registerer)
+	s.access.revocations.OnRevoke(s.closeRevoked)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "iocd",
 		BodyLimit:             cfg.BodyLimit,
@@ -167,30 +218,76 @@ type errorBody struct {
 }
 
 // handleError answers every refusal as JSON with a message that says what
-// was wrong; unexpected errors are logged and hidden behind a 500.
+// was wrong. Failures of storage and unexpected errors are logged with the
+// request's id and answered without their text, which may carry queries,
+// addresses or data: the client is told what was unavailable, to retry,
+// and the id to quote.
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	code := fiber.StatusInternalServerError
-	msg := "internal error; the server log has details"
+	id := requestid.Get(c)
+	msg := "internal error; the server log has details (request id " + id + ")"
 	var fe *fiber.Error
+	var se *storageError
 	switch {
+	case errors.As(err, &se):
+		s.logger.Warn("storage did not answer", "request_id", id, "method", c.Method(), "route", routePattern(c), "err", se.err)
+		c.Set(fiber.HeaderRetryAfter, "5")
+		code = fiber.StatusServiceUnavailable
+		msg = unavailableWhat(routePattern(c)) + " unavailable right now: storage did not answer; retry in a few seconds (request id " + id + ")"
 	case errors.As(err, &fe):
 		code, msg = fe.Code, fe.Message
 		switch code {
 		case fiber.StatusRequestEntityTooLarge:
+			if msg != fiber.ErrRequestEntityTooLarge.Message {
+				break // a body reader's refusal, which names its limit
+			}
 			msg = fmt.Sprintf("request body is larger than %d bytes (IOC_HTTP_BODY_LIMIT); split it into smaller batches", s.cfg.BodyLimit)
 		case fiber.StatusMethodNotAllowed:
 			msg = fmt.Sprintf("method %s is not allowed on %s", c.Method(), c.Path())
 		}
 	default:
-		s.logger.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
+		s.logger.Error("request failed", "request_id", id, "method", c.Method(), "route", routePattern(c), "err", err)
 	}
 	return c.Status(code).JSON(errorBody{Error: msg})
 }
 
-// unavailable answers a failure to read figures from storage.
-func unavailable(c *fiber.Ctx, err error) error {
-	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(5))
-	return fiber.NewError(fiber.StatusServiceUnavailable, "figures are unavailable right now (storage did not answer); retry shortly: "+err.Error())
+// routePattern is the pattern of the route that answered, e.g.
+// /api/v1/areas/:code: unlike the path it names no unit, and unlike the
+// URL it carries no token.
+func routePattern(c *fiber.Ctx) string {
+	if r := c.Route(); r != nil {
+		return r.Path
+	}
+	return ""
+}
+
+// unavailableWhat names what a route could not reach when storage failed.
+func unavailableWhat(route string) string {
+	for _, w := range []struct{ prefix, what string }{
+		{"/api/v1/devices", "devices are"},
+		{"/api/v1/alarms", "alarms are"},
+		{"/api/v1/rules", "alarm rules are"},
+		{"/api/v1/periods", "periods are"},
+		{"/api/v1/scoreboard", "the scoreboard is"},
+	} {
+		if strings.HasPrefix(route, w.prefix) {
+			return w.what
+		}
+	}
+	return "figures are"
+}
+
+// storageError is a failure to read or write storage. Its text stays in
+// the server's log: it can hold queries, addresses and data.
+type storageError struct{ err error }
+
+func (e *storageError) Error() string { return "storage: " + e.err.Error() }
+func (e *storageError) Unwrap() error { return e.err }
+
+// unavailable answers a failure to read figures from storage: 503 with
+// Retry-After, the detail logged (see handleError).
+func unavailable(_ *fiber.Ctx, err error) error {
+	return &storageError{err: err}
 }
 
 // marshalJSON keeps <, > and & as they are: responses are data, not HTML.

@@ -45,6 +45,10 @@ type Device struct {
 	// Source says how the device was registered: "api" or "first_report".
 	Source    string    `json:"source"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// SecretHash is the bcrypt hash of a camera's own HTTP Basic password
+	// (user name: the id); never sent out. Credentials says there is one.
+	SecretHash  string `json:"-"`
+	Credentials bool   `json:"credentials"`
 }
 
 // Duration is a time.Duration written as text in JSON ("10m").

@@ -78,6 +78,7 @@ type Registry struct {
 	leases Leases
 	lease  string // name of the publishing lease
 	logger *slog.Logger
+	loc    *time.Location // of every time a device carries out
 	now    func() time.Time
 	gauge  *prometheus.GaugeVec
 
@@ -100,11 +101,14 @@ func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, pub Publisher, leas
 	}
 	r := &Registry{
 		cfg: cfg.withDefaults(), conn: store.Conn(), db: store.Database(), h: h, pub: pub, leases: leases,
-		lease: store.Database() + ".devices", logger: logger, now: time.Now,
+		lease: store.Database() + ".devices", logger: logger, loc: store.Location(),
 		devices: map[string]Device{}, last: map[string]string{},
 		gauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ioc_devices", Help: "Registered devices by kind and status (online, offline)."}, []string{"kind", "status"}),
 	}
+	// Times are stamped in the deployment's zone, as the rest of the API
+	// writes them; instants compare the same in any zone.
+	r.now = func() time.Time { return time.Now().In(r.loc) }
 	if reg != nil {
 		reg.MustRegister(r.gauge)
 	}
@@ -114,7 +118,7 @@ func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, pub Publisher, leas
 // Load fills the cache from ClickHouse.
 func (r *Registry) Load(ctx context.Context) error {
 	rows, err := r.conn.Query(ctx, `SELECT id, toString(kind), name, lat, lon, hierarchy, area_code, channel_name, address,
-		offline_after_s, source, updated_at FROM `+r.db+`.devices FINAL`)
+		offline_after_s, source, updated_at, secret_hash FROM `+r.db+`.devices FINAL`)
 	if err != nil {
 		return fmt.Errorf("load devices: %w", err)
 	}
@@ -124,10 +128,12 @@ func (r *Registry) Load(ctx context.Context) error {
 		var d Device
 		var off uint32
 		if err := rows.Scan(&d.ID, &d.Kind, &d.Name, &d.Lat, &d.Lon, &d.Hierarchy, &d.AreaCode, &d.ChannelName, &d.Address,
-			&off, &d.Source, &d.UpdatedAt); err != nil {
+			&off, &d.Source, &d.UpdatedAt, &d.SecretHash); err != nil {
 			return fmt.Errorf("read devices: %w", err)
 		}
 		d.OfflineAfter = Duration(time.Duration(off) * time.Second)
+		d.UpdatedAt = d.UpdatedAt.In(r.loc)
+		d.Credentials = d.SecretHash != ""
 		all[d.ID] = d
 	}
 	if err := rows.Err(); err != nil {
@@ -208,14 +214,19 @@ func (r *Registry) MatchCamera(channelName, ip, channel string) (Device, bool) {
 }
 
 // Put registers or updates a device from the API: it checks d, places it by
-// its position, and stores it. created says the id was new.
+// its position, and stores it. created says the id was new. A d without
+// SecretHash keeps the credentials the device had.
 func (r *Registry) Put(ctx context.Context, d Device) (Device, bool, error) {
 	if err := r.check(&d); err != nil {
 		return d, false, err
 	}
-	now := r.now().UTC()
+	now := r.now().In(r.loc)
 	d.Source, d.UpdatedAt = "api", now.Truncate(time.Second)
-	_, existed := r.Device(d.ID)
+	was, existed := r.Device(d.ID)
+	if d.SecretHash == "" {
+		d.SecretHash = was.SecretHash
+	}
+	d.Credentials = d.SecretHash != ""
 	if err := r.insert(ctx, []Device{d}, uint64(now.UnixNano())); err != nil {
 		return d, false, err
 	}
@@ -254,13 +265,13 @@ func (r *Registry) Ensure(ctx context.Context, ds []Device) error {
 
 func (r *Registry) insert(ctx context.Context, ds []Device, version uint64) error {
 	b, err := r.conn.PrepareBatch(ctx, `INSERT INTO `+r.db+`.devices (id, kind, name, lat, lon, hierarchy, area_code,
-		channel_name, address, offline_after_s, source, updated_at, version)`)
+		channel_name, address, offline_after_s, source, updated_at, version, secret_hash)`)
 	if err != nil {
 		return fmt.Errorf("prepare insert into devices: %w", err)
 	}
 	for _, d := range ds {
 		if err := b.Append(d.ID, d.Kind, d.Name, d.Lat, d.Lon, d.Hierarchy, d.AreaCode, d.ChannelName, d.Address,
-			uint32(time.Duration(d.OfflineAfter)/time.Second), d.Source, d.UpdatedAt, version); err != nil {
+			uint32(time.Duration(d.OfflineAfter)/time.Second), d.Source, d.UpdatedAt, version, d.SecretHash); err != nil {
 			b.Abort()
 			return fmt.Errorf("append to devices batch: %w", err)
 		}

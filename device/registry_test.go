@@ -2,6 +2,7 @@ package device
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -56,6 +57,18 @@ func TestPutPlacesTheDeviceAndRefusesWhatCannotBePlaced(t *testing.T) {
 	}
 	if _, created, _ := r.Put(ctx, Device{ID: "C1", Kind: Camera, Lat: 10.7769, Lon: 106.7009}); created {
 		t.Error("second put: created, want updated")
+	}
+	// Times carry the deployment's offset, as every other time the API
+	// writes, whether just stamped or read back after a restart.
+	if got := d.UpdatedAt.Format("-07:00"); got != "+07:00" {
+		t.Errorf("updated_at after put: offset %s, want +07:00", got)
+	}
+	again, _ := newRegistry(t, r.db)
+	if err := again.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := again.Device("C1"); d.UpdatedAt.Format("-07:00") != "+07:00" {
+		t.Errorf("updated_at after a restart: %s, want the +07:00 offset", d.UpdatedAt.Format(time.RFC3339))
 	}
 }
 
@@ -160,5 +173,33 @@ func TestStatusFollowsTheLastReportAndTheTimeout(t *testing.T) {
 	}
 	if vs, _ := r.Views(ctx, []string{"01"}, ""); len(vs) != 0 {
 		t.Errorf("Hà Nội: got %d devices, want none", len(vs))
+	}
+}
+
+// TestCredentialsSurviveUpdatesAndRestarts: a camera's password hash is
+// stored with it, kept when a later registration sends none, read back by
+// another node, and never in its JSON.
+func TestCredentialsSurviveUpdatesAndRestarts(t *testing.T) {
+	db := testenv.Database(t)
+	a, _ := newRegistry(t, db)
+	ctx := context.Background()
+	const hash = "$2a$04$abcdefghijklmnopqrstuuCo9v4tOrN1n6I2/3fA0uJ1m3Jd0i2eG"
+	d, _, err := a.Put(ctx, Device{ID: "C1", Kind: Camera, Lat: 10.7769, Lon: 106.7009, SecretHash: hash})
+	if err != nil || !d.Credentials {
+		t.Fatalf("put with credentials: got %+v, %v", d, err)
+	}
+	if d, _, err = a.Put(ctx, Device{ID: "C1", Kind: Camera, Name: "renamed", Lat: 10.7769, Lon: 106.7009}); err != nil || d.SecretHash != hash {
+		t.Fatalf("update without a password: hash %q, %v; want the one set", d.SecretHash, err)
+	}
+	b, _ := newRegistry(t, db)
+	if err := b.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := b.Device("C1")
+	if !ok || got.SecretHash != hash || !got.Credentials || got.Name != "renamed" {
+		t.Fatalf("another node reads %+v", got)
+	}
+	if js, _ := json.Marshal(got); strings.Contains(string(js), hash) || !strings.Contains(string(js), `"credentials":true`) {
+		t.Errorf("JSON %s: want credentials true and no hash", js)
 	}
 }

@@ -54,7 +54,7 @@ func (r *Registry) LastSeen(ctx context.Context) (map[string]time.Time, error) {
 		if err := rows.Scan(&id, &t); err != nil {
 			return nil, fmt.Errorf("read device_last_seen: %w", err)
 		}
-		out[id] = t.UTC()
+		out[id] = t.In(r.loc)
 	}
 	return out, rows.Err()
 }
@@ -74,7 +74,7 @@ func (r *Registry) LatestReadings(ctx context.Context) (map[string]map[string]La
 		if err := rows.Scan(&id, &kind, &l.Value, &l.ObservedAt); err != nil {
 			return nil, fmt.Errorf("read sensor_latest: %w", err)
 		}
-		l.ObservedAt = l.ObservedAt.UTC()
+		l.ObservedAt = l.ObservedAt.In(r.loc)
 		if out[id] == nil {
 			out[id] = map[string]Latest{}
 		}

@@ -84,6 +84,7 @@ type Feed struct {
 	h      *geo.Hierarchy
 	pub    Publisher
 	logger *slog.Logger
+	loc    *time.Location // of every time a message carries
 	folded prometheus.Counter
 
 	mu      sync.Mutex
@@ -99,7 +100,7 @@ func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, pub Publisher, logg
 		cfg.MaxPerMessage = 10
 	}
 	f := &Feed{cfg: cfg, conn: store.Conn(), db: store.Database(), h: h, pub: pub, logger: logger,
-		pending: map[string]*pending{},
+		loc: store.Location(), pending: map[string]*pending{},
 		folded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ioc_feed_events_folded_total", Help: "Camera events counted in a ticker message rather than listed."}),
 	}
@@ -145,7 +146,7 @@ func (f *Feed) event(id, camera, typ, sev, area string, lat, lon float64, at tim
 		attrs = "{}"
 	}
 	return Event{ID: id, CameraID: camera, Type: typ, Severity: sev, AreaCode: area, AreaName: u.Name,
-		Lat: lat, Lon: lon, OccurredAt: at.UTC(), Attrs: json.RawMessage(attrs)}
+		Lat: lat, Lon: lon, OccurredAt: at.In(f.loc), Attrs: json.RawMessage(attrs)}
 }
 
 // Run publishes what accumulated every Interval until ctx ends.
@@ -162,7 +163,7 @@ func (f *Feed) Run(ctx context.Context) {
 		batch := f.pending
 		f.pending = map[string]*pending{}
 		f.mu.Unlock()
-		now := time.Now().Truncate(time.Second)
+		now := time.Now().In(f.loc).Truncate(time.Second)
 		msgs := make([]bus.Message, 0, len(batch))
 		for code, p := range batch {
 			m := Message{Area: code, AsOf: now, Events: make([]Event, len(p.events)), Folded: p.folded}
@@ -189,7 +190,7 @@ func (f *Feed) Run(ctx context.Context) {
 // Snapshot returns the newest camera events of the last day in a unit's
 // subtree: what a new subscriber sees first.
 func (f *Feed) Snapshot(ctx context.Context, area string) (Message, error) {
-	now := time.Now()
+	now := time.Now().In(f.loc)
 	rows, err := f.conn.Query(ctx, `SELECT event_id, camera_id, type, toString(severity), area_code, lat, lon, occurred_at, attrs
 		FROM `+f.db+`.camera_events
 		WHERE hierarchy = ? AND area_code IN ? AND occurred_at >= ? AND type != 'heartbeat'

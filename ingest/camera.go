@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -58,45 +57,48 @@ type CameraEvent struct {
 }
 
 // ValidateCamera checks e and places it: by its own position, else by its
-// registered camera's.
+// registered camera's. Its error is an *InvalidError listing every problem.
 func (r Rules) ValidateCamera(e CameraEventWire, now time.Time) (CameraEvent, error) {
 	c := CameraEvent{EventID: e.EventID, CameraID: e.CameraID, Type: e.Type, Severity: e.Severity}
-	if err := requireFields(map[string]string{"event_id": e.EventID, "camera_id": e.CameraID, "type": e.Type, "occurred_at": e.OccurredAt},
-		"event_id", "camera_id", "type", "occurred_at"); err != nil {
-		return c, err
-	}
-	if err := checkIDs(map[string]string{"event_id": e.EventID, "camera_id": e.CameraID}, "event_id", "camera_id"); err != nil {
-		return c, err
-	}
-	if !slices.Contains(CameraEventTypes, e.Type) {
-		return c, fmt.Errorf("type %q is not one of %s", e.Type, strings.Join(CameraEventTypes, ", "))
+	var p problems
+	p.require(map[string]string{"event_id": e.EventID, "camera_id": e.CameraID, "type": e.Type, "occurred_at": e.OccurredAt},
+		"event_id", "camera_id", "type", "occurred_at")
+	p.checkIDs(map[string]string{"event_id": e.EventID, "camera_id": e.CameraID}, "event_id", "camera_id")
+	if p.ok("type") && !slices.Contains(CameraEventTypes, e.Type) {
+		p.fail("type", "type %q is not one of %s", e.Type, strings.Join(CameraEventTypes, ", "))
 	}
 	if c.Severity == "" {
 		c.Severity = "info"
 	}
 	if !slices.Contains(Severities, c.Severity) {
-		return c, fmt.Errorf("severity %q is not one of %s (or leave it out for info)", e.Severity, strings.Join(Severities, ", "))
+		p.fail("severity", "severity %q is not one of %s (or leave it out for info)", e.Severity, strings.Join(Severities, ", "))
 	}
 	attrs := []byte("{}")
 	if len(e.Attrs) > 0 {
 		b, err := json.Marshal(e.Attrs)
-		if err != nil {
-			return c, fmt.Errorf("attrs cannot be stored: %v", err)
+		switch {
+		case err != nil:
+			p.fail("attrs", "attrs cannot be stored: %v", err)
+		case len(b) > maxAttrsBytes:
+			p.fail("attrs", "attrs are %d bytes as JSON; the limit is %d", len(b), maxAttrsBytes)
+		default:
+			attrs = b
 		}
-		if len(b) > maxAttrsBytes {
-			return c, fmt.Errorf("attrs are %d bytes as JSON; the limit is %d", len(b), maxAttrsBytes)
-		}
-		attrs = b
 	}
 	c.Attrs = string(attrs)
-	var err error
-	if c.OccurredAt, err = r.eventTime("occurred_at", e.OccurredAt, now); err != nil {
-		return c, err
+	if p.ok("occurred_at") {
+		t, err := r.eventTime("occurred_at", e.OccurredAt, now)
+		if err != nil {
+			p.fail("occurred_at", "%v", err)
+		}
+		c.OccurredAt = t
 	}
-	p, err := r.place(device.Camera, e.CameraID, e.Lat, e.Lon, now)
-	if err != nil {
-		return c, err
+	if p.ok("camera_id") {
+		pl, err := r.place(device.Camera, e.CameraID, e.Lat, e.Lon, now)
+		if err != nil {
+			p.addErr(err)
+		}
+		c.Hierarchy, c.AreaCode, c.Lat, c.Lon, c.NewDevice = pl.hierarchy, pl.area, pl.lat, pl.lon, pl.newDevice
 	}
-	c.Hierarchy, c.AreaCode, c.Lat, c.Lon, c.NewDevice = p.hierarchy, p.area, p.lat, p.lon, p.newDevice
-	return c, nil
+	return c, p.err()
 }

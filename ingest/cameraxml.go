@@ -335,7 +335,7 @@ func (a CameraAlert) Event(cameraID string, loc *time.Location) (CameraEventWire
 	if kind == "" {
 		kind = HeartbeatType
 	}
-	e.EventID = alertEventID("xml/" + cameraID + "/" + strconv.FormatInt(t.Unix(), 10) + "/" + kind + "/" + plate)
+	e.EventID = boundedID("xml/" + cameraID + "/" + strconv.FormatInt(t.Unix(), 10) + "/" + kind + "/" + plate)
 	return e, nil
 }
 
@@ -361,9 +361,9 @@ func alertTime(s string, loc *time.Location) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("dateTime %q is not a time such as 2026-11-22T09:15:03+07:00", clipText(s))
 }
 
-// alertEventID keeps an event id within the id limit: a longer one keeps
-// its start, readable, and ends in a hash of the whole, still unique.
-func alertEventID(id string) string {
+// boundedID keeps a derived event id within the id limit: a longer one
+// keeps its start, readable, and ends in a hash of the whole, still unique.
+func boundedID(id string) string {
 	if len(id) <= maxIDLen && utf8.ValidString(id) {
 		return id
 	}

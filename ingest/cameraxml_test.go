@@ -152,7 +152,7 @@ func TestCameraXMLEventID(t *testing.T) {
 	if e1.EventID != e2.EventID || e1.EventID == e3.EventID {
 		t.Errorf("long event ids: got %q, %q, %q, want the first two equal and the third different", e1.EventID, e2.EventID, e3.EventID)
 	}
-	if got, want := alertEventID("xml/c/1/vmd/"), "xml/c/1/vmd/"; got != want {
+	if got, want := boundedID("xml/c/1/vmd/"), "xml/c/1/vmd/"; got != want {
 		t.Errorf("short event id: got %q, want %q", got, want)
 	}
 }

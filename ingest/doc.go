@@ -4,6 +4,12 @@
 // rollups every figure is read from, and acknowledges a request only once
 // its records are stored.
 //
+// A request costs the node no more than the records it can store: its body
+// is read through httpbody (Content-Encoding undone under the body limit),
+// decoded and validated a record at a time as it is read, bounded in
+// records (ServiceConfig.MaxRecords), and of its refusals only those the
+// answer lists are kept.
+//
 // # Exactness
 //
 // The invariant: for every unit, window and indicator, the figure equals

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/paulmach/orb"
 
@@ -130,8 +129,8 @@ var earliest = time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC)
 // latest keeps due dates inside DateTime's range (it ends in 2106).
 var latest = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// Validate checks e and returns the record to store, or an error that says
-// what is wrong and how to fix it.
+// Validate checks e and returns the record to store, or an *InvalidError
+// that lists every problem, each saying what is wrong and how to fix it.
 func (r Rules) Validate(e DossierEvent, now time.Time) (Dossier, error) {
 	d := Dossier{
 		EventID: e.EventID, DossierID: e.DossierID, ProcedureCode: e.ProcedureCode, Sector: e.Sector,
@@ -139,88 +138,85 @@ func (r Rules) Validate(e DossierEvent, now time.Time) (Dossier, error) {
 		Digitized: e.Digitized, EResult: e.EResult, PaidOnline: e.PaidOnline, ReusedData: e.ReusedData,
 		FeeRequired: e.FeeRequired, Supersedes: e.Supersedes,
 	}
-	for _, f := range []struct{ name, value string }{
-		{"event_id", e.EventID}, {"dossier_id", e.DossierID}, {"area_code", e.AreaCode},
-		{"channel", e.Channel}, {"status", e.Status}, {"occurred_at", e.OccurredAt},
-	} {
-		if strings.TrimSpace(f.value) == "" {
-			return d, fmt.Errorf("%s is required", f.name)
-		}
-	}
-	for _, f := range []struct{ name, value string }{
-		{"event_id", e.EventID}, {"dossier_id", e.DossierID}, {"procedure_code", e.ProcedureCode},
-		{"sector", e.Sector}, {"area_code", e.AreaCode}, {"hierarchy", e.Hierarchy}, {"supersedes", e.Supersedes},
-	} {
-		if len(f.value) > maxIDLen {
-			return d, fmt.Errorf("%s is %d bytes long; the limit is %d", f.name, len(f.value), maxIDLen)
-		}
-		if !utf8.ValidString(f.value) {
-			return d, fmt.Errorf("%s is not valid UTF-8", f.name)
-		}
-	}
+	var p problems
+	p.require(map[string]string{"event_id": e.EventID, "dossier_id": e.DossierID, "area_code": e.AreaCode,
+		"channel": e.Channel, "status": e.Status, "occurred_at": e.OccurredAt},
+		"event_id", "dossier_id", "area_code", "channel", "status", "occurred_at")
+	p.checkIDs(map[string]string{"event_id": e.EventID, "dossier_id": e.DossierID, "procedure_code": e.ProcedureCode,
+		"sector": e.Sector, "area_code": e.AreaCode, "hierarchy": e.Hierarchy, "supersedes": e.Supersedes},
+		"event_id", "dossier_id", "procedure_code", "sector", "area_code", "hierarchy", "supersedes")
 	if e.Supersedes != "" && e.Supersedes == e.EventID {
-		return d, fmt.Errorf("supersedes names the event itself (%q): name the earlier event this one corrects", e.Supersedes)
+		p.fail("supersedes", "supersedes names the event itself (%q): name the earlier event this one corrects", e.Supersedes)
 	}
-	if !slices.Contains(Statuses, e.Status) {
-		return d, fmt.Errorf("status %q is not one of %s", e.Status, strings.Join(Statuses, ", "))
+	if p.ok("status") && !slices.Contains(Statuses, e.Status) {
+		p.fail("status", "status %q is not one of %s", e.Status, strings.Join(Statuses, ", "))
 	}
-	if !slices.Contains(Channels, e.Channel) {
-		return d, fmt.Errorf("channel %q is not one of %s", e.Channel, strings.Join(Channels, ", "))
+	if p.ok("channel") && !slices.Contains(Channels, e.Channel) {
+		p.fail("channel", "channel %q is not one of %s", e.Channel, strings.Join(Channels, ", "))
 	}
 	if e.OnlineLevel != "" && !slices.Contains(OnlineLevels, e.OnlineLevel) {
-		return d, fmt.Errorf("online_level %q is not one of %s (or leave it out)", e.OnlineLevel, strings.Join(OnlineLevels, ", "))
+		p.fail("online_level", "online_level %q is not one of %s (or leave it out)", e.OnlineLevel, strings.Join(OnlineLevels, ", "))
 	}
-	h, err := r.checkUnit(d.Hierarchy, d.AreaCode)
-	if err != nil {
-		return d, err
-	}
-	d.Hierarchy = h
 	var at *orb.Point
 	switch {
 	case (e.Lat == nil) != (e.Lon == nil):
-		return d, fmt.Errorf("lat and lon go together: send both or neither")
+		p.fail("lat", "lat and lon go together: send both or neither")
 	case e.Lat != nil:
 		if *e.Lat < -90 || *e.Lat > 90 || math.IsNaN(*e.Lat) {
-			return d, fmt.Errorf("lat %v is out of range -90..90", *e.Lat)
+			p.fail("lat", "lat %v is out of range -90..90", *e.Lat)
 		}
 		if *e.Lon < -180 || *e.Lon > 180 || math.IsNaN(*e.Lon) {
-			return d, fmt.Errorf("lon %v is out of range -180..180", *e.Lon)
+			p.fail("lon", "lon %v is out of range -180..180", *e.Lon)
 		}
-		d.Lat, d.Lon = e.Lat, e.Lon
-		at = &orb.Point{*e.Lon, *e.Lat}
+		if p.ok("lat", "lon") {
+			d.Lat, d.Lon = e.Lat, e.Lon
+			at = &orb.Point{*e.Lon, *e.Lat}
+		}
 	}
-	placed, recorded, approximate, err := r.placeUnit(d.Hierarchy, d.AreaCode, at)
-	if err != nil {
-		return d, err
+	if p.ok("area_code", "hierarchy") {
+		if h, err := r.checkUnit(d.Hierarchy, d.AreaCode); err != nil {
+			p.fail("area_code", "%v", err)
+		} else if p.ok("lat", "lon") {
+			d.Hierarchy = h
+			placed, recorded, approximate, err := r.placeUnit(d.Hierarchy, d.AreaCode, at)
+			if err != nil {
+				p.fail("area_code", "%v", err)
+			}
+			d.Hierarchy, d.AreaCode, d.Recorded, d.Approximate = placed.Hierarchy, placed.AreaCode, recorded, approximate
+		}
 	}
-	d.Hierarchy, d.AreaCode, d.Recorded, d.Approximate = placed.Hierarchy, placed.AreaCode, recorded, approximate
-	if d.OccurredAt, err = parseTime("occurred_at", e.OccurredAt); err != nil {
-		return d, err
-	}
-	if ahead := d.OccurredAt.Sub(now); ahead > r.MaxFuture {
-		return d, fmt.Errorf("occurred_at %s is %s in the future; the limit is %s (check the sender's clock and time zone offset)",
-			e.OccurredAt, ahead.Round(time.Second), r.MaxFuture)
+	if p.ok("occurred_at") {
+		if t, err := parseTime("occurred_at", e.OccurredAt); err != nil {
+			p.fail("occurred_at", "%v", err)
+		} else if ahead := t.Sub(now); ahead > r.MaxFuture {
+			p.fail("occurred_at", "occurred_at %s is %s in the future; the limit is %s (check the sender's clock and time zone offset)",
+				e.OccurredAt, ahead.Round(time.Second), r.MaxFuture)
+		} else {
+			d.OccurredAt = t
+		}
 	}
 	if e.ReceivedAt != "" {
 		t, err := parseTime("received_at", e.ReceivedAt)
-		if err != nil {
-			return d, err
+		switch {
+		case err != nil:
+			p.fail("received_at", "%v", err)
+		case p.ok("occurred_at") && t.After(d.OccurredAt):
+			p.fail("received_at", "received_at %s is after occurred_at %s; a dossier is received before anything else happens to it", e.ReceivedAt, e.OccurredAt)
+		default:
+			d.ReceivedAt = &t
 		}
-		if t.After(d.OccurredAt) {
-			return d, fmt.Errorf("received_at %s is after occurred_at %s; a dossier is received before anything else happens to it", e.ReceivedAt, e.OccurredAt)
-		}
-		d.ReceivedAt = &t
 	}
 	if e.DueAt != "" {
 		t, err := parseTime("due_at", e.DueAt)
 		if err != nil {
-			return d, err
+			p.fail("due_at", "%v", err)
+		} else {
+			d.DueAt = &t
 		}
-		d.DueAt = &t
-	} else if statusNeedsDue[e.Status] {
-		return d, fmt.Errorf("due_at is required when status is %s: the on-time and overdue figures need it", e.Status)
+	} else if p.ok("status") && statusNeedsDue[e.Status] {
+		p.fail("due_at", "due_at is required when status is %s: the on-time and overdue figures need it", e.Status)
 	}
-	return d, nil
+	return d, p.err()
 }
 
 // checkUnit checks that a record's unit exists and returns its hierarchy:

@@ -78,79 +78,94 @@ type FeedbackChange struct {
 	At     time.Time // UTC, whole seconds
 }
 
-// ValidateFeedback checks f and returns the item to store, or an error that
-// says what is wrong and how to fix it.
+// ValidateFeedback checks f and returns the item to store, or an
+// *InvalidError listing every problem, each saying what is wrong and how to
+// fix it.
 func (r Rules) ValidateFeedback(f FeedbackRecord, now time.Time) (Feedback, error) {
 	fb := Feedback{FeedbackID: f.FeedbackID, Hierarchy: f.Hierarchy, AreaCode: f.AreaCode, Category: f.Category,
 		Channel: f.Channel, DossierID: f.DossierID, Rating: f.Rating}
-	if err := requireFields(map[string]string{"feedback_id": f.FeedbackID, "area_code": f.AreaCode, "category": f.Category, "received_at": f.ReceivedAt},
-		"feedback_id", "area_code", "category", "received_at"); err != nil {
-		return fb, err
-	}
-	if err := checkIDs(map[string]string{"feedback_id": f.FeedbackID, "dossier_id": f.DossierID, "area_code": f.AreaCode, "hierarchy": f.Hierarchy},
-		"feedback_id", "dossier_id", "area_code", "hierarchy"); err != nil {
-		return fb, err
-	}
-	if !slices.Contains(FeedbackCategories, f.Category) {
-		return fb, fmt.Errorf("category %q is not one of %s", f.Category, strings.Join(FeedbackCategories, ", "))
+	var p problems
+	p.require(map[string]string{"feedback_id": f.FeedbackID, "area_code": f.AreaCode, "category": f.Category, "received_at": f.ReceivedAt},
+		"feedback_id", "area_code", "category", "received_at")
+	p.checkIDs(map[string]string{"feedback_id": f.FeedbackID, "dossier_id": f.DossierID, "area_code": f.AreaCode, "hierarchy": f.Hierarchy},
+		"feedback_id", "dossier_id", "area_code", "hierarchy")
+	if p.ok("category") && !slices.Contains(FeedbackCategories, f.Category) {
+		p.fail("category", "category %q is not one of %s", f.Category, strings.Join(FeedbackCategories, ", "))
 	}
 	if fb.Channel == "" {
 		fb.Channel = defaultFeedbackChannel
 	}
 	if !slices.Contains(FeedbackChannels, fb.Channel) {
-		return fb, fmt.Errorf("channel %q is not one of %s (or leave it out for %s)", f.Channel, strings.Join(FeedbackChannels, ", "), defaultFeedbackChannel)
+		p.fail("channel", "channel %q is not one of %s (or leave it out for %s)", f.Channel, strings.Join(FeedbackChannels, ", "), defaultFeedbackChannel)
 	}
 	if f.Rating != "" && !slices.Contains(FeedbackRatings, f.Rating) {
-		return fb, fmt.Errorf("rating %q is not one of %s (or leave it out while the citizen has not rated)", f.Rating, strings.Join(FeedbackRatings, ", "))
+		p.fail("rating", "rating %q is not one of %s (or leave it out while the citizen has not rated)", f.Rating, strings.Join(FeedbackRatings, ", "))
 	}
-	h, err := r.checkUnit(fb.Hierarchy, fb.AreaCode)
-	if err != nil {
-		return fb, err
+	if p.ok("area_code", "hierarchy") {
+		if h, err := r.checkUnit(fb.Hierarchy, fb.AreaCode); err != nil {
+			p.fail("area_code", "%v", err)
+		} else {
+			placed, recorded, approximate, err := r.placeUnit(h, fb.AreaCode, nil)
+			if err != nil {
+				p.fail("area_code", "%v", err)
+			}
+			fb.Hierarchy, fb.AreaCode, fb.Recorded, fb.Approximate = placed.Hierarchy, placed.AreaCode, recorded, approximate
+		}
 	}
-	placed, recorded, approximate, err := r.placeUnit(h, fb.AreaCode, nil)
-	if err != nil {
-		return fb, err
-	}
-	fb.Hierarchy, fb.AreaCode, fb.Recorded, fb.Approximate = placed.Hierarchy, placed.AreaCode, recorded, approximate
-
-	if fb.ReceivedAt, err = r.eventTime("received_at", f.ReceivedAt, now); err != nil {
-		return fb, err
+	if p.ok("received_at") {
+		t, err := r.eventTime("received_at", f.ReceivedAt, now)
+		if err != nil {
+			p.fail("received_at", "%v", err)
+		}
+		fb.ReceivedAt = t
 	}
 	// due_at lies ahead by nature: only its form and range are checked.
 	if f.DueAt != "" {
 		t, err := parseTime("due_at", f.DueAt)
-		if err != nil {
-			return fb, err
+		switch {
+		case err != nil:
+			p.fail("due_at", "%v", err)
+		case p.ok("received_at") && t.Before(fb.ReceivedAt):
+			p.fail("due_at", "due_at %s is before received_at %s; send the deadline the item must be resolved by", f.DueAt, f.ReceivedAt)
+		default:
+			fb.DueAt = &t
 		}
-		if t.Before(fb.ReceivedAt) {
-			return fb, fmt.Errorf("due_at %s is before received_at %s; send the deadline the item must be resolved by", f.DueAt, f.ReceivedAt)
-		}
-		fb.DueAt = &t
 	}
 	if n := len(f.StatusChanges); n > maxFeedbackChanges {
-		return fb, fmt.Errorf("status_changes holds %d changes; the limit is %d", n, maxFeedbackChanges)
+		p.fail("status_changes", "status_changes holds %d changes; the limit is %d", n, maxFeedbackChanges)
+		return fb, p.err()
 	}
 	fb.Status = "received"
-	last := fb.ReceivedAt
+	last, lastOK := fb.ReceivedAt, p.ok("received_at")
 	for i, c := range f.StatusChanges {
 		field := fmt.Sprintf("status_changes[%d]", i)
-		if err := requireFields(map[string]string{field + ".status": c.Status, field + ".at": c.At}, field+".status", field+".at"); err != nil {
-			return fb, err
+		var cp problems
+		cp.require(map[string]string{field + ".status": c.Status, field + ".at": c.At}, field+".status", field+".at")
+		if cp.ok(field+".status") && !slices.Contains(FeedbackStatuses, c.Status) {
+			cp.fail(field+".status", "%s.status %q is not one of %s", field, c.Status, strings.Join(FeedbackStatuses, ", "))
 		}
-		if !slices.Contains(FeedbackStatuses, c.Status) {
-			return fb, fmt.Errorf("%s.status %q is not one of %s", field, c.Status, strings.Join(FeedbackStatuses, ", "))
+		var at time.Time
+		if cp.ok(field + ".at") {
+			t, err := r.eventTime(field+".at", c.At, now)
+			switch {
+			case err != nil:
+				cp.fail(field+".at", "%v", err)
+			case p.ok("received_at") && t.Before(fb.ReceivedAt):
+				cp.fail(field+".at", "%s.at %s is before received_at %s; nothing happens to an item before it is received", field, c.At, f.ReceivedAt)
+			case lastOK && t.Before(last):
+				cp.fail(field+".at", "%s.at %s is before the change before it (%s); list status_changes in time order", field, c.At, f.StatusChanges[i-1].At)
+			}
+			at = t
 		}
-		at, err := r.eventTime(field+".at", c.At, now)
-		if err != nil {
-			return fb, err
+		// A change whose time is bad cannot order the next one.
+		if lastOK = cp.ok(field + ".at"); lastOK {
+			last = at
 		}
-		switch {
-		case at.Before(fb.ReceivedAt):
-			return fb, fmt.Errorf("%s.at %s is before received_at %s; nothing happens to an item before it is received", field, c.At, f.ReceivedAt)
-		case at.Before(last):
-			return fb, fmt.Errorf("%s.at %s is before the change before it (%s); list status_changes in time order", field, c.At, f.StatusChanges[i-1].At)
+		if err := cp.err(); err != nil {
+			p.markBad("status_changes")
+			p.addErr(err)
+			continue
 		}
-		last = at
 		fb.Changes = append(fb.Changes, FeedbackChange{Status: c.Status, At: at})
 		fb.Status = c.Status
 		if fb.ResolvedAt == nil && (c.Status == "resolved" || c.Status == "closed") {
@@ -158,5 +173,5 @@ func (r Rules) ValidateFeedback(f FeedbackRecord, now time.Time) (Feedback, erro
 		}
 	}
 	fb.Version = uint64(last.Unix())
-	return fb, nil
+	return fb, p.err()
 }

@@ -219,6 +219,7 @@ func FuzzDecodeFeedback(f *testing.F) {
 	f.Add([]byte(`[1,"x",{"status_changes":"resolved"},{"status_changes":[7]},null]`), false)
 	f.Fuzz(func(t *testing.T, body []byte, ndjson bool) {
 		checkAccounted(t, body, ndjson, decodeRecords[FeedbackRecord])
+		checkStreamed[FeedbackRecord](t, body, ndjson)
 	})
 }
 

@@ -385,7 +385,8 @@ func (m *MQTT) handle(ctx context.Context, s *session, msg paho.Message) {
 		s.stored.Store(true)
 		for _, e := range serrs {
 			if e.Index >= 0 && e.Index < len(b.pos) {
-				errs = append(errs, RecordError{Index: b.pos[e.Index], Error: e.Error})
+				e.Index = b.pos[e.Index]
+				errs = append(errs, e)
 			}
 		}
 		slices.SortFunc(errs, func(a, b RecordError) int { return a.Index - b.Index })
@@ -499,8 +500,8 @@ func decodeForDevice[T any](payload []byte, id, field string, idOf func(*T) *str
 			*p = id
 		case id:
 		default:
-			errs = append(errs, RecordError{Index: d.index,
-				Error: fmt.Sprintf("%s %q differs from the topic's device %q; leave it out or publish to that device's topic", field, *p, id)})
+			errs = append(errs, recordError(d.index,
+				fmt.Errorf("%s %q differs from the topic's device %q; leave it out or publish to that device's topic", field, *p, id)))
 			continue
 		}
 		recs = append(recs, v)

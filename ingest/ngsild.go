@@ -3,8 +3,10 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -61,10 +63,14 @@ func ngsiTypes() string {
 
 // DecodeNGSILD takes the sensor readings out of a FIWARE NGSI-LD
 // notification (or a bare array of entities, or one entity), in normalized
-// or keyValues form. A body that is not one of those fails as a whole with
-// an error wrapping ErrUnparseable; an entity or attribute that cannot be
-// used is reported by the entity's index and its siblings are still read.
-// Readings are not validated: units and times are passed on as sent.
+// or keyValues form, as Orion-LD sends them: an entity may have several
+// types (the first supported one maps its attributes), and an attribute
+// several instances (an array, each with its datasetId), each of which is
+// a reading. A body that is not one of those fails as a whole with an
+// error wrapping ErrUnparseable; an entity or attribute that cannot be used
+// is reported by the entity's index, one error per entity listing every
+// problem, and its siblings are still read. Readings are not validated:
+// units and times are passed on as sent.
 func DecodeNGSILD(body []byte) (readings []NGSIReading, errs []RecordError, err error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
@@ -77,8 +83,12 @@ func DecodeNGSILD(body []byte) (readings []NGSIReading, errs []RecordError, err 
 	for i, raw := range entities {
 		rs, es := ngsiEntity(i, raw, notifiedAt)
 		readings = append(readings, rs...)
-		for _, e := range es {
-			errs = append(errs, RecordError{Index: i, Error: e})
+		if len(es) > 0 {
+			var p problems
+			for _, e := range es {
+				p.add("%s", e)
+			}
+			errs = append(errs, recordError(i, p.err()))
 		}
 	}
 	sort.SliceStable(readings, func(a, b int) bool {
@@ -86,12 +96,6 @@ func DecodeNGSILD(body []byte) (readings []NGSIReading, errs []RecordError, err 
 			return readings[a].Entity < readings[b].Entity
 		}
 		return readings[a].Attribute < readings[b].Attribute
-	})
-	sort.SliceStable(errs, func(a, b int) bool {
-		if errs[a].Index != errs[b].Index {
-			return errs[a].Index < errs[b].Index
-		}
-		return errs[a].Error < errs[b].Error
 	})
 	return readings, errs, nil
 }
@@ -163,23 +167,17 @@ func ngsiEntity(index int, raw json.RawMessage, notifiedAt string) ([]NGSIReadin
 	if err := json.Unmarshal(raw, &attrs); err != nil {
 		return nil, []string{fmt.Sprintf("entity %d: %s", index, describeJSONError(err, raw))}
 	}
-	var id, typ string
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{{"id", &id}, {"type", &typ}} {
-		v, ok := attrs[f.name]
-		if !ok {
-			return nil, []string{fmt.Sprintf("entity %d: %s is required: an NGSI-LD entity has an id (e.g. urn:ngsi-ld:AirQualityObserved:HCM-AQ-012) and a type", index, f.name)}
-		}
-		if err := json.Unmarshal(v, f.dst); err != nil || *f.dst == "" {
-			return nil, []string{fmt.Sprintf("entity %d: %s must be a non-empty string, got %s", index, f.name, preview(bytes.TrimSpace(v)))}
-		}
+	id, types, errs := ngsiIdentity(index, attrs)
+	if len(errs) > 0 {
+		return nil, errs
 	}
+	typ, mapping := ngsiMappedType(types)
 	at := fmt.Sprintf("entity %s (%s)", clipText(id), clipText(typ))
-	mapping, ok := ngsiMapping[localName(typ)]
-	if !ok {
-		return nil, []string{fmt.Sprintf("%s: entity type %q is not supported; send one of %s", at, clipText(typ), ngsiTypes())}
+	if mapping == nil {
+		if len(types) == 1 {
+			return nil, []string{fmt.Sprintf("%s: entity type %q is not supported; send one of %s", at, clipText(typ), ngsiTypes())}
+		}
+		return nil, []string{fmt.Sprintf("%s: none of the entity's types is supported; send one of %s", at, ngsiTypes())}
 	}
 
 	names := make([]string, 0, len(attrs))
@@ -193,13 +191,12 @@ func ngsiEntity(index int, raw json.RawMessage, notifiedAt string) ([]NGSIReadin
 	for _, name := range names {
 		l := localName(name)
 		if _, seen := shared[l]; ngsiMetadata[l] && (!seen || name == l) {
-			shared[l] = attrs[name]
+			shared[l] = ngsiDefaultInstance(attrs[name])
 		}
 	}
 
 	// Problems with what every reading shares refuse the whole entity: a
 	// reading placed or attributed wrongly is worse than none.
-	var errs []string
 	sensorID, err := ngsiSensorID(id, shared["refDevice"])
 	if err != nil {
 		errs = append(errs, at+": "+err.Error())
@@ -257,50 +254,182 @@ func ngsiEntity(index int, raw json.RawMessage, notifiedAt string) ([]NGSIReadin
 			errs = append(errs, fmt.Sprintf("%s: attribute %q is not mapped to a sensor kind; mapped for %s: %s", at, clipText(name), clipText(typ), mappedNames(mapping)))
 			continue
 		}
-		nv, err := ngsiNumber(attrs[name])
+		instances, err := ngsiInstances(attrs[name])
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("%s: attribute %q %v", at, clipText(name), err))
 			continue
 		}
-		r := SensorReadingWire{SensorID: sensorID, Kind: kind, Value: &nv.value, Unit: nv.unit, ObservedAt: when}
-		if lat != nil {
-			// Each reading gets its own copy: callers may adjust one.
-			y, x := *lat, *lon
-			r.Lat, r.Lon = &y, &x
-		}
-		if nv.observedAt != "" {
-			r.ObservedAt = nv.observedAt
-		}
-		if r.ObservedAt == "" {
-			errs = append(errs, fmt.Sprintf("%s: attribute %q has no time: send observedAt on it, dateObserved on the entity, or notifiedAt on the notification", at, clipText(name)))
-			continue
-		}
-		if kind == "humidity" {
-			if err := ngsiHumidity(&r); err != nil {
-				errs = append(errs, fmt.Sprintf("%s: attribute %q %v", at, clipText(name), err))
+		for _, in := range instances {
+			attr := clipText(name)
+			if in.datasetID != "" {
+				attr += " (datasetId " + clipText(in.datasetID) + ")"
+			}
+			r, levelErrs, err := ngsiReading(in.raw, kind, sensorID, when, lat, lon, levels)
+			for _, e := range levelErrs {
+				errs = append(errs, at+": "+e)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s: attribute %q %v", at, attr, err))
 				continue
 			}
+			r.DatasetID = in.datasetID
+			out = append(out, NGSIReading{Entity: index, EntityID: id, Attribute: name, Reading: r})
 		}
-		if kind == "water_level" {
-			for _, lv := range []struct {
-				name string
-				dst  **float64
-			}{{"alertLevel", &r.AlertLevel}, {"dangerLevel", &r.DangerLevel}} {
-				l, ok := levels[lv.name]
-				if !ok {
-					continue
-				}
-				v, err := levelInUnit(l, r.Unit)
-				if err != nil {
-					errs = append(errs, fmt.Sprintf("%s: attribute %q %v", at, lv.name, err))
-					continue
-				}
-				*lv.dst = &v
-			}
-		}
-		out = append(out, NGSIReading{Entity: index, EntityID: id, Attribute: name, Reading: r})
 	}
 	return out, errs
+}
+
+// ngsiIdentity reads an entity's id and its types: one string, or an
+// array of them as Orion-LD sends an entity of several types. errs are
+// messages for the entity's index.
+func ngsiIdentity(index int, attrs map[string]json.RawMessage) (id string, types []string, errs []string) {
+	const has = "an NGSI-LD entity has an id (e.g. urn:ngsi-ld:AirQualityObserved:HCM-AQ-012) and a type"
+	v, ok := attrs["id"]
+	switch {
+	case !ok:
+		errs = append(errs, fmt.Sprintf("entity %d: id is required: %s", index, has))
+	case json.Unmarshal(v, &id) != nil || id == "":
+		errs = append(errs, fmt.Sprintf("entity %d: id must be a non-empty string, got %s", index, preview(bytes.TrimSpace(v))))
+	}
+	v, ok = attrs["type"]
+	if !ok {
+		return id, nil, append(errs, fmt.Sprintf("entity %d: type is required: %s", index, has))
+	}
+	var one string
+	if json.Unmarshal(v, &one) == nil && one != "" {
+		return id, []string{one}, errs
+	}
+	if json.Unmarshal(v, &types) != nil || len(types) == 0 || slices.Contains(types, "") {
+		return id, nil, append(errs, fmt.Sprintf("entity %d: type must be a non-empty string or an array of them, got %s", index, preview(bytes.TrimSpace(v))))
+	}
+	return id, types, errs
+}
+
+// ngsiMappedType is the first of an entity's types whose attributes are
+// mapped, with its mapping; else all the types, for messages, and nil.
+func ngsiMappedType(types []string) (string, map[string]string) {
+	for _, t := range types {
+		if m, ok := ngsiMapping[localName(t)]; ok {
+			return t, m
+		}
+	}
+	return strings.Join(types, ", "), nil
+}
+
+// ngsiInstance is one instance of an attribute.
+type ngsiInstance struct {
+	datasetID string // empty: the default instance
+	raw       json.RawMessage
+}
+
+// ngsiInstances reads an attribute's instances: the attribute itself, or
+// each element of the array Orion-LD sends for an attribute with several
+// instances, told apart by datasetId.
+func ngsiInstances(raw json.RawMessage) ([]ngsiInstance, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '[' {
+		return []ngsiInstance{{datasetID: ngsiDatasetID(raw), raw: raw}}, nil
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil {
+		return nil, fmt.Errorf("is not a valid array: %s", describeJSONError(err, raw))
+	}
+	if len(elems) == 0 {
+		return nil, errors.New("is an empty array; send a value, or an array of instances each with its datasetId")
+	}
+	seen := map[string]bool{}
+	out := make([]ngsiInstance, 0, len(elems))
+	for i, e := range elems {
+		e = bytes.TrimSpace(e)
+		if len(e) == 0 || e[0] != '{' {
+			// A bare array is a value, not instances.
+			return nil, fmt.Errorf("value is an array, want a single number (or an array of instances {\"type\":\"Property\",\"value\":…,\"datasetId\":…}); element %d is %s", i, preview(e))
+		}
+		ds := ngsiDatasetID(e)
+		if seen[ds] {
+			if ds == "" {
+				return nil, errors.New("has two instances without datasetId; give every instance but one a datasetId of its own")
+			}
+			return nil, fmt.Errorf("has two instances with datasetId %q; an attribute has one instance per datasetId", clipText(ds))
+		}
+		seen[ds] = true
+		out = append(out, ngsiInstance{datasetID: ds, raw: e})
+	}
+	return out, nil
+}
+
+// ngsiDatasetID is an instance's datasetId, empty for the default one (or
+// one whose datasetId is not a string, reported when its value is read).
+func ngsiDatasetID(raw json.RawMessage) string {
+	if len(raw) == 0 || raw[0] != '{' {
+		return ""
+	}
+	var p struct {
+		DatasetID string `json:"datasetId"`
+	}
+	_ = json.Unmarshal(raw, &p)
+	return p.DatasetID
+}
+
+// ngsiDefaultInstance is what an attribute that describes the entity (its
+// location, its time) says: the default instance of one sent with several,
+// else the first.
+func ngsiDefaultInstance(raw json.RawMessage) json.RawMessage {
+	in, err := ngsiInstances(raw)
+	if err != nil || len(in) == 0 {
+		return raw
+	}
+	for _, i := range in {
+		if i.datasetID == "" {
+			return i.raw
+		}
+	}
+	return in[0].raw
+}
+
+// ngsiReading makes the reading of one instance of a measurement
+// attribute. A threshold that cannot qualify it is reported (levelErrs)
+// without refusing the reading; err refuses the reading.
+func ngsiReading(raw json.RawMessage, kind, sensorID, when string, lat, lon *float64, levels map[string]ngsiValue) (r SensorReadingWire, levelErrs []string, err error) {
+	nv, err := ngsiNumber(raw)
+	if err != nil {
+		return r, nil, err
+	}
+	r = SensorReadingWire{SensorID: sensorID, Kind: kind, Value: &nv.value, Unit: nv.unit, ObservedAt: when}
+	if lat != nil {
+		// Each reading gets its own copy: callers may adjust one.
+		y, x := *lat, *lon
+		r.Lat, r.Lon = &y, &x
+	}
+	if nv.observedAt != "" {
+		r.ObservedAt = nv.observedAt
+	}
+	if r.ObservedAt == "" {
+		return r, nil, errors.New("has no time: send observedAt on it, dateObserved on the entity, or notifiedAt on the notification")
+	}
+	if kind == "humidity" {
+		if err := ngsiHumidity(&r); err != nil {
+			return r, nil, err
+		}
+	}
+	if kind == "water_level" {
+		for _, lv := range []struct {
+			name string
+			dst  **float64
+		}{{"alertLevel", &r.AlertLevel}, {"dangerLevel", &r.DangerLevel}} {
+			l, ok := levels[lv.name]
+			if !ok {
+				continue
+			}
+			v, err := levelInUnit(l, r.Unit)
+			if err != nil {
+				levelErrs = append(levelErrs, fmt.Sprintf("attribute %q %v", lv.name, err))
+				continue
+			}
+			*lv.dst = &v
+		}
+	}
+	return r, levelErrs, nil
 }
 
 // ngsiValue is a measured number with what was said about it.

@@ -178,6 +178,48 @@ func TestDecodeNGSILD(t *testing.T) {
 		{"expanded type and attribute names", `{"id":"x:AQ-5","type":"https://smartdatamodels.org/dataModel.Environment/AirQualityObserved","https://smartdatamodels.org/dataModel.Environment/pm10":{"type":"Property","value":7},"https://smartdatamodels.org/dateObserved":"2026-11-22T02:00:00Z"}`, want{
 			readings: []string{"0 https://smartdatamodels.org/dataModel.Environment/pm10 AQ-5: pm10 7   at 2026-11-22T02:00:00Z lat - lon - alert - danger -"},
 		}},
+		{"several types, the first supported one maps", `{"id":"urn:ngsi-ld:AirQualityObserved:AQ-2","type":["Device","AirQualityObserved","WaterObserved"],"dateObserved":"2026-11-22T02:15:00Z","pm25":4,"currentLevel":1}`, want{
+			readings: []string{"0 pm25 AQ-2: pm25 4   at 2026-11-22T02:15:00Z lat - lon - alert - danger -"},
+			errs:     []string{`0: entity urn:ngsi-ld:AirQualityObserved:AQ-2 (AirQualityObserved): attribute "currentLevel" is not mapped to a sensor kind`},
+		}},
+		{"several types, none supported", `[{"id":"x:P1","type":["ParkingSpot","Device"],"occupancy":1}]`, want{
+			errs: []string{`0: entity x:P1 (ParkingSpot, Device): none of the entity's types is supported; send one of AirQualityObserved, FloodMonitoring, WaterObserved`},
+		}},
+		{"type neither string nor strings", `[{"id":"x:P1","type":["AirQualityObserved",7]}]`, want{
+			errs: []string{`0: entity 0: type must be a non-empty string or an array of them`},
+		}},
+		{"id and type both missing, both reported", `[{"pm25":5}]`, want{
+			errs: []string{`0: entity 0: id is required`, `0: entity 0: type is required`},
+		}},
+		{"attribute with several instances, each a reading", `{` + aq + `,"pm25":[
+			{"type":"Property","value":10,"unitCode":"GQ"},
+			{"type":"Property","value":12,"datasetId":"urn:ngsi-ld:Dataset:optical","observedAt":"2026-11-22T02:14:00Z"},
+			{"type":"Property","value":11,"datasetId":"urn:ngsi-ld:Dataset:beta"}]}`, want{
+			readings: []string{
+				"0 pm25 AQ-1: pm25 10 GQ  at 2026-11-22T02:15:00Z lat - lon - alert - danger -",
+				"0 pm25 AQ-1: pm25 12   at 2026-11-22T02:14:00Z lat - lon - alert - danger -",
+				"0 pm25 AQ-1: pm25 11   at 2026-11-22T02:15:00Z lat - lon - alert - danger -",
+			},
+		}},
+		{"instances: a bad one reported with its datasetId, siblings kept", `{` + aq + `,"pm10":[{"type":"Property","value":3,"datasetId":"urn:a"},{"type":"Property","value":"x","datasetId":"urn:b"}]}`, want{
+			readings: []string{"0 pm10 AQ-1: pm10 3   at 2026-11-22T02:15:00Z lat - lon - alert - danger -"},
+			errs:     []string{`0: attribute "pm10 (datasetId urn:b)" value is a string ("x"), want a JSON number`},
+		}},
+		{"instances sharing a datasetId", `{` + aq + `,"pm10":[{"value":3,"datasetId":"urn:a"},{"value":4,"datasetId":"urn:a"}],"no2":[{"value":1},{"value":2}],"o3":[]}`, want{
+			errs: []string{
+				`0: attribute "no2" has two instances without datasetId`,
+				`0: attribute "o3" is an empty array`,
+				`0: attribute "pm10" has two instances with datasetId "urn:a"; an attribute has one instance per datasetId`,
+			},
+		}},
+		{"location and time with several instances: the default one", `{"id":"x:AQ-7","type":"AirQualityObserved",
+			"location":[{"type":"GeoProperty","value":{"type":"Point","coordinates":[1,2]},"datasetId":"urn:gps"},{"type":"GeoProperty","value":{"type":"Point","coordinates":[106.7,10.8]}}],
+			"dateObserved":[{"type":"Property","value":"2026-11-22T02:00:00Z","datasetId":"urn:x"}],"pm25":1}`, want{
+			readings: []string{"0 pm25 AQ-7: pm25 1   at 2026-11-22T02:00:00Z lat 10.8 lon 106.7 alert - danger -"},
+		}},
+		{"problems of one entity are capped", `{` + aq + `,` + manyUnmapped(30) + `}`, want{
+			errs: append(slices.Repeat([]string{`0: is not mapped to a sensor kind`}, maxProblems), `0: and 10 more problems`),
+		}},
 		{"empty body", ``, want{failed: "the body is empty"}},
 		{"blank body", " \n", want{failed: "the body is empty"}},
 		{"not JSON", `pm25=5`, want{failed: `the body is not JSON ("pm25=5")`}},
@@ -213,17 +255,46 @@ func TestDecodeNGSILD(t *testing.T) {
 			if !slices.Equal(got, tt.want.readings) {
 				t.Errorf("readings:\ngot  %q\nwant %q", got, tt.want.readings)
 			}
-			if len(errs) != len(tt.want.errs) {
-				t.Fatalf("got record errors %v, want %d: %q", errs, len(tt.want.errs), tt.want.errs)
+			// One error per entity, listing every problem of it.
+			type problem struct {
+				index int
+				msg   string
 			}
+			var got2 []problem
 			for i, e := range errs {
+				if i > 0 && errs[i-1].Index >= e.Index {
+					t.Errorf("entity %d has more than one error, or errors are out of order: %v", e.Index, errs)
+				}
+				if e.Error != strings.Join(e.Problems, "; ") {
+					t.Errorf("entity %d: error %q is not its problems %q joined", e.Index, e.Error, e.Problems)
+				}
+				for _, msg := range e.Problems {
+					got2 = append(got2, problem{e.Index, msg})
+				}
+			}
+			if len(got2) != len(tt.want.errs) {
+				t.Fatalf("got problems %v, want %d: %q", got2, len(tt.want.errs), tt.want.errs)
+			}
+			for i, e := range got2 {
 				idx, msg, _ := strings.Cut(tt.want.errs[i], ": ")
-				if got := fmt.Sprint(e.Index); got != idx || !strings.Contains(e.Error, msg) {
-					t.Errorf("record error %d: got %d: %s, want %s: …%s…", i, e.Index, e.Error, idx, msg)
+				if got := fmt.Sprint(e.index); got != idx || !strings.Contains(e.msg, msg) {
+					t.Errorf("problem %d: got %d: %s, want %s: …%s…", i, e.index, e.msg, idx, msg)
 				}
 			}
 		})
 	}
+}
+
+// manyUnmapped is n attributes no entity type maps, as JSON members.
+func manyUnmapped(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"unmapped%02d":1`, i)
+	}
+	return b.String()
 }
 
 // FuzzDecodeNGSILD checks that no body makes the decoder panic and that
@@ -236,6 +307,7 @@ func FuzzDecodeNGSILD(f *testing.F) {
 	f.Add([]byte(`{"id":"a:b","type":"AirQualityObserved","pm25":1,"dateObserved":"2026-11-22T02:15:00Z","location":{"type":"Point","coordinates":[1,2]}}`))
 	f.Add([]byte(`[{"id":"x:WL","type":"FloodMonitoring","currentLevel":{"value":1,"unitCode":"CMT"},"alertLevel":{"value":0.5,"unitCode":"MTR"},"observedAt":"t"}]`))
 	f.Add([]byte(`{"type":"Notification","data":[{"id":":","type":"WaterObserved","flow":"1"},7,null]}`))
+	f.Add([]byte(`{"id":"a:b","type":["Device","AirQualityObserved"],"dateObserved":[{"value":"2026-11-22T02:15:00Z"}],"pm25":[{"value":1},{"value":2,"datasetId":"urn:x"},{"value":3,"datasetId":"urn:x"}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rs, errs, err := DecodeNGSILD(body)
 		if err != nil {
@@ -267,8 +339,11 @@ func FuzzDecodeNGSILD(f *testing.F) {
 			if e.Error == "" || e.Index < 0 || e.Index > maxNGSIEntities {
 				t.Fatalf("record error %d: got index %d %q, want an entity index and a reason", i, e.Index, e.Error)
 			}
-			if i > 0 && errs[i-1].Index > e.Index {
-				t.Fatalf("record error %d is out of order", i)
+			if i > 0 && errs[i-1].Index >= e.Index {
+				t.Fatalf("record error %d is out of order or a second one for its entity", i)
+			}
+			if len(e.Problems) == 0 || len(e.Problems) > maxProblems+1 {
+				t.Fatalf("record error %d lists %d problems, want 1 to %d", i, len(e.Problems), maxProblems+1)
 			}
 		}
 	})

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/paulmach/orb"
 
@@ -31,6 +30,10 @@ type SensorReadingWire struct {
 	// level gauges report them; optional.
 	AlertLevel  *float64 `json:"alert_level,omitempty"`
 	DangerLevel *float64 `json:"danger_level,omitempty"`
+	// DatasetID tells apart the instances of an NGSI-LD attribute that
+	// has several (its datasetId); it goes into the derived event id, so
+	// each instance is a reading of its own. Not on the wire.
+	DatasetID string `json:"-"`
 }
 
 // SensorKind describes a measured quantity: its unit as stored, the units
@@ -99,39 +102,41 @@ type Reading struct {
 }
 
 // ValidateReading checks e, converts it to its kind's unit and places it:
-// by its own position, else by its registered sensor's.
+// by its own position, else by its registered sensor's. Its error is an
+// *InvalidError listing every problem.
 func (r Rules) ValidateReading(e SensorReadingWire, now time.Time) (Reading, error) {
 	rd := Reading{EventID: e.EventID, SensorID: e.SensorID, Kind: e.Kind}
-	if err := requireFields(map[string]string{"sensor_id": e.SensorID, "kind": e.Kind, "observed_at": e.ObservedAt},
-		"sensor_id", "kind", "observed_at"); err != nil {
-		return rd, err
-	}
-	if err := checkIDs(map[string]string{"event_id": e.EventID, "sensor_id": e.SensorID}, "event_id", "sensor_id"); err != nil {
-		return rd, err
-	}
-	k, ok := sensorKind(e.Kind)
-	if !ok {
-		return rd, fmt.Errorf("kind %q is not one of %s", e.Kind, strings.Join(SensorKindIDs(), ", "))
-	}
-	if e.Value == nil {
-		return rd, fmt.Errorf("value is required: the measured %s in %s", k.ID, unitName(k.Unit))
+	var p problems
+	p.require(map[string]string{"sensor_id": e.SensorID, "kind": e.Kind, "observed_at": e.ObservedAt},
+		"sensor_id", "kind", "observed_at")
+	p.checkIDs(map[string]string{"event_id": e.EventID, "sensor_id": e.SensorID}, "event_id", "sensor_id")
+	k, known := sensorKind(e.Kind)
+	if p.ok("kind") && !known {
+		p.fail("kind", "kind %q is not one of %s", e.Kind, strings.Join(SensorKindIDs(), ", "))
 	}
 	factor := 1.0
-	if e.Unit != "" && e.Unit != k.Unit {
-		f, ok := k.Accepted[e.Unit]
-		if !ok {
-			return rd, fmt.Errorf("unit %q is not one for %s: use %s", e.Unit, k.ID, acceptedUnits(k))
+	if known && e.Unit != "" && e.Unit != k.Unit {
+		if f, ok := k.Accepted[e.Unit]; ok {
+			factor = f
+		} else {
+			p.fail("unit", "unit %q is not one for %s: use %s", e.Unit, k.ID, acceptedUnits(k))
 		}
-		factor = f
 	}
-	v, err := finite("value", *e.Value)
-	if err != nil {
-		return rd, err
-	}
-	rd.Value, rd.Unit = v*factor, k.Unit
-	if rd.Value < k.Min || rd.Value > k.Max {
-		return rd, fmt.Errorf("value %v %s is outside the plausible range of %s (%v to %v %s); check the unit",
-			rd.Value, unitName(k.Unit), k.ID, k.Min, k.Max, unitName(k.Unit))
+	switch {
+	case e.Value == nil && known:
+		p.fail("value", "value is required: the measured %s in %s", k.ID, unitName(k.Unit))
+	case e.Value == nil:
+		p.fail("value", "value is required")
+	default:
+		if v, err := finite("value", *e.Value); err != nil {
+			p.fail("value", "%v", err)
+		} else if known && p.ok("unit") {
+			rd.Value, rd.Unit = v*factor, k.Unit
+			if rd.Value < k.Min || rd.Value > k.Max {
+				p.fail("value", "value %v %s is outside the plausible range of %s (%v to %v %s); check the unit",
+					rd.Value, unitName(k.Unit), k.ID, k.Min, k.Max, unitName(k.Unit))
+			}
+		}
 	}
 	for _, l := range []struct {
 		name string
@@ -143,23 +148,36 @@ func (r Rules) ValidateReading(e SensorReadingWire, now time.Time) (Reading, err
 		}
 		v, err := finite(l.name, *l.in)
 		if err != nil {
-			return rd, err
+			p.fail(l.name, "%v", err)
+			continue
 		}
 		v *= factor
 		*l.out = &v
 	}
-	if rd.ObservedAt, err = r.eventTime("observed_at", e.ObservedAt, now); err != nil {
-		return rd, err
+	if p.ok("observed_at") {
+		t, err := r.eventTime("observed_at", e.ObservedAt, now)
+		if err != nil {
+			p.fail("observed_at", "%v", err)
+		}
+		rd.ObservedAt = t
 	}
-	if rd.EventID == "" {
-		rd.EventID = e.SensorID + "/" + e.Kind + "/" + strconv.FormatInt(rd.ObservedAt.Unix(), 10)
+	if rd.EventID == "" && p.ok("sensor_id", "kind", "observed_at") {
+		id := e.SensorID + "/" + e.Kind + "/" + strconv.FormatInt(rd.ObservedAt.Unix(), 10)
+		if e.DatasetID != "" {
+			// Another instance of the same attribute at the same time is
+			// another reading.
+			id = boundedID(id + "/" + e.DatasetID)
+		}
+		rd.EventID = id
 	}
-	p, err := r.place(device.Sensor, e.SensorID, e.Lat, e.Lon, now)
-	if err != nil {
-		return rd, err
+	if p.ok("sensor_id") {
+		pl, err := r.place(device.Sensor, e.SensorID, e.Lat, e.Lon, now)
+		if err != nil {
+			p.addErr(err)
+		}
+		rd.Hierarchy, rd.AreaCode, rd.Lat, rd.Lon, rd.NewDevice = pl.hierarchy, pl.area, pl.lat, pl.lon, pl.newDevice
 	}
-	rd.Hierarchy, rd.AreaCode, rd.Lat, rd.Lon, rd.NewDevice = p.hierarchy, p.area, p.lat, p.lon, p.newDevice
-	return rd, nil
+	return rd, p.err()
 }
 
 func finite(field string, v float64) (float64, error) {
@@ -254,28 +272,4 @@ func (r Rules) eventTime(field, s string, now time.Time) (time.Time, error) {
 			field, s, ahead.Round(time.Second), r.MaxFuture)
 	}
 	return t, nil
-}
-
-// requireFields says which of the named fields is missing, in order.
-func requireFields(values map[string]string, order ...string) error {
-	for _, f := range order {
-		if strings.TrimSpace(values[f]) == "" {
-			return fmt.Errorf("%s is required", f)
-		}
-	}
-	return nil
-}
-
-// checkIDs bounds identifiers' length and requires UTF-8.
-func checkIDs(values map[string]string, order ...string) error {
-	for _, f := range order {
-		v := values[f]
-		if len(v) > maxIDLen {
-			return fmt.Errorf("%s is %d bytes long; the limit is %d", f, len(v), maxIDLen)
-		}
-		if !utf8.ValidString(v) {
-			return fmt.Errorf("%s is not valid UTF-8", f)
-		}
-	}
-	return nil
 }

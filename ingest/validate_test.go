@@ -1,8 +1,14 @@
 package ingest
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/openioc/ioc/geo"
@@ -151,6 +157,39 @@ func TestDecodeRecords(t *testing.T) {
 	f(`[{"event_id":"a"},`, false, want{failed: "body cannot be parsed"})
 	f(`hello`, false, want{failed: `want a JSON array or NDJSON objects, got "hello"`})
 	f("{nope\n{nope", false, want{failed: "no line is a JSON object"})
+	f(`[{"event_id":"a"}] [1]`, false, want{failed: "the body goes on after the JSON array"})
+	f(`[{"event_id":"a"} {"event_id":"b"}]`, false, want{failed: "malformed JSON at byte"})
+	// A line longer than the reader's buffer is one record.
+	long := `{"event_id":"` + strings.Repeat("x", 200<<10) + `"}`
+	f("{\"event_id\":\"a\"}\n"+long+"\n"+long, false, want{ok: []int{0, 1, 2}})
+}
+
+// decodeStream stops at the record past the limit, whichever the format,
+// and reads from any reader as from a buffer.
+func TestDecodeStreamBoundsRecords(t *testing.T) {
+	for _, body := range []string{"{}\n{}\n\n{}\n", "[{},{},{}]", "[{}, 7, {}]"} {
+		for limit, wantErr := range map[int]bool{0: false, 2: true, 3: false} {
+			n := 0
+			err := decodeStream(iotest.OneByteReader(strings.NewReader(body)), false, limit, func(int, DossierEvent, error) { n++ })
+			var many *TooManyRecordsError
+			if got := errors.As(err, &many); got != wantErr || (!wantErr && (err != nil || n != 3)) {
+				t.Errorf("%q with limit %d: got %d records and %v, want too many: %v", body, limit, n, err, wantErr)
+			}
+			if wantErr && (n != limit || !strings.Contains(err.Error(), fmt.Sprintf("more than %d records (the IOC_INGEST_MAX_RECORDS limit)", limit))) {
+				t.Errorf("%q with limit %d: got %d records before %v, want the limit's records and a message naming it", body, limit, n, err)
+			}
+		}
+	}
+	// A read error ends decoding with that error, not a 400.
+	boom := errors.New("boom")
+	err := decodeStream(io.MultiReader(strings.NewReader("{}\n{"), iotest.ErrReader(boom)), false, 0, func(int, DossierEvent, error) {})
+	if !errors.Is(err, boom) || errors.Is(err, ErrUnparseable) {
+		t.Errorf("NDJSON: got %v, want the read error", err)
+	}
+	err = decodeStream(io.MultiReader(strings.NewReader("[{},"), iotest.ErrReader(boom)), false, 0, func(int, DossierEvent, error) {})
+	if !errors.Is(err, boom) || errors.Is(err, ErrUnparseable) {
+		t.Errorf("array: got %v, want the read error", err)
+	}
 }
 
 // FuzzDecodeDossiers checks that no body makes the decoder panic, and that
@@ -161,6 +200,7 @@ func FuzzDecodeDossiers(f *testing.F) {
 	f.Add([]byte(`[1,"x",{"digitized":"yes"},null]`), false)
 	f.Fuzz(func(t *testing.T, body []byte, ndjson bool) {
 		checkAccounted(t, body, ndjson, decodeRecords[DossierEvent])
+		checkStreamed[DossierEvent](t, body, ndjson)
 	})
 }
 
@@ -205,6 +245,41 @@ func TestValidatePlacesOldUnits(t *testing.T) {
 
 // checkAccounted decodes body and fails t unless every record is decoded
 // or refused by index, exactly once.
+// checkStreamed checks that decoding body a byte at a time gives what
+// decoding it whole gives, and that a limit of one record less than it holds
+// stops it.
+func checkStreamed[T any](t *testing.T, body []byte, ndjson bool) {
+	t.Helper()
+	type rec struct {
+		index int
+		err   string
+	}
+	run := func(r io.Reader, limit int) ([]rec, error) {
+		var out []rec
+		err := decodeStream(r, ndjson, limit, func(i int, _ T, e error) {
+			s := ""
+			if e != nil {
+				s = e.Error()
+			}
+			out = append(out, rec{i, s})
+		})
+		return out, err
+	}
+	whole, werr := run(bytes.NewReader(body), 0)
+	bytewise, berr := run(iotest.OneByteReader(bytes.NewReader(body)), 0)
+	if (werr == nil) != (berr == nil) || (werr != nil && werr.Error() != berr.Error()) || !slices.Equal(whole, bytewise) {
+		t.Fatalf("whole: %v %v; a byte at a time: %v %v", whole, werr, bytewise, berr)
+	}
+	if werr != nil || len(whole) == 0 {
+		return
+	}
+	_, err := run(bytes.NewReader(body), len(whole)-1)
+	var many *TooManyRecordsError
+	if len(whole) > 1 && !errors.As(err, &many) {
+		t.Fatalf("%d records with a limit of %d: got %v, want too many", len(whole), len(whole)-1, err)
+	}
+}
+
 func checkAccounted[T any](t *testing.T, body []byte, ndjson bool, decode func([]byte, bool) ([]decoded[T], []RecordError, error)) {
 	t.Helper()
 	recs, errs, err := decode(body, ndjson)
@@ -231,5 +306,95 @@ func checkAccounted[T any](t *testing.T, body []byte, ndjson bool, decode func([
 		if !seen[i] {
 			t.Fatalf("record %d of %d is neither decoded nor refused", i, len(seen))
 		}
+	}
+}
+
+// A record's refusal lists every problem at once, in a stable order, and
+// leaves out problems that only follow from another: a missing status does
+// not also make due_at required, an overlong area_code is not also an
+// unknown unit.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	e := validEvent()
+	e.DossierID, e.Status, e.OccurredAt, e.DueAt = "", "recieved", "2026-11-22T09:15:00", ""
+	e.Channel, e.Lat = "fax", ptr(10.7)
+	_, err := testRules.Validate(e, testNow)
+	var inv *InvalidError
+	if !errors.As(err, &inv) {
+		t.Fatalf("got %v, want an *InvalidError", err)
+	}
+	want := []string{
+		"dossier_id is required",
+		`status "recieved" is not one of`,
+		`channel "fax" is not one of`,
+		"lat and lon go together",
+		`occurred_at "2026-11-22T09:15:00" is not an RFC 3339 time with offset`,
+	}
+	if len(inv.Problems) != len(want) {
+		t.Fatalf("got problems %q, want %d: %q", inv.Problems, len(want), want)
+	}
+	for i := range want {
+		if !strings.Contains(inv.Problems[i], want[i]) {
+			t.Errorf("problem %d: got %q, want it to say %q", i, inv.Problems[i], want[i])
+		}
+	}
+	if err.Error() != strings.Join(inv.Problems, "; ") {
+		t.Errorf("error %q is not the problems joined", err)
+	}
+
+	e = validEvent()
+	e.Status, e.DueAt, e.AreaCode = "", "", strings.Repeat("7", 129)
+	_, err = testRules.Validate(e, testNow)
+	if !errors.As(err, &inv) || len(inv.Problems) != 2 || inv.Problems[0] != "status is required" || !strings.Contains(inv.Problems[1], "area_code is 129 bytes long") {
+		t.Errorf("missing status and overlong area_code: got %v, want those two problems alone", err)
+	}
+}
+
+// Fields of the wrong JSON type are each reported, with what validation
+// finds in the rest of the record, but not "required" for those fields.
+func TestTypeErrorsComeWithTheRecordsOtherProblems(t *testing.T) {
+	raw := []byte(`{"event_id":"a","dossier_id":"d","area_code":"26740","channel":"fax","status":5,"occurred_at":"2026-11-22T09:15:00+07:00","due_at":"2026-11-25T17:00:00+07:00","digitized":"yes","lat":"10.7","lon":106.7}`)
+	var v DossierEvent
+	err := decodeOne(raw, &v)
+	var te *fieldTypeError
+	if !errors.As(err, &te) {
+		t.Fatalf("got %v, want a *fieldTypeError", err)
+	}
+	_, verr := testRules.Validate(v, testNow)
+	merged := withTypeErrors(te, verr)
+	var inv *InvalidError
+	if !errors.As(merged, &inv) {
+		t.Fatalf("got %v, want an *InvalidError", merged)
+	}
+	want := []string{
+		"digitized must be a boolean (true or false), got a JSON string",
+		"lat must be a number, got a JSON string",
+		"status must be a string, got a JSON number",
+		`channel "fax" is not one of`,
+	}
+	if len(inv.Problems) != len(want) {
+		t.Fatalf("got problems %q, want %d: %q", inv.Problems, len(want), want)
+	}
+	for i := range want {
+		if !strings.Contains(inv.Problems[i], want[i]) {
+			t.Errorf("problem %d: got %q, want it to say %q", i, inv.Problems[i], want[i])
+		}
+	}
+	if e := recordError(3, merged); e.Index != 3 || len(e.Problems) != 4 || e.Error != strings.Join(e.Problems, "; ") {
+		t.Errorf("record error: got %+v", e)
+	}
+}
+
+// The refusals kept are the lowest indexes, whatever order they come in.
+func TestRefusalsKeepTheLowestIndexes(t *testing.T) {
+	r := refusals{max: 3}
+	for _, i := range []int{9, 4, 7, 1, 8, 2, 6} {
+		r.add(RecordError{Index: i, Error: "x"})
+	}
+	var got []int
+	for _, e := range r.list() {
+		got = append(got, e.Index)
+	}
+	if !slices.Equal(got, []int{1, 2, 4}) || r.total != 7 || r.omitted() != 4 {
+		t.Errorf("got %v, %d in all, %d omitted; want [1 2 4], 7, 4", got, r.total, r.omitted())
 	}
 }

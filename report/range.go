@@ -86,10 +86,42 @@ type Range struct {
 	From, To time.Time
 }
 
+// Storage keeps times as ClickHouse DateTime: seconds since 1970 in 32
+// unsigned bits, so nothing before 1970-01-01 or after 2106-02-07 06:28:15
+// UTC can be stored or compared. A bound a client gives must lie a day
+// inside that, whatever the zone's offset.
+var (
+	firstDate = "1970-01-02"
+	lastDate  = "2106-02-05"
+	// MaxTime is the last instant storage can hold.
+	MaxTime = time.Unix(1<<32-1, 0).UTC()
+)
+
+// CheckTime refuses a time given in parameter name (as raw) that storage
+// cannot hold, naming the parameter and the range it takes: the earliest
+// start of firstDate and the latest end of lastDate in any zone.
+func CheckTime(name, raw string, t time.Time) error {
+	lo, _ := time.Parse(time.RFC3339, firstDate+"T00:00:00+14:00")
+	hi, _ := time.Parse(time.RFC3339, lastDate+"T00:00:00-12:00")
+	hi = hi.AddDate(0, 0, 1)
+	if t.Before(lo) || t.After(hi) {
+		return invalidf("%s %q is out of range: give a date or time from %s to %s (times are stored as ClickHouse DateTime, which ends on 2106-02-07)",
+			name, raw, firstDate, lastDate)
+	}
+	return nil
+}
+
 // parseBound reads a local date or an RFC 3339 time. A date as the end of a
 // range includes that whole day.
 func parseBound(name, s string, end bool, loc *time.Location) (time.Time, error) {
 	if d, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
+		// The whole day must be storable, whichever end of it is used.
+		if err := CheckTime(name, s, d); err != nil {
+			return d, err
+		}
+		if err := CheckTime(name, s, d.AddDate(0, 0, 1)); err != nil {
+			return d, err
+		}
 		if end {
 			d = d.AddDate(0, 0, 1)
 		}
@@ -98,6 +130,9 @@ func parseBound(name, s string, end bool, loc *time.Location) (time.Time, error)
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
 		return time.Time{}, invalidf("%s %q is neither a date (2026-11-01) nor an RFC 3339 time (2026-11-01T00:00:00+07:00)", name, s)
+	}
+	if err := CheckTime(name, s, t); err != nil {
+		return t, err
 	}
 	return t.In(loc), nil
 }
@@ -140,6 +175,9 @@ func ParseRange(from, to string, s Step, now time.Time, loc *time.Location) (Ran
 	r.From, r.To = floor(r.From, unit, loc), ceil(r.To, unit, loc)
 	if !r.From.Before(r.To) {
 		return r, invalidf("from must be before to")
+	}
+	if r.To.After(MaxTime) {
+		return r, invalidf("to %q is too late for a series by %s: its last %s would end after 2106-02-07, where storage's times end; end the range earlier", to, unit, unit)
 	}
 	if c := maxSpan[s]; r.To.After(r.From.AddDate(c.years, c.months, c.days)) {
 		what := "a range"

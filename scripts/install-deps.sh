@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the project needs and the machine lacks: ClickHouse, Redis
-# and Mosquitto with its command-line clients (and, for the tests, Chromium
-# and GDAL's command-line tools) from the distribution's packages, and the
-# Go modules. Safe to run again: it installs only what is missing.
+# and Mosquitto with its command-line clients (and, for the tests, Chromium,
+# GDAL's command-line tools, Prometheus's promtool and Node.js with npm)
+# from the distribution's packages, the Go modules, and the pinned OpenAPI
+# linter from the npm registry. Safe to run again: it installs only what is
+# missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,7 +62,7 @@ apt_get() {
   done
 }
 
-echo "==> Checking dependencies: Go, ClickHouse, Redis, Mosquitto, Chromium, GDAL"
+echo "==> Checking dependencies: Go, ClickHouse, Redis, Mosquitto, Chromium, GDAL, promtool, Node.js"
 
 need_go=$(sed -n 's/^go \([0-9.]*\).*/\1/p' go.mod)
 if ! command -v go >/dev/null 2>&1; then
@@ -87,6 +89,14 @@ if [ "${IOC_SKIP_BROWSER:-}" != 1 ]; then
 fi
 # The GIS tests open the layers with GDAL's OGC API and vector-tile drivers.
 have ogrinfo || missing+=(gdal-bin)
+# The unit in deploy/ is checked with systemd-analyze verify.
+have systemd-analyze || missing+=(systemd)
+# The metrics test checks /metrics with promtool, of Debian's prometheus
+# package (its service is not started by this script, nor needed).
+have promtool || missing+=(prometheus)
+# The OpenAPI document is linted with Redocly's CLI, from the npm registry.
+have node || missing+=(nodejs)
+have npm || missing+=(npm)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> Installing from the distribution's packages: ${missing[*]}"
@@ -109,5 +119,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-echo "==> Downloading Go modules (nothing to do when they are cached)"
+echo "==> Downloading Go modules and the Go toolchain go.mod names (nothing to do when they are cached)"
 go mod download
+
+# The linter's version is pinned in tools/openapi/package-lock.json.
+if [ ! -x tools/openapi/node_modules/.bin/redocly ] || [ tools/openapi/package-lock.json -nt tools/openapi/node_modules/.package-lock.json ]; then
+  echo "==> Installing the OpenAPI linter (npm ci in tools/openapi)"
+  (cd tools/openapi && npm ci --no-audit --no-fund --loglevel=error)
+fi

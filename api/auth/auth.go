@@ -1,12 +1,22 @@
-// Package auth turns bearer tokens into principals: the bootstrap admin
-// token, or HS256 JWTs carrying a role and the units whose subtrees the
-// holder may read. Scope always comes from the token, never from the request.
+// Package auth turns credentials into principals and says what each may
+// reach: the bootstrap admin token, HS256 JWTs carrying a role, an id and
+// the units whose subtrees the holder covers, and cameras' own HTTP Basic
+// credentials. It owns the area scope (Scope: units are keyed by hierarchy
+// and code, and older hierarchies are reached through the crosswalks), the
+// list of revoked tokens (Revocations), and the limit on failed
+// authentications per client address (FailureLimiter). Scope always comes
+// from the credentials, never from the request.
 //
-// Concurrency: a Verifier is immutable and safe for concurrent use.
+// Concurrency: a Verifier and a Scope are safe for concurrent use; so are
+// Revocations, whose Run refreshes the list until its context ends, and
+// FailureLimiter.
 package auth
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -21,9 +31,9 @@ type Role string
 
 const (
 	Admin    Role = "admin"    // everything
-	Ingest   Role = "ingest"   // push records and register devices, nothing else
+	Ingest   Role = "ingest"   // push records of the units in its scope, nothing else
 	Viewer   Role = "viewer"   // read figures of the units in its scope
-	Operator Role = "operator" // read like a viewer, and act on the alarms in its scope
+	Operator Role = "operator" // read like a viewer, act on the alarms and register the devices in its scope
 )
 
 // Roles lists the valid roles.
@@ -36,7 +46,26 @@ const AllAreas = "*"
 type Principal struct {
 	Subject string
 	Role    Role
-	Areas   []string // unit codes whose subtrees may be read; ["*"] for all
+	// Areas are units of the deployment's current hierarchy whose subtrees
+	// the principal covers; ["*"] for all. Other hierarchies are covered
+	// through the crosswalks (see Scope).
+	Areas []string
+	// ID is the token's id (the JWT's jti), which a revocation names. It is
+	// empty for the admin token, for device credentials and for tokens
+	// issued before tokens had ids.
+	ID string
+	// Device is set when a camera authenticated with its own credentials:
+	// the one device whose reports the request may carry.
+	Device string
+	// Key identifies the credential for per-token limits: "jti:" and the
+	// id, else a digest of the token.
+	Key string
+	// ExpiresAt is when the token stops being valid; zero for the admin
+	// token and device credentials.
+	ExpiresAt time.Time
+
+	// scope maps Areas onto every hierarchy; see WithScope.
+	scope Coverage
 }
 
 // CanIngest reports whether p may push records.
@@ -45,45 +74,80 @@ func (p Principal) CanIngest() bool { return p.Role == Admin || p.Role == Ingest
 // CanRead reports whether p may read figures (in some scope).
 func (p Principal) CanRead() bool { return p.Role == Admin || p.Role == Viewer || p.Role == Operator }
 
-// CanAct reports whether p may acknowledge and resolve alarms (in its scope).
+// CanAct reports whether p may acknowledge and resolve alarms and register
+// devices (in its scope).
 func (p Principal) CanAct() bool { return p.Role == Admin || p.Role == Operator }
 
-// Unrestricted reports whether p reads every unit.
+// Unrestricted reports whether p covers every unit of every hierarchy.
 func (p Principal) Unrestricted() bool {
 	return p.Role == Admin || slices.Contains(p.Areas, AllAreas)
 }
 
-// Tree answers whether a unit lies in the subtree of another.
-type Tree interface {
-	Contains(root, code string) bool
+// Coverage says whether the subtrees of areas, units of the deployment's
+// current hierarchy, cover unit code of a hierarchy. Scope implements it.
+type Coverage interface {
+	Covers(areas []string, hierarchy, code string) bool
 }
 
-// MayRead reports whether p may read unit code of the tree.
-func (p Principal) MayRead(t Tree, code string) bool {
-	if !p.CanRead() {
-		return false
-	}
+// WithScope returns p with the rule that maps its areas onto every
+// hierarchy. The server sets it on every principal it authenticates; a
+// principal without one covers nothing unless it is unrestricted.
+func (p Principal) WithScope(c Coverage) Principal {
+	p.scope = c
+	return p
+}
+
+// Hierarchy names the hierarchy of a unit code; *geo.Hierarchy is one.
+type Hierarchy interface{ Name() string }
+
+// HierarchyName is a Hierarchy known by its name only.
+type HierarchyName string
+
+// Name returns n.
+func (n HierarchyName) Name() string { return string(n) }
+
+// Covers reports whether unit code of hierarchy h lies in p's scope,
+// whatever p's role: units are keyed by (hierarchy, code).
+func (p Principal) Covers(h Hierarchy, code string) bool {
 	if p.Unrestricted() {
 		return true
 	}
-	for _, a := range p.Areas {
-		if t.Contains(a, code) {
-			return true
-		}
+	if p.scope == nil {
+		return false
 	}
-	return false
+	return p.scope.Covers(p.Areas, h.Name(), code)
+}
+
+// MayRead reports whether p may read unit code of hierarchy h.
+func (p Principal) MayRead(h Hierarchy, code string) bool {
+	return p.CanRead() && p.Covers(h, code)
+}
+
+// AreasText names p's areas for a refusal.
+func (p Principal) AreasText() string {
+	if len(p.Areas) == 0 {
+		return "no areas"
+	}
+	return strings.Join(p.Areas, ", ")
 }
 
 // Errors a request can get.
 var (
 	ErrMissing = errors.New("missing bearer token: send Authorization: Bearer <token>")
 	ErrInvalid = errors.New("invalid token")
+	ErrRevoked = errors.New("token revoked")
 )
+
+// Revoked says whether a token id was revoked. Revocations implements it.
+type Revoked interface {
+	Revoked(id string) (Revocation, bool)
+}
 
 // Verifier checks tokens.
 type Verifier struct {
 	adminToken []byte
 	secret     []byte
+	revoked    Revoked
 	now        func() time.Time
 }
 
@@ -91,6 +155,14 @@ type Verifier struct {
 // with secret (if not empty).
 func NewVerifier(adminToken string, secret []byte) *Verifier {
 	return &Verifier{adminToken: []byte(adminToken), secret: secret, now: time.Now}
+}
+
+// WithRevocations returns a copy of v that refuses the tokens r says were
+// revoked.
+func (v *Verifier) WithRevocations(r Revoked) *Verifier {
+	c := *v
+	c.revoked = r
+	return &c
 }
 
 type claims struct {
@@ -105,7 +177,7 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 		return Principal{}, ErrMissing
 	}
 	if len(v.adminToken) > 0 && subtle.ConstantTimeCompare([]byte(token), v.adminToken) == 1 {
-		return Principal{Subject: "admin-token", Role: Admin, Areas: []string{AllAreas}}, nil
+		return Principal{Subject: "admin-token", Role: Admin, Areas: []string{AllAreas}, Key: "admin-token"}, nil
 	}
 	if len(v.secret) == 0 || strings.Count(token, ".") != 2 {
 		return Principal{}, fmt.Errorf("%w: not the admin token and not a JWT", ErrInvalid)
@@ -116,9 +188,25 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 	if err != nil {
 		return Principal{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	p := Principal{Subject: c.Subject, Role: c.Role, Areas: c.Areas}
+	p := Principal{Subject: c.Subject, Role: c.Role, Areas: c.Areas, ID: c.ID, ExpiresAt: c.ExpiresAt.Time}
+	if p.Role == Ingest && p.ID == "" && len(p.Areas) == 0 {
+		// Issued before ingest tokens were scoped (and before tokens had
+		// ids): it keeps the reach it was issued with until it expires.
+		p.Areas = []string{AllAreas}
+	}
 	if err := p.check(); err != nil {
 		return Principal{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if p.ID != "" {
+		p.Key = "jti:" + p.ID
+		if v.revoked != nil {
+			if r, ok := v.revoked.Revoked(p.ID); ok {
+				return Principal{}, fmt.Errorf("%w: %s", ErrRevoked, r.describe())
+			}
+		}
+	} else {
+		sum := sha256.Sum256([]byte(token))
+		p.Key = "sha256:" + hex.EncodeToString(sum[:12])
 	}
 	return p, nil
 }
@@ -127,13 +215,21 @@ func (p Principal) check() error {
 	if !slices.Contains(Roles, p.Role) {
 		return fmt.Errorf("role %q is not one of admin, ingest, viewer, operator", p.Role)
 	}
-	if (p.Role == Viewer || p.Role == Operator) && len(p.Areas) == 0 {
-		return fmt.Errorf("a %s token must name areas (unit codes, or \"*\" for all)", p.Role)
+	if p.Role != Admin && len(p.Areas) == 0 {
+		return fmt.Errorf("%s tokens must name areas (unit codes, or \"*\" for all)", p.Role)
 	}
 	return nil
 }
 
-// Issue signs a token for p valid for ttl.
+// NewID returns a fresh token id: 128 random bits in hexadecimal.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}
+
+// Issue signs a token for p valid for ttl, with p.ID as its id (a fresh
+// one when empty).
 func Issue(secret []byte, p Principal, ttl time.Duration, now time.Time) (string, error) {
 	if len(secret) == 0 {
 		return "", errors.New("no signing secret: set IOC_JWT_SECRET")
@@ -147,8 +243,11 @@ func Issue(secret []byte, p Principal, ttl time.Duration, now time.Time) (string
 	if p.Subject == "" {
 		p.Subject = string(p.Role)
 	}
+	if p.ID == "" {
+		p.ID = NewID()
+	}
 	c := claims{Role: p.Role, Areas: p.Areas, RegisteredClaims: jwt.RegisteredClaims{
-		Subject: p.Subject, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+		ID: p.ID, Subject: p.Subject, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 	}}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
 	if err != nil {

@@ -20,6 +20,21 @@ func (t tree) Contains(root, code string) bool {
 	return false
 }
 
+// Covers treats t as the current hierarchy "t"; no other is reachable.
+func (t tree) Covers(areas []string, hierarchy, code string) bool {
+	if hierarchy != "t" {
+		return false
+	}
+	for _, a := range areas {
+		if t.Contains(a, code) {
+			return true
+		}
+	}
+	return false
+}
+
+var tn = HierarchyName("t")
+
 var units = tree{"79": "", "26740": "79", "26743": "79", "01": "", "00004": "01"}
 
 func TestVerify(t *testing.T) {
@@ -44,23 +59,34 @@ func TestVerify(t *testing.T) {
 		if wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)) {
 			t.Fatalf("got %v, want an error containing %q", err, wantErr)
 		}
-		return p
+		return p.WithScope(units)
 	}
-	if p := f("admin-xyz", ""); p.Role != Admin || !p.MayRead(units, "00004") {
+	if p := f("admin-xyz", ""); p.Role != Admin || !p.MayRead(tn, "00004") {
 		t.Errorf("admin token: got %+v", p)
 	}
 	p := f(issue(Principal{Subject: "leader", Role: Viewer, Areas: []string{"26740"}}, time.Hour), "")
-	if p.Subject != "leader" || !p.MayRead(units, "26740") || p.MayRead(units, "26743") || p.MayRead(units, "79") || p.CanIngest() {
+	if p.Subject != "leader" || !p.MayRead(tn, "26740") || p.MayRead(tn, "26743") || p.MayRead(tn, "79") || p.CanIngest() {
 		t.Errorf("commune viewer: got %+v with wrong rights", p)
 	}
 	p = f(issue(Principal{Role: Viewer, Areas: []string{"79"}}, time.Hour), "")
-	if !p.MayRead(units, "79") || !p.MayRead(units, "26743") || p.MayRead(units, "00004") {
+	if !p.MayRead(tn, "79") || !p.MayRead(tn, "26743") || p.MayRead(tn, "00004") {
 		t.Errorf("province viewer: got %+v with wrong rights", p)
 	}
-	p = f(issue(Principal{Role: Ingest}, time.Hour), "")
-	if !p.CanIngest() || p.MayRead(units, "79") {
+	p = f(issue(Principal{Role: Ingest, Areas: []string{"26740"}}, time.Hour), "")
+	if !p.CanIngest() || p.MayRead(tn, "26740") || !p.Covers(tn, "26740") || p.Covers(tn, "00004") {
 		t.Errorf("ingest token: got %+v with wrong rights", p)
 	}
+	if p.ID == "" || p.Key != "jti:"+p.ID {
+		t.Errorf("ingest token: id %q, key %q; want an id, and the key naming it", p.ID, p.Key)
+	}
+	// An ingest token issued before tokens had ids and areas keeps its reach
+	// until it expires; a new one without areas is refused.
+	legacy, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"role": "ingest", "sub": "old", "exp": now.Add(time.Hour).Unix()}).SignedString(secret)
+	if p := f(legacy, ""); !p.Covers(tn, "00004") || p.ID != "" || !strings.HasPrefix(p.Key, "sha256:") {
+		t.Errorf("legacy ingest token: got %+v, want every unit and a digest as key", p)
+	}
+	scopeless, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"role": "ingest", "jti": "abc", "exp": now.Add(time.Hour).Unix()}).SignedString(secret)
+	f(scopeless, "ingest tokens must name areas")
 	f("", "missing bearer token")
 	f("admin-xy", "not the admin token and not a JWT")
 	f(issue(Principal{Role: Viewer, Areas: []string{"*"}}, time.Hour)+"x", "signature is invalid")

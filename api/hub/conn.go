@@ -19,6 +19,7 @@ type conn struct {
 	hub       *Hub
 	ws        Conn
 	principal auth.Principal
+	addr      string
 
 	mu        sync.Mutex
 	subs      map[string]*sub
@@ -29,6 +30,11 @@ type conn struct {
 	stopped   bool               // set with quit: no new goroutines
 	resyncing bool               // a resync goroutine runs
 	again     bool               // another gap came during the resync
+
+	// closeCode and closeText are the close frame to end with; 0: none
+	// (1001 at shutdown).
+	closeCode int
+	closeText string
 
 	wake      chan struct{} // buffered 1: something is pending
 	quit      chan struct{} // closed by stop
@@ -102,6 +108,11 @@ func (c *conn) readLoop() string {
 
 func (c *conn) subscribe(requested string) {
 	topic, err := c.hub.topics.Resolve(c.principal, requested)
+	var ce *CloseError
+	if errors.As(err, &ce) {
+		c.closeWith(ce.Code, ce.Reason)
+		return
+	}
 	if err != nil {
 		c.sendError(requested, err.Error())
 		return
@@ -200,6 +211,10 @@ func (c *conn) fetchOnce(topic string, snapshot bool) error {
 	if c.hub.serve(c, topic, nil, snapshot) {
 		return nil
 	}
+	if !c.hub.acquireRead(c.quit) {
+		return errors.New("connection closed")
+	}
+	defer c.hub.releaseRead()
 	ctx, cancel := c.callContext()
 	defer cancel()
 	latest, err := c.hub.topics.Latest(ctx, []string{topic})
@@ -287,10 +302,14 @@ func (c *conn) resyncOnce() {
 	var latest map[string]bus.Message
 	wait := c.hub.cfg.RetryMin
 	for {
+		if !c.hub.acquireRead(c.quit) {
+			return
+		}
 		ctx, cancel := c.callContext()
 		var err error
 		latest, err = c.hub.topics.Latest(ctx, names)
 		cancel()
+		c.hub.releaseRead()
 		if err == nil {
 			break
 		}
@@ -392,6 +411,16 @@ func (c *conn) signal() {
 	}
 }
 
+// closeWith ends the connection with a close frame of code and text.
+func (c *conn) closeWith(code int, text string) {
+	c.mu.Lock()
+	if !c.stopped {
+		c.closeCode, c.closeText = code, text
+	}
+	c.mu.Unlock()
+	c.stop("closed_by_server")
+}
+
 // stop ends the connection; the first reason given is kept.
 func (c *conn) stop(reason string) {
 	c.stopOnce.Do(func() {
@@ -417,11 +446,15 @@ func (c *conn) writeLoop() {
 		select {
 		case <-c.quit:
 			c.mu.Lock()
-			reason := c.reason
+			reason, code, text := c.reason, c.closeCode, c.closeText
 			c.mu.Unlock()
-			if reason == "shutdown" {
+			switch {
+			case reason == "shutdown":
 				_ = c.ws.WriteControl(websocket.CloseMessage,
 					websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"),
+					time.Now().Add(time.Second))
+			case code != 0:
+				_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text),
 					time.Now().Add(time.Second))
 			}
 			return

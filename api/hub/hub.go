@@ -20,6 +20,13 @@
 // snapshot. A snapshot that cannot be read or computed is retried with
 // jittered back-off until it succeeds or the client unsubscribes.
 //
+// Caps: a token (Principal.Key) holds at most MaxPerToken connections and
+// a client address MaxPerAddress on this node; a connection holds at most
+// MaxSubscriptions; snapshots are read at most SnapshotConcurrency at a
+// time per connection and MaxSnapshotReads at a time over the whole node
+// (ioc_ws_snapshot_reads_in_flight), so that no client can turn its
+// subscriptions into unbounded work for storage.
+//
 // Concurrency: a Hub is safe for concurrent use. Each connection has one
 // reader (the goroutine in Serve), one writer goroutine, and goroutines
 // that read snapshots; Serve owns them all and waits for them. Locks are
@@ -30,6 +37,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -62,6 +70,16 @@ type Config struct {
 	// RetryMin and RetryMax bound the jittered back-off between attempts
 	// at a snapshot that failed; defaults 500ms and 15s.
 	RetryMin, RetryMax time.Duration
+	// MaxPerToken bounds the connections one token holds at once on this
+	// node; default 50.
+	MaxPerToken int
+	// MaxPerAddress bounds the connections from one client address at
+	// once on this node; default 200.
+	MaxPerAddress int
+	// MaxSnapshotReads bounds the reads for snapshots (the bus's store, or
+	// figures computed on the spot) in flight on this node over all
+	// connections; default 32.
+	MaxSnapshotReads int
 }
 
 func (c Config) withDefaults() Config {
@@ -89,13 +107,23 @@ func (c Config) withDefaults() Config {
 	if c.RetryMax < c.RetryMin {
 		c.RetryMax = max(15*time.Second, c.RetryMin)
 	}
+	if c.MaxPerToken <= 0 {
+		c.MaxPerToken = 50
+	}
+	if c.MaxPerAddress <= 0 {
+		c.MaxPerAddress = 200
+	}
+	if c.MaxSnapshotReads <= 0 {
+		c.MaxSnapshotReads = 32
+	}
 	return c
 }
 
 // Topics is what the hub needs to know of topics.
 type Topics interface {
 	// Resolve checks that p may subscribe to topic and returns its
-	// canonical name, or an error that tells the client what is wrong.
+	// canonical name, or an error that tells the client what is wrong; a
+	// *CloseError ends the connection instead.
 	Resolve(p auth.Principal, topic string) (string, error)
 	// Latest returns the newest published message of each of topics that
 	// has one: the bus's latest-value store.
@@ -121,6 +149,26 @@ type Conn interface {
 // ErrClosed is returned by Serve once the hub is shutting down.
 var ErrClosed = errors.New("hub is shutting down")
 
+// LimitError is a connection refused because its token or its address
+// holds as many connections as allowed.
+type LimitError struct {
+	Per   string // "token" or "address"
+	Limit int
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("too many live connections for one %s (limit %d per node)", e.Per, e.Limit)
+}
+
+// CloseError ends a connection with a close code and reason: Topics.Resolve
+// returns it for a principal that may no longer be served (a revoked token).
+type CloseError struct {
+	Code   int
+	Reason string // at most 123 bytes
+}
+
+func (e *CloseError) Error() string { return e.Reason }
+
 // Hub fans bus messages out to websocket subscribers.
 type Hub struct {
 	cfg    Config
@@ -131,8 +179,12 @@ type Hub struct {
 	mu         sync.RWMutex
 	subscribed map[string]*topic
 	conns      map[*conn]struct{}
+	perToken   map[string]int // connections by Principal.Key
+	perAddress map[string]int // connections by client address
 	closed     bool
 	wg         sync.WaitGroup // one per connection being served
+
+	reads chan struct{} // snapshot reads in flight over the node
 }
 
 // topic is a subscribed topic: its subscribers and the newest versioned
@@ -153,6 +205,9 @@ type metrics struct {
 	disconnects    *prometheus.CounterVec
 	snapshotErrors prometheus.Counter
 	resyncs        prometheus.Counter
+	readsInFlight  prometheus.Gauge
+	readWaits      prometheus.Counter
+	refused        *prometheus.CounterVec
 }
 
 // New returns a hub.
@@ -160,6 +215,7 @@ func New(cfg Config, topics Topics, logger *slog.Logger, reg prometheus.Register
 	h := &Hub{
 		cfg: cfg.withDefaults(), topics: topics, logger: logger,
 		subscribed: map[string]*topic{}, conns: map[*conn]struct{}{},
+		perToken: map[string]int{}, perAddress: map[string]int{},
 		m: metrics{
 			clients: prometheus.NewGauge(prometheus.GaugeOpts{
 				Name: "ioc_ws_clients", Help: "Connected websocket clients."}),
@@ -177,13 +233,78 @@ func New(cfg Config, topics Topics, logger *slog.Logger, reg prometheus.Register
 				Name: "ioc_ws_snapshot_errors_total", Help: "Attempts at a subscription's snapshot that failed and are retried."}),
 			resyncs: prometheus.NewCounter(prometheus.CounterOpts{
 				Name: "ioc_ws_resyncs_total", Help: "Connections sent fresh snapshots after a gap in the bus."}),
+			readsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+				Name: "ioc_ws_snapshot_reads_in_flight", Help: "Reads for websocket snapshots (the bus's store, figures computed on the spot) in flight on this node; at most the hub's MaxSnapshotReads."}),
+			readWaits: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "ioc_ws_snapshot_read_waits_total", Help: "Snapshot reads that waited because the node had MaxSnapshotReads in flight."}),
+			refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "ioc_ws_connections_refused_total", Help: "Websocket connections refused, by the limit reached (token, address)."}, []string{"limit"}),
 		},
 	}
+	h.reads = make(chan struct{}, h.cfg.MaxSnapshotReads)
 	if reg != nil {
 		reg.MustRegister(h.m.clients, h.m.subscriptions, h.m.sent, h.m.coalesced, h.m.stale, h.m.disconnects,
-			h.m.snapshotErrors, h.m.resyncs)
+			h.m.snapshotErrors, h.m.resyncs, h.m.readsInFlight, h.m.readWaits, h.m.refused)
 	}
 	return h
+}
+
+// acquireRead waits for a slot among the node's snapshot reads; false
+// means quit closed first.
+func (h *Hub) acquireRead(quit <-chan struct{}) bool {
+	select {
+	case h.reads <- struct{}{}:
+	default:
+		h.m.readWaits.Inc()
+		select {
+		case h.reads <- struct{}{}:
+		case <-quit:
+			return false
+		}
+	}
+	h.m.readsInFlight.Inc()
+	return true
+}
+
+func (h *Hub) releaseRead() {
+	h.m.readsInFlight.Dec()
+	<-h.reads
+}
+
+// Admit says whether a connection of p from addr would be taken now,
+// without reserving anything: a cheap refusal before the upgrade.
+func (h *Hub) Admit(p auth.Principal, addr string) error {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.overLimit(p, addr)
+}
+
+// overLimit says which cap a new connection would pass; h.mu is held.
+func (h *Hub) overLimit(p auth.Principal, addr string) error {
+	if p.Key != "" && h.perToken[p.Key] >= h.cfg.MaxPerToken {
+		return &LimitError{Per: "token", Limit: h.cfg.MaxPerToken}
+	}
+	if addr != "" && h.perAddress[addr] >= h.cfg.MaxPerAddress {
+		return &LimitError{Per: "address", Limit: h.cfg.MaxPerAddress}
+	}
+	return nil
+}
+
+// CloseWhere ends the connections whose principal match selects, with a
+// close code and reason, and returns how many. It never blocks.
+func (h *Hub) CloseWhere(match func(auth.Principal) bool, code int, reason string) int {
+	h.mu.RLock()
+	var hit []*conn
+	for c := range h.conns {
+		if match(c.principal) {
+			hit = append(hit, c)
+		}
+	}
+	h.mu.RUnlock()
+	for _, c := range hit {
+		c.closeWith(code, reason)
+	}
+	return len(hit)
 }
 
 // Deliver hands a bus message to the topic's subscribers, unless the hub
@@ -231,11 +352,13 @@ func (h *Hub) Resync() {
 	}
 }
 
-// Serve runs one connection for principal p until the client leaves, it
-// is dropped, or the hub closes.
-func (h *Hub) Serve(ws Conn, p auth.Principal) error {
+// Serve runs one connection for principal p, from client address addr
+// ("": not counted per address), until the client leaves, it is dropped,
+// or the hub closes. Over a cap it returns a *LimitError at once, having
+// written nothing: the caller tells the client.
+func (h *Hub) Serve(ws Conn, p auth.Principal, addr string) error {
 	c := &conn{
-		hub: h, ws: ws, principal: p,
+		hub: h, ws: ws, principal: p, addr: addr,
 		subs: map[string]*sub{}, pending: map[string]pending{},
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		sem: make(chan struct{}, h.cfg.SnapshotConcurrency),
@@ -246,7 +369,18 @@ func (h *Hub) Serve(ws Conn, p auth.Principal) error {
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
 		return ErrClosed
 	}
+	if err := h.overLimit(p, addr); err != nil {
+		h.mu.Unlock()
+		h.m.refused.WithLabelValues(err.(*LimitError).Per).Inc()
+		return err
+	}
 	h.conns[c] = struct{}{}
+	if p.Key != "" {
+		h.perToken[p.Key]++
+	}
+	if addr != "" {
+		h.perAddress[addr]++
+	}
 	h.wg.Add(1)
 	h.mu.Unlock()
 	defer h.wg.Done()
@@ -369,6 +503,16 @@ func (h *Hub) drop(c *conn) {
 	}
 	h.mu.Lock()
 	delete(h.conns, c)
+	release := func(m map[string]int, k string) {
+		if k == "" {
+			return
+		}
+		if m[k]--; m[k] <= 0 {
+			delete(m, k) // memory stays bounded by the connections open
+		}
+	}
+	release(h.perToken, c.principal.Key)
+	release(h.perAddress, c.addr)
 	h.mu.Unlock()
 }
 

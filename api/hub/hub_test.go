@@ -177,6 +177,9 @@ type topics struct {
 }
 
 func (*topics) Resolve(p auth.Principal, topic string) (string, error) {
+	if topic == "close/me" {
+		return "", &CloseError{Code: 4401, Reason: "token revoked"}
+	}
 	if !strings.HasPrefix(topic, "kpi/") && !strings.HasPrefix(topic, "events/") {
 		return "", fmt.Errorf("unknown topic %q", topic)
 	}
@@ -247,7 +250,7 @@ func serve(t *testing.T, h *Hub) (*fakeConn, chan error) {
 	t.Helper()
 	c := newFakeConn()
 	done := make(chan error, 1)
-	go func() { done <- h.Serve(c, auth.Principal{Role: auth.Admin}) }()
+	go func() { done <- h.Serve(c, auth.Principal{Role: auth.Admin}, "") }()
 	return c, done
 }
 
@@ -340,7 +343,7 @@ func TestRefusalsAndShutdown(t *testing.T) {
 	if len(c.closes) != 1 || c.closes[0] != websocket.CloseGoingAway {
 		t.Errorf("close frames: got %v, want one 1001 (going away)", c.closes)
 	}
-	if err := h.Serve(newFakeConn(), auth.Principal{Role: auth.Admin}); !errors.Is(err, ErrClosed) {
+	if err := h.Serve(newFakeConn(), auth.Principal{Role: auth.Admin}, ""); !errors.Is(err, ErrClosed) {
 		t.Errorf("Serve after Close: got %v, want ErrClosed", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/openioc/ioc/api"
@@ -13,7 +14,14 @@ import (
 )
 
 type serveConfig struct {
-	HTTPAddr        string
+	HTTPAddr string
+	// TLSCert and TLSKey are PEM files; set, the node serves HTTPS.
+	TLSCert, TLSKey string
+	// RedirectAddr, with TLS, answers plain HTTP there with a redirect to
+	// HTTPS; empty: no plain HTTP at all.
+	RedirectAddr    string
+	CORSOrigins     []string
+	AccessLog       string
 	ClickHouse      chstore.Config
 	RedisAddr       string
 	RedisPassword   string
@@ -29,6 +37,7 @@ type serveConfig struct {
 	BatchRows       int
 	BatchAge        time.Duration
 	QueueRows       int
+	MaxRecords      int
 	BodyLimit       int
 	RefreshInterval time.Duration
 	StartupTimeout  time.Duration
@@ -48,15 +57,27 @@ type serveConfig struct {
 	FlushTimeout    time.Duration
 	PublicURL       string
 	TrustedProxies  []netip.Prefix
+
+	// Hostile and careless clients.
+	AllowedOrigins        []string
+	WSMaxPerToken         int
+	WSMaxPerAddress       int
+	AuthFailuresPerMinute int
 }
 
 func parseServeConfig(args []string) (serveConfig, error) {
 	var c serveConfig
 	f := config.New("iocd serve")
-	httpAddr := f.String("http-addr", "IOC_HTTP_ADDR", ":8080", "HTTP listen address")
+	f.SetOutput(flagOutput)
+	httpAddr := f.String("http-addr", "IOC_HTTP_ADDR", ":8080", "HTTP listen address (HTTPS with IOC_TLS_CERT and IOC_TLS_KEY)")
+	tlsCert := f.String("tls-cert", "IOC_TLS_CERT", "", "PEM certificate (chain) to serve HTTPS with; empty: plain HTTP, e.g. behind a TLS-terminating proxy")
+	tlsKey := f.String("tls-key", "IOC_TLS_KEY", "", "PEM private key of IOC_TLS_CERT")
+	redirectAddr := f.String("http-redirect-addr", "IOC_HTTP_REDIRECT_ADDR", "", "with TLS, also listen here for plain HTTP and redirect it to HTTPS (e.g. :80); empty: plain HTTP is not served")
+	corsOrigins := f.String("cors-origins", "IOC_CORS_ORIGINS", "", "comma-separated origins (https://host[:port]) whose pages may call the API from a browser, or *; empty: none")
+	accessLog := f.String("access-log", "IOC_ACCESS_LOG", "info", "level of the one log line per request (component http): info, debug or off")
 	clickhouse := clickHouseFlags(f)
 	redisAddr := f.String("redis-addr", "IOC_REDIS_ADDR", "", "Redis address; empty runs a single node with an in-process bus")
-	redisPass := f.String("redis-password", "IOC_REDIS_PASSWORD", "", "Redis password")
+	redisPass := f.Secret("redis-password", "IOC_REDIS_PASSWORD", "Redis password")
 	redisPrefix := f.String("redis-prefix", "IOC_REDIS_PREFIX", "ioc:", "prefix of the Redis channels and keys; deployments sharing one Redis need different ones")
 	leaseTTL := f.Duration("lease-ttl", "IOC_LEASE_TTL", 3*time.Second, "how long a node's lease (on a table's writes, on publishing figures) outlives the node; renewed every third of it")
 	hierarchy := f.String("hierarchy", "IOC_HIERARCHY", "vn-2025", "current hierarchy of administrative units")
@@ -64,14 +85,15 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	tz := timezoneFlag(f)
 	simulate := f.Float("simulate", "IOC_SIMULATE", 0, "events per second of the built-in simulator; 0 is off")
 	simArea := f.String("simulate-area", "IOC_SIMULATE_AREA", "79", "province the simulator files dossiers in")
-	admin := f.String("admin-token", "IOC_ADMIN_TOKEN", "", "bootstrap bearer token with every right (at least 16 characters)")
-	secret := f.String("jwt-secret", "IOC_JWT_SECRET", "", "secret that signs and checks user tokens (HS256)")
+	admin := f.Secret("admin-token", "IOC_ADMIN_TOKEN", "bootstrap bearer token with every right (at least 16 characters)")
+	secret := f.Secret("jwt-secret", "IOC_JWT_SECRET", "secret that signs and checks user tokens (HS256)")
 	maxFuture := f.Duration("ingest-max-future", "IOC_INGEST_MAX_FUTURE", 5*time.Minute, "how far ahead of the server's clock a record may be stamped")
 	batchRows := f.Int("ingest-batch-rows", "IOC_INGEST_BATCH_ROWS", 5000, "rows that trigger a flush to ClickHouse")
 	batchAge := f.Duration("ingest-batch-age", "IOC_INGEST_BATCH_AGE", 200*time.Millisecond, "longest a record waits for its flush")
 	flushTimeout := f.Duration("ingest-flush-timeout", "IOC_INGEST_FLUSH_TIMEOUT", 15*time.Second, "longest the storing of a batch may take, and again the writing of its rollups; a batch another node began is taken for abandoned after twice this and two lease lifetimes")
 	queueRows := f.Int("ingest-queue-rows", "IOC_INGEST_QUEUE_ROWS", 100000, "rows waiting for a flush beyond which ingest answers 503")
-	bodyLimit := f.Int("http-body-limit", "IOC_HTTP_BODY_LIMIT", 16<<20, "largest request body in bytes (413 beyond)")
+	maxRecords := f.Int("ingest-max-records", "IOC_INGEST_MAX_RECORDS", 50000, "most records one ingest request may hold (413 beyond)")
+	bodyLimit := f.Int("http-body-limit", "IOC_HTTP_BODY_LIMIT", 16<<20, "largest request body in bytes, also once its Content-Encoding is undone (413 beyond)")
 	refresh := f.Duration("refresh-interval", "IOC_REFRESH_INTERVAL", 15*time.Second, "how often every unit's figures are recomputed")
 	startup := f.Duration("startup-timeout", "IOC_STARTUP_TIMEOUT", 60*time.Second, "how long to wait for ClickHouse and Redis at start")
 	shutdown := f.Duration("shutdown-timeout", "IOC_SHUTDOWN_TIMEOUT", 30*time.Second, "how long to wait for requests and websockets at stop")
@@ -80,7 +102,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	mqttURL := f.String("mqtt-url", "IOC_MQTT_URL", "", "MQTT broker to take sensor readings and camera events from, e.g. tcp://127.0.0.1:1883; empty is off")
 	mqttClient := f.String("mqtt-client-id", "IOC_MQTT_CLIENT_ID", "", "MQTT client id; the broker keeps unacknowledged messages under it, so keep it stable (default iocd-<hostname>)")
 	mqttUser := f.String("mqtt-username", "IOC_MQTT_USERNAME", "", "MQTT user name")
-	mqttPass := f.String("mqtt-password", "IOC_MQTT_PASSWORD", "", "MQTT password")
+	mqttPass := f.Secret("mqtt-password", "IOC_MQTT_PASSWORD", "MQTT password")
 	mqttShare := f.String("mqtt-shared-group", "IOC_MQTT_SHARED_GROUP", "", "subscribe as $share/<group>/… so that several nodes split the stream")
 	mqttPayload := f.Int("mqtt-max-payload", "IOC_MQTT_MAX_PAYLOAD", 256<<10, "largest MQTT message in bytes; larger ones are refused")
 	rules := f.String("rules-file", "IOC_RULES_FILE", "", "JSON file of alarm rules ({\"rules\": […]}); empty: the default rules")
@@ -92,16 +114,21 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	simDevices := f.Int("simulate-devices", "IOC_SIMULATE_DEVICES", 1, "with IOC_SIMULATE, also simulate cameras and sensors (1) or not (0)")
 	publicURL := f.String("public-url", "IOC_PUBLIC_URL", "", "base URL clients reach the server at, e.g. https://ioc.example.gov.vn; every absolute link (OGC, TileJSON) is built from it and keeps the caller's access_token. Empty: links use the request's Host and carry no token")
 	proxies := f.String("trusted-proxies", "IOC_TRUSTED_PROXIES", "", "comma-separated CIDRs or addresses of the reverse proxies whose X-Forwarded-Host and X-Forwarded-Proto are believed; empty: none")
+	origins := f.String("allowed-origins", "IOC_ALLOWED_ORIGINS", "", "web origins besides the server's own whose pages may open the live websocket, comma-separated (https://wall.example.gov.vn); * for any")
+	wsPerToken := f.Int("ws-max-per-token", "IOC_WS_MAX_PER_TOKEN", 50, "live websocket connections one token may hold at once on a node")
+	wsPerAddress := f.Int("ws-max-per-address", "IOC_WS_MAX_PER_ADDRESS", 200, "live websocket connections from one client address at once on a node (the socket's address: behind a proxy, all of its clients)")
+	authFailures := f.Int("auth-failures-per-minute", "IOC_AUTH_FAILURES_PER_MINUTE", 60, "failed authentications a client address may make per minute before 429")
 	if err := f.Parse(args); err != nil {
 		return c, err
 	}
 	c = serveConfig{
-		HTTPAddr:   *httpAddr,
+		HTTPAddr: *httpAddr, TLSCert: *tlsCert, TLSKey: *tlsKey, RedirectAddr: *redirectAddr,
+		CORSOrigins: splitList(*corsOrigins), AccessLog: *accessLog,
 		ClickHouse: clickhouse(*tz),
 		RedisAddr:  *redisAddr, RedisPassword: *redisPass, RedisPrefix: *redisPrefix,
 		Hierarchy: *hierarchy, GeoDir: *geoDir, Timezone: *tz, Simulate: *simulate, SimulateArea: *simArea,
 		AdminToken: *admin, JWTSecret: *secret, MaxFuture: *maxFuture,
-		BatchRows: *batchRows, BatchAge: *batchAge, QueueRows: *queueRows, BodyLimit: *bodyLimit,
+		BatchRows: *batchRows, BatchAge: *batchAge, QueueRows: *queueRows, MaxRecords: *maxRecords, BodyLimit: *bodyLimit,
 		RefreshInterval: *refresh, StartupTimeout: *startup, ShutdownTimeout: *shutdown,
 		LogLevel: *logLevel, LogFormat: *logFormat,
 		MQTT: ingest.MQTTConfig{URL: *mqttURL, ClientID: *mqttClient, Username: *mqttUser, Password: *mqttPass,
@@ -121,13 +148,39 @@ func parseServeConfig(args []string) (serveConfig, error) {
 		return c, fmt.Errorf("IOC_TRUSTED_PROXIES: %w", err)
 	}
 	c.TrustedProxies = trusted
+	for _, o := range strings.Split(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.AllowedOrigins = append(c.AllowedOrigins, o)
+		}
+	}
+	c.WSMaxPerToken, c.WSMaxPerAddress, c.AuthFailuresPerMinute = *wsPerToken, *wsPerAddress, *authFailures
+	if c.WSMaxPerToken < 1 || c.WSMaxPerAddress < 1 || c.AuthFailuresPerMinute < 1 {
+		return c, errors.New("IOC_WS_MAX_PER_TOKEN, IOC_WS_MAX_PER_ADDRESS and IOC_AUTH_FAILURES_PER_MINUTE must be at least 1")
+	}
 	if c.AdminToken == "" && c.JWTSecret == "" {
 		return c, errors.New("set IOC_ADMIN_TOKEN or IOC_JWT_SECRET (or both): without them no client can authenticate")
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return c, errors.New("IOC_ADMIN_TOKEN must be at least 16 characters")
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return c, errors.New("set both IOC_TLS_CERT and IOC_TLS_KEY to serve HTTPS, or neither to serve plain HTTP")
+	}
+	if c.RedirectAddr != "" && c.TLSCert == "" {
+		return c, errors.New("IOC_HTTP_REDIRECT_ADDR redirects plain HTTP to HTTPS: it needs IOC_TLS_CERT and IOC_TLS_KEY")
+	}
 	return c, nil
+}
+
+// splitList reads a comma-separated setting.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // clickHouseFlags defines the settings that say where ClickHouse is, for
@@ -137,7 +190,7 @@ func clickHouseFlags(f *config.FlagSet) func(zone string) chstore.Config {
 	addr := f.String("clickhouse-addr", "IOC_CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address")
 	db := f.String("clickhouse-database", "IOC_CLICKHOUSE_DATABASE", "ioc", "ClickHouse database (created if missing)")
 	user := f.String("clickhouse-user", "IOC_CLICKHOUSE_USER", "default", "ClickHouse user")
-	pass := f.String("clickhouse-password", "IOC_CLICKHOUSE_PASSWORD", "", "ClickHouse password")
+	pass := f.Secret("clickhouse-password", "IOC_CLICKHOUSE_PASSWORD", "ClickHouse password")
 	return func(zone string) chstore.Config {
 		return chstore.Config{Addr: *addr, Database: *db, Username: *user, Password: *pass, TimeZone: zone}
 	}

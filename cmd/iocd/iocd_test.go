@@ -218,6 +218,11 @@ func TestClickHouseDownGives503AndAcknowledgesNothing(t *testing.T) {
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(raw), "nothing from this request was acknowledged") {
 		t.Fatalf("with ClickHouse down: got %d Retry-After %q %s, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), raw)
 	}
+	// The storage's own error (its address, the driver's text) stays in
+	// the log, under the request id the client is given.
+	if id := resp.Header.Get("X-Request-Id"); strings.Contains(string(raw), ch.Addr) || strings.Contains(string(raw), "store batch") || id == "" || !strings.Contains(string(raw), id) {
+		t.Errorf("with ClickHouse down: got %s (X-Request-Id %q), want no storage error text and the request id", raw, id)
+	}
 	var ready struct {
 		Status string            `json:"status"`
 		Checks map[string]string `json:"checks"`

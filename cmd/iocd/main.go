@@ -5,17 +5,23 @@
 //
 //	iocd [serve]                          run the node (configured by IOC_* variables or flags)
 //	iocd token --role viewer --area 26740 print a signed access token
+//	iocd token revoke --reason … ID       revoke a token on every node (iocd token revoked lists them)
 //	iocd migrate                          apply the ClickHouse schema and exit
 //	iocd verify [--from --to --repair]    check every rollup against the stored records (and correct it)
 //	iocd import-units --name … --levels … install a hierarchy from GeoJSON (and a unit list)
+//	iocd version                          print the version, the commit and the Go it was built with
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -33,6 +39,7 @@ import (
 	"github.com/openioc/ioc/alarm"
 	"github.com/openioc/ioc/api"
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/api/hub"
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/feed"
 	"github.com/openioc/ioc/geo"
@@ -44,25 +51,63 @@ import (
 	"github.com/openioc/ioc/report"
 )
 
+// usage is what iocd -h prints before the settings of serve.
+const usage = `iocd: the intelligent operations center backend.
+
+Usage:
+  iocd [serve] [flags]                   run a node (the default command)
+  iocd token --role viewer --area 26740  print a signed access token (--ttl, --sub)
+  iocd migrate                           apply the ClickHouse schema and exit
+  iocd verify [--from --to] [--repair]   check every rollup against the stored records, and correct it
+  iocd import-units --name … --levels …  install a hierarchy of administrative units from GeoJSON
+  iocd version                           print the version (also iocd --version)
+  iocd help                              print this (also iocd -h)
+
+Every setting is an IOC_* environment variable and a flag; a flag wins.
+"iocd COMMAND -h" lists a command's settings. Those of serve:
+
+`
+
+// flagOutput is where a command's -h writes its settings: stderr, as the
+// flag package does, except for iocd -h, which writes all of it to stdout.
+var flagOutput io.Writer = os.Stderr
+
 func main() {
 	cmd, args := "serve", os.Args[1:]
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
+	}
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "-h", "-help", "--help":
+			cmd = "help"
+		case "-version", "--version":
+			cmd = "version"
+		}
 	}
 	var err error
 	switch cmd {
 	case "serve":
 		err = serve(args)
 	case "token":
-		err = token(args, os.Stdout)
+		err = token(args, os.Stdout, os.Stderr)
 	case "migrate":
 		err = migrate(args)
 	case "verify":
 		err = verify(args, os.Stdout)
 	case "import-units":
 		err = importUnits(args, os.Stdout)
+	case "version":
+		err = printVersion(os.Stdout)
+	case "help":
+		fmt.Print(usage)
+		flagOutput = os.Stdout
+		_, err = parseServeConfig([]string{"-h"})
 	default:
-		err = fmt.Errorf("unknown command %q: use serve, token, migrate, verify or import-units", cmd)
+		err = fmt.Errorf("unknown command %q: use serve, token, migrate, verify, import-units, version or help", cmd)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0) // asked for: the settings are printed
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "iocd:", err)
@@ -85,6 +130,7 @@ func serve(args []string) error {
 func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func(addr net.Addr)) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerBuildInfo(reg)
 
 	// Geography: the units every record and figure is keyed by.
 	units, err := loadUnits(cfg.GeoDir)
@@ -139,6 +185,13 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	}
 
 	ready["live"] = liveReady(pub)
+
+	// Revoked tokens: kept in ClickHouse, read every few seconds, announced
+	// on the bus so that every node refuses them at once.
+	revocations := auth.NewRevocations(auth.RevocationsConfig{}, auth.NewClickHouseRevocations(store), pub, logger.With("component", "auth"))
+	if err := revocations.Load(startCtx); err != nil {
+		return err
+	}
 
 	// Devices: the registry of cameras and sensors, their status and the
 	// devices/ topics.
@@ -237,7 +290,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	if err != nil {
 		return err
 	}
-	ingestSvc := ingest.NewService(ingest.ServiceConfig{Location: loc}, ingest.Rules{
+	ingestSvc := ingest.NewService(ingest.ServiceConfig{Location: loc, BodyLimit: cfg.BodyLimit, MaxRecords: cfg.MaxRecords}, ingest.Rules{
 		Hierarchy: cfg.Hierarchy, Areas: units, MaxFuture: cfg.MaxFuture, Places: hierarchy, Devices: devices,
 	}, ingest.Writers{Dossiers: writer, Cameras: cameraWriter, Readings: readingWriter, Feedback: feedbackWriter}, devices, ingestLogger, reg)
 	var mqtt *ingest.MQTT
@@ -247,15 +300,18 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		}
 		ready["mqtt"] = func(context.Context) error {
 			if !mqtt.Connected() {
-				return fmt.Errorf("not connected to the MQTT broker at %s (IOC_MQTT_URL)", cfg.MQTT.URL)
+				return api.NotReady(fmt.Sprintf("not connected to the MQTT broker at %s (IOC_MQTT_URL)", cfg.MQTT.URL))
 			}
 			return nil
 		}
 	}
 
 	// API: REST, websocket hub, health, metrics and the built-in page.
-	server, err := api.New(api.Config{BodyLimit: cfg.BodyLimit, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies}, api.Deps{
-		Geo: units, KPIs: agg, Auth: auth.NewVerifier(cfg.AdminToken, []byte(cfg.JWTSecret)),
+	server, err := api.New(api.Config{BodyLimit: cfg.BodyLimit, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies,
+		AllowedOrigins: cfg.AllowedOrigins, AuthFailuresPerMinute: cfg.AuthFailuresPerMinute,
+		CORSOrigins: cfg.CORSOrigins, AccessLog: cfg.AccessLog, HSTS: cfg.TLSCert != "",
+		Hub: hub.Config{MaxPerToken: cfg.WSMaxPerToken, MaxPerAddress: cfg.WSMaxPerAddress}}, api.Deps{
+		Geo: units, KPIs: agg, Auth: auth.NewVerifier(cfg.AdminToken, []byte(cfg.JWTSecret)), Revocations: revocations,
 		Devices: devices, Alarms: alarms, Events: events, Reports: reports,
 		Ingest: map[string]fiber.Handler{
 			"dossiers": ingestSvc.Dossiers, "camera-events": ingestSvc.CameraEvents, "sensor-readings": ingestSvc.SensorReadings,
@@ -263,7 +319,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		},
 		Latest:   pub,
 		Ready:    ready,
-		Gatherer: reg, Registerer: reg, Logger: logger.With("component", "api"),
+		Gatherer: reg, Registerer: reg, Logger: logger.With("component", "api"), AccessLogger: logger.With("component", "http"),
 	})
 	if err != nil {
 		return err
@@ -273,9 +329,17 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	if err != nil {
 		return fmt.Errorf("subscribe to the bus: %w", err)
 	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	ln, cert, err := listenHTTP(cfg)
 	if err != nil {
-		return fmt.Errorf("listen on %s (IOC_HTTP_ADDR): %w", cfg.HTTPAddr, err)
+		return err
+	}
+	stopRedirects := func(context.Context) {}
+	if cfg.RedirectAddr != "" {
+		stopRedirects, err = serveRedirects(redirectServer(cfg.RedirectAddr, ln.Addr().(*net.TCPAddr).Port, logger.With("component", "http")))
+		if err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	cancelStart()
 
@@ -310,22 +374,23 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	stopAlarms := run("alarms", func(ctx context.Context) { _ = alarms.Run(ctx) })
 	stopFeed := run("feed", events.Run)
 	stopAggregate := run("aggregate", func(ctx context.Context) { _ = agg.Run(ctx) })
+	stopRevocations := run("revocations", revocations.Run)
 	var stopSimulators []func()
 	if cfg.Simulate > 0 {
-		sim, err := newSimulator(cfg, ln.Addr(), hierarchy, loc, logger.With("component", "simulator"), reg)
+		sim, err := newSimulator(cfg, ln.Addr(), cert, hierarchy, loc, logger.With("component", "simulator"), reg)
 		if err != nil {
 			return err
 		}
 		stopSimulators = append(stopSimulators, run("simulator", func(ctx context.Context) { _ = sim.Run(ctx) }))
 		if cfg.SimulateDevices {
-			dsim, err := newDeviceSimulator(cfg, ln.Addr(), hierarchy, loc, logger.With("component", "simulator"), reg)
+			dsim, err := newDeviceSimulator(cfg, ln.Addr(), cert, hierarchy, loc, logger.With("component", "simulator"), reg)
 			if err != nil {
 				return err
 			}
 			stopSimulators = append(stopSimulators, run("device simulator", func(ctx context.Context) { _ = dsim.Run(ctx) }))
 		}
 	}
-	logger.Info("iocd is up", "addr", ln.Addr().String(), "hierarchy", cfg.Hierarchy,
+	logger.Info("iocd is up", "addr", ln.Addr().String(), "tls", cert != nil, "hierarchy", cfg.Hierarchy,
 		"timezone", cfg.Timezone, "redis", cfg.RedisAddr != "", "simulate", cfg.Simulate)
 	if started != nil {
 		started(ln.Addr())
@@ -364,12 +429,14 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	stopFeed()
 	stopDevices()
 	stopAggregate()
+	stopRevocations()
 	// 5. Stop HTTP: websockets close with 1001 (going away), requests in
 	//    flight finish. This comes before closing ClickHouse and Redis so
 	//    that no request finds its storage gone.
 	if err := server.Shutdown(shutdownCtx); err != nil {
 		logger.Warn("http shutdown", "err", err)
 	}
+	stopRedirects(shutdownCtx)
 	// 6. Close the bus subscription; deferred calls then close Redis and
 	//    ClickHouse.
 	_ = busSub.Close()
@@ -394,7 +461,7 @@ func openStore(ctx context.Context, cfg chstore.Config, logger *slog.Logger) (*c
 	}
 }
 
-func newSimulator(cfg serveConfig, addr net.Addr, h *geo.Hierarchy, loc *time.Location, logger *slog.Logger, reg prometheus.Registerer) (*simulator.Simulator, error) {
+func newSimulator(cfg serveConfig, addr net.Addr, cert *tls.Certificate, h *geo.Hierarchy, loc *time.Location, logger *slog.Logger, reg prometheus.Registerer) (*simulator.Simulator, error) {
 	province, ok := h.Unit(cfg.SimulateArea)
 	if !ok {
 		return nil, fmt.Errorf("IOC_SIMULATE_AREA=%q is not a unit of %s", cfg.SimulateArea, h.Name())
@@ -408,12 +475,12 @@ func newSimulator(cfg serveConfig, addr net.Addr, h *geo.Hierarchy, loc *time.Lo
 		return nil, err
 	}
 	return simulator.New(simulator.Config{
-		BaseURL: fmt.Sprintf("http://127.0.0.1:%d", addr.(*net.TCPAddr).Port), Token: tok, Rate: cfg.Simulate,
+		BaseURL: selfURL(addr, cert), HTTPClient: selfClient(cert), Token: tok, Rate: cfg.Simulate,
 		Areas: areas, ProvinceArea: province.Code, Location: loc,
 	}, logger, reg)
 }
 
-func newDeviceSimulator(cfg serveConfig, addr net.Addr, h *geo.Hierarchy, loc *time.Location, logger *slog.Logger, reg prometheus.Registerer) (*simulator.Devices, error) {
+func newDeviceSimulator(cfg serveConfig, addr net.Addr, cert *tls.Certificate, h *geo.Hierarchy, loc *time.Location, logger *slog.Logger, reg prometheus.Registerer) (*simulator.Devices, error) {
 	tok, err := simulatorToken(cfg)
 	if err != nil {
 		return nil, err
@@ -423,8 +490,27 @@ func newDeviceSimulator(cfg serveConfig, addr net.Addr, h *geo.Hierarchy, loc *t
 		return nil, fmt.Errorf("IOC_SIMULATE_AREA=%q has no units with boundaries to place cameras and sensors in", cfg.SimulateArea)
 	}
 	return simulator.NewDevices(simulator.DevicesConfig{
-		BaseURL: fmt.Sprintf("http://127.0.0.1:%d", addr.(*net.TCPAddr).Port), Token: tok, Sites: sites, Location: loc,
+		BaseURL: selfURL(addr, cert), HTTPClient: selfClient(cert), Token: tok, Sites: sites, Location: loc,
 	}, logger, reg)
+}
+
+// selfURL is the node's own address for the simulators, over HTTPS when
+// it serves it.
+func selfURL(addr net.Addr, cert *tls.Certificate) string {
+	scheme := "http"
+	if cert != nil {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://127.0.0.1:%d", scheme, addr.(*net.TCPAddr).Port)
+}
+
+// selfClient is the simulators' client: nil (the default) over plain
+// HTTP, one that trusts the node's certificate over HTTPS.
+func selfClient(cert *tls.Certificate) *http.Client {
+	if cert == nil {
+		return nil
+	}
+	return pinnedClient(cert)
 }
 
 // simulatorToken is the bearer token the simulators ingest with.
@@ -432,7 +518,7 @@ func simulatorToken(cfg serveConfig) (string, error) {
 	if cfg.AdminToken != "" {
 		return cfg.AdminToken, nil
 	}
-	tok, err := auth.Issue([]byte(cfg.JWTSecret), auth.Principal{Subject: "simulator", Role: auth.Ingest}, 365*24*time.Hour, time.Now())
+	tok, err := auth.Issue([]byte(cfg.JWTSecret), auth.Principal{Subject: "simulator", Role: auth.Ingest, Areas: []string{cfg.SimulateArea}}, 365*24*time.Hour, time.Now())
 	if err != nil {
 		return "", fmt.Errorf("issue the simulator's token: %w", err)
 	}
@@ -488,6 +574,8 @@ func route(server *api.Server, agg *aggregate.Aggregator) bus.Handler {
 		switch {
 		case m.Topic == aggregate.DirtyTopic:
 			agg.Forwarded(m.Payload)
+		case m.Topic == auth.RevokedTopic:
+			server.Revoked(m.Payload)
 		case strings.HasPrefix(m.Topic, "internal/"):
 		default:
 			server.Deliver(m)
@@ -505,7 +593,7 @@ func liveReady(b liveBus) api.Check {
 			return err
 		}
 		if len(m) == 0 {
-			return errors.New("live figures not published yet: the node holding the aggregate lease is still publishing them, or none holds it (see the aggregate component's log)")
+			return api.NotReady("live figures not published yet: the node holding the aggregate lease is still publishing them, or none holds it (see the aggregate component's log)")
 		}
 		return nil
 	}

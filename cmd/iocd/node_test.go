@@ -14,12 +14,18 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/openioc/ioc/api/auth"
 	"github.com/openioc/ioc/internal/testenv"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) {
+	// Device passwords are hashed with bcrypt, which under the race
+	// detector takes seconds at the default cost.
+	auth.HashCost = bcrypt.MinCost
+	os.Exit(testenv.Main(m))
+}
 
 const (
 	adminToken = "test-admin-token-0123456789"
@@ -203,6 +209,9 @@ func event(id, dossier, area, status, channel string, ago time.Duration) map[str
 
 func issueToken(t testing.TB, role auth.Role, areas ...string) string {
 	t.Helper()
+	if role == auth.Ingest && len(areas) == 0 {
+		areas = []string{auth.AllAreas}
+	}
 	tok, err := auth.Issue([]byte(jwtSecret), auth.Principal{Subject: "test", Role: role, Areas: areas}, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)

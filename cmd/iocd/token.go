@@ -1,28 +1,53 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
 	"strings"
+	"text/tabwriter"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/config"
 )
 
-// token prints a signed token: iocd token --role viewer --area 26740 --ttl 24h.
-func token(args []string, out io.Writer) error {
+// token issues, revokes and lists tokens:
+//
+//	iocd token --role viewer --area 26740 --ttl 24h   print a signed token (its id on stderr)
+//	iocd token revoke --reason "…" ID|TOKEN           revoke a token on every node
+//	iocd token revoked                                list the revoked tokens
+func token(args []string, out, errOut io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "revoke":
+			return revokeToken(args[1:], out)
+		case "revoked":
+			return listRevoked(args[1:], out)
+		}
+	}
 	f := config.New("iocd token")
-	secret := f.String("jwt-secret", "IOC_JWT_SECRET", "", "signing secret")
+	secret := f.Secret("jwt-secret", "IOC_JWT_SECRET", "signing secret (the server's IOC_JWT_SECRET)")
+	secretFile := f.FlagSet.String("secret-file", "", "file holding the signing secret; default: IOC_JWT_SECRET, else $VAR/jwt-secret or var/jwt-secret (where make run keeps it)")
 	hierarchy := f.String("hierarchy", "IOC_HIERARCHY", "vn-2025", "hierarchy the area codes belong to")
 	geoDir := f.String("geo-dir", "IOC_GEO_DIR", "", "directory of imported hierarchies")
-	role := f.FlagSet.String("role", "viewer", "admin, ingest, viewer or operator (a viewer that may also acknowledge and resolve alarms)")
+	role := f.FlagSet.String("role", "viewer", "admin, ingest, viewer or operator (a viewer that may also acknowledge and resolve alarms and register devices)")
 	sub := f.FlagSet.String("sub", "", "subject: who the token is for (default: the role)")
 	ttl := f.FlagSet.Duration("ttl", 24*time.Hour, "lifetime")
 	var areas []string
-	f.FlagSet.Func("area", "unit code whose subtree the token may read; repeat or comma-separate; * for all", func(v string) error {
+	f.FlagSet.Func("area", "unit code whose subtree the token covers; repeat or comma-separate; * for all", func(v string) error {
 		for _, a := range strings.Split(v, ",") {
 			if a = strings.TrimSpace(a); a != "" {
 				areas = append(areas, a)
@@ -31,6 +56,10 @@ func token(args []string, out io.Writer) error {
 		return nil
 	})
 	if err := f.Parse(args); err != nil {
+		return err
+	}
+	key, err := signingSecret(*secretFile, *secret)
+	if err != nil {
 		return err
 	}
 	units, err := loadUnits(*geoDir)
@@ -47,17 +76,188 @@ func token(args []string, out io.Writer) error {
 		}
 	}
 	switch r := auth.Role(*role); {
-	case (r == auth.Viewer || r == auth.Operator) && len(areas) == 0:
-		return fmt.Errorf("a %s token needs --area (a unit code, or * for all)", r)
+	case r != auth.Admin && slices.Contains(auth.Roles, r) && len(areas) == 0:
+		article := "a"
+		if strings.ContainsAny(string(r)[:1], "aeiou") {
+			article = "an"
+		}
+		return fmt.Errorf("%s %s token needs --area (a unit code, or * for all): every token but an admin's is scoped", article, r)
 	case r == auth.Admin && len(areas) == 0:
 		areas = []string{auth.AllAreas}
 	}
-	tok, err := auth.Issue([]byte(*secret), auth.Principal{Subject: *sub, Role: auth.Role(*role), Areas: areas}, *ttl, time.Now())
+	now := time.Now()
+	p := auth.Principal{Subject: *sub, Role: auth.Role(*role), Areas: areas, ID: auth.NewID()}
+	tok, err := auth.Issue(key, p, *ttl, now)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(out, tok)
+	if _, err := fmt.Fprintln(out, tok); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(errOut, "token id %s, expires %s; revoke it with: iocd token revoke --reason \"…\" %s\n",
+		p.ID, now.Add(*ttl).UTC().Format(time.RFC3339), p.ID)
 	return err
+}
+
+// signingSecret finds the secret tokens are signed with: --secret-file,
+// else IOC_JWT_SECRET (or --jwt-secret), else the file make run keeps.
+func signingSecret(file, value string) ([]byte, error) {
+	read := func(name string) ([]byte, error) {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("read the signing secret: %w", err)
+		}
+		b = bytes.TrimRight(b, "\r\n")
+		if len(b) == 0 {
+			return nil, fmt.Errorf("signing secret file %s is empty", name)
+		}
+		return b, nil
+	}
+	if file != "" {
+		return read(file)
+	}
+	if value != "" {
+		return []byte(value), nil
+	}
+	var tried []string
+	if dir := os.Getenv("VAR"); dir != "" {
+		tried = append(tried, filepath.Join(dir, "jwt-secret"))
+	}
+	tried = append(tried, filepath.Join("var", "jwt-secret"))
+	for _, name := range tried {
+		if _, err := os.Stat(name); err == nil {
+			return read(name)
+		}
+	}
+	return nil, fmt.Errorf("no signing secret: pass --secret-file, or set IOC_JWT_SECRET to the server's (make run keeps it in var/jwt-secret; not found at %s)",
+		strings.Join(tried, " nor "))
+}
+
+// revocationFlags are the settings revoke and revoked share: where
+// ClickHouse keeps the list, and the Redis that announces a revocation.
+func revocationFlags(f *config.FlagSet) func(ctx context.Context) (*auth.Revocations, func(), error) {
+	clickhouse := clickHouseFlags(f)
+	tz := timezoneFlag(f)
+	redisAddr := f.String("redis-addr", "IOC_REDIS_ADDR", "", "Redis shared by the nodes, to announce a revocation at once; empty: nodes apply it at their next refresh (5 s)")
+	redisPass := f.String("redis-password", "IOC_REDIS_PASSWORD", "", "Redis password")
+	redisPrefix := f.String("redis-prefix", "IOC_REDIS_PREFIX", "ioc:", "prefix of the Redis channels")
+	return func(ctx context.Context) (*auth.Revocations, func(), error) {
+		logger := newLogger("warn", "text")
+		store, err := chstore.Open(ctx, clickhouse(*tz), logger)
+		if err != nil {
+			return nil, nil, err
+		}
+		closers := []func(){func() { _ = store.Close() }}
+		closeAll := func() {
+			for _, c := range slices.Backward(closers) {
+				c()
+			}
+		}
+		if _, err := store.Migrate(ctx); err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("bring the schema up to date: %w", err)
+		}
+		var pub auth.Announcer
+		if *redisAddr != "" {
+			rdb := redis.NewClient(&redis.Options{Addr: *redisAddr, Password: *redisPass})
+			closers = append(closers, func() { _ = rdb.Close() })
+			rb, err := bus.NewRedis(rdb, bus.RedisConfig{Prefix: *redisPrefix}, logger, nil)
+			if err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+			pub = rb
+		}
+		l := auth.NewRevocations(auth.RevocationsConfig{}, auth.NewClickHouseRevocations(store), pub, logger)
+		if err := l.Load(ctx); err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		return l, closeAll, nil
+	}
+}
+
+// revokeToken revokes a token by its id, or the token itself (whose id
+// and expiry it reads; it need not be valid).
+func revokeToken(args []string, out io.Writer) error {
+	f := config.New("iocd token revoke")
+	open := revocationFlags(f)
+	reason := f.FlagSet.String("reason", "", "why, e.g. \"laptop lost\" (required)")
+	by := f.FlagSet.String("by", "", "who revokes it (default: the user running the command)")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if f.FlagSet.NArg() != 1 {
+		return errors.New("usage: iocd token revoke --reason \"…\" ID (or the token itself)")
+	}
+	r := auth.Revocation{ID: f.FlagSet.Arg(0), Reason: *reason, RevokedBy: *by}
+	if strings.Count(r.ID, ".") == 2 {
+		var c jwt.RegisteredClaims
+		if _, _, err := jwt.NewParser().ParseUnverified(r.ID, &c); err != nil || c.ID == "" {
+			return fmt.Errorf("the token given carries no id (it was issued before tokens had ids, and stays valid until it expires): %v", err)
+		}
+		r.ID = c.ID
+		if c.ExpiresAt != nil {
+			exp := c.ExpiresAt.Time.UTC()
+			r.ExpiresAt = &exp
+		}
+	}
+	if r.RevokedBy == "" {
+		r.RevokedBy = "iocd token revoke"
+		if u, err := user.Current(); err == nil {
+			r.RevokedBy += " (" + u.Username + ")"
+		}
+	}
+	if err := auth.CheckRevocation(r); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, closeAll, err := open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	r, err = l.Revoke(ctx, r)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "token %s revoked at %s by %s: %s\n", r.ID, r.RevokedAt.Format(time.RFC3339), r.RevokedBy, r.Reason)
+	return err
+}
+
+// listRevoked prints the revoked tokens, newest first.
+func listRevoked(args []string, out io.Writer) error {
+	f := config.New("iocd token revoked")
+	open := revocationFlags(f)
+	format := f.FlagSet.String("format", "text", "text or json")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if *format != "text" && *format != "json" {
+		return fmt.Errorf("--format %q: use text or json", *format)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, closeAll, err := open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	list := l.List()
+	if *format == "json" {
+		return json.NewEncoder(out).Encode(map[string]any{"count": len(list), "revocations": list})
+	}
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tREVOKED AT\tBY\tREASON\tEXPIRES")
+	for _, r := range list {
+		exp := "unknown"
+		if r.ExpiresAt != nil {
+			exp = r.ExpiresAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.RevokedAt.Format(time.RFC3339), r.RevokedBy, r.Reason, exp)
+	}
+	return w.Flush()
 }
 
 // migrate applies the schema and exits, for operators who migrate before

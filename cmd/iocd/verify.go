@@ -26,7 +26,7 @@ func verify(args []string, out io.Writer) error {
 	clickhouse := clickHouseFlags(f)
 	tz := timezoneFlag(f)
 	redisAddr := f.String("redis-addr", "IOC_REDIS_ADDR", "", "Redis shared by the nodes, whose leases a repair takes; empty: a single node, which must be stopped for a repair")
-	redisPass := f.String("redis-password", "IOC_REDIS_PASSWORD", "", "Redis password")
+	redisPass := f.Secret("redis-password", "IOC_REDIS_PASSWORD", "Redis password")
 	redisPrefix := f.String("redis-prefix", "IOC_REDIS_PREFIX", "ioc:", "prefix of the Redis keys")
 	from := f.FlagSet.String("from", "", "first day or time checked (2026-11-01 or RFC 3339), in IOC_TIMEZONE; empty: the beginning")
 	to := f.FlagSet.String("to", "", "end of the range, excluded; empty: now")

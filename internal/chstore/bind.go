@@ -20,8 +20,19 @@ func In[T any](values []T) clickhouse.GroupSet {
 }
 
 // Time formats t for comparison with a DateTime('UTC') column. Binding a
-// time.Time sends its zone name, which older servers may not know.
-func Time(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
+// time.Time sends its zone name, which older servers may not know. A
+// DateTime holds 1970-01-01 00:00:00 to 2106-02-07 06:28:15 UTC, and a
+// server given a time outside fails or wraps around: t is clamped to that
+// range, which compares with any stored value as t itself would.
+func Time(t time.Time) string {
+	switch s := t.Unix(); {
+	case s < 0:
+		t = time.Unix(0, 0)
+	case s > 1<<32-1:
+		t = time.Unix(1<<32-1, 0)
+	}
+	return t.UTC().Format("2006-01-02 15:04:05")
+}
 
 // CountsByKey runs a query whose rows are (String, UInt64) and returns them
 // as a map, e.g. the open alarms or overdue dossiers per unit.

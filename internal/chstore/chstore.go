@@ -74,6 +74,7 @@ type Store struct {
 	conn   driver.Conn
 	db     string
 	zone   string
+	loc    *time.Location
 	logger *slog.Logger
 }
 
@@ -86,7 +87,8 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	}
 	// The zone is written into view definitions, so it must be a name the
 	// tz database knows and nothing else.
-	if _, err := time.LoadLocation(cfg.TimeZone); err != nil || !zoneRE.MatchString(cfg.TimeZone) {
+	loc, err := time.LoadLocation(cfg.TimeZone)
+	if err != nil || !zoneRE.MatchString(cfg.TimeZone) {
 		return nil, fmt.Errorf("time zone %q is not a tz database name such as Asia/Ho_Chi_Minh", cfg.TimeZone)
 	}
 	opts := func(db string) *clickhouse.Options {
@@ -117,7 +119,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		conn.Close()
 		return nil, fmt.Errorf("ping clickhouse at %s: %w", cfg.Addr, err)
 	}
-	return &Store{conn: conn, db: cfg.Database, zone: cfg.TimeZone, logger: logger}, nil
+	return &Store{conn: conn, db: cfg.Database, zone: cfg.TimeZone, loc: loc, logger: logger}, nil
 }
 
 // Conn is the pooled connection, for the packages that own their queries.
@@ -128,6 +130,10 @@ func (s *Store) Database() string { return s.db }
 
 // TimeZone is the zone of the local day and month rollups.
 func (s *Store) TimeZone() string { return s.zone }
+
+// Location is the deployment's zone (TimeZone): the local days and months
+// of the rollups, and the offset every time the API writes carries.
+func (s *Store) Location() *time.Location { return s.loc }
 
 // Ping checks that ClickHouse answers.
 func (s *Store) Ping(ctx context.Context) error {

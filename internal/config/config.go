@@ -1,5 +1,7 @@
 // Package config binds command-line flags to IOC_* environment variables:
 // every setting can be given either way, and a flag wins over the variable.
+// Secrets can also come from a file named by the variable with _FILE
+// appended, and their values are never printed, not even by -h.
 //
 // Concurrency: a FlagSet is used by one goroutine during start-up.
 package config
@@ -10,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -37,6 +40,53 @@ func (f *FlagSet) String(name, env, def, u string) *string {
 		def = v
 	}
 	return f.FlagSet.String(name, def, usage(u, env))
+}
+
+// Secret defines a setting whose value must never be shown (a token, a
+// secret, a password): -h says "set" when it has one, never what it is.
+// It is read from env, or from the file named by env_FILE (e.g. a systemd
+// credential), which must not be readable by group or others.
+func (f *FlagSet) Secret(name, env, u string) *string {
+	v := new(secretValue)
+	if s, ok := f.env(env); ok {
+		v.s = s
+	} else if path, ok := f.env(env + "_FILE"); ok {
+		s, err := readSecretFile(env+"_FILE", path)
+		if err != nil {
+			f.errs = append(f.errs, err)
+		}
+		v.s = s
+	}
+	u = fmt.Sprintf("%s (env %s or %s_FILE)", u, env, env)
+	if v.s != "" {
+		u += "; set"
+	}
+	f.FlagSet.Var(v, name, u)
+	return &v.s
+}
+
+// secretValue hides its value from flag's defaults: String is what -h
+// prints, and an empty one prints nothing.
+type secretValue struct{ s string }
+
+func (v *secretValue) String() string     { return "" }
+func (v *secretValue) Set(s string) error { v.s = s; return nil }
+
+// readSecretFile reads a secret from path, named by variable, without its
+// trailing newline.
+func readSecretFile(variable, path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("%s=%s: %w", variable, path, err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("%s=%s is readable by others (mode %04o): chmod 600 it, owned by the user iocd runs as", variable, path, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s=%s: %w", variable, path, err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
 // Int defines an integer setting.
