@@ -25,6 +25,10 @@ type BatchConfig struct {
 	QueueRows int
 	// FlushTimeout bounds one flush (lookup and insert); default 15s.
 	FlushTimeout time.Duration
+	// HistoryEvents bounds the stored dossier events the dossier writer
+	// remembers so as not to look them up again; default
+	// DefaultHistoryEvents. Other writers ignore it.
+	HistoryEvents int
 }
 
 func (c BatchConfig) withDefaults() BatchConfig {

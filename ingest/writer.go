@@ -52,6 +52,7 @@ type Writer struct {
 	journal journal
 	recover Recoverer
 	notify  Notifier
+	recall  *recall
 	logger  *slog.Logger
 	now     func() time.Time
 }
@@ -109,14 +110,21 @@ func NewWriter(cfg BatchConfig, d WriterDeps) (*Writer, error) {
 	}
 	w := &Writer{conn: d.Store.Conn(), db: d.Store.Database(), loc: loc, leases: d.Leases,
 		journal: journal{conn: d.Store.Conn(), db: d.Store.Database(), node: node()},
-		recover: d.Recover, notify: d.Notify, logger: d.Logger, now: d.clock()}
+		recover: d.Recover, notify: d.Notify, logger: d.Logger, now: d.clock(),
+		recall: newRecall(d.Store.Conn(), d.Store.Database(), cfg.HistoryEvents, d.Logger, d.Registerer)}
 	w.b = newBatcher(cfg, w.store, d.Logger, newWriterMetrics(d.Registerer, dossierFamily.raw))
 	return w, nil
 }
 
 // Run flushes batches until ctx ends, then flushes what is queued and
 // returns. Write refuses new rows from then on.
-func (w *Writer) Run(ctx context.Context) error { w.b.run(ctx); return nil }
+func (w *Writer) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { w.recall.run(ctx) })
+	w.b.run(ctx)
+	return nil
+}
 
 // Write stores rows and returns once they are in ClickHouse, with what
 // became of each.
@@ -152,17 +160,33 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, func(c
 	batch := batchRef{kind: dossierFamily.kind, id: l.Token()}
 
 	// The stored histories of the batch's dossiers hold every event already
-	// stored, so one lookup both finds resends and feeds the derivation.
-	keys := map[dossierKey]bool{}
+	// stored, so one lookup both finds resends and feeds the derivation;
+	// what the writer remembers of its own batches is not looked up.
+	w.recall.begin(l.Previous())
+	history, lookup := newFlows(), map[dossierKey]bool{}
 	for _, r := range rows {
 		for _, p := range placements(r) {
-			keys[dossierKey{p.at.Hierarchy, r.DossierID}] = true
+			k := dossierKey{p.at.Hierarchy, r.DossierID}
+			if _, seen := history.content[k]; seen || lookup[k] {
+				continue
+			}
+			if ds, ok := w.recall.history(k); ok {
+				history.seed(k, ds)
+				if history.content[k] == nil {
+					history.content[k] = map[string]Dossier{} // seen: known never stored
+				}
+				continue
+			}
+			lookup[k] = true
 		}
 	}
-	history, err := loadFlows(ctx, w.conn, w.db, keys)
-	if err != nil {
+	if err := loadFlows(ctx, w.conn, w.db, lookup, history); err != nil {
 		return nil, nil, err
 	}
+	// Whatever happens to the batch from here, the writer holds the lease
+	// of this token and nobody else wrote under it in between.
+	landed := false
+	defer func() { w.recall.end(l.Token(), history.histories(), landed) }()
 	var stored []storedRow
 	for i, r := range rows {
 		if prior, ok := history.stored(dossierKey{r.Hierarchy, r.DossierID}, r.EventID); ok && checkDuplicates {
@@ -175,11 +199,12 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, func(c
 			continue
 		}
 		for _, p := range placements(r) {
-			delta := history.add(dossierKey{p.at.Hierarchy, r.DossierID}, r, p.at.AreaCode, p.approximate)
+			delta := history.add(dossierKey{p.at.Hierarchy, r.DossierID}, storedForm(r, p), p.at.AreaCode, p.approximate)
 			stored = append(stored, storedRow{r: r, at: p.at, rec: p.rec, approximate: p.approximate, delta: delta})
 		}
 	}
 	if len(stored) == 0 {
+		landed = true
 		return results, nil, nil
 	}
 	now := w.now().UTC().Truncate(time.Second)
@@ -199,6 +224,7 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, func(c
 		w.unfinished(batch)
 		return nil, nil, err
 	}
+	landed = true
 	finish := func(ctx context.Context) {
 		rollups := dossierRollups(w.loc, stored)
 		if err := writeRollups(ctx, w.conn, w.db, dossierFamily, rollups, batch.id); err != nil {
