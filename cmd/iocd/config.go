@@ -37,6 +37,7 @@ type serveConfig struct {
 	BatchRows       int
 	BatchAge        time.Duration
 	QueueRows       int
+	HistoryEvents   int
 	MaxRecords      int
 	BodyLimit       int
 	RefreshInterval time.Duration
@@ -92,6 +93,8 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	batchAge := f.Duration("ingest-batch-age", "IOC_INGEST_BATCH_AGE", 200*time.Millisecond, "longest a record waits for its flush")
 	flushTimeout := f.Duration("ingest-flush-timeout", "IOC_INGEST_FLUSH_TIMEOUT", 15*time.Second, "longest the storing of a batch may take, and again the writing of its rollups; a batch another node began is taken for abandoned after twice this and two lease lifetimes")
 	queueRows := f.Int("ingest-queue-rows", "IOC_INGEST_QUEUE_ROWS", 100000, "rows waiting for a flush beyond which ingest answers 503")
+	historyEvents := f.Int("ingest-history-events", "IOC_INGEST_HISTORY_EVENTS", ingest.DefaultHistoryEvents,
+		"stored dossier events the writer remembers so as not to look them up again (about 400 bytes each)")
 	maxRecords := f.Int("ingest-max-records", "IOC_INGEST_MAX_RECORDS", 50000, "most records one ingest request may hold (413 beyond)")
 	bodyLimit := f.Int("http-body-limit", "IOC_HTTP_BODY_LIMIT", 16<<20, "largest request body in bytes, also once its Content-Encoding is undone (413 beyond)")
 	refresh := f.Duration("refresh-interval", "IOC_REFRESH_INTERVAL", 15*time.Second, "how often every unit's figures are recomputed")
@@ -128,7 +131,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 		RedisAddr:  *redisAddr, RedisPassword: *redisPass, RedisPrefix: *redisPrefix,
 		Hierarchy: *hierarchy, GeoDir: *geoDir, Timezone: *tz, Simulate: *simulate, SimulateArea: *simArea,
 		AdminToken: *admin, JWTSecret: *secret, MaxFuture: *maxFuture,
-		BatchRows: *batchRows, BatchAge: *batchAge, QueueRows: *queueRows, MaxRecords: *maxRecords, BodyLimit: *bodyLimit,
+		BatchRows: *batchRows, BatchAge: *batchAge, QueueRows: *queueRows, HistoryEvents: *historyEvents, MaxRecords: *maxRecords, BodyLimit: *bodyLimit,
 		RefreshInterval: *refresh, StartupTimeout: *startup, ShutdownTimeout: *shutdown,
 		LogLevel: *logLevel, LogFormat: *logFormat,
 		MQTT: ingest.MQTTConfig{URL: *mqttURL, ClientID: *mqttClient, Username: *mqttUser, Password: *mqttPass,

@@ -263,7 +263,8 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	if err != nil {
 		return err
 	}
-	batch := ingest.BatchConfig{MaxRows: cfg.BatchRows, MaxAge: cfg.BatchAge, QueueRows: cfg.QueueRows, FlushTimeout: cfg.FlushTimeout}
+	batch := ingest.BatchConfig{MaxRows: cfg.BatchRows, MaxAge: cfg.BatchAge, QueueRows: cfg.QueueRows, FlushTimeout: cfg.FlushTimeout,
+		HistoryEvents: cfg.HistoryEvents}
 	deps := ingest.WriterDeps{Store: store, Leases: leases, Recover: reconciler, Logger: ingestLogger, Registerer: reg}
 	dossierDeps := deps
 	dossierDeps.Notify = agg
