@@ -224,7 +224,10 @@ func newRecordWriter[T any](cfg BatchConfig, d WriterDeps, spec tableSpec[T], ob
 	w := &RecordWriter[T]{conn: d.Store.Conn(), db: d.Store.Database(), leases: d.Leases,
 		journal: journal{conn: d.Store.Conn(), db: d.Store.Database(), node: node()},
 		recover: d.Recover, notify: d.Notify, spec: spec, observe: observe, now: d.clock(), logger: d.Logger}
-	w.b = newBatcher(cfg, w.store, d.Logger, newWriterMetrics(d.Registerer, spec.table))
+	complete := func(ctx context.Context, batches []*storedBatch) {
+		completeBatches(ctx, w.conn, w.db, *spec.family, w.journal, w.recover, w.logger, batches)
+	}
+	w.b = newBatcher(cfg, w.store, complete, d.Logger, newWriterMetrics(d.Registerer, spec.table))
 	return w, nil
 }
 
@@ -237,7 +240,7 @@ func (w *RecordWriter[T]) Write(ctx context.Context, rows []T) (Outcome, error) 
 	return w.b.submit(ctx, rows)
 }
 
-func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, func(context.Context), error) {
+func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, *storedBatch, error) {
 	if w.spec.version != nil {
 		results, err := w.replace(ctx, rows)
 		return results, nil, err
@@ -286,7 +289,7 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, fun
 			batch.tMax = at
 		}
 	}
-	if err := w.journal.write(ctx, batch, batchBegun); err != nil {
+	if err := w.journal.write(ctx, batchBegun, batch); err != nil {
 		return nil, nil, err
 	}
 	if !l.Held() {
@@ -297,22 +300,15 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, fun
 		w.unfinished(batch)
 		return nil, nil, err
 	}
-	finish := func(ctx context.Context) {
-		rollups := w.spec.rollups(added)
-		if err := writeRollups(ctx, w.conn, w.db, *w.spec.family, rollups, batch.id); err != nil {
-			w.logger.Warn("rollups of a stored batch failed; recovery writes them", "table", w.spec.table, "batch", batch.id, "err", err)
-			w.unfinished(batch)
-		} else if err := w.journal.write(ctx, batch, batchDone); err != nil {
-			w.unfinished(batch)
-		}
-		if w.notify != nil {
-			notifyAreas(w.notify, rollups[0])
-		}
-		if w.observe != nil {
-			w.observe(added)
-		}
-	}
-	return results, finish, nil
+	return results, &storedBatch{ref: batch, rollups: func() []rollupRows { return w.spec.rollups(added) },
+		after: func(rollups []rollupRows) {
+			if w.notify != nil {
+				notifyAreas(w.notify, rollups[0])
+			}
+			if w.observe != nil {
+				w.observe(added)
+			}
+		}}, nil
 }
 
 func (w *RecordWriter[T]) unfinished(b batchRef) {
@@ -340,11 +336,7 @@ func (w *RecordWriter[T]) replace(ctx context.Context, rows []T) ([]rowResult, e
 }
 
 func (w *RecordWriter[T]) insert(ctx context.Context, rows []T, batch uint64, now time.Time) error {
-	set, add := w.spec.block()
-	for _, r := range rows {
-		add(r, batch, now)
-	}
-	return set.send(ctx, w.conn, w.spec.table, "INSERT INTO "+w.db+"."+w.spec.table+" ("+w.spec.columns+")")
+	return insertRaw(ctx, w.conn, w.db, w.spec.table, w.spec, rows, batch, now)
 }
 
 // latestByID returns the indexes of the rows to insert into a replacing

@@ -112,7 +112,9 @@ func NewWriter(cfg BatchConfig, d WriterDeps) (*Writer, error) {
 		journal: journal{conn: d.Store.Conn(), db: d.Store.Database(), node: node()},
 		recover: d.Recover, notify: d.Notify, logger: d.Logger, now: d.clock(),
 		recall: newRecall(d.Store.Conn(), d.Store.Database(), cfg.HistoryEvents, d.Logger, d.Registerer)}
-	w.b = newBatcher(cfg, w.store, d.Logger, newWriterMetrics(d.Registerer, dossierFamily.raw))
+	w.b = newBatcher(cfg, w.store, func(ctx context.Context, batches []*storedBatch) {
+		completeBatches(ctx, w.conn, w.db, dossierFamily, w.journal, w.recover, w.logger, batches)
+	}, d.Logger, newWriterMetrics(d.Registerer, dossierFamily.raw))
 	return w, nil
 }
 
@@ -147,7 +149,7 @@ type storedRow struct {
 // journal entry, the raw rows (one part), then every rollup with its
 // markers. Once the raw rows are stored the batch is acknowledged even if a
 // rollup fails: the rows are durable, and recovery completes the figures.
-func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, func(context.Context), error) {
+func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, *storedBatch, error) {
 	results := make([]rowResult, len(rows))
 	l, err := w.leases.Acquire(ctx, w.db+"."+dossierFamily.raw)
 	if err != nil {
@@ -212,7 +214,7 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, func(c
 	for _, s := range stored {
 		batch.tMin, batch.tMax = minTime(batch.tMin, s.r.OccurredAt), maxTime(batch.tMax, s.r.OccurredAt)
 	}
-	if err := w.journal.write(ctx, batch, batchBegun); err != nil {
+	if err := w.journal.write(ctx, batchBegun, batch); err != nil {
 		return nil, nil, err
 	}
 	if !l.Held() {
@@ -225,17 +227,8 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, func(c
 		return nil, nil, err
 	}
 	landed = true
-	finish := func(ctx context.Context) {
-		rollups := dossierRollups(w.loc, stored)
-		if err := writeRollups(ctx, w.conn, w.db, dossierFamily, rollups, batch.id); err != nil {
-			w.logger.Warn("rollups of a stored batch failed; recovery writes them", "batch", batch.id, "err", err)
-			w.unfinished(batch)
-		} else if err := w.journal.write(ctx, batch, batchDone); err != nil {
-			w.unfinished(batch)
-		}
-		w.notifyAreas(rollups)
-	}
-	return results, finish, nil
+	return results, &storedBatch{ref: batch, rollups: func() []rollupRows { return dossierRollups(w.loc, stored) },
+		after: w.notifyAreas}, nil
 }
 
 func (w *Writer) unfinished(b batchRef) {
@@ -309,17 +302,44 @@ func addContributions(out []rollupRows, loc *time.Location, hierarchy string, cs
 	}
 }
 
-// writeRollups writes a batch's rows into every rollup of f at once, each
-// table in its own statement with its markers. One failing does not stop
-// the others: every part that lands is one recovery need not write.
-func writeRollups(ctx context.Context, conn driver.Conn, db string, f family, rows []rollupRows, batch uint64) error {
+// completeBatches writes the rollups of stored batches of family f, each
+// table in one statement for all of them with their markers, then records
+// the batches done; if any of it fails, recovery finishes them. One table
+// failing does not stop the others: every part that lands is one recovery
+// need not write. Then each batch's after runs.
+func completeBatches(ctx context.Context, conn driver.Conn, db string, f family, j journal, rec Recoverer, logger *slog.Logger, batches []*storedBatch) {
+	sums := make([][]rollupRows, len(batches))
+	refs := make([]batchRef, len(batches))
+	for k, b := range batches {
+		sums[k], refs[k] = b.rollups(), b.ref
+	}
 	errs := make([]error, len(f.specs))
 	var wg sync.WaitGroup
 	for i, s := range f.specs {
-		wg.Go(func() { errs[i] = writeRollup(ctx, conn, db, s, rows[i], batch, nil) })
+		parts := make([]rollupPart, len(batches))
+		for k, b := range batches {
+			parts[k] = rollupPart{batch: b.ref.id, rows: sums[k][i]}
+		}
+		wg.Go(func() { errs[i] = writeRollup(ctx, conn, db, s, parts...) })
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	err := errors.Join(errs...)
+	if err == nil {
+		err = j.write(ctx, batchDone, refs...)
+	}
+	if err != nil {
+		logger.Warn("rollups of stored batches failed; recovery writes them", "table", f.raw, "batches", len(batches), "err", err)
+		if rec != nil {
+			for _, r := range refs {
+				rec.Unfinished(r.kind, r.id)
+			}
+		}
+	}
+	for k, b := range batches {
+		if b.after != nil {
+			b.after(sums[k])
+		}
+	}
 }
 
 // DossierColumns are the columns of a dossier_history row, in the order
@@ -386,12 +406,10 @@ func StoreDerived(ctx context.Context, store *chstore.Store, rows []Derived, ing
 	}
 	conn, db := store.Conn(), store.Database()
 	stored := make([]storedRow, len(rows))
-	block := newDossierBlock()
 	for i, r := range rows {
 		stored[i] = storedRow{r: r.Record, at: Placement{r.Record.Hierarchy, r.Record.AreaCode}, delta: r.Delta}
-		block.add(r.Record, stored[i].at, Placement{}, false, r.Delta, 0, ingestedAt)
 	}
-	if err := block.send(ctx, conn, db); err != nil {
+	if err := InsertRawDossiers(ctx, conn, db, dossierFamily.raw, rows, 0, ingestedAt); err != nil {
 		return err
 	}
 	for i, rows := range dossierRollups(loc, stored) {
