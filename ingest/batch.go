@@ -358,6 +358,7 @@ func (b *batcher[T]) done(jobs []*job[T], all []T, results []rowResult, err erro
 }
 
 type writerMetrics struct {
+	lookups      *prometheus.CounterVec
 	queueRows    prometheus.Gauge
 	batchRows    prometheus.Observer
 	flushSeconds prometheus.Observer
@@ -367,6 +368,10 @@ type writerMetrics struct {
 func newWriterMetrics(reg prometheus.Registerer, table string) *writerMetrics {
 	labels := prometheus.Labels{"table": table}
 	m := &writerMetrics{
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ioc_ingest_lookups_total", ConstLabels: labels,
+			Help: "Records (dossiers, for dossier events) a batch had to know whether stored, by how it knew: remembered, new (certainly not stored) or queried."},
+			[]string{"source"}),
 		queueRows: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ioc_ingest_queue_rows", Help: "Rows waiting for a flush.", ConstLabels: labels}),
 		batchRows: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -379,7 +384,7 @@ func newWriterMetrics(reg prometheus.Registerer, table string) *writerMetrics {
 			Name: "ioc_ingest_flush_errors_total", Help: "Batches that could not be stored.", ConstLabels: labels}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.queueRows, m.batchRows.(prometheus.Histogram), m.flushSeconds.(prometheus.Histogram), m.flushErrors)
+		reg.MustRegister(m.lookups, m.queueRows, m.batchRows.(prometheus.Histogram), m.flushSeconds.(prometheus.Histogram), m.flushErrors)
 	}
 	return m
 }

@@ -1,8 +1,6 @@
 package ingest
 
 import (
-	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -12,34 +10,23 @@ import (
 )
 
 // A batch needs the stored history of every dossier it touches, to find
-// resends and to derive each new event's change. Looking histories up is a
-// query per batch that reads a granule of dossier_history per dossier, even
-// for a dossier never stored: the sort key cannot tell absence without
-// reading. So the dossier writer remembers what it stored, while it alone
-// writes: the histories of the dossiers of its recent batches (a bounded
-// number of events), and a Bloom filter of every dossier stored, so that a
-// dossier is looked up only when it may be stored and is not remembered.
-//
-// Memory is current along an unbroken chain of the writer's own
-// acquisitions of the table's lease: when an acquisition's previous token
-// is not the writer's last one, another process wrote under the lease (or
-// Redis lost its counters) and everything remembered is dropped. The filter
-// is then filled again from a scan of the table, which counts only if the
-// chain held from before the scan began until its result is taken: every
-// batch before the scan is in what it reads, and the writer adds its own
-// batches since.
+// resends and to derive each new event's change. Rather than looking up
+// every one, the dossier writer remembers the histories of the dossiers of
+// its recent batches (a bounded number of events) and, in a known set (see
+// knownSets), every dossier stored, so that a dossier is looked up only
+// when it may be stored and is not remembered. Histories are trusted on the
+// same terms as the known set: along an unbroken chain of the writer's own
+// acquisitions of the table's lease.
 
 // DefaultHistoryEvents bounds the dossier events a writer remembers.
 const DefaultHistoryEvents = 200000
 
-// recall is what the dossier writer remembers. Only the writer's flush
-// (one at a time) calls its methods; the scan of the table runs on the
-// goroutine of run and hands its result over a channel.
+// recall is what the dossier writer remembers: histories, and the one
+// known set of every stored dossier (scope 0). Only the writer's flush
+// calls its methods.
 type recall struct {
-	conn   driver.Conn
-	db     string
-	logger *slog.Logger
-	m      recallMetrics
+	known   *knownSets
+	lookups *prometheus.CounterVec // by source
 
 	maxEvents int
 	// The histories, newest batches in cur; a lookup moves a history from
@@ -48,55 +35,17 @@ type recall struct {
 	// go first.
 	cur, old  map[dossierKey][]Dossier
 	curEvents int
-
-	// token is the lease token of the batch up to which memory is current;
-	// 0: nothing is remembered.
-	token uint64
-	// known holds every dossier stored up to token, or is nil while that
-	// is not known.
-	known *bloom.Filter
-
-	// A scan of the table: scanID names the one whose result is awaited
-	// (0: none), added the dossiers stored since it began.
-	scanID  uint64
-	added   []uint64
-	scans   chan scanRequest
-	scanned chan scanResult
 }
 
-type scanRequest struct{ id uint64 }
-
-type scanResult struct {
-	id     uint64
-	filter *bloom.Filter
-	err    error
-}
-
-type recallMetrics struct {
-	lookups *prometheus.CounterVec
-	reset   prometheus.Counter
-}
-
-func newRecall(conn driver.Conn, db string, maxEvents int, logger *slog.Logger, reg prometheus.Registerer) *recall {
+func newRecall(conn driver.Conn, db string, maxEvents int, logger *slog.Logger, lookups *prometheus.CounterVec) *recall {
 	if maxEvents <= 0 {
 		maxEvents = DefaultHistoryEvents
 	}
-	r := &recall{conn: conn, db: db, logger: logger, maxEvents: maxEvents,
-		cur: map[dossierKey][]Dossier{}, old: map[dossierKey][]Dossier{},
-		scans: make(chan scanRequest, 1), scanned: make(chan scanResult, 1),
-		m: recallMetrics{
-			lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
-				Name: "ioc_ingest_dossier_histories_total",
-				Help: "Dossier histories a batch needed, by where they came from: remembered, new (known never stored) or queried."},
-				[]string{"source"}),
-			reset: prometheus.NewCounter(prometheus.CounterOpts{
-				Name: "ioc_ingest_dossier_memory_resets_total",
-				Help: "Times the dossier writer dropped what it remembered because another process wrote under its lease."}),
-		}}
-	if reg != nil {
-		reg.MustRegister(r.m.lookups, r.m.reset)
-	}
-	return r
+	table := db + "." + dossierFamily.raw
+	return &recall{lookups: lookups, maxEvents: maxEvents, cur: map[dossierKey][]Dossier{}, old: map[dossierKey][]Dossier{},
+		known: newKnownSets(conn, logger, 1, func(int64) (string, string, []any) {
+			return "SELECT count() FROM " + table, "SELECT sipHash64(concat(hierarchy, '\\0', dossier_id)) FROM " + table, nil
+		})}
 }
 
 func dossierHash(k dossierKey) uint64 {
@@ -105,59 +54,35 @@ func dossierHash(k dossierKey) uint64 {
 	return bloom.Hash(b)
 }
 
-// begin starts a batch whose lease was acquired after the one of token
-// previous: memory is dropped unless the writer's last batch was that one.
+// begin starts a batch whose lease was acquired right after the one of
+// token previous: memory is dropped unless the writer's last batch was
+// that one.
 func (r *recall) begin(previous uint64) {
-	if r.token == 0 || previous != r.token {
-		if r.token != 0 || r.known != nil {
-			r.m.reset.Inc()
-		}
-		r.forget()
-		return
+	if !r.known.begin(previous) {
+		clear(r.cur)
+		clear(r.old)
+		r.curEvents = 0
 	}
-	select {
-	case res := <-r.scanned:
-		if res.id != r.scanID {
-			return // a scan the chain broke under
-		}
-		r.scanID = 0
-		if res.err != nil {
-			r.logger.Warn("could not read which dossiers are stored; looking each batch's up instead", "err", res.err)
-			return
-		}
-		for _, h := range r.added {
-			res.filter.Add(h)
-		}
-		r.known, r.added = res.filter, nil
-	default:
-	}
-}
-
-// forget drops everything remembered, and disowns a running scan.
-func (r *recall) forget() {
-	clear(r.cur)
-	clear(r.old)
-	r.curEvents, r.token, r.known, r.scanID, r.added = 0, 0, nil, 0, nil
 }
 
 // history returns the remembered history of k; ok is false when it is not
 // remembered. A dossier known never to have been stored has an empty one.
 func (r *recall) history(k dossierKey) (ds []Dossier, ok bool) {
 	if ds, ok := r.cur[k]; ok {
-		r.m.lookups.WithLabelValues("remembered").Inc()
+		r.lookups.WithLabelValues("remembered").Inc()
 		return ds, true
 	}
 	if ds, ok := r.old[k]; ok {
 		delete(r.old, k)
 		r.keep(k, ds)
-		r.m.lookups.WithLabelValues("remembered").Inc()
+		r.lookups.WithLabelValues("remembered").Inc()
 		return ds, true
 	}
-	if r.known != nil && !r.known.MayContain(dossierHash(k)) {
-		r.m.lookups.WithLabelValues("new").Inc()
+	if r.known.absent(0, dossierHash(k)) {
+		r.lookups.WithLabelValues("new").Inc()
 		return nil, true
 	}
-	r.m.lookups.WithLabelValues("queried").Inc()
+	r.lookups.WithLabelValues("queried").Inc()
 	return nil, false
 }
 
@@ -178,13 +103,7 @@ func (r *recall) keep(k dossierKey, ds []Dossier) {
 // up, but known as perhaps stored.
 func (r *recall) end(token uint64, histories map[dossierKey][]Dossier, stored bool) {
 	for k, ds := range histories {
-		h := dossierHash(k)
-		if r.known != nil {
-			r.known.Add(h)
-		}
-		if r.scanID != 0 {
-			r.added = append(r.added, h)
-		}
+		r.known.stored(0, dossierHash(k))
 		delete(r.old, k)
 		if n, ok := r.cur[k]; ok {
 			r.curEvents -= len(n)
@@ -194,60 +113,5 @@ func (r *recall) end(token uint64, histories map[dossierKey][]Dossier, stored bo
 			r.keep(k, ds)
 		}
 	}
-	r.token = token
-	if r.known != nil && r.known.Full() {
-		r.known = nil // sized for fewer: scan again into a bigger one
-	}
-	if r.known == nil && r.scanID == 0 {
-		select {
-		case r.scans <- scanRequest{id: token}:
-			r.scanID = token
-		default: // the scanner is still busy with a disowned scan
-		}
-	}
-}
-
-// run scans the table when asked, until ctx ends.
-func (r *recall) run(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case req := <-r.scans:
-			f, err := r.scan(ctx)
-			select {
-			case r.scanned <- scanResult{id: req.id, filter: f, err: err}:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}
-}
-
-// scan reads the hash of every stored dossier into a filter sized with
-// room to grow. ClickHouse hashes, so only eight bytes a row travel.
-func (r *recall) scan(ctx context.Context) (*bloom.Filter, error) {
-	var rows uint64
-	if err := r.conn.QueryRow(ctx, "SELECT count() FROM "+r.db+"."+dossierFamily.raw).Scan(&rows); err != nil {
-		return nil, fmt.Errorf("count stored dossier events: %w", err)
-	}
-	// Dossiers have several events each: half the rows, twice over, is
-	// room for the table to double.
-	f := bloom.New(rows + 1<<20)
-	res, err := r.conn.Query(ctx, "SELECT sipHash64(concat(hierarchy, '\\0', dossier_id)) FROM "+r.db+"."+dossierFamily.raw)
-	if err != nil {
-		return nil, fmt.Errorf("read stored dossiers: %w", err)
-	}
-	defer res.Close()
-	var h uint64
-	for res.Next() {
-		if err := res.Scan(&h); err != nil {
-			return nil, fmt.Errorf("read stored dossiers: %w", err)
-		}
-		f.Add(h)
-	}
-	if err := res.Err(); err != nil {
-		return nil, fmt.Errorf("read stored dossiers: %w", err)
-	}
-	return f, nil
+	r.known.end(token)
 }

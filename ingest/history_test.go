@@ -87,7 +87,7 @@ func TestAWriterLooksUpOnlyDossiersItNeitherRemembersNorKnowsNew(t *testing.T) {
 
 	w, reg := newTestWriter(t, store, leases, BatchConfig{HistoryEvents: 4})
 	lookups := func(source string) float64 {
-		return testutil.ToFloat64(w.recall.m.lookups.WithLabelValues(source))
+		return testutil.ToFloat64(w.b.m.lookups.WithLabelValues(source))
 	}
 	_ = reg
 	write(t, w, dossierEvents(t, "D1", [3]string{"a1", "received", "2026-11-19T08:00:00+07:00"}))
@@ -96,7 +96,7 @@ func TestAWriterLooksUpOnlyDossiersItNeitherRemembersNorKnowsNew(t *testing.T) {
 	}
 	// The first batch asked for a scan of what is stored; its result is
 	// taken by the next batch.
-	eventually(t, "the scan of stored dossiers to finish", func() bool { return len(w.recall.scanned) == 1 })
+	eventually(t, "the scan of stored dossiers to finish", func() bool { return len(w.recall.known.results) == 1 })
 
 	write(t, w, append(dossierEvents(t, "D1", [3]string{"a2", "processing", "2026-11-19T09:00:00+07:00"}),
 		dossierEvents(t, "NEW", [3]string{"n1", "received", "2026-11-19T10:00:00+07:00"})...))

@@ -6,11 +6,14 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/openioc/ioc/internal/bloom"
 	"github.com/openioc/ioc/internal/chstore"
 )
 
@@ -26,6 +29,8 @@ type RecordWriter[T any] struct {
 	recover Recoverer
 	notify  Notifier
 	spec    tableSpec[T]
+	known   *knownSets // by UTC day of the records' times
+	lookups *prometheus.CounterVec
 	observe func(rows []T)
 	now     func() time.Time
 	logger  *slog.Logger
@@ -227,12 +232,37 @@ func newRecordWriter[T any](cfg BatchConfig, d WriterDeps, spec tableSpec[T], ob
 	complete := func(ctx context.Context, batches []*storedBatch) {
 		completeBatches(ctx, w.conn, w.db, *spec.family, w.journal, w.recover, w.logger, batches)
 	}
-	w.b = newBatcher(cfg, w.store, complete, d.Logger, newWriterMetrics(d.Registerer, spec.table))
+	m := newWriterMetrics(d.Registerer, spec.table)
+	w.lookups = m.lookups
+	table := w.db + "." + spec.table
+	w.known = newKnownSets(w.conn, d.Logger, knownDays, func(day int64) (string, string, []any) {
+		where := " FROM " + table + " WHERE " + spec.timeCol + " >= ? AND " + spec.timeCol + " < ?"
+		from := time.Unix(day*86400, 0).UTC()
+		return "SELECT count()" + where, "SELECT sipHash64(event_id)" + where, []any{chstore.Time(from), chstore.Time(from.AddDate(0, 0, 1))}
+	})
+	w.b = newBatcher(cfg, w.store, complete, d.Logger, m)
 	return w, nil
 }
 
+// knownDays bounds the days of records a record writer keeps a known set
+// of: live records are of today and yesterday, a backfill moves on.
+const knownDays = 8
+
 // Run flushes batches until ctx ends, then flushes what is queued.
-func (w *RecordWriter[T]) Run(ctx context.Context) error { w.b.run(ctx); return nil }
+func (w *RecordWriter[T]) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	scans, stop := context.WithCancel(ctx)
+	defer stop()
+	wg.Go(func() { w.known.run(scans) })
+	w.b.run(ctx)
+	return nil
+}
+
+// knownKey is a record's scope and hash in its writer's known sets.
+func knownKey(k storedKey) (int64, uint64) {
+	return k.at.Unix() / 86400, bloom.Hash([]byte(k.id))
+}
 
 // Write stores rows and returns once they are in ClickHouse, with what
 // became of each.
@@ -252,15 +282,33 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, *st
 	}
 	// The lease covers the lookup and the raw rows; rollups come after.
 	defer l.Release()
+	// Records certainly not stored are not looked up.
+	w.known.begin(l.Previous())
+	var added []T
+	defer func() {
+		// Stored, or perhaps stored if the batch failed: known either way.
+		for _, r := range added {
+			w.known.stored(knownKey(w.spec.key(r)))
+		}
+		w.known.end(l.Token())
+	}()
 	keys := make([]storedKey, 0, len(rows))
 	for _, r := range rows {
-		keys = append(keys, w.spec.key(r))
+		k := w.spec.key(r)
+		if w.known.absent(knownKey(k)) {
+			w.lookups.WithLabelValues("new").Inc()
+			continue
+		}
+		w.lookups.WithLabelValues("queried").Inc()
+		keys = append(keys, k)
 	}
-	stored, err := storedRows(ctx, w.conn, w.db, w.spec, keys)
-	if err != nil {
-		return nil, nil, err
+	stored := map[string]T{}
+	if len(keys) > 0 {
+		var err error
+		if stored, err = storedRows(ctx, w.conn, w.db, w.spec, keys); err != nil {
+			return nil, nil, err
+		}
 	}
-	var added []T
 	for i, r := range rows {
 		id := w.spec.key(r).id
 		if prior, ok := stored[id]; ok && checkDuplicates {

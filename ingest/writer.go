@@ -111,10 +111,12 @@ func NewWriter(cfg BatchConfig, d WriterDeps) (*Writer, error) {
 	w := &Writer{conn: d.Store.Conn(), db: d.Store.Database(), loc: loc, leases: d.Leases,
 		journal: journal{conn: d.Store.Conn(), db: d.Store.Database(), node: node()},
 		recover: d.Recover, notify: d.Notify, logger: d.Logger, now: d.clock(),
-		recall: newRecall(d.Store.Conn(), d.Store.Database(), cfg.HistoryEvents, d.Logger, d.Registerer)}
+	}
+	m := newWriterMetrics(d.Registerer, dossierFamily.raw)
+	w.recall = newRecall(d.Store.Conn(), d.Store.Database(), cfg.HistoryEvents, d.Logger, m.lookups)
 	w.b = newBatcher(cfg, w.store, func(ctx context.Context, batches []*storedBatch) {
 		completeBatches(ctx, w.conn, w.db, dossierFamily, w.journal, w.recover, w.logger, batches)
-	}, d.Logger, newWriterMetrics(d.Registerer, dossierFamily.raw))
+	}, d.Logger, m)
 	return w, nil
 }
 
@@ -123,7 +125,7 @@ func NewWriter(cfg BatchConfig, d WriterDeps) (*Writer, error) {
 func (w *Writer) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Go(func() { w.recall.run(ctx) })
+	wg.Go(func() { w.recall.known.run(ctx) })
 	w.b.run(ctx)
 	return nil
 }
