@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -117,6 +118,56 @@ func TestAWriterLooksUpOnlyDossiersItNeitherRemembersNorKnowsNew(t *testing.T) {
 	}
 	if rows, ids := countDistinct(t, store, "dossier_history"); rows != 5 || ids != 5 {
 		t.Errorf("dossier_history holds %d rows of %d events, want 5 of 5", rows, ids)
+	}
+	checkExact(t, store)
+}
+
+// The same holds for camera events (and readings, which share the code):
+// once a writer knows a day's stored ids, new events of that day are not
+// looked up; an id another node stored meanwhile is found, not stored twice.
+func TestARecordWriterLooksUpOnlyIdsThatMayBeStored(t *testing.T) {
+	store := testenv.Store(t)
+	leases := lease.NewLocal()
+	newCameraWriter := func() *RecordWriter[CameraEvent] {
+		d := deps(store, nil)
+		d.Leases, d.Registerer = leases, prometheus.NewRegistry()
+		w, err := NewCameraWriter(BatchConfig{MaxAge: time.Millisecond}, d, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runWriter(t, w.Run)
+		return w
+	}
+	a, b := newCameraWriter(), newCameraWriter()
+	lookups := func(source string) float64 { return testutil.ToFloat64(a.lookups.WithLabelValues(source)) }
+	// Three events of one UTC day.
+	var events []CameraEvent
+	for i := range 3 {
+		e := someCameraEvents("x-")[0]
+		e.EventID, e.OccurredAt = fmt.Sprintf("x-%d", i), e.OccurredAt.Add(time.Duration(i)*time.Minute)
+		events = append(events, e)
+	}
+	writeCameras := func(w *RecordWriter[CameraEvent], rows ...CameraEvent) Outcome {
+		t.Helper()
+		out, err := w.Write(context.Background(), rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	writeCameras(a, events[0])
+	eventually(t, "the scan of the day's stored ids", func() bool { return len(a.known.results) == 1 })
+	writeCameras(a, events[1])
+	if q, n := lookups("queried"), lookups("new"); q != 1 || n != 1 {
+		t.Errorf("after the scan: %v queried, %v new in all; want 1 and 1", q, n)
+	}
+	// Another node stores events[2]; a resend of it through a is found.
+	writeCameras(b, events[2])
+	if out := writeCameras(a, events[2]); out.Duplicates != 1 {
+		t.Errorf("resend of what another node stored: %+v, want a duplicate", out)
+	}
+	if rows, ids := countDistinct(t, store, "camera_events"); rows != 3 || ids != 3 {
+		t.Errorf("camera_events holds %d rows of %d events, want 3 of 3", rows, ids)
 	}
 	checkExact(t, store)
 }
