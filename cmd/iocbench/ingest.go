@@ -55,7 +55,7 @@ import (
 type ingestOptions struct {
 	events, rounds, clients, body, block int
 	kinds, paths                         string
-	iocd, dir                            string
+	iocd, dir, profile                   string
 }
 
 type pathResult struct {
@@ -90,6 +90,7 @@ func runIngest(args []string) error {
 	f.StringVar(&o.kinds, "kinds", "dossiers,camera-events,sensor-readings", "kinds to measure")
 	f.StringVar(&o.paths, "paths", "a,b,c,d,e", "paths to measure")
 	f.StringVar(&o.iocd, "iocd", "", "iocd binary (default: go build ./cmd/iocd)")
+	f.StringVar(&o.profile, "profile", "", "write CPU profiles of the iocd node taken during path d to <profile>-<kind>.pprof (8s each)")
 	f.StringVar(&o.dir, "dir", "", "directory for the servers and files (default: a temporary one, removed)")
 	if err := f.Parse(args); err != nil {
 		return err
@@ -489,6 +490,18 @@ func (b *ingestBench) prepareHTTP(k kind, recs *records) func() (time.Duration, 
 		if err != nil {
 			return 0, err
 		}
+		profiled := make(chan struct{})
+		if b.o.profile != "" {
+			go func() {
+				defer close(profiled)
+				if err := b.node.profile(b.o.profile+"-"+k.name+".pprof", 8); err != nil {
+					fmt.Fprintln(os.Stderr, "profile:", err)
+				}
+			}()
+		} else {
+			close(profiled)
+		}
+		defer func() { <-profiled }()
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: b.o.clients}}
 		err = spread(b.o.clients, len(bodies), 1, func(i, _ int) error {
 			body := bodies[i]
@@ -515,6 +528,9 @@ func (b *ingestBench) prepareHTTP(k kind, recs *records) func() (time.Duration, 
 			}
 		})
 		after, cpuErr := processCPU(b.node.cmd.Process.Pid)
+		if b.o.profile != "" {
+			b.node.printMetrics("ioc_ingest_batch_rows", "ioc_ingest_flush_duration_seconds", "ioc_ingest_lookups_total")
+		}
 		return after - before, errors.Join(err, cpuErr)
 	}
 }

@@ -38,6 +38,7 @@ type serveConfig struct {
 	BatchAge        time.Duration
 	QueueRows       int
 	HistoryEvents   int
+	DebugAddr       string
 	MaxRecords      int
 	BodyLimit       int
 	RefreshInterval time.Duration
@@ -75,6 +76,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	tlsKey := f.String("tls-key", "IOC_TLS_KEY", "", "PEM private key of IOC_TLS_CERT")
 	redirectAddr := f.String("http-redirect-addr", "IOC_HTTP_REDIRECT_ADDR", "", "with TLS, also listen here for plain HTTP and redirect it to HTTPS (e.g. :80); empty: plain HTTP is not served")
 	corsOrigins := f.String("cors-origins", "IOC_CORS_ORIGINS", "", "comma-separated origins (https://host[:port]) whose pages may call the API from a browser, or *; empty: none")
+	debugAddr := f.String("debug-addr", "IOC_DEBUG_ADDR", "", "address to serve Go's profiles on (/debug/pprof/), apart from the API, e.g. 127.0.0.1:6060; empty: off")
 	accessLog := f.String("access-log", "IOC_ACCESS_LOG", "info", "level of the one log line per request (component http): info, debug or off")
 	clickhouse := clickHouseFlags(f)
 	redisAddr := f.String("redis-addr", "IOC_REDIS_ADDR", "", "Redis address; empty runs a single node with an in-process bus")
@@ -126,7 +128,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	}
 	c = serveConfig{
 		HTTPAddr: *httpAddr, TLSCert: *tlsCert, TLSKey: *tlsKey, RedirectAddr: *redirectAddr,
-		CORSOrigins: splitList(*corsOrigins), AccessLog: *accessLog,
+		CORSOrigins: splitList(*corsOrigins), AccessLog: *accessLog, DebugAddr: *debugAddr,
 		ClickHouse: clickhouse(*tz),
 		RedisAddr:  *redisAddr, RedisPassword: *redisPass, RedisPrefix: *redisPrefix,
 		Hierarchy: *hierarchy, GeoDir: *geoDir, Timezone: *tz, Simulate: *simulate, SimulateArea: *simArea,

@@ -391,6 +391,12 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 			stopSimulators = append(stopSimulators, run("device simulator", func(ctx context.Context) { _ = dsim.Run(ctx) }))
 		}
 	}
+	stopDebug := func() {}
+	if cfg.DebugAddr != "" {
+		if stopDebug, err = serveDebug(cfg.DebugAddr, logger.With("component", "debug")); err != nil {
+			return err
+		}
+	}
 	logger.Info("iocd is up", "addr", ln.Addr().String(), "tls", cert != nil, "hierarchy", cfg.Hierarchy,
 		"timezone", cfg.Timezone, "redis", cfg.RedisAddr != "", "simulate", cfg.Simulate)
 	if started != nil {
@@ -438,6 +444,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		logger.Warn("http shutdown", "err", err)
 	}
 	stopRedirects(shutdownCtx)
+	stopDebug()
 	// 6. Close the bus subscription; deferred calls then close Redis and
 	//    ClickHouse.
 	_ = busSub.Close()
