@@ -113,7 +113,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	rules := f.String("rules-file", "IOC_RULES_FILE", "", "JSON file of alarm rules ({\"rules\": […]}); empty: the default rules")
 	camTimeout := f.Duration("camera-offline-after", "IOC_CAMERA_OFFLINE_AFTER", 3*time.Minute, "a camera silent this long counts as offline")
 	sensorTimeout := f.Duration("sensor-offline-after", "IOC_SENSOR_OFFLINE_AFTER", 5*time.Minute, "a sensor silent this long counts as offline")
-	alarmInterval := f.Duration("alarm-interval", "IOC_ALARM_INTERVAL", 5*time.Second, "how often every alarm rule is evaluated (also after each stored batch)")
+	alarmInterval := f.Duration("alarm-interval", "IOC_ALARM_INTERVAL", 5*time.Second, "how often every alarm rule is evaluated (also after stored batches, at most once a second)")
 	queryTimeout := f.Duration("query-timeout", "IOC_QUERY_TIMEOUT", 10*time.Second, "longest ClickHouse may work on one query of a series, ranking or scoreboard (504 beyond)")
 	verifyEvery := f.Duration("verify-interval", "IOC_VERIFY_INTERVAL", time.Hour, "how often the last 48 hours of rollups are checked against the stored records (metric ioc_verify_differences); 0 is off")
 	simDevices := f.Int("simulate-devices", "IOC_SIMULATE_DEVICES", 1, "with IOC_SIMULATE, also simulate cameras and sensors (1) or not (0)")
