@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -12,6 +13,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/internal/rollup"
 )
 
 // RecordWriter stores camera events, sensor readings or feedback in
@@ -50,6 +52,9 @@ type tableSpec[T any] struct {
 	// records into them.
 	family  *family
 	rollups func([]T) []rollupRows
+	// maxima, when set, describes what views on the raw table added to the
+	// live rollups with the raw insert (their maxima).
+	maxima func(rows []T, now time.Time) []rollup.Table
 	// version, when set, marks a table whose rows replace earlier rows of
 	// the same id (ReplacingMergeTree(version)): nothing is looked up or
 	// counted as a duplicate, and of one id in a batch only the row with the
@@ -161,6 +166,7 @@ var readingSpec = tableSpec[Reading]{
 	},
 	family:  &readingFamily,
 	rollups: readingRollups,
+	maxima:  readingMaxima,
 }
 
 // feedbackSpec stores each item's whole state; a resend replaces it.
@@ -299,14 +305,26 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, fun
 	}
 	finish := func(ctx context.Context) {
 		rollups := w.spec.rollups(added)
-		if err := writeRollups(ctx, w.conn, w.db, *w.spec.family, rollups, batch.id); err != nil {
+		written := writeRollups(ctx, w.conn, w.db, *w.spec.family, rollups, batch.id)
+		// Only what landed, and only now that it has: a reader of the
+		// rollups must see these rows before it hears of them. At once, not
+		// after the journal: a check reading meanwhile would find rows it
+		// has not heard of yet.
+		if w.notify != nil {
+			now := w.now()
+			d := liveDelta(*w.spec.family, batch, rollups, written, nil, now)
+			if w.spec.maxima != nil {
+				d.Tables = append(d.Tables, w.spec.maxima(added, now)...)
+			}
+			if len(d.Tables) > 0 {
+				w.notify.Added(d)
+			}
+		}
+		if err := errors.Join(written...); err != nil {
 			w.logger.Warn("rollups of a stored batch failed; recovery writes them", "table", w.spec.table, "batch", batch.id, "err", err)
 			w.unfinished(batch)
 		} else if err := w.journal.write(ctx, batch, batchDone); err != nil {
 			w.unfinished(batch)
-		}
-		if w.notify != nil {
-			notifyAreas(w.notify, rollups[0])
 		}
 		if w.observe != nil {
 			w.observe(added)

@@ -25,12 +25,6 @@ type Leaser interface {
 	Acquire(ctx context.Context, name string) (*lease.Lease, error)
 }
 
-// Notifier learns which units gained records, to recompute their figures.
-// MarkDirty must not block.
-type Notifier interface {
-	MarkDirty(hierarchy string, codes []string)
-}
-
 // Recoverer learns of a batch that a writer began and could not finish, so
 // that the parts that did not land are written again. It must not block.
 type Recoverer interface {
@@ -201,13 +195,22 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, func(c
 	}
 	finish := func(ctx context.Context) {
 		rollups := dossierRollups(w.loc, stored)
-		if err := writeRollups(ctx, w.conn, w.db, dossierFamily, rollups, batch.id); err != nil {
+		written := writeRollups(ctx, w.conn, w.db, dossierFamily, rollups, batch.id)
+		// Only what landed, and only now that it has: a reader of the
+		// rollups must see these rows before it hears of them. At once, not
+		// after the journal: a check reading meanwhile would find rows it
+		// has not heard of yet.
+		if w.notify != nil {
+			if d := liveDelta(dossierFamily, batch, rollups, written, nil, w.now()); len(d.Tables) > 0 {
+				w.notify.Added(d)
+			}
+		}
+		if err := errors.Join(written...); err != nil {
 			w.logger.Warn("rollups of a stored batch failed; recovery writes them", "batch", batch.id, "err", err)
 			w.unfinished(batch)
 		} else if err := w.journal.write(ctx, batch, batchDone); err != nil {
 			w.unfinished(batch)
 		}
-		w.notifyAreas(rollups)
 	}
 	return results, finish, nil
 }
@@ -215,31 +218,6 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, func(c
 func (w *Writer) unfinished(b batchRef) {
 	if w.recover != nil {
 		w.recover.Unfinished(b.kind, b.id)
-	}
-}
-
-func (w *Writer) notifyAreas(rollups []rollupRows) {
-	if w.notify == nil {
-		return
-	}
-	notifyAreas(w.notify, rollups[0])
-}
-
-// notifyAreas tells n the units of rows, by hierarchy.
-func notifyAreas(n Notifier, rows rollupRows) {
-	touched := map[string]map[string]bool{}
-	for k := range rows {
-		if touched[k.hierarchy] == nil {
-			touched[k.hierarchy] = map[string]bool{}
-		}
-		touched[k.hierarchy][k.area] = true
-	}
-	for h, areas := range touched {
-		codes := make([]string, 0, len(areas))
-		for c := range areas {
-			codes = append(codes, c)
-		}
-		n.MarkDirty(h, codes)
 	}
 }
 
@@ -284,16 +262,17 @@ func addContributions(out []rollupRows, loc *time.Location, hierarchy string, cs
 }
 
 // writeRollups writes a batch's rows into every rollup of f at once, each
-// table in its own statement with its markers. One failing does not stop
-// the others: every part that lands is one recovery need not write.
-func writeRollups(ctx context.Context, conn driver.Conn, db string, f family, rows []rollupRows, batch uint64) error {
+// table in its own statement with its markers, and returns each table's
+// error (nil once its insert returned). One failing does not stop the
+// others: every part that lands is one recovery need not write.
+func writeRollups(ctx context.Context, conn driver.Conn, db string, f family, rows []rollupRows, batch uint64) []error {
 	errs := make([]error, len(f.specs))
 	var wg sync.WaitGroup
 	for i, s := range f.specs {
 		wg.Go(func() { errs[i] = writeRollup(ctx, conn, db, s, rows[i], batch, nil) })
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return errs
 }
 
 // DossierColumns are the columns of a dossier_history row, in the order
