@@ -49,17 +49,24 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// startServer builds iocd unless given one, starts it on the bench
-// database and waits until it is ready.
-func startServer(ctx context.Context, iocd, workDir, chAddr, db string) (*server, error) {
-	if iocd == "" {
-		iocd = filepath.Join(workDir, "iocd")
-		build := exec.CommandContext(ctx, "go", "build", "-o", iocd, "./cmd/iocd")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return nil, fmt.Errorf("go build ./cmd/iocd (run iocbench from the repository, or pass -iocd): %w", err)
-		}
+// buildIOCD returns iocd, or when it is empty an iocd built from the tree
+// into workDir.
+func buildIOCD(ctx context.Context, iocd, workDir string) (string, error) {
+	if iocd != "" {
+		return iocd, nil
 	}
+	iocd = filepath.Join(workDir, "iocd")
+	build := exec.CommandContext(ctx, "go", "build", "-o", iocd, "./cmd/iocd")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/iocd (run iocbench from the repository, or pass -iocd): %w", err)
+	}
+	return iocd, nil
+}
+
+// startServer starts iocd on the bench database and waits until it is
+// ready.
+func startServer(ctx context.Context, iocd, workDir, chAddr, db string) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err

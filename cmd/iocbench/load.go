@@ -33,7 +33,16 @@ type loadConfig struct {
 	batch     int
 	inserters int
 	logEvery  int64
+	// via is how the events are stored: "direct" (derived here, stored
+	// with ingest.StoreDerived) or "import" (through iocd import).
+	via string
+	// noDeltas leaves each event's change underived: iocd import derives
+	// it.
+	noDeltas bool
 }
+
+// generator names the data and how it was stored, as bench_meta records it.
+func (c loadConfig) generator() string { return generatorVersion + "/" + c.via }
 
 // loaded says whether the database holds exactly what cfg would load.
 func loaded(ctx context.Context, conn driver.Conn, db string, cfg loadConfig) (bool, error) {
@@ -53,7 +62,7 @@ func loaded(ctx context.Context, conn driver.Conn, db string, cfg loadConfig) (b
 	if err != nil {
 		return false, err
 	}
-	if int64(events) != cfg.events || seed != cfg.seed || gen != generatorVersion {
+	if int64(events) != cfg.events || seed != cfg.seed || gen != cfg.generator() {
 		return false, nil
 	}
 	var stored uint64
@@ -97,7 +106,7 @@ func prepareDatabase(ctx context.Context, conn driver.Conn, db string) error {
 // load draws the dossiers and stores exactly cfg.events of their events, in
 // time order, through the writer's row layout.
 func load(ctx context.Context, store *chstore.Store, u *universe, cfg loadConfig, logger *slog.Logger) (time.Duration, error) {
-	conn, db := store.Conn(), store.Database()
+	conn := store.Conn()
 	t0 := time.Now()
 	n := u.dossiersFor(cfg.events)
 	logger.Info("drawing dossiers", "dossiers", n, "events", cfg.events, "took", time.Since(t0).Round(time.Millisecond))
@@ -160,23 +169,29 @@ func load(ctx context.Context, store *chstore.Store, u *universe, cfg loadConfig
 	if got := inserted.Load(); got != cfg.events {
 		return 0, fmt.Errorf("stored %d events, want %d", got, cfg.events)
 	}
-	took := time.Since(start)
+	return time.Since(start), nil
+}
+
+// recordLoad notes in bench_meta what was loaded, so that a rerun skips
+// the load.
+func recordLoad(ctx context.Context, conn driver.Conn, db string, u *universe, cfg loadConfig, took time.Duration) error {
+	n := u.dossiersFor(cfg.events)
 	if err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+db+`.bench_meta (
 		events UInt64, seed UInt64, generator String, dossiers UInt64, load_seconds Float64, loaded_at DateTime('UTC')
 	) ENGINE = MergeTree ORDER BY loaded_at`); err != nil {
-		return 0, err
+		return err
 	}
 	meta, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".bench_meta (events, seed, generator, dossiers, load_seconds, loaded_at)")
 	if err != nil {
-		return 0, err
+		return err
 	}
-	if err := meta.Append(uint64(cfg.events), cfg.seed, generatorVersion, uint64(n), took.Seconds(), time.Now().UTC()); err != nil {
-		return 0, err
+	if err := meta.Append(uint64(cfg.events), cfg.seed, cfg.generator(), uint64(n), took.Seconds(), time.Now().UTC()); err != nil {
+		return err
 	}
 	if err := meta.Send(); err != nil {
-		return 0, fmt.Errorf("insert into bench_meta: %w", err)
+		return fmt.Errorf("insert into bench_meta: %w", err)
 	}
-	return took, nil
+	return nil
 }
 
 // produce draws the dossiers day by day and hands the events, in time
@@ -212,7 +227,7 @@ func produce(ctx context.Context, u *universe, n int64, cfg loadConfig, out chan
 			go func() {
 				defer wg.Done()
 				for k := range items {
-					if it := &items[k]; it.p.idx%int64(workers) == int64(w) {
+					if it := &items[k]; !cfg.noDeltas && it.p.idx%int64(workers) == int64(w) {
 						it.delta = it.p.delta(int(it.i))
 					}
 				}

@@ -66,6 +66,7 @@ type options struct {
 	runs, rawRuns        int
 	loadOnly, skipAPI    bool
 	settle               time.Duration
+	via                  string
 }
 
 func run() error {
@@ -79,7 +80,8 @@ func run() error {
 	flag.Int64Var(&o.events, "events", 100_000_000, "dossier events to load")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the generated dossiers")
 	flag.IntVar(&o.batch, "batch", 200_000, "rows per insert")
-	flag.IntVar(&o.inserters, "inserters", 2, "concurrent inserts")
+	flag.IntVar(&o.inserters, "inserters", 2, "concurrent inserts of -via direct")
+	flag.StringVar(&o.via, "via", "import", "how the events are stored: import (piped as NDJSON into `iocd import dossiers -`, through validation, duplicate check and derivation, timed) or direct (derived here and inserted with the writer's own row layout)")
 	flag.StringVar(&o.area, "area", "79", "province of the series and the ranking")
 	flag.StringVar(&o.iocd, "iocd", "", "iocd binary to measure (default: go build ./cmd/iocd)")
 	flag.IntVar(&o.runs, "runs", 30, "timed runs of each API request")
@@ -128,14 +130,22 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	lc := loadConfig{events: o.events, seed: o.seed, batch: o.batch, inserters: o.inserters, logEvery: 10_000_000}
+	if o.via != "import" && o.via != "direct" {
+		return fmt.Errorf("-via %q: use import or direct", o.via)
+	}
+	work, err := os.MkdirTemp("", "iocbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	lc := loadConfig{events: o.events, seed: o.seed, batch: o.batch, inserters: o.inserters, logEvery: 10_000_000, via: o.via}
 	ok, err := loaded(ctx, store.Conn(), o.db, lc)
 	if err != nil {
 		return err
 	}
 	var loadLine string
 	if ok {
-		loadLine = fmt.Sprintf("load: %s already holds %d events of seed %d (%s); skipped", o.db, o.events, o.seed, generatorVersion)
+		loadLine = fmt.Sprintf("load: %s already holds %d events of seed %d (%s); skipped", o.db, o.events, o.seed, lc.generator())
 		logger.Info(loadLine)
 	} else {
 		if err := prepareDatabase(ctx, store.Conn(), o.db); err != nil {
@@ -149,12 +159,30 @@ func run() error {
 			return err
 		}
 		logger.Info("loading", "database", o.db, "events", o.events, "seed", o.seed)
-		took, err := load(ctx, store, u, lc, logger)
-		if err != nil {
+		var took time.Duration
+		if o.via == "import" {
+			if o.iocd, err = buildIOCD(ctx, o.iocd, work); err != nil {
+				return err
+			}
+			store.Close() // the import migrates and writes on its own
+			if took, err = loadByImport(ctx, u, lc, importLoad{iocd: o.iocd, addr: o.addr, db: o.db, dir: work}, logger); err != nil {
+				return err
+			}
+			if store, err = chstore.Open(ctx, cfg, logger); err != nil {
+				return err
+			}
+			loadLine = fmt.Sprintf("load: %d events imported with iocd import in %s, %.0f events/s; target: under 30 minutes for 100 million (%.0f events/s): %s",
+				o.events, took.Round(time.Second), float64(o.events)/took.Seconds(), 1e8/1800, metOrNot(float64(o.events)/took.Seconds() >= 1e8/1800))
+		} else {
+			if took, err = load(ctx, store, u, lc, logger); err != nil {
+				return err
+			}
+			loadLine = fmt.Sprintf("load: %d events in %s, %.0f events/s (%d inserters, batches of %d)",
+				o.events, took.Round(time.Second), float64(o.events)/took.Seconds(), o.inserters, o.batch)
+		}
+		if err := recordLoad(ctx, store.Conn(), o.db, u, lc, took); err != nil {
 			return err
 		}
-		loadLine = fmt.Sprintf("load: %d events in %s, %.0f events/s (%d inserters, batches of %d)",
-			o.events, took.Round(time.Second), float64(o.events)/took.Seconds(), o.inserters, o.batch)
 		logger.Info(loadLine)
 	}
 	defer store.Close()
@@ -207,11 +235,9 @@ func run() error {
 	printFigures(qs[0].name, results[0].raw, qs[1].name, results[1].raw, results[2].raw, o.area)
 
 	if !o.skipAPI {
-		work, err := os.MkdirTemp("", "iocbench-")
-		if err != nil {
+		if o.iocd, err = buildIOCD(ctx, o.iocd, work); err != nil {
 			return err
 		}
-		defer os.RemoveAll(work)
 		srv, err := startServer(ctx, o.iocd, work, o.addr, o.db)
 		if err != nil {
 			return err
