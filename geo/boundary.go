@@ -132,13 +132,12 @@ func (h *Hierarchy) HasGeometry(level string) bool {
 	return h.geom != nil && slices.Contains(h.geom.levels, level)
 }
 
-// Locate returns the units containing p, from the top level down: the
-// chain of the finest unit with a boundary that contains p, or, where no
-// unit of that level does (a gap between simplified boundaries), of the
-// finest coarser one. It returns nil outside every unit.
-func (h *Hierarchy) Locate(p orb.Point) []Unit {
+// Prepare builds the spatial index Locate uses, once; Locate builds it on
+// first use otherwise. It takes about half a second for Vietnam's communes,
+// which a server would rather spend at start than on a request.
+func (h *Hierarchy) Prepare() {
 	if h.geom == nil {
-		return nil
+		return
 	}
 	h.geom.indexOnce.Do(func() {
 		h.geom.index = make(map[string]*Index, len(h.geom.levels))
@@ -152,6 +151,17 @@ func (h *Hierarchy) Locate(p orb.Point) []Unit {
 			h.geom.index[l] = NewIndex(shapes)
 		}
 	})
+}
+
+// Locate returns the units containing p, from the top level down: the
+// chain of the finest unit with a boundary that contains p, or, where no
+// unit of that level does (a gap between simplified boundaries), of the
+// finest coarser one. It returns nil outside every unit.
+func (h *Hierarchy) Locate(p orb.Point) []Unit {
+	if h.geom == nil {
+		return nil
+	}
+	h.Prepare()
 	for i := len(h.geom.levels) - 1; i >= 0; i-- {
 		code, ok := h.geom.index[h.geom.levels[i]].Locate(p)
 		if !ok {

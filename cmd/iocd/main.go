@@ -145,6 +145,11 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	if err != nil {
 		return fmt.Errorf("IOC_TIMEZONE=%q: %w", cfg.Timezone, err)
 	}
+	// The spatial index that places records takes about half a second to
+	// build: build it while storage starts rather than on the first record
+	// with a position. The node is not ready before it is built.
+	indexed := make(chan struct{})
+	go func() { defer close(indexed); hierarchy.Prepare() }()
 
 	startCtx, cancelStart := context.WithTimeout(context.Background(), cfg.StartupTimeout)
 	defer cancelStart()
@@ -185,6 +190,14 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	}
 
 	ready["live"] = liveReady(pub)
+	ready["geo"] = func(context.Context) error {
+		select {
+		case <-indexed:
+			return nil
+		default:
+			return api.NotReady("the spatial index of " + cfg.Hierarchy + " is still being built")
+		}
+	}
 
 	// Revoked tokens: kept in ClickHouse, read every few seconds, announced
 	// on the bus so that every node refuses them at once.
