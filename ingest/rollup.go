@@ -102,6 +102,18 @@ func (s rollupSpec) columns() []string {
 	return append(out, s.floats...)
 }
 
+// kept says which rows a table keeps at now: in a table with a
+// retention, those of the days dropExpired does not drop (it drops the UTC
+// days before now - retention); nil when it keeps all.
+func (s rollupSpec) kept(now time.Time) func(rollupKey) bool {
+	if s.retention <= 0 {
+		return nil
+	}
+	y, m, d := now.Add(-s.retention).UTC().Date()
+	first := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	return func(k rollupKey) bool { return !k.bucket.Before(first) }
+}
+
 // rollupKey is one row of a rollup.
 type rollupKey struct {
 	hierarchy string
@@ -147,10 +159,15 @@ func (r rollupRows) add(s rollupSpec, k rollupKey, ints []int64, floats []float6
 	}
 }
 
-// sorted returns the keys in a stable order, so that the same rows are
-// always sent the same way.
-func (r rollupRows) sorted() []rollupKey {
-	keys := slices.Collect(maps.Keys(r))
+// sorted returns the keys (those keep takes, when not nil) in a stable
+// order, so that the same rows are always sent the same way.
+func (r rollupRows) sorted(keep func(rollupKey) bool) []rollupKey {
+	keys := make([]rollupKey, 0, len(r))
+	for k := range r {
+		if keep == nil || keep(k) {
+			keys = append(keys, k)
+		}
+	}
 	slices.SortFunc(keys, func(a, b rollupKey) int {
 		return cmp.Or(cmp.Compare(a.hierarchy, b.hierarchy), cmp.Compare(a.area, b.area), a.bucket.Compare(b.bucket),
 			cmp.Compare(a.dims[0], b.dims[0]), cmp.Compare(a.dims[1], b.dims[1]), cmp.Compare(a.dims[2], b.dims[2]), cmp.Compare(a.dims[3], b.dims[3]))
@@ -252,11 +269,13 @@ func batchArea(batch uint64) string { return strconv.FormatUint(batch, 10) }
 
 // writeRollup inserts rows, and one marker row per group, into s's table in
 // one statement. Only the groups in only are written when only is not nil.
-// Rows are written whatever their age (a minute rollup's expired days are
-// dropped by partition later), as a live figure at a moment in the past
-// needs them.
+// Rows are written whatever their age, as a live figure at a moment in the
+// past needs them, except in a table kept for a while only (minutes): the
+// days it no longer keeps are dropped by partition (dropExpired), so their
+// rows are not written at all — a backfill of history would otherwise
+// spend a good part of its time on rows dropped within the hour.
 func writeRollup(ctx context.Context, conn driver.Conn, db string, s rollupSpec, rows rollupRows, batch uint64, only map[time.Time]bool) error {
-	keys := rows.sorted()
+	keys := rows.sorted(s.kept(time.Now()))
 	groups := map[time.Time]bool{}
 	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+"."+s.table+" ("+strings.Join(s.columns(), ", ")+")")
 	if err != nil {
