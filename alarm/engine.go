@@ -30,7 +30,9 @@ type Config struct {
 	// devices and windows that slide past their events are noticed without
 	// new records; default 5s.
 	Interval time.Duration
-	// MinInterval spaces evaluations triggered by new records; default 200ms.
+	// MinInterval spaces evaluations triggered by new records, so that a
+	// busy ingest does not have every rule evaluated for each batch;
+	// default 1s.
 	MinInterval time.Duration
 	// SensorKinds and EventTypes are what rules may name.
 	SensorKinds, EventTypes []string
@@ -103,7 +105,7 @@ func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, devices Devices, ba
 		cfg.Interval = 5 * time.Second
 	}
 	if cfg.MinInterval <= 0 {
-		cfg.MinInterval = 200 * time.Millisecond
+		cfg.MinInterval = time.Second
 	}
 	e := &Engine{
 		cfg: cfg, conn: store.Conn(), db: store.Database(), h: h, devices: devices, base: base, leases: leases, pub: pub,

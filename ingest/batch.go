@@ -25,6 +25,10 @@ type BatchConfig struct {
 	QueueRows int
 	// FlushTimeout bounds one flush (lookup and insert); default 15s.
 	FlushTimeout time.Duration
+	// HistoryEvents bounds the stored dossier events the dossier writer
+	// remembers so as not to look them up again; default
+	// DefaultHistoryEvents. Other writers ignore it.
+	HistoryEvents int
 }
 
 func (c BatchConfig) withDefaults() BatchConfig {
@@ -68,14 +72,36 @@ type rowResult struct {
 }
 
 // flushFunc stores rows and reports what became of each. When it returns
-// a finish, the rows are stored and the rest of the flush (their rollups)
-// is left to finish, which may run while the next batch is being stored;
-// the rows are acknowledged once it returns.
-type flushFunc[T any] func(ctx context.Context, rows []T) (results []rowResult, finish func(ctx context.Context), err error)
+// a storedBatch, the rows are stored and the rest of the flush (rollups,
+// journal, notifications) is left to the writer's completeFunc, which
+// runs while the next batches are stored and completes every batch stored
+// meanwhile at once; the rows are acknowledged once it returns.
+type flushFunc[T any] func(ctx context.Context, rows []T) (results []rowResult, rest *storedBatch, err error)
 
-// finishing bounds the flushes whose rollups are being written while the
-// next batch is stored.
-const finishing = 2
+// completeFunc writes the rollups of stored batches, all in one statement
+// per rollup table, and records them done.
+type completeFunc func(ctx context.Context, batches []*storedBatch)
+
+// storedBatch is a batch whose raw rows are stored, with what remains.
+type storedBatch struct {
+	ref batchRef
+	// rollups sums the batch's rows into each rollup of the writer's
+	// family, by spec; it runs on the completer, off the path of the next
+	// batch.
+	rollups func() []rollupRows
+	// after runs once the rollups are written or left to recovery:
+	// notifications of what changed.
+	after func(rollups []rollupRows)
+}
+
+// completing bounds the stored batches waiting for their rollups: beyond
+// it, storing the next batch waits.
+const completing = 8
+
+// batchGrowth is how many times MaxRows a batch may hold: rows that
+// queued up while a flush ran go into the next one whole, so that a busy
+// writer makes fewer, larger inserts.
+const batchGrowth = 8
 
 type job[T any] struct {
 	rows []T
@@ -102,17 +128,18 @@ type Conflict struct {
 }
 
 // batcher collects the rows of many requests into batches. One goroutine
-// (run) owns the batch and stores each one in turn; the end of a flush (its
-// rollups and acknowledgements) runs on a goroutine of its own that run
-// owns and waits for, at most `finishing` at a time.
+// (run) owns the batch and stores each one in turn; the rest of the
+// flushes (rollups and acknowledgements) runs on a second goroutine, the
+// completer, that run owns and waits for: it takes every stored batch
+// waiting and completes them together.
 type batcher[T any] struct {
-	cfg    BatchConfig
-	flush  flushFunc[T]
-	logger *slog.Logger
-	m      *writerMetrics
+	cfg      BatchConfig
+	flush    flushFunc[T]
+	complete completeFunc
+	logger   *slog.Logger
+	m        *writerMetrics
 
-	finishes  sync.WaitGroup
-	finishing chan struct{} // a token per flush being finished
+	stored chan *flushed[T] // to the completer
 
 	mu     sync.RWMutex // guards closed against sends on jobs
 	closed bool
@@ -120,11 +147,20 @@ type batcher[T any] struct {
 	queued atomic.Int64 // rows submitted and not yet flushed
 }
 
-func newBatcher[T any](cfg BatchConfig, flush flushFunc[T], logger *slog.Logger, m *writerMetrics) *batcher[T] {
+// flushed is a flush whose rows are stored, waiting for the completer.
+type flushed[T any] struct {
+	jobs    []*job[T]
+	all     []T
+	results []rowResult
+	batch   *storedBatch
+	start   time.Time
+}
+
+func newBatcher[T any](cfg BatchConfig, flush flushFunc[T], complete completeFunc, logger *slog.Logger, m *writerMetrics) *batcher[T] {
 	cfg = cfg.withDefaults()
 	return &batcher[T]{
-		cfg: cfg, flush: flush, logger: logger, m: m,
-		jobs: make(chan *job[T], 4096), finishing: make(chan struct{}, finishing),
+		cfg: cfg, flush: flush, complete: complete, logger: logger, m: m,
+		jobs: make(chan *job[T], 4096), stored: make(chan *flushed[T], completing),
 	}
 }
 
@@ -180,14 +216,27 @@ func (b *batcher[T]) release(n int) {
 }
 
 // run flushes batches until ctx ends, then refuses new rows, flushes what is
-// queued, waits for every flush to finish and returns.
+// queued, waits for every flush to complete and returns.
 func (b *batcher[T]) run(ctx context.Context) {
-	defer b.finishes.Wait()
+	completed := make(chan struct{})
+	go func() { defer close(completed); b.completer() }()
+	defer func() { close(b.stored); <-completed }()
 	var batch []*job[T]
 	rows := 0
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	flush := func() {
+		// What queued up meanwhile joins the batch, up to its growth.
+	more:
+		for rows < batchGrowth*b.cfg.MaxRows {
+			select {
+			case j := <-b.jobs:
+				batch = append(batch, j)
+				rows += len(j.rows)
+			default:
+				break more
+			}
+		}
 		if len(batch) > 0 {
 			b.flushJobs(batch, rows)
 		}
@@ -239,25 +288,46 @@ func (b *batcher[T]) flushJobs(jobs []*job[T], n int) {
 	// (or its own timeout) so that what is stored is also acknowledged.
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.FlushTimeout)
 	start := time.Now()
-	results, finish, err := b.flush(ctx, all)
+	results, rest, err := b.flush(ctx, all)
 	cancel()
 	b.m.batchRows.Observe(float64(len(all)))
-	if err != nil || finish == nil {
+	if err != nil || rest == nil {
 		b.done(jobs, all, results, err, start)
 		return
 	}
 	// The rollups of this batch are written while the next batch is
 	// stored; its requests are answered once they are.
-	b.finishing <- struct{}{}
-	b.finishes.Add(1)
-	go func() {
-		defer b.finishes.Done()
-		defer func() { <-b.finishing }()
+	b.stored <- &flushed[T]{jobs: jobs, all: all, results: results, batch: rest, start: start}
+}
+
+// completer completes stored batches, all those waiting at once, and
+// answers their requests, until run closes b.stored.
+func (b *batcher[T]) completer() {
+	for f := range b.stored {
+		waiting := []*flushed[T]{f}
+	more:
+		for len(waiting) < completing {
+			select {
+			case f, ok := <-b.stored:
+				if !ok {
+					break more
+				}
+				waiting = append(waiting, f)
+			default:
+				break more
+			}
+		}
+		batches := make([]*storedBatch, len(waiting))
+		for i, f := range waiting {
+			batches[i] = f.batch
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.FlushTimeout)
-		defer cancel()
-		finish(ctx)
-		b.done(jobs, all, results, nil, start)
-	}()
+		b.complete(ctx, batches)
+		cancel()
+		for _, f := range waiting {
+			b.done(f.jobs, f.all, f.results, nil, f.start)
+		}
+	}
 }
 
 // done answers the requests of a flush.
@@ -288,6 +358,7 @@ func (b *batcher[T]) done(jobs []*job[T], all []T, results []rowResult, err erro
 }
 
 type writerMetrics struct {
+	lookups      *prometheus.CounterVec
 	queueRows    prometheus.Gauge
 	batchRows    prometheus.Observer
 	flushSeconds prometheus.Observer
@@ -297,6 +368,10 @@ type writerMetrics struct {
 func newWriterMetrics(reg prometheus.Registerer, table string) *writerMetrics {
 	labels := prometheus.Labels{"table": table}
 	m := &writerMetrics{
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ioc_ingest_lookups_total", ConstLabels: labels,
+			Help: "Records (dossiers, for dossier events) a batch had to know whether stored, by how it knew: remembered, new (certainly not stored) or queried."},
+			[]string{"source"}),
 		queueRows: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ioc_ingest_queue_rows", Help: "Rows waiting for a flush.", ConstLabels: labels}),
 		batchRows: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -309,7 +384,7 @@ func newWriterMetrics(reg prometheus.Registerer, table string) *writerMetrics {
 			Name: "ioc_ingest_flush_errors_total", Help: "Batches that could not be stored.", ConstLabels: labels}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.queueRows, m.batchRows.(prometheus.Histogram), m.flushSeconds.(prometheus.Histogram), m.flushErrors)
+		reg.MustRegister(m.lookups, m.queueRows, m.batchRows.(prometheus.Histogram), m.flushSeconds.(prometheus.Histogram), m.flushErrors)
 	}
 	return m
 }

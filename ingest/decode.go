@@ -198,7 +198,9 @@ func decodeArray[T any](r io.Reader, maxRecords int, each func(int, T, error)) e
 func arrayError(err error) error {
 	var se *json.SyntaxError
 	switch {
-	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
+	// Where the body is cut decides whether the decoder says EOF or calls
+	// it a syntax error; both mean the same to the sender.
+	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &se) && strings.Contains(se.Error(), "unexpected end of JSON input"):
 		return fmt.Errorf("%w: the body ends before the JSON array is closed with ]", ErrUnparseable)
 	case errors.As(err, &se):
 		return fmt.Errorf("%w: malformed JSON at byte %d: %s", ErrUnparseable, se.Offset, strings.TrimPrefix(se.Error(), "json: "))

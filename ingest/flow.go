@@ -32,11 +32,46 @@ const historyColumns = `dossier_id, event_id, procedure_code, sector, area_code,
 	occurred_at, received_at, due_at, toString(online_level), digitized, e_result, paid_online, reused_data, fee_required,
 	recorded_hierarchy, recorded_area_code, approximate, lat, lon, supersedes`
 
-// loadFlows reads the stored events of the given dossiers from
-// dossier_history, the table a batch's insert writes first and whole.
-func loadFlows(ctx context.Context, conn driver.Conn, db string, keys map[dossierKey]bool) (*flows, error) {
-	f := &flows{events: map[dossierKey][]dossier.Event{}, derived: map[dossierKey][]dossier.Contribution{},
+func newFlows() *flows {
+	return &flows{events: map[dossierKey][]dossier.Event{}, derived: map[dossierKey][]dossier.Contribution{},
 		content: map[dossierKey]map[string]Dossier{}}
+}
+
+// seed adds stored events of a dossier, as they read back from
+// dossier_history.
+func (f *flows) seed(k dossierKey, ds []Dossier) {
+	for _, d := range ds {
+		f.record(k, d, d.AreaCode, d.Approximate)
+	}
+}
+
+// histories returns the events of every dossier, as stored.
+func (f *flows) histories() map[dossierKey][]Dossier {
+	out := make(map[dossierKey][]Dossier, len(f.content))
+	for k, byID := range f.content {
+		ds := make([]Dossier, 0, len(byID))
+		for _, d := range byID {
+			ds = append(ds, d)
+		}
+		out[k] = ds
+	}
+	return out
+}
+
+// storedForm is the row that stores r at a placement, as it reads back
+// from dossier_history: what a later batch compares a resend with.
+func storedForm(r Dossier, p placedRow) Dossier {
+	r.Hierarchy, r.AreaCode, r.Approximate, r.Recorded = p.at.Hierarchy, p.at.AreaCode, p.approximate, nil
+	if p.rec.Hierarchy != "" {
+		rec := p.rec
+		r.Recorded = &rec
+	}
+	return r
+}
+
+// loadFlows reads into f the stored events of the given dossiers from
+// dossier_history, the table a batch's insert writes first and whole.
+func loadFlows(ctx context.Context, conn driver.Conn, db string, keys map[dossierKey]bool, f *flows) error {
 	byHierarchy := map[string][]string{}
 	for k := range keys {
 		byHierarchy[k.hierarchy] = append(byHierarchy[k.hierarchy], k.id)
@@ -48,24 +83,24 @@ func loadFlows(ctx context.Context, conn driver.Conn, db string, keys map[dossie
 			rows, err := conn.Query(qctx, `SELECT `+historyColumns+` FROM `+db+`.dossier_history
 				WHERE hierarchy = ? AND dossier_id IN ?`, h, chstore.In(chunk))
 			if err != nil {
-				return nil, fmt.Errorf("read dossier histories: %w", err)
+				return fmt.Errorf("read dossier histories: %w", err)
 			}
 			for rows.Next() {
 				d, err := scanHistory(rows.Scan, h)
 				if err != nil {
 					rows.Close()
-					return nil, fmt.Errorf("read dossier histories: %w", err)
+					return fmt.Errorf("read dossier histories: %w", err)
 				}
 				// A copy of a row (before the engine folds it) counts once.
 				f.record(dossierKey{h, d.DossierID}, d, d.AreaCode, d.Approximate)
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
-				return nil, fmt.Errorf("read dossier histories: %w", err)
+				return fmt.Errorf("read dossier histories: %w", err)
 			}
 		}
 	}
-	return f, nil
+	return nil
 }
 
 // scanHistory reads one row of historyColumns stored under hierarchy h.

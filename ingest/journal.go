@@ -34,17 +34,23 @@ type journal struct {
 	node string
 }
 
-func (j journal) write(ctx context.Context, b batchRef, state uint8) error {
+// write records batches in a state, in one statement.
+func (j journal) write(ctx context.Context, state uint8, batches ...batchRef) error {
 	ins, err := j.conn.PrepareBatch(ctx, "INSERT INTO "+j.db+".ingest_journal (kind, batch_id, state, node, t_min, t_max, created_at)")
 	if err != nil {
 		return fmt.Errorf("prepare journal entry: %w", err)
 	}
-	if err := ins.Append(b.kind, b.id, state, j.node, b.tMin, b.tMax, b.createdAt); err != nil {
-		ins.Abort()
-		return fmt.Errorf("append journal entry: %w", err)
+	for _, b := range batches {
+		if err := ins.Append(b.kind, b.id, state, j.node, b.tMin, b.tMax, b.createdAt); err != nil {
+			ins.Abort()
+			return fmt.Errorf("append journal entry: %w", err)
+		}
 	}
 	if err := ins.Send(); err != nil {
-		return fmt.Errorf("record %s batch %d as %s in ingest_journal: %w", b.kind, b.id, stateName(state), err)
+		if len(batches) == 1 {
+			return fmt.Errorf("record %s batch %d as %s in ingest_journal: %w", batches[0].kind, batches[0].id, stateName(state), err)
+		}
+		return fmt.Errorf("record %d batches as %s in ingest_journal: %w", len(batches), stateName(state), err)
 	}
 	return nil
 }

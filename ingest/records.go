@@ -6,11 +6,14 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/openioc/ioc/internal/bloom"
 	"github.com/openioc/ioc/internal/chstore"
 )
 
@@ -26,6 +29,8 @@ type RecordWriter[T any] struct {
 	recover Recoverer
 	notify  Notifier
 	spec    tableSpec[T]
+	known   *knownSets // by UTC day of the records' times
+	lookups *prometheus.CounterVec
 	observe func(rows []T)
 	now     func() time.Time
 	logger  *slog.Logger
@@ -224,12 +229,40 @@ func newRecordWriter[T any](cfg BatchConfig, d WriterDeps, spec tableSpec[T], ob
 	w := &RecordWriter[T]{conn: d.Store.Conn(), db: d.Store.Database(), leases: d.Leases,
 		journal: journal{conn: d.Store.Conn(), db: d.Store.Database(), node: node()},
 		recover: d.Recover, notify: d.Notify, spec: spec, observe: observe, now: d.clock(), logger: d.Logger}
-	w.b = newBatcher(cfg, w.store, d.Logger, newWriterMetrics(d.Registerer, spec.table))
+	complete := func(ctx context.Context, batches []*storedBatch) {
+		completeBatches(ctx, w.conn, w.db, *spec.family, w.journal, w.recover, w.logger, batches)
+	}
+	m := newWriterMetrics(d.Registerer, spec.table)
+	w.lookups = m.lookups
+	table := w.db + "." + spec.table
+	w.known = newKnownSets(w.conn, d.Logger, knownDays, func(day int64) (string, string, []any) {
+		where := " FROM " + table + " WHERE " + spec.timeCol + " >= ? AND " + spec.timeCol + " < ?"
+		from := time.Unix(day*86400, 0).UTC()
+		return "SELECT count()" + where, "SELECT sipHash64(event_id)" + where, []any{chstore.Time(from), chstore.Time(from.AddDate(0, 0, 1))}
+	})
+	w.b = newBatcher(cfg, w.store, complete, d.Logger, m)
 	return w, nil
 }
 
+// knownDays bounds the days of records a record writer keeps a known set
+// of: live records are of today and yesterday, a backfill moves on.
+const knownDays = 8
+
 // Run flushes batches until ctx ends, then flushes what is queued.
-func (w *RecordWriter[T]) Run(ctx context.Context) error { w.b.run(ctx); return nil }
+func (w *RecordWriter[T]) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	scans, stop := context.WithCancel(ctx)
+	defer stop()
+	wg.Go(func() { w.known.run(scans) })
+	w.b.run(ctx)
+	return nil
+}
+
+// knownKey is a record's scope and hash in its writer's known sets.
+func knownKey(k storedKey) (int64, uint64) {
+	return k.at.Unix() / 86400, bloom.Hash([]byte(k.id))
+}
 
 // Write stores rows and returns once they are in ClickHouse, with what
 // became of each.
@@ -237,7 +270,7 @@ func (w *RecordWriter[T]) Write(ctx context.Context, rows []T) (Outcome, error) 
 	return w.b.submit(ctx, rows)
 }
 
-func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, func(context.Context), error) {
+func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, *storedBatch, error) {
 	if w.spec.version != nil {
 		results, err := w.replace(ctx, rows)
 		return results, nil, err
@@ -249,15 +282,33 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, fun
 	}
 	// The lease covers the lookup and the raw rows; rollups come after.
 	defer l.Release()
+	// Records certainly not stored are not looked up.
+	w.known.begin(l.Previous())
+	var added []T
+	defer func() {
+		// Stored, or perhaps stored if the batch failed: known either way.
+		for _, r := range added {
+			w.known.stored(knownKey(w.spec.key(r)))
+		}
+		w.known.end(l.Token())
+	}()
 	keys := make([]storedKey, 0, len(rows))
 	for _, r := range rows {
-		keys = append(keys, w.spec.key(r))
+		k := w.spec.key(r)
+		if w.known.absent(knownKey(k)) {
+			w.lookups.WithLabelValues("new").Inc()
+			continue
+		}
+		w.lookups.WithLabelValues("queried").Inc()
+		keys = append(keys, k)
 	}
-	stored, err := storedRows(ctx, w.conn, w.db, w.spec, keys)
-	if err != nil {
-		return nil, nil, err
+	stored := map[string]T{}
+	if len(keys) > 0 {
+		var err error
+		if stored, err = storedRows(ctx, w.conn, w.db, w.spec, keys); err != nil {
+			return nil, nil, err
+		}
 	}
-	var added []T
 	for i, r := range rows {
 		id := w.spec.key(r).id
 		if prior, ok := stored[id]; ok && checkDuplicates {
@@ -286,7 +337,7 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, fun
 			batch.tMax = at
 		}
 	}
-	if err := w.journal.write(ctx, batch, batchBegun); err != nil {
+	if err := w.journal.write(ctx, batchBegun, batch); err != nil {
 		return nil, nil, err
 	}
 	if !l.Held() {
@@ -297,22 +348,15 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, fun
 		w.unfinished(batch)
 		return nil, nil, err
 	}
-	finish := func(ctx context.Context) {
-		rollups := w.spec.rollups(added)
-		if err := writeRollups(ctx, w.conn, w.db, *w.spec.family, rollups, batch.id); err != nil {
-			w.logger.Warn("rollups of a stored batch failed; recovery writes them", "table", w.spec.table, "batch", batch.id, "err", err)
-			w.unfinished(batch)
-		} else if err := w.journal.write(ctx, batch, batchDone); err != nil {
-			w.unfinished(batch)
-		}
-		if w.notify != nil {
-			notifyAreas(w.notify, rollups[0])
-		}
-		if w.observe != nil {
-			w.observe(added)
-		}
-	}
-	return results, finish, nil
+	return results, &storedBatch{ref: batch, rollups: func() []rollupRows { return w.spec.rollups(added) },
+		after: func(rollups []rollupRows) {
+			if w.notify != nil {
+				notifyAreas(w.notify, rollups[0])
+			}
+			if w.observe != nil {
+				w.observe(added)
+			}
+		}}, nil
 }
 
 func (w *RecordWriter[T]) unfinished(b batchRef) {
@@ -340,11 +384,7 @@ func (w *RecordWriter[T]) replace(ctx context.Context, rows []T) ([]rowResult, e
 }
 
 func (w *RecordWriter[T]) insert(ctx context.Context, rows []T, batch uint64, now time.Time) error {
-	set, add := w.spec.block()
-	for _, r := range rows {
-		add(r, batch, now)
-	}
-	return set.send(ctx, w.conn, w.spec.table, "INSERT INTO "+w.db+"."+w.spec.table+" ("+w.spec.columns+")")
+	return insertRaw(ctx, w.conn, w.db, w.spec.table, w.spec, rows, batch, now)
 }
 
 // latestByID returns the indexes of the rows to insert into a replacing

@@ -373,7 +373,7 @@ func (r *Reconciler) recoverBatch(ctx context.Context, b batchRef) error {
 		if len(missing) == 0 {
 			continue
 		}
-		if err := writeRollup(ctx, r.conn, r.db, s, rows[i], b.id, missing); err != nil {
+		if err := writeRollup(ctx, r.conn, r.db, s, rollupPart{batch: b.id, rows: rows[i], only: missing}); err != nil {
 			return fmt.Errorf("recover %s batch %d: %w", b.kind, b.id, err)
 		}
 		r.m.parts.WithLabelValues(s.table).Add(float64(len(missing)))
@@ -387,7 +387,7 @@ func (r *Reconciler) recoverBatch(ctx context.Context, b batchRef) error {
 			}
 		}
 	}
-	if err := r.journal.write(ctx, b, batchRecovered); err != nil {
+	if err := r.journal.write(ctx, batchRecovered, b); err != nil {
 		return err
 	}
 	r.m.recovered.WithLabelValues(b.kind).Inc()

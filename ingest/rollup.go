@@ -159,14 +159,12 @@ func (r rollupRows) add(s rollupSpec, k rollupKey, ints []int64, floats []float6
 	}
 }
 
-// sorted returns the keys (those keep takes, when not nil) in a stable
-// order, so that the same rows are always sent the same way.
-func (r rollupRows) sorted(keep func(rollupKey) bool) []rollupKey {
+// sorted returns the keys in a stable order, so that the same rows are
+// always sent the same way.
+func (r rollupRows) sorted() []rollupKey {
 	keys := make([]rollupKey, 0, len(r))
 	for k := range r {
-		if keep == nil || keep(k) {
-			keys = append(keys, k)
-		}
+		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b rollupKey) int {
 		return cmp.Or(cmp.Compare(a.hierarchy, b.hierarchy), cmp.Compare(a.area, b.area), a.bucket.Compare(b.bucket),
@@ -267,43 +265,63 @@ func readingRollups(readings []Reading) []rollupRows {
 // batchArea is how a marker row names its batch.
 func batchArea(batch uint64) string { return strconv.FormatUint(batch, 10) }
 
-// writeRollup inserts rows, and one marker row per group, into s's table in
-// one statement. Only the groups in only are written when only is not nil.
-// Rows are written whatever their age, as a live figure at a moment in the
-// past needs them, except in a table kept for a while only (minutes): the
+// rollupPart is one batch's rows of a rollup, to be written with others;
+// only, when not nil, keeps the groups it names (recovery writes the
+// groups whose markers are missing).
+type rollupPart struct {
+	batch uint64
+	rows  rollupRows
+	only  map[time.Time]bool
+}
+
+// writeRollup inserts the rows of several batches, summed, and one marker
+// row per batch and group, into s's table in one statement: each group
+// (partition) lands as one part, with its markers, or not at all. Rows
+// are written whatever their age (a minute rollup's expired days are
+// dropped by partition later), as a live figure at a moment in the past
+// needs them — except in a table kept for a while only (minutes): the
 // days it no longer keeps are dropped by partition (dropExpired), so their
-// rows are not written at all — a backfill of history would otherwise
-// spend a good part of its time on rows dropped within the hour.
-func writeRollup(ctx context.Context, conn driver.Conn, db string, s rollupSpec, rows rollupRows, batch uint64, only map[time.Time]bool) error {
-	keys := rows.sorted(s.kept(time.Now()))
-	groups := map[time.Time]bool{}
+// rows are not written at all; a backfill of history would otherwise spend
+// a good part of its time on rows dropped within the hour.
+func writeRollup(ctx context.Context, conn driver.Conn, db string, s rollupSpec, parts ...rollupPart) error {
+	sum := rollupRows{}
+	type marker struct {
+		batch uint64
+		group time.Time
+	}
+	markers := map[marker]bool{}
+	keep := s.kept(time.Now())
+	for _, p := range parts {
+		for k, m := range p.rows {
+			g := s.group(k.bucket)
+			if (p.only != nil && !p.only[g]) || m.zero() || keep != nil && !keep(k) {
+				continue
+			}
+			sum.add(s, k, m.ints, m.floats)
+			markers[marker{p.batch, g}] = true
+		}
+	}
+	if len(markers) == 0 {
+		return nil
+	}
 	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+"."+s.table+" ("+strings.Join(s.columns(), ", ")+")")
 	if err != nil {
 		return fmt.Errorf("prepare insert into %s: %w", s.table, err)
 	}
 	appendRow := func(k rollupKey, m measures) error { return b.Append(s.rowValues(k, m)...) }
-	n := 0
-	for _, k := range keys {
-		g := s.group(k.bucket)
-		if only != nil && !only[g] {
-			continue
+	for _, k := range sum.sorted() {
+		if sum[k].zero() {
+			continue // changes of several batches that cancel out
 		}
-		if rows[k].zero() {
-			continue
-		}
-		if err := appendRow(k, *rows[k]); err != nil {
+		if err := appendRow(k, *sum[k]); err != nil {
 			b.Abort()
 			return fmt.Errorf("append to %s batch: %w", s.table, err)
 		}
-		groups[g] = true
-		n++
 	}
-	if n == 0 {
-		b.Abort()
-		return nil
-	}
-	for _, g := range slices.SortedFunc(maps.Keys(groups), time.Time.Compare) {
-		if err := appendRow(s.marker(batch, g), s.markerMeasures()); err != nil {
+	keys := slices.Collect(maps.Keys(markers))
+	slices.SortFunc(keys, func(a, b marker) int { return cmp.Or(cmp.Compare(a.batch, b.batch), a.group.Compare(b.group)) })
+	for _, m := range keys {
+		if err := appendRow(s.marker(m.batch, m.group), s.markerMeasures()); err != nil {
 			b.Abort()
 			return fmt.Errorf("append to %s batch: %w", s.table, err)
 		}

@@ -336,7 +336,7 @@ func union(a, b rollupRows) []rollupKey {
 	for k, m := range b {
 		all[k] = m
 	}
-	return all.sorted(nil)
+	return all.sorted()
 }
 
 // insertRows writes rows into s's table, without markers: corrections and
@@ -349,7 +349,7 @@ func insertRows(ctx context.Context, conn driver.Conn, db string, s rollupSpec, 
 	if err != nil {
 		return fmt.Errorf("prepare insert into %s: %w", s.table, err)
 	}
-	for _, k := range rows.sorted(nil) {
+	for _, k := range rows.sorted() {
 		if err := b.Append(s.rowValues(k, *rows[k])...); err != nil {
 			b.Abort()
 			return fmt.Errorf("append to %s batch: %w", s.table, err)

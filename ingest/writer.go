@@ -52,6 +52,7 @@ type Writer struct {
 	journal journal
 	recover Recoverer
 	notify  Notifier
+	recall  *recall
 	logger  *slog.Logger
 	now     func() time.Time
 }
@@ -109,14 +110,25 @@ func NewWriter(cfg BatchConfig, d WriterDeps) (*Writer, error) {
 	}
 	w := &Writer{conn: d.Store.Conn(), db: d.Store.Database(), loc: loc, leases: d.Leases,
 		journal: journal{conn: d.Store.Conn(), db: d.Store.Database(), node: node()},
-		recover: d.Recover, notify: d.Notify, logger: d.Logger, now: d.clock()}
-	w.b = newBatcher(cfg, w.store, d.Logger, newWriterMetrics(d.Registerer, dossierFamily.raw))
+		recover: d.Recover, notify: d.Notify, logger: d.Logger, now: d.clock(),
+	}
+	m := newWriterMetrics(d.Registerer, dossierFamily.raw)
+	w.recall = newRecall(d.Store.Conn(), d.Store.Database(), cfg.HistoryEvents, d.Logger, m.lookups)
+	w.b = newBatcher(cfg, w.store, func(ctx context.Context, batches []*storedBatch) {
+		completeBatches(ctx, w.conn, w.db, dossierFamily, w.journal, w.recover, w.logger, batches)
+	}, d.Logger, m)
 	return w, nil
 }
 
 // Run flushes batches until ctx ends, then flushes what is queued and
 // returns. Write refuses new rows from then on.
-func (w *Writer) Run(ctx context.Context) error { w.b.run(ctx); return nil }
+func (w *Writer) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { w.recall.known.run(ctx) })
+	w.b.run(ctx)
+	return nil
+}
 
 // Write stores rows and returns once they are in ClickHouse, with what
 // became of each.
@@ -139,7 +151,7 @@ type storedRow struct {
 // journal entry, the raw rows (one part), then every rollup with its
 // markers. Once the raw rows are stored the batch is acknowledged even if a
 // rollup fails: the rows are durable, and recovery completes the figures.
-func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, func(context.Context), error) {
+func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, *storedBatch, error) {
 	results := make([]rowResult, len(rows))
 	l, err := w.leases.Acquire(ctx, w.db+"."+dossierFamily.raw)
 	if err != nil {
@@ -152,17 +164,33 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, func(c
 	batch := batchRef{kind: dossierFamily.kind, id: l.Token()}
 
 	// The stored histories of the batch's dossiers hold every event already
-	// stored, so one lookup both finds resends and feeds the derivation.
-	keys := map[dossierKey]bool{}
+	// stored, so one lookup both finds resends and feeds the derivation;
+	// what the writer remembers of its own batches is not looked up.
+	w.recall.begin(l.Previous())
+	history, lookup := newFlows(), map[dossierKey]bool{}
 	for _, r := range rows {
 		for _, p := range placements(r) {
-			keys[dossierKey{p.at.Hierarchy, r.DossierID}] = true
+			k := dossierKey{p.at.Hierarchy, r.DossierID}
+			if _, seen := history.content[k]; seen || lookup[k] {
+				continue
+			}
+			if ds, ok := w.recall.history(k); ok {
+				history.seed(k, ds)
+				if history.content[k] == nil {
+					history.content[k] = map[string]Dossier{} // seen: known never stored
+				}
+				continue
+			}
+			lookup[k] = true
 		}
 	}
-	history, err := loadFlows(ctx, w.conn, w.db, keys)
-	if err != nil {
+	if err := loadFlows(ctx, w.conn, w.db, lookup, history); err != nil {
 		return nil, nil, err
 	}
+	// Whatever happens to the batch from here, the writer holds the lease
+	// of this token and nobody else wrote under it in between.
+	landed := false
+	defer func() { w.recall.end(l.Token(), history.histories(), landed) }()
 	var stored []storedRow
 	for i, r := range rows {
 		if prior, ok := history.stored(dossierKey{r.Hierarchy, r.DossierID}, r.EventID); ok && checkDuplicates {
@@ -175,11 +203,12 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, func(c
 			continue
 		}
 		for _, p := range placements(r) {
-			delta := history.add(dossierKey{p.at.Hierarchy, r.DossierID}, r, p.at.AreaCode, p.approximate)
+			delta := history.add(dossierKey{p.at.Hierarchy, r.DossierID}, storedForm(r, p), p.at.AreaCode, p.approximate)
 			stored = append(stored, storedRow{r: r, at: p.at, rec: p.rec, approximate: p.approximate, delta: delta})
 		}
 	}
 	if len(stored) == 0 {
+		landed = true
 		return results, nil, nil
 	}
 	now := w.now().UTC().Truncate(time.Second)
@@ -187,7 +216,7 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, func(c
 	for _, s := range stored {
 		batch.tMin, batch.tMax = minTime(batch.tMin, s.r.OccurredAt), maxTime(batch.tMax, s.r.OccurredAt)
 	}
-	if err := w.journal.write(ctx, batch, batchBegun); err != nil {
+	if err := w.journal.write(ctx, batchBegun, batch); err != nil {
 		return nil, nil, err
 	}
 	if !l.Held() {
@@ -199,17 +228,9 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, func(c
 		w.unfinished(batch)
 		return nil, nil, err
 	}
-	finish := func(ctx context.Context) {
-		rollups := dossierRollups(w.loc, stored)
-		if err := writeRollups(ctx, w.conn, w.db, dossierFamily, rollups, batch.id); err != nil {
-			w.logger.Warn("rollups of a stored batch failed; recovery writes them", "batch", batch.id, "err", err)
-			w.unfinished(batch)
-		} else if err := w.journal.write(ctx, batch, batchDone); err != nil {
-			w.unfinished(batch)
-		}
-		w.notifyAreas(rollups)
-	}
-	return results, finish, nil
+	landed = true
+	return results, &storedBatch{ref: batch, rollups: func() []rollupRows { return dossierRollups(w.loc, stored) },
+		after: w.notifyAreas}, nil
 }
 
 func (w *Writer) unfinished(b batchRef) {
@@ -283,17 +304,44 @@ func addContributions(out []rollupRows, loc *time.Location, hierarchy string, cs
 	}
 }
 
-// writeRollups writes a batch's rows into every rollup of f at once, each
-// table in its own statement with its markers. One failing does not stop
-// the others: every part that lands is one recovery need not write.
-func writeRollups(ctx context.Context, conn driver.Conn, db string, f family, rows []rollupRows, batch uint64) error {
+// completeBatches writes the rollups of stored batches of family f, each
+// table in one statement for all of them with their markers, then records
+// the batches done; if any of it fails, recovery finishes them. One table
+// failing does not stop the others: every part that lands is one recovery
+// need not write. Then each batch's after runs.
+func completeBatches(ctx context.Context, conn driver.Conn, db string, f family, j journal, rec Recoverer, logger *slog.Logger, batches []*storedBatch) {
+	sums := make([][]rollupRows, len(batches))
+	refs := make([]batchRef, len(batches))
+	for k, b := range batches {
+		sums[k], refs[k] = b.rollups(), b.ref
+	}
 	errs := make([]error, len(f.specs))
 	var wg sync.WaitGroup
 	for i, s := range f.specs {
-		wg.Go(func() { errs[i] = writeRollup(ctx, conn, db, s, rows[i], batch, nil) })
+		parts := make([]rollupPart, len(batches))
+		for k, b := range batches {
+			parts[k] = rollupPart{batch: b.ref.id, rows: sums[k][i]}
+		}
+		wg.Go(func() { errs[i] = writeRollup(ctx, conn, db, s, parts...) })
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	err := errors.Join(errs...)
+	if err == nil {
+		err = j.write(ctx, batchDone, refs...)
+	}
+	if err != nil {
+		logger.Warn("rollups of stored batches failed; recovery writes them", "table", f.raw, "batches", len(batches), "err", err)
+		if rec != nil {
+			for _, r := range refs {
+				rec.Unfinished(r.kind, r.id)
+			}
+		}
+	}
+	for k, b := range batches {
+		if b.after != nil {
+			b.after(sums[k])
+		}
+	}
 }
 
 // DossierColumns are the columns of a dossier_history row, in the order
@@ -360,12 +408,10 @@ func StoreDerived(ctx context.Context, store *chstore.Store, rows []Derived, ing
 	}
 	conn, db := store.Conn(), store.Database()
 	stored := make([]storedRow, len(rows))
-	block := newDossierBlock()
 	for i, r := range rows {
 		stored[i] = storedRow{r: r.Record, at: Placement{r.Record.Hierarchy, r.Record.AreaCode}, delta: r.Delta}
-		block.add(r.Record, stored[i].at, Placement{}, false, r.Delta, 0, ingestedAt)
 	}
-	if err := block.send(ctx, conn, db); err != nil {
+	if err := InsertRawDossiers(ctx, conn, db, dossierFamily.raw, rows, 0, ingestedAt); err != nil {
 		return err
 	}
 	for i, rows := range dossierRollups(loc, stored) {

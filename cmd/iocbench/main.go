@@ -45,6 +45,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "ingest" {
+		if err := runIngest(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "iocbench ingest:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "iocbench:", err)
 		os.Exit(1)

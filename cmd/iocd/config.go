@@ -37,6 +37,8 @@ type serveConfig struct {
 	BatchRows       int
 	BatchAge        time.Duration
 	QueueRows       int
+	HistoryEvents   int
+	DebugAddr       string
 	MaxRecords      int
 	BodyLimit       int
 	RefreshInterval time.Duration
@@ -74,6 +76,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	tlsKey := f.String("tls-key", "IOC_TLS_KEY", "", "PEM private key of IOC_TLS_CERT")
 	redirectAddr := f.String("http-redirect-addr", "IOC_HTTP_REDIRECT_ADDR", "", "with TLS, also listen here for plain HTTP and redirect it to HTTPS (e.g. :80); empty: plain HTTP is not served")
 	corsOrigins := f.String("cors-origins", "IOC_CORS_ORIGINS", "", "comma-separated origins (https://host[:port]) whose pages may call the API from a browser, or *; empty: none")
+	debugAddr := f.String("debug-addr", "IOC_DEBUG_ADDR", "", "address to serve Go's profiles on (/debug/pprof/), apart from the API, e.g. 127.0.0.1:6060; empty: off")
 	accessLog := f.String("access-log", "IOC_ACCESS_LOG", "info", "level of the one log line per request (component http): info, debug or off")
 	clickhouse := clickHouseFlags(f)
 	redisAddr := f.String("redis-addr", "IOC_REDIS_ADDR", "", "Redis address; empty runs a single node with an in-process bus")
@@ -92,6 +95,8 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	batchAge := f.Duration("ingest-batch-age", "IOC_INGEST_BATCH_AGE", 200*time.Millisecond, "longest a record waits for its flush")
 	flushTimeout := f.Duration("ingest-flush-timeout", "IOC_INGEST_FLUSH_TIMEOUT", 15*time.Second, "longest the storing of a batch may take, and again the writing of its rollups; a batch another node began is taken for abandoned after twice this and two lease lifetimes")
 	queueRows := f.Int("ingest-queue-rows", "IOC_INGEST_QUEUE_ROWS", 100000, "rows waiting for a flush beyond which ingest answers 503")
+	historyEvents := f.Int("ingest-history-events", "IOC_INGEST_HISTORY_EVENTS", ingest.DefaultHistoryEvents,
+		"stored dossier events the writer remembers so as not to look them up again (about 400 bytes each)")
 	maxRecords := f.Int("ingest-max-records", "IOC_INGEST_MAX_RECORDS", 50000, "most records one ingest request may hold (413 beyond)")
 	bodyLimit := f.Int("http-body-limit", "IOC_HTTP_BODY_LIMIT", 16<<20, "largest request body in bytes, also once its Content-Encoding is undone (413 beyond)")
 	refresh := f.Duration("refresh-interval", "IOC_REFRESH_INTERVAL", 15*time.Second, "how often every unit's figures are recomputed")
@@ -108,7 +113,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	rules := f.String("rules-file", "IOC_RULES_FILE", "", "JSON file of alarm rules ({\"rules\": […]}); empty: the default rules")
 	camTimeout := f.Duration("camera-offline-after", "IOC_CAMERA_OFFLINE_AFTER", 3*time.Minute, "a camera silent this long counts as offline")
 	sensorTimeout := f.Duration("sensor-offline-after", "IOC_SENSOR_OFFLINE_AFTER", 5*time.Minute, "a sensor silent this long counts as offline")
-	alarmInterval := f.Duration("alarm-interval", "IOC_ALARM_INTERVAL", 5*time.Second, "how often every alarm rule is evaluated (also after each stored batch)")
+	alarmInterval := f.Duration("alarm-interval", "IOC_ALARM_INTERVAL", 5*time.Second, "how often every alarm rule is evaluated (also after stored batches, at most once a second)")
 	queryTimeout := f.Duration("query-timeout", "IOC_QUERY_TIMEOUT", 10*time.Second, "longest ClickHouse may work on one query of a series, ranking or scoreboard (504 beyond)")
 	verifyEvery := f.Duration("verify-interval", "IOC_VERIFY_INTERVAL", time.Hour, "how often the last 48 hours of rollups are checked against the stored records (metric ioc_verify_differences); 0 is off")
 	simDevices := f.Int("simulate-devices", "IOC_SIMULATE_DEVICES", 1, "with IOC_SIMULATE, also simulate cameras and sensors (1) or not (0)")
@@ -123,12 +128,12 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	}
 	c = serveConfig{
 		HTTPAddr: *httpAddr, TLSCert: *tlsCert, TLSKey: *tlsKey, RedirectAddr: *redirectAddr,
-		CORSOrigins: splitList(*corsOrigins), AccessLog: *accessLog,
+		CORSOrigins: splitList(*corsOrigins), AccessLog: *accessLog, DebugAddr: *debugAddr,
 		ClickHouse: clickhouse(*tz),
 		RedisAddr:  *redisAddr, RedisPassword: *redisPass, RedisPrefix: *redisPrefix,
 		Hierarchy: *hierarchy, GeoDir: *geoDir, Timezone: *tz, Simulate: *simulate, SimulateArea: *simArea,
 		AdminToken: *admin, JWTSecret: *secret, MaxFuture: *maxFuture,
-		BatchRows: *batchRows, BatchAge: *batchAge, QueueRows: *queueRows, MaxRecords: *maxRecords, BodyLimit: *bodyLimit,
+		BatchRows: *batchRows, BatchAge: *batchAge, QueueRows: *queueRows, HistoryEvents: *historyEvents, MaxRecords: *maxRecords, BodyLimit: *bodyLimit,
 		RefreshInterval: *refresh, StartupTimeout: *startup, ShutdownTimeout: *shutdown,
 		LogLevel: *logLevel, LogFormat: *logFormat,
 		MQTT: ingest.MQTTConfig{URL: *mqttURL, ClientID: *mqttClient, Username: *mqttUser, Password: *mqttPass,

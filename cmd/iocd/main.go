@@ -268,7 +268,8 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	if err != nil {
 		return err
 	}
-	batch := ingest.BatchConfig{MaxRows: cfg.BatchRows, MaxAge: cfg.BatchAge, QueueRows: cfg.QueueRows, FlushTimeout: cfg.FlushTimeout}
+	batch := ingest.BatchConfig{MaxRows: cfg.BatchRows, MaxAge: cfg.BatchAge, QueueRows: cfg.QueueRows, FlushTimeout: cfg.FlushTimeout,
+		HistoryEvents: cfg.HistoryEvents}
 	deps := ingest.WriterDeps{Store: store, Leases: leases, Recover: reconciler, Logger: ingestLogger, Registerer: reg}
 	dossierDeps := deps
 	dossierDeps.Notify = agg
@@ -395,6 +396,12 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 			stopSimulators = append(stopSimulators, run("device simulator", func(ctx context.Context) { _ = dsim.Run(ctx) }))
 		}
 	}
+	stopDebug := func() {}
+	if cfg.DebugAddr != "" {
+		if stopDebug, err = serveDebug(cfg.DebugAddr, logger.With("component", "debug")); err != nil {
+			return err
+		}
+	}
 	logger.Info("iocd is up", "addr", ln.Addr().String(), "tls", cert != nil, "hierarchy", cfg.Hierarchy,
 		"timezone", cfg.Timezone, "redis", cfg.RedisAddr != "", "simulate", cfg.Simulate)
 	if started != nil {
@@ -442,6 +449,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		logger.Warn("http shutdown", "err", err)
 	}
 	stopRedirects(shutdownCtx)
+	stopDebug()
 	// 6. Close the bus subscription; deferred calls then close Redis and
 	//    ClickHouse.
 	_ = busSub.Close()

@@ -76,10 +76,12 @@ func publish(t *testing.T, broker *devservices.Server, topic string, msg any) {
 	}
 }
 
-// waitReady waits until /readyz answers 200 (the broker connected too).
+// waitReady waits until /readyz answers 200 (the broker connected too,
+// and the figures of every unit published once: on a busy machine that
+// takes a while).
 func (n *node) waitReady() {
 	n.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var body map[string]any
 		if n.get("/readyz", "", &body) == 200 {

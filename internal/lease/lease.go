@@ -33,8 +33,9 @@ const DefaultTTL = 3 * time.Second
 
 // Lease is one acquisition of a named lease.
 type Lease struct {
-	name  string
-	token uint64
+	name     string
+	token    uint64
+	previous uint64
 
 	lost     chan struct{} // closed once the lease is lost or released
 	lostOnce sync.Once
@@ -43,8 +44,8 @@ type Lease struct {
 	renewing sync.WaitGroup
 }
 
-func newLease(name string, token uint64, release func()) *Lease {
-	return &Lease{name: name, token: token, lost: make(chan struct{}), release: release}
+func newLease(name string, token, previous uint64, release func()) *Lease {
+	return &Lease{name: name, token: token, previous: previous, lost: make(chan struct{}), release: release}
 }
 
 // Name is the lease's name.
@@ -53,6 +54,13 @@ func (l *Lease) Name() string { return l.name }
 // Token is the acquisition's fencing token: greater than that of every
 // earlier acquisition of the same name.
 func (l *Lease) Token() uint64 { return l.token }
+
+// Previous is the token of the acquisition just before this one of the
+// same name, on any node, or 0 when it is not known (the counter was lost
+// with Redis). A holder whose own last token equals it knows that nobody
+// acted under the lease in between, so what it remembers of the work done
+// under the lease is still current.
+func (l *Lease) Previous() uint64 { return l.previous }
 
 // Lost is closed once the holder may no longer hold the lease: a renewal
 // failed or came too late, or the lease was released.

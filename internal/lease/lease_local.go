@@ -47,10 +47,11 @@ func (l *Local) Acquire(ctx context.Context, name string) (*Lease, error) {
 		return nil, fmt.Errorf("acquire lease %s: %w", name, ctx.Err())
 	}
 	l.mu.Lock()
-	token := clockToken(time.Now(), l.tokens[name])
+	previous := l.tokens[name]
+	token := clockToken(time.Now(), previous)
 	l.tokens[name] = token
 	l.mu.Unlock()
-	return newLease(name, token, func() {
+	return newLease(name, token, previous, func() {
 		<-e.held
 		l.drop(name, e)
 	}), nil

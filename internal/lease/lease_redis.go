@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,13 +21,15 @@ const (
 	abandonTimeout = time.Second
 )
 
-// acquireScript takes the lease if it is free and hands out the next token:
-// one more than the last, and never less than Redis's clock in
-// milliseconds, so that tokens keep growing after Redis restarts empty.
+// acquireScript takes the lease if it is free and hands out the next token,
+// with the one before it: one more than the last, and never less than
+// Redis's clock in milliseconds, so that tokens keep growing after Redis
+// restarts empty. Tokens are returned as strings: Lua numbers are doubles.
 var acquireScript = redis.NewScript(`
 if not redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
-	return 0
+	return {"0", "0"}
 end
+local prev = redis.call("GET", KEYS[2]) or "0"
 local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local n = redis.call("INCR", KEYS[2])
@@ -34,7 +37,7 @@ if n < now then
 	redis.call("SET", KEYS[2], now)
 	n = now
 end
-return n
+return {string.format("%d", n), prev}
 `)
 
 // renewScript extends the lease only while it holds our holder id.
@@ -98,7 +101,7 @@ func (r *Redis) Acquire(ctx context.Context, name string) (*Lease, error) {
 	backoff := minBackoff
 	for {
 		start := time.Now()
-		token, err := acquireScript.Run(ctx, r.client, []string{key, counter}, holder, ttlMS).Uint64()
+		token, previous, err := acquireTokens(acquireScript.Run(ctx, r.client, []string{key, counter}, holder, ttlMS))
 		if err != nil {
 			// The SET may have succeeded with its reply lost; without this
 			// the key would block every node until it expires.
@@ -109,7 +112,7 @@ func (r *Redis) Acquire(ctx context.Context, name string) (*Lease, error) {
 			return nil, fmt.Errorf("acquire lease %s: %w", name, err)
 		}
 		if token > 0 {
-			l := newLease(name, token, func() { r.release(ctx, key, holder, releaseTimeout) })
+			l := newLease(name, token, previous, func() { r.release(ctx, key, holder, releaseTimeout) })
 			l.renewing.Add(1)
 			go r.renew(l, key, holder, start.Add(r.ttl))
 			return l, nil
@@ -171,4 +174,23 @@ func (r *Redis) release(ctx context.Context, key, holder string, timeout time.Du
 	if err := releaseScript.Run(ctx, r.client, []string{key}, holder).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return // the TTL frees it
 	}
+}
+
+// acquireTokens reads acquireScript's reply: the new token (0 when the
+// lease is taken) and the previous one.
+func acquireTokens(res *redis.Cmd) (token, previous uint64, err error) {
+	vals, err := res.StringSlice()
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(vals) != 2 {
+		return 0, 0, fmt.Errorf("unexpected reply %q", vals)
+	}
+	if token, err = strconv.ParseUint(vals[0], 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("unexpected token %q: %w", vals[0], err)
+	}
+	if previous, err = strconv.ParseUint(vals[1], 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("unexpected previous token %q: %w", vals[1], err)
+	}
+	return token, previous, nil
 }

@@ -183,3 +183,19 @@ func TestLocalTokensGrow(t *testing.T) {
 		t.Fatalf("token %d, want at least the clock in milliseconds (%d) so that tokens grow across restarts", last, min)
 	}
 }
+
+// After Redis restarts empty, nobody can tell who held the lease last:
+// Previous is 0, never a holder's own last token.
+func TestRedisPreviousIsUnknownAfterARestartOfRedis(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t)
+	name := lockName(t)
+	l := acquire(t, NewRedis(newClient(t, srv.Addr), RedisConfig{}), name)
+	l.Release()
+	srv = testenv.RestartRedis(t, srv)
+	next := acquire(t, NewRedis(newClient(t, srv.Addr), RedisConfig{}), name)
+	defer next.Release()
+	if next.Previous() != 0 {
+		t.Errorf("previous after Redis restarted: %d, want 0 (unknown)", next.Previous())
+	}
+}

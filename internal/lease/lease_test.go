@@ -256,3 +256,48 @@ func TestLocalForgetsReleasedLeases(t *testing.T) {
 		t.Fatalf("got %d lock entries after all were released, want 0", got)
 	}
 }
+
+// A holder learns whether anyone acted under the lease since its own last
+// acquisition: Previous is the token just before, whichever node held it.
+func TestPreviousNamesTheAcquisitionJustBefore(t *testing.T) {
+	type acquirer interface {
+		Acquire(ctx context.Context, name string) (*Lease, error)
+	}
+	for _, k := range []struct {
+		name string
+		new  func(t *testing.T) [2]acquirer
+	}{
+		{"local", func(t *testing.T) [2]acquirer { l := NewLocal(); return [2]acquirer{l, l} }},
+		{"redis", func(t *testing.T) [2]acquirer {
+			addr := testenv.RedisAddr(t)
+			return [2]acquirer{NewRedis(newClient(t, addr), RedisConfig{}), NewRedis(newClient(t, addr), RedisConfig{})}
+		}},
+	} {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			nodes, name := k.new(t), lockName(t)
+			take := func(n int) *Lease {
+				t.Helper()
+				ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+				defer cancel()
+				l, err := nodes[n].Acquire(ctx, name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				l.Release()
+				return l
+			}
+			first := take(0)
+			if first.Previous() != 0 {
+				t.Errorf("first acquisition: previous %d, want 0", first.Previous())
+			}
+			second := take(0)
+			other := take(1)
+			third := take(0)
+			if second.Previous() != first.Token() || other.Previous() != second.Token() || third.Previous() != other.Token() {
+				t.Errorf("tokens %d %d %d %d with previous %d %d %d, want each previous to be the token before",
+					first.Token(), second.Token(), other.Token(), third.Token(), second.Previous(), other.Previous(), third.Previous())
+			}
+		})
+	}
+}
