@@ -277,8 +277,7 @@ type rollupPart struct {
 // writeRollup inserts the rows of several batches, summed, and one marker
 // row per batch and group, into s's table in one statement: each group
 // (partition) lands as one part, with its markers, or not at all. Rows
-// are written whatever their age (a minute rollup's expired days are
-// dropped by partition later), as a live figure at a moment in the past
+// are written whatever their age, as a live figure at a moment in the past
 // needs them — except in a table kept for a while only (minutes): the
 // days it no longer keeps are dropped by partition (dropExpired), so their
 // rows are not written at all; a backfill of history would otherwise spend
