@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,13 +30,14 @@ func importCommand(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	context.AfterFunc(ctx, stop) // after the first signal, the next one kills
-	return importRecords(ctx, args, os.Stdout, os.Stderr, isTerminal(os.Stderr))
+	return importRecords(ctx, args, os.Stdin, os.Stdout, os.Stderr, isTerminal(os.Stderr))
 }
 
 // importRecords backfills history:
 //
 //	iocd import dossiers|camera-events|sensor-readings [flags] FILE…
 //
+// A FILE of "-" is stdin (with --state, so that it can be resumed).
 // It opens ClickHouse and migrates the schema as a node does, and writes
 // through the node's own writer of the kind (journal, duplicate check,
 // derivation, rollups) under the same leases: Redis's when IOC_REDIS_ADDR
@@ -46,7 +48,7 @@ func importCommand(args []string) error {
 // earlier to be finished (that of an import killed before it, once the
 // grace a node allows has passed), so that the figures are exact when it
 // ends. The summary goes to stdout, progress and logs to stderr.
-func importRecords(ctx context.Context, args []string, stdout, stderr io.Writer, terminal bool) error {
+func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, terminal bool) error {
 	kind := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		kind, args = args[0], args[1:]
@@ -57,8 +59,11 @@ func importRecords(ctx context.Context, args []string, stdout, stderr io.Writer,
 		fmt.Fprintf(f.Output(), "Usage: iocd import dossiers|camera-events|sensor-readings [flags] FILE…\n\n"+
 			"Loads history through the validation, duplicate check and derivation of live ingest. Files are NDJSON\n"+
 			"(.ndjson, .jsonl, .json: one wire-format object per line) or CSV (.csv: a header row naming the wire\n"+
-			"fields), gzip-compressed or not. An interrupted import resumes where it stopped when the same command\n"+
-			"is run again. Flags:\n\n")
+			"fields), gzip-compressed or not. A FILE of - reads standard input (NDJSON unless --format csv; --state\n"+
+			"required): e.g. gunzip -c old.ndjson.gz | iocd import dossiers --state old.state -. An interrupted import\n"+
+			"resumes where it stopped when the same command is run again (for -, with the same records piped in\n"+
+			"again: what was imported is read and dropped). Progress goes to stderr, the summary to stdout, each\n"+
+			"rejected record to the rejects file. Flags come before the files:\n\n")
 		f.PrintDefaults()
 	}
 	clickhouse := clickHouseFlags(f)
@@ -95,6 +100,10 @@ func importRecords(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if *batchRows < 1 || *inFlight < 1 {
 		return errors.New("--batch-rows and --in-flight must be at least 1")
 	}
+	if in, ok := stdin.(*os.File); ok && slices.Contains(files, backfill.Stdin) && isTerminal(in) {
+		return fmt.Errorf("- reads the records from standard input, which is a terminal here: pipe them in, e.g. "+
+			"gunzip -c FILE.ndjson.gz | iocd import %s --state FILE.state -", kind)
+	}
 
 	// The progress line and the logs share stderr; bf is set before the
 	// progress runs.
@@ -107,7 +116,8 @@ func importRecords(ctx context.Context, args []string, stdout, stderr io.Writer,
 	// anything is connected.
 	storeTimeout := 2*(*flushTimeout)*time.Duration(*inFlight+1) + time.Minute
 	bf, err := backfill.Open(backfill.Config{Kind: kind, Files: files, Format: *format, State: *statePath, Rejects: *rejectsPath,
-		Restart: *restart, ChunkRecords: *batchRows, InFlight: *inFlight, MaxRecordBytes: *maxRecord, StoreTimeout: storeTimeout}, importLogger)
+		Restart: *restart, ChunkRecords: *batchRows, InFlight: *inFlight, MaxRecordBytes: *maxRecord, StoreTimeout: storeTimeout,
+		Stdin: stdin}, importLogger)
 	if err != nil {
 		return err
 	}
@@ -302,4 +312,3 @@ func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
-

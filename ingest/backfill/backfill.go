@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -18,12 +19,15 @@ import (
 // Config says what to import and how. Zero fields take the defaults.
 type Config struct {
 	// Kind is one of ingest.ImportKinds.
-	Kind  string
+	Kind string
+	// Files are read in order; "-" (Stdin) is standard input, at most once.
 	Files []string
-	// Format is ndjson or csv for every file; empty: each file's name says.
+	// Format is ndjson or csv for every file; empty: each file's name
+	// says, and standard input is NDJSON.
 	Format string
 	// State is the state file; empty: named after the files, in the
-	// current directory (see defaultPaths).
+	// current directory (see defaultPaths). Required with standard input,
+	// which has no name to find it by.
 	State string
 	// Rejects is the rejects file; empty: beside the state file, or where
 	// the interrupted import wrote them.
@@ -44,6 +48,8 @@ type Config struct {
 	StoreTimeout time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Stdin is what "-" reads; default os.Stdin.
+	Stdin io.Reader
 }
 
 func (c Config) withDefaults() Config {
@@ -61,6 +67,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Stdin == nil {
+		c.Stdin = os.Stdin
 	}
 	return c
 }
@@ -80,11 +89,15 @@ type Backfill struct {
 
 	t tracker
 
-	bytesTotal int64
+	bytesTotal int64 // -1 when standard input is read: not known
 	// filePos is the bytes read of the file being read (compressed, for
-	// gzip); a chunk notes it as it ends, and the tracker counts the bytes
-	// of the records acknowledged from it.
-	filePos atomic.Int64
+	// gzip), and stdinRead those of standard input; a chunk notes it as it
+	// ends, and the tracker counts the bytes of the records acknowledged
+	// from it.
+	filePos, stdinRead atomic.Int64
+	// stdin is standard input, opened by Open (which reads a CSV header)
+	// and read on by Run: it cannot be opened again.
+	stdin   *source
 	started atomic.Int64 // this run's start, Unix nanoseconds
 }
 
@@ -103,10 +116,25 @@ func Open(cfg Config, logger *slog.Logger) (*Backfill, error) {
 	if cfg.Format != "" && cfg.Format != FormatNDJSON && cfg.Format != FormatCSV {
 		return nil, fmt.Errorf("--format %q: use ndjson or csv (or leave it out to go by each file's name)", cfg.Format)
 	}
+	if slices.Contains(cfg.Files, Stdin) && cfg.State == "" {
+		// The default state is named after the files; a stream has no name
+		// that would find it again.
+		return nil, errors.New("reading standard input (-), the import needs --state FILE to note how far it got: " +
+			"give --state, and to resume, run the same command with the same --state and pipe the same records again")
+	}
 	b := &Backfill{cfg: cfg, logger: logger}
 	seen := map[string]bool{}
 	for _, path := range cfg.Files {
-		in, err := inspect(path, cfg.Format)
+		var in input
+		var err error
+		if path == Stdin {
+			if b.stdin != nil {
+				return nil, errors.New("- (standard input) is given twice: give it once")
+			}
+			in, b.stdin, err = openStdin(cfg.Stdin, &b.stdinRead, cfg.Format, cfg.MaxRecordBytes)
+		} else {
+			in, err = inspect(path, cfg.Format)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -116,11 +144,17 @@ func Open(cfg Config, logger *slog.Logger) (*Backfill, error) {
 		seen[in.abs] = true
 		cols, err := b.checkFile(in)
 		if err != nil {
+			if in.stdin {
+				return nil, fmt.Errorf("standard input: %w", err)
+			}
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		b.files = append(b.files, in)
 		b.columns = append(b.columns, cols)
 		b.bytesTotal += in.size
+	}
+	if b.stdin != nil {
+		b.bytesTotal = -1
 	}
 
 	statePath, rejectsPath := defaultPaths(cfg.Kind, b.files)
@@ -160,12 +194,15 @@ func Open(cfg Config, logger *slog.Logger) (*Backfill, error) {
 // checkFile reads the start of a file: NDJSON must not be a JSON array,
 // and a CSV header must name fields of the kind.
 func (b *Backfill) checkFile(in input) (*ingest.CSVColumns, error) {
-	var read atomic.Int64
-	src, err := in.open(&read, b.cfg.MaxRecordBytes)
-	if err != nil {
-		return nil, err
+	src := b.stdin // its header, once read, is gone: Run reads on after it
+	if !in.stdin {
+		var read atomic.Int64
+		var err error
+		if src, err = in.open(&read, b.cfg.MaxRecordBytes); err != nil {
+			return nil, err
+		}
+		defer src.close()
 	}
-	defer src.close()
 	header, err := src.check()
 	if err != nil {
 		return nil, err
@@ -197,7 +234,8 @@ func (b *Backfill) Done() bool { return b.t.state.done() }
 type Stats struct {
 	Kind string
 	// BytesDone are the bytes of the files (as stored: compressed for
-	// gzip) whose records are acknowledged; StartBytes were before this run.
+	// gzip) whose records are acknowledged; StartBytes were before this
+	// run. BytesTotal is -1 when standard input is read.
 	BytesDone, BytesTotal int64
 	StartBytes            int64
 	Records               int64 // read and acknowledged, in every run
@@ -340,22 +378,28 @@ func (b *Backfill) read(ctx context.Context, imp *ingest.Import, send func(*chun
 // being filled.
 func (b *Backfill) readFile(ctx context.Context, imp *ingest.Import, fi int, fs fileState, ch *chunk, seq int, send func(*chunk) bool) (*chunk, int, error) {
 	in := b.files[fi]
-	src, err := in.open(&b.filePos, b.cfg.MaxRecordBytes)
-	if err != nil {
-		return ch, seq, err
+	src := b.stdin
+	if !in.stdin {
+		var err error
+		if src, err = in.open(&b.filePos, b.cfg.MaxRecordBytes); err != nil {
+			return ch, seq, err
+		}
 	}
 	defer src.close()
 	var fr framer = &ndjsonReader{l: src.lines}
 	cols := b.columns[fi]
 	if in.format == FormatCSV {
 		cr := newCSVReader(src.lines)
-		if _, err := cr.next(); err != nil && err != io.EOF { // the header, checked by Open
-			return ch, seq, fmt.Errorf("read %s: %w", in.path, readError(err))
+		// The header, checked by Open; standard input's was read there.
+		if !in.stdin {
+			if _, err := cr.next(); err != nil && err != io.EOF {
+				return ch, seq, fmt.Errorf("read %s: %w", in.path, readError(err))
+			}
 		}
 		fr = cr
 	}
 	if fs.Records > 0 {
-		if err := src.skipTo(fs.Offset, fs.Line); err != nil {
+		if err := src.skipTo(fs.Offset, fs.Line, fs.PrefixCRC32C); err != nil {
 			return ch, seq, err
 		}
 	}
@@ -374,7 +418,7 @@ func (b *Backfill) readFile(ctx context.Context, imp *ingest.Import, fi int, fs 
 		}
 		n++
 		ch.add(fi, n, rec, cols, in.format == FormatCSV)
-		seg.records, seg.offset, seg.line, seg.pos = n, src.lines.offset, src.lines.line, b.filePos.Load()
+		seg.records, seg.offset, seg.line, seg.crc, seg.pos = n, src.lines.offset, src.lines.line, src.lines.crc, src.read.Load()
 		if ch.len() >= b.cfg.ChunkRecords {
 			if !send(ch) {
 				return ch, seq, ctx.Err()
@@ -385,6 +429,9 @@ func (b *Backfill) readFile(ctx context.Context, imp *ingest.Import, fi int, fs 
 		}
 	}
 	seg.done, seg.pos = true, in.size
+	if in.stdin {
+		seg.pos = src.read.Load()
+	}
 	return ch, seq, nil
 }
 
@@ -419,8 +466,9 @@ type recordRef struct {
 type segment struct {
 	file                  int
 	records, offset, line int64
-	pos                   int64 // bytes of the file read by then (compressed, for gzip)
-	done                  bool  // the file's last records: it is done with the chunk
+	crc                   uint32 // standard input's sum up to offset
+	pos                   int64  // bytes of the file read by then (compressed, for gzip)
+	done                  bool   // the file's last records: it is done with the chunk
 }
 
 func (c *chunk) len() int    { return len(c.refs) }
@@ -428,7 +476,7 @@ func (c *chunk) rawLen() int { return len(c.raw) }
 
 // segment starts the chunk's part of file fi, after its first records.
 func (c *chunk) segment(fi int, records int64, l *lines) *segment {
-	s := &segment{file: fi, records: records, offset: l.offset, line: l.line, pos: -1}
+	s := &segment{file: fi, records: records, offset: l.offset, line: l.line, crc: l.crc, pos: -1}
 	c.segments = append(c.segments, s)
 	return s
 }
@@ -487,7 +535,7 @@ func (t *tracker) count() {
 	t.rejected.Store(t.state.Rejected)
 	var n int64
 	for _, f := range t.state.Files {
-		if f.Done {
+		if f.Done && f.Size >= 0 {
 			n += f.Size
 		} else {
 			n += f.Pos
@@ -544,7 +592,7 @@ func (t *tracker) checkpoint(c *chunk) error {
 	}
 	for _, s := range c.segments {
 		f := &t.state.Files[s.file]
-		f.Records, f.Offset, f.Line, f.Done = s.records, s.offset, s.line, s.done
+		f.Records, f.Offset, f.Line, f.PrefixCRC32C, f.Done = s.records, s.offset, s.line, s.crc, s.done
 		if s.pos >= 0 {
 			f.Pos = s.pos
 		}

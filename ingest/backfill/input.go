@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 )
@@ -25,15 +27,24 @@ const (
 // export from another of the same size, cheap on a file of gigabytes.
 const headBytes = 1 << 20
 
+// Stdin is the name by which standard input is given as a file.
+const Stdin = "-"
+
 // input is one file to import: where it is, what it is, and what makes
 // it the same file when an import resumes.
 type input struct {
 	path   string // as given
 	abs    string
-	size   int64
-	head   string // SHA-256 of its first headBytes, hex
+	size   int64  // -1 for standard input, whose size is not known
+	head   string // SHA-256 of its first headBytes, hex; empty for standard input
 	gzip   bool
 	format string
+	// stdin: the records are piped in; read once, from its start, and a
+	// resumed import reads and drops what was imported before, checking
+	// its sum (see lines).
+	stdin bool
+	// guessed: standard input without --format, read as NDJSON.
+	guessed bool
 }
 
 // inspect finds out what path is: its identity, whether it is gzip (by its
@@ -56,7 +67,8 @@ func inspect(path, format string) (input, error) {
 		return in, err
 	}
 	if !st.Mode().IsRegular() {
-		return in, fmt.Errorf("%s is not a regular file: an import reads files it can read again when it resumes", path)
+		return in, fmt.Errorf("%s is not a regular file: an import reads files it can read again when it resumes; "+
+			"to import a stream, pipe it into standard input and give - as the file, with --state (… | iocd import KIND --state S -)", path)
 	}
 	in.size = st.Size()
 	h := sha256.New()
@@ -137,6 +149,33 @@ func (c countingReader) Read(p []byte) (int, error) {
 // readBuffer is the read-ahead of a file (decompressed).
 const readBuffer = 256 << 10
 
+// openStdin reads standard input (r) as the input "-": gzip if its first
+// bytes say so, in format (empty: NDJSON). It is read once: the source is
+// the only one, from the first byte on, and its lines are summed.
+func openStdin(r io.Reader, read *atomic.Int64, format string, maxRecord int) (input, *source, error) {
+	in := input{path: Stdin, abs: Stdin, size: -1, stdin: true, format: format}
+	if in.format == "" {
+		in.format, in.guessed = FormatNDJSON, true
+	}
+	s := &source{in: in, read: read}
+	raw := bufio.NewReaderSize(countingReader{r: r, n: read}, readBuffer)
+	magic, err := raw.Peek(2)
+	if err != nil && err != io.EOF {
+		return in, nil, fmt.Errorf("read standard input: %w", err)
+	}
+	s.br = raw
+	if in.gzip = len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b; in.gzip {
+		if s.gz, err = gzip.NewReader(raw); err != nil {
+			return in, nil, fmt.Errorf("standard input: %w", readError(err))
+		}
+		s.br = bufio.NewReaderSize(s.gz, readBuffer)
+	}
+	s.in = in
+	s.lines = newLines(s.br, maxRecord)
+	s.lines.summed = true
+	return in, s, nil
+}
+
 // open opens in for reading from its start; read counts the file's bytes.
 func (in input) open(read *atomic.Int64, maxRecord int) (*source, error) {
 	f, err := os.Open(in.path)
@@ -176,13 +215,23 @@ func (s *source) reset(offset int64) error {
 }
 
 // skipTo moves on to the decompressed offset, past what was read: a seek
-// for a plain file, reading and dropping for gzip. line is the number of
-// lines before it.
-func (s *source) skipTo(offset, line int64) error {
+// for a plain file, reading and dropping for gzip and for standard input.
+// line is the number of lines before it; sum, for standard input, is the
+// CRC-32C of the bytes before it when they were imported.
+func (s *source) skipTo(offset, line int64, sum uint32) error {
 	l := s.lines
 	switch {
 	case offset < l.offset:
 		return fmt.Errorf("%s: cannot go back to byte %d", s.in.path, offset)
+	case s.in.stdin:
+		if err := s.dropSummed(offset - l.offset); err != nil {
+			return err
+		}
+		if l.crc != sum {
+			return fmt.Errorf("standard input is not the stream the interrupted import read: its first %d bytes differ (CRC-32C %08x, was %08x); "+
+				"pipe the same records again, in the same order, to resume, or give --restart to import this stream from its start "+
+				"(records stored already are counted once)", offset, l.crc, sum)
+		}
 	case offset == l.offset:
 	case s.in.gzip:
 		if _, err := s.br.Discard(int(offset - l.offset)); err != nil {
@@ -197,6 +246,29 @@ func (s *source) skipTo(offset, line int64) error {
 	return nil
 }
 
+// dropSummed reads n bytes of standard input and drops them, adding them
+// to the lines' sum.
+func (s *source) dropSummed(n int64) error {
+	l := s.lines
+	for n > 0 {
+		b, err := s.br.Peek(int(min(n, int64(s.br.Size()))))
+		l.crc = crc32.Update(l.crc, castagnoli, b)
+		l.offset += int64(len(b))
+		n -= int64(len(b))
+		if _, derr := s.br.Discard(len(b)); derr != nil && err == nil {
+			err = derr
+		}
+		switch {
+		case n > 0 && errors.Is(err, io.EOF):
+			return fmt.Errorf("standard input ended after %d bytes, before the %d bytes the interrupted import had read: "+
+				"pipe the same records again, whole, to resume, or give --restart to import this stream from its start", l.offset, l.offset+n)
+		case n > 0 && err != nil && !errors.Is(err, bufio.ErrBufferFull):
+			return fmt.Errorf("skip the records of standard input imported before: %w", readError(err))
+		}
+	}
+	return nil
+}
+
 // readError says what a failure to read a file means.
 func readError(err error) error {
 	switch {
@@ -206,9 +278,17 @@ func readError(err error) error {
 	return err
 }
 
+// quoteStart quotes the first n bytes of b, for a message.
+func quoteStart(b []byte, n int) string {
+	return strconv.Quote(string(b[:min(n, len(b))]))
+}
+
 func (s *source) close() error {
 	if s.gz != nil {
 		s.gz.Close()
+	}
+	if s.f == nil {
+		return nil // standard input: not ours to close
 	}
 	return s.f.Close()
 }
@@ -232,8 +312,12 @@ func (s *source) check() (header []string, err error) {
 	if err != nil && err != io.EOF {
 		return nil, readError(err)
 	}
-	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) > 0 && t[0] == '[' {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	switch {
+	case len(t) > 0 && t[0] == '[':
 		return nil, errors.New("it holds a JSON array; an import reads NDJSON, one object per line: convert it with jq -c '.[]'")
+	case s.in.guessed && len(t) > 0 && t[0] != '{':
+		return nil, fmt.Errorf("it does not begin with a JSON object (%s…): give --format csv for CSV, or --format ndjson to read it as NDJSON all the same", quoteStart(t, 20))
 	}
 	return nil, nil
 }

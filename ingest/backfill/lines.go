@@ -3,19 +3,29 @@ package backfill
 import (
 	"bufio"
 	"errors"
+	"hash/crc32"
 	"io"
 )
 
 // lines reads a file a line at a time, each line bounded in memory, and
 // counts the bytes and lines it consumed: where a record ends, and so where
-// a resumed import starts reading again.
+// a resumed import starts reading again. For standard input, which cannot
+// be told apart from another stream by its size or name, it also sums
+// what it consumed (CRC-32C), so that a resumed import can check that the
+// stream piped again begins with the bytes imported before.
 type lines struct {
 	br     *bufio.Reader
 	max    int   // longest line kept, in bytes
 	offset int64 // bytes consumed
 	line   int64 // lines consumed
 	buf    []byte
+	summed bool   // crc is kept
+	crc    uint32 // CRC-32C of the offset bytes consumed, when summed
 }
+
+// castagnoli is CRC-32C's table: the polynomial CPUs compute in hardware,
+// so that summing a stream costs little next to decoding it.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func newLines(br *bufio.Reader, max int) *lines {
 	return &lines{br: br, max: max}
@@ -30,6 +40,9 @@ func (l *lines) next() (b []byte, long bool, err error) {
 	for {
 		chunk, err := l.br.ReadSlice('\n')
 		l.offset += int64(len(chunk))
+		if l.summed {
+			l.crc = crc32.Update(l.crc, castagnoli, chunk)
+		}
 		switch {
 		case err == nil && len(l.buf) == 0 && !long && len(chunk) <= l.max:
 			l.line++

@@ -98,28 +98,38 @@ func (p *Progress) Write(b []byte) (int, error) {
 // Line is the progress line of s at now: the bytes done (their records
 // acknowledged) of the total and the percentage, records per second and the time left (both over this
 // run), and the counts so far.
+// With standard input the total is not known: the line says how much is
+// done, with neither percentage nor ETA.
 func Line(s Stats, now time.Time) string {
-	pct := 100.0
-	if s.BytesTotal > 0 {
-		pct = 100 * float64(s.BytesDone) / float64(s.BytesTotal)
-	}
 	elapsed := now.Sub(s.Started)
 	rate, eta := "–", "unknown"
 	if elapsed > 0 {
 		rate = count(int64(float64(s.RunRecords) / elapsed.Seconds()))
-		if done := s.BytesDone - s.StartBytes; done > 0 {
+		if done := s.BytesDone - s.StartBytes; done > 0 && s.BytesTotal >= 0 {
 			left := time.Duration(float64(s.BytesTotal-s.BytesDone) / float64(done) * float64(elapsed))
 			eta = left.Round(time.Second).String()
 		}
 	}
-	return fmt.Sprintf("%s: %.1f%% (%s of %s), %s records/s, ETA %s; stored %s, duplicates %s, rejected %s",
-		s.Kind, pct, bytesText(s.BytesDone), bytesText(s.BytesTotal), rate, eta, count(s.Stored), count(s.Duplicates), count(s.Rejected))
+	counts := fmt.Sprintf("stored %s, duplicates %s, rejected %s", count(s.Stored), count(s.Duplicates), count(s.Rejected))
+	if s.BytesTotal < 0 {
+		return fmt.Sprintf("%s: %s done (of a stream), %s records/s; %s", s.Kind, bytesText(s.BytesDone), rate, counts)
+	}
+	pct := 100.0
+	if s.BytesTotal > 0 {
+		pct = 100 * float64(s.BytesDone) / float64(s.BytesTotal)
+	}
+	return fmt.Sprintf("%s: %.1f%% (%s of %s), %s records/s, ETA %s; %s",
+		s.Kind, pct, bytesText(s.BytesDone), bytesText(s.BytesTotal), rate, eta, counts)
 }
 
 // String is the summary of an import, one line.
 func (s Summary) String() string {
-	out := fmt.Sprintf("%s: %s records of %d files read: %s stored, %s already stored, %s rejected",
-		s.Kind, count(s.Records), s.Files, count(s.Stored), count(s.Duplicates), count(s.Rejected))
+	files := "files"
+	if s.Files == 1 {
+		files = "file"
+	}
+	out := fmt.Sprintf("%s: %s records of %d %s read: %s stored, %s already stored, %s rejected",
+		s.Kind, count(s.Records), s.Files, files, count(s.Stored), count(s.Duplicates), count(s.Rejected))
 	if s.Elapsed > 0 {
 		out += fmt.Sprintf("; %s records in %s this run (%s records/s)", count(s.RunRecords), s.Elapsed.Round(time.Second),
 			count(int64(float64(s.RunRecords)/s.Elapsed.Seconds())))

@@ -40,16 +40,20 @@ const stateVersion = 1
 
 // fileState is one input file: its identity and how far it is imported.
 type fileState struct {
-	Path       string `json:"path"` // absolute
-	Size       int64  `json:"size"`
-	HeadSHA256 string `json:"head_sha256"` // of its first MiB
+	Path       string `json:"path"`        // absolute; "-" for standard input
+	Size       int64  `json:"size"`        // -1 for standard input
+	HeadSHA256 string `json:"head_sha256"` // of its first MiB; empty for standard input
 	Gzip       bool   `json:"gzip"`
 	Format     string `json:"format"`
 	Records    int64  `json:"records"` // leading records done
 	Offset     int64  `json:"offset"`  // decompressed byte just past them
 	Line       int64  `json:"line"`    // lines up to there
-	Pos        int64  `json:"pos"`     // bytes of the file read by then (compressed, for gzip), for the progress
-	Done       bool   `json:"done"`    // every record done
+	// PrefixCRC32C is, for standard input, the CRC-32C of its first Offset
+	// bytes (decompressed): a resumed import reads them again and checks
+	// that the same stream is piped in.
+	PrefixCRC32C uint32 `json:"prefix_crc32c,omitempty"`
+	Pos          int64  `json:"pos"`  // bytes of the file read by then (compressed, for gzip), for the progress
+	Done         bool   `json:"done"` // every record done
 }
 
 // done says whether every file is imported.
@@ -146,7 +150,10 @@ func (s *state) match(kind, statePath string, files []input) error {
 		switch {
 		case was.Path != f.abs:
 			return fmt.Errorf("file %d was %s when the import began, not %s: give the same files in the same order to resume%s", i+1, was.Path, f.abs, again)
-		case was.Size != f.size || was.HeadSHA256 != f.head || was.Gzip != f.gzip:
+		// Standard input's content is checked as the records imported
+		// before are read again (source.skipTo); compressed or not, its
+		// decompressed offsets are the same.
+		case !f.stdin && (was.Size != f.size || was.HeadSHA256 != f.head || was.Gzip != f.gzip):
 			return fmt.Errorf("%s changed since the import began (%d bytes now, %d then, or other content): restore it to resume%s", f.path, f.size, was.Size, again)
 		case was.Format != f.format:
 			return fmt.Errorf("%s was read as %s when the import began, not %s: give the same --format to resume%s", f.path, was.Format, f.format, again)
