@@ -420,11 +420,14 @@ func (b *Backfill) readFile(ctx context.Context, imp *ingest.Import, fi int, fs 
 		ch.add(fi, n, rec, cols, in.format == FormatCSV)
 		seg.records, seg.offset, seg.line, seg.crc, seg.pos = n, src.lines.offset, src.lines.line, src.lines.crc, src.read.Load()
 		if ch.len() >= b.cfg.ChunkRecords {
+			// Read before it is sent: once stored, the chunk lets go of its
+			// text on the goroutine that stored it.
+			hint := ch.rawLen()
 			if !send(ch) {
 				return ch, seq, ctx.Err()
 			}
 			seq++
-			ch = b.newChunk(imp, seq, ch.rawLen())
+			ch = b.newChunk(imp, seq, hint)
 			seg = ch.segment(fi, n, src.lines)
 		}
 	}
