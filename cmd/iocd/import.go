@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/term"
 
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/ingest"
@@ -92,7 +93,18 @@ func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	}
 	files := f.Args()
 	if kind == "" && len(files) > 0 {
-		kind, files = files[0], files[1:]
+		// The kind after some flags (iocd import --restart dossiers …):
+		// the flags after it count too.
+		kind = files[0]
+		if err := f.Parse(files[1:]); err != nil {
+			return err
+		}
+		files = f.Args()
+	}
+	for _, file := range files {
+		if strings.HasPrefix(file, "-") && file != backfill.Stdin {
+			return fmt.Errorf("%s comes after the files: give the flags before them (iocd import KIND [flags] FILE…; a file named so: ./%s)", file, file)
+		}
 	}
 	if kind == "" {
 		return fmt.Errorf("say what to import: iocd import %s [flags] FILE…", strings.Join(ingest.ImportKinds, "|"))
@@ -306,9 +318,9 @@ func goneFromHere(node string) bool {
 	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
 
-// isTerminal says whether f is a terminal (a character device), where
-// the progress line is rewritten in place.
+// isTerminal says whether f is a terminal, where the progress line is
+// rewritten in place and from which no records are piped. (Being a
+// character device is not enough: /dev/null is one.)
 func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return term.IsTerminal(int(f.Fd()))
 }
