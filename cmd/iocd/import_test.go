@@ -835,3 +835,19 @@ func TestDevNullIsNoTerminal(t *testing.T) {
 		t.Error("/dev/null is taken for a terminal")
 	}
 }
+
+// The usage says how to name the files, standard input included, and
+// where progress, the summary and the rejects go.
+func TestImportHelp(t *testing.T) {
+	exit, _, stderr := runImport(t, t.TempDir(), nil, "dossiers", "-h")
+	for _, want := range []string{"iocd import dossiers|camera-events|sensor-readings [flags] FILE", "A FILE of - reads standard input",
+		"--state", "Progress goes to stderr, the summary to stdout", "-rejects", "-restart", "Flags come before the files"} {
+		if exit != 0 || !strings.Contains(stderr, want) {
+			t.Errorf("iocd import -h: exit %d, no %q in:\n%s", exit, want, stderr)
+		}
+	}
+	out, err := exec.Command(iocdBinary(t), "-h").Output()
+	if err != nil || !strings.Contains(string(out), "iocd import KIND [flags] FILE…") || !strings.Contains(string(out), "- reads stdin") {
+		t.Errorf("iocd -h: %v, does not list iocd import with stdin:\n%s", err, out)
+	}
+}

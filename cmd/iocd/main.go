@@ -9,7 +9,7 @@
 //	iocd migrate                          apply the ClickHouse schema and exit
 //	iocd verify [--from --to --repair]    check every rollup against the stored records (and correct it)
 //	iocd import-units --name … --levels … install a hierarchy from GeoJSON (and a unit list)
-//	iocd import dossiers FILE…            backfill history from NDJSON or CSV files (resumable)
+//	iocd import dossiers FILE…|-          backfill history from NDJSON or CSV files or stdin (resumable)
 //	iocd version                          print the version, the commit and the Go it was built with
 package main
 
@@ -62,7 +62,8 @@ Usage:
   iocd verify [--from --to] [--repair]   check every rollup against the stored records, and correct it
   iocd import-units --name … --levels …  install a hierarchy of administrative units from GeoJSON
   iocd import KIND [flags] FILE…         backfill dossiers, camera-events or sensor-readings from NDJSON
-                                         or CSV files (gzip too), resumable: rerun the same command
+                                         or CSV files (gzip too; - reads stdin, with --state), resumable:
+                                         rerun the same command
   iocd version                           print the version (also iocd --version)
   iocd help                              print this (also iocd -h)
 
