@@ -47,6 +47,10 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzDecodeMQTT -fuzztime 60s ./ingest
 	go test -run '^$$' -fuzz FuzzDecodeNGSILD -fuzztime 60s ./ingest
 	go test -run '^$$' -fuzz FuzzDecodeCameraXML -fuzztime 60s ./ingest
+	go test -run '^$$' -fuzz FuzzDecodeFlat -fuzztime 60s ./ingest
+	go test -run '^$$' -fuzz FuzzCSVColumns -fuzztime 60s ./ingest
+	go test -run '^$$' -fuzz FuzzCSVReader -fuzztime 60s ./ingest/backfill
+	go test -run '^$$' -fuzz FuzzNDJSONReader -fuzztime 60s ./ingest/backfill
 	go test -run '^$$' -fuzz FuzzReadGeoJSON -fuzztime 60s ./geo
 	go test -run '^$$' -fuzz FuzzOpen -fuzztime 60s ./internal/httpbody
 

@@ -221,6 +221,9 @@ func decodeOne[T any](raw []byte, v *T) error {
 		}
 		return &syntaxError{"record is not valid JSON: " + preview(raw)}
 	}
+	if decodeFlat(raw, v) {
+		return nil // the usual record, decoded as json.Unmarshal would
+	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError

@@ -168,6 +168,53 @@ func (r *Reconciler) Finish(ctx context.Context) (int, error) {
 	return r.recoverAll(ctx, l, true)
 }
 
+// Settle is for a process about to exit after writing batches (an
+// import): it finishes this process's own unfinished batches at once and,
+// when before is set, waits for every batch begun before it to be finished
+// — by its writer, by any node's reconciler, or here once Grace has passed
+// since it began (the batch of a process that died, such as an import
+// killed before this one) — until ctx ends. Unlike Finish it never takes
+// a batch for abandoned early, so nodes may be writing meanwhile.
+func (r *Reconciler) Settle(ctx context.Context, before time.Time) error {
+	for {
+		l, err := r.leases.Acquire(ctx, r.db+".reconcile")
+		if err != nil {
+			return fmt.Errorf("take the reconcile lease: %w", err)
+		}
+		_, err = r.recoverAll(ctx, l, false)
+		l.Release()
+		if err != nil {
+			return err
+		}
+		if before.IsZero() {
+			return nil
+		}
+		batches, err := r.journal.unfinished(ctx, r.now().Add(-r.cfg.JournalRetention))
+		if err != nil {
+			return err
+		}
+		var left []batchRef
+		for _, b := range batches {
+			if b.createdAt.Before(before) {
+				left = append(left, b)
+			}
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		// The oldest is taken for abandoned first.
+		wait := max(time.Second, left[0].createdAt.Add(r.cfg.Grace).Sub(r.now()))
+		wait = min(wait, r.cfg.Interval)
+		r.logger.Info("waiting for batches begun before to be finished", "batches", len(left), "oldest", left[0].createdAt, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d batches begun before %s are not finished yet (the first: %s batch %d): %w",
+				len(left), before.UTC().Format(time.RFC3339), left[0].kind, left[0].id, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
 // heartbeat records whether this node runs its writers.
 func (r *Reconciler) heartbeat(ctx context.Context, running bool) error {
 	b, err := r.conn.PrepareBatch(ctx, "INSERT INTO "+r.db+".ingest_nodes (node, running, seen)")

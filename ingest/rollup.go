@@ -103,6 +103,18 @@ func (s rollupSpec) columns() []string {
 	return append(out, s.floats...)
 }
 
+// kept says which rows a table keeps at now: in a table with a
+// retention, those of the days dropExpired does not drop (it drops the UTC
+// days before now - retention); nil when it keeps all.
+func (s rollupSpec) kept(now time.Time) func(rollupKey) bool {
+	if s.retention <= 0 {
+		return nil
+	}
+	y, m, d := now.Add(-s.retention).UTC().Date()
+	first := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	return func(k rollupKey) bool { return !k.bucket.Before(first) }
+}
+
 // rollupKey is one row of a rollup.
 type rollupKey struct {
 	hierarchy string
@@ -151,7 +163,10 @@ func (r rollupRows) add(s rollupSpec, k rollupKey, ints []int64, floats []float6
 // sorted returns the keys in a stable order, so that the same rows are
 // always sent the same way.
 func (r rollupRows) sorted() []rollupKey {
-	keys := slices.Collect(maps.Keys(r))
+	keys := make([]rollupKey, 0, len(r))
+	for k := range r {
+		keys = append(keys, k)
+	}
 	slices.SortFunc(keys, func(a, b rollupKey) int {
 		return cmp.Or(cmp.Compare(a.hierarchy, b.hierarchy), cmp.Compare(a.area, b.area), a.bucket.Compare(b.bucket),
 			cmp.Compare(a.dims[0], b.dims[0]), cmp.Compare(a.dims[1], b.dims[1]), cmp.Compare(a.dims[2], b.dims[2]), cmp.Compare(a.dims[3], b.dims[3]))
@@ -263,9 +278,11 @@ type rollupPart struct {
 // writeRollup inserts the rows of several batches, summed, and one marker
 // row per batch and group, into s's table in one statement: each group
 // (partition) lands as one part, with its markers, or not at all. Rows
-// are written whatever their age (a minute rollup's expired days are
-// dropped by partition later), as a live figure at a moment in the past
-// needs them.
+// are written whatever their age, as a live figure at a moment in the past
+// needs them — except in a table kept for a while only (minutes): the
+// days it no longer keeps are dropped by partition (dropExpired), so their
+// rows are not written at all; a backfill of history would otherwise spend
+// a good part of its time on rows dropped within the hour.
 func writeRollup(ctx context.Context, conn driver.Conn, db string, s rollupSpec, parts ...rollupPart) error {
 	sum := rollupRows{}
 	type marker struct {
@@ -273,10 +290,11 @@ func writeRollup(ctx context.Context, conn driver.Conn, db string, s rollupSpec,
 		group time.Time
 	}
 	markers := map[marker]bool{}
+	keep := s.kept(time.Now())
 	for _, p := range parts {
 		for k, m := range p.rows {
 			g := s.group(k.bucket)
-			if (p.only != nil && !p.only[g]) || m.zero() {
+			if (p.only != nil && !p.only[g]) || m.zero() || keep != nil && !keep(k) {
 				continue
 			}
 			sum.add(s, k, m.ints, m.floats)

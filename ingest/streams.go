@@ -56,10 +56,13 @@ type outcome struct {
 // is kept in its wire form: it holds the valid rows, in order, and the
 // refusals.
 type intake[W, T any] struct {
-	st      stream[W, T]
-	scope   Scope // of the request's credentials; nil: any unit (MQTT)
-	rules   Rules
-	added   *addedDevices
+	st    stream[W, T]
+	scope Scope // of the request's credentials; nil: any unit (MQTT)
+	rules Rules
+	added *addedDevices // the devices this intake's records register
+	// known, when set, also learns of them: the devices registered by the
+	// earlier chunks of an import, which its later chunks see.
+	known   *addedDevices
 	now     time.Time
 	rows    []T
 	index   []int // the record index of each row
@@ -69,11 +72,21 @@ type intake[W, T any] struct {
 // newIntake starts a request's records, in the scope ctx carries;
 // maxErrors bounds the refusals kept (0 keeps all).
 func newIntake[W, T any](ctx context.Context, s *Service, st stream[W, T], maxErrors int) *intake[W, T] {
+	return newIntakeOver(ctx, s, st, maxErrors, nil)
+}
+
+// newIntakeOver is newIntake over the devices known registers besides the
+// registry's (nil: none), which learns of those these records register.
+func newIntakeOver[W, T any](ctx context.Context, s *Service, st stream[W, T], maxErrors int, known *addedDevices) *intake[W, T] {
 	// A device's first report registers it for the reports after it in the
 	// same request, which may then leave out the position.
-	rules, added := s.rules, &addedDevices{base: s.rules.Devices}
+	var base DeviceLookup = known
+	if known == nil {
+		base = s.rules.Devices
+	}
+	rules, added := s.rules, &addedDevices{base: base}
 	rules.Devices = added
-	return &intake[W, T]{st: st, scope: scopeFrom(ctx), rules: rules, added: added, now: time.Now(), refused: refusals{max: maxErrors}}
+	return &intake[W, T]{st: st, scope: scopeFrom(ctx), rules: rules, added: added, known: known, now: time.Now(), refused: refusals{max: maxErrors}}
 }
 
 // take validates record i, or refuses it for the reason it did not
@@ -103,6 +116,9 @@ func (in *intake[W, T]) take(i int, w W, decodeErr error) {
 	}
 	if d := in.st.device(v); d != nil {
 		in.added.add(*d)
+		if in.known != nil {
+			in.known.add(*d)
+		}
 	}
 	in.rows = append(in.rows, v)
 	in.index = append(in.index, i)

@@ -2,9 +2,11 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -396,5 +398,39 @@ func TestRefusalsKeepTheLowestIndexes(t *testing.T) {
 	}
 	if !slices.Equal(got, []int{1, 2, 4}) || r.total != 7 || r.omitted() != 4 {
 		t.Errorf("got %v, %d in all, %d omitted; want [1 2 4], 7, 4", got, r.total, r.omitted())
+	}
+}
+
+// FuzzDecodeFlat checks the fast path of record decoding against
+// encoding/json: whenever it takes a record, json.Unmarshal takes it too
+// and gives the same value, for each wire type.
+func FuzzDecodeFlat(f *testing.F) {
+	f.Add([]byte(`{"event_id":"a","dossier_id":"d","digitized":true,"lat":10.5,"lon":-1e-3,"x":[1,{"y":"\u0041"}]}`))
+	f.Add([]byte(`{"camera_id":"c","attrs":{"plate":"51F"},"lat":null,"severity":null}`))
+	f.Add([]byte(`{"sensor_id":"s","value":57.2,"Value":1,"kind":"pm25"}`))
+	f.Add([]byte(`{"event_id":"a","event_id":"b"}`))
+	f.Add([]byte(`{"event_id":"caf\u00e9","sector":"é"}`))
+	f.Add([]byte(`{"value":01}`))
+	f.Add([]byte(` { } `))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		checkFlat[DossierEvent](t, raw)
+		checkFlat[CameraEventWire](t, raw)
+		checkFlat[SensorReadingWire](t, raw)
+		checkFlat[FeedbackRecord](t, raw)
+	})
+}
+
+func checkFlat[T any](t *testing.T, raw []byte) {
+	t.Helper()
+	var fast T
+	if !decodeFlat(raw, &fast) {
+		return
+	}
+	var slow T
+	if err := json.Unmarshal(raw, &slow); err != nil {
+		t.Fatalf("%T: the fast path took %q, which json.Unmarshal refuses: %v", fast, raw, err)
+	}
+	if !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("%T: %q decodes to %+v on the fast path, %+v with json.Unmarshal", fast, raw, fast, slow)
 	}
 }

@@ -9,6 +9,7 @@
 //	iocd migrate                          apply the ClickHouse schema and exit
 //	iocd verify [--from --to --repair]    check every rollup against the stored records (and correct it)
 //	iocd import-units --name … --levels … install a hierarchy from GeoJSON (and a unit list)
+//	iocd import dossiers FILE…|-          backfill history from NDJSON or CSV files or stdin (resumable)
 //	iocd version                          print the version, the commit and the Go it was built with
 package main
 
@@ -60,6 +61,9 @@ Usage:
   iocd migrate                           apply the ClickHouse schema and exit
   iocd verify [--from --to] [--repair]   check every rollup against the stored records, and correct it
   iocd import-units --name … --levels …  install a hierarchy of administrative units from GeoJSON
+  iocd import KIND [flags] FILE…         backfill dossiers, camera-events or sensor-readings from NDJSON
+                                         or CSV files (gzip too; - reads stdin, with --state), resumable:
+                                         rerun the same command
   iocd version                           print the version (also iocd --version)
   iocd help                              print this (also iocd -h)
 
@@ -97,6 +101,8 @@ func main() {
 		err = verify(args, os.Stdout)
 	case "import-units":
 		err = importUnits(args, os.Stdout)
+	case "import":
+		err = importCommand(args)
 	case "version":
 		err = printVersion(os.Stdout)
 	case "help":
@@ -104,7 +110,7 @@ func main() {
 		flagOutput = os.Stdout
 		_, err = parseServeConfig([]string{"-h"})
 	default:
-		err = fmt.Errorf("unknown command %q: use serve, token, migrate, verify, import-units, version or help", cmd)
+		err = fmt.Errorf("unknown command %q: use serve, token, migrate, verify, import-units, import, version or help", cmd)
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0) // asked for: the settings are printed
@@ -653,13 +659,18 @@ func hierarchyHas(h *geo.Hierarchy) func(string) bool {
 }
 
 func newLogger(level, format string) *slog.Logger {
+	return newLoggerTo(os.Stderr, level, format)
+}
+
+// newLoggerTo is newLogger writing to w.
+func newLoggerTo(w io.Writer, level, format string) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: l}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(slog.NewTextHandler(w, opts))
 }
