@@ -31,6 +31,7 @@ type RecordWriter[T any] struct {
 	notify  Notifier
 	spec    tableSpec[T]
 	known   *knownSets // by UTC day of the records' times
+	settled *settler
 	lookups *prometheus.CounterVec
 	observe func(rows []T)
 	now     func() time.Time
@@ -234,8 +235,9 @@ func newRecordWriter[T any](cfg BatchConfig, d WriterDeps, spec tableSpec[T], ob
 	w := &RecordWriter[T]{conn: d.Store.Conn(), db: d.Store.Database(), leases: d.Leases,
 		journal: journal{conn: d.Store.Conn(), db: d.Store.Database(), node: node()},
 		recover: d.Recover, notify: d.Notify, spec: spec, observe: observe, now: d.clock(), logger: d.Logger}
+	w.settled = &settler{conn: w.conn, db: w.db, timeout: cfg.withDefaults().FlushTimeout, logger: d.Logger}
 	complete := func(ctx context.Context, batches []*storedBatch) {
-		completeBatches(ctx, w.conn, w.db, *spec.family, w.journal, w.recover, w.logger, batches)
+		completeBatches(ctx, w.conn, w.db, *spec.family, w.journal, w.recover, w.logger, expiryClock(cfg, w.now), batches)
 	}
 	m := newWriterMetrics(d.Registerer, spec.table)
 	w.lookups = m.lookups
@@ -287,6 +289,11 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, *st
 	}
 	// The lease covers the lookup and the raw rows; rollups come after.
 	defer l.Release()
+	// Nothing is looked up while an earlier insert may still land.
+	if err := w.settled.begin(l.Previous()); err != nil {
+		return nil, nil, err
+	}
+	defer w.settled.end(l.Token())
 	// Records certainly not stored are not looked up.
 	w.known.begin(l.Previous())
 	var added []T
@@ -350,6 +357,9 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, *st
 		return nil, nil, ErrLeaseLost
 	}
 	if err := w.insert(ctx, added, batch.id, now); err != nil {
+		// The rows may have landed with the answer lost, or land later:
+		// once the insert is over, recovery looks.
+		w.settled.lost(batch.id)
 		w.unfinished(batch)
 		return nil, nil, err
 	}
@@ -396,6 +406,9 @@ func (w *RecordWriter[T]) replace(ctx context.Context, rows []T) ([]rowResult, e
 }
 
 func (w *RecordWriter[T]) insert(ctx context.Context, rows []T, batch uint64, now time.Time) error {
+	if batch != 0 {
+		ctx = withInsertID(ctx, w.db, w.spec.table, batch)
+	}
 	return insertRaw(ctx, w.conn, w.db, w.spec.table, w.spec, rows, batch, now)
 }
 

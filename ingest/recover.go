@@ -352,6 +352,10 @@ func (r *Reconciler) recoverBatch(ctx context.Context, b batchRef) error {
 	if !ok {
 		return fmt.Errorf("journal names batch %d of unknown kind %q", b.id, b.kind)
 	}
+	// What the batch stored is judged once none of its inserts runs.
+	if err := settle(ctx, r.conn, r.db, b.id, r.cfg.Grace); err != nil {
+		return fmt.Errorf("recover %s batch %d: %w", b.kind, b.id, err)
+	}
 	rows, err := rc.read(ctx, r, b)
 	if err != nil {
 		return err
@@ -380,7 +384,7 @@ func (r *Reconciler) recoverBatch(ctx context.Context, b batchRef) error {
 		if len(missing) == 0 {
 			continue
 		}
-		if err := writeRollup(ctx, r.conn, r.db, s, rollupPart{batch: b.id, rows: rows[i], only: missing}); err != nil {
+		if err := writeRollup(ctx, r.conn, r.db, s, time.Time{}, rollupPart{batch: b.id, rows: rows[i], only: missing}); err != nil {
 			return fmt.Errorf("recover %s batch %d: %w", b.kind, b.id, err)
 		}
 		written[i], only[i] = nil, missing

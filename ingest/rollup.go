@@ -105,9 +105,9 @@ func (s rollupSpec) columns() []string {
 
 // kept says which rows a table keeps at now: in a table with a
 // retention, those of the days dropExpired does not drop (it drops the UTC
-// days before now - retention); nil when it keeps all.
+// days before now - retention); nil when it keeps all, or now is zero.
 func (s rollupSpec) kept(now time.Time) func(rollupKey) bool {
-	if s.retention <= 0 {
+	if s.retention <= 0 || now.IsZero() {
 		return nil
 	}
 	y, m, d := now.Add(-s.retention).UTC().Date()
@@ -283,14 +283,14 @@ type rollupPart struct {
 // days it no longer keeps are dropped by partition (dropExpired), so their
 // rows are not written at all; a backfill of history would otherwise spend
 // a good part of its time on rows dropped within the hour.
-func writeRollup(ctx context.Context, conn driver.Conn, db string, s rollupSpec, parts ...rollupPart) error {
+func writeRollup(ctx context.Context, conn driver.Conn, db string, s rollupSpec, now time.Time, parts ...rollupPart) error {
 	sum := rollupRows{}
 	type marker struct {
 		batch uint64
 		group time.Time
 	}
 	markers := map[marker]bool{}
-	keep := s.kept(time.Now())
+	keep := s.kept(now)
 	for _, p := range parts {
 		for k, m := range p.rows {
 			g := s.group(k.bucket)
@@ -304,7 +304,11 @@ func writeRollup(ctx context.Context, conn driver.Conn, db string, s rollupSpec,
 	if len(markers) == 0 {
 		return nil
 	}
-	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+"."+s.table+" ("+strings.Join(s.columns(), ", ")+")")
+	ids := make([]uint64, len(parts))
+	for i, p := range parts {
+		ids[i] = p.batch
+	}
+	b, err := conn.PrepareBatch(withInsertID(ctx, db, s.table, ids...), "INSERT INTO "+db+"."+s.table+" ("+strings.Join(s.columns(), ", ")+")")
 	if err != nil {
 		return fmt.Errorf("prepare insert into %s: %w", s.table, err)
 	}

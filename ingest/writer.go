@@ -47,6 +47,7 @@ type Writer struct {
 	recover Recoverer
 	notify  Notifier
 	recall  *recall
+	settled *settler
 	logger  *slog.Logger
 	now     func() time.Time
 }
@@ -106,10 +107,11 @@ func NewWriter(cfg BatchConfig, d WriterDeps) (*Writer, error) {
 		journal: journal{conn: d.Store.Conn(), db: d.Store.Database(), node: node()},
 		recover: d.Recover, notify: d.Notify, logger: d.Logger, now: d.clock(),
 	}
+	w.settled = &settler{conn: w.conn, db: w.db, timeout: cfg.withDefaults().FlushTimeout, logger: d.Logger}
 	m := newWriterMetrics(d.Registerer, dossierFamily.raw)
 	w.recall = newRecall(d.Store.Conn(), d.Store.Database(), cfg.HistoryEvents, d.Logger, m.lookups)
 	w.b = newBatcher(cfg, w.store, func(ctx context.Context, batches []*storedBatch) {
-		completeBatches(ctx, w.conn, w.db, dossierFamily, w.journal, w.recover, w.logger, batches)
+		completeBatches(ctx, w.conn, w.db, dossierFamily, w.journal, w.recover, w.logger, expiryClock(cfg, w.now), batches)
 	}, d.Logger, m)
 	return w, nil
 }
@@ -156,6 +158,11 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, *store
 	// it is released.
 	defer l.Release()
 	batch := batchRef{kind: dossierFamily.kind, id: l.Token()}
+	// Nothing is looked up while an earlier insert may still land.
+	if err := w.settled.begin(l.Previous()); err != nil {
+		return nil, nil, err
+	}
+	defer w.settled.end(l.Token())
 
 	// The stored histories of the batch's dossiers hold every event already
 	// stored, so one lookup both finds resends and feeds the derivation;
@@ -218,7 +225,9 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, *store
 		return nil, nil, ErrLeaseLost
 	}
 	if err := w.insertRaw(ctx, stored, batch); err != nil {
-		// The rows may have landed with the answer lost: recovery looks.
+		// The rows may have landed with the answer lost, or land later:
+		// once the insert is over, recovery looks.
+		w.settled.lost(batch.id)
 		w.unfinished(batch)
 		return nil, nil, err
 	}
@@ -247,7 +256,7 @@ func (w *Writer) insertRaw(ctx context.Context, rows []storedRow, b batchRef) er
 	for _, s := range rows {
 		block.add(s.r, s.at, s.rec, s.approximate, s.delta, b.id, b.createdAt)
 	}
-	return block.send(ctx, w.conn, w.db)
+	return block.send(withInsertID(ctx, w.db, dossierFamily.raw, b.id), w.conn, w.db)
 }
 
 // dossierRollups sums the changes of stored rows into every flow rollup.
@@ -280,12 +289,23 @@ func addContributions(out []rollupRows, loc *time.Location, hierarchy string, cs
 	}
 }
 
+// expiryClock is the time by which completeBatches leaves expired minute
+// rows out: zero (none left out) unless cfg.SkipExpired.
+func expiryClock(cfg BatchConfig, now func() time.Time) time.Time {
+	if !cfg.SkipExpired {
+		return time.Time{}
+	}
+	return now()
+}
+
 // completeBatches writes the rollups of stored batches of family f, each
 // table in one statement for all of them with their markers, then records
 // the batches done; if any of it fails, recovery finishes them. One table
 // failing does not stop the others: every part that lands is one recovery
-// need not write. Then each batch's after runs.
-func completeBatches(ctx context.Context, conn driver.Conn, db string, f family, j journal, rec Recoverer, logger *slog.Logger, batches []*storedBatch) {
+// need not write. Each batch's after runs once the inserts returned. Rows
+// of minute rollups older than their retention at now are left out unless
+// now is zero.
+func completeBatches(ctx context.Context, conn driver.Conn, db string, f family, j journal, rec Recoverer, logger *slog.Logger, now time.Time, batches []*storedBatch) {
 	sums := make([][]rollupRows, len(batches))
 	refs := make([]batchRef, len(batches))
 	for k, b := range batches {
@@ -298,7 +318,7 @@ func completeBatches(ctx context.Context, conn driver.Conn, db string, f family,
 		for k, b := range batches {
 			parts[k] = rollupPart{batch: b.ref.id, rows: sums[k][i]}
 		}
-		wg.Go(func() { errs[i] = writeRollup(ctx, conn, db, s, parts...) })
+		wg.Go(func() { errs[i] = writeRollup(ctx, conn, db, s, now, parts...) })
 	}
 	wg.Wait()
 	// Only what landed, and only now that it has: a reader of the rollups

@@ -21,17 +21,19 @@ import (
 // errInjected is the failure a faultyConn makes.
 var errInjected = errors.New("injected failure: connection reset")
 
-// fault is where a flush fails: the insert into table fails before the
-// server takes it (lost false), or lands and its answer is lost (lost true),
-// the way a ClickHouse killed at that moment fails it.
+// fault fails the nth insert into table, the way a ClickHouse in trouble
+// at that moment fails it: before the server takes it (refused), after it
+// landed with the answer lost (lost), or with the answer lost while the
+// insert still runs on the server and lands later (late): just after the
+// next statement anyone reads with, unless that statement waits for it.
 type fault struct {
 	table string
 	nth   int // which insert into table fails: 1 for the first
 	lost  bool
+	late  bool
 }
 
-// faultyConn fails the first insert into one table, as a ClickHouse that
-// dies at that moment of a flush would; every other statement runs.
+// faultyConn fails one insert into one table; every other statement runs.
 type faultyConn struct {
 	driver.Conn
 	db    string
@@ -39,29 +41,86 @@ type faultyConn struct {
 
 	mu   sync.Mutex
 	seen int
+	// pending is the late insert not landed yet: closing release sends it,
+	// landed closes once it is in.
+	pending *lateInsert
+}
+
+type lateInsert struct {
+	release, landed chan struct{}
 }
 
 func (c *faultyConn) PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error) {
-	b, err := c.Conn.PrepareBatch(ctx, query, opts...)
-	if err != nil {
-		return nil, err
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if strings.HasPrefix(query, "INSERT INTO "+c.db+"."+c.fault.table+" (") {
 		if c.seen++; c.seen == c.fault.nth {
+			if c.fault.late {
+				// The server runs the insert whatever becomes of the
+				// writer's context: it was sent.
+				b, err := c.Conn.PrepareBatch(context.WithoutCancel(ctx), query, opts...)
+				if err != nil {
+					return nil, err
+				}
+				c.pending = &lateInsert{release: make(chan struct{}), landed: make(chan struct{})}
+				return &faultyBatch{Batch: b, late: c.pending}, nil
+			}
+			b, err := c.Conn.PrepareBatch(ctx, query, opts...)
+			if err != nil {
+				return nil, err
+			}
 			return &faultyBatch{Batch: b, lost: c.fault.lost}, nil
 		}
 	}
-	return b, nil
+	return c.Conn.PrepareBatch(ctx, query, opts...)
+}
+
+// read runs after each statement that reads: a late insert lands right
+// after it, once it has read — unless it waits for the insert to end, by
+// asking the server which queries run.
+func (c *faultyConn) read(query string) {
+	c.mu.Lock()
+	p := c.pending
+	if p != nil {
+		c.pending = nil
+	}
+	c.mu.Unlock()
+	if p == nil {
+		return
+	}
+	close(p.release)
+	if !strings.Contains(query, "system.processes") {
+		<-p.landed
+	}
+}
+
+func (c *faultyConn) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
+	rows, err := c.Conn.Query(ctx, query, args...)
+	c.read(query)
+	return rows, err
+}
+
+func (c *faultyConn) QueryRow(ctx context.Context, query string, args ...any) driver.Row {
+	row := c.Conn.QueryRow(ctx, query, args...)
+	c.read(query)
+	return row
 }
 
 type faultyBatch struct {
 	driver.Batch
 	lost bool
+	late *lateInsert
 }
 
 func (b *faultyBatch) Send() error {
+	if b.late != nil {
+		go func() {
+			defer close(b.late.landed)
+			<-b.late.release
+			_ = b.Batch.Send()
+		}()
+		return errInjected
+	}
 	if !b.lost {
 		b.Batch.Abort()
 		return errInjected
@@ -211,10 +270,11 @@ func TestAFailureAtAnyStepOfAFlushLeavesEveryFigureExact(t *testing.T) {
 		}
 		steps = append(steps, fault{table: "ingest_journal", nth: 2})
 		for _, step := range steps {
-			for _, lost := range []bool{false, true} {
+			for _, how := range []string{"refused", "answer-lost", "lands-late"} {
 				step := step
-				step.lost = lost
-				name := fmt.Sprintf("%s/%s#%d/%s", f.name, step.table, step.nth, map[bool]string{false: "refused", true: "answer-lost"}[lost])
+				step.lost, step.late = how == "answer-lost", how == "lands-late"
+				lost := step.lost || step.late
+				name := fmt.Sprintf("%s/%s#%d/%s", f.name, step.table, step.nth, how)
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
 					store := testenv.Store(t)
@@ -222,9 +282,11 @@ func TestAFailureAtAnyStepOfAFlushLeavesEveryFigureExact(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					hook := func(c driver.Conn) driver.Conn {
-						return &faultyConn{Conn: c, db: store.Database(), fault: step}
-					}
+					// One connection for the writer and recovery: a late
+					// insert lands after whichever reads next.
+					fc := &faultyConn{Conn: store.Conn(), db: store.Database(), fault: step}
+					hook := func(driver.Conn) driver.Conn { return fc }
+					rec.conn = fc
 					write, want := f.run(t, store, hook, rec)
 					// A careful client: retry until acknowledged.
 					for attempt := 0; ; attempt++ {
@@ -265,8 +327,14 @@ func TestAFailureAtAnyStepOfAFlushLeavesEveryFigureExact(t *testing.T) {
 // faultHook wraps a writer's connection.
 type faultHook func(driver.Conn) driver.Conn
 
-func (w *Writer) hook(h faultHook)          { w.conn, w.journal.conn = h(w.conn), h(w.journal.conn) }
-func (w *RecordWriter[T]) hook(h faultHook) { w.conn, w.journal.conn = h(w.conn), h(w.journal.conn) }
+func (w *Writer) hook(h faultHook) {
+	w.conn = h(w.conn)
+	w.journal.conn, w.settled.conn = w.conn, w.conn
+}
+func (w *RecordWriter[T]) hook(h faultHook) {
+	w.conn = h(w.conn)
+	w.journal.conn, w.settled.conn = w.conn, w.conn
+}
 
 // faulty runs a writer (as its constructor returned it) on a connection
 // hook wraps, and returns a function that writes the records of a prefix.
@@ -324,4 +392,47 @@ func TestTheCheckSeesAPartThatDidNotLand(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkExact(t, store)
+}
+
+// A backfill (SkipExpired) leaves out of the minute rollups the days they
+// no longer keep, and only those; a node's writer writes them, since a
+// figure of a moment in those days reads them until the day is dropped.
+func TestSkipExpiredLeavesOutOnlyMinutesOfDaysNoLongerKept(t *testing.T) {
+	for _, skip := range []bool{true, false} {
+		t.Run(fmt.Sprintf("skip=%v", skip), func(t *testing.T) {
+			store := testenv.Store(t)
+			d := deps(store, nil)
+			// Two days after the first records' minutes expire, one day
+			// before the last ones' do.
+			now := time.Date(2026, 11, 19, 0, 0, 0, 0, time.UTC).Add(MinuteRetention + 2*24*time.Hour)
+			d.Now = func() time.Time { return now }
+			w, err := NewWriter(BatchConfig{MaxAge: time.Millisecond, SkipExpired: skip}, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			runWriter(t, w.Run)
+			if _, err := w.Write(context.Background(), someDossiers(t, "x-")); err != nil {
+				t.Fatal(err)
+			}
+			count := func(table, where string) uint64 {
+				var n uint64
+				if err := store.Conn().QueryRow(context.Background(), "SELECT count() FROM "+store.Database()+"."+table+
+					" WHERE hierarchy = 'vn-2025' AND "+where).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			first := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC) // the first UTC day kept at now
+			expired, kept := count("dossier_flow_minute", "t < '"+chstore.Time(first)+"'"), count("dossier_flow_minute", "t >= '"+chstore.Time(first)+"'")
+			if skip && expired != 0 || !skip && expired == 0 {
+				t.Errorf("minute rows of days no longer kept: %d, want none only when skipped", expired)
+			}
+			if kept == 0 {
+				t.Errorf("no minute rows of the days kept")
+			}
+			if n := count("dossier_flow_hour", "t < '"+chstore.Time(first)+"'"); n == 0 {
+				t.Errorf("no hour rows of the earlier days: only minutes expire")
+			}
+		})
+	}
 }
