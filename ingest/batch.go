@@ -29,6 +29,11 @@ type BatchConfig struct {
 	// remembers so as not to look them up again; default
 	// DefaultHistoryEvents. Other writers ignore it.
 	HistoryEvents int
+	// SkipExpired leaves out of the minute rollups the rows of days they
+	// no longer keep (MinuteRetention), which would be dropped within the
+	// hour: a backfill of history sets it. Otherwise every row is written,
+	// so that figures at any moment can be read until the day is dropped.
+	SkipExpired bool
 }
 
 func (c BatchConfig) withDefaults() BatchConfig {

@@ -199,7 +199,8 @@ func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if err != nil {
 		return err
 	}
-	batch := ingest.BatchConfig{MaxRows: 1, QueueRows: *inFlight * *batchRows, FlushTimeout: *flushTimeout, HistoryEvents: *historyEvents}
+	batch := ingest.BatchConfig{MaxRows: 1, QueueRows: *inFlight * *batchRows, FlushTimeout: *flushTimeout, HistoryEvents: *historyEvents,
+		SkipExpired: true}
 	deps := ingest.WriterDeps{Store: store, Leases: leases, Recover: reconciler, Logger: logger.With("component", "ingest")}
 	var writers ingest.Writers
 	var runWriter func(context.Context) error
