@@ -81,8 +81,8 @@ func postHostile(t *testing.T, base, path, contentType, encoding string, body []
 // TestHostileBodiesKeepMemoryBounded sends, ten at a time, a gzip-of-gzip
 // bomb (1,144 bytes that inflate to 419 MiB of zeros) and an NDJSON body of
 // a million {} lines (3 MB), to a real iocd process, and checks that each
-// gets its refusal and that the process's peak resident memory stays under
-// 1 GiB. Before the body limit applied to the inflated size, and before
+// gets its refusal and that the process's peak resident memory grows by
+// less than 768 MiB. Before the body limit applied to the inflated size, and before
 // records were bounded and decoded as a stream, the process took gigabytes
 // and was killed.
 func TestHostileBodiesKeepMemoryBounded(t *testing.T) {
@@ -118,8 +118,10 @@ func TestHostileBodiesKeepMemoryBounded(t *testing.T) {
 	wg.Wait()
 	peak := peakRSS(t, pid)
 	t.Logf("peak resident memory: %d MiB before, %d MiB after", before>>20, peak>>20)
-	if peak >= 1<<30 {
-		t.Errorf("peak resident memory reached %d MiB, want under 1024 MiB", peak>>20)
+	// What the requests cost, not what the node holds anyway (the spatial
+	// index it builds at start, several times larger under -race).
+	if grew := peak - before; grew >= 768<<20 {
+		t.Errorf("peak resident memory grew by %d MiB (from %d to %d MiB), want under 768 MiB", grew>>20, before>>20, peak>>20)
 	}
 
 	// Under the limits, the same records are each refused, with every
