@@ -111,6 +111,13 @@ type row struct {
 // event changes in its dossier's figures.
 func insert(t *testing.T, s *chstore.Store, rows ...row) {
 	t.Helper()
+	insertTo(t, s, nil, rows...)
+}
+
+// insertTo stores rows like insert, through a writer that tells n what the
+// batch added to the rollups before it returns.
+func insertTo(t *testing.T, s *chstore.Store, n ingest.Notifier, rows ...row) {
+	t.Helper()
 	ds := make([]ingest.Dossier, len(rows))
 	for i, r := range rows {
 		ds[i] = ingest.Dossier{EventID: r.id, DossierID: r.dossier, Hierarchy: "vn-2025", AreaCode: r.area,
@@ -120,7 +127,7 @@ func insert(t *testing.T, s *chstore.Store, rows ...row) {
 			ds[i].DueAt = &due
 		}
 	}
-	ingesttest.Dossiers(t, s, ds)
+	ingesttest.DossiersTo(t, s, n, ds)
 }
 
 func newTestAggregator(t *testing.T, now time.Time) (*Aggregator, *chstore.Store, *bustest.Capture[Snapshot]) {
@@ -251,9 +258,9 @@ func TestRecomputePublishesChangedUnitsAndAncestors(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 22, 3, 30, 0, 0, time.UTC)
 	a, s, pub := newTestAggregator(t, now)
-	term := holdLease(t)
+	term := lead(t, a)
 	// The first refresh of a term publishes every topic.
-	if err := a.refresh(ctx, term); err != nil {
+	if err := a.refresh(ctx, term, "check"); err != nil {
 		t.Fatal(err)
 	}
 	topics := 0
@@ -266,9 +273,8 @@ func TestRecomputePublishesChangedUnitsAndAncestors(t *testing.T) {
 	if got := len(pub.Take()); got != topics {
 		t.Errorf("first refresh published %d topics, want all %d", got, topics)
 	}
-	insert(t, s, row{"e1", "d1", "26740", "online", "received", now.Add(-time.Minute), now.Add(72 * time.Hour)})
-	a.MarkDirty("vn-2025", []string{"26740"})
-	if err := a.recomputeDirty(ctx, term); err != nil {
+	insertTo(t, s, a, row{"e1", "d1", "26740", "online", "received", now.Add(-time.Minute), now.Add(72 * time.Hour)})
+	if err := a.publishDirty(ctx, term); err != nil {
 		t.Fatal(err)
 	}
 	got := pub.Take()
@@ -288,7 +294,7 @@ func TestRecomputePublishesChangedUnitsAndAncestors(t *testing.T) {
 	}
 	// Nothing changed: nothing published.
 	a.MarkDirty("vn-2025", []string{"26740"})
-	if err := a.recomputeDirty(ctx, term); err != nil {
+	if err := a.publishDirty(ctx, term); err != nil {
 		t.Fatal(err)
 	}
 	if got := pub.Take(); len(got) != 0 {
@@ -296,7 +302,7 @@ func TestRecomputePublishesChangedUnitsAndAncestors(t *testing.T) {
 	}
 	// Time passing moves a window without new records: a refresh publishes it.
 	a.now = func() time.Time { return now.Add(24 * time.Hour) }
-	if err := a.refresh(ctx, term); err != nil {
+	if err := a.refresh(ctx, term, "check"); err != nil {
 		t.Fatal(err)
 	}
 	got = pub.Take()
@@ -308,13 +314,18 @@ func TestRecomputePublishesChangedUnitsAndAncestors(t *testing.T) {
 	}
 }
 
-// holdLease is a term of a node running alone.
-func holdLease(t *testing.T) *term {
+// lead makes a the node holding the lease, running alone, as Run does on
+// taking it (without its first check), and returns its term.
+func lead(t *testing.T, a *Aggregator) *term {
 	t.Helper()
 	l, err := lease.NewLocal().Acquire(context.Background(), "aggregate")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.Release)
+	a.mu.Lock()
+	a.resetLive()
+	a.leading.Store(true)
+	a.mu.Unlock()
 	return &term{lease: l, versions: bus.NewVersions(l.Token())}
 }

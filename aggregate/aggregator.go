@@ -15,6 +15,7 @@ import (
 	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/lease"
+	"github.com/openioc/ioc/internal/rollup"
 )
 
 // Config tunes an Aggregator. Zero fields take the defaults.
@@ -24,12 +25,15 @@ type Config struct {
 	// Location is the deployment's time zone, for the today window and the
 	// offsets of as_of; default Asia/Ho_Chi_Minh.
 	Location *time.Location
-	// RefreshInterval is how often every unit is recomputed, so that sliding
-	// windows and due dates move on screens without new records; default 15s.
+	// RefreshInterval is how often every unit's figures are read again, so
+	// that sliding windows and due dates move on screens without new
+	// records, and as the check of the figures the writers' deltas advanced;
+	// default 15s.
 	RefreshInterval time.Duration
-	// MinRecompute spaces recomputations triggered by new records, folding
-	// bursts of flushes into one; default 250ms.
-	MinRecompute time.Duration
+	// Debounce spaces the publications of units whose figures changed,
+	// folding bursts of flushes into one: at most one per Debounce; default
+	// 1s.
+	Debounce time.Duration
 	// Lease names the lease held by the node that computes and publishes
 	// live figures; default "<database>.aggregate".
 	Lease string
@@ -49,8 +53,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RefreshInterval <= 0 {
 		c.RefreshInterval = 15 * time.Second
 	}
-	if c.MinRecompute <= 0 {
-		c.MinRecompute = 250 * time.Millisecond
+	if c.Debounce <= 0 {
+		c.Debounce = time.Second
 	}
 	return c, nil
 }
@@ -81,28 +85,59 @@ type Aggregator struct {
 	pub    Publisher
 	leases Leases
 	logger *slog.Logger
-	now    func() time.Time
-	m      metrics
+	// now is the clock of windows, as_of and the spacing of publications;
+	// after waits for the next publication.
+	now   func() time.Time
+	after func(time.Duration) <-chan time.Time
+	m     metrics
 
-	mu    sync.Mutex
-	dirty map[string]time.Time // unit code → when first marked since the last recompute
-	wake  chan struct{}
+	mu sync.Mutex
+	// Live figures, while this node holds the lease (see liveState).
+	state    *liveState
+	checking bool           // a check is reading
+	inflight []rollup.Delta // deltas that arrived while it reads
+	// dirty are the units whose figures may have changed since they were
+	// last published, and since when; dirtyOverdue those whose overdue
+	// dossiers may have (read again before publishing), dirtyCurrent says
+	// device or alarm counts may have.
+	dirty        map[string]time.Time
+	dirtyOverdue map[string]bool
+	dirtyCurrent bool
+	// recheck asks for every figure to be read again: a delta could not be
+	// settled. unsettled says so since the last check, whose differences
+	// then are no corrections.
+	recheck, unsettled bool
+	// arrived are the marked tables of the deltas that arrived since the
+	// last check began to read; pending a difference it found that deltas
+	// on their way may explain.
+	arrived map[batchTable]bool
+	pending *pendingCorrection
+	taken   uint64 // deltas taken while leading, for tests
+	// outbox holds this node's deltas to forward while another holds the
+	// lease.
+	outbox     []rollup.Delta
+	outboxRows int
+	wake       chan struct{}
 
-	// leading is set while this node holds the lease: units forwarded by
-	// other nodes are taken only then.
+	// leading is set while this node holds the lease: deltas and units
+	// forwarded by other nodes are taken only then. It changes under mu.
 	leading atomic.Bool
 
-	// last holds the KPIs last published per topic; only Run touches it.
-	last map[string][]byte
+	// last holds the figures last published per topic, heads and
+	// childHeads the constant starts of payloads; only Run touches them.
+	last, heads, childHeads map[string][]byte
 }
 
 type metrics struct {
-	recompute *prometheus.HistogramVec
-	published prometheus.Counter
-	latency   prometheus.Histogram
-	errors    prometheus.Counter
-	leader    prometheus.Gauge
-	takeovers prometheus.Counter
+	queries     *prometheus.CounterVec
+	deltas      *prometheus.CounterVec
+	corrections prometheus.Counter
+	recompute   *prometheus.HistogramVec
+	published   prometheus.Counter
+	latency     prometheus.Histogram
+	errors      prometheus.Counter
+	leader      prometheus.Gauge
+	takeovers   prometheus.Counter
 }
 
 // New returns an aggregator over store's rollups for the units of reg. ops,
@@ -129,11 +164,23 @@ func New(cfg Config, store *chstore.Store, reg *geo.Registry, pub Publisher, lea
 	}
 	a := &Aggregator{
 		cfg: cfg, q: querier{conn: store.Conn(), db: store.Database(), balances: balances, ops: ops}, geo: reg, h: h, pub: pub, leases: leases,
-		logger: logger, now: time.Now,
-		dirty: map[string]time.Time{}, wake: make(chan struct{}, 1), last: map[string][]byte{},
+		logger: logger, now: time.Now, after: time.After,
+		dirty: map[string]time.Time{}, dirtyOverdue: map[string]bool{}, arrived: map[batchTable]bool{},
+		wake: make(chan struct{}, 1), last: map[string][]byte{}, heads: map[string][]byte{}, childHeads: map[string][]byte{},
 		m: metrics{
+			queries: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "ioc_aggregate_queries_total",
+				Help: "Reads of ClickHouse for figures, by reason: check (every unit, each refresh and takeover), recheck (a delta its markers could not settle), day (today began again), overdue and current (overdue dossiers, devices and alarms of marked units), snapshot (REST and new subscriptions)."},
+				[]string{"reason"}),
+			deltas: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "ioc_aggregate_deltas_total",
+				Help: "Writers' deltas: taken by the node holding the lease, forwarded to it, dropped (too many waiting to be forwarded), unsettled (read again instead)."},
+				[]string{"outcome"}),
+			corrections: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "ioc_aggregate_live_corrections_total",
+				Help: "Units whose today figures a check found different from what the writers' deltas had produced (0 unless a delta was lost)."}),
 			recompute: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-				Name: "ioc_aggregate_recompute_duration_seconds", Help: "Time to recompute snapshots, by trigger (records or refresh).",
+				Name: "ioc_aggregate_recompute_duration_seconds", Help: "Time to compute and publish changed snapshots, by trigger (records, check, recheck, day).",
 				Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}, []string{"trigger"}),
 			published: prometheus.NewCounter(prometheus.CounterOpts{
 				Name: "ioc_aggregate_snapshots_published_total", Help: "Changed snapshots published on the bus."}),
@@ -148,8 +195,9 @@ func New(cfg Config, store *chstore.Store, reg *geo.Registry, pub Publisher, lea
 				Name: "ioc_aggregate_takeovers_total", Help: "Times this node took the lease and republished every topic."}),
 		},
 	}
+	a.q.queries = a.m.queries
 	if promReg != nil {
-		promReg.MustRegister(a.m.recompute, a.m.published, a.m.latency, a.m.errors, a.m.leader, a.m.takeovers)
+		promReg.MustRegister(a.m.queries, a.m.deltas, a.m.corrections, a.m.recompute, a.m.published, a.m.latency, a.m.errors, a.m.leader, a.m.takeovers)
 	}
 	return a, nil
 }
@@ -179,7 +227,7 @@ func (a *Aggregator) Snapshot(ctx context.Context, hierarchy, code string, w Win
 		return Snapshot{}, err
 	}
 	now := a.now()
-	counts, err := a.q.counts(ctx, scope{h: h, codes: h.Subtree(code)}, []Window{w}, now, a.cfg.Location)
+	counts, err := a.q.counts(ctx, "snapshot", scope{h: h, codes: h.Subtree(code)}, []Window{w}, now, a.cfg.Location)
 	if err != nil {
 		return Snapshot{}, err
 	}
@@ -194,7 +242,7 @@ func (a *Aggregator) ChildSnapshots(ctx context.Context, hierarchy, code string,
 		return nil, err
 	}
 	now := a.now()
-	counts, err := a.q.counts(ctx, scope{h: h, codes: h.Subtree(code)}, []Window{w}, now, a.cfg.Location)
+	counts, err := a.q.counts(ctx, "snapshot", scope{h: h, codes: h.Subtree(code)}, []Window{w}, now, a.cfg.Location)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +261,7 @@ func (a *Aggregator) MapSnapshot(ctx context.Context, hierarchy, code string, w 
 		return MapSnapshot{}, err
 	}
 	now := a.now()
-	counts, err := a.q.counts(ctx, scope{h: h, codes: h.Subtree(code)}, []Window{w}, now, a.cfg.Location)
+	counts, err := a.q.counts(ctx, "snapshot", scope{h: h, codes: h.Subtree(code)}, []Window{w}, now, a.cfg.Location)
 	if err != nil {
 		return MapSnapshot{}, err
 	}
@@ -236,7 +284,7 @@ func (a *Aggregator) LevelSnapshots(ctx context.Context, hierarchy, level, paren
 		sc.codes = h.Subtree(parent)
 	}
 	now := a.now()
-	counts, err := a.q.counts(ctx, sc, []Window{w}, now, a.cfg.Location)
+	counts, err := a.q.counts(ctx, "snapshot", sc, []Window{w}, now, a.cfg.Location)
 	if err != nil {
 		return nil, err
 	}

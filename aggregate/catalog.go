@@ -1,6 +1,9 @@
 package aggregate
 
-import "math"
+import (
+	"math"
+	"strconv"
+)
 
 // Definition describes one indicator of the catalog.
 type Definition struct {
@@ -31,6 +34,9 @@ type Definition struct {
 
 	value func(Counts) any
 	parts func(Counts) Parts
+	// enc appends the JSON of value(c) without boxing it: the live
+	// snapshots are encoded through it (see appendKPIs).
+	enc func(b []byte, c Counts) []byte
 }
 
 // ScoreRule is how an indicator scores on the scoreboard: max_points at or
@@ -157,19 +163,32 @@ func (s *Stat) Add(o Stat) {
 	s.N += o.N
 }
 
-func (s Stat) max() any {
+// maxValue is the highest reading, rounded for display, or false without
+// readings.
+func (s Stat) maxValue() (float64, bool) {
 	if s.N == 0 {
-		return (*float64)(nil)
+		return 0, false
 	}
-	v := math.Round(s.Max*100) / 100
-	return &v
+	return math.Round(s.Max*100) / 100, true
 }
 
-func (s Stat) mean() any {
+// meanValue is the mean of the readings, rounded for display, or false
+// without readings.
+func (s Stat) meanValue() (float64, bool) {
 	if s.N == 0 {
+		return 0, false
+	}
+	return math.Round(s.Sum/float64(s.N)*100) / 100, true
+}
+
+func (s Stat) max() any  { return optional(s.maxValue()) }
+func (s Stat) mean() any { return optional(s.meanValue()) }
+
+// optional is v as a *float64, nil (JSON null) when not ok.
+func optional(v float64, ok bool) any {
+	if !ok {
 		return (*float64)(nil)
 	}
-	v := math.Round(s.Sum/float64(s.N)*100) / 100
 	return &v
 }
 
@@ -202,14 +221,16 @@ func (c *Counts) Add(o Counts) {
 	c.WaterLevel.Add(o.WaterLevel)
 }
 
-// ratio is num/den rounded to 4 decimals, or nil (JSON null) when den is 0.
-func ratio(num, den uint64) any {
+// rate is num/den rounded to 4 decimals, or false when den is 0.
+func rate(num, den uint64) (float64, bool) {
 	if den == 0 {
-		return (*float64)(nil)
+		return 0, false
 	}
-	r := math.Round(float64(num)/float64(den)*1e4) / 1e4
-	return &r
+	return math.Round(float64(num)/float64(den)*1e4) / 1e4, true
 }
+
+// ratio is rate as a value: nil (JSON null) when den is 0.
+func ratio(num, den uint64) any { return optional(rate(num, den)) }
 
 var (
 	dossierDims  = []string{"sector", "procedure", "channel", "online_level"}
@@ -222,6 +243,7 @@ var (
 func counted(d Definition, get func(Counts) uint64) Definition {
 	d.Kind = "count"
 	d.value = func(c Counts) any { return get(c) }
+	d.enc = func(b []byte, c Counts) []byte { return strconv.AppendUint(b, get(c), 10) }
 	if d.History {
 		d.parts = func(c Counts) Parts { return countParts(get(c)) }
 	}
@@ -232,6 +254,7 @@ func counted(d Definition, get func(Counts) uint64) Definition {
 func rated(d Definition, num, den func(Counts) uint64) Definition {
 	d.Kind, d.Unit = "ratio", "ratio"
 	d.value = func(c Counts) any { return ratio(num(c), den(c)) }
+	d.enc = func(b []byte, c Counts) []byte { v, ok := rate(num(c), den(c)); return appendOptional(b, v, ok) }
 	d.parts = func(c Counts) Parts { return ratioParts(float64(num(c)), float64(den(c))) }
 	return d
 }
@@ -240,6 +263,7 @@ func rated(d Definition, num, den func(Counts) uint64) Definition {
 func now(d Definition, get func(Counts) uint64) Definition {
 	d.Kind, d.Live = "count", true
 	d.value = func(c Counts) any { return get(c) }
+	d.enc = func(b []byte, c Counts) []byte { return strconv.AppendUint(b, get(c), 10) }
 	return d
 }
 
@@ -247,6 +271,7 @@ func now(d Definition, get func(Counts) uint64) Definition {
 func stat(d Definition, get func(Counts) Stat, mean bool) Definition {
 	d.Kind, d.Live, d.History = "max", true, true
 	d.value = func(c Counts) any { return get(c).max() }
+	d.enc = func(b []byte, c Counts) []byte { v, ok := get(c).maxValue(); return appendOptional(b, v, ok) }
 	d.parts = func(c Counts) Parts {
 		s := get(c)
 		if s.N == 0 {
@@ -258,6 +283,7 @@ func stat(d Definition, get func(Counts) Stat, mean bool) Definition {
 	if mean {
 		d.Kind = "mean"
 		d.value = func(c Counts) any { return get(c).mean() }
+		d.enc = func(b []byte, c Counts) []byte { v, ok := get(c).meanValue(); return appendOptional(b, v, ok) }
 		d.parts = func(c Counts) Parts {
 			s := get(c)
 			p := Parts{Num: f64(s.Sum), Den: f64(float64(s.N))}
@@ -333,14 +359,24 @@ var catalog = []Definition{
 			Numerator: "total processing days", Denominator: "dossiers resolved with a known receipt",
 			Source: "dossier events", Needs: append(resolveNeeds, "received_at"),
 		}
+		// days is the mean in days, rounded like a rate and then to
+		// hundredths, or false without dossiers.
+		days := func(c Counts) (float64, bool) {
+			num, den := float64(c.ResolutionSeconds)/86400, float64(c.Timed)
+			if den == 0 {
+				return 0, false
+			}
+			return math.Round(math.Round(num/den*1e4)/1e4*100) / 100, true
+		}
 		d.parts = func(c Counts) Parts {
-			p := ratioParts(float64(c.ResolutionSeconds)/86400, float64(c.Timed))
-			if p.Value != nil {
-				p.Value = f64(math.Round(*p.Value*100) / 100)
+			p := Parts{Num: f64(float64(c.ResolutionSeconds) / 86400), Den: f64(float64(c.Timed))}
+			if v, ok := days(c); ok {
+				p.Value = &v
 			}
 			return p
 		}
 		d.value = func(c Counts) any { return d.parts(c).Value }
+		d.enc = func(b []byte, c Counts) []byte { v, ok := days(c); return appendOptional(b, v, ok) }
 		return d
 	}(),
 	rated(Definition{
@@ -445,6 +481,7 @@ var catalog = []Definition{
 			}
 			return c.ByType
 		},
+		enc: func(b []byte, c Counts) []byte { return appendCountMap(b, c.ByType) },
 	},
 	now(Definition{
 		ID: "cameras_online", NameEn: "Cameras online", NameVi: "Camera đang hoạt động",

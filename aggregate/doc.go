@@ -1,7 +1,7 @@
 // Package aggregate owns the indicators: the KPI catalog and its formulas,
-// the queries over the rollup tables, the snapshots per unit and window, and
-// the live loop that recomputes the units touched by new records and
-// publishes changed snapshots on the bus.
+// the queries over the rollup tables, the snapshots per unit and window and
+// their encoding, and the live loop that keeps every unit's figures in
+// memory and publishes changed snapshots on the bus.
 //
 // Figures roll up by summing numerators and denominators over a unit's
 // subtree (a unit's own records included), never by averaging child rates.
@@ -9,10 +9,18 @@
 // Live figures are computed and published by one node at a time, the holder
 // of the aggregate lease; each message carries a version made of the
 // lease's fencing token and a sequence number, so that a screen can drop an
-// older computation. Other nodes forward the units their records touched to
-// the holder over the bus (DirtyTopic).
+// older computation. The holder reads every unit's figures when it takes
+// the lease and every RefreshInterval (a check), and in between advances
+// them by what the writers added to the rollups (rollup.Delta, through
+// Added), without reading ClickHouse: a delta is counted exactly once
+// against the checks, settled by the markers the checks read with the
+// figures (see liveState). Other nodes forward their writers' deltas, and
+// the units whose devices or alarms changed (MarkDirty), to the holder over
+// the bus (DeltaTopic, DirtyTopic); a lost message is corrected by the next
+// check. This relies on a read seeing every insert that returned before it
+// started, as one ClickHouse server gives.
 //
 // Concurrency: an Aggregator is safe for concurrent use. Run owns the live
 // loop and the goroutine that takes part in electing the holder, and waits
-// for both; MarkDirty and Forwarded never block.
+// for both; Added, MarkDirty, Forwarded and ForwardedDeltas never block.
 package aggregate

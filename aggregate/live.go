@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -13,12 +14,19 @@ import (
 
 	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/lease"
+	"github.com/openioc/ioc/internal/rollup"
 )
 
 // DirtyTopic is the bus topic on which a node that does not hold the
-// aggregate lease tells the one that does which units gained records. It is
-// internal: no screen may subscribe to it.
+// aggregate lease tells the one that does which units' device or alarm
+// counts changed. It is internal: no screen may subscribe to it.
 const DirtyTopic = "internal/aggregate/dirty"
+
+// DeltaTopic is the internal bus topic on which a node that does not hold
+// the aggregate lease forwards to the one that does what its writers added
+// to the rollups (rollup.Delta), at most maxForwardRows rows a message. A
+// lost message is not sent again: the holder's next check reads the rows.
+const DeltaTopic = "internal/aggregate/delta"
 
 // TermTopic is the internal bus topic on which the node holding the
 // aggregate lease says it has republished every topic: while the bus's
@@ -31,17 +39,29 @@ type dirtyMessage struct {
 	Codes     []string `json:"codes"`
 }
 
+type deltaMessage struct {
+	Deltas []rollup.Delta `json:"deltas"`
+}
+
 // errLost ends a term whose lease was lost.
 var errLost = errors.New("the aggregate lease was lost")
 
 const (
 	minElectionRetry = 100 * time.Millisecond
 	maxElectionRetry = time.Second
+
+	// maxForwardRows bounds the rows of one DeltaTopic message (some
+	// hundred kilobytes), and maxOutboxRows those waiting to be forwarded:
+	// beyond, deltas are dropped and the holder's next check reads them.
+	maxForwardRows = 1000
+	maxOutboxRows  = 100_000
 )
 
-// MarkDirty notes that units gained records: the node holding the lease
-// recomputes them and their ancestors soon; another node forwards them to
-// it. It never blocks.
+// MarkDirty notes that units' device or alarm counts changed: the node
+// holding the lease reads those counts again soon (at most once per
+// Debounce) and publishes what changed; another node forwards the units to
+// it. Records need not be marked: their figures come with the writers'
+// deltas (Added). It never blocks.
 func (a *Aggregator) MarkDirty(hierarchy string, codes []string) {
 	if hierarchy != a.h.Name() {
 		return // only the current hierarchy is live on screens
@@ -53,16 +73,14 @@ func (a *Aggregator) MarkDirty(hierarchy string, codes []string) {
 			a.dirty[c] = now
 		}
 	}
+	a.dirtyCurrent = true
 	a.mu.Unlock()
-	select {
-	case a.wake <- struct{}{}:
-	default:
-	}
+	a.poke()
 }
 
 // Forwarded takes a DirtyTopic payload from the bus: on the node holding
-// the lease, its units are recomputed as if their records were stored
-// here; other nodes ignore it. It never blocks.
+// the lease, its units are marked as if their counts changed here; other
+// nodes ignore it. It never blocks.
 func (a *Aggregator) Forwarded(payload []byte) {
 	if !a.leading.Load() {
 		return
@@ -73,6 +91,92 @@ func (a *Aggregator) Forwarded(payload []byte) {
 		return
 	}
 	a.MarkDirty(m.Hierarchy, m.Codes)
+}
+
+// Added takes what a writer of this node added to the rollups, once it is
+// stored (ingest's Notifier): the node holding the lease advances its
+// figures by it, another forwards it to that node. It never blocks.
+func (a *Aggregator) Added(d rollup.Delta) {
+	a.mu.Lock()
+	switch {
+	case a.leading.Load():
+		a.take(d, time.Now())
+	case a.outboxRows+d.Rows() <= maxOutboxRows:
+		a.outbox = append(a.outbox, d)
+		a.outboxRows += d.Rows()
+	default:
+		a.m.deltas.WithLabelValues("dropped").Inc()
+	}
+	a.mu.Unlock()
+	a.poke()
+}
+
+// ForwardedDeltas takes a DeltaTopic payload from the bus: the node holding
+// the lease advances its figures by the deltas as if its own writers had
+// stored them; other nodes ignore it. It never blocks.
+func (a *Aggregator) ForwardedDeltas(payload []byte) {
+	if !a.leading.Load() {
+		return
+	}
+	var m deltaMessage
+	if err := json.Unmarshal(payload, &m); err != nil {
+		a.logger.Warn("malformed message on "+DeltaTopic, "err", err)
+		return
+	}
+	now := time.Now()
+	a.mu.Lock()
+	if a.leading.Load() {
+		for _, d := range m.Deltas {
+			a.take(d, now)
+		}
+	}
+	a.mu.Unlock()
+	a.poke()
+}
+
+func (a *Aggregator) poke() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take applies a delta on the node holding the lease; a.mu is held. A
+// delta that arrives while a check reads is kept, to be settled against
+// that read once it is in; one that arrives before the term's first check
+// began is in that check's read.
+func (a *Aggregator) take(d rollup.Delta, at time.Time) {
+	a.m.deltas.WithLabelValues("taken").Inc()
+	a.taken++
+	if a.checking {
+		a.inflight = append(a.inflight, d)
+	}
+	if a.state == nil {
+		return
+	}
+	a.note(a.state.apply(d, a.h, a.now()), at)
+}
+
+// note records what applying a delta did; a.mu is held.
+func (a *Aggregator) note(r applied, at time.Time) {
+	for code := range r.touched {
+		if _, ok := a.dirty[code]; !ok {
+			a.dirty[code] = at
+		}
+	}
+	for code := range r.overdue {
+		a.dirtyOverdue[code] = true
+	}
+	if r.unsettled {
+		a.recheck, a.unsettled = true, true
+		a.m.deltas.WithLabelValues("unsettled").Inc()
+	}
+	for _, bt := range r.marked {
+		a.arrived[bt] = true
+		if a.pending != nil {
+			delete(a.pending.waiting, bt)
+		}
+	}
 }
 
 // term is one tenure as the node that publishes figures: its lease and the
@@ -87,12 +191,13 @@ type term struct {
 
 // Run keeps published snapshots current until ctx ends. One node at a time
 // does it, the one holding the aggregate lease: when it takes the lease it
-// republishes every topic, then it recomputes the units touched by new
-// records at once and every unit every RefreshInterval (the ingest
-// reconciler drops expired minute rollups); it stops publishing the moment
-// the lease is lost. Other
-// nodes forward the units their records touched to it over the bus, and
-// wait for the lease.
+// reads every figure and republishes every topic; then it advances the
+// figures by the writers' deltas and publishes the units they changed, at
+// most once per Debounce; every RefreshInterval it reads every figure again
+// (windows slide, due dates pass, and whatever a delta missed is corrected)
+// and publishes what changed. It stops publishing the moment the lease is
+// lost. Other nodes forward their writers' deltas and marked units to it
+// over the bus, and wait for the lease.
 func (a *Aggregator) Run(ctx context.Context) error {
 	won := make(chan *lease.Lease)
 	var wg sync.WaitGroup // the election, and releases of lost leases
@@ -103,19 +208,23 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	defer refresh.Stop()
 
 	var (
-		t       *term
-		termCtx context.Context // ends with the term: publishing stops at once
-		cancel  context.CancelFunc
-		lastRun time.Time
+		t           *term
+		termCtx     context.Context // ends with the term: publishing stops at once
+		cancel      context.CancelFunc
+		lastPublish time.Time
+		debounce    <-chan time.Time // set while a publication waits for Debounce to pass
 	)
 	end := func() {
 		cancel()
+		a.mu.Lock()
 		a.leading.Store(false)
+		a.resetLive()
+		a.mu.Unlock()
 		a.m.leader.Set(0)
 		// Releasing may wait for Redis; the next holder does not need it
 		// to, since a lost lease lapses on its own.
 		wg.Go(t.lease.Release)
-		t = nil
+		t, debounce = nil, nil
 	}
 	defer func() {
 		if t != nil {
@@ -123,7 +232,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		}
 	}()
 	// fail ends the term when the error says another node may publish now;
-	// other errors are retried by the next recomputation or refresh.
+	// other errors are retried by the next publication or refresh.
 	fail := func(what string, err error) {
 		if err == nil || ctx.Err() != nil {
 			return
@@ -135,6 +244,10 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		}
 		a.m.errors.Inc()
 		a.logger.Warn(what+" failed; the next refresh catches up", "err", err)
+	}
+	publish := func() {
+		lastPublish = a.now()
+		fail("publishing changed figures", a.publishDirty(termCtx, t))
 	}
 	for {
 		var lost <-chan struct{}
@@ -158,6 +271,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 				case <-tc.Done():
 				}
 			})
+			lastPublish = a.now()
 			fail("republishing every topic", a.takeOver(termCtx, t))
 		case <-lost:
 			a.logger.Warn("lost the aggregate lease; stopped publishing figures", "token", t.lease.Token())
@@ -167,24 +281,36 @@ func (a *Aggregator) Run(ctx context.Context) error {
 				a.forward(ctx)
 				continue
 			}
-			if wait := a.cfg.MinRecompute - time.Since(lastRun); wait > 0 {
-				select {
-				case <-termCtx.Done():
-					continue // the loop learns why
-				case <-time.After(wait):
-				}
+			if debounce != nil {
+				continue // already waiting: this change goes out with it
 			}
-			lastRun = time.Now()
-			fail("recompute after new records", a.recomputeDirty(termCtx, t))
+			if wait := a.cfg.Debounce - a.now().Sub(lastPublish); wait > 0 {
+				debounce = a.after(min(wait, a.cfg.Debounce))
+				continue
+			}
+			publish()
+		case <-debounce:
+			debounce = nil
+			if t != nil {
+				publish()
+			}
 		case <-refresh.C:
 			if t != nil {
-				fail("refresh", a.refresh(termCtx, t))
+				lastPublish = a.now()
+				fail("refresh", a.refresh(termCtx, t, "check"))
 			}
 			if t != nil && !t.announced {
 				fail("announcing the republication", a.announce(termCtx, t))
 			}
 		}
 	}
+}
+
+// resetLive forgets the live figures, outside a term; a.mu is held.
+func (a *Aggregator) resetLive() {
+	a.state, a.checking, a.inflight, a.pending = nil, false, nil, nil
+	a.dirty, a.dirtyOverdue, a.dirtyCurrent = map[string]time.Time{}, map[string]bool{}, false
+	a.recheck, a.unsettled, a.arrived = false, false, map[batchTable]bool{}
 }
 
 // campaign acquires the lease whenever it is free and hands it to Run,
@@ -223,19 +349,21 @@ func (a *Aggregator) campaign(ctx context.Context, won chan<- *lease.Lease) {
 	}
 }
 
-// takeOver starts a term: every topic is published again with the new
-// token, so that screens and the bus's latest values hold this node's
-// figures whatever the previous holder managed to publish.
+// takeOver starts a term: every figure is read and every topic published
+// again with the new token, so that screens and the bus's latest values
+// hold this node's figures whatever the previous holder managed to publish.
+// Deltas waiting to be forwarded are dropped: the read includes them.
 func (a *Aggregator) takeOver(ctx context.Context, t *term) error {
+	a.mu.Lock()
+	a.resetLive()
+	a.outbox, a.outboxRows = nil, 0
 	a.leading.Store(true)
+	a.mu.Unlock()
 	a.m.leader.Set(1)
 	a.m.takeovers.Inc()
 	a.logger.Info("took the aggregate lease; republishing every topic", "token", t.lease.Token())
-	a.mu.Lock()
-	a.dirty = map[string]time.Time{} // recomputed now with everything else
-	a.mu.Unlock()
 	clear(a.last)
-	if err := a.refresh(ctx, t); err != nil {
+	if err := a.refresh(ctx, t, "check"); err != nil {
 		return err // the next refresh publishes what is missing, then announces
 	}
 	return a.announce(ctx, t)
@@ -270,32 +398,237 @@ func (a *Aggregator) announce(ctx context.Context, t *term) error {
 	return nil
 }
 
-// forward sends the units marked dirty here to the node holding the lease;
-// if the message is lost, that node's next refresh catches up.
+// forward sends what this node's writers added, and the units marked
+// here, to the node holding the lease; if a message is lost, that node's
+// next check reads the rows anyway.
 func (a *Aggregator) forward(ctx context.Context) {
 	a.mu.Lock()
-	dirty := a.dirty
-	a.dirty = map[string]time.Time{}
+	dirty, outbox := a.dirty, a.outbox
+	a.dirty, a.dirtyCurrent = map[string]time.Time{}, false
+	a.outbox, a.outboxRows = nil, 0
 	a.mu.Unlock()
-	if len(dirty) == 0 {
+	var msgs []bus.Message
+	if len(dirty) > 0 {
+		codes := slices.Sorted(maps.Keys(dirty))
+		payload, err := json.Marshal(dirtyMessage{Hierarchy: a.h.Name(), Codes: codes})
+		if err == nil {
+			msgs = append(msgs, bus.Message{Topic: DirtyTopic, Payload: payload})
+		}
+	}
+	// Deltas go out packed, at most maxForwardRows rows a message.
+	var batch []rollup.Delta
+	rows := 0
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		if payload, err := json.Marshal(deltaMessage{Deltas: batch}); err == nil {
+			msgs = append(msgs, bus.Message{Topic: DeltaTopic, Payload: payload})
+		}
+		batch, rows = nil, 0
+	}
+	for _, d := range outbox {
+		for _, part := range d.Split(maxForwardRows) {
+			if rows+part.Rows() > maxForwardRows {
+				flush()
+			}
+			batch = append(batch, part)
+			rows += part.Rows()
+		}
+	}
+	flush()
+	if len(msgs) == 0 {
 		return
 	}
-	codes := make([]string, 0, len(dirty))
-	for c := range dirty {
-		codes = append(codes, c)
+	if err := a.pub.Publish(ctx, msgs...); err != nil && ctx.Err() == nil {
+		a.logger.Warn("forward new records to the node publishing figures; its next check reads them",
+			"units", len(dirty), "deltas", len(outbox), "err", err)
+		return
 	}
-	slices.Sort(codes)
-	payload, err := json.Marshal(dirtyMessage{Hierarchy: a.h.Name(), Codes: codes})
-	if err == nil {
-		err = a.pub.Publish(ctx, bus.Message{Topic: DirtyTopic, Payload: payload})
-	}
-	if err != nil && ctx.Err() == nil {
-		a.logger.Warn("forward units with new records to the node publishing figures; its next refresh catches up",
-			"units", len(codes), "err", err)
-	}
+	a.m.deltas.WithLabelValues("forwarded").Add(float64(len(outbox)))
 }
 
-func (a *Aggregator) recomputeDirty(ctx context.Context, t *term) error {
+// refresh reads every figure again (check) and publishes every snapshot
+// whose figures changed.
+func (a *Aggregator) refresh(ctx context.Context, t *term, reason string) error {
+	start := time.Now()
+	if err := a.check(ctx, reason); err != nil {
+		return err
+	}
+	if err := a.publish(ctx, t, a.allCodes()); err != nil {
+		return err
+	}
+	a.m.recompute.WithLabelValues(reason).Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// check reads every unit's figures and makes them the live state. The
+// deltas that arrived while it read are settled against its markers; what
+// the read found that the deltas had not produced is counted as corrected.
+func (a *Aggregator) check(ctx context.Context, reason string) error {
+	a.mu.Lock()
+	a.checking, a.inflight = true, nil
+	recheck, overdue, current := a.recheck, a.dirtyOverdue, a.dirtyCurrent
+	a.recheck, a.dirtyOverdue, a.dirtyCurrent = false, map[string]bool{}, false
+	a.mu.Unlock()
+
+	now := a.now()
+	st := &liveState{at: now, spans: make([]span, len(Windows))}
+	for i, w := range Windows {
+		st.spans[i] = spanOf(w, now, a.cfg.Location)
+	}
+	all := scope{h: a.h}
+	read, err := a.q.readWindows(ctx, reason, all, st.spans, true)
+	if err == nil {
+		st.overdue, err = a.q.overdue(ctx, reason, all, now)
+	}
+	if err == nil {
+		st.current, err = a.q.current(ctx, reason)
+	}
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	inflight := a.inflight
+	a.checking, a.inflight = false, nil
+	if err != nil {
+		// The state stays as it was, with the deltas already applied to it.
+		a.recheck = a.recheck || recheck
+		a.dirtyCurrent = a.dirtyCurrent || current
+		maps.Copy(a.dirtyOverdue, overdue)
+		return err
+	}
+	st.direct, st.markers = read.direct, read.markers
+	old, arrived, unsettled := a.state, a.arrived, a.unsettled
+	a.arrived, a.unsettled = map[batchTable]bool{}, false
+	for _, d := range inflight {
+		a.note(st.apply(d, a.h, now), time.Now())
+	}
+	if old != nil && old.spans[0] == st.spans[0] && !unsettled {
+		a.compare(old, st, arrived)
+	}
+	a.state = st
+	return nil
+}
+
+// pendingCorrection is a difference a check found while rows of batches
+// whose deltas had not arrived were in its read: explained if they arrive
+// (they were on their way), corrections if they never do.
+type pendingCorrection struct {
+	units   []string
+	waiting map[batchTable]bool
+}
+
+// compare counts the units whose today figures a check found different
+// from what the deltas had produced. Differences that deltas still on their
+// way explain are not corrections; arrived are the batches whose deltas
+// came since the previous check began to read. a.mu is held.
+func (a *Aggregator) compare(old, cur *liveState, arrived map[batchTable]bool) {
+	if p := a.pending; p != nil {
+		a.pending = nil
+		if len(p.waiting) > 0 {
+			a.corrected(p.units, "rows were stored whose deltas never reached this node")
+		}
+	}
+	diff := differing(old, cur, 0)
+	if len(diff) == 0 {
+		return
+	}
+	before := old.batches()
+	waiting := map[batchTable]bool{}
+	for bt := range cur.batches() {
+		if !before[bt] && !arrived[bt] {
+			waiting[bt] = true
+		}
+	}
+	if len(waiting) == 0 {
+		a.corrected(diff, "the stored figures differ from what the deltas produced")
+		return
+	}
+	a.pending = &pendingCorrection{units: diff, waiting: waiting}
+}
+
+func (a *Aggregator) corrected(units []string, why string) {
+	slices.Sort(units)
+	a.m.corrections.Add(float64(len(units)))
+	a.logger.Warn("a check corrected today's live figures: "+why, "units", len(units), "first", units[:min(5, len(units))])
+}
+
+// publishDirty publishes the units whose figures changed since the last
+// publication: from the deltas applied, and after reading the overdue
+// dossiers and the device and alarm counts of the units marked for them.
+// When a delta could not be settled, or a new day began, it reads
+// everything again instead.
+func (a *Aggregator) publishDirty(ctx context.Context, t *term) error {
+	start := time.Now()
+	now := a.now()
+	a.mu.Lock()
+	st := a.state
+	reason := ""
+	switch {
+	case st == nil:
+		reason = "check" // the term's first check failed
+	case a.recheck:
+		reason = "recheck"
+	case !Today.Start(now, a.cfg.Location).Equal(st.spans[0].start):
+		reason = "day"
+	}
+	if reason != "" {
+		a.mu.Unlock()
+		return a.refresh(ctx, t, reason)
+	}
+	overdue, current := a.dirtyOverdue, a.dirtyCurrent
+	a.dirtyOverdue, a.dirtyCurrent = map[string]bool{}, false
+	a.mu.Unlock()
+
+	if len(overdue) > 0 {
+		codes := slices.Sorted(maps.Keys(overdue))
+		over, err := a.q.overdue(ctx, "overdue", scope{h: a.h, codes: codes}, now)
+		if err != nil {
+			a.mu.Lock()
+			maps.Copy(a.dirtyOverdue, overdue)
+			a.mu.Unlock()
+			return err
+		}
+		a.mu.Lock()
+		if a.state == st {
+			for _, c := range codes {
+				if over[c] != st.overdue[c] {
+					if over[c] == 0 {
+						delete(st.overdue, c)
+					} else {
+						st.overdue[c] = over[c]
+					}
+					a.markAt(c, start)
+				}
+			}
+		}
+		a.mu.Unlock()
+	}
+	if current {
+		cur, err := a.q.current(ctx, "current")
+		if err != nil {
+			a.mu.Lock()
+			a.dirtyCurrent = true
+			a.mu.Unlock()
+			return err
+		}
+		a.mu.Lock()
+		if a.state == st {
+			for code := range cur {
+				if presentCounts(cur[code]) != presentCounts(st.current[code]) {
+					a.markAt(code, start)
+				}
+			}
+			for code := range st.current {
+				if _, ok := cur[code]; !ok {
+					a.markAt(code, start)
+				}
+			}
+			st.current = cur
+		}
+		a.mu.Unlock()
+	}
+
 	a.mu.Lock()
 	dirty := a.dirty
 	a.dirty = map[string]time.Time{}
@@ -303,42 +636,21 @@ func (a *Aggregator) recomputeDirty(ctx context.Context, t *term) error {
 	if len(dirty) == 0 {
 		return nil
 	}
-	start := time.Now()
-	// Every affected unit is a dirty one or an ancestor; computing the whole
-	// subtrees of their top-level units gives each of them complete sums.
+	// Every affected unit is a dirty one or an ancestor.
 	affected := map[string]time.Time{}
-	roots := map[string]bool{}
 	for code, at := range dirty {
-		if _, ok := a.h.Unit(code); !ok {
-			continue
-		}
-		top := code
 		for c := code; c != ""; {
+			u, ok := a.h.Unit(c)
+			if !ok {
+				break
+			}
 			if prev, ok := affected[c]; !ok || at.Before(prev) {
 				affected[c] = at
 			}
-			top = c
-			u, _ := a.h.Unit(c)
 			c = u.Parent
 		}
-		roots[top] = true
 	}
-	var codes []string
-	for r := range roots {
-		codes = append(codes, a.h.Subtree(r)...)
-	}
-	now := a.now()
-	counts, err := a.q.counts(ctx, scope{h: a.h, codes: codes}, Windows, now, a.cfg.Location)
-	if err != nil {
-		return err
-	}
-	var out []outgoing
-	for code := range affected {
-		if out, err = a.changed(out, code, counts, now); err != nil {
-			return err
-		}
-	}
-	if err := a.send(ctx, t, out); err != nil {
+	if err := a.publish(ctx, t, slices.Sorted(maps.Keys(affected))); err != nil {
 		return err
 	}
 	for _, at := range affected {
@@ -348,25 +660,16 @@ func (a *Aggregator) recomputeDirty(ctx context.Context, t *term) error {
 	return nil
 }
 
-// refresh recomputes every unit and publishes what changed.
-func (a *Aggregator) refresh(ctx context.Context, t *term) error {
-	start := time.Now()
-	now := a.now()
-	counts, err := a.q.counts(ctx, scope{h: a.h}, Windows, now, a.cfg.Location)
-	if err != nil {
-		return err
+// presentCounts are the figures of now that current counts carry.
+func presentCounts(c Counts) [5]uint64 {
+	return [5]uint64{c.CamerasOnline, c.CamerasOffline, c.SensorsOnline, c.SensorsOffline, c.AlarmsOpen}
+}
+
+// markAt marks a unit dirty since at; a.mu is held.
+func (a *Aggregator) markAt(code string, at time.Time) {
+	if _, ok := a.dirty[code]; !ok {
+		a.dirty[code] = at
 	}
-	var out []outgoing
-	for _, code := range a.allCodes() {
-		if out, err = a.changed(out, code, counts, now); err != nil {
-			return err
-		}
-	}
-	if err := a.send(ctx, t, out); err != nil {
-		return err
-	}
-	a.m.recompute.WithLabelValues("refresh").Observe(time.Since(start).Seconds())
-	return nil
 }
 
 func (a *Aggregator) allCodes() []string {
@@ -377,47 +680,67 @@ func (a *Aggregator) allCodes() []string {
 	return out
 }
 
-// outgoing is a snapshot to publish, and the figures it carries.
+// outgoing is a snapshot to publish, and the figures it carries (a slice
+// of its payload).
 type outgoing struct {
 	topic   string
 	figures []byte
 	payload []byte
 }
 
-// changed appends the unit's snapshots, and the map of its children, whose
-// figures differ from what their topics last carried; as_of alone changing
-// is not news.
-func (a *Aggregator) changed(out []outgoing, code string, counts map[Window]map[string]Counts, now time.Time) ([]outgoing, error) {
-	u, _ := a.h.Unit(code)
-	hasChildren := len(a.h.ChildCodes(code)) > 0
-	add := func(topic string, figures, payload any) error {
-		key, err := json.Marshal(figures)
-		if err != nil {
-			return fmt.Errorf("encode %s: %w", topic, err)
-		}
-		if prev, ok := a.last[topic]; ok && bytes.Equal(prev, key) {
-			return nil
-		}
-		b, err := json.Marshal(payload)
-		if err != nil {
-			return fmt.Errorf("encode %s: %w", topic, err)
-		}
-		out = append(out, outgoing{topic: topic, figures: key, payload: b})
+// publish sends the snapshots of codes, and the maps of those with
+// children, whose figures differ from what their topics last carried; as_of
+// alone changing is not news. The figures are summed from the live state
+// and encoded once: the comparison key is a slice of the payload.
+func (a *Aggregator) publish(ctx context.Context, t *term, codes []string) error {
+	a.mu.Lock()
+	st := a.state
+	if st == nil {
+		a.mu.Unlock()
 		return nil
 	}
-	for _, w := range Windows {
-		s := newSnapshot(a.h, u, w, counts[w][code], a.asOf(now))
-		if err := add(w.Topic(code), s.KPIs, s); err != nil {
-			return out, err
+	figs := make([]map[string]Counts, len(Windows))
+	for w := range Windows {
+		figs[w] = map[string]Counts{}
+		for _, code := range codes {
+			st.subtree(a.h, w, code, figs[w])
 		}
-		if hasChildren {
-			m := newMapSnapshot(a.h, u, w, counts[w], a.asOf(now))
-			if err := add(w.MapTopic(code), m.Children, m); err != nil {
-				return out, err
+	}
+	a.mu.Unlock()
+
+	asOf := a.asOf(a.now())
+	var (
+		out     []outgoing
+		scratch []byte
+	)
+	for _, code := range codes {
+		u, ok := a.h.Unit(code)
+		if !ok {
+			continue
+		}
+		kids := a.h.ChildCodes(code)
+		for w, win := range Windows {
+			topic := win.Topic(code)
+			scratch = appendKPIs(scratch[:0], figs[w][code])
+			if !bytes.Equal(a.last[topic], scratch) {
+				head := cached(a.heads, topic, func() []byte { return snapshotHead(u.Code, a.h.Name(), u.Level, u.Name, win) })
+				payload := appendSnapshot(make([]byte, 0, len(head)+len(scratch)+48), head, asOf, scratch)
+				out = append(out, outgoing{topic: topic, figures: payload[len(payload)-1-len(scratch) : len(payload)-1], payload: payload})
+			}
+			if len(kids) == 0 {
+				continue
+			}
+			topic = win.MapTopic(code)
+			scratch = appendChildren(scratch[:0], a.h, kids, figs[w], a.childHeads)
+			if !bytes.Equal(a.last[topic], scratch) {
+				head := cached(a.heads, topic, func() []byte { return mapHead(a.h, u, win) })
+				last, _ := a.h.Unit(kids[len(kids)-1])
+				payload := appendMapSnapshot(make([]byte, 0, len(head)+len(scratch)+64), head, asOf, last.Level, scratch)
+				out = append(out, outgoing{topic: topic, figures: payload[len(payload)-1-len(scratch) : len(payload)-1], payload: payload})
 			}
 		}
 	}
-	return out, nil
+	return a.send(ctx, t, out)
 }
 
 // send publishes snapshots stamped with the term's versions, unless the

@@ -79,7 +79,7 @@ func startLive(t *testing.T, s *chstore.Store, pub Publisher, leases Leases, now
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(Config{Location: hcm, RefreshInterval: time.Hour, MinRecompute: 10 * time.Millisecond},
+	a, err := New(Config{Location: hcm, RefreshInterval: time.Hour, Debounce: 10 * time.Millisecond},
 		s, reg, pub, leases, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -107,9 +107,12 @@ func startLive(t *testing.T, s *chstore.Store, pub Publisher, leases Leases, now
 func route(t *testing.T, b *recordingBus, nodes ...*liveNode) {
 	t.Helper()
 	sub, err := b.Subscribe(context.Background(), func(m bus.Message) {
-		if m.Topic == DirtyTopic {
-			for _, n := range nodes {
+		for _, n := range nodes {
+			switch m.Topic {
+			case DirtyTopic:
 				n.a.Forwarded(m.Payload)
+			case DeltaTopic:
+				n.a.ForwardedDeltas(m.Payload)
 			}
 		}
 	}, nil)
@@ -184,8 +187,7 @@ func TestOnlyTheLeaseHolderPublishes(t *testing.T) {
 
 	// Records stored by the follower's ingest reach screens through the
 	// leader.
-	insert(t, s, row{"e1", "d1", "26740", "online", "received", now.Add(-time.Minute), now.Add(72 * time.Hour)})
-	follower.a.MarkDirty("vn-2025", []string{"26740"})
+	insertTo(t, s, follower.a, row{"e1", "d1", "26740", "online", "received", now.Add(-time.Minute), now.Add(72 * time.Hour)})
 	waitUntil(t, "the forwarded unit to be published", func() bool {
 		_, snap := latest(t, b, "kpi/26740")
 		return received(snap) == 1
@@ -227,9 +229,8 @@ func TestLosingTheLeaseStopsPublishingAndTheNextHolderContinues(t *testing.T) {
 
 	// New records stored on either node are now published by the second
 	// node alone.
-	insert(t, s, row{"e1", "d1", "26740", "online", "received", now.Add(-time.Minute), now.Add(72 * time.Hour)})
-	first.a.MarkDirty("vn-2025", []string{"26740"})
-	second.a.MarkDirty("vn-2025", []string{"26743"})
+	insertTo(t, s, first.a, row{"e1", "d1", "26740", "online", "received", now.Add(-time.Minute), now.Add(72 * time.Hour)})
+	insertTo(t, s, second.a, row{"e2", "d2", "26743", "online", "received", now.Add(-time.Minute), now.Add(72 * time.Hour)})
 	waitUntil(t, "the new record to be published", func() bool {
 		_, snap := latest(t, b, "kpi/26740")
 		return received(snap) == 1

@@ -89,9 +89,9 @@ type storedBatch struct {
 	// family, by spec; it runs on the completer, off the path of the next
 	// batch.
 	rollups func() []rollupRows
-	// after runs once the rollups are written or left to recovery:
-	// notifications of what changed.
-	after func(rollups []rollupRows)
+	// after runs once the rollup inserts returned, with each table's
+	// error (nil: it landed): notifications of what changed.
+	after func(rollups []rollupRows, written []error)
 }
 
 // completing bounds the stored batches waiting for their rollups: beyond

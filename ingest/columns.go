@@ -33,13 +33,37 @@ func (s *colSet) send(ctx context.Context, conn driver.Conn, table, query string
 		return fmt.Errorf("prepare insert into %s: %w", table, err)
 	}
 	for i, p := range s.cols {
-		if err := b.Column(i).Append(reflect.ValueOf(p).Elem().Interface()); err != nil {
+		var err error
+		switch p := p.(type) {
+		// The driver appends a whole column of arrays through reflection,
+		// element by element; row by row it takes each typed slice whole.
+		case *[][]int8:
+			err = appendRows(b.Column(i), *p)
+		case *[][]int64:
+			err = appendRows(b.Column(i), *p)
+		case *[][]string:
+			err = appendRows(b.Column(i), *p)
+		case *[][]time.Time:
+			err = appendRows(b.Column(i), *p)
+		default:
+			err = b.Column(i).Append(reflect.ValueOf(p).Elem().Interface())
+		}
+		if err != nil {
 			b.Abort()
 			return fmt.Errorf("append column %d to the %s batch: %w", i, table, err)
 		}
 	}
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("insert batch into %s: %w", table, err)
+	}
+	return nil
+}
+
+func appendRows[T any](c driver.BatchColumn, rows [][]T) error {
+	for _, r := range rows {
+		if err := c.AppendRow(r); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/openioc/ioc/internal/bloom"
 	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/internal/rollup"
 )
 
 // RecordWriter stores camera events, sensor readings or feedback in
@@ -55,6 +56,9 @@ type tableSpec[T any] struct {
 	// records into them.
 	family  *family
 	rollups func([]T) []rollupRows
+	// maxima, when set, describes what views on the raw table added to the
+	// live rollups with the raw insert (their maxima).
+	maxima func(rows []T, now time.Time) []rollup.Table
 	// version, when set, marks a table whose rows replace earlier rows of
 	// the same id (ReplacingMergeTree(version)): nothing is looked up or
 	// counted as a duplicate, and of one id in a batch only the row with the
@@ -166,6 +170,7 @@ var readingSpec = tableSpec[Reading]{
 	},
 	family:  &readingFamily,
 	rollups: readingRollups,
+	maxima:  readingMaxima,
 }
 
 // feedbackSpec stores each item's whole state; a resend replaces it.
@@ -349,9 +354,16 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, *st
 		return nil, nil, err
 	}
 	return results, &storedBatch{ref: batch, rollups: func() []rollupRows { return w.spec.rollups(added) },
-		after: func(rollups []rollupRows) {
+		after: func(rollups []rollupRows, written []error) {
 			if w.notify != nil {
-				notifyAreas(w.notify, rollups[0])
+				now := w.now()
+				d := liveDelta(*w.spec.family, batch, rollups, written, nil, now)
+				if w.spec.maxima != nil {
+					d.Tables = append(d.Tables, w.spec.maxima(added, now)...)
+				}
+				if len(d.Tables) > 0 {
+					w.notify.Added(d)
+				}
 			}
 			if w.observe != nil {
 				w.observe(added)

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/internal/rollup"
 )
 
 // ReconcilerConfig tunes a Reconciler. Zero fields take the defaults.
@@ -308,7 +310,12 @@ func (r *Reconciler) recoverBatch(ctx context.Context, b batchRef) error {
 		return err
 	}
 	wrote := 0
+	// What this recovery wrote, per table, for the live figures; tables it
+	// did not write (nil) count as failed writes.
+	written := make([]error, len(rc.f.specs))
+	only := make([]map[time.Time]bool, len(rc.f.specs))
 	for i, s := range rc.f.specs {
+		written[i] = errNotWritten
 		need := s.groupsOf(rows[i])
 		if len(need) == 0 {
 			continue
@@ -329,6 +336,7 @@ func (r *Reconciler) recoverBatch(ctx context.Context, b batchRef) error {
 		if err := writeRollup(ctx, r.conn, r.db, s, rollupPart{batch: b.id, rows: rows[i], only: missing}); err != nil {
 			return fmt.Errorf("recover %s batch %d: %w", b.kind, b.id, err)
 		}
+		written[i], only[i] = nil, missing
 		r.m.parts.WithLabelValues(s.table).Add(float64(len(missing)))
 		wrote += len(missing)
 	}
@@ -346,11 +354,17 @@ func (r *Reconciler) recoverBatch(ctx context.Context, b batchRef) error {
 	r.m.recovered.WithLabelValues(b.kind).Inc()
 	r.logger.Info("finished an unfinished batch", "kind", b.kind, "batch", b.id, "parts_written", wrote,
 		"stored", len(rows) > 0 && len(rows[0]) > 0)
-	if r.notify != nil && len(rows) > 0 {
-		notifyAreas(r.notify, rows[0])
+	if r.notify != nil && wrote > 0 {
+		if d := liveDelta(rc.f, b, rows, written, only, r.now()); len(d.Tables) > 0 {
+			r.notify.Added(d)
+		}
 	}
 	return nil
 }
+
+// errNotWritten marks a rollup a recovery did not write: nothing of it was
+// missing.
+var errNotWritten = errors.New("not written by the recovery")
 
 // readDossierBatch reads the changes of a dossier batch's stored rows: they
 // share the batch's ingested_at, which prunes the table to one partition.
@@ -404,8 +418,8 @@ func readRecordBatch[T any](spec tableSpec[T]) func(ctx context.Context, r *Reco
 	}
 }
 
-// cancelMarkers removes the markers of batches finished more than a minute
-// ago: a row of the opposite sign folds each away when parts merge. The
+// cancelMarkers removes the markers of batches finished and begun more than
+// rollup.MarkerLife ago: a row of the opposite sign folds each away when parts merge. The
 // insert counts what is left, so running it twice cancels nothing twice.
 func (r *Reconciler) cancelMarkers(ctx context.Context, now time.Time) error {
 	for _, kind := range Families() {
@@ -423,7 +437,7 @@ func (r *Reconciler) cancelMarkers(ctx context.Context, now time.Time) error {
 				" WHERE kind = ? AND created_at >= ? AND created_at < ? GROUP BY batch_id HAVING max(state) >= ?)" +
 				" GROUP BY " + strings.Join(key, ", ") + " HAVING sum(" + s.ints[0] + ") != 0"
 			if err := r.conn.Exec(ctx, q, markerHierarchy, kind, chstore.Time(now.Add(-r.cfg.JournalRetention)),
-				chstore.Time(now.Add(-time.Minute)), batchDone); err != nil {
+				chstore.Time(now.Add(-rollup.MarkerLife)), batchDone); err != nil {
 				return fmt.Errorf("cancel the markers of finished batches in %s: %w", s.table, err)
 			}
 		}

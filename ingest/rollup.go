@@ -14,11 +14,12 @@ import (
 
 	"github.com/openioc/ioc/dossier"
 	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/internal/rollup"
 )
 
 // markerHierarchy is the hierarchy of marker rows. Every reader of a rollup
 // names the hierarchy it reads, so markers never count in a figure.
-const markerHierarchy = "~batch"
+const markerHierarchy = rollup.MarkerHierarchy
 
 // rollupSpec is a summing rollup that the writers keep: its table, key and
 // measures, and how a bucket is cut.
@@ -92,7 +93,7 @@ func (s rollupSpec) group(bucket time.Time) time.Time {
 	if s.cut.date() {
 		return bucket
 	}
-	return bucket.Truncate(24 * time.Hour)
+	return rollup.Group(bucket)
 }
 
 // columns is the INSERT column list, in the order rows are appended.
@@ -170,8 +171,8 @@ type family struct {
 var dossierFamily = func() family {
 	ints := dossier.Columns
 	return family{kind: "dossier", raw: "dossier_history", specs: []rollupSpec{
-		{table: "dossier_flow_minute", bucket: "t", cut: byMinute, ints: ints, retention: MinuteRetention},
-		{table: "dossier_flow_hour", bucket: "t", cut: byHour, ints: ints},
+		{table: rollup.DossierFlowMinute, bucket: "t", cut: byMinute, ints: ints, retention: MinuteRetention},
+		{table: rollup.DossierFlowHour, bucket: "t", cut: byHour, ints: ints},
 		{table: "dossier_flow_day", bucket: "d", cut: byLocalDay, ints: ints},
 		{table: "dossier_flow_month", bucket: "m", cut: byLocalMonth, ints: ints},
 		{table: "dossier_flow_day_by", bucket: "d", cut: byLocalDay, ints: ints,
@@ -181,18 +182,18 @@ var dossierFamily = func() family {
 
 // Camera events by unit, type and severity; heartbeats are not events.
 var cameraFamily = family{kind: "camera", raw: "camera_events", specs: []rollupSpec{
-	{table: "camera_kpi_minute", bucket: "t", cut: byMinute, dims: []string{"type", "severity"}, markerDims: []string{"", "info"},
+	{table: rollup.CameraKPIMinute, bucket: "t", cut: byMinute, dims: []string{"type", "severity"}, markerDims: []string{"", "info"},
 		ints: []string{"events"}, retention: MinuteRetention},
-	{table: "camera_kpi_hour", bucket: "t", cut: byHour, dims: []string{"type", "severity"}, markerDims: []string{"", "info"},
+	{table: rollup.CameraKPIHour, bucket: "t", cut: byHour, dims: []string{"type", "severity"}, markerDims: []string{"", "info"},
 		ints: []string{"events"}},
 }}
 
 // Sensor readings' counts and sums by unit and kind (their maxima are kept
 // by views: taking one twice changes nothing).
 var readingFamily = family{kind: "reading", raw: "sensor_readings", specs: []rollupSpec{
-	{table: "sensor_stat_minute", bucket: "t", cut: byMinute, dims: []string{"kind"}, markerDims: []string{""},
+	{table: rollup.SensorStatMinute, bucket: "t", cut: byMinute, dims: []string{"kind"}, markerDims: []string{""},
 		ints: []string{"readings"}, floats: []string{"value_sum"}, retention: MinuteRetention},
-	{table: "sensor_stat_hour", bucket: "t", cut: byHour, dims: []string{"kind"}, markerDims: []string{""},
+	{table: rollup.SensorStatHour, bucket: "t", cut: byHour, dims: []string{"kind"}, markerDims: []string{""},
 		ints: []string{"readings"}, floats: []string{"value_sum"}},
 }}
 

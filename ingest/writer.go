@@ -25,12 +25,6 @@ type Leaser interface {
 	Acquire(ctx context.Context, name string) (*lease.Lease, error)
 }
 
-// Notifier learns which units gained records, to recompute their figures.
-// MarkDirty must not block.
-type Notifier interface {
-	MarkDirty(hierarchy string, codes []string)
-}
-
 // Recoverer learns of a batch that a writer began and could not finish, so
 // that the parts that did not land are written again. It must not block.
 type Recoverer interface {
@@ -230,37 +224,19 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, *store
 	}
 	landed = true
 	return results, &storedBatch{ref: batch, rollups: func() []rollupRows { return dossierRollups(w.loc, stored) },
-		after: w.notifyAreas}, nil
+		after: func(rollups []rollupRows, written []error) {
+			if w.notify == nil {
+				return
+			}
+			if d := liveDelta(dossierFamily, batch, rollups, written, nil, w.now()); len(d.Tables) > 0 {
+				w.notify.Added(d)
+			}
+		}}, nil
 }
 
 func (w *Writer) unfinished(b batchRef) {
 	if w.recover != nil {
 		w.recover.Unfinished(b.kind, b.id)
-	}
-}
-
-func (w *Writer) notifyAreas(rollups []rollupRows) {
-	if w.notify == nil {
-		return
-	}
-	notifyAreas(w.notify, rollups[0])
-}
-
-// notifyAreas tells n the units of rows, by hierarchy.
-func notifyAreas(n Notifier, rows rollupRows) {
-	touched := map[string]map[string]bool{}
-	for k := range rows {
-		if touched[k.hierarchy] == nil {
-			touched[k.hierarchy] = map[string]bool{}
-		}
-		touched[k.hierarchy][k.area] = true
-	}
-	for h, areas := range touched {
-		codes := make([]string, 0, len(areas))
-		for c := range areas {
-			codes = append(codes, c)
-		}
-		n.MarkDirty(h, codes)
 	}
 }
 
@@ -325,6 +301,15 @@ func completeBatches(ctx context.Context, conn driver.Conn, db string, f family,
 		wg.Go(func() { errs[i] = writeRollup(ctx, conn, db, s, parts...) })
 	}
 	wg.Wait()
+	// Only what landed, and only now that it has: a reader of the rollups
+	// must see these rows before it hears of them. At once, not after the
+	// journal: a check reading meanwhile would find rows it has not heard
+	// of yet.
+	for k, b := range batches {
+		if b.after != nil {
+			b.after(sums[k], errs)
+		}
+	}
 	err := errors.Join(errs...)
 	if err == nil {
 		err = j.write(ctx, batchDone, refs...)
@@ -335,11 +320,6 @@ func completeBatches(ctx context.Context, conn driver.Conn, db string, f family,
 			for _, r := range refs {
 				rec.Unfinished(r.kind, r.id)
 			}
-		}
-	}
-	for k, b := range batches {
-		if b.after != nil {
-			b.after(sums[k])
 		}
 	}
 }

@@ -42,6 +42,7 @@ type serveConfig struct {
 	MaxRecords      int
 	BodyLimit       int
 	RefreshInterval time.Duration
+	LiveDebounce    time.Duration
 	StartupTimeout  time.Duration
 	ShutdownTimeout time.Duration
 	LogLevel        string
@@ -99,7 +100,8 @@ func parseServeConfig(args []string) (serveConfig, error) {
 		"stored dossier events the writer remembers so as not to look them up again (about 400 bytes each)")
 	maxRecords := f.Int("ingest-max-records", "IOC_INGEST_MAX_RECORDS", 50000, "most records one ingest request may hold (413 beyond)")
 	bodyLimit := f.Int("http-body-limit", "IOC_HTTP_BODY_LIMIT", 16<<20, "largest request body in bytes, also once its Content-Encoding is undone (413 beyond)")
-	refresh := f.Duration("refresh-interval", "IOC_REFRESH_INTERVAL", 15*time.Second, "how often every unit's figures are recomputed")
+	refresh := f.Duration("refresh-interval", "IOC_REFRESH_INTERVAL", 15*time.Second, "how often every unit's figures are read again (windows slide, due dates pass, and the figures new records advanced are checked)")
+	debounce := f.Duration("live-debounce", "IOC_LIVE_DEBOUNCE", time.Second, "shortest time between two publications of the units new records changed")
 	startup := f.Duration("startup-timeout", "IOC_STARTUP_TIMEOUT", 60*time.Second, "how long to wait for ClickHouse and Redis at start")
 	shutdown := f.Duration("shutdown-timeout", "IOC_SHUTDOWN_TIMEOUT", 30*time.Second, "how long to wait for requests and websockets at stop")
 	logLevel := f.String("log-level", "IOC_LOG_LEVEL", "info", "debug, info, warn or error")
@@ -134,7 +136,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 		Hierarchy: *hierarchy, GeoDir: *geoDir, Timezone: *tz, Simulate: *simulate, SimulateArea: *simArea,
 		AdminToken: *admin, JWTSecret: *secret, MaxFuture: *maxFuture,
 		BatchRows: *batchRows, BatchAge: *batchAge, QueueRows: *queueRows, HistoryEvents: *historyEvents, MaxRecords: *maxRecords, BodyLimit: *bodyLimit,
-		RefreshInterval: *refresh, StartupTimeout: *startup, ShutdownTimeout: *shutdown,
+		RefreshInterval: *refresh, LiveDebounce: *debounce, StartupTimeout: *startup, ShutdownTimeout: *shutdown,
 		LogLevel: *logLevel, LogFormat: *logFormat,
 		MQTT: ingest.MQTTConfig{URL: *mqttURL, ClientID: *mqttClient, Username: *mqttUser, Password: *mqttPass,
 			SharedGroup: *mqttShare, MaxPayload: *mqttPayload},

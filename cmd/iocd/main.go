@@ -223,7 +223,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 
 	// Aggregate: figures per unit and window, published when they change.
 	agg, err = aggregate.New(aggregate.Config{
-		Hierarchy: cfg.Hierarchy, Location: loc, RefreshInterval: cfg.RefreshInterval,
+		Hierarchy: cfg.Hierarchy, Location: loc, RefreshInterval: cfg.RefreshInterval, Debounce: cfg.LiveDebounce,
 	}, store, units, pub, leases, operations{devices, alarms}, logger.With("component", "aggregate"), reg)
 	if err != nil {
 		return err
@@ -239,8 +239,10 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	// Feed: the ticker of camera events on the events/ topics.
 	events := feed.New(feed.Config{}, store, hierarchy, pub, logger.With("component", "feed"), reg)
 
-	// Ingest: validate, deduplicate, batch, acknowledge once stored; what is
-	// stored wakes the aggregator, the alarm engine and the ticker. Each
+	// Ingest: validate, deduplicate, batch, acknowledge once stored; what a
+	// batch added to the rollups advances the live figures (the writers tell
+	// the aggregator), and what is stored wakes the alarm engine, the device
+	// counts and the ticker. Each
 	// batch is journaled, and the reconciler finishes any batch a writer
 	// began and could not finish (a failed insert, a node that died).
 	ingestLogger := logger.With("component", "ingest")
@@ -265,13 +267,13 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	}
 	batch := ingest.BatchConfig{MaxRows: cfg.BatchRows, MaxAge: cfg.BatchAge, QueueRows: cfg.QueueRows, FlushTimeout: cfg.FlushTimeout,
 		HistoryEvents: cfg.HistoryEvents}
-	deps := ingest.WriterDeps{Store: store, Leases: leases, Recover: reconciler, Logger: ingestLogger, Registerer: reg}
-	dossierDeps := deps
-	dossierDeps.Notify = agg
-	writer, err := ingest.NewWriter(batch, dossierDeps)
+	deps := ingest.WriterDeps{Store: store, Leases: leases, Recover: reconciler, Notify: agg, Logger: ingestLogger, Registerer: reg}
+	writer, err := ingest.NewWriter(batch, deps)
 	if err != nil {
 		return err
 	}
+	// A report brings its device online: the device counts of its unit are
+	// read again.
 	cameraWriter, err := ingest.NewCameraWriter(batch, deps, func(rows []ingest.CameraEvent) {
 		agg.MarkDirty(cfg.Hierarchy, areasOf(rows, func(e ingest.CameraEvent) string { return e.AreaCode }))
 		alarms.MarkDirty()
@@ -575,11 +577,13 @@ type liveBus interface {
 }
 
 // route hands bus messages to the websocket hub, except internal ones,
-// which no screen may see: units forwarded to the node that publishes
-// figures go to its aggregator.
+// which no screen may see: deltas and units forwarded to the node that
+// publishes figures go to its aggregator.
 func route(server *api.Server, agg *aggregate.Aggregator) bus.Handler {
 	return func(m bus.Message) {
 		switch {
+		case m.Topic == aggregate.DeltaTopic:
+			agg.ForwardedDeltas(m.Payload)
 		case m.Topic == aggregate.DirtyTopic:
 			agg.Forwarded(m.Payload)
 		case m.Topic == auth.RevokedTopic:

@@ -38,7 +38,16 @@ func write[T any](t testing.TB, w runner[T], rows []T) {
 // Dossiers stores ds in order, in one batch, and fails t on any error.
 func Dossiers(t testing.TB, s *chstore.Store, ds []ingest.Dossier) {
 	t.Helper()
-	w, err := ingest.NewWriter(ingest.BatchConfig{}, deps(s))
+	DossiersTo(t, s, nil, ds)
+}
+
+// DossiersTo stores ds like Dossiers, and tells n (if not nil) what the
+// batch added to the rollups before it returns.
+func DossiersTo(t testing.TB, s *chstore.Store, n ingest.Notifier, ds []ingest.Dossier) {
+	t.Helper()
+	d := deps(s)
+	d.Notify = n
+	w, err := ingest.NewWriter(ingest.BatchConfig{}, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +71,16 @@ func deps(s *chstore.Store) ingest.WriterDeps {
 // CameraEvents stores es and fails t on any error.
 func CameraEvents(t testing.TB, s *chstore.Store, es []ingest.CameraEvent) {
 	t.Helper()
-	w, err := ingest.NewCameraWriter(ingest.BatchConfig{}, deps(s), nil)
+	CameraEventsTo(t, s, nil, es)
+}
+
+// CameraEventsTo stores es like CameraEvents, and tells n (if not nil)
+// what the batch added to the rollups before it returns.
+func CameraEventsTo(t testing.TB, s *chstore.Store, n ingest.Notifier, es []ingest.CameraEvent) {
+	t.Helper()
+	d := deps(s)
+	d.Notify = n
+	w, err := ingest.NewCameraWriter(ingest.BatchConfig{}, d, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +90,16 @@ func CameraEvents(t testing.TB, s *chstore.Store, es []ingest.CameraEvent) {
 // Readings stores rs and fails t on any error.
 func Readings(t testing.TB, s *chstore.Store, rs []ingest.Reading) {
 	t.Helper()
-	w, err := ingest.NewReadingWriter(ingest.BatchConfig{}, deps(s), nil)
+	ReadingsTo(t, s, nil, rs)
+}
+
+// ReadingsTo stores rs like Readings, and tells n (if not nil) what the
+// batch added to the rollups before it returns.
+func ReadingsTo(t testing.TB, s *chstore.Store, n ingest.Notifier, rs []ingest.Reading) {
+	t.Helper()
+	d := deps(s)
+	d.Notify = n
+	w, err := ingest.NewReadingWriter(ingest.BatchConfig{}, d, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
