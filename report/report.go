@@ -9,6 +9,11 @@
 // binds its values on the client and names only allow-listed tables,
 // columns and dimensions; each runs under an execution time limit.
 //
+// Answers over closed ranges are kept in memory with the version of the
+// rollup parts they were read from, and served again only while that
+// version is current (see cache.go): a late event that corrects a past day
+// changes the answer at once.
+//
 // Concurrency: an Engine is safe for concurrent use; closing a period takes
 // a cluster-wide lock.
 package report
@@ -34,6 +39,9 @@ type Config struct {
 	// QueryTimeout is ClickHouse's max_execution_time for each query;
 	// default 10s.
 	QueryTimeout time.Duration
+	// CacheBytes bounds the answers over closed ranges kept in memory
+	// (about; see answerCache); 0 is 64 MiB, negative keeps none.
+	CacheBytes int64
 }
 
 // Locker serialises closing a period across nodes.
@@ -52,6 +60,7 @@ type Engine struct {
 	lock    Locker
 	logger  *slog.Logger
 	now     func() time.Time
+	cache   *answerCache // nil: off
 }
 
 // New returns an engine over the store's rollups. Days and months are
@@ -71,8 +80,15 @@ func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, lock Locker, logger
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{conn: store.Conn(), db: store.Database(), h: h, loc: loc, timeout: cfg.QueryTimeout,
-		bal: bal, lock: lock, logger: logger, now: time.Now}, nil
+	e := &Engine{conn: store.Conn(), db: store.Database(), h: h, loc: loc, timeout: cfg.QueryTimeout,
+		bal: bal, lock: lock, logger: logger, now: time.Now}
+	switch {
+	case cfg.CacheBytes == 0:
+		e.cache = newAnswerCache(defaultCacheBytes)
+	case cfg.CacheBytes > 0:
+		e.cache = newAnswerCache(cfg.CacheBytes)
+	}
+	return e, nil
 }
 
 // Location is the zone of days and months.
