@@ -175,6 +175,7 @@ func run() error {
 		raw        answer
 		rawTimes   []time.Duration
 		api        []time.Duration
+		apiFirst   time.Duration // the untimed first request: its answer not yet kept by iocd
 		apiNote    string
 		mismatches []string
 	}
@@ -224,7 +225,8 @@ func run() error {
 		iocdBin = srv.bin
 		readers := []func([]byte) (answer, []string, error){seriesAnswer, rankingAnswer(u.communesOf[o.area]), scoreboardAnswer(o.area)}
 		for i, r := range results {
-			status, body, _, err := srv.get(r.q.path)
+			status, body, took, err := srv.get(r.q.path)
+			r.apiFirst = took
 			if err != nil {
 				return fmt.Errorf("GET %s: %w", r.q.path, err)
 			}
@@ -289,7 +291,7 @@ func run() error {
 
 	fmt.Println()
 	fmt.Println(loadLine)
-	fmt.Printf("%-62s %9s %9s %9s %9s %8s %8s  %s\n", "question", "API p50", "API p95", "raw p50", "raw p95", "×p50", "×p95",
+	fmt.Printf("%-62s %9s %9s %9s %9s %9s %8s %8s  %s\n", "question", "API first", "API p50", "API p95", "raw p50", "raw p95", "×p50", "×p95",
 		fmt.Sprintf("targets (p95 ≤ %s, ≥ %.0f×)", ms(targetP95), targetRatio))
 	var missed []string
 	for _, r := range results {
@@ -299,7 +301,7 @@ func run() error {
 			if note == "" {
 				note = "not measured"
 			}
-			fmt.Printf("%-62s %9s %9s %9s %9s %8s %8s  %s\n", r.q.name, "-", "-", ms(rp50), ms(rp95), "-", "-", note)
+			fmt.Printf("%-62s %9s %9s %9s %9s %9s %8s %8s  %s\n", r.q.name, "-", "-", "-", ms(rp50), ms(rp95), "-", "-", note)
 			continue
 		}
 		ap50, ap95 := percentile(r.api, 50), percentile(r.api, 95)
@@ -312,9 +314,9 @@ func run() error {
 		if len(r.mismatches) > 0 {
 			verdict += ", figures differ"
 		}
-		fmt.Printf("%-62s %9s %9s %9s %9s %7.0f× %7.0f×  %s\n", r.q.name, ms(ap50), ms(ap95), ms(rp50), ms(rp95), x50, x95, verdict)
+		fmt.Printf("%-62s %9s %9s %9s %9s %9s %7.0f× %7.0f×  %s\n", r.q.name, ms(r.apiFirst), ms(ap50), ms(ap95), ms(rp50), ms(rp95), x50, x95, verdict)
 	}
-	fmt.Printf("(API: %d timed requests after one untimed; raw: %d timed queries after one untimed; p95 is the nearest rank)\n", o.runs, o.rawRuns)
+	fmt.Printf("(API: %d timed requests after one untimed, the first, which iocd answers from the rollups and keeps; raw: %d timed queries after one untimed; p95 is the nearest rank)\n", o.runs, o.rawRuns)
 	fmt.Println(machine(ctx, conn, iocdBin))
 	if failed {
 		return fmt.Errorf("figures differ or requests failed: see MISMATCH above")
