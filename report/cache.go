@@ -153,9 +153,13 @@ func (e *Engine) remember(ctx context.Context, key string, reads []aggregate.Rea
 // version reads the version of the rollups in reads: every active part of
 // their tables that may hold a bucket of their windows, by table, name,
 // rows and modification time, sorted. A part's bounds are those of its
-// partition key's column (dates for the day and month tables, whose dates
-// are local to e.loc like the windows', times for the minute and hour
-// ones); a part without them, as in an unpartitioned table, always counts.
+// partition key's column: dates for the day and month tables, times for
+// the minute and hour ones (a server may also give a DateTime-keyed part
+// dates, cut in a zone of its own); a part without them, as in an
+// unpartitioned table, always counts. Dates are compared a day wider each
+// way, so that whatever zone they were cut in no part that holds a bucket
+// of a window is left out: a part counted needlessly only costs reading
+// an answer again.
 func (e *Engine) version(ctx context.Context, reads []aggregate.Read) (string, error) {
 	if len(reads) == 0 {
 		return "", nil
@@ -170,14 +174,14 @@ func (e *Engine) version(ctx context.Context, reads []aggregate.Read) (string, e
 	// tables those select, and only then filters the parts.
 	args := []any{e.db, chstore.In(tables)}
 	for _, r := range reads {
-		// [lo, hi) in days and in seconds; a window reaching into a day
-		// reaches its date.
+		// [lo, hi) in days (a window reaching into a day reaches its
+		// date, and a day more each way) and in seconds.
 		var loDay, loSec int64
 		if !r.From.IsZero() {
-			loDay, loSec = max(0, dayNumber(r.From, e.loc)), max(0, r.From.Unix())
+			loDay, loSec = max(0, dayNumber(r.From, e.loc)-1), max(0, r.From.Unix())
 		}
 		to := minTime(r.To, MaxTime)
-		hiDay, hiSec := dayNumber(to.Add(-time.Second), e.loc)+1, to.Unix()
+		hiDay, hiSec := dayNumber(to.Add(-time.Second), e.loc)+2, to.Unix()
 		conds = append(conds, `(table = ? AND NOT (
 			(toUInt16(max_date) > 0 AND (toUInt16(max_date) < ? OR toUInt16(min_date) >= ?)) OR
 			(toUInt32(max_time) > 0 AND (toUInt32(max_time) < ? OR toUInt32(min_time) >= ?))))`)
