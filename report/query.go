@@ -75,9 +75,9 @@ func addCell(out map[cell]aggregate.Counts, c cell, n aggregate.Counts) {
 	out[c] = t
 }
 
-// sum adds the figures of the sources into out. deltas, when not nil,
-// gains each cell's change in the open and late-open balances. The sources
-// are asked at once, each in a query of its own.
+// sum sums the figures of the sources by cell. deltas, when not nil, gains
+// each cell's change in the open and late-open balances. The sources are
+// asked at once, each in a query of its own.
 func (e *Engine) sum(ctx context.Context, sources []source, a ask, deltas map[cell][2]int64) (map[cell]aggregate.Counts, error) {
 	var outs []map[cell]aggregate.Counts
 	var asks []func() error
