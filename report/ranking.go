@@ -113,7 +113,7 @@ func (e *Engine) Ranking(ctx context.Context, q RankingQuery) (Ranking, error) {
 	if q.Limit < 1 || q.Limit > MaxLimit {
 		return Ranking{}, limitf("limit %d is outside 1..%d", q.Limit, MaxLimit)
 	}
-	targets := e.h.Select(level, parent.Code)
+	targets := e.selectUnits(level, parent.Code)
 	now, err := e.unitCounts(ctx, d, codes, q.Range, level)
 	if err != nil {
 		return Ranking{}, err

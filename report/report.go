@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -61,6 +62,27 @@ type Engine struct {
 	logger  *slog.Logger
 	now     func() time.Time
 	cache   *answerCache // nil: off
+
+	selectMu sync.Mutex
+	selected map[[2]string][]geo.Unit // units by level and parent, kept: the hierarchy is immutable
+}
+
+// selectUnits is h.Select(level, parent), listed once: Select walks every
+// unit of the hierarchy for a top level (a millisecond for the provinces
+// of the scoreboard). The slice is shared: callers must not modify it.
+func (e *Engine) selectUnits(level, parent string) []geo.Unit {
+	e.selectMu.Lock()
+	defer e.selectMu.Unlock()
+	k := [2]string{level, parent}
+	if us, ok := e.selected[k]; ok {
+		return us
+	}
+	if e.selected == nil {
+		e.selected = map[[2]string][]geo.Unit{}
+	}
+	us := e.h.Select(level, parent)
+	e.selected[k] = us
+	return us
 }
 
 // New returns an engine over the store's rollups. Days and months are
