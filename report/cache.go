@@ -22,9 +22,11 @@ import (
 // figures of such answers, each with the version of the rollups it was
 // read from: the active parts of the tables it read whose buckets overlap
 // the windows it read, by name, rows and modification time. A part is
-// immutable and its name (partition, block numbers, level, mutation) is
-// never reused while the table lives, so every insert, merge, mutation or
-// dropped partition that touches those windows changes the version, and a
+// immutable and a new one gets a new name (partition, block numbers, level,
+// mutation); the rows and the time keep a name that comes back (a table
+// made again, block numbers counted again after a restart) from passing for
+// the old part. So every insert, merge, mutation or dropped partition that
+// touches those windows changes the version, and a
 // figure is served from the cache only while the version it was read at is
 // still the current one: as exact as reading the rollups again, for the
 // cost of one small query of system.parts. Writes elsewhere (today's live
