@@ -80,6 +80,29 @@ func balanceParts(at time.Time, loc *time.Location) []balancePart {
 	return parts
 }
 
+// Read is a window of buckets a reader takes from one rollup table:
+// [From, To), from the table's first bucket when From is zero. For tables of
+// local days and months, From and To are local midnights.
+type Read struct {
+	Table    string // e.g. dossier_flow_month
+	From, To time.Time
+}
+
+// Reads lists what At reads for the moment at: the same tiling, so that a
+// cache of figures built on balances can tell when any of it changed.
+func (b Balances) Reads(at time.Time) []Read {
+	parts := balanceParts(at, b.loc)
+	out := make([]Read, 0, len(parts))
+	for _, p := range parts {
+		r := Read{Table: "dossier_flow_" + p.table, From: p.from, To: p.to}
+		if p.open {
+			r.From = time.Time{}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
 // At returns the balances at the moment at for the units in codes (every
 // unit of the hierarchy when nil): per unit as filed when byArea, else in
 // one entry under "". They are the sums of the open and late-open changes

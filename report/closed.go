@@ -101,7 +101,7 @@ func official() []aggregate.Definition {
 // officialCounts sums the official figures over r for every unit under
 // codes (all when nil), each unit over its whole subtree.
 func (e *Engine) officialCounts(ctx context.Context, codes []string, r Range) (map[string]aggregate.Counts, error) {
-	return e.rolledUp(ctx, []source{flowSource, feedbackSource}, true, codes, r, func(code string) []string {
+	return e.rolledUp(ctx, []source{flowSource, feedbackSource}, true, codes, r, "subtrees", func(code string) []string {
 		var out []string
 		for _, u := range e.h.Ancestors(code) {
 			out = append(out, u.Code)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -74,30 +75,91 @@ func addCell(out map[cell]aggregate.Counts, c cell, n aggregate.Counts) {
 	out[c] = t
 }
 
-// sum adds the figures of the sources into out. deltas, when not nil,
-// gains each cell's change in the open and late-open balances.
+// sum sums the figures of the sources by cell. deltas, when not nil, gains
+// each cell's change in the open and late-open balances. The sources are
+// asked at once, each in a query of its own.
 func (e *Engine) sum(ctx context.Context, sources []source, a ask, deltas map[cell][2]int64) (map[cell]aggregate.Counts, error) {
-	out := map[cell]aggregate.Counts{}
+	var outs []map[cell]aggregate.Counts
+	var asks []func() error
 	for _, src := range sources {
 		if a.by != "" && dimColumn[src][a.by] == "" {
 			continue // feedback has no such dimension: it counts in no breakdown
 		}
-		var err error
-		switch src {
-		case flowSource:
-			err = e.flow(ctx, a, out, deltas)
-		case feedbackSource:
-			err = e.feedback(ctx, a, out)
-		case cameraSource:
-			err = e.cameras(ctx, a, out)
-		case sensorSource:
-			err = e.sensors(ctx, a, out)
-		}
-		if err != nil {
-			return nil, err
+		out := map[cell]aggregate.Counts{}
+		outs = append(outs, out)
+		asks = append(asks, func() error {
+			switch src {
+			case flowSource:
+				return e.flow(ctx, a, out, deltas) // the one source with deltas
+			case feedbackSource:
+				return e.feedback(ctx, a, out)
+			case cameraSource:
+				return e.cameras(ctx, a, out)
+			case sensorSource:
+				return e.sensors(ctx, a, out)
+			}
+			return nil
+		})
+	}
+	if err := parallel(asks...); err != nil {
+		return nil, err
+	}
+	if len(outs) == 0 {
+		return map[cell]aggregate.Counts{}, nil
+	}
+	for _, o := range outs[1:] {
+		for c, n := range o {
+			addCell(outs[0], c, n)
 		}
 	}
-	return out, nil
+	return outs[0], nil
+}
+
+// parallel runs fns at once and returns the first error in their order.
+func parallel(fns ...func() error) error {
+	if len(fns) == 1 {
+		return fns[0]()
+	}
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, f := range fns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reads lists the rollup tables, and the windows of them, that sum reads
+// for sources and a: what a cached answer depends on.
+func (e *Engine) reads(sources []source, a ask) []aggregate.Read {
+	var out []aggregate.Read
+	for _, src := range sources {
+		switch src {
+		case flowSource:
+			for _, p := range e.flowPlan(a) {
+				out = append(out, aggregate.Read{Table: "dossier_flow_" + p.table, From: p.from, To: p.to})
+			}
+		case feedbackSource:
+			// Items are read by receipt and by resolution, which may come
+			// long after: the whole table.
+			out = append(out, aggregate.Read{Table: "feedback", To: MaxTime})
+		case cameraSource:
+			out = append(out, aggregate.Read{Table: "camera_kpi_hour", From: a.r.From, To: a.r.To})
+		case sensorSource:
+			out = append(out, aggregate.Read{Table: "sensor_stat_hour", From: a.r.From, To: a.r.To},
+				aggregate.Read{Table: "sensor_max_hour", From: a.r.From, To: a.r.To})
+		}
+	}
+	return out
 }
 
 // limited puts ctx's queries under the execution limit.
@@ -227,26 +289,28 @@ func localDate(d time.Time, loc *time.Location) time.Time {
 // steps, whole days; ranges, the coarsest tables that tile them; breakdowns,
 // the by-dimension days.
 func (e *Engine) flow(ctx context.Context, a ask, out map[cell]aggregate.Counts, deltas map[cell][2]int64) error {
-	var parts []part
-	switch {
-	case a.by != "":
-		parts = []part{{table: "day_by", from: floor(a.r.From, Day, e.loc), to: ceil(a.r.To, Day, e.loc)}}
-	case a.step == Hour:
-		parts = []part{{table: "hour", from: a.r.From, to: a.r.To}}
-	case a.step == Month:
-		parts = []part{{table: "month", from: a.r.From, to: a.r.To}}
-	case a.step != none:
-		parts = []part{{table: "day", from: a.r.From, to: a.r.To}}
-	default:
-		parts = split(a.r, e.loc)
-	}
-	return e.flowParts(ctx, a, parts, func(c cell, m dossier.Measures) {
+	return e.flowParts(ctx, a, e.flowPlan(a), func(c cell, m dossier.Measures) {
 		addCell(out, c, aggregate.FlowCounts(m))
 		if deltas != nil {
 			d := deltas[c]
 			deltas[c] = [2]int64{d[0] + m.Open, d[1] + m.LateOpen}
 		}
 	})
+}
+
+// flowPlan is the dossier rollups flow reads for a, and their windows.
+func (e *Engine) flowPlan(a ask) []part {
+	switch {
+	case a.by != "":
+		return []part{{table: "day_by", from: floor(a.r.From, Day, e.loc), to: ceil(a.r.To, Day, e.loc)}}
+	case a.step == Hour:
+		return []part{{table: "hour", from: a.r.From, to: a.r.To}}
+	case a.step == Month:
+		return []part{{table: "month", from: a.r.From, to: a.r.To}}
+	case a.step != none:
+		return []part{{table: "day", from: a.r.From, to: a.r.To}}
+	}
+	return split(a.r, e.loc)
 }
 
 // innerSums and outerSums sum the flow columns in parts and then across

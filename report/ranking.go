@@ -113,7 +113,7 @@ func (e *Engine) Ranking(ctx context.Context, q RankingQuery) (Ranking, error) {
 	if q.Limit < 1 || q.Limit > MaxLimit {
 		return Ranking{}, limitf("limit %d is outside 1..%d", q.Limit, MaxLimit)
 	}
-	targets := e.h.Select(level, parent.Code)
+	targets := e.selectUnits(level, parent.Code)
 	now, err := e.unitCounts(ctx, d, codes, q.Range, level)
 	if err != nil {
 		return Ranking{}, err
@@ -208,7 +208,7 @@ func (e *Engine) ancestorAt(code, level string) string {
 // (all units when nil), with the open balances at r's end when d needs
 // them. Figures filed above the level count for no unit of it.
 func (e *Engine) unitCounts(ctx context.Context, d aggregate.Definition, codes []string, r Range, level string) (map[string]aggregate.Counts, error) {
-	return e.rolledUp(ctx, sourcesOf(d), d.AtEnd, codes, r, func(code string) []string {
+	return e.rolledUp(ctx, sourcesOf(d), d.AtEnd, codes, r, "level "+level, func(code string) []string {
 		if t := e.ancestorAt(code, level); t != "" {
 			return []string{t}
 		}
@@ -216,11 +216,61 @@ func (e *Engine) unitCounts(ctx context.Context, d aggregate.Definition, codes [
 	})
 }
 
-// rolledUp sums the sources over r per unit as filed and hands each unit's
-// figures to every unit to returns.
-func (e *Engine) rolledUp(ctx context.Context, sources []source, balance bool, codes []string, r Range, to func(code string) []string) (map[string]aggregate.Counts, error) {
-	cells, err := e.sum(ctx, sources, ask{codes: codes, r: r, byArea: true}, nil)
+// rolledUp sums the sources over r per unit as filed, with the open
+// balances at r's end when balance is set, and hands each unit's figures to
+// every unit to returns; mapping names to (for the cache: the same name must
+// always mean the same function). Over a closed range the answer comes from
+// the cache while the rollups it read are unchanged; it is shared, and must
+// not be modified.
+func (e *Engine) rolledUp(ctx context.Context, sources []source, balance bool, codes []string, r Range, mapping string, to func(code string) []string) (map[string]aggregate.Counts, error) {
+	compute := func() (map[string]aggregate.Counts, error) {
+		filed, err := e.sumFiled(ctx, sources, balance, codes, r)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]aggregate.Counts{}
+		for area, n := range filed {
+			for _, u := range to(area) {
+				t := out[u]
+				t.Add(n)
+				out[u] = t
+			}
+		}
+		return out, nil
+	}
+	if !e.closed(r) {
+		return compute()
+	}
+	reads := e.reads(sources, ask{codes: codes, r: r, byArea: true})
+	if balance {
+		reads = append(reads, e.bal.Reads(e.judgedAt(r.To))...)
+	}
+	v, err := e.remember(ctx, questionKey("units:"+mapping, sources, balance, codes, r, none), reads, func() (any, int, error) {
+		out, err := compute()
+		return out, len(out), err
+	})
 	if err != nil {
+		return nil, err
+	}
+	return v.(map[string]aggregate.Counts), nil
+}
+
+// sumFiled sums the sources over r per unit as filed, with the open
+// balances at r's end when balance is set, reading both at once.
+func (e *Engine) sumFiled(ctx context.Context, sources []source, balance bool, codes []string, r Range) (map[string]aggregate.Counts, error) {
+	var cells map[cell]aggregate.Counts
+	var b map[string]aggregate.Balance
+	asks := []func() error{func() (err error) {
+		cells, err = e.sum(ctx, sources, ask{codes: codes, r: r, byArea: true}, nil)
+		return err
+	}}
+	if balance {
+		asks = append(asks, func() (err error) {
+			b, err = e.balances(ctx, codes, e.judgedAt(r.To), true)
+			return err
+		})
+	}
+	if err := parallel(asks...); err != nil {
 		return nil, err
 	}
 	filed := map[string]aggregate.Counts{}
@@ -229,24 +279,10 @@ func (e *Engine) rolledUp(ctx context.Context, sources []source, balance bool, c
 		t.Add(n)
 		filed[c.area] = t
 	}
-	if balance {
-		b, err := e.balances(ctx, codes, e.judgedAt(r.To), true)
-		if err != nil {
-			return nil, err
-		}
-		for area, v := range b {
-			t := filed[area]
-			t.OpenAtEnd, t.LateAtEnd = uint64(max(v.Open, 0)), uint64(max(v.Late, 0))
-			filed[area] = t
-		}
+	for area, v := range b {
+		t := filed[area]
+		t.OpenAtEnd, t.LateAtEnd = uint64(max(v.Open, 0)), uint64(max(v.Late, 0))
+		filed[area] = t
 	}
-	out := map[string]aggregate.Counts{}
-	for area, n := range filed {
-		for _, u := range to(area) {
-			t := out[u]
-			t.Add(n)
-			out[u] = t
-		}
-	}
-	return out, nil
+	return filed, nil
 }

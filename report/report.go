@@ -9,6 +9,11 @@
 // binds its values on the client and names only allow-listed tables,
 // columns and dimensions; each runs under an execution time limit.
 //
+// Answers over closed ranges are kept in memory with the version of the
+// rollup parts they were read from, and served again only while that
+// version is current (see cache.go): a late event that corrects a past day
+// changes the answer at once.
+//
 // Concurrency: an Engine is safe for concurrent use; closing a period takes
 // a cluster-wide lock.
 package report
@@ -20,6 +25,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -34,6 +40,9 @@ type Config struct {
 	// QueryTimeout is ClickHouse's max_execution_time for each query;
 	// default 10s.
 	QueryTimeout time.Duration
+	// CacheBytes bounds the answers over closed ranges kept in memory
+	// (about; see answerCache); 0 is 64 MiB, negative keeps none.
+	CacheBytes int64
 }
 
 // Locker serialises closing a period across nodes.
@@ -52,6 +61,28 @@ type Engine struct {
 	lock    Locker
 	logger  *slog.Logger
 	now     func() time.Time
+	cache   *answerCache // nil: off
+
+	selectMu sync.Mutex
+	selected map[[2]string][]geo.Unit // units by level and parent, kept: the hierarchy is immutable
+}
+
+// selectUnits is h.Select(level, parent), listed once: Select walks every
+// unit of the hierarchy for a top level (a millisecond for the provinces
+// of the scoreboard). The slice is shared: callers must not modify it.
+func (e *Engine) selectUnits(level, parent string) []geo.Unit {
+	e.selectMu.Lock()
+	defer e.selectMu.Unlock()
+	k := [2]string{level, parent}
+	if us, ok := e.selected[k]; ok {
+		return us
+	}
+	if e.selected == nil {
+		e.selected = map[[2]string][]geo.Unit{}
+	}
+	us := e.h.Select(level, parent)
+	e.selected[k] = us
+	return us
 }
 
 // New returns an engine over the store's rollups. Days and months are
@@ -71,8 +102,15 @@ func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, lock Locker, logger
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{conn: store.Conn(), db: store.Database(), h: h, loc: loc, timeout: cfg.QueryTimeout,
-		bal: bal, lock: lock, logger: logger, now: time.Now}, nil
+	e := &Engine{conn: store.Conn(), db: store.Database(), h: h, loc: loc, timeout: cfg.QueryTimeout,
+		bal: bal, lock: lock, logger: logger, now: time.Now}
+	switch {
+	case cfg.CacheBytes == 0:
+		e.cache = newAnswerCache(defaultCacheBytes)
+	case cfg.CacheBytes > 0:
+		e.cache = newAnswerCache(cfg.CacheBytes)
+	}
+	return e, nil
 }
 
 // Location is the zone of days and months.

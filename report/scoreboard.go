@@ -107,8 +107,8 @@ func (e *Engine) Scoreboard(ctx context.Context, area string, p Period) (Scorebo
 		}
 		balance = balance || d.AtEnd
 	}
-	siblings := e.h.Select(u.Level, u.Parent)
-	counts, err := e.rolledUp(ctx, sources, balance, codes, p.Range, func(code string) []string {
+	siblings := e.selectUnits(u.Level, u.Parent)
+	counts, err := e.rolledUp(ctx, sources, balance, codes, p.Range, "level "+u.Level, func(code string) []string {
 		if t := e.ancestorAt(code, u.Level); t != "" {
 			return []string{t}
 		}

@@ -117,14 +117,48 @@ func (e *Engine) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 }
 
 // stepCounts sums d's figures over codes for every step of r, with the
-// open balances at each step's end when d needs them.
+// open balances at each step's end when d needs them. Over a closed range
+// the answer comes from the cache while the rollups it read are unchanged;
+// it is shared, and must not be modified.
 func (e *Engine) stepCounts(ctx context.Context, d aggregate.Definition, codes []string, r Range, s Step) (map[int64]aggregate.Counts, error) {
-	var deltas map[cell][2]int64
+	sources := sourcesOf(d)
+	if !e.closed(r) {
+		return e.sumSteps(ctx, sources, d.AtEnd, codes, r, s)
+	}
+	reads := e.reads(sources, ask{codes: codes, r: r, step: s})
 	if d.AtEnd {
+		reads = append(reads, e.bal.Reads(r.From)...)
+	}
+	v, err := e.remember(ctx, questionKey("steps", sources, d.AtEnd, codes, r, s), reads, func() (any, int, error) {
+		out, err := e.sumSteps(ctx, sources, d.AtEnd, codes, r, s)
+		return out, len(out), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(map[int64]aggregate.Counts), nil
+}
+
+// sumSteps reads what stepCounts answers: the sums and, when balance is
+// set, the balances at r's start, at once.
+func (e *Engine) sumSteps(ctx context.Context, sources []source, balance bool, codes []string, r Range, s Step) (map[int64]aggregate.Counts, error) {
+	var deltas map[cell][2]int64
+	if balance {
 		deltas = map[cell][2]int64{}
 	}
-	cells, err := e.sum(ctx, sourcesOf(d), ask{codes: codes, r: r, step: s}, deltas)
-	if err != nil {
+	var cells map[cell]aggregate.Counts
+	var start map[string]aggregate.Balance
+	asks := []func() error{func() (err error) {
+		cells, err = e.sum(ctx, sources, ask{codes: codes, r: r, step: s}, deltas)
+		return err
+	}}
+	if balance {
+		asks = append(asks, func() (err error) {
+			start, err = e.balances(ctx, codes, r.From, false)
+			return err
+		})
+	}
+	if err := parallel(asks...); err != nil {
 		return nil, err
 	}
 	out := make(map[int64]aggregate.Counts, len(cells))
@@ -133,10 +167,6 @@ func (e *Engine) stepCounts(ctx context.Context, d aggregate.Definition, codes [
 	}
 	if deltas == nil {
 		return out, nil
-	}
-	start, err := e.balances(ctx, codes, r.From, false)
-	if err != nil {
-		return nil, err
 	}
 	// A step not yet over is judged as of now; so are later ones.
 	now := e.judgedAt(r.To)

@@ -20,6 +20,7 @@ import (
 
 // server is iocd started as a subprocess on the bench database.
 type server struct {
+	bin    string // the iocd binary
 	cmd    *exec.Cmd
 	base   string
 	token  string
@@ -71,7 +72,7 @@ func startServer(ctx context.Context, iocd, workDir, chAddr, db string) (*server
 	if err != nil {
 		return nil, err
 	}
-	s := &server{base: "http://" + addr, token: randomToken(), log: filepath.Join(workDir, "iocd.log"),
+	s := &server{bin: iocd, base: "http://" + addr, token: randomToken(), log: filepath.Join(workDir, "iocd.log"),
 		client: &http.Client{Timeout: 2 * time.Minute}, done: make(chan struct{})}
 	logf, err := os.Create(s.log)
 	if err != nil {

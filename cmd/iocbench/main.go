@@ -17,21 +17,25 @@
 // each of the raw table (one untimed run, whose figures are checked against
 // the rollups, then -raw-runs timed runs) and of iocd, started as a
 // subprocess (one untimed run, whose figures must equal the raw ones, then
-// -runs timed runs). It prints p50 and p95 of each, their ratios, and
-// whether the targets hold: p95 ≤ 100 ms and 20× faster than the raw
-// query. It exits non-zero when figures differ.
+// -runs timed runs; iocd keeps the answers of the first, as every range
+// asked is over, and the first one's time is printed too). It prints p50
+// and p95 of each, their ratios, and whether the targets hold: p95 ≤ 50 ms
+// and at least 50× faster than the raw query, at p50 and at p95. It exits
+// non-zero when figures differ or a target is missed.
 //
 //	iocbench -addr 127.0.0.1:19000 -events 100000000 [-iocd bin/iocd] [-skip-api]
 package main
 
 import (
 	"context"
+	"debug/buildinfo"
 	"flag"
 	"fmt"
 	"log/slog"
 	"math"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
@@ -200,6 +204,7 @@ func run() error {
 		raw        answer
 		rawTimes   []time.Duration
 		api        []time.Duration
+		apiFirst   time.Duration // the untimed first request: its answer not yet kept by iocd
 		apiNote    string
 		mismatches []string
 	}
@@ -234,6 +239,7 @@ func run() error {
 	}
 	printFigures(qs[0].name, results[0].raw, qs[1].name, results[1].raw, results[2].raw, o.area)
 
+	iocdBin := ""
 	if !o.skipAPI {
 		if o.iocd, err = buildIOCD(ctx, o.iocd, work); err != nil {
 			return err
@@ -243,9 +249,11 @@ func run() error {
 			return err
 		}
 		defer srv.stop()
+		iocdBin = srv.bin
 		readers := []func([]byte) (answer, []string, error){seriesAnswer, rankingAnswer(u.communesOf[o.area]), scoreboardAnswer(o.area)}
 		for i, r := range results {
-			status, body, _, err := srv.get(r.q.path)
+			status, body, took, err := srv.get(r.q.path)
+			r.apiFirst = took
 			if err != nil {
 				return fmt.Errorf("GET %s: %w", r.q.path, err)
 			}
@@ -310,7 +318,9 @@ func run() error {
 
 	fmt.Println()
 	fmt.Println(loadLine)
-	fmt.Printf("%-62s %9s %9s %9s %9s %8s %8s  %s\n", "question", "API p50", "API p95", "raw p50", "raw p95", "×p50", "×p95", "targets (p95 ≤ 100 ms, ≥ 20×)")
+	fmt.Printf("%-62s %9s %9s %9s %9s %9s %8s %8s  %s\n", "question", "API first", "API p50", "API p95", "raw p50", "raw p95", "×p50", "×p95",
+		fmt.Sprintf("targets (p95 ≤ %s, ≥ %.0f×)", ms(targetP95), targetRatio))
+	var missed []string
 	for _, r := range results {
 		rp50, rp95 := percentile(r.rawTimes, 50), percentile(r.rawTimes, 95)
 		if len(r.api) == 0 {
@@ -318,25 +328,52 @@ func run() error {
 			if note == "" {
 				note = "not measured"
 			}
-			fmt.Printf("%-62s %9s %9s %9s %9s %8s %8s  %s\n", r.q.name, "-", "-", ms(rp50), ms(rp95), "-", "-", note)
+			fmt.Printf("%-62s %9s %9s %9s %9s %9s %8s %8s  %s\n", r.q.name, "-", "-", "-", ms(rp50), ms(rp95), "-", "-", note)
 			continue
 		}
 		ap50, ap95 := percentile(r.api, 50), percentile(r.api, 95)
 		x50, x95 := float64(rp50)/float64(ap50), float64(rp95)/float64(ap95)
 		verdict := "met"
-		if ap95 > 100*time.Millisecond || x50 < 20 || x95 < 20 {
-			verdict = "NOT MET"
+		if m := missedTargets(ap95, x50, x95); len(m) > 0 {
+			verdict = "NOT MET: " + strings.Join(m, ", ")
+			missed = append(missed, r.q.name+" ("+strings.Join(m, ", ")+")")
 		}
 		if len(r.mismatches) > 0 {
 			verdict += ", figures differ"
 		}
-		fmt.Printf("%-62s %9s %9s %9s %9s %7.0f× %7.0f×  %s\n", r.q.name, ms(ap50), ms(ap95), ms(rp50), ms(rp95), x50, x95, verdict)
+		fmt.Printf("%-62s %9s %9s %9s %9s %9s %7.0f× %7.0f×  %s\n", r.q.name, ms(r.apiFirst), ms(ap50), ms(ap95), ms(rp50), ms(rp95), x50, x95, verdict)
 	}
-	fmt.Printf("(API: %d timed requests after one untimed; raw: %d timed queries after one untimed; p95 is the nearest rank)\n", o.runs, o.rawRuns)
+	fmt.Printf("(API: %d timed requests after one untimed, the first, which iocd answers from the rollups and keeps; raw: %d timed queries after one untimed; p95 is the nearest rank)\n", o.runs, o.rawRuns)
+	fmt.Println(machine(ctx, conn, iocdBin))
 	if failed {
 		return fmt.Errorf("figures differ or requests failed: see MISMATCH above")
 	}
+	if len(missed) > 0 {
+		return fmt.Errorf("targets missed: %s", strings.Join(missed, "; "))
+	}
 	return nil
+}
+
+// The targets of every question: the API's p95, and how many times faster
+// than the raw question it is at p50 and at p95.
+const (
+	targetP95   = 50 * time.Millisecond
+	targetRatio = 50.0
+)
+
+// missedTargets names the targets a question's timings miss.
+func missedTargets(p95 time.Duration, x50, x95 float64) []string {
+	var out []string
+	if p95 > targetP95 {
+		out = append(out, "p95 "+ms(p95)+" > "+ms(targetP95))
+	}
+	if x50 < targetRatio {
+		out = append(out, fmt.Sprintf("%.1f× at p50 < %.0f×", x50, targetRatio))
+	}
+	if x95 < targetRatio {
+		out = append(out, fmt.Sprintf("%.1f× at p95 < %.0f×", x95, targetRatio))
+	}
+	return out
 }
 
 // settle waits until ClickHouse has no merge running for 10 s in a row, so
@@ -372,6 +409,40 @@ func settle(ctx context.Context, conn driver.Conn, db string, limit time.Duratio
 	}
 	logger.Info("merges settled", "dossier_history_parts", parts)
 	return nil
+}
+
+// machine names what the timings were taken on: the CPU, its cores and
+// memory, the Go that built iocd (else iocbench) and ClickHouse's version,
+// since only figures measured on the same machine compare.
+func machine(ctx context.Context, conn driver.Conn, iocd string) string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		for _, line := range strings.Split(string(b), "\n") {
+			if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
+				mem = fmt.Sprintf(", %.0f GiB", float64(kb)/(1<<20))
+				break
+			}
+		}
+	}
+	goVersion := runtime.Version()
+	if iocd != "" {
+		if bi, err := buildinfo.ReadFile(iocd); err == nil {
+			goVersion = bi.GoVersion
+		}
+	}
+	chVersion := "?"
+	_ = conn.QueryRow(ctx, "SELECT version()").Scan(&chVersion)
+	return fmt.Sprintf("machine: %s, %d cores%s, %s, ClickHouse %s", cpu, runtime.NumCPU(), mem, goVersion, chVersion)
 }
 
 // percentile is the nearest-rank percentile.
