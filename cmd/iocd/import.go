@@ -81,10 +81,7 @@ func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	logLevel := f.String("log-level", "IOC_LOG_LEVEL", "info", "debug, info, warn or error")
 	logFormat := f.String("log-format", "IOC_LOG_FORMAT", "text", "text or json")
 	debugAddr := f.String("debug-addr", "IOC_DEBUG_ADDR", "", "address to serve Go's profiles on (/debug/pprof/) while the import runs, e.g. 127.0.0.1:6060; empty: off")
-	// History in time order meets a dossier again days after its last
-	// event: the import remembers far more than a node, whose records are
-	// mostly of today.
-	historyEvents := f.FlagSet.Int("history-events", 2_000_000, "stored dossier events the import remembers so as not to look them up again (about 400 bytes each): a history in time order meets each dossier again days later")
+	historyEvents := f.Int("history-events", "IOC_INGEST_HISTORY_EVENTS", ingest.DefaultHistoryEvents, "stored dossier events the import remembers so as not to look them up again; more saves lookups of dossiers met again days later, but costs memory and garbage collection")
 	format := f.FlagSet.String("format", "", "ndjson or csv for every file; empty: by each file's name")
 	statePath := f.FlagSet.String("state", "", "state file that makes the import resumable; empty: <first file>.import-<hash>.state.json in the current directory, the hash of the kind and the files' absolute paths")
 	rejectsPath := f.FlagSet.String("rejects", "", "file listing each rejected record (NDJSON: file, line, problems, raw text); empty: beside the state file")
