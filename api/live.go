@@ -124,6 +124,18 @@ func (t liveTopic) name() string {
 	return t.kind + "/" + t.area
 }
 
+// Admit refuses a connection whose token was revoked since the handshake
+// checked it.
+func (t topics) Admit(p auth.Principal) *hub.CloseError {
+	if p.ID == "" {
+		return nil
+	}
+	if _, revoked := t.s.access.revocations.Revoked(p.ID); revoked {
+		return &hub.CloseError{Code: closeRevoked, Reason: revokedReason}
+	}
+	return nil
+}
+
 func (t topics) Resolve(p auth.Principal, topic string) (string, error) {
 	lt, err := parseTopic(topic)
 	if err != nil {
@@ -133,10 +145,8 @@ func (t topics) Resolve(p auth.Principal, topic string) (string, error) {
 	if _, ok := h.Unit(lt.area); !ok {
 		return "", fmt.Errorf("unknown area %q in %s", lt.area, h.Name())
 	}
-	if p.ID != "" {
-		if _, revoked := t.s.access.revocations.Revoked(p.ID); revoked {
-			return "", &hub.CloseError{Code: closeRevoked, Reason: revokedReason}
-		}
+	if ce := t.Admit(p); ce != nil {
+		return "", ce
 	}
 	if !p.MayRead(h, lt.area) {
 		return "", fmt.Errorf("your token does not cover area %s", lt.area)

@@ -134,6 +134,14 @@ type Topics interface {
 	Current(ctx context.Context, topic string) (bus.Message, error)
 }
 
+// Admitter is what Topics may also implement: Admit says whether p may
+// still hold a connection, once the connection is listed, so that a
+// revocation that ran between the handshake's check and the listing (and
+// so did not find it to close) is not missed; a *CloseError ends it.
+type Admitter interface {
+	Admit(p auth.Principal) *CloseError
+}
+
 // Conn is the part of a websocket connection the hub uses.
 type Conn interface {
 	ReadMessage() (int, []byte, error)
@@ -384,6 +392,13 @@ func (h *Hub) Serve(ws Conn, p auth.Principal, addr string) error {
 	h.wg.Add(1)
 	h.mu.Unlock()
 	defer h.wg.Done()
+	if a, ok := h.topics.(Admitter); ok {
+		if ce := a.Admit(p); ce != nil {
+			_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(ce.Code, ce.Reason), time.Now().Add(time.Second))
+			h.drop(c)
+			return nil
+		}
+	}
 	h.m.clients.Inc()
 	defer h.m.clients.Dec()
 
