@@ -442,8 +442,74 @@ func killOnNextPart(t *testing.T, ch *devservices.Server, dir string) <-chan str
 	return killed
 }
 
-// killAt are the moments a kill lands, round after round: when a batch's
-// raw rows land, and when one of its rollups has landed and others may not
+// killAfterLateInsert makes an insert into dir's table land after its
+// client gave up, then kills ClickHouse: it stops the server (SIGSTOP) the
+// moment the insert begins writing its part, waits until the node counts
+// the flush as failed (its time is up), lets the server go on so that the
+// part lands with nobody to answer, and kills it once it has. Should the
+// part land before the server is stopped, it kills at once, as
+// killOnNextPart does. It returns when ClickHouse is dead.
+func killAfterLateInsert(t *testing.T, p *process, ch *devservices.Server, dir string) {
+	t.Helper()
+	fd, err := syscall.InotifyInit1(syscall.IN_CLOEXEC)
+	if err != nil {
+		t.Fatalf("inotify: %v", err)
+	}
+	if _, err := syscall.InotifyAddWatch(fd, dir, syscall.IN_CREATE|syscall.IN_MOVED_TO); err != nil {
+		syscall.Close(fd)
+		t.Fatalf("watch %s: %v", dir, err)
+	}
+	failed := func() float64 { return metricValue(t, p.node(), `ioc_ingest_flush_errors_total{table="dossier_history"}`) }
+	before := failed()
+	frozen, landed := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer syscall.Close(fd)
+		defer close(landed)
+		buf := make([]byte, 64<<10)
+		stopped := false
+		for {
+			n, err := syscall.Read(fd, buf)
+			if err != nil {
+				return
+			}
+			for off := 0; off+syscall.SizeofInotifyEvent <= n; {
+				mask := binary.LittleEndian.Uint32(buf[off+4 : off+8])
+				nameLen := int(binary.LittleEndian.Uint32(buf[off+12 : off+16]))
+				name := strings.TrimRight(string(buf[off+syscall.SizeofInotifyEvent:off+syscall.SizeofInotifyEvent+nameLen]), "\x00")
+				off += syscall.SizeofInotifyEvent + nameLen
+				switch {
+				case !stopped && mask&syscall.IN_CREATE != 0 && strings.HasPrefix(name, "tmp_insert"):
+					_ = syscall.Kill(ch.PID, syscall.SIGSTOP)
+					stopped = true
+					close(frozen)
+				case mask&syscall.IN_MOVED_TO != 0 && !strings.HasPrefix(name, "tmp") && strings.HasSuffix(name, "_0"):
+					return
+				}
+			}
+		}
+	}()
+	select {
+	case <-frozen:
+		eventually(t, 60*time.Second, func() (bool, string) {
+			return failed() > before, "the node did not give up the insert ClickHouse holds"
+		})
+		_ = syscall.Kill(ch.PID, syscall.SIGCONT)
+		select {
+		case <-landed:
+		case <-time.After(60 * time.Second):
+			t.Fatal("the held insert did not land within 60s of ClickHouse going on")
+		}
+		t.Log("an insert into dossier_history landed after the node had given up on it")
+	case <-landed:
+		t.Log("an insert into dossier_history landed before ClickHouse could be stopped; killed at once")
+	case <-time.After(60 * time.Second):
+		t.Fatal("no insert into dossier_history within 60s")
+	}
+	ch.Kill()
+}
+
+// killAt are the moments a kill lands, round after round: once a batch's
+// raw rows landed after the node gave up on them (killAfterLateInsert), and when one of its rollups has landed and others may not
 // have (the moment that made the views of earlier releases count a retried
 // batch twice).
 var killAt = []string{"dossier_history", "dossier_flow_hour", "dossier_flow_month"}
@@ -458,11 +524,17 @@ func killClickHouseMidFlush(t *testing.T, p *process, ch *devservices.Server, db
 		table := killAt[r%len(killAt)]
 		dir := partsDir(t, ch, db, table)
 		l.waitAcked(200, 90*time.Second)
-		killed := killOnNextPart(t, ch, dir)
-		select {
-		case <-killed:
-		case <-time.After(60 * time.Second):
-			t.Fatalf("round %d: no insert into %s within 60s", r+1, table)
+		if table == "dossier_history" {
+			// The raw rows land after the node gave up on them: the
+			// answer is lost, and the rows arrive after the failure.
+			killAfterLateInsert(t, p, ch, dir)
+		} else {
+			killed := killOnNextPart(t, ch, dir)
+			select {
+			case <-killed:
+			case <-time.After(60 * time.Second):
+				t.Fatalf("round %d: no insert into %s within 60s", r+1, table)
+			}
 		}
 		ch = testenv.RestartClickHouse(t, ch)
 		p.waitReady(60 * time.Second)
