@@ -459,7 +459,9 @@ func killAfterLateInsert(t *testing.T, p *process, ch *devservices.Server, dir s
 		syscall.Close(fd)
 		t.Fatalf("watch %s: %v", dir, err)
 	}
-	failed := func() float64 { return metricValue(t, p.node(), `ioc_ingest_flush_errors_total{table="dossier_history"}`) }
+	failed := func() float64 {
+		return metricValue(t, p.node(), `ioc_ingest_flush_errors_total{table="dossier_history"}`)
+	}
 	before := failed()
 	frozen, landed := make(chan struct{}), make(chan struct{})
 	go func() {
