@@ -557,7 +557,8 @@ func (b *ingestBench) prepareImport(k kind, recs *records) (func() (time.Duratio
 		os.Remove(state)
 		os.Remove(rejects)
 		cmd := exec.Command(b.o.iocd, "import", k.name, "--state", state, "--rejects", rejects, file)
-		cmd.Env = b.node.env
+		// The node's settings, less its profile listener, which it holds.
+		cmd.Env = append(slices.Clone(b.node.env), "IOC_DEBUG_ADDR=")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Run(); err != nil {
