@@ -20,6 +20,7 @@ import (
 	"github.com/openioc/ioc/api/auth"
 	"github.com/openioc/ioc/api/hub"
 	"github.com/openioc/ioc/device"
+	"github.com/openioc/ioc/internal/testenv"
 )
 
 // serveMatrix runs the matrix server on a loopback listener.
@@ -130,13 +131,10 @@ func TestLiveOriginAndCaps(t *testing.T) {
 		Hub: hub.Config{MaxPerToken: 2, MaxPerAddress: 3}})
 	origin := func(o string) http.Header { return http.Header{"Origin": {o}} }
 	waitConns := func(n float64) {
-		deadline := time.Now().Add(10 * time.Second)
-		for m.gauge(t, "ioc_ws_clients") != n {
-			if time.Now().After(deadline) {
-				t.Fatalf("want %v connections, have %v", n, m.gauge(t, "ioc_ws_clients"))
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+			have := m.gauge(t, "ioc_ws_clients")
+			return have == n, fmt.Sprintf("want %v connections, have %v", n, have)
+		})
 	}
 	for _, c := range []struct {
 		origin string

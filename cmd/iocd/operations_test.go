@@ -98,17 +98,7 @@ func (n *node) waitReady() {
 // after d.
 func eventually(t *testing.T, d time.Duration, f func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ok, why := f()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", d, why)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, d, f)
 }
 
 func (n *node) communeAt(lat, lon float64) string {
