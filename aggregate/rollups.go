@@ -336,7 +336,9 @@ func (f *family) sql(db string, s scope, spans []span, markers bool) (string, []
 	var args []any
 	minStart, minHour, maxHour := spans[0].start, spans[0].hour, spans[0].hour
 	for _, sp := range spans {
-		minStart, minHour, maxHour = minTime(minStart, sp.start), minTime(minHour, sp.hour), maxTime(maxHour, sp.hour)
+		minStart = slices.MinFunc([]time.Time{minStart, sp.start}, time.Time.Compare)
+		minHour = slices.MinFunc([]time.Time{minHour, sp.hour}, time.Time.Compare)
+		maxHour = slices.MaxFunc([]time.Time{maxHour, sp.hour}, time.Time.Compare)
 	}
 	markerFrom := rollup.Group(minStart)
 	inner := func(src int, table string, minute bool) string {
@@ -397,18 +399,4 @@ func (f *family) sql(db string, s scope, spans []span, markers bool) (string, []
 	sel[1] = "hierarchy = '" + rollup.MarkerHierarchy + "' AS mark"
 	sel[4] = "if(hierarchy = '" + rollup.MarkerHierarchy + "', toUInt32(t), toUInt32(0)) AS g"
 	return "SELECT " + strings.Join(sel, ", ") + " FROM (" + from + ") ARRAY JOIN ws AS w GROUP BY " + strings.Join(key, ", "), args
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }
