@@ -42,6 +42,22 @@ type Message struct {
 	// topic. See Version for the format.
 	Version string
 	Payload []byte
+
+	// Base and Delta, on a state topic whose publisher can say what
+	// changed: Delta is the part of Payload that differs from the message
+	// of version Base, which a subscriber holding Base may apply instead of
+	// the whole Payload (see the topic's merge rule). Payload stays whole:
+	// it is what the latest-value store keeps and what a new subscriber
+	// gets.
+	Base  string
+	Delta []byte
+
+	// Epoch and Offset place a stream topic's message in the topic's
+	// history: offsets of one epoch grow by one per message, across every
+	// publisher; a new epoch starts when the history was lost. Set by the
+	// bus, not by the publisher.
+	Epoch  string
+	Offset uint64
 }
 
 // Handler is called for every message; it must not block.
