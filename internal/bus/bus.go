@@ -10,13 +10,21 @@
 // the latest message of each topic, which Latest reads back: what a new
 // subscriber or a screen that may have missed messages needs. Refusing and
 // storing happen in one step (one Lua script in Redis), so two publishers
-// cannot interleave an older message after a newer one. Stream topics
-// (events/) carry no version: they are always delivered and never kept.
+// cannot interleave an older message after a newer one. A state message
+// may carry a delta against the version before it (Message.Base), which
+// subscribers holding that version apply instead of the whole payload; the
+// latest-value store keeps the whole payload.
+//
+// Stream topics (events/) carry no version: every message is delivered,
+// none is kept as the latest. The bus numbers them instead (epoch and
+// offset, in the same step as publishing) and retains the last
+// DefaultHistory of each topic, which History reads back: what a
+// subscriber that missed messages needs to catch up exactly once.
 //
 // Delivery is best effort, as in Redis pub/sub: a message published while a
 // subscriber is disconnected from Redis is lost. The subscription says so
 // when it is restored (the gap callback of Subscribe), and the subscriber
-// reads what it missed with Latest.
+// reads what it missed with Latest and History.
 //
 // Concurrency: Memory, Redis, Subscription and Versions are safe for
 // concurrent use. Handlers run on the bus's goroutines (Memory: the
@@ -26,6 +34,8 @@
 package bus
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -52,12 +62,50 @@ type Message struct {
 	Base  string
 	Delta []byte
 
-	// Epoch and Offset place a stream topic's message in the topic's
-	// history: offsets of one epoch grow by one per message, across every
-	// publisher; a new epoch starts when the history was lost. Set by the
-	// bus, not by the publisher.
+	// Stream marks a message of a stream topic (events/): every message
+	// counts, none replaces another. The bus numbers them: Epoch and
+	// Offset place the message in the topic's history, offsets of one
+	// epoch growing by one per message across every publisher; a new epoch
+	// starts when the history was lost (Redis lost its data). Epoch and
+	// Offset are set by the bus on delivery, not by the publisher.
+	Stream bool
 	Epoch  string
 	Offset uint64
+}
+
+// History is what a bus retains of a stream topic, read with History.
+type History struct {
+	Epoch string // the topic's epoch now
+	Last  uint64 // offset of the newest message of the epoch; 0: none yet
+	// Messages are the retained messages after the offset asked for,
+	// oldest first.
+	Messages []Message
+	// Complete says Messages are every message of Epoch after the
+	// position asked for: nothing was lost in between.
+	Complete bool
+}
+
+// complete sets h.Complete for a reader who holds every message of epoch
+// up to after.
+func (h *History) complete(epoch string, after uint64) {
+	switch {
+	case epoch != h.Epoch || after > h.Last:
+		h.Complete = false
+	case after == h.Last:
+		h.Complete = true
+	default:
+		h.Complete = len(h.Messages) > 0 && h.Messages[0].Offset == after+1
+	}
+}
+
+// DefaultHistory is how many messages of each stream topic a bus retains.
+const DefaultHistory = 1000
+
+// newEpoch returns a random epoch: 16 lower-case hexadecimal digits.
+func newEpoch() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Handler is called for every message; it must not block.
@@ -162,6 +210,12 @@ func validate(m Message) error {
 	}
 	if m.Version != "" && !ValidVersion(m.Version) {
 		return fmt.Errorf("publish %s: version %q is not %d lower-case hexadecimal digits", m.Topic, m.Version, VersionLen)
+	}
+	if m.Stream && m.Version != "" {
+		return fmt.Errorf("publish %s: a stream message takes no version", m.Topic)
+	}
+	if m.Base != "" && (m.Version == "" || !ValidVersion(m.Base) || m.Base >= m.Version) {
+		return fmt.Errorf("publish %s: delta base %q must be a version older than the message's %q", m.Topic, m.Base, m.Version)
 	}
 	return nil
 }

@@ -17,8 +17,11 @@ type Memory struct {
 
 	// pub serializes publishers, so that subscribers see the messages of a
 	// topic in the order their versions were accepted.
-	pub    sync.Mutex
-	latest map[string]Message // topic → newest versioned message; guarded by pub
+	pub     sync.Mutex
+	latest  map[string]Message    // topic → newest versioned message; guarded by pub
+	epoch   string                // of every stream topic: the bus lives as long as its history
+	streams map[string]*[]Message // stream topic → retained messages, oldest first; guarded by pub
+	offsets map[string]uint64     // stream topic → offset of its newest message; guarded by pub
 }
 
 type memorySub struct {
@@ -31,7 +34,8 @@ type memorySub struct {
 
 // NewMemory returns an empty in-process bus.
 func NewMemory() *Memory {
-	b := &Memory{latest: map[string]Message{}}
+	b := &Memory{latest: map[string]Message{}, epoch: newEpoch(),
+		streams: map[string]*[]Message{}, offsets: map[string]uint64{}}
 	b.subs.Store(&[]*memorySub{})
 	return b
 }
@@ -55,12 +59,28 @@ func (b *Memory) Publish(ctx context.Context, msgs ...Message) error {
 	var errs []error
 	for _, m := range msgs {
 		m.Payload = bytes.Clone(m.Payload)
-		if m.Version != "" {
+		m.Delta = bytes.Clone(m.Delta)
+		switch {
+		case m.Version != "":
 			if cur, ok := b.latest[m.Topic]; ok && cur.Version >= m.Version {
 				errs = append(errs, staleError(m, cur.Version))
 				continue
 			}
-			b.latest[m.Topic] = m
+			kept := m
+			kept.Base, kept.Delta = "", nil
+			b.latest[m.Topic] = kept
+		case m.Stream:
+			b.offsets[m.Topic]++
+			m.Epoch, m.Offset = b.epoch, b.offsets[m.Topic]
+			h := b.streams[m.Topic]
+			if h == nil {
+				h = &[]Message{}
+				b.streams[m.Topic] = h
+			}
+			if len(*h) >= DefaultHistory {
+				*h = append((*h)[:0], (*h)[len(*h)-DefaultHistory+1:]...)
+			}
+			*h = append(*h, m)
 		}
 		for _, s := range *b.subs.Load() {
 			s.deliver(m)
@@ -87,6 +107,30 @@ func (b *Memory) Latest(ctx context.Context, topics []string) (map[string]Messag
 		}
 	}
 	return out, nil
+}
+
+// History returns the retained messages of a stream topic after offset
+// after, and whether they are all that a reader holding every message of
+// epoch up to after missed.
+func (b *Memory) History(ctx context.Context, topic, epoch string, after uint64) (History, error) {
+	if err := ctx.Err(); err != nil {
+		return History{}, fmt.Errorf("read history of %s: %w", topic, err)
+	}
+	b.pub.Lock()
+	defer b.pub.Unlock()
+	h := History{Epoch: b.epoch, Last: b.offsets[topic]}
+	if epoch != h.Epoch {
+		after = 0 // a position in another numbering: all of this one is new
+	}
+	if kept := b.streams[topic]; kept != nil {
+		for _, m := range *kept {
+			if m.Offset > after {
+				h.Messages = append(h.Messages, m)
+			}
+		}
+	}
+	h.complete(epoch, after)
+	return h, nil
 }
 
 // Subscribe registers h for every message published from now on, until the

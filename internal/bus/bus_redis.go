@@ -1,12 +1,14 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +37,10 @@ const (
 	// latestKey, under the prefix, is the hash of each topic's latest
 	// message.
 	latestKey = "latest"
+	// streamKey and historyKey, under the prefix and before a stream
+	// topic's name, are its numbering and its retained messages.
+	streamKey  = "stream:"
+	historyKey = "history:"
 )
 
 // publishScript publishes a versioned message only if its version is
@@ -59,13 +65,54 @@ if cur then
 	end
 end
 redis.call("HSET", KEYS[1], ARGV[2], ARGV[4])
-redis.call("PUBLISH", ARGV[1], ARGV[4])
+redis.call("PUBLISH", ARGV[1], ARGV[5] or ARGV[4])
 return 1
+`)
+
+// streamScript numbers a stream message and publishes it, keeping the last
+// ARGV[4] messages of the topic, in one step: offsets follow the order in
+// which Redis publishes, whichever node sent the message. The epoch is the
+// first one a publisher proposed; it is new whenever Redis lost the
+// topic's numbering, so that a reader never takes offsets of two
+// numberings for one.
+//
+// KEYS[1] the topic's numbering (a hash: epoch, offset), KEYS[2] its
+// history (a list of frames); ARGV channel, proposed epoch, payload,
+// history length. Returns the frame.
+var streamScript = redis.NewScript(`
+local epoch = redis.call("HGET", KEYS[1], "epoch")
+if not epoch then
+	epoch = ARGV[2]
+	redis.call("DEL", KEYS[2])
+	redis.call("HSET", KEYS[1], "epoch", epoch, "offset", 0)
+end
+local offset = redis.call("HINCRBY", KEYS[1], "offset", 1)
+local frame = "#" .. epoch .. ":" .. offset .. " " .. ARGV[3]
+redis.call("RPUSH", KEYS[2], frame)
+redis.call("LTRIM", KEYS[2], -tonumber(ARGV[4]), -1)
+redis.call("PUBLISH", ARGV[1], frame)
+return frame
+`)
+
+// positionScript returns a stream topic's epoch, making one if the topic
+// has none yet, and the offset of its newest message; KEYS and ARGV[2] as
+// for streamScript.
+var positionScript = redis.NewScript(`
+local epoch = redis.call("HGET", KEYS[1], "epoch")
+if not epoch then
+	epoch = ARGV[2]
+	redis.call("DEL", KEYS[2])
+	redis.call("HSET", KEYS[1], "epoch", epoch, "offset", 0)
+end
+return {epoch, redis.call("HGET", KEYS[1], "offset")}
 `)
 
 // RedisConfig configures a Redis bus.
 type RedisConfig struct {
 	Prefix string // channel prefix; zero value means "ioc:"
+	// History is how many messages of each stream topic Redis retains;
+	// zero means DefaultHistory.
+	History int
 }
 
 // Redis is a bus over Redis pub/sub, so that several iocd nodes see each
@@ -74,6 +121,7 @@ type Redis struct {
 	client  *redis.Client
 	prefix  string
 	pattern string
+	history int
 	logger  *slog.Logger
 	metrics *metrics
 }
@@ -108,6 +156,7 @@ func NewRedis(client *redis.Client, cfg RedisConfig, logger *slog.Logger, reg pr
 		client:  client,
 		prefix:  prefix,
 		pattern: escapeGlob(prefix) + "*",
+		history: cmp.Or(max(cfg.History, 0), DefaultHistory),
 		logger:  logger,
 		metrics: m,
 	}, nil
@@ -219,9 +268,11 @@ func (b *Redis) publish(ctx context.Context, msgs []Message) error {
 	if len(retry) > 0 {
 		// Redis restarted since the script was loaded; the messages it ran
 		// are not sent again.
-		if err := publishScript.Load(ctx, b.client).Err(); err != nil {
-			b.metrics.publishErrors.Inc()
-			return fmt.Errorf("publish to redis: load script: %w", err)
+		for _, script := range []*redis.Script{publishScript, streamScript} {
+			if err := script.Load(ctx, b.client).Err(); err != nil {
+				b.metrics.publishErrors.Inc()
+				return fmt.Errorf("publish to redis: load script: %w", err)
+			}
 		}
 		done := b.result(msgs, cmds)
 		return errors.Join(done, b.result(retry, b.pipeline(ctx, retry)))
@@ -244,16 +295,29 @@ func (b *Redis) pipeline(ctx context.Context, msgs []Message) []redis.Cmder {
 // send queues or runs the command that publishes m; with load, a script
 // unknown to Redis is loaded (which a pipeline cannot do).
 func (b *Redis) send(ctx context.Context, c redis.Cmdable, m Message, load bool) redis.Cmder {
-	frame := encodeFrame(m)
-	if m.Version == "" {
-		return c.Publish(ctx, b.prefix+m.Topic, frame)
+	script, keys, args := publishScript, []string{b.prefix + latestKey}, []any(nil)
+	switch {
+	case m.Stream:
+		script, keys = streamScript, b.streamKeys(m.Topic)
+		args = []any{b.prefix + m.Topic, newEpoch(), m.Payload, b.history}
+	case m.Version == "":
+		return c.Publish(ctx, b.prefix+m.Topic, encodeFrame(m))
+	default:
+		whole := m
+		whole.Base, whole.Delta = "", nil
+		args = []any{b.prefix + m.Topic, m.Topic, m.Version, encodeFrame(whole)}
+		if m.Base != "" {
+			args = append(args, encodeFrame(m))
+		}
 	}
-	keys := []string{b.prefix + latestKey}
-	args := []any{b.prefix + m.Topic, m.Topic, m.Version, frame}
 	if load {
-		return publishScript.Run(ctx, c, keys, args...)
+		return script.Run(ctx, c, keys, args...)
 	}
-	return publishScript.EvalSha(ctx, c, keys, args...)
+	return script.EvalSha(ctx, c, keys, args...)
+}
+
+func (b *Redis) streamKeys(topic string) []string {
+	return []string{b.prefix + streamKey + topic, b.prefix + historyKey + topic}
 }
 
 // result reads the replies to the commands that published msgs, counts
@@ -270,7 +334,7 @@ func (b *Redis) result(msgs []Message, cmds []redis.Cmder) error {
 			b.metrics.publishErrors.Inc()
 			return errors.Join(append(errs, fmt.Errorf("publish %s to redis: %w", m.Topic, err))...)
 		default:
-			if cmd, ok := c.(*redis.Cmd); ok {
+			if cmd, ok := c.(*redis.Cmd); ok && !m.Stream {
 				if cur, ok := cmd.Val().(string); ok {
 					b.metrics.refused.Inc()
 					errs = append(errs, staleError(m, cur))
@@ -302,13 +366,63 @@ func (b *Redis) Latest(ctx context.Context, topics []string) (map[string]Message
 	return out, nil
 }
 
-// encodeFrame is what goes over Redis: the version (empty on a stream
-// topic), a space, the payload.
+// History returns the retained messages of a stream topic after offset
+// after, and whether they are all that a reader holding every message of
+// epoch up to after missed. A topic nobody published to yet is given its
+// epoch here, so that a reader can hold a position before its first
+// message.
+func (b *Redis) History(ctx context.Context, topic, epoch string, after uint64) (History, error) {
+	keys := b.streamKeys(topic)
+	var pos *redis.Cmd
+	var list *redis.StringSliceCmd
+	_, err := b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		pos = positionScript.Eval(ctx, p, keys, "", newEpoch())
+		list = p.LRange(ctx, keys[1], 0, -1)
+		return nil
+	})
+	if err != nil {
+		return History{}, fmt.Errorf("read history of %s from redis: %w", topic, err)
+	}
+	vals, err := pos.Slice()
+	if err != nil || len(vals) != 2 {
+		return History{}, fmt.Errorf("read position of %s from redis: %v %w", topic, vals, err)
+	}
+	h := History{}
+	h.Epoch, _ = vals[0].(string)
+	last, _ := vals[1].(string)
+	if h.Last, err = strconv.ParseUint(last, 10, 64); err != nil {
+		return History{}, fmt.Errorf("read position of %s from redis: offset %q: %w", topic, last, err)
+	}
+	if epoch != h.Epoch {
+		after = 0 // a position in another numbering: all of this one is new
+	}
+	for _, f := range list.Val() {
+		m := decodeFrame(f)
+		if m.Epoch == h.Epoch && m.Offset > after {
+			m.Topic = topic
+			h.Messages = append(h.Messages, m)
+		}
+	}
+	h.complete(epoch, after)
+	return h, nil
+}
+
+// encodeFrame is what goes over Redis: the version (empty on an
+// unversioned topic), a space, the payload; with a delta, the version is
+// followed by "+", the base, ":", the payload's length, before the space,
+// and the delta follows the payload. streamScript frames stream messages.
 func encodeFrame(m Message) string {
-	b := make([]byte, 0, len(m.Version)+1+len(m.Payload))
+	b := make([]byte, 0, 2*VersionLen+24+len(m.Payload)+len(m.Delta))
 	b = append(b, m.Version...)
+	if m.Base != "" {
+		b = append(b, '+')
+		b = append(b, m.Base...)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(len(m.Payload)), 10)
+	}
 	b = append(b, ' ')
-	return string(append(b, m.Payload...))
+	b = append(b, m.Payload...)
+	return string(append(b, m.Delta...))
 }
 
 // decodeFrame reads a frame; anything else is taken as an unversioned
@@ -317,10 +431,44 @@ func decodeFrame(s string) Message {
 	switch {
 	case len(s) > 0 && s[0] == ' ':
 		return Message{Payload: []byte(s[1:])}
+	case len(s) > 0 && s[0] == '#':
+		if m, ok := decodeStreamFrame(s[1:]); ok {
+			return m
+		}
 	case len(s) > VersionLen && s[VersionLen] == ' ' && ValidVersion(s[:VersionLen]):
 		return Message{Version: s[:VersionLen], Payload: []byte(s[VersionLen+1:])}
+	case len(s) > 2*VersionLen+1 && s[VersionLen] == '+' && ValidVersion(s[:VersionLen]):
+		if m, ok := decodeDeltaFrame(s); ok {
+			return m
+		}
 	}
 	return Message{Payload: []byte(s)}
+}
+
+// decodeStreamFrame reads "epoch:offset payload".
+func decodeStreamFrame(s string) (Message, bool) {
+	head, payload, ok := strings.Cut(s, " ")
+	epoch, off, ok2 := strings.Cut(head, ":")
+	offset, err := strconv.ParseUint(off, 10, 64)
+	if !ok || !ok2 || epoch == "" || err != nil {
+		return Message{}, false
+	}
+	return Message{Stream: true, Epoch: epoch, Offset: offset, Payload: []byte(payload)}, true
+}
+
+// decodeDeltaFrame reads "version+base:length payload delta".
+func decodeDeltaFrame(s string) (Message, bool) {
+	version, rest := s[:VersionLen], s[VersionLen+1:]
+	base, rest := rest[:VersionLen], rest[VersionLen:]
+	head, body, ok := strings.Cut(rest, " ")
+	if !ok || !ValidVersion(base) || len(head) < 2 || head[0] != ':' {
+		return Message{}, false
+	}
+	n, err := strconv.Atoi(head[1:])
+	if err != nil || n < 0 || n > len(body) {
+		return Message{}, false
+	}
+	return Message{Version: version, Base: base, Payload: []byte(body[:n]), Delta: []byte(body[n:])}, true
 }
 
 // Subscribe registers h for every message published on the bus from now on,

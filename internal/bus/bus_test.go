@@ -23,6 +23,7 @@ type bus interface {
 	Publish(ctx context.Context, msgs ...Message) error
 	Subscribe(ctx context.Context, h Handler, gap func()) (*Subscription, error)
 	Latest(ctx context.Context, topics []string) (map[string]Message, error)
+	History(ctx context.Context, topic, epoch string, after uint64) (History, error)
 }
 
 // fixture is a bus under test and a way to count its active subscriptions.
