@@ -136,38 +136,39 @@ func (t topics) Admit(p auth.Principal) *hub.CloseError {
 	return nil
 }
 
-func (t topics) Resolve(p auth.Principal, topic string) (string, error) {
+func (t topics) Resolve(p auth.Principal, topic string) (hub.Route, error) {
 	lt, err := parseTopic(topic)
 	if err != nil {
-		return "", err
+		return hub.Route{}, err
 	}
 	h := t.s.d.KPIs.Hierarchy()
 	if _, ok := h.Unit(lt.area); !ok {
-		return "", fmt.Errorf("unknown area %q in %s", lt.area, h.Name())
+		return hub.Route{}, fmt.Errorf("unknown area %q in %s", lt.area, h.Name())
 	}
 	if ce := t.Admit(p); ce != nil {
-		return "", ce
+		return hub.Route{}, ce
 	}
 	if !p.MayRead(h, lt.area) {
-		return "", fmt.Errorf("your token does not cover area %s", lt.area)
+		return hub.Route{}, fmt.Errorf("your token does not cover area %s", lt.area)
 	}
 	if lt.kind == "map" && len(h.ChildCodes(lt.area)) == 0 {
-		return "", fmt.Errorf("area %s has no child units to map", lt.area)
+		return hub.Route{}, fmt.Errorf("area %s has no child units to map", lt.area)
 	}
 	d := t.s.d
 	if lt.kind == "alarms" && d.Alarms == nil || lt.kind == "events" && d.Events == nil || lt.kind == "devices" && d.Devices == nil {
-		return "", fmt.Errorf("topic %q is not served by this node", topic)
+		return hub.Route{}, fmt.Errorf("topic %q is not served by this node", topic)
 	}
-	return lt.name(), nil
+	return hub.Route{Name: lt.name(), Stream: lt.kind == "events", Safety: lt.kind == "alarms" || lt.kind == "devices"}, nil
 }
 
-// Latest reads the bus's latest-value store; a node without one (tests)
-// has nothing published to read.
+// Latest reads the bus's latest-value store.
 func (t topics) Latest(ctx context.Context, names []string) (map[string]bus.Message, error) {
-	if t.s.d.Latest == nil {
-		return map[string]bus.Message{}, nil
-	}
 	return t.s.d.Latest.Latest(ctx, names)
+}
+
+// History reads what the bus retains of a stream topic.
+func (t topics) History(ctx context.Context, topic, epoch string, after uint64) (bus.History, error) {
+	return t.s.d.Latest.History(ctx, topic, epoch, after)
 }
 
 // Current computes the topic's figures here. On a state topic they carry

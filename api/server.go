@@ -80,6 +80,7 @@ type KPIs interface {
 // LatestValues is the bus's store of each topic's latest message.
 type LatestValues interface {
 	Latest(ctx context.Context, topics []string) (map[string]bus.Message, error)
+	History(ctx context.Context, topic, epoch string, after uint64) (bus.History, error)
 }
 
 // Check is a readiness probe of one dependency.
@@ -100,8 +101,9 @@ type Deps struct {
 	Reports Reports
 	// Ingest maps the last path element under /api/v1/ingest/ to its handler.
 	Ingest map[string]fiber.Handler
-	// Latest reads the bus's latest value of topics, for new websocket
-	// subscriptions and resyncs; nil: figures are computed.
+	// Latest reads the bus's latest value of topics and the history of
+	// stream topics, for new websocket subscriptions and resyncs; nil:
+	// nothing was published, figures are computed.
 	Latest LatestValues
 	// Revocations is the list of revoked tokens, shared by the nodes;
 	// nil keeps one in memory (a single node, tests).
@@ -139,6 +141,11 @@ type Server struct {
 func New(cfg Config, d Deps) (*Server, error) {
 	if d.Geo == nil || d.KPIs == nil || d.Auth == nil || d.Logger == nil {
 		return nil, errors.New("api server needs geography, figures, a token verifier and a logger")
+	}
+	if d.Latest == nil {
+		// Nothing is published to a node without a bus: an empty one
+		// answers for the topics.
+		d.Latest = bus.NewMemory()
 	}
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = 16 << 20
@@ -198,10 +205,10 @@ func (s *Server) App() *fiber.App { return s.app }
 func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 
 // Deliver hands a bus message to the websocket subscribers of its topic.
-func (s *Server) Deliver(m bus.Message) { s.hub.Deliver(m.Topic, m.Version, m.Payload) }
+func (s *Server) Deliver(m bus.Message) { s.hub.Deliver(m) }
 
-// Resync sends every websocket subscription a fresh snapshot, after a gap
-// in the bus. It never blocks.
+// Resync has the websocket hub read every topic it keeps again, after a
+// gap in the bus. It never blocks.
 func (s *Server) Resync() { s.hub.Resync() }
 
 // Shutdown closes websockets with code 1001, then stops accepting requests

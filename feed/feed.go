@@ -176,7 +176,7 @@ func (f *Feed) Run(ctx context.Context) {
 				f.logger.Warn("encode ticker message", "topic", Topic(code), "err", err)
 				continue
 			}
-			msgs = append(msgs, bus.Message{Topic: Topic(code), Payload: b})
+			msgs = append(msgs, bus.Message{Topic: Topic(code), Stream: true, Payload: b})
 		}
 		if len(msgs) == 0 {
 			continue

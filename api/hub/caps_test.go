@@ -115,7 +115,7 @@ func TestSnapshotReadsBoundedPerNode(t *testing.T) {
 		c.send("subscribe", fmt.Sprintf("kpi/%d", 2*i+1))
 	}
 	// Six reads asked for: two run, four wait.
-	waitFor(t, "four reads waiting", func() bool { return testutil.ToFloat64(h.m.readWaits) == 4 })
+	waitFor(t, "four reads waiting", func() bool { return testutil.ToFloat64(h.m.fillsQueued) == 4 })
 	if _, current := tp.calls(); current != 2 {
 		t.Errorf("%d snapshots computed at once, want 2", current)
 	}

@@ -1,11 +1,11 @@
 package hub
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,42 +18,41 @@ import (
 type conn struct {
 	hub       *Hub
 	ws        Conn
+	pw        preparedWriter // ws, if it writes prepared frames
 	principal auth.Principal
 	addr      string
 
-	mu        sync.Mutex
-	subs      map[string]*sub
-	pending   map[string]pending // topic → newest message not yet written
-	order     []string           // topics in pending, oldest first
-	control   [][]byte           // error messages to write
-	reason    string             // why the connection ended
-	stopped   bool               // set with quit: no new goroutines
-	resyncing bool               // a resync goroutine runs
-	again     bool               // another gap came during the resync
+	// tokens and refilled are the client's message budget; only the
+	// reader touches them.
+	tokens   float64
+	refilled time.Time
+
+	mu      sync.Mutex
+	subs    map[string]*entry
+	queue   []item         // messages to write, in the order they came
+	spare   []item         // the writer's last queue, reused
+	pending map[*entry]int // state topic → its item in queue
+	streams int            // stream messages in queue
+	control [][]byte       // error and reconnect messages to write
+	reason  string         // why the connection ended
+	stopped bool           // set with quit
 
 	// closeCode and closeText are the close frame to end with; 0: none
 	// (1001 at shutdown).
 	closeCode int
 	closeText string
 
-	wake      chan struct{} // buffered 1: something is pending
-	quit      chan struct{} // closed by stop
-	stopOnce  sync.Once
-	done      chan struct{} // closed when the writer exits
-	sem       chan struct{} // bounds snapshot computations
-	snapshots sync.WaitGroup
+	wake     chan struct{} // buffered 1: something is pending
+	quit     chan struct{} // closed by stop
+	stopOnce sync.Once
+	done     chan struct{} // closed when the writer exits
 }
 
-type sub struct {
-	seq     uint64 // messages written on this subscription
-	version string // newest version accepted; "" none yet, or a stream
-}
-
-// pending is a message waiting for the writer.
-type pending struct {
-	version  string
-	payload  []byte
-	snapshot bool // sent as a snapshot: first message, or a resync
+// item is a message waiting for the writer.
+type item struct {
+	e *entry
+	f *frame
+	k kind
 }
 
 // maxControl bounds queued error messages; a client that provokes more
@@ -63,6 +62,18 @@ const maxControl = 64
 type clientOp struct {
 	Op    string `json:"op"`
 	Topic string `json:"topic"`
+	Since string `json:"since"`
+}
+
+func newConn(h *Hub, ws Conn, p auth.Principal, addr string) *conn {
+	c := &conn{
+		hub: h, ws: ws, principal: p, addr: addr,
+		tokens: float64(h.cfg.ClientBurst), refilled: time.Now(),
+		subs: map[string]*entry{}, pending: map[*entry]int{},
+		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
+	}
+	c.pw, _ = ws.(preparedWriter)
+	return c
 }
 
 func (c *conn) readLoop() string {
@@ -86,6 +97,10 @@ func (c *conn) readLoop() string {
 			return "read_error"
 		}
 		extend()
+		if !c.allow(time.Now()) {
+			c.closeWith(CloseRateLimited, fmt.Sprintf("more than %g messages a second (burst %d): send fewer", cfg.ClientRate, cfg.ClientBurst), "rate_limited")
+			return "rate_limited"
+		}
 		if kind != websocket.TextMessage {
 			c.sendError("", "send text messages with JSON ops")
 			continue
@@ -97,7 +112,7 @@ func (c *conn) readLoop() string {
 		}
 		switch op.Op {
 		case "subscribe":
-			c.subscribe(op.Topic)
+			c.subscribe(op.Topic, op.Since)
 		case "unsubscribe":
 			c.unsubscribe(op.Topic)
 		default:
@@ -106,19 +121,37 @@ func (c *conn) readLoop() string {
 	}
 }
 
-func (c *conn) subscribe(requested string) {
-	topic, err := c.hub.topics.Resolve(c.principal, requested)
+// allow takes one message from the client's budget, which refills at
+// ClientRate a second up to ClientBurst.
+func (c *conn) allow(now time.Time) bool {
+	cfg := c.hub.cfg
+	c.tokens = min(float64(cfg.ClientBurst), c.tokens+now.Sub(c.refilled).Seconds()*cfg.ClientRate)
+	c.refilled = now
+	if c.tokens < 1 {
+		return false
+	}
+	c.tokens--
+	return true
+}
+
+func (c *conn) subscribe(requested, since string) {
+	r, err := c.hub.topics.Resolve(c.principal, requested)
 	var ce *CloseError
 	if errors.As(err, &ce) {
-		c.closeWith(ce.Code, ce.Reason)
+		c.closeWith(ce.Code, ce.Reason, "closed_by_server")
 		return
 	}
 	if err != nil {
 		c.sendError(requested, err.Error())
 		return
 	}
+	s, err := newSub(r, since)
+	if err != nil {
+		c.sendError(requested, err.Error())
+		return
+	}
 	c.mu.Lock()
-	if _, ok := c.subs[topic]; ok {
+	if _, ok := c.subs[r.Name]; ok {
 		c.mu.Unlock()
 		return
 	}
@@ -127,252 +160,87 @@ func (c *conn) subscribe(requested string) {
 		c.sendError(requested, fmt.Sprintf("too many subscriptions on one connection (limit %d); unsubscribe some first", c.hub.cfg.MaxSubscriptions))
 		return
 	}
+	c.mu.Unlock()
+	// Only this goroutine subscribes: nobody takes the place meanwhile.
+	c.hub.attach(c, r, s)
+}
+
+// newSub reads where a subscription resumes from: a state topic's
+// version, or a stream's "epoch:offset".
+func newSub(r Route, since string) (*sub, error) {
 	s := &sub{}
-	c.subs[topic] = s
-	c.mu.Unlock()
-	// Subscribed before reading: an update published meanwhile is not
-	// lost, and whichever of the two is older is dropped by its version.
-	if c.hub.subscribe(c, topic) {
-		return
+	if since == "" {
+		return s, nil
 	}
-	c.spawn(func() { c.fetch(requested, topic, s, false) })
-}
-
-// spawn runs f on a goroutine that Serve waits for, unless the connection
-// is ending.
-func (c *conn) spawn(f func()) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stopped {
-		return false
-	}
-	c.snapshots.Add(1)
-	go func() {
-		defer c.snapshots.Done()
-		f()
-	}()
-	return true
-}
-
-// holds says whether s is still the subscription to topic.
-func (c *conn) holds(topic string, s *sub) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.subs[topic] == s
-}
-
-// fetch gets the subscription its snapshot, retrying with jittered
-// back-off until it succeeds, the client unsubscribes or the connection
-// ends. The client hears once that it is being retried; the subscription
-// stays.
-func (c *conn) fetch(requested, topic string, s *sub, snapshot bool) {
-	cfg := c.hub.cfg
-	wait := cfg.RetryMin
-	told := false
-	for c.holds(topic, s) {
-		err := c.fetchOnce(topic, snapshot)
-		if err == nil {
-			return
+	if !r.Stream {
+		if !bus.ValidVersion(since) {
+			return nil, fmt.Errorf("since %q is not a version: send the version of the last message applied, or no since for a snapshot", since)
 		}
-		select {
-		case <-c.quit:
-			return
-		default:
-		}
-		c.hub.m.snapshotErrors.Inc()
-		if !told {
-			// Once per subscription: storage being down would otherwise
-			// log a line per screen and topic at every retry.
-			told = true
-			c.hub.logger.Warn("read snapshot for subscriber; retrying", "topic", topic, "retry_in", wait, "err", err)
-			c.sendRetrying(requested, "could not read the current figures yet; retrying in the background, the subscription stays")
-		} else {
-			c.hub.logger.Debug("read snapshot for subscriber; retrying", "topic", topic, "retry_in", wait, "err", err)
-		}
-		// Jitter keeps the screens of a wall from retrying in step.
-		select {
-		case <-c.quit:
-			return
-		case <-time.After(wait/2 + rand.N(wait/2+1)):
-		}
-		wait = min(2*wait, cfg.RetryMax)
+		s.since = since
+		return s, nil
 	}
-}
-
-// fetchOnce offers the topic's snapshot: the hub's newest message, else the
-// bus's store, else figures computed now.
-func (c *conn) fetchOnce(topic string, snapshot bool) error {
-	select {
-	case c.sem <- struct{}{}:
-	case <-c.quit:
-		return errors.New("connection closed")
+	epoch, off, ok := strings.Cut(since, ":")
+	offset, err := strconv.ParseUint(off, 10, 64)
+	if !ok || epoch == "" || err != nil {
+		return nil, fmt.Errorf(`since %q is not a stream position: send "epoch:offset" of the last message applied, or no since for a snapshot`, since)
 	}
-	defer func() { <-c.sem }()
-	if c.hub.serve(c, topic, nil, snapshot) {
-		return nil
-	}
-	if !c.hub.acquireRead(c.quit) {
-		return errors.New("connection closed")
-	}
-	defer c.hub.releaseRead()
-	ctx, cancel := c.callContext()
-	defer cancel()
-	latest, err := c.hub.topics.Latest(ctx, []string{topic})
-	if err == nil {
-		if m, ok := latest[topic]; ok && c.hub.serve(c, topic, &m, snapshot) {
-			return nil
-		}
-	} else {
-		// Computing the figures here still serves the screen.
-		c.hub.logger.Debug("read latest message from the bus", "topic", topic, "err", err)
-	}
-	m, err := c.hub.topics.Current(ctx, topic)
-	if err != nil {
-		return err
-	}
-	c.offer(topic, m.Version, m.Payload, snapshot)
-	return nil
-}
-
-// callContext bounds one read for a snapshot by SnapshotTimeout and by the
-// connection's end; cancel releases its goroutine.
-func (c *conn) callContext() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.hub.cfg.SnapshotTimeout)
-	go func() {
-		select {
-		case <-c.quit:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
-}
-
-// resync sends every subscription a fresh snapshot, on a goroutine of the
-// connection; gaps that come while one runs fold into one more run.
-func (c *conn) resync() {
-	c.mu.Lock()
-	if c.resyncing {
-		c.again = true
-		c.mu.Unlock()
-		return
-	}
-	c.resyncing = true
-	c.mu.Unlock()
-	if !c.spawn(c.resyncLoop) {
-		c.mu.Lock()
-		c.resyncing = false
-		c.mu.Unlock()
-	}
-}
-
-func (c *conn) resyncLoop() {
-	for {
-		c.resyncOnce()
-		c.mu.Lock()
-		if !c.again || c.stopped {
-			c.resyncing, c.again = false, false
-			c.mu.Unlock()
-			return
-		}
-		c.again = false
-		c.mu.Unlock()
-	}
-}
-
-// resyncOnce reads the bus's store for every subscribed topic in one go
-// (retrying until it answers, since a gap is reported once Redis is back),
-// and offers each subscription the newest message as a snapshot; topics
-// nobody published are fetched one by one.
-func (c *conn) resyncOnce() {
-	c.mu.Lock()
-	subs := make(map[string]*sub, len(c.subs))
-	for t, s := range c.subs {
-		subs[t] = s
-	}
-	c.mu.Unlock()
-	if len(subs) == 0 {
-		return
-	}
-	c.hub.m.resyncs.Inc()
-	names := make([]string, 0, len(subs))
-	for t := range subs {
-		names = append(names, t)
-	}
-	var latest map[string]bus.Message
-	wait := c.hub.cfg.RetryMin
-	for {
-		if !c.hub.acquireRead(c.quit) {
-			return
-		}
-		ctx, cancel := c.callContext()
-		var err error
-		latest, err = c.hub.topics.Latest(ctx, names)
-		cancel()
-		c.hub.releaseRead()
-		if err == nil {
-			break
-		}
-		c.hub.logger.Warn("read latest messages to resync a screen; retrying", "topics", len(names), "retry_in", wait, "err", err)
-		select {
-		case <-c.quit:
-			return
-		case <-time.After(wait/2 + rand.N(wait/2+1)):
-		}
-		wait = min(2*wait, c.hub.cfg.RetryMax)
-	}
-	for t, s := range subs {
-		var m *bus.Message
-		if l, ok := latest[t]; ok {
-			m = &l
-		}
-		if !c.holds(t, s) || c.hub.serve(c, t, m, true) {
-			continue
-		}
-		c.spawn(func() { c.fetch(t, t, s, true) })
-	}
+	s.resume, s.epoch, s.offset = true, epoch, offset
+	return s, nil
 }
 
 func (c *conn) unsubscribe(topic string) {
-	if t, err := c.hub.topics.Resolve(c.principal, topic); err == nil {
-		topic = t
+	if r, err := c.hub.topics.Resolve(c.principal, topic); err == nil {
+		topic = r.Name
 	}
 	c.mu.Lock()
-	if _, ok := c.subs[topic]; !ok {
+	e, ok := c.subs[topic]
+	if !ok || e == nil {
 		c.mu.Unlock()
 		return
 	}
 	delete(c.subs, topic)
-	delete(c.pending, topic)
 	c.mu.Unlock()
-	c.hub.unsubscribe(c, topic)
+	c.hub.detach(c, e)
 }
 
-// offer queues a message for topic unless the subscription has a version
-// at least as new; a snapshot (a resync) may repeat the version it has.
-func (c *conn) offer(topic, version string, payload []byte, snapshot bool) {
+// push queues f for the writer as k. A state topic keeps at most one
+// message queued, the newest: a slow screen gets the newest figures, never
+// a backlog. Stream messages all count; past MaxQueue the client is
+// disconnected. It never blocks; e.mu is held.
+func (c *conn) push(e *entry, f *frame, k kind) {
 	c.mu.Lock()
-	s, ok := c.subs[topic]
-	if !ok {
+	if c.stopped {
 		c.mu.Unlock()
 		return
 	}
-	if version != "" {
-		if version < s.version || version == s.version && !snapshot {
-			c.mu.Unlock()
-			c.hub.m.stale.Inc()
-			return
+	overflow := false
+	switch i, queued := c.pending[e]; {
+	case e.stream && c.streams >= c.hub.cfg.MaxQueue:
+		overflow = true
+	case e.stream:
+		c.streams++
+		c.queue = append(c.queue, item{e, f, k})
+		c.hub.m.queued.Inc()
+	case queued:
+		// What the client has not been sent yet is replaced whole: a
+		// snapshot stays a snapshot, anything else becomes an update.
+		if prev := c.queue[i].k; prev == kindSnapshot || k == kindSnapshot {
+			k = kindSnapshot
+		} else {
+			k = kindUpdate
 		}
-		s.version = version
-	}
-	p, queued := c.pending[topic]
-	if queued {
+		c.queue[i] = item{e, f, k}
 		c.hub.m.coalesced.Inc()
-	} else {
-		c.order = append(c.order, topic)
+	default:
+		c.pending[e] = len(c.queue)
+		c.queue = append(c.queue, item{e, f, k})
+		c.hub.m.queued.Inc()
 	}
-	c.pending[topic] = pending{version: version, payload: payload, snapshot: snapshot || queued && p.snapshot}
 	c.mu.Unlock()
+	if overflow {
+		c.closeWith(CloseSlowConsumer, fmt.Sprintf("slow consumer: more than %d messages queued; reconnect and resume", c.hub.cfg.MaxQueue), "slow_consumer")
+		return
+	}
 	c.signal()
 }
 
@@ -393,6 +261,15 @@ func (c *conn) sendControl(topic, msg string, retrying bool) {
 		Error    string `json:"error"`
 		Retrying bool   `json:"retrying,omitempty"`
 	}{"error", topic, msg, retrying})
+	c.queueControl(b)
+}
+
+// sendReconnect tells the client to come back after d.
+func (c *conn) sendReconnect(d time.Duration) {
+	c.queueControl(fmt.Appendf(nil, `{"type":"reconnect","after_ms":%d}`, d.Milliseconds()))
+}
+
+func (c *conn) queueControl(b []byte) {
 	c.mu.Lock()
 	if len(c.control) >= maxControl {
 		c.mu.Unlock()
@@ -412,13 +289,13 @@ func (c *conn) signal() {
 }
 
 // closeWith ends the connection with a close frame of code and text.
-func (c *conn) closeWith(code int, text string) {
+func (c *conn) closeWith(code int, text, reason string) {
 	c.mu.Lock()
 	if !c.stopped {
 		c.closeCode, c.closeText = code, text
 	}
 	c.mu.Unlock()
-	c.stop("closed_by_server")
+	c.stop(reason)
 }
 
 // stop ends the connection; the first reason given is kept.
@@ -431,10 +308,12 @@ func (c *conn) stop(reason string) {
 	})
 }
 
-type outgoing struct {
-	kind, topic, version string
-	seq                  uint64
-	data                 []byte
+// discard forgets what is queued, once the connection has ended.
+func (c *conn) discard() {
+	c.mu.Lock()
+	c.hub.m.queued.Sub(float64(len(c.queue)))
+	c.queue, c.spare, c.pending = nil, nil, nil
+	c.mu.Unlock()
 }
 
 func (c *conn) writeLoop() {
@@ -446,10 +325,19 @@ func (c *conn) writeLoop() {
 		select {
 		case <-c.quit:
 			c.mu.Lock()
-			reason, code, text := c.reason, c.closeCode, c.closeText
+			reason, code, text, control := c.reason, c.closeCode, c.closeText, c.control
+			c.control = nil
 			c.mu.Unlock()
 			switch {
 			case reason == "shutdown":
+				// The reconnect advice first, with little patience: the
+				// node is going down.
+				for _, b := range control {
+					_ = c.ws.SetWriteDeadline(time.Now().Add(time.Second))
+					if c.ws.WriteMessage(websocket.TextMessage, b) != nil {
+						break
+					}
+				}
 				_ = c.ws.WriteControl(websocket.CloseMessage,
 					websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"),
 					time.Now().Add(time.Second))
@@ -466,49 +354,79 @@ func (c *conn) writeLoop() {
 		case <-c.wake:
 			if !c.flush() {
 				c.stop("slow_or_gone")
+				// A limit may have ended the connection while the write
+				// was stuck: say which, if the client still listens.
+				c.mu.Lock()
+				code, text := c.closeCode, c.closeText
+				c.mu.Unlock()
+				if code != 0 {
+					_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+				}
 				return
 			}
 		}
 	}
 }
 
-// flush writes everything pending; false means the client is too slow or gone.
+// flush writes everything queued, safety topics first; false means the
+// client is too slow or gone.
 func (c *conn) flush() bool {
 	c.mu.Lock()
 	control := c.control
 	c.control = nil
-	out := make([]outgoing, 0, len(c.order))
-	for _, topic := range c.order {
-		p, ok := c.pending[topic]
-		s := c.subs[topic]
-		if !ok || s == nil {
-			continue
+	out := c.queue
+	c.queue, c.spare = c.spare[:0], nil
+	clear(c.pending)
+	c.streams = 0
+	// Messages of topics unsubscribed since they were queued are dropped.
+	n := 0
+	for _, it := range out {
+		if c.subs[it.e.name] == it.e {
+			out[n] = it
+			n++
 		}
-		s.seq++
-		kind := "update"
-		if s.seq == 1 || p.snapshot {
-			kind = "snapshot"
-		}
-		out = append(out, outgoing{kind, topic, p.version, s.seq, p.payload})
-		delete(c.pending, topic)
 	}
-	c.order = c.order[:0]
+	c.hub.m.queued.Sub(float64(len(out)))
+	clear(out[n:])
+	out = out[:n]
 	c.mu.Unlock()
-	write := func(b []byte) bool {
-		_ = c.ws.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteTimeout))
-		return c.ws.WriteMessage(websocket.TextMessage, b) == nil
+
+	ok := c.write(control, out)
+	clear(out)
+	c.mu.Lock()
+	if c.spare == nil && !c.stopped {
+		c.spare = out[:0]
 	}
+	c.mu.Unlock()
+	return ok
+}
+
+func (c *conn) write(control [][]byte, out []item) bool {
+	deadline := time.Now().Add(c.hub.cfg.WriteTimeout)
+	_ = c.ws.SetWriteDeadline(deadline)
 	for _, b := range control {
-		if !write(b) {
+		if c.ws.WriteMessage(websocket.TextMessage, b) != nil {
 			return false
 		}
-		c.hub.m.sent.WithLabelValues("error").Inc()
+		c.hub.m.sentErrors.Inc()
 	}
-	for _, o := range out {
-		if !write(envelope(o.kind, o.topic, o.version, o.seq, o.data)) {
-			return false
+	for _, safety := range [2]bool{true, false} {
+		for _, it := range out {
+			if it.e.safety != safety {
+				continue
+			}
+			enc := it.f.encoded(it.k)
+			var err error
+			if c.pw != nil && enc.pm != nil {
+				err = c.pw.WritePreparedMessage(enc.pm)
+			} else {
+				err = c.ws.WriteMessage(websocket.TextMessage, enc.data)
+			}
+			if err != nil {
+				return false
+			}
+			c.hub.m.sent[it.k].Inc()
 		}
-		c.hub.m.sent.WithLabelValues(o.kind).Inc()
 	}
 	return true
 }

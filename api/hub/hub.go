@@ -1,45 +1,58 @@
 // Package hub runs the websocket side of the live API: connections, their
-// topic subscriptions, and the fan-out of bus messages to them.
+// topic subscriptions, the node's cache of each topic, and the fan-out of
+// bus messages to subscribers.
 //
-// Versions: a state topic's messages carry a version from the bus (see
-// internal/bus), and a subscription never takes a version that is not newer
-// than the one it has, so a screen never sees figures go back to an older
-// computation, whatever order the bus delivers them in. The hub keeps the
-// newest message of each subscribed topic; a new subscription is served from
-// it at once, else from the bus's latest-value store, else from figures
-// computed on the spot, which carry the lowest version so that anything
-// published replaces them. Stream topics (events/) carry no version: every
-// message goes out.
+// One snapshot per topic per node. The hub keeps an entry per subscribed
+// topic (and, up to IdleTopics, topics nobody holds any more): its newest
+// message on a state topic (kpi/, map/, alarms/, devices/), its recent
+// messages and a snapshot on a stream topic (events/). A new subscriber is
+// served from the entry at once. An entry without what a subscriber needs
+// is filled once, however many subscribers wait for it (single flight):
+// from the bus's latest-value store, else computed from storage (carrying
+// bus.LowestVersion, so that anything published replaces it). Fills run at
+// most MaxSnapshotReads at a time on the node, safety topics (alarms/,
+// devices/) first, and a failed fill is retried with jittered back-off
+// until it succeeds or nobody waits.
 //
-// Latest value wins: a connection holds at most one pending message per
-// topic, replaced when a newer one arrives, so a slow screen gets the newest
-// snapshot and never a backlog. A client that cannot take a write within
-// WriteTimeout is disconnected. Deliver never waits for a client.
+// Encode once. A message is encoded once per way it is sent (update,
+// snapshot, delta, current) and written as the same prepared websocket
+// frame to every subscriber; payloads are never parsed.
 //
-// After a gap in the bus (Resync), every subscription is sent a fresh
-// snapshot. A snapshot that cannot be read or computed is retried with
-// jittered back-off until it succeeds or the client unsubscribes.
+// Versions and resume. A state topic's messages carry versions that only
+// grow (see internal/bus); a subscription is never sent an older version
+// than one it was sent. A client resuming with the version it holds is
+// told "current" when nothing changed. A map/ message may carry a delta
+// against the version before it, sent to subscribers that hold that
+// version; the others get the whole. A stream's messages carry the bus's
+// epoch and offset; a client resuming with its position is sent what it
+// missed, exactly once, from the entry's recent messages or the bus's
+// history, or a snapshot marked as a gap when the history does not reach
+// back. After a gap in the bus (Resync) the hub reads every entry again
+// from the bus.
+//
+// Slow clients: a connection holds at most one pending message per state
+// topic (latest value wins) and MaxQueue stream messages; past that it is
+// closed with code 4008. A client that cannot take a write within
+// WriteTimeout is disconnected. A broadcast never waits for a client.
 //
 // Caps: a token (Principal.Key) holds at most MaxPerToken connections and
 // a client address MaxPerAddress on this node; a connection holds at most
-// MaxSubscriptions; snapshots are read at most SnapshotConcurrency at a
-// time per connection and MaxSnapshotReads at a time over the whole node
-// (ioc_ws_snapshot_reads_in_flight), so that no client can turn its
-// subscriptions into unbounded work for storage.
+// MaxSubscriptions and sends at most ClientRate messages a second (burst
+// ClientBurst), else it is closed with code 4029.
 //
 // Concurrency: a Hub is safe for concurrent use. Each connection has one
-// reader (the goroutine in Serve), one writer goroutine, and goroutines
-// that read snapshots; Serve owns them all and waits for them. Locks are
-// taken in the order Hub.mu, topic.mu, conn.mu.
+// reader (the goroutine in Serve) and one writer goroutine, which Serve
+// owns and waits for; fills run on goroutines of the hub, which Close waits
+// for. Locks are taken in the order Hub.mu, entry.mu, conn.mu, with
+// Hub.fillMu last.
 package hub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -62,11 +75,16 @@ type Config struct {
 	MaxSubscriptions int
 	// MaxMessageBytes bounds a client message; default 4096.
 	MaxMessageBytes int64
-	// SnapshotTimeout bounds computing a new subscription's snapshot; default 10s.
+	// ClientRate and ClientBurst bound the messages a client sends: on
+	// average ClientRate a second, at most ClientBurst at once; defaults
+	// 50 and 2500 (a wall page subscribes to a few hundred topics at once).
+	ClientRate  float64
+	ClientBurst int
+	// MaxQueue bounds the stream messages waiting for a slow client; past
+	// it the client is disconnected with code 4008. Default 1000.
+	MaxQueue int
+	// SnapshotTimeout bounds one read for a topic's snapshot; default 10s.
 	SnapshotTimeout time.Duration
-	// SnapshotConcurrency bounds the snapshots computed at once per
-	// connection; default 4.
-	SnapshotConcurrency int
 	// RetryMin and RetryMax bound the jittered back-off between attempts
 	// at a snapshot that failed; defaults 500ms and 15s.
 	RetryMin, RetryMax time.Duration
@@ -76,61 +94,79 @@ type Config struct {
 	// MaxPerAddress bounds the connections from one client address at
 	// once on this node; default 200.
 	MaxPerAddress int
-	// MaxSnapshotReads bounds the reads for snapshots (the bus's store, or
-	// figures computed on the spot) in flight on this node over all
-	// connections; default 32.
+	// MaxSnapshotReads bounds the reads for snapshots (the bus's store or
+	// history, figures computed from storage) in flight on this node;
+	// default 8.
 	MaxSnapshotReads int
+	// StreamHistory is how many recent messages of each stream topic the
+	// node keeps to serve resumes; default 256.
+	StreamHistory int
+	// IdleTopics bounds the topics kept without subscribers, for the next
+	// screen that asks; default 1000.
+	IdleTopics int
+	// ReconnectSpread is the window over which clients are told to come
+	// back when the node shuts down, so that they do not all return in the
+	// same second; default 5s.
+	ReconnectSpread time.Duration
 }
 
 func (c Config) withDefaults() Config {
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
 	}
-	if c.PingInterval <= 0 {
-		c.PingInterval = 30 * time.Second
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
 	}
-	if c.MaxSubscriptions <= 0 {
-		c.MaxSubscriptions = 2000
-	}
+	defDur(&c.WriteTimeout, 10*time.Second)
+	defDur(&c.PingInterval, 30*time.Second)
+	def(&c.MaxSubscriptions, 2000)
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = 4096
 	}
-	if c.SnapshotTimeout <= 0 {
-		c.SnapshotTimeout = 10 * time.Second
+	if c.ClientRate <= 0 {
+		c.ClientRate = 50
 	}
-	if c.SnapshotConcurrency <= 0 {
-		c.SnapshotConcurrency = 4
-	}
-	if c.RetryMin <= 0 {
-		c.RetryMin = 500 * time.Millisecond
-	}
+	def(&c.ClientBurst, 2500)
+	def(&c.MaxQueue, 1000)
+	defDur(&c.SnapshotTimeout, 10*time.Second)
+	defDur(&c.RetryMin, 500*time.Millisecond)
 	if c.RetryMax < c.RetryMin {
 		c.RetryMax = max(15*time.Second, c.RetryMin)
 	}
-	if c.MaxPerToken <= 0 {
-		c.MaxPerToken = 50
-	}
-	if c.MaxPerAddress <= 0 {
-		c.MaxPerAddress = 200
-	}
-	if c.MaxSnapshotReads <= 0 {
-		c.MaxSnapshotReads = 32
-	}
+	def(&c.MaxPerToken, 50)
+	def(&c.MaxPerAddress, 200)
+	def(&c.MaxSnapshotReads, 8)
+	def(&c.StreamHistory, 256)
+	def(&c.IdleTopics, 1000)
+	defDur(&c.ReconnectSpread, 5*time.Second)
 	return c
+}
+
+// Route is what the hub needs to know of a topic a client may subscribe to.
+type Route struct {
+	Name   string // canonical name, as published on the bus
+	Stream bool   // every message counts (events/); else latest value wins
+	Safety bool   // served before figures (alarms/, devices/)
 }
 
 // Topics is what the hub needs to know of topics.
 type Topics interface {
-	// Resolve checks that p may subscribe to topic and returns its
-	// canonical name, or an error that tells the client what is wrong; a
-	// *CloseError ends the connection instead.
-	Resolve(p auth.Principal, topic string) (string, error)
+	// Resolve checks that p may subscribe to topic and returns its route,
+	// or an error that tells the client what is wrong; a *CloseError ends
+	// the connection instead.
+	Resolve(p auth.Principal, topic string) (Route, error)
 	// Latest returns the newest published message of each of topics that
 	// has one: the bus's latest-value store.
 	Latest(ctx context.Context, topics []string) (map[string]bus.Message, error)
-	// Current computes the topic's payload now (a JSON object with an
-	// "as_of" time), with bus.LowestVersion on a state topic and no
-	// version on a stream topic.
+	// History returns the bus's retained messages of a stream topic after
+	// offset after of epoch.
+	History(ctx context.Context, topic, epoch string, after uint64) (bus.History, error)
+	// Current computes the topic's payload now from storage: a state
+	// topic's carries bus.LowestVersion.
 	Current(ctx context.Context, topic string) (bus.Message, error)
 }
 
@@ -142,7 +178,9 @@ type Admitter interface {
 	Admit(p auth.Principal) *CloseError
 }
 
-// Conn is the part of a websocket connection the hub uses.
+// Conn is the part of a websocket connection the hub uses. A Conn that
+// also has WritePreparedMessage (the fasthttp/websocket one) is written
+// prepared frames, built once for every subscriber.
 type Conn interface {
 	ReadMessage() (int, []byte, error)
 	WriteMessage(messageType int, data []byte) error
@@ -153,6 +191,18 @@ type Conn interface {
 	SetPongHandler(h func(string) error)
 	Close() error
 }
+
+type preparedWriter interface {
+	WritePreparedMessage(pm *websocket.PreparedMessage) error
+}
+
+// Close codes the hub ends connections with, besides 1001 (going away).
+const (
+	// CloseSlowConsumer: the client's queue passed MaxQueue.
+	CloseSlowConsumer = 4008
+	// CloseRateLimited: the client sent messages faster than ClientRate.
+	CloseRateLimited = 4029
+)
 
 // ErrClosed is returned by Serve once the hub is shutting down.
 var ErrClosed = errors.New("hub is shutting down")
@@ -184,37 +234,41 @@ type Hub struct {
 	logger *slog.Logger
 	m      metrics
 
-	mu         sync.RWMutex
-	subscribed map[string]*topic
-	conns      map[*conn]struct{}
-	perToken   map[string]int // connections by Principal.Key
-	perAddress map[string]int // connections by client address
-	closed     bool
-	wg         sync.WaitGroup // one per connection being served
+	mu          sync.RWMutex
+	entries     map[string]*entry
+	idle        []*entry // entries that became idle, oldest first; may repeat
+	idleCount   int
+	conns       map[*conn]struct{}
+	perToken    map[string]int // connections by Principal.Key
+	perAddress  map[string]int // connections by client address
+	closed      bool
+	resyncing   bool
+	resyncAgain bool
+	wg          sync.WaitGroup // one per connection being served
 
-	reads chan struct{} // snapshot reads in flight over the node
-}
-
-// topic is a subscribed topic: its subscribers and the newest versioned
-// message the hub has for it.
-type topic struct {
-	mu      sync.Mutex
-	subs    map[*conn]struct{}
-	version string // "" until a versioned message arrived
-	payload []byte
+	quit   chan struct{}  // closed by Close: fills and retries stop
+	fillMu sync.Mutex     // guards the fields below
+	queue  [2][]*entry    // entries to fill: safety topics, then figures
+	fills  int            // fill goroutines running
+	fillWG sync.WaitGroup // fill and resync goroutines
 }
 
 type metrics struct {
 	clients        prometheus.Gauge
 	subscriptions  prometheus.Gauge
-	sent           *prometheus.CounterVec
+	topics         prometheus.Gauge
+	sent           [nKinds]prometheus.Counter
+	sentErrors     prometheus.Counter
 	coalesced      prometheus.Counter
 	stale          prometheus.Counter
+	queued         prometheus.Gauge
 	disconnects    *prometheus.CounterVec
 	snapshotErrors prometheus.Counter
 	resyncs        prometheus.Counter
 	readsInFlight  prometheus.Gauge
-	readWaits      prometheus.Counter
+	fillsQueued    prometheus.Gauge
+	cache          *prometheus.CounterVec
+	resumes        *prometheus.CounterVec
 	refused        *prometheus.CounterVec
 }
 
@@ -222,61 +276,52 @@ type metrics struct {
 func New(cfg Config, topics Topics, logger *slog.Logger, reg prometheus.Registerer) *Hub {
 	h := &Hub{
 		cfg: cfg.withDefaults(), topics: topics, logger: logger,
-		subscribed: map[string]*topic{}, conns: map[*conn]struct{}{},
+		entries: map[string]*entry{}, conns: map[*conn]struct{}{},
 		perToken: map[string]int{}, perAddress: map[string]int{},
-		m: metrics{
-			clients: prometheus.NewGauge(prometheus.GaugeOpts{
-				Name: "ioc_ws_clients", Help: "Connected websocket clients."}),
-			subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
-				Name: "ioc_ws_subscriptions", Help: "Topic subscriptions over all websocket clients."}),
-			sent: prometheus.NewCounterVec(prometheus.CounterOpts{
-				Name: "ioc_ws_messages_sent_total", Help: "Messages written to websocket clients, by type."}, []string{"type"}),
-			coalesced: prometheus.NewCounter(prometheus.CounterOpts{
-				Name: "ioc_ws_messages_coalesced_total", Help: "Messages replaced by a newer one before a slow client took them."}),
-			stale: prometheus.NewCounter(prometheus.CounterOpts{
-				Name: "ioc_ws_messages_stale_total", Help: "Messages dropped because the topic or subscription already had a version at least as new."}),
-			disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
-				Name: "ioc_ws_disconnects_total", Help: "Websocket connections ended, by reason."}, []string{"reason"}),
-			snapshotErrors: prometheus.NewCounter(prometheus.CounterOpts{
-				Name: "ioc_ws_snapshot_errors_total", Help: "Attempts at a subscription's snapshot that failed and are retried."}),
-			resyncs: prometheus.NewCounter(prometheus.CounterOpts{
-				Name: "ioc_ws_resyncs_total", Help: "Connections sent fresh snapshots after a gap in the bus."}),
-			readsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-				Name: "ioc_ws_snapshot_reads_in_flight", Help: "Reads for websocket snapshots (the bus's store, figures computed on the spot) in flight on this node; at most the hub's MaxSnapshotReads."}),
-			readWaits: prometheus.NewCounter(prometheus.CounterOpts{
-				Name: "ioc_ws_snapshot_read_waits_total", Help: "Snapshot reads that waited because the node had MaxSnapshotReads in flight."}),
-			refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-				Name: "ioc_ws_connections_refused_total", Help: "Websocket connections refused, by the limit reached (token, address)."}, []string{"limit"}),
-		},
+		quit: make(chan struct{}),
 	}
-	h.reads = make(chan struct{}, h.cfg.MaxSnapshotReads)
+	sent := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ioc_ws_messages_sent_total", Help: "Messages written to websocket clients, by type."}, []string{"type"})
+	h.m = metrics{
+		clients: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ioc_ws_clients", Help: "Connected websocket clients."}),
+		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ioc_ws_subscriptions", Help: "Topic subscriptions over all websocket clients."}),
+		topics: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ioc_ws_topics_cached", Help: "Topics the hub keeps the newest figures of, subscribed or idle."}),
+		sentErrors: sent.WithLabelValues("error"),
+		coalesced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ioc_ws_messages_coalesced_total", Help: "Messages replaced by a newer one before a slow client took them."}),
+		stale: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ioc_ws_messages_stale_total", Help: "Messages dropped because the topic already had a version (or offset) at least as new."}),
+		queued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ioc_ws_queued_messages", Help: "Messages waiting to be written to websocket clients, over all connections."}),
+		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ioc_ws_disconnects_total", Help: "Websocket connections ended, by reason (slow_consumer and rate_limited are the server's limits)."}, []string{"reason"}),
+		snapshotErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ioc_ws_snapshot_errors_total", Help: "Reads for a topic's snapshot that failed and are retried."}),
+		resyncs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ioc_ws_resyncs_total", Help: "Times the hub read every topic again after a gap in the bus."}),
+		readsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ioc_ws_snapshot_reads_in_flight", Help: "Reads for topic snapshots (the bus's store or history, figures from storage) in flight on this node; at most the hub's MaxSnapshotReads."}),
+		fillsQueued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ioc_ws_snapshot_reads_queued", Help: "Topics waiting for a snapshot read because the node has MaxSnapshotReads in flight."}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ioc_ws_snapshot_cache_total", Help: "Subscriptions served from the node's topic cache (hit) or that waited for a read (miss)."}, []string{"result"}),
+		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ioc_ws_resumes_total", Help: "Subscriptions resumed from a version or stream position, by outcome: current (nothing to send), snapshot (the version changed), replayed (missed stream messages sent), gap (the history did not reach back)."}, []string{"result"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ioc_ws_connections_refused_total", Help: "Websocket connections refused, by the limit reached (token, address)."}, []string{"limit"}),
+	}
+	for k := range nKinds {
+		h.m.sent[k] = sent.WithLabelValues(kindNames[k])
+	}
 	if reg != nil {
-		reg.MustRegister(h.m.clients, h.m.subscriptions, h.m.sent, h.m.coalesced, h.m.stale, h.m.disconnects,
-			h.m.snapshotErrors, h.m.resyncs, h.m.readsInFlight, h.m.readWaits, h.m.refused)
+		reg.MustRegister(h.m.clients, h.m.subscriptions, h.m.topics, sent, h.m.coalesced, h.m.stale, h.m.queued,
+			h.m.disconnects, h.m.snapshotErrors, h.m.resyncs, h.m.readsInFlight, h.m.fillsQueued, h.m.cache,
+			h.m.resumes, h.m.refused)
 	}
 	return h
-}
-
-// acquireRead waits for a slot among the node's snapshot reads; false
-// means quit closed first.
-func (h *Hub) acquireRead(quit <-chan struct{}) bool {
-	select {
-	case h.reads <- struct{}{}:
-	default:
-		h.m.readWaits.Inc()
-		select {
-		case h.reads <- struct{}{}:
-		case <-quit:
-			return false
-		}
-	}
-	h.m.readsInFlight.Inc()
-	return true
-}
-
-func (h *Hub) releaseRead() {
-	h.m.readsInFlight.Dec()
-	<-h.reads
 }
 
 // Admit says whether a connection of p from addr would be taken now,
@@ -310,54 +355,134 @@ func (h *Hub) CloseWhere(match func(auth.Principal) bool, code int, reason strin
 	}
 	h.mu.RUnlock()
 	for _, c := range hit {
-		c.closeWith(code, reason)
+		c.closeWith(code, reason, "closed_by_server")
 	}
 	return len(hit)
 }
 
 // Deliver hands a bus message to the topic's subscribers, unless the hub
-// already has a version at least as new. It never blocks on a client.
-func (h *Hub) Deliver(name, version string, payload []byte) {
+// already has it or a newer one. It never blocks on a client.
+func (h *Hub) Deliver(m bus.Message) {
 	h.mu.RLock()
-	t := h.subscribed[name]
+	e := h.entries[m.Topic]
 	h.mu.RUnlock()
-	if t == nil {
+	if e == nil {
 		return
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.deliver(h, name, version, payload)
-}
-
-// deliver keeps a versioned message as the topic's newest and offers it to
-// every subscriber; t.mu is held, so that subscribers get a topic's
-// messages in version order.
-func (t *topic) deliver(h *Hub, name, version string, payload []byte) {
-	if version != "" {
-		if version <= t.version {
-			h.m.stale.Inc()
-			return
-		}
-		t.version, t.payload = version, payload
-	}
-	for c := range t.subs {
-		c.offer(name, version, payload, false)
+	f := newFrame(m)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stream {
+		e.deliverStream(h, f)
+	} else {
+		e.deliverState(h, f)
 	}
 }
 
-// Resync sends every subscription of every connection a fresh snapshot:
-// the bus had a gap, so screens may have missed messages. It never blocks;
-// each connection reads what it needs on its own goroutine.
+// Resync reads every topic the hub keeps again from the bus: the bus had a
+// gap, so messages may have been missed. It never blocks; gaps that come
+// while a resync runs fold into one more.
 func (h *Hub) Resync() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	if h.resyncing {
+		h.resyncAgain = true
+		h.mu.Unlock()
+		return
+	}
+	h.resyncing = true
+	h.fillWG.Add(1)
+	h.mu.Unlock()
+	go func() {
+		defer h.fillWG.Done()
+		for {
+			h.resyncOnce()
+			h.mu.Lock()
+			if !h.resyncAgain || h.closed {
+				h.resyncing, h.resyncAgain = false, false
+				h.mu.Unlock()
+				return
+			}
+			h.resyncAgain = false
+			h.mu.Unlock()
+		}
+	}()
+}
+
+// resyncOnce reads the latest message of every state topic in one go,
+// retrying until the bus answers (a gap is reported once Redis is back),
+// and has every stream topic read the history it may have missed.
+func (h *Hub) resyncOnce() {
+	h.m.resyncs.Inc()
 	h.mu.RLock()
-	conns := make([]*conn, 0, len(h.conns))
-	for c := range h.conns {
-		conns = append(conns, c)
+	var state []*entry
+	names := make([]string, 0, len(h.entries))
+	for _, e := range h.entries {
+		if e.stream {
+			e.mu.Lock()
+			e.catchUp = true
+			h.requestFill(e)
+			e.mu.Unlock()
+			continue
+		}
+		state = append(state, e)
+		names = append(names, e.name)
 	}
 	h.mu.RUnlock()
-	for _, c := range conns {
-		c.resync()
+	if len(names) == 0 {
+		return
 	}
+	wait := h.cfg.RetryMin
+	for {
+		ctx, cancel := h.callContext()
+		latest, err := h.topics.Latest(ctx, names)
+		cancel()
+		if err == nil {
+			for _, e := range state {
+				if m, ok := latest[e.name]; ok {
+					e.mu.Lock()
+					e.deliverState(h, newFrame(m))
+					e.mu.Unlock()
+				}
+			}
+			return
+		}
+		h.logger.Warn("read latest messages after a gap in the bus; retrying", "topics", len(names), "retry_in", wait, "err", err)
+		if !h.sleep(wait) {
+			return
+		}
+		wait = min(2*wait, h.cfg.RetryMax)
+	}
+}
+
+// sleep waits about d (jittered, so that nodes and topics do not retry in
+// step); false means the hub closed first.
+func (h *Hub) sleep(d time.Duration) bool {
+	t := time.NewTimer(d/2 + rand.N(d/2+1))
+	defer t.Stop()
+	select {
+	case <-h.quit:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// callContext bounds one read by SnapshotTimeout and by the hub's end;
+// cancel releases it.
+func (h *Hub) callContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.SnapshotTimeout)
+	go func() {
+		select {
+		case <-h.quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // Serve runs one connection for principal p, from client address addr
@@ -365,12 +490,7 @@ func (h *Hub) Resync() {
 // or the hub closes. Over a cap it returns a *LimitError at once, having
 // written nothing: the caller tells the client.
 func (h *Hub) Serve(ws Conn, p auth.Principal, addr string) error {
-	c := &conn{
-		hub: h, ws: ws, principal: p, addr: addr,
-		subs: map[string]*sub{}, pending: map[string]pending{},
-		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
-		sem: make(chan struct{}, h.cfg.SnapshotConcurrency),
-	}
+	c := newConn(h, ws, p, addr)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -406,28 +526,34 @@ func (h *Hub) Serve(ws Conn, p auth.Principal, addr string) error {
 	reason := c.readLoop()
 	c.stop(reason)
 	<-c.done
-	c.snapshots.Wait()
 	h.drop(c)
 	h.m.disconnects.WithLabelValues(c.reason).Inc()
 	return nil
 }
 
-// Close ends every connection with close code 1001 (going away), refuses new
-// ones, and waits up to ctx for them to finish.
+// Close tells every client when to come back (spread over
+// ReconnectSpread), ends every connection with close code 1001 (going
+// away), refuses new ones, stops reading snapshots, and waits up to ctx for
+// the connections and reads to finish.
 func (h *Hub) Close(ctx context.Context) error {
 	h.mu.Lock()
-	h.closed = true
+	if !h.closed {
+		h.closed = true
+		close(h.quit)
+	}
 	conns := make([]*conn, 0, len(h.conns))
 	for c := range h.conns {
 		conns = append(conns, c)
 	}
 	h.mu.Unlock()
 	for _, c := range conns {
+		c.sendReconnect(rand.N(h.cfg.ReconnectSpread))
 		c.stop("shutdown")
 	}
 	done := make(chan struct{})
 	go func() {
 		h.wg.Wait()
+		h.fillWG.Wait()
 		close(done)
 	}()
 	select {
@@ -438,83 +564,83 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 }
 
-// subscribe adds c to the topic's subscribers and offers it the hub's
-// newest message of the topic, if there is one; it says whether there was.
-func (h *Hub) subscribe(c *conn, name string) bool {
+// attach subscribes c to the route's topic with s, creating the topic's
+// entry if the hub has none, and serves s from the entry or asks for a
+// fill.
+func (h *Hub) attach(c *conn, r Route, s *sub) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	t := h.subscribed[name]
-	if t == nil {
-		t = &topic{subs: map[*conn]struct{}{}}
-		h.subscribed[name] = t
+	e := h.entries[r.Name]
+	if e == nil {
+		e = &entry{name: r.Name, stream: r.Stream, safety: r.Safety, subs: map[*conn]*sub{}}
+		h.entries[r.Name] = e
+		h.m.topics.Inc()
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.subs[c] = struct{}{}
+	e.mu.Lock()
+	if e.idle {
+		e.idle = false
+		h.idleCount--
+	}
+	h.mu.Unlock()
+	defer e.mu.Unlock()
+	e.subs[c] = s
+	c.mu.Lock()
+	c.subs[r.Name] = e // before anything is queued: the writer drops messages of topics not held
+	c.mu.Unlock()
 	h.m.subscriptions.Inc()
-	if t.version == "" {
-		return false
+	if e.serve(h, c, s) {
+		h.m.cache.WithLabelValues("hit").Inc()
+	} else {
+		h.m.cache.WithLabelValues("miss").Inc()
+		h.requestFill(e)
 	}
-	c.offer(name, t.version, t.payload, false)
-	return true
 }
 
-// serve offers c the hub's newest message of the topic, after taking m
-// (read from the bus's store) as the newest if it is; snapshot marks it as
-// a resync. It says whether the hub had a message to offer.
-func (h *Hub) serve(c *conn, name string, m *bus.Message, snapshot bool) bool {
-	h.mu.RLock()
-	t := h.subscribed[name]
-	h.mu.RUnlock()
-	if t == nil {
-		return false // c has unsubscribed meanwhile
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if m != nil && m.Version > t.version {
-		// Newer than anything the bus delivered here: the other
-		// subscribers take it too.
-		t.deliver(h, name, m.Version, m.Payload)
-	}
-	if t.version == "" {
-		return false
-	}
-	c.offer(name, t.version, t.payload, snapshot)
-	return true
-}
-
-func (h *Hub) unsubscribe(c *conn, name string) {
+// detach ends c's subscription to e; an entry nobody holds stays, up to
+// IdleTopics of them, for the next screen that asks.
+func (h *Hub) detach(c *conn, e *entry) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	t := h.subscribed[name]
-	if t == nil {
-		return
+	e.mu.Lock()
+	_, ok := e.subs[c]
+	delete(e.subs, c)
+	nowIdle := ok && len(e.subs) == 0
+	if nowIdle {
+		e.idle = true
 	}
-	t.mu.Lock()
-	_, ok := t.subs[c]
-	delete(t.subs, c)
-	empty := len(t.subs) == 0
-	t.mu.Unlock()
+	e.mu.Unlock()
 	if !ok {
 		return
 	}
-	if empty {
-		// Memory stays bounded by what screens hold; the bus's store serves
-		// the next subscriber.
-		delete(h.subscribed, name)
-	}
 	h.m.subscriptions.Dec()
+	if !nowIdle {
+		return
+	}
+	h.idle = append(h.idle, e)
+	h.idleCount++
+	for h.idleCount > h.cfg.IdleTopics && len(h.idle) > 0 {
+		old := h.idle[0]
+		h.idle[0] = nil
+		h.idle = h.idle[1:]
+		old.mu.Lock()
+		evict := old.idle && h.entries[old.name] == old
+		old.mu.Unlock()
+		if evict {
+			delete(h.entries, old.name)
+			h.idleCount--
+			h.m.topics.Dec()
+		}
+	}
 }
 
 func (h *Hub) drop(c *conn) {
 	c.mu.Lock()
-	topics := make([]string, 0, len(c.subs))
-	for t := range c.subs {
-		topics = append(topics, t)
+	subs := make([]*entry, 0, len(c.subs))
+	for _, e := range c.subs {
+		subs = append(subs, e)
 	}
 	c.mu.Unlock()
-	for _, t := range topics {
-		h.unsubscribe(c, t)
+	for _, e := range subs {
+		h.detach(c, e)
 	}
 	h.mu.Lock()
 	delete(h.conns, c)
@@ -529,25 +655,5 @@ func (h *Hub) drop(c *conn) {
 	release(h.perToken, c.principal.Key)
 	release(h.perAddress, c.addr)
 	h.mu.Unlock()
-}
-
-// envelope builds a server message around an already-encoded payload; the
-// version is left out on a stream topic.
-func envelope(kind, topic, version string, seq uint64, data []byte) []byte {
-	t, _ := json.Marshal(topic)
-	b := make([]byte, 0, len(data)+len(topic)+len(version)+60)
-	b = append(b, `{"type":"`...)
-	b = append(b, kind...)
-	b = append(b, `","topic":`...)
-	b = append(b, t...)
-	if version != "" {
-		b = append(b, `,"version":"`...)
-		b = append(b, version...) // hexadecimal digits: nothing to escape
-		b = append(b, '"')
-	}
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendUint(b, seq, 10)
-	b = append(b, `,"data":`...)
-	b = append(b, data...)
-	return append(b, '}')
+	c.discard()
 }

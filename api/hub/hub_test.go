@@ -110,15 +110,32 @@ func (f *fakeConn) release() {
 }
 
 func (f *fakeConn) send(op, topic string) {
-	b, _ := json.Marshal(map[string]string{"op": op, "topic": topic})
+	f.sendSince(op, topic, "")
+}
+
+func (f *fakeConn) sendSince(op, topic, since string) {
+	m := map[string]string{"op": op, "topic": topic}
+	if since != "" {
+		m["since"] = since
+	}
+	b, _ := json.Marshal(m)
 	f.in <- b
+}
+
+// deliver hands the hub a state message as the bus would.
+func deliver(h *Hub, topic, version string, payload []byte) {
+	h.Deliver(bus.Message{Topic: topic, Version: version, Payload: payload})
 }
 
 type msg struct {
 	Type     string `json:"type"`
 	Topic    string `json:"topic"`
 	Version  string `json:"version"`
-	Seq      int    `json:"seq"`
+	Epoch    string `json:"epoch"`
+	Offset   uint64 `json:"offset"`
+	Base     string `json:"base"`
+	Gap      bool   `json:"gap"`
+	AfterMS  *int   `json:"after_ms"`
 	Error    string `json:"error"`
 	Retrying bool   `json:"retrying"`
 	Data     struct {
@@ -163,27 +180,35 @@ func payload(n int, asOf time.Time) []byte {
 // v is the n-th version of a publisher holding lease token 1000.
 func v(n uint32) string { return bus.Version(1000, n) }
 
-// topics knows kpi/* (state) and events/* (stream) topics. The bus's store
-// holds what store has; the current value of each topic is n=0 at t0,
+// topics knows kpi/* (state), alarms/* (state, safety) and events/*
+// (stream) topics. The bus's store holds what store has, its history what
+// history has (epoch "e0"); the current value of each topic is n=0 at t0,
 // computed unless fail says to fail.
 type topics struct {
 	mu           sync.Mutex
 	store        map[string]bus.Message
+	history      map[string][]bus.Message
 	latestErr    error
 	fail         int           // Current fails this many times more
 	gate         chan struct{} // when not nil, Current waits for it
 	latestCalls  int
+	historyCalls int
 	currentCalls int
+	currentOrder []string // topics computed, in order
 }
 
-func (*topics) Resolve(p auth.Principal, topic string) (string, error) {
+const epoch0 = "e0e0e0e0e0e0e0e0"
+
+func (*topics) Resolve(p auth.Principal, topic string) (Route, error) {
 	if topic == "close/me" {
-		return "", &CloseError{Code: 4401, Reason: "token revoked"}
+		return Route{}, &CloseError{Code: 4401, Reason: "token revoked"}
 	}
-	if !strings.HasPrefix(topic, "kpi/") && !strings.HasPrefix(topic, "events/") {
-		return "", fmt.Errorf("unknown topic %q", topic)
+	for _, prefix := range []string{"kpi/", "events/", "alarms/"} {
+		if strings.HasPrefix(topic, prefix) {
+			return Route{Name: topic, Stream: prefix == "events/", Safety: prefix == "alarms/"}, nil
+		}
 	}
-	return topic, nil
+	return Route{}, fmt.Errorf("unknown topic %q", topic)
 }
 
 func (f *topics) Latest(_ context.Context, names []string) (map[string]bus.Message, error) {
@@ -202,9 +227,46 @@ func (f *topics) Latest(_ context.Context, names []string) (map[string]bus.Messa
 	return out, nil
 }
 
+func (f *topics) History(_ context.Context, topic, epoch string, after uint64) (bus.History, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.historyCalls++
+	if f.latestErr != nil {
+		return bus.History{}, f.latestErr
+	}
+	h := bus.History{Epoch: epoch0}
+	all := f.history[topic]
+	if len(all) > 0 {
+		h.Last = all[len(all)-1].Offset
+	}
+	if epoch != epoch0 {
+		after = 0
+	}
+	for _, m := range all {
+		if m.Offset > after {
+			h.Messages = append(h.Messages, m)
+		}
+	}
+	return h, nil
+}
+
+// publish adds a stream message to the fake bus's history and returns it
+// as the bus delivers it.
+func (f *topics) publish(topic string, n int) bus.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.history == nil {
+		f.history = map[string][]bus.Message{}
+	}
+	m := bus.Message{Topic: topic, Stream: true, Epoch: epoch0, Offset: uint64(len(f.history[topic]) + 1), Payload: payload(n, t0)}
+	f.history[topic] = append(f.history[topic], m)
+	return m
+}
+
 func (f *topics) Current(ctx context.Context, topic string) (bus.Message, error) {
 	f.mu.Lock()
 	f.currentCalls++
+	f.currentOrder = append(f.currentOrder, topic)
 	gate := f.gate
 	failing := f.fail > 0
 	if failing {
@@ -222,7 +284,7 @@ func (f *topics) Current(ctx context.Context, topic string) (bus.Message, error)
 		return bus.Message{}, errors.New("clickhouse: connection refused")
 	}
 	m := bus.Message{Topic: topic, Payload: payload(0, t0)}
-	if strings.HasPrefix(topic, "kpi/") {
+	if !strings.HasPrefix(topic, "events/") {
 		m.Version = bus.LowestVersion
 	}
 	return m, nil
@@ -258,18 +320,18 @@ func TestSlowScreenGetsNewestValueNotBacklog(t *testing.T) {
 	h := newHub(t, Config{})
 	c, _ := serve(t, h)
 	c.send("subscribe", "kpi/79")
-	if m := c.messages(t, 1)[0]; m.Type != "snapshot" || m.Seq != 1 || m.Data.N != 0 {
+	if m := c.messages(t, 1)[0]; m.Type != "snapshot" || m.Data.N != 0 {
 		t.Fatalf("got %+v, want the snapshot", m)
 	}
 	c.hold()
 	// The first update is taken by the writer and held; the next ones pile up
 	// behind it and must fold into one.
-	h.Deliver("kpi/79", v(1), payload(1, t0.Add(time.Second)))
+	deliver(h, "kpi/79", v(1), payload(1, t0.Add(time.Second)))
 	<-c.waiting
 	delivered := make(chan struct{})
 	go func() {
 		for i := 2; i <= 100; i++ {
-			h.Deliver("kpi/79", v(uint32(i)), payload(i, t0.Add(time.Duration(i)*time.Second)))
+			deliver(h, "kpi/79", v(uint32(i)), payload(i, t0.Add(time.Duration(i)*time.Second)))
 		}
 		close(delivered)
 	}()
@@ -281,16 +343,16 @@ func TestSlowScreenGetsNewestValueNotBacklog(t *testing.T) {
 	c.release()
 	c.messages(t, 3)
 	// Nothing more may follow: a later update is the very next message.
-	h.Deliver("kpi/79", v(101), payload(101, t0.Add(101*time.Second)))
+	deliver(h, "kpi/79", v(101), payload(101, t0.Add(101*time.Second)))
 	got := c.messages(t, 4)
 	if len(got) != 4 || got[3].Data.N != 101 {
 		t.Fatalf("got %d messages %+v, want 3 (snapshot, the held update, the newest), then the later update", len(got), got)
 	}
-	if got[2].Type != "update" || got[2].Seq != 3 || got[2].Data.N != 100 || got[2].Version != v(100) {
-		t.Errorf("third message: got %+v, want update seq 3 with the newest value 100 and its version", got[2])
+	if got[2].Type != "update" || got[2].Data.N != 100 || got[2].Version != v(100) {
+		t.Errorf("third message: got %+v, want an update with the newest value 100 and its version", got[2])
 	}
-	if got[3].Seq != 4 || got[3].Version != v(101) {
-		t.Errorf("later update: got seq %d version %s, want 4 and %s", got[3].Seq, got[3].Version, v(101))
+	if got[3].Type != "update" || got[3].Version != v(101) {
+		t.Errorf("later update: got %+v, want version %s", got[3], v(101))
 	}
 }
 
@@ -300,7 +362,7 @@ func TestStuckScreenIsDisconnected(t *testing.T) {
 	c.send("subscribe", "kpi/79")
 	c.messages(t, 1)
 	c.hold()
-	h.Deliver("kpi/79", v(1), payload(1, t0.Add(time.Second)))
+	deliver(h, "kpi/79", v(1), payload(1, t0.Add(time.Second)))
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -308,8 +370,8 @@ func TestStuckScreenIsDisconnected(t *testing.T) {
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	if len(h.subscribed) != 0 || len(h.conns) != 0 {
-		t.Errorf("after disconnect: %d topics and %d connections left, want none", len(h.subscribed), len(h.conns))
+	if h.idleCount != len(h.entries) || len(h.conns) != 0 {
+		t.Errorf("after disconnect: %d topics (%d idle) and %d connections left, want only idle topics", len(h.entries), h.idleCount, len(h.conns))
 	}
 }
 

@@ -65,31 +65,32 @@ func TestOlderVersionAfterNewerIsNeverDelivered(t *testing.T) {
 	if m := c.messages(t, 1)[0]; m.Type != "snapshot" || m.Version != bus.LowestVersion {
 		t.Fatalf("first message: got %+v, want a computed snapshot with the lowest version", m)
 	}
-	h.Deliver("kpi/79", v(5), payload(5, t0))
-	h.Deliver("kpi/79", v(3), payload(3, t0.Add(time.Minute))) // an older computation, published late
-	h.Deliver("kpi/79", v(5), payload(55, t0))                 // the same version again
-	h.Deliver("kpi/80", v(9), payload(9, t0))                  // not subscribed
-	h.Deliver("kpi/79", v(6), payload(6, t0))
+	deliver(h, "kpi/79", v(5), payload(5, t0))
+	deliver(h, "kpi/79", v(3), payload(3, t0.Add(time.Minute))) // an older computation, published late
+	deliver(h, "kpi/79", v(5), payload(55, t0))                 // the same version again
+	deliver(h, "kpi/80", v(9), payload(9, t0))                  // not subscribed
+	deliver(h, "kpi/79", v(6), payload(6, t0))
 	// Deliver decides at once: once 6 is written, nothing older can follow.
 	got := c.until(t, "the newest version", func(ms []msg) bool { return last(ms).Data.N == 6 })
 	for i, m := range got[1:] {
-		if m.Topic != "kpi/79" || m.Type != "update" || m.Seq != i+2 || m.Version <= got[i].Version || m.Data.N == 3 || m.Data.N == 55 {
+		if m.Topic != "kpi/79" || m.Type != "update" || m.Version <= got[i].Version || m.Data.N == 3 || m.Data.N == 55 {
 			t.Errorf("message %d: got %+v after version %s, want an update with a newer version, never 3 or 55", i+1, m, got[i].Version)
 		}
 	}
 }
 
 func TestStreamMessagesAreAlwaysDelivered(t *testing.T) {
-	h := newHub(t, Config{})
+	tp := &topics{}
+	h := newHubWith(t, Config{}, tp)
 	c, _ := serve(t, h)
 	c.send("subscribe", "events/79")
-	if m := c.messages(t, 1)[0]; m.Type != "snapshot" || m.Version != "" {
-		t.Fatalf("first message: got %+v, want a snapshot without a version", m)
+	if m := c.messages(t, 1)[0]; m.Type != "snapshot" || m.Version != "" || m.Epoch != epoch0 || m.Offset != 0 {
+		t.Fatalf("first message: got %+v, want a snapshot at the stream's start, without a version", m)
 	}
 	for i := 2; i <= 3; i++ {
-		h.Deliver("events/79", "", payload(1, t0)) // the same payload twice is still two messages
-		if m := c.messages(t, i)[i-1]; m.Type != "update" || m.Seq != i || m.Version != "" || m.Data.N != 1 {
-			t.Fatalf("message %d: got %+v, want an unversioned update", i, m)
+		h.Deliver(tp.publish("events/79", 1)) // the same payload twice is still two messages
+		if m := c.messages(t, i)[i-1]; m.Type != "update" || m.Offset != uint64(i-1) || m.Version != "" || m.Data.N != 1 {
+			t.Fatalf("message %d: got %+v, want an unversioned update at offset %d", i, m, i-1)
 		}
 	}
 }
@@ -100,13 +101,13 @@ func TestNewSubscriberIsServedFromTheHubsNewestMessage(t *testing.T) {
 	a, _ := serve(t, h)
 	a.send("subscribe", "kpi/79")
 	a.messages(t, 1)
-	h.Deliver("kpi/79", v(7), payload(7, t0))
+	deliver(h, "kpi/79", v(7), payload(7, t0))
 	a.until(t, "the update", func(ms []msg) bool { return last(ms).Version == v(7) })
 	latest, current := tp.calls()
 
 	b, _ := serve(t, h)
 	b.send("subscribe", "kpi/79")
-	if m := b.messages(t, 1)[0]; m.Type != "snapshot" || m.Seq != 1 || m.Version != v(7) || m.Data.N != 7 {
+	if m := b.messages(t, 1)[0]; m.Type != "snapshot" || m.Version != v(7) || m.Data.N != 7 {
 		t.Fatalf("new subscriber: got %+v, want the hub's newest message as its snapshot", m)
 	}
 	if l, c := tp.calls(); l != latest || c != current {
@@ -134,10 +135,10 @@ func TestSnapshotComesFromTheStoreBeforeComputing(t *testing.T) {
 	tp.mu.Unlock()
 	c.send("subscribe", "kpi/81")
 	waitCalls(t, tp, "computing kpi/81", func(_, current int) bool { return current == 1 })
-	h.Deliver("kpi/81", v(2), payload(2, t0))
+	deliver(h, "kpi/81", v(2), payload(2, t0))
 	c.until(t, "kpi/81 version 2", func(ms []msg) bool { return last(on(ms, "kpi/81")).Version == v(2) })
 	close(tp.gate) // the computed figures come now or later: either way after version 2
-	h.Deliver("kpi/81", v(3), payload(3, t0))
+	deliver(h, "kpi/81", v(3), payload(3, t0))
 	got := on(c.until(t, "kpi/81 version 3", func(ms []msg) bool { return last(on(ms, "kpi/81")).Version == v(3) }), "kpi/81")
 	if got[0].Type != "snapshot" || got[0].Version != v(2) || len(got) != 2 {
 		t.Errorf("kpi/81: got %+v, want the published version 2 as its snapshot, then version 3", got)
@@ -161,7 +162,7 @@ func TestFailedSnapshotIsRetriedAndTheSubscriptionRecovers(t *testing.T) {
 	if _, current := tp.calls(); current != 4 {
 		t.Errorf("figures computed %d times, want 4 (3 failures, then success)", current)
 	}
-	h.Deliver("kpi/79", v(1), payload(1, t0))
+	deliver(h, "kpi/79", v(1), payload(1, t0))
 	if m := c.messages(t, 3)[2]; m.Type != "update" || m.Version != v(1) {
 		t.Fatalf("after recovering: got %+v, want the update", m)
 	}
@@ -180,7 +181,11 @@ func TestFailedSnapshotIsRetriedAndTheSubscriptionRecovers(t *testing.T) {
 	}
 }
 
-func TestResyncSendsEverySubscriptionAFreshSnapshot(t *testing.T) {
+// TestResyncReadsEveryTopicAgain: after a gap in the bus, the hub reads
+// the latest message of every state topic it keeps (once, for all its
+// subscribers) and what every stream topic missed, and sends each
+// subscription what is newer than what it has.
+func TestResyncReadsEveryTopicAgain(t *testing.T) {
 	tp := &topics{}
 	h := newHubWith(t, Config{RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond}, tp)
 	one, _ := serve(t, h)
@@ -193,16 +198,21 @@ func TestResyncSendsEverySubscriptionAFreshSnapshot(t *testing.T) {
 	}
 	one.messages(t, 3)
 	two.messages(t, 2)
-	h.Deliver("kpi/1", v(1), payload(1, t0))
-	one.until(t, "kpi/1 on one", func(ms []msg) bool { return last(on(ms, "kpi/1")).Version == v(1) })
+	deliver(h, "kpi/1", v(1), payload(1, t0))
+	h.Deliver(tp.publish("events/1", 1))
+	one.until(t, "kpi/1 and events/1 on one", func(ms []msg) bool {
+		return last(on(ms, "kpi/1")).Version == v(1) && last(on(ms, "events/1")).Offset == 1
+	})
 	two.until(t, "kpi/1 on two", func(ms []msg) bool { return last(on(ms, "kpi/1")).Version == v(1) })
 
-	// While the bus was down kpi/2 was published; this node missed it,
-	// and the store has it. The store does not answer at first.
+	// While the bus was down kpi/2 was published and two events; this
+	// node missed them, and the bus has them. It does not answer at first.
 	tp.mu.Lock()
 	tp.store = map[string]bus.Message{"kpi/2": {Topic: "kpi/2", Version: v(5), Payload: payload(5, t0)}}
 	tp.latestErr = errors.New("redis: connection refused")
 	tp.mu.Unlock()
+	tp.publish("events/1", 2)
+	tp.publish("events/1", 3)
 	before, _ := tp.calls()
 	h.Resync()
 	waitCalls(t, tp, "a failed read of the store", func(latest, _ int) bool { return latest > before })
@@ -210,25 +220,21 @@ func TestResyncSendsEverySubscriptionAFreshSnapshot(t *testing.T) {
 	tp.latestErr = nil
 	tp.mu.Unlock()
 
-	want := map[*fakeConn]map[string]msg{
-		one: {"kpi/1": {Version: v(1), Data: data(1)}, "kpi/2": {Version: v(5), Data: data(5)}, "events/1": {Data: data(0)}},
-		two: {"kpi/1": {Version: v(1), Data: data(1)}, "kpi/3": {Version: bus.LowestVersion, Data: data(0)}},
+	got := one.until(t, "kpi/2 and both events", func(ms []msg) bool {
+		return last(on(ms, "kpi/2")).Version == v(5) && last(on(ms, "events/1")).Offset == 3
+	})
+	if ev := on(got, "events/1"); len(ev) != 4 || ev[2].Offset != 2 || ev[2].Data.N != 2 || ev[3].Data.N != 3 {
+		t.Errorf("events/1 after the gap: got %+v, want the snapshot, then offsets 1, 2 and 3 once each", ev)
 	}
-	for c, topics := range want {
-		got := c.until(t, "a resync of every topic", func(ms []msg) bool {
-			for topic := range topics {
-				if m := last(on(ms, topic)); m.Type != "snapshot" || m.Seq < 2 {
-					return false
-				}
-			}
-			return true
-		})
-		for topic, w := range topics {
-			m := last(on(got, topic))
-			if m.Version != w.Version || m.Data.N != w.Data.N {
-				t.Errorf("resync of %s: got %+v, want version %q and n %d", topic, m, w.Version, w.Data.N)
-			}
-		}
+	if m := last(on(got, "kpi/2")); m.Type != "update" || m.Data.N != 5 {
+		t.Errorf("kpi/2 after the gap: got %+v, want version 5 as an update", m)
+	}
+	// Unchanged topics are not sent again.
+	if n := len(on(got, "kpi/1")); n != 2 {
+		t.Errorf("kpi/1 sent %d times, want 2 (snapshot, update): nothing changed in the gap", n)
+	}
+	if l, _ := tp.calls(); l != before+2 {
+		t.Errorf("store read %d times by the resync, want 2 (one failure, then every topic at once)", l-before)
 	}
 }
 

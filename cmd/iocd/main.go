@@ -592,6 +592,7 @@ type leaseSet interface {
 type liveBus interface {
 	Publish(ctx context.Context, msgs ...bus.Message) error
 	Latest(ctx context.Context, topics []string) (map[string]bus.Message, error)
+	History(ctx context.Context, topic, epoch string, after uint64) (bus.History, error)
 	Subscribe(ctx context.Context, h bus.Handler, gap func()) (*bus.Subscription, error)
 }
 
