@@ -220,11 +220,11 @@ func issueToken(t testing.TB, role auth.Role, areas ...string) string {
 }
 
 type wsMessage struct {
-	Type  string          `json:"type"`
-	Topic string          `json:"topic"`
-	Seq   int             `json:"seq"`
-	Data  json.RawMessage `json:"data"`
-	Error string          `json:"error"`
+	Type    string          `json:"type"`
+	Topic   string          `json:"topic"`
+	Version string          `json:"version"`
+	Data    json.RawMessage `json:"data"`
+	Error   string          `json:"error"`
 }
 
 func (m wsMessage) snapshot(t testing.TB) snapshot {
