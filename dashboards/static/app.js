@@ -1,17 +1,25 @@
 // The built-in IOC page: one unit's live indicators and those of the units
 // under it (a province and its communes), its open alarms, its cameras and
 // sensors on the map, and a ticker of camera events. It reads a snapshot
-// over REST, then follows the live websocket. Plain ES2017, nothing loaded
-// from outside: control rooms are often air-gapped.
+// over REST, then follows the live websocket (protocol v2: resumes each
+// topic after a reconnect; the decisions are in live.js). Plain ES2017,
+// nothing loaded from outside: control rooms are often air-gapped.
 'use strict';
 
 (() => {
+  const L = window.IOCLive;
   const TOKEN_KEY = 'ioc.access_token';
   const WINDOWS = ['today', '24h', '7d', '30d'];
   const RATES = new Set(['online_rate', 'on_time_rate', 'online_payment_rate', 'e_result_rate', 'digitization_rate', 'data_reuse_rate']);
   const ON_TIME_WARNING = 0.9; // on-time rate below this is shown as a warning
   const PM25_WARNING = 55.5; // µg/m³: "unhealthy" from here, as the default alarm rule says
   const MAX_BACKOFF = 30000;
+  const BACKOFF_BASE = 1000; // the first reconnect waits up to this long
+  const MAX_PLANNED = 5 * 60 * 1000; // at most this long for a server's reconnect after_ms
+  // Close codes of the live socket (docs/asyncapi.yaml).
+  const CLOSE_REVOKED = 4401; // the token was revoked: do not come back with it
+  const CLOSE_SLOW = 4008; // the page read too slowly: back off, then resume
+  const CLOSE_RATE = 4029; // the page sent too many messages: back off
   const RESORT_DELAY = 1000; // live re-sorting at most this often, so rows do not jitter
   const NONE = '–'; // an indicator without a figure (null)
   // The indicators shown as table columns and map choices, in order, by
@@ -81,11 +89,15 @@
     loadAttempt: 0,
     fatal: false,
   };
-  // versions: topic → the version of the last message applied. Versions
-  // are fixed-width strings that compare as plain strings; a state topic's
-  // only grow, so anything not newer is an older computation (or the same
-  // one again) and is ignored. Stream topics (events/) carry none.
-  const live = { ws: null, attempt: 0, timer: 0, retries: new Map(), versions: new Map() };
+  // held: topic → what the page applied of it (live.js's step says what
+  // that is): a state topic's version and state, a stream topic's epoch
+  // and offset. It outlives the socket, so that a reconnect resumes every
+  // topic with since instead of taking every snapshot again; a topic
+  // unsubscribed is forgotten. resyncing: map/ topics asked again after a
+  // delta the page could not apply, until the answer comes. after: the
+  // delay a server's reconnect message asked for, taken by the next
+  // reconnect.
+  const live = { ws: null, attempt: 0, timer: 0, retries: new Map(), held: new Map(), resyncing: new Set(), after: null };
   let resortTimer = 0;
 
   // ---- token ----------------------------------------------------------------
@@ -199,7 +211,7 @@
       if (withMap) state.topics.add(devicesTopic());
       live.retries.clear();
       if (live.ws && live.ws.readyState === WebSocket.OPEN) {
-        for (const t of state.topics) send('subscribe', t);
+        subscribeAll();
       } else if (!live.ws && !live.timer) {
         connect();
       }
@@ -244,9 +256,33 @@
 
   function send(op, topic) {
     // What a later subscription brings is news again.
-    if (op === 'unsubscribe') live.versions.delete(topic);
+    if (op === 'unsubscribe') {
+      live.held.delete(topic);
+      live.resyncing.delete(topic);
+    }
+    const msg = op === 'subscribe' ? L.subscribeOp(topic, live.held.get(topic)) : { op, topic };
     const ws = live.ws;
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ op, topic }));
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+  }
+
+  // subscribeAll (re)subscribes every wanted topic, alarms and devices
+  // first; each says what the page holds of it, so that an unchanged topic
+  // costs the server a `current` and no snapshot.
+  function subscribeAll() {
+    for (const t of L.orderTopics(state.topics)) send('subscribe', t);
+  }
+
+  // resync asks again for a map/ topic whose delta did not fit what the
+  // page holds; the deltas that follow are ignored until the answer (a
+  // snapshot) comes. Unsubscribe first: a subscription the server already
+  // has would otherwise be left as it is.
+  function resync(topic) {
+    if (live.resyncing.has(topic)) return;
+    const ws = live.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return; // the reconnect resumes it
+    live.resyncing.add(topic);
+    ws.send(JSON.stringify({ op: 'unsubscribe', topic }));
+    ws.send(JSON.stringify(L.subscribeOp(topic, live.held.get(topic))));
   }
 
   function connect() {
@@ -260,34 +296,66 @@
     try {
       ws = new WebSocket(url);
     } catch (e) {
-      reconnectLater(false, 0);
+      reconnectLater(false, false, 0);
       return;
     }
     live.ws = ws;
     let opened = false;
+    let heard = false;
     ws.onopen = () => {
       opened = true;
+      live.resyncing.clear(); // a new connection answers each subscription afresh
       setConnection('connected');
-      for (const t of state.topics) send('subscribe', t);
+      subscribeAll();
     };
     ws.onmessage = (ev) => {
-      live.attempt = 0; // the server talks to us: start the backoff again from 1s
-      onMessage(ev.data);
+      heard = true;
+      if (live.ws === ws) onMessage(ev.data);
     };
     ws.onclose = (ev) => {
       if (live.ws !== ws) return;
       live.ws = null;
-      reconnectLater(opened, ev.code);
+      reconnectLater(opened, heard, ev.code, ev.reason);
     };
   }
 
-  function reconnectLater(opened, code) {
+  // reconnectLater decides what a closed socket means: a revoked token
+  // ends the page; anything else reconnects after the delay a reconnect
+  // message asked for, else after a jittered back-off, so that thousands
+  // of screens that lost the server together do not return together.
+  function reconnectLater(opened, heard, code, reason) {
     if (state.fatal) return;
-    const delay = backoff(live.attempt++);
-    setConnection('reconnecting', delay, code);
+    if (code === CLOSE_REVOKED) {
+      revoked(reason);
+      return;
+    }
+    // The server talked to us: the next try starts from the shortest wait,
+    // unless it closed because the page was too slow or too chatty.
+    if (heard && code !== CLOSE_SLOW && code !== CLOSE_RATE) live.attempt = 0;
+    let delay = live.after;
+    live.after = null;
+    const planned = delay !== null;
+    if (!planned) delay = L.backoffDelay(live.attempt++, BACKOFF_BASE, MAX_BACKOFF, Math.random);
+    setConnection('reconnecting', delay, planned ? 1001 : code);
     live.timer = setTimeout(connect, delay);
     // A refused handshake may be an expired token: ask REST, which says why.
     if (!opened) checkAccess();
+  }
+
+  // reconnectPlanned takes a server's reconnect message, sent before it shuts down:
+  // leave now and come back after the delay it chose for this socket.
+  function reconnectPlanned(afterMs) {
+    const ws = live.ws;
+    if (!ws) return;
+    live.after = L.plannedDelay(afterMs, MAX_PLANNED);
+    ws.close(1000);
+  }
+
+  function revoked(reason) {
+    forgetToken();
+    fatal('Mã truy cập đã bị thu hồi (the access token was revoked)', reason || 'token revoked',
+      'Xin mã truy cập mới và mở lại trang với ?access_token=…, hoặc tạo mã bằng: iocd token --role viewer --area ' + state.area +
+      ' (Ask for a new token and open the page again with it.)');
   }
 
   async function checkAccess() {
@@ -302,28 +370,45 @@
     let m;
     try { m = JSON.parse(raw); } catch (e) { return; }
     if (!m || typeof m !== 'object') return;
+    if (m.type === 'reconnect') {
+      reconnectPlanned(m.after_ms);
+      return;
+    }
     if (m.type === 'error') {
       // The server keeps trying and the subscription stays: nothing to do.
       if (m.retrying) { console.warn(m.topic, m.error); return; }
       topicRefused(m.topic, m.error);
       return;
     }
-    if ((m.type !== 'snapshot' && m.type !== 'update') || !m.data || typeof m.data !== 'object' || typeof m.topic !== 'string') return;
-    if (typeof m.version === 'string' && m.version !== '') {
-      const last = live.versions.get(m.topic);
-      if (last !== undefined && m.version <= last) return;
-      live.versions.set(m.topic, m.version);
+    // What is still in flight for a topic the page left is of no use.
+    if (typeof m.topic !== 'string' || !state.topics.has(m.topic)) return;
+    const r = L.step(live.held.get(m.topic), m);
+    live.held.set(m.topic, r.held);
+    switch (r.act) {
+      case 'resync':
+        resync(m.topic);
+        return;
+      case 'snapshot': case 'update':
+        live.resyncing.delete(m.topic);
+        break;
+      case 'current':
+        live.resyncing.delete(m.topic);
+        return; // what the page shows is the newest
+      default:
+        return;
     }
+    const data = r.data;
+    if (!data || typeof data !== 'object') return;
     // A part that fails on odd data must not take the rest of the page down.
     const part = (f) => {
-      try { f(m.data, m.type === 'snapshot'); } catch (e) { console.error(m.topic, e); }
+      try { f(data, r.act === 'snapshot'); } catch (e) { console.error(m.topic, e); }
     };
     if (m.topic === alarmsTopic()) { part(applyAlarms); return; }
     if (m.topic === devicesTopic()) { part(applyDevices); return; }
     if (m.topic === eventsTopic()) { part(applyEvents); return; }
-    if (m.data.window === state.window) {
-      if (typeof m.topic === 'string' && m.topic.startsWith('map/')) applyMap(m.data);
-      else apply(m.data, true);
+    if (data.window === state.window) {
+      if (m.topic.startsWith('map/')) applyMap(data);
+      else apply(data, true);
     }
   }
 
@@ -335,7 +420,8 @@
   // without devices): their part of the page is left out, quietly.
   function topicRefused(topic, error) {
     const ops = opsPart(topic);
-    live.versions.delete(topic);
+    live.held.delete(topic);
+    live.resyncing.delete(topic);
     if (ops) {
       ops.off();
       // Refusals that another try will not change.
@@ -359,8 +445,8 @@
       case 'connecting': text = 'Đang kết nối…'; title = 'Connecting'; break;
       case 'connected': text = 'Đã kết nối'; title = 'Connected: figures update live'; break;
       case 'reconnecting':
-        text = delay ? `Mất kết nối · thử lại sau ${Math.round(delay / 1000)} giây` : 'Đang kết nối lại…';
-        title = 'Reconnecting' + (code === 1001 ? ' (the server is restarting)' : '');
+        text = delay ? `Mất kết nối · thử lại sau ${Math.ceil(delay / 1000)} giây` : 'Đang kết nối lại…';
+        title = 'Reconnecting' + (code === 1001 ? ' (the server is restarting)' : code === CLOSE_SLOW ? ' (the page fell behind)' : '');
         break;
       case 'offline': text = 'Ngắt kết nối'; title = 'Disconnected'; break;
     }
