@@ -86,6 +86,13 @@ func (e *entry) serve(h *Hub, c *conn, s *sub) bool {
 		s.ready, s.resume = true, false
 		h.m.resumes.WithLabelValues("replayed").Inc()
 		e.replay(c, s)
+		// Then "current": the client knows it has caught up, missed
+		// messages or not.
+		at := &frame{topic: e.name, epoch: e.epoch, offset: e.last}
+		if n := len(e.ring); n > 0 && e.ring[n-1].offset == e.last {
+			at = e.ring[n-1]
+		}
+		c.push(e, at, kindCurrent)
 		return true
 	}
 	if e.cur == nil || e.cur.epoch != e.epoch || !e.covers(e.cur.offset) || e.last-e.cur.offset > maxSnapshotLag {
