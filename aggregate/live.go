@@ -731,7 +731,7 @@ func (a *Aggregator) publish(ctx context.Context, t *term, codes []string) error
 				continue
 			}
 			topic = win.MapTopic(code)
-			scratch = appendChildren(scratch[:0], a.h, kids, figs[w], a.childHeads)
+			scratch, _ = appendChildren(scratch[:0], a.h, kids, figs[w], a.childHeads, nil)
 			if !bytes.Equal(a.last[topic], scratch) {
 				head := cached(a.heads, topic, func() []byte { return mapHead(a.h, u, win) })
 				last, _ := a.h.Unit(kids[len(kids)-1])
