@@ -123,9 +123,11 @@ type Aggregator struct {
 	// forwarded by other nodes are taken only then. It changes under mu.
 	leading atomic.Bool
 
-	// last holds the figures last published per topic, heads and
+	// last holds the figures last published per topic, bases what the
+	// next message of each map topic may carry a delta against, heads and
 	// childHeads the constant starts of payloads; only Run touches them.
 	last, heads, childHeads map[string][]byte
+	bases                   map[string]mapBase
 }
 
 type metrics struct {
@@ -166,7 +168,7 @@ func New(cfg Config, store *chstore.Store, reg *geo.Registry, pub Publisher, lea
 		cfg: cfg, q: querier{conn: store.Conn(), db: store.Database(), balances: balances, ops: ops}, geo: reg, h: h, pub: pub, leases: leases,
 		logger: logger, now: time.Now, after: time.After,
 		dirty: map[string]time.Time{}, dirtyOverdue: map[string]bool{}, arrived: map[batchTable]bool{},
-		wake: make(chan struct{}, 1), last: map[string][]byte{}, heads: map[string][]byte{}, childHeads: map[string][]byte{},
+		wake: make(chan struct{}, 1), last: map[string][]byte{}, heads: map[string][]byte{}, childHeads: map[string][]byte{}, bases: map[string]mapBase{},
 		m: metrics{
 			queries: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "ioc_aggregate_queries_total",

@@ -20,6 +20,18 @@
 // check. This relies on a read seeing every insert that returned before it
 // started, as one ClickHouse server gives.
 //
+// Every message of a map/ topic carries the whole MapSnapshot; one that
+// follows a message of the same topic that the bus took in the same term
+// also carries a delta against it (bus.Message Base and Delta): the
+// snapshot with only the children whose entry changed, so that one
+// commune's change does not resend a province's 168. Merge rule: every
+// top-level field of the delta but children replaces the held one, each of
+// its children replaces the held child of that code whole, and the other
+// children stay; ApplyMapDelta is the rule in Go. A term's first message
+// of a topic, and the next one after a failed publication, are whole
+// only: screens may hold no message, or one of several, that a delta
+// could go against.
+//
 // Concurrency: an Aggregator is safe for concurrent use. Run owns the live
 // loop and the goroutine that takes part in electing the holder, and waits
 // for both; Added, MarkDirty, Forwarded and ForwardedDeltas never block.

@@ -221,8 +221,12 @@ func childHead(code, name string) []byte {
 
 // appendChildren appends the children object of a map: each child of kids
 // (codes, in order) with its name and its figures in figs. heads keeps each
-// child's constant start (childHead) from one call to the next.
-func appendChildren(b []byte, h *geo.Hierarchy, kids []string, figs map[string]Counts, heads map[string][]byte) []byte {
+// child's constant start (childHead) from one call to the next. It appends
+// to ends, for each child, the offset just past its entry from the start
+// of the object: what lets the next message's entries be compared with
+// these one by one (appendChangedChildren) without parsing them.
+func appendChildren(b []byte, h *geo.Hierarchy, kids []string, figs map[string]Counts, heads map[string][]byte, ends []int) ([]byte, []int) {
+	start := len(b)
 	b = append(b, '{')
 	for i, k := range kids {
 		if i > 0 {
@@ -237,8 +241,9 @@ func appendChildren(b []byte, h *geo.Hierarchy, kids []string, figs map[string]C
 		b = append(b, head...)
 		b = appendKPIs(b, figs[k])
 		b = append(b, '}')
+		ends = append(ends, len(b)-start)
 	}
-	return append(b, '}')
+	return append(b, '}'), ends
 }
 
 // cached returns what cache holds under key, building it the first time:

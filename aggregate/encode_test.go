@@ -135,7 +135,7 @@ func TestSnapshotsEncodeAsTheMapsDid(t *testing.T) {
 		if !reflect.DeepEqual(decode(t, got), decode(t, want)) {
 			t.Errorf("map %s differs from the map-based encoding", w)
 		}
-		live = appendMapSnapshot(nil, mapHead(h, u, w), asOf, "commune", appendChildren(nil, h, h.ChildCodes("79"), counts, map[string][]byte{}))
+		live = appendMapSnapshot(nil, mapHead(h, u, w), asOf, "commune", children(h, h.ChildCodes("79"), counts))
 		if !bytes.Equal(live, got) {
 			t.Errorf("map %s: the live encoding differs from REST's", w)
 		}
@@ -221,7 +221,7 @@ func BenchmarkSnapshotEncoding(b *testing.B) {
 			head := cached(heads, Today.Topic(u.Code), func() []byte { return snapshotHead(u.Code, h.Name(), u.Level, u.Name, Today) })
 			_ = appendSnapshot(make([]byte, 0, len(head)+len(scratch)+48), head, asOf, scratch)
 		}
-		scratch = appendChildren(scratch[:0], h, h.ChildCodes("79"), counts, childHeads)
+		scratch, _ = appendChildren(scratch[:0], h, h.ChildCodes("79"), counts, childHeads, nil)
 		head := cached(heads, Today.MapTopic("79"), func() []byte { return mapHead(h, province, Today) })
 		_ = appendMapSnapshot(make([]byte, 0, len(head)+len(scratch)+64), head, asOf, "commune", scratch)
 	}

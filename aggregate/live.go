@@ -363,6 +363,7 @@ func (a *Aggregator) takeOver(ctx context.Context, t *term) error {
 	a.m.takeovers.Inc()
 	a.logger.Info("took the aggregate lease; republishing every topic", "token", t.lease.Token())
 	clear(a.last)
+	clear(a.bases)
 	if err := a.refresh(ctx, t, "check"); err != nil {
 		return err // the next refresh publishes what is missing, then announces
 	}
@@ -686,12 +687,30 @@ type outgoing struct {
 	topic   string
 	figures []byte
 	payload []byte
+	// On a map topic: where each child's entry ends in figures
+	// (appendChildren), and the delta against the topic's base, if any.
+	ends  []int
+	base  string
+	delta []byte
+}
+
+// mapBase is what the next message of a map topic may carry a delta
+// against: the topic's last message the bus took, by its version, the
+// term that published it, and where each child's entry ends in its figures
+// (a.last).
+type mapBase struct {
+	term    *term
+	version string
+	ends    []int
 }
 
 // publish sends the snapshots of codes, and the maps of those with
 // children, whose figures differ from what their topics last carried; as_of
 // alone changing is not news. The figures are summed from the live state
-// and encoded once: the comparison key is a slice of the payload.
+// and encoded once: the comparison key is a slice of the payload. A map
+// whose last message in this term the bus took also carries a delta
+// against it (see the merge rule in mapdelta.go), made by comparing the
+// encoded entries of its children one by one with that message's.
 func (a *Aggregator) publish(ctx context.Context, t *term, codes []string) error {
 	a.mu.Lock()
 	st := a.state
@@ -710,8 +729,9 @@ func (a *Aggregator) publish(ctx context.Context, t *term, codes []string) error
 
 	asOf := a.asOf(a.now())
 	var (
-		out     []outgoing
-		scratch []byte
+		out            []outgoing
+		scratch, delta []byte
+		ends           []int
 	)
 	for _, code := range codes {
 		u, ok := a.h.Unit(code)
@@ -731,12 +751,22 @@ func (a *Aggregator) publish(ctx context.Context, t *term, codes []string) error
 				continue
 			}
 			topic = win.MapTopic(code)
-			scratch = appendChildren(scratch[:0], a.h, kids, figs[w], a.childHeads)
+			scratch, ends = appendChildren(scratch[:0], a.h, kids, figs[w], a.childHeads, ends[:0])
 			if !bytes.Equal(a.last[topic], scratch) {
 				head := cached(a.heads, topic, func() []byte { return mapHead(a.h, u, win) })
 				last, _ := a.h.Unit(kids[len(kids)-1])
 				payload := appendMapSnapshot(make([]byte, 0, len(head)+len(scratch)+64), head, asOf, last.Level, scratch)
-				out = append(out, outgoing{topic: topic, figures: payload[len(payload)-1-len(scratch) : len(payload)-1], payload: payload})
+				o := outgoing{topic: topic, figures: payload[len(payload)-1-len(scratch) : len(payload)-1], payload: payload, ends: slices.Clone(ends)}
+				// Only against a message of this term: a new term's first
+				// message of every topic is whole.
+				if b, ok := a.bases[topic]; ok && b.term == t {
+					var fits bool
+					if delta, fits = appendChangedChildren(delta[:0], a.last[topic], b.ends, scratch, ends); fits {
+						o.base = b.version
+						o.delta = appendMapSnapshot(make([]byte, 0, len(head)+len(delta)+64), head, asOf, last.Level, delta)
+					}
+				}
+				out = append(out, o)
 			}
 		}
 	}
@@ -744,7 +774,8 @@ func (a *Aggregator) publish(ctx context.Context, t *term, codes []string) error
 }
 
 // send publishes snapshots stamped with the term's versions, unless the
-// lease is lost, and remembers their figures once the bus took them.
+// lease is lost, and remembers their figures, and the maps' versions as
+// bases of the next deltas, once the bus took them.
 func (a *Aggregator) send(ctx context.Context, t *term, out []outgoing) error {
 	if len(out) == 0 {
 		return nil
@@ -758,15 +789,25 @@ func (a *Aggregator) send(ctx context.Context, t *term, out []outgoing) error {
 		if err != nil {
 			return err
 		}
-		msgs[i] = bus.Message{Topic: o.topic, Version: v, Payload: o.payload}
+		msgs[i] = bus.Message{Topic: o.topic, Version: v, Payload: o.payload, Base: o.base, Delta: o.delta}
 	}
 	if err := a.pub.Publish(ctx, msgs...); err != nil {
 		// What went out is not known: the next refresh sends it again,
-		// with newer versions.
+		// with newer versions. Screens may hold the base of these maps
+		// or the message that failed, so the next message of each goes
+		// out whole.
+		for _, o := range out {
+			if o.ends != nil {
+				delete(a.bases, o.topic)
+			}
+		}
 		return fmt.Errorf("publish %d snapshots: %w", len(msgs), err)
 	}
-	for _, o := range out {
+	for i, o := range out {
 		a.last[o.topic] = o.figures
+		if o.ends != nil {
+			a.bases[o.topic] = mapBase{term: t, version: msgs[i].Version, ends: o.ends}
+		}
 	}
 	a.m.published.Add(float64(len(out)))
 	return nil

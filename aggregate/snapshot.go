@@ -28,7 +28,8 @@ func newSnapshot(h *geo.Hierarchy, u geo.Unit, w Window, c Counts, asOf time.Tim
 // MapSnapshot is the figures of every direct child of a unit for one
 // window: what a wall map needs to recolour without fetching geometry
 // again. Every message carries all children, so a screen that missed one
-// loses nothing.
+// loses nothing; on the live topics, a message may also carry a delta
+// with only the children that changed (see ApplyMapDelta).
 type MapSnapshot struct {
 	Area       string                  `json:"area"`
 	Hierarchy  string                  `json:"hierarchy"`
