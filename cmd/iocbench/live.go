@@ -201,6 +201,8 @@ func liveBenchmark(ctx context.Context, o liveOptions) ([]sideResult, error) {
 		}
 		defer os.RemoveAll(d)
 		o.dir = d
+	} else if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return nil, err
 	}
 	if slices.Contains(sides, "iocd") {
 		if o.iocd, err = buildIOCD(ctx, o.iocd, o.dir); err != nil {
