@@ -47,7 +47,9 @@ import (
 // (iocd: the snapshot; centrifuge: the subscribe reply); then publishes
 // exactly -rate × -duration messages (or -messages) at -rate a second,
 // each carrying its sequence number and send time, and waits until every
-// client has them all (at most -drain after the last). It reports the
+// client has them all, or until no client has received anything for
+// -drain: a message that comes late counts, with its latency, and one
+// that never comes is lost. It reports the
 // server process's CPU time over that phase (/proc/<pid>/stat) per
 // delivery, publish-to-receive latency percentiles over every delivery,
 // resident memory per connection ((VmRSS with the clients − VmRSS
@@ -93,7 +95,7 @@ func liveFlags(o *liveOptions, f *flag.FlagSet) {
 	f.StringVar(&o.sides, "sides", "iocd,centrifuge", "sides to measure")
 	f.StringVar(&o.topic, "topic", "events/79", "topic the clients subscribe to (iocd: a stream topic, events/{area})")
 	f.DurationVar(&o.connectTimeout, "connect-timeout", 2*time.Minute, "longest wait for every client to hold its first message")
-	f.DurationVar(&o.drain, "drain", 10*time.Second, "longest wait after the last publication for every client to have received everything")
+	f.DurationVar(&o.drain, "drain", 10*time.Second, "after the last publication, how long no client may receive anything before the messages still missing are taken for lost")
 	f.DurationVar(&o.settle, "settle", 2*time.Second, "pause between a server being ready and its memory being read, before the clients")
 	f.StringVar(&o.iocd, "iocd", "", "iocd binary (default: go build ./cmd/iocd)")
 	f.StringVar(&o.chAddr, "clickhouse", "", "ClickHouse native address for iocd (default: start one under -dir)")
@@ -402,7 +404,7 @@ func (b *liveBench) runSide(ctx context.Context, side string, round int) (sideRe
 			return res, fmt.Errorf("publish message %d: %w", i+1, err)
 		}
 	}
-	waitUntil(ctx, o.drain, func() bool {
+	waitQuiet(ctx, o.drain, run.delivered.Load, func() bool {
 		return run.delivered.Load() >= (int64(o.clients)-run.failed.Load())*int64(o.messages)
 	})
 	cpu1, err := processCPU(pid)
@@ -468,8 +470,8 @@ func (r *sideResult) collect(run *liveRun) {
 
 func (r sideResult) line() string {
 	s := fmt.Sprintf("round %d %-10s %d/%d clients current in %s (p50 %s), %d failed; %d messages → %d deliveries, %d lost (%d clients), %d duplicated; server %.2f CPU-s, %.0f deliveries/CPU-s; latency p50 %s p99 %s max %s; RSS %s → %s (%.1f KB/conn); load tool %.2f CPU-s",
-		r.round, r.side, r.current, r.clients, ms(r.allCurrent), ms(r.p50Current), r.failed, r.messages, r.deliveries, r.lost, r.lossyClients, r.dup,
-		r.cpu.Seconds(), r.perCPUSecond(), ms(r.latP50), ms(r.latP99), ms(r.latMax), mib(r.rssBefore), mib(r.rssWith), r.perConn()/1024, r.loaderCPU.Seconds())
+		r.round, r.side, r.current, r.clients, dur(r.allCurrent), dur(r.p50Current), r.failed, r.messages, r.deliveries, r.lost, r.lossyClients, r.dup,
+		r.cpu.Seconds(), r.perCPUSecond(), dur(r.latP50), dur(r.latP99), dur(r.latMax), mib(r.rssBefore), mib(r.rssWith), r.perConn()/1024, r.loaderCPU.Seconds())
 	if r.resnaps+r.foreign+r.errs+int(r.stray) > 0 {
 		s += fmt.Sprintf("; %d further snapshots, %d updates without a benchmark payload, %d error frames, %d messages of another round", r.resnaps, r.foreign, r.errs, r.stray)
 	}
@@ -492,7 +494,7 @@ func printLiveTable(w io.Writer, o liveOptions, results []sideResult) []string {
 		format   func(float64) string
 		worstMax bool // larger is worse
 	}
-	secs := func(v float64) string { return ms(time.Duration(v)) }
+	secs := func(v float64) string { return dur(time.Duration(v)) }
 	measures := []measure{
 		{fmt.Sprintf("time for %d clients to open together and hold their first message", o.clients), func(r sideResult) float64 {
 			if r.current < r.clients {
@@ -575,7 +577,7 @@ func printLiveTable(w io.Writer, o liveOptions, results []sideResult) []string {
 	for _, r := range hub {
 		allIn = allIn && r.current == r.clients
 	}
-	got := ms(time.Duration(cur))
+	got := dur(time.Duration(cur))
 	if !allIn {
 		got = "not every client got its first message"
 	}
@@ -589,7 +591,7 @@ func printLiveTable(w io.Writer, o liveOptions, results []sideResult) []string {
 			ratio >= liveTargetRatio, fmt.Sprintf("%.2f, iocd's worst round against the peer's best", ratio))
 	}
 	p99 := worst(func(r sideResult) float64 { return float64(r.latP99) }, true)
-	target(fmt.Sprintf("p99 ≤ %s at %g messages per second per topic", ms(liveTargetP99), o.rate), time.Duration(p99) <= liveTargetP99, ms(time.Duration(p99)))
+	target(fmt.Sprintf("p99 ≤ %s at %g messages per second per topic", dur(liveTargetP99), o.rate), time.Duration(p99) <= liveTargetP99, dur(time.Duration(p99)))
 	pc := worst(sideResult.perConn, true)
 	target(fmt.Sprintf("≤ %d KB per connection", liveTargetPerConn>>10), pc <= liveTargetPerConn, fmt.Sprintf("%.1f KB", pc/1024))
 	var lost, dup int64
@@ -600,8 +602,8 @@ func printLiveTable(w io.Writer, o liveOptions, results []sideResult) []string {
 	if o.clients < 10000 {
 		fmt.Fprintf(w, "(the targets are set at 10,000 connections; this run had %d)\n", o.clients)
 	}
-	fmt.Fprintf(w, "method: each side a fresh server process; clients opened together, at most %d handshakes in flight; deliveries and CPU (utime+stime of /proc/<pid>/stat) over the publishing phase, until every client had every message or %s after the last; memory: VmRSS with the clients (the larger of after subscribing and after publishing) − before, per client; latency from the publisher's clock to the client's receipt, over every delivery; iocd ran with IOC_WS_MAX_PER_TOKEN and IOC_WS_MAX_PER_ADDRESS raised to %d (the caps refuse all but 50 sockets of one token and 200 of one address) and the simulator off; centrifuge %s with its Redis broker, history %d, positioning on subscribe, single-flight reads\n",
-		o.concurrency, ms(o.drain), o.clients+100, centrifugeVersion(), o.history)
+	fmt.Fprintf(w, "method: each side a fresh server process; clients opened together, at most %d handshakes in flight; deliveries and CPU (utime+stime of /proc/<pid>/stat) over the publishing phase, until every client had every message or none received anything for %s (what had not come then is lost); memory: VmRSS with the clients (the larger of after subscribing and after publishing) − before, per client; latency from the publisher's clock to the client's receipt, over every delivery; iocd ran with IOC_WS_MAX_PER_TOKEN and IOC_WS_MAX_PER_ADDRESS raised to %d (the caps refuse all but 50 sockets of one token and 200 of one address) and the simulator off; centrifuge %s with its Redis broker, history %d, positioning on subscribe, single-flight reads\n",
+		o.concurrency, dur(o.drain), o.clients+100, centrifugeVersion(), o.history)
 	return missed
 }
 
@@ -636,6 +638,20 @@ func liveMachine(iocd string) string {
 		}
 	}
 	return fmt.Sprintf("machine: %s, %d cores, %s", cpuModel(), runtime.NumCPU(), goVersion)
+}
+
+// waitQuiet polls done until it holds, ctx ends, or progress has not
+// changed for quiet: the benchmark's own wait, never a test's.
+func waitQuiet(ctx context.Context, quiet time.Duration, progress func() int64, done func() bool) {
+	last, since := progress(), time.Now()
+	for !done() && ctx.Err() == nil {
+		if p := progress(); p != last {
+			last, since = p, time.Now()
+		} else if time.Since(since) > quiet {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // waitUntil polls cond until it holds, limit passes or ctx ends: the
@@ -696,4 +712,19 @@ func (p *portRange) next() (int, error) {
 		return p.at - 1, nil
 	}
 	return 0, fmt.Errorf("no free port left in -ports %d-%d: widen the range", p.lo, p.hi)
+}
+
+// dur prints a duration for the report: milliseconds below a second,
+// seconds above.
+func dur(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "-"
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.1f ms", float64(d)/1e6)
+	case d < time.Second:
+		return fmt.Sprintf("%.0f ms", float64(d)/1e6)
+	default:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	}
 }
