@@ -171,7 +171,7 @@ func (r *liveRun) open(ctx context.Context, n, concurrency int, first uint64, me
 	r.clients = make([]*liveClient, n)
 	sem := make(chan struct{}, max(1, concurrency))
 	for i := range r.clients {
-		c := &liveClient{track: newSeqTracker(first, messages), buf: make([]byte, 0, 1024)}
+		c := &liveClient{track: newSeqTracker(first, messages), buf: make([]byte, 0, 1024), lat: make([]int32, 0, min(messages, 4096))}
 		r.clients[i] = c
 		r.wg.Add(1)
 		go func() {

@@ -274,3 +274,18 @@ func TestLiveSmoke(t *testing.T) {
 		}
 	}
 }
+
+// The clients' hot path, run 100,000 times a second at 10,000 clients on
+// the machine that runs the servers, allocates nothing.
+func TestLiveDeliveryAllocatesNothing(t *testing.T) {
+	r := &liveRun{proto: protoHub, start: time.Now()}
+	c := &liveClient{track: newSeqTracker(1, 1000), lat: make([]int32, 0, 1000)}
+	frame := []byte(`{"type":"update","topic":"events/79","epoch":"0123456789abcdef","offset":12,"data":` + string(livePayload(5, time.Now().UnixNano(), 300)) + `}`)
+	now := time.Now()
+	if n := testing.AllocsPerRun(100, func() { _ = r.hubMessage(c, frame, now) }); n != 0 {
+		t.Errorf("an update costs %.1f allocations", n)
+	}
+	if c.track.got != 1 || c.track.dup < 100 {
+		t.Errorf("got %d dup %d", c.track.got, c.track.dup)
+	}
+}
