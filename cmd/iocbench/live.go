@@ -312,7 +312,7 @@ type liveServer struct {
 	pub    func(ctx context.Context, payload []byte) error
 }
 
-func (b *liveBench) startServer(ctx context.Context, side string, round int) (*liveServer, error) {
+func (b *liveBench) startServer(ctx context.Context, side string) (*liveServer, error) {
 	port, err := b.ports.next()
 	if err != nil {
 		return nil, err
@@ -357,7 +357,7 @@ func (b *liveBench) startServer(ctx context.Context, side string, round int) (*l
 func (b *liveBench) runSide(ctx context.Context, side string, round int) (sideResult, error) {
 	o := b.o
 	res := sideResult{side: side, round: round, clients: o.clients, messages: o.messages}
-	srv, err := b.startServer(ctx, side, round)
+	srv, err := b.startServer(ctx, side)
 	if err != nil {
 		return res, err
 	}
