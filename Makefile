@@ -5,7 +5,9 @@
 #            Go vulnerability database fetched through the Go module proxy)
 # make bench measures ingest from HTTP to ClickHouse against a direct insert, point lookups
 #            with the spatial index against a naive scan, and the analyst API against the same
-#            questions in SQL over 100 million raw dossier events (BENCH_EVENTS; kept in $(VAR)/bench)
+#            questions in SQL over 100 million raw dossier events (BENCH_EVENTS; kept in $(VAR)/bench),
+#            and the live websocket hub against a centrifuge server with 10,000 clients
+# make bench-live measures the live websocket hub alone (BENCH_LIVE_CLIENTS, BENCH_LIVE_DURATION, …)
 
 VAR             ?= var
 HTTP_ADDR       ?= 127.0.0.1:8080
@@ -24,7 +26,7 @@ VERSION         ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 
 export VAR HTTP_ADDR CLICKHOUSE_PORT REDIS_PORT MQTT_PORT SIMULATE AREA GOTOOLCHAIN
 
-.PHONY: run stop test bench fuzz deps build clean vulncheck
+.PHONY: run stop test bench bench-live fuzz deps build clean vulncheck
 
 run: deps build
 	@scripts/run.sh
@@ -37,6 +39,9 @@ test: deps
 
 bench: deps
 	@scripts/bench.sh
+
+bench-live: deps
+	@scripts/bench.sh live
 
 vulncheck:
 	@scripts/vulncheck.sh

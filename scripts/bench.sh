@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make bench, in three parts, each on servers of its own:
+# make bench, in four parts, each on servers of its own (scripts/bench.sh
+# live, which make bench-live runs, does part 4 alone):
 #  1. ingest: five ways of storing the same records (clickhouse-client
 #     JSONEachRow, a plain clickhouse-go insert, the project's writer, HTTP
 #     ingest of a running node, `iocd import`) for dossier events, camera
@@ -13,14 +14,30 @@
 #     (series, ranking, scoreboard) against the same questions asked in SQL
 #     of the raw dossier events; the data stays in BENCH_DIR (default
 #     var/bench) so that a rerun skips the load (BENCH_VIA=direct loads
-#     without iocd import).
+#     without iocd import);
+#  4. the live websocket hub: BENCH_LIVE_CLIENTS (default 10,000) clients
+#     on one topic of a real iocd, then of a minimal server on the
+#     centrifuge library, publishing at BENCH_LIVE_RATE messages a second
+#     (default 10) for BENCH_LIVE_DURATION (default 30s), BENCH_LIVE_ROUNDS
+#     rounds (default 1): time until every client holds its snapshot,
+#     deliveries per CPU-second of each server, latency, memory per
+#     connection, messages lost or duplicated (cmd/iocbench live);
+#     BENCH_LIVE_PORTS (e.g. 47000-47999) keeps its servers' ports in a
+#     range, on a machine shared with other servers.
 # Every part prints the machine it ran on; the ratios, measured in the same
-# run, are the figures to compare.
+# run, are the figures to compare. A part that fails or misses a target
+# does not stop the next; the script then exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+only=${1:-}
+if [ -n "$only" ] && [ "$only" != live ]; then
+  echo "usage: $0 [live]" >&2
+  exit 2
+fi
 dir=$(mktemp -d -t ioc-bench-XXXXXX)
 bench_dir=${BENCH_DIR:-${VAR:-var}/bench}
-trap '"$dir/iocdev" down --dir "$bench_dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+trap '"$dir/iocdev" down --dir "$dir/live" >/dev/null 2>&1 || true; "$dir/iocdev" down --dir "$bench_dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+status=0
 echo "==> Building iocd, iocbench and iocdev"
 go build -o "$dir/iocdev" ./cmd/iocdev
 go build -o "$dir/iocd" ./cmd/iocd
@@ -28,6 +45,7 @@ go build -o "$dir/iocbench" ./cmd/iocbench
 cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
 echo "machine: ${cpu:-unknown CPU}, $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go env GOVERSION), ClickHouse $(clickhouse-client --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -1 || echo '?')"
 
+if [ -z "$only" ]; then
 echo
 echo "==> 1. Ingest: the same records stored five ways, ${BENCH_ROUNDS:-3} rounds"
 "$dir/iocbench" ingest -iocd "$dir/iocd" -events "${BENCH_INGEST_EVENTS:-300000}" -rounds "${BENCH_ROUNDS:-3}" \
@@ -57,4 +75,31 @@ echo "==> 3. Backfill with iocd import, then the analyst API against the raw eve
 mkdir -p "$bench_dir"
 eval "$("$dir/iocdev" up --dir "$bench_dir" --prefix IOC_BENCH_)"
 echo
-"$dir/iocbench" -addr "$IOC_BENCH_CLICKHOUSE_ADDR" -events "${BENCH_EVENTS:-100000000}" -via "${BENCH_VIA:-import}" -iocd "$dir/iocd"
+"$dir/iocbench" -addr "$IOC_BENCH_CLICKHOUSE_ADDR" -events "${BENCH_EVENTS:-100000000}" -via "${BENCH_VIA:-import}" -iocd "$dir/iocd" || status=1
+"$dir/iocdev" down --dir "$bench_dir" >/dev/null 2>&1 || true
+fi
+
+echo
+clients=${BENCH_LIVE_CLIENTS:-10000}
+echo "==> 4. Live websocket hub: iocd against a centrifuge server, $clients clients each"
+# Every client socket is a file of iocbench and one of the server it
+# reaches: raise the open-file limit, which the servers inherit.
+want=$((clients + 1024))
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want" ]; then
+  ulimit -n "$want" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+fi
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want" ]; then
+  echo "open-file limit $(ulimit -n) is below the $want that $clients clients need: raise the hard limit (ulimit -Hn as root) or set BENCH_LIVE_CLIENTS lower" >&2
+fi
+ports=()
+up=()
+if [ -n "${BENCH_LIVE_PORTS:-}" ]; then
+  lo=${BENCH_LIVE_PORTS%-*}
+  up=(--clickhouse-port "$lo" --redis-port $((lo + 1)) --mqtt-port $((lo + 2)))
+  ports=(-ports "$((lo + 3))-${BENCH_LIVE_PORTS#*-}")
+fi
+eval "$("$dir/iocdev" up --dir "$dir/live" --prefix IOC_LIVE_ "${up[@]}")"
+echo
+"$dir/iocbench" live -iocd "$dir/iocd" -clickhouse "$IOC_LIVE_CLICKHOUSE_ADDR" -redis "$IOC_LIVE_REDIS_ADDR" -dir "$dir/live-run" "${ports[@]}" \
+  -clients "$clients" -rate "${BENCH_LIVE_RATE:-10}" -duration "${BENCH_LIVE_DURATION:-30s}" -rounds "${BENCH_LIVE_ROUNDS:-1}" || status=1
+exit $status

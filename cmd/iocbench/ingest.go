@@ -19,7 +19,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -137,7 +136,7 @@ func runIngest(args []string) error {
 	if _, err := store.Migrate(ctx); err != nil {
 		return err
 	}
-	node, err := startBenchNode(ctx, o, ch.Addr, rd.Addr)
+	node, err := startBenchNode(ctx, nodeSpec{iocd: o.iocd, dir: o.dir, chAddr: ch.Addr, redisAddr: rd.Addr})
 	if err != nil {
 		return err
 	}
@@ -655,30 +654,6 @@ func mean(xs []float64) float64 {
 		s += x
 	}
 	return s / float64(len(xs))
-}
-
-// processCPU is the user and system CPU a process used so far, from
-// /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s).
-func processCPU(pid int) (time.Duration, error) {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, fmt.Errorf("read the CPU time of process %d: %w", pid, err)
-	}
-	// The command name (field 2) may hold spaces; fields count from after it.
-	s := string(raw)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("parse the CPU time of process %d: %w", pid, err)
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func childCPU(ps *os.ProcessState) time.Duration { return ps.UserTime() + ps.SystemTime() }

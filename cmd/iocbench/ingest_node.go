@@ -17,8 +17,9 @@ import (
 
 const benchAdminToken = "iocbench-admin-token-0123456789"
 
-// benchNode is the iocd node of the ingest benchmark: a real process with
-// Redis, live figures and every background task, as deployed.
+// benchNode is an iocd node of the benchmarks (a real process with
+// Redis, live figures and every background task, as deployed), or another
+// server process they start and measure.
 type benchNode struct {
 	cmd   *exec.Cmd
 	base  string
@@ -27,14 +28,30 @@ type benchNode struct {
 	done  chan error
 }
 
-func startBenchNode(ctx context.Context, o ingestOptions, chAddr, redisAddr string) (*benchNode, error) {
-	port, err := devservices.FreePort()
-	if err != nil {
-		return nil, err
+// nodeSpec says how to run an iocd node.
+type nodeSpec struct {
+	iocd, dir       string // binary; directory of its log
+	chAddr, db      string // ClickHouse and its database (default benchDB)
+	redisAddr       string
+	port, debugPort int      // 0: free ones
+	env             []string // further IOC_ settings, which win
+	readyTimeout    time.Duration
+}
+
+func startBenchNode(ctx context.Context, spec nodeSpec) (*benchNode, error) {
+	var err error
+	if spec.port == 0 {
+		if spec.port, err = devservices.FreePort(); err != nil {
+			return nil, err
+		}
 	}
-	debugPort, err := devservices.FreePort()
-	if err != nil {
-		return nil, err
+	if spec.debugPort == 0 {
+		if spec.debugPort, err = devservices.FreePort(); err != nil {
+			return nil, err
+		}
+	}
+	if spec.db == "" {
+		spec.db = benchDB
 	}
 	var env []string
 	for _, kv := range os.Environ() {
@@ -42,32 +59,51 @@ func startBenchNode(ctx context.Context, o ingestOptions, chAddr, redisAddr stri
 			env = append(env, kv)
 		}
 	}
-	env = append(env, "IOC_CLICKHOUSE_ADDR="+chAddr, "IOC_CLICKHOUSE_DATABASE="+benchDB, "IOC_REDIS_ADDR="+redisAddr,
+	env = append(env, "IOC_CLICKHOUSE_ADDR="+spec.chAddr, "IOC_CLICKHOUSE_DATABASE="+spec.db, "IOC_REDIS_ADDR="+spec.redisAddr,
 		"IOC_ADMIN_TOKEN="+benchAdminToken, "IOC_JWT_SECRET=iocbench-jwt-secret-0123456789abcdef",
-		fmt.Sprintf("IOC_HTTP_ADDR=127.0.0.1:%d", port), "IOC_ACCESS_LOG=off", "IOC_LOG_LEVEL=warn",
-		fmt.Sprintf("IOC_DEBUG_ADDR=127.0.0.1:%d", debugPort))
-	log, err := os.Create(filepath.Join(o.dir, "iocd.log"))
+		fmt.Sprintf("IOC_HTTP_ADDR=127.0.0.1:%d", spec.port), "IOC_ACCESS_LOG=off", "IOC_LOG_LEVEL=warn",
+		fmt.Sprintf("IOC_DEBUG_ADDR=127.0.0.1:%d", spec.debugPort))
+	env = append(env, spec.env...)
+	n, err := startProcess(ctx, spec.iocd, []string{"serve"}, env, filepath.Join(spec.dir, "iocd.log"),
+		fmt.Sprintf("http://127.0.0.1:%d/readyz", spec.port), "iocd", spec.readyTimeout)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(o.iocd, "serve")
+	n.base, n.debug = fmt.Sprintf("http://127.0.0.1:%d", spec.port), fmt.Sprintf("http://127.0.0.1:%d", spec.debugPort)
+	return n, nil
+}
+
+// startProcess runs bin with args and env, its output appended to logFile,
+// and waits until ready answers 200 (up to timeout, default a minute). The
+// process is killed if this one dies.
+func startProcess(ctx context.Context, bin string, args, env []string, logFile, ready, name string, timeout time.Duration) (*benchNode, error) {
+	log, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		log.Close()
-		return nil, fmt.Errorf("start iocd: %w", err)
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	n := &benchNode{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), debug: fmt.Sprintf("http://127.0.0.1:%d", debugPort),
-		env: env, done: make(chan error, 1)}
+	n := &benchNode{cmd: cmd, env: env, done: make(chan error, 1)}
 	go func() { n.done <- cmd.Wait(); log.Close() }()
-	deadline := time.Now().Add(time.Minute)
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	deadline := time.Now().Add(timeout)
 	for {
 		select {
 		case err := <-n.done:
-			return nil, fmt.Errorf("iocd exited before it was ready (%v); see %s", err, log.Name())
+			return nil, fmt.Errorf("%s exited before it was ready (%v); see %s", name, err, logFile)
+		case <-ctx.Done():
+			n.stop()
+			return nil, ctx.Err()
 		default:
 		}
-		if resp, err := http.Get(n.base + "/readyz"); err == nil {
+		if resp, err := http.Get(ready); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return n, nil
@@ -75,11 +111,14 @@ func startBenchNode(ctx context.Context, o ingestOptions, chAddr, redisAddr stri
 		}
 		if time.Now().After(deadline) {
 			n.stop()
-			return nil, fmt.Errorf("iocd not ready after a minute; see %s", log.Name())
+			return nil, fmt.Errorf("%s not ready after %s; see %s", name, timeout, logFile)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// pid is the process's id, whose /proc entry tells its CPU and memory.
+func (n *benchNode) pid() int { return n.cmd.Process.Pid }
 
 func (n *benchNode) stop() {
 	_ = n.cmd.Process.Signal(syscall.SIGTERM)

@@ -24,6 +24,11 @@
 // non-zero when figures differ or a target is missed.
 //
 //	iocbench -addr 127.0.0.1:19000 -events 100000000 [-iocd bin/iocd] [-skip-api]
+//
+// Two subcommands measure other paths: `iocbench ingest` (ingest.go), five
+// ways of storing the same records, and `iocbench live` (live.go), iocd's
+// live websocket hub against a server on the centrifuge library, with up
+// to 10,000 clients on one machine.
 package main
 
 import (
@@ -49,6 +54,22 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "live" {
+		if err := runLive(context.Background(), os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "iocbench live:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "live-peer" {
+		// The centrifuge server iocbench live measures iocd against, run
+		// by iocbench live as a process of its own.
+		if err := runLivePeer(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "iocbench live-peer:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "ingest" {
 		if err := runIngest(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "iocbench ingest:", err)
