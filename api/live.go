@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	fws "github.com/fasthttp/websocket"
@@ -20,6 +21,10 @@ import (
 )
 
 const clientAddrKey = "client_addr"
+
+// liveWriteBuffers lends websocket connections a write buffer while they
+// write a message that is not prepared.
+var liveWriteBuffers = &sync.Pool{}
 
 // admitLive checks a websocket request before the upgrade: its origin, and
 // the connection caps of its token and address, so that a refusal is a

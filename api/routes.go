@@ -62,7 +62,12 @@ func (s *Server) routes(m *httpMetrics) {
 	s.tokenRoutes(v1, reader)
 
 	v1.Get("/live", s.authenticate(true), requireRead, upgradeOnly, s.admitLive,
-		websocket.New(s.live, websocket.Config{ReadBufferSize: 4096, WriteBufferSize: 16384}))
+		websocket.New(s.live, websocket.Config{
+			// Client messages are small ops; figures go out as prepared
+			// frames written straight to the socket, so a write buffer is
+			// only lent (from the pool) for the odd error message: an idle
+			// screen holds none.
+			ReadBufferSize: 1024, WriteBufferSize: 4096, WriteBufferPool: liveWriteBuffers}))
 
 	app.Use(func(c *fiber.Ctx) error {
 		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no route %s %s; the API is described at GET /api/v1/openapi.json", c.Method(), c.Path()))

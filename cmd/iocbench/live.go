@@ -338,7 +338,7 @@ func (b *liveBench) startServer(ctx context.Context, side string) (*liveServer, 
 		topic := b.o.topic
 		return &liveServer{proc: n, url: fmt.Sprintf("ws://127.0.0.1:%d/api/v1/live", port), header: h, proto: protoHub, topic: topic,
 			pub: func(ctx context.Context, p []byte) error {
-				return b.hubPub.Publish(ctx, bus.Message{Topic: topic, Payload: p})
+				return b.hubPub.Publish(ctx, bus.Message{Topic: topic, Stream: true, Payload: p})
 			}}, nil
 	default:
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
