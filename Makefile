@@ -58,6 +58,10 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzNDJSONReader -fuzztime 60s ./ingest/backfill
 	go test -run '^$$' -fuzz FuzzReadGeoJSON -fuzztime 60s ./geo
 	go test -run '^$$' -fuzz FuzzOpen -fuzztime 60s ./internal/httpbody
+	go test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime 60s ./internal/bus
+	go test -run '^$$' -fuzz FuzzSince -fuzztime 60s ./api/hub
+	go test -run '^$$' -fuzz FuzzApplyMapDelta -fuzztime 60s ./aggregate
+	go test -run '^$$' -fuzz FuzzMapDeltaOfFigures -fuzztime 60s ./aggregate
 
 deps:
 	@scripts/install-deps.sh

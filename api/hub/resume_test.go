@@ -368,3 +368,30 @@ func BenchmarkDeliver(b *testing.B) {
 		})
 	}
 }
+
+// FuzzSince: whatever a client sends as since, the hub either refuses it
+// with a message or takes a position it can print back.
+func FuzzSince(f *testing.F) {
+	for _, s := range []string{"", v(1), "e0e0e0e0e0e0e0e0:17", ":", "x:1", "a:-1", "a:18446744073709551616"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, since string, stream bool) {
+		s, err := newSub(Route{Name: "t", Stream: stream}, since)
+		switch {
+		case err != nil:
+			if !strings.Contains(err.Error(), "since") {
+				t.Fatalf("refusal %q does not name since", err)
+			}
+		case since == "":
+		case stream:
+			if got := fmt.Sprintf("%s:%d", s.epoch, s.offset); !s.resume || got != since && !strings.HasPrefix(since, s.epoch+":") {
+				t.Fatalf("since %q read as %q", since, got)
+			}
+		default:
+			if s.since != since || !bus.ValidVersion(since) {
+				t.Fatalf("since %q read as %q", since, s.since)
+			}
+		}
+	})
+}
