@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"slices"
 	"sort"
 	"sync"
@@ -211,7 +212,7 @@ func (e *entry) takeAhead(h *Hub) {
 	if len(e.ahead) == 0 {
 		return
 	}
-	slices.SortFunc(e.ahead, func(a, b *frame) int { return cmpOffset(a.offset, b.offset) })
+	slices.SortFunc(e.ahead, func(a, b *frame) int { return cmp.Compare(a.offset, b.offset) })
 	keep := e.ahead[:0]
 	for _, f := range e.ahead {
 		switch {
@@ -225,16 +226,6 @@ func (e *entry) takeAhead(h *Hub) {
 	clear(e.ahead[len(keep):])
 	e.ahead = keep
 	e.catchUp = len(keep) > 0
-}
-
-func cmpOffset(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // renumber forgets a stream's numbering: the bus lost its history, so

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"debug/buildinfo"
 	"errors"
@@ -585,7 +586,7 @@ func printLiveTable(w io.Writer, o liveOptions, results []sideResult) []string {
 		allIn && time.Duration(cur) <= liveTargetCurrent, got)
 	if len(peer) > 0 {
 		ratio := worst(sideResult.perCPUSecond, false) / max(1e-9, slices.MaxFunc(peer, func(a, b sideResult) int {
-			return cmpFloat(a.perCPUSecond(), b.perCPUSecond())
+			return cmp.Compare(a.perCPUSecond(), b.perCPUSecond())
 		}).perCPUSecond())
 		target(fmt.Sprintf("CPU per delivery at most the peer's (deliveries per CPU-second iocd / centrifuge ≥ %.1f)", liveTargetRatio),
 			ratio >= liveTargetRatio, fmt.Sprintf("%.2f, iocd's worst round against the peer's best", ratio))
@@ -605,16 +606,6 @@ func printLiveTable(w io.Writer, o liveOptions, results []sideResult) []string {
 	fmt.Fprintf(w, "method: each side a fresh server process; clients opened together, at most %d handshakes in flight; deliveries and CPU (utime+stime of /proc/<pid>/stat) over the publishing phase, until every client had every message or none received anything for %s (what had not come then is lost); memory: VmRSS with the clients (the larger of after subscribing and after publishing) − before, per client; latency from the publisher's clock to the client's receipt, over every delivery; iocd ran with IOC_WS_MAX_PER_TOKEN and IOC_WS_MAX_PER_ADDRESS raised to %d (the caps refuse all but 50 sockets of one token and 200 of one address) and the simulator off; centrifuge %s with its Redis broker, history %d, positioning on subscribe, single-flight reads\n",
 		o.concurrency, dur(o.drain), o.clients+100, centrifugeVersion(), o.history)
 	return missed
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // centrifugeVersion is the version of the centrifuge module built in.

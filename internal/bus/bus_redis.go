@@ -69,6 +69,17 @@ redis.call("PUBLISH", ARGV[1], ARGV[5] or ARGV[4])
 return 1
 `)
 
+// ensureEpoch starts a stream topic's numbering with the proposed epoch
+// unless it has one; a history left from a lost numbering goes with it.
+const ensureEpoch = `
+local epoch = redis.call("HGET", KEYS[1], "epoch")
+if not epoch then
+	epoch = ARGV[2]
+	redis.call("DEL", KEYS[2])
+	redis.call("HSET", KEYS[1], "epoch", epoch, "offset", 0)
+end
+`
+
 // streamScript numbers a stream message and publishes it, keeping the last
 // ARGV[4] messages of the topic, in one step: offsets follow the order in
 // which Redis publishes, whichever node sent the message. The epoch is the
@@ -79,13 +90,7 @@ return 1
 // KEYS[1] the topic's numbering (a hash: epoch, offset), KEYS[2] its
 // history (a list of frames); ARGV channel, proposed epoch, payload,
 // history length. Returns the frame.
-var streamScript = redis.NewScript(`
-local epoch = redis.call("HGET", KEYS[1], "epoch")
-if not epoch then
-	epoch = ARGV[2]
-	redis.call("DEL", KEYS[2])
-	redis.call("HSET", KEYS[1], "epoch", epoch, "offset", 0)
-end
+var streamScript = redis.NewScript(ensureEpoch + `
 local offset = redis.call("HINCRBY", KEYS[1], "offset", 1)
 local frame = "#" .. epoch .. ":" .. offset .. " " .. ARGV[3]
 redis.call("RPUSH", KEYS[2], frame)
@@ -97,13 +102,7 @@ return frame
 // positionScript returns a stream topic's epoch, making one if the topic
 // has none yet, and the offset of its newest message; KEYS and ARGV[2] as
 // for streamScript.
-var positionScript = redis.NewScript(`
-local epoch = redis.call("HGET", KEYS[1], "epoch")
-if not epoch then
-	epoch = ARGV[2]
-	redis.call("DEL", KEYS[2])
-	redis.call("HSET", KEYS[1], "epoch", epoch, "offset", 0)
-end
+var positionScript = redis.NewScript(ensureEpoch + `
 return {epoch, redis.call("HGET", KEYS[1], "offset")}
 `)
 
