@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openioc/ioc/aggregate"
 )
 
 type mapSnapshot struct {
@@ -27,7 +29,8 @@ func (m wsMessage) mapSnapshot(t testing.TB) mapSnapshot {
 }
 
 // A wall map subscribes to map/79 and gets all 168 communes of Ho Chi Minh
-// City, then the whole set again when one of them changes.
+// City, then, when one of them changes, the changed ones as a delta against
+// what it holds (or the whole set): either way it holds all 168 after.
 func TestMapTopicCarriesEveryChild(t *testing.T) {
 	n := startNode(t, testConfig(t))
 	ws := n.live(issueToken(t, "viewer", "79"))
@@ -43,10 +46,24 @@ func TestMapTopicCarriesEveryChild(t *testing.T) {
 	if code, _ := n.ingest(event("m1", "d1", "26740", "received", "online", 0)); code != 202 {
 		t.Fatal("ingest failed")
 	}
+	held := m
 	m = ws.next(10 * time.Second)
+	if m.Type == "delta" {
+		if m.Base != held.Version {
+			t.Fatalf("delta against %s, but the screen holds %s", m.Base, held.Version)
+		}
+		whole, err := aggregate.ApplyMapDelta(held.Data, m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := m.mapSnapshot(t); len(d.Children) != 1 {
+			t.Errorf("delta for one changed commune carries %d children", len(d.Children))
+		}
+		m.Data = whole
+	}
 	snap = m.mapSnapshot(t)
-	if m.Type != "update" || m.Topic != "map/79" || len(snap.Children) != 168 {
-		t.Fatalf("got %s %s with %d children, want an update of map/79 with 168", m.Type, m.Topic, len(snap.Children))
+	if m.Type == "snapshot" || m.Topic != "map/79" || len(snap.Children) != 168 {
+		t.Fatalf("got %s %s with %d children, want an update or delta of map/79 holding 168", m.Type, m.Topic, len(snap.Children))
 	}
 	if got := snap.Children["26740"].KPIs; num(got["dossiers_received"]) != 1 || num(got["online_rate"]) != 1 {
 		t.Errorf("26740 after ingest: got %v, want 1 received, online rate 1", got)

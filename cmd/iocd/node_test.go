@@ -223,6 +223,7 @@ type wsMessage struct {
 	Type    string          `json:"type"`
 	Topic   string          `json:"topic"`
 	Version string          `json:"version"`
+	Base    string          `json:"base"`
 	Data    json.RawMessage `json:"data"`
 	Error   string          `json:"error"`
 }
