@@ -1,8 +1,23 @@
-// Package dashboards holds the wall-display definitions and the built-in web
-// client, as static assets embedded in the binary (control rooms are often
+// Package dashboards owns the wall's definitions as data and the built-in web
+// client.
+//
+// The definitions are JSON documents of four kinds: dashboards (widgets on a
+// grid of cells), playlists (dashboards in turn), walls (screens in a grid)
+// and screens (one display each). This package holds their Go types,
+// Validate, which reports every wrong field with its JSON path and how to fix
+// it (checked against the server's catalog and units, and the documents that
+// exist, given as interfaces: the package imports nothing of the project),
+// the canonical form documents are stored and compared in, the export file
+// and the folder format of IOC_DASHBOARDS_DIR, and the defaults for
+// province 79 (defaults/*.json). docs/dashboard.schema.json states the same
+// rules for editors; its tests keep the two in step. Storing versions is
+// internal/chstore's, serving them the api package's.
+//
+// The web client's files are embedded static assets (control rooms are often
 // air-gapped: nothing is fetched from outside).
 //
-// Concurrency: the assets are read-only and safe for concurrent use.
+// Concurrency: everything here is either pure or read-only, and safe for
+// concurrent use.
 package dashboards
 
 import (
