@@ -60,7 +60,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	tables := names(t, s, "SELECT name FROM system.tables WHERE database = ? AND engine != 'MaterializedView'", db)
 	for _, want := range []string{"dossier_history", "ingest_journal", "dossier_flow_minute", "dossier_flow_hour", "dossier_flow_day",
 		"dossier_flow_month", "dossier_flow_day_by", "camera_events", "camera_kpi_minute", "camera_kpi_hour", "sensor_readings",
-		"sensor_stat_minute", "sensor_stat_hour", "sensor_max_minute", "sensor_max_hour", "schema_migrations"} {
+		"sensor_stat_minute", "sensor_stat_hour", "sensor_max_minute", "sensor_max_hour", "schema_migrations", "dashboard_documents"} {
 		if !slices.Contains(tables, want) {
 			t.Errorf("table %s missing; have %v", want, tables)
 		}
