@@ -27,9 +27,9 @@ const apiCSP = "default-src 'none'; frame-ancestors 'none'"
 // corsMethods and corsHeaders are what a page on an allowed origin may send.
 const (
 	corsMethods = "GET, HEAD, POST, PUT, DELETE, OPTIONS"
-	corsHeaders = "Authorization, Content-Type, Content-Encoding, Accept, If-None-Match, X-Request-Id"
+	corsHeaders = "Authorization, Content-Type, Content-Encoding, Accept, If-Match, If-None-Match, X-Request-Id"
 	// corsExpose are the answer headers such a page may read.
-	corsExpose = "ETag, Retry-After, X-Request-Id, Content-Disposition, WWW-Authenticate"
+	corsExpose = "ETag, Last-Modified, Location, Retry-After, X-Request-Id, Content-Disposition, WWW-Authenticate"
 )
 
 // cors is the parsed IOC_CORS_ORIGINS.

@@ -23,6 +23,7 @@ import (
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/feed"
 	"github.com/openioc/ioc/geo"
+	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/report"
 )
 
@@ -60,8 +61,9 @@ func docServer(t *testing.T) *Server {
 	s, err := New(Config{}, Deps{
 		Geo: units, KPIs: noFigures{h}, Auth: auth.NewVerifier("", []byte("x")),
 		Devices: noDevices{}, Alarms: noAlarms{}, Events: noEvents{}, Reports: noReports{},
-		Ingest: ingest,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Documents: noDocuments{},
+		Ingest:    ingest,
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -323,6 +325,24 @@ func (noAlarms) PutRule(_ context.Context, r alarm.Rule, _ string) (alarm.Rule, 
 func (noAlarms) DeleteRule(context.Context, string, string) error       { return nil }
 func (noEvents) Snapshot(context.Context, string) (feed.Message, error) { return feed.Message{}, nil }
 func (noEvents) Density(context.Context, []string, orb.Bound, float64, time.Time) ([]feed.Cell, error) {
+	return nil, nil
+}
+
+// noDocuments stands in for the store of the wall's documents: only its
+// routes matter here.
+type noDocuments struct{}
+
+func (noDocuments) Get(context.Context, string, string) (chstore.Document, error) {
+	return chstore.Document{}, chstore.ErrNotFound
+}
+func (noDocuments) Version(context.Context, string, string, uint32) (chstore.Document, error) {
+	return chstore.Document{}, chstore.ErrNotFound
+}
+func (noDocuments) Versions(context.Context, string, string) ([]chstore.Document, error) {
+	return nil, nil
+}
+func (noDocuments) List(context.Context, string) ([]chstore.Document, error) { return nil, nil }
+func (noDocuments) Write(context.Context, func(chstore.Latest) ([]chstore.Write, error)) ([]chstore.Document, error) {
 	return nil, nil
 }
 

@@ -60,6 +60,7 @@ func (s *Server) routes(m *httpMetrics) {
 	}
 	s.gisRoutes(app, v1, reader)
 	s.tokenRoutes(v1, reader)
+	s.documentRoutes(v1, reader)
 
 	v1.Get("/live", s.authenticate(true), requireRead, upgradeOnly, s.admitLive,
 		websocket.New(s.live, websocket.Config{

@@ -105,6 +105,9 @@ type Deps struct {
 	// stream topics, for new websocket subscriptions and resyncs; nil:
 	// nothing was published, figures are computed.
 	Latest LatestValues
+	// Documents keeps the wall's dashboards, playlists, walls and screens;
+	// nil leaves their routes out.
+	Documents DocumentStore
 	// Revocations is the list of revoked tokens, shared by the nodes;
 	// nil keeps one in memory (a single node, tests).
 	Revocations *auth.Revocations
@@ -276,6 +279,10 @@ func unavailableWhat(route string) string {
 		{"/api/v1/rules", "alarm rules are"},
 		{"/api/v1/periods", "periods are"},
 		{"/api/v1/scoreboard", "the scoreboard is"},
+		{"/api/v1/dashboards", "dashboards are"},
+		{"/api/v1/playlists", "playlists are"},
+		{"/api/v1/walls", "walls are"},
+		{"/api/v1/screens", "screens are"},
 	} {
 		if strings.HasPrefix(route, w.prefix) {
 			return w.what

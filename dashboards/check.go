@@ -170,6 +170,9 @@ var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 // IDPattern is what every document and widget id matches.
 const IDPattern = `^[a-z0-9][a-z0-9-]{0,62}$`
 
+// ValidID says whether id is a valid document id.
+func ValidID(id string) bool { return idRE.MatchString(id) }
+
 func (o *object) id(key string, required bool, what string) (string, bool) {
 	hint := what + ": lower-case letters, digits and hyphens, at most 63, starting with a letter or digit"
 	s, p, ok := o.str(key, required, hint)
