@@ -255,6 +255,17 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		return err
 	}
 
+	// Dashboards: the wall's documents with every version. The folder's
+	// are stored when they changed, and the defaults go into a store that
+	// has no dashboard, before any request can read them.
+	documents, err := chstore.NewDocuments(chstore.DocumentsConfig{}, store, leases)
+	if err != nil {
+		return err
+	}
+	if err := api.ProvisionDocuments(startCtx, documents, hierarchy, cfg.DashboardsDir, logger.With("component", "dashboards")); err != nil {
+		return err
+	}
+
 	// Feed: the ticker of camera events on the events/ topics.
 	events := feed.New(feed.Config{}, store, hierarchy, pub, logger.With("component", "feed"), reg)
 
@@ -334,7 +345,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		CORSOrigins: cfg.CORSOrigins, AccessLog: cfg.AccessLog, HSTS: cfg.TLSCert != "",
 		Hub: hub.Config{MaxPerToken: cfg.WSMaxPerToken, MaxPerAddress: cfg.WSMaxPerAddress}}, api.Deps{
 		Geo: units, KPIs: agg, Auth: auth.NewVerifier(cfg.AdminToken, []byte(cfg.JWTSecret)), Revocations: revocations,
-		Devices: devices, Alarms: alarms, Events: events, Reports: reports,
+		Devices: devices, Alarms: alarms, Events: events, Reports: reports, Documents: documents,
 		Ingest: map[string]fiber.Handler{
 			"dossiers": ingestSvc.Dossiers, "camera-events": ingestSvc.CameraEvents, "sensor-readings": ingestSvc.SensorReadings,
 			"ngsi-ld": ingestSvc.NGSILD, "camera-xml": ingestSvc.CameraXML, "feedback": ingestSvc.Feedback,
