@@ -357,8 +357,8 @@ func precondition(c *fiber.Ctx, k dashboards.Kind, id string, l chstore.Latest) 
 // whose id differs from it.
 func withID(body []byte, id string) ([]byte, *dashboards.InvalidError) {
 	var m map[string]json.RawMessage
-	if json.Unmarshal(body, &m) != nil {
-		return body, nil // Validate says what is wrong with it
+	if json.Unmarshal(body, &m) != nil || m == nil {
+		return body, nil // not an object: Validate says what is wrong with it
 	}
 	raw, ok := m["id"]
 	if !ok {

@@ -260,6 +260,13 @@ func TestDocumentRefusals(t *testing.T) {
 	}
 	expect(t, "nothing stored", e.call(t, "GET", "/api/v1/dashboards/bad", docAdminToken, ""), 404)
 	expect(t, "not JSON", e.call(t, "PUT", "/api/v1/walls/w", docAdminToken, "{"), 400)
+	for _, b := range []string{"null", "[]", `"wall"`} {
+		r := e.call(t, "PUT", "/api/v1/walls/w", docAdminToken, b)
+		expect(t, "not an object: "+b, r, 400)
+		if !strings.Contains(string(r.body), "must be an object (a wall)") {
+			t.Errorf("%s answered %s", b, r.body)
+		}
+	}
 	expect(t, "an id no route takes", e.call(t, "GET", "/api/v1/dashboards/Bad_Id", docAdminToken, ""), 404)
 
 	viewer, operator := docToken(t, auth.Viewer, "leader"), docToken(t, auth.Operator, "duty")
