@@ -80,16 +80,97 @@ type alarm struct {
 	raw      json.RawMessage
 }
 
-// queued is an alarm waiting for, or holding, a wall.
+// queued is an alarm waiting for, or holding, a screen.
 type queued struct {
 	alarm
 	rank  int
 	left  time.Duration // of its time on screen, while it waits
-	until time.Time     // while it holds the screens
+	until time.Time     // while it holds the screen
+}
+
+// takeover is the alarms of one designated screen: the one it shows (the
+// most severe, the oldest among equals) and those waiting. Each screen has
+// its own, since a screen shows only the alarms of its own areas.
+type takeover struct {
+	head  *queued
+	queue []*queued // head first
+	done  map[string]time.Time
+}
+
+func (tk *takeover) holds(id string) bool {
+	return slices.ContainsFunc(tk.queue, func(q *queued) bool { return q.ID == id })
+}
+
+// offer queues an alarm for timeout on screen; it says whether it is new.
+func (tk *takeover) offer(a alarm, timeout time.Duration, now time.Time) bool {
+	if _, done := tk.done[a.ID]; done || tk.holds(a.ID) {
+		return false
+	}
+	tk.queue = append(tk.queue, &queued{alarm: a, rank: severityRank(a.Severity), left: timeout})
+	tk.promote(now)
+	return true
+}
+
+// drop removes an alarm; it says whether the screen held it.
+func (tk *takeover) drop(id string, now time.Time) bool {
+	i := slices.IndexFunc(tk.queue, func(q *queued) bool { return q.ID == id })
+	if i < 0 {
+		return false
+	}
+	tk.queue = slices.Delete(tk.queue, i, i+1)
+	tk.promote(now)
+	return true
+}
+
+// expire ends the alarm whose time is up; it says whether one ended.
+func (tk *takeover) expire(now time.Time) bool {
+	if tk.head == nil || now.Before(tk.head.until) {
+		return false
+	}
+	tk.done[tk.head.ID] = now
+	for id, at := range tk.done {
+		if now.Sub(at) > doneFor {
+			delete(tk.done, id)
+		}
+	}
+	return tk.drop(tk.head.ID, now)
+}
+
+// promote puts the most severe alarm (the oldest among equals) on screen.
+// One that gives way to a more severe one keeps what was left of its time.
+func (tk *takeover) promote(now time.Time) {
+	sort.SliceStable(tk.queue, func(i, j int) bool {
+		a, b := tk.queue[i], tk.queue[j]
+		if a.rank != b.rank {
+			return a.rank > b.rank
+		}
+		if !a.OpenedAt.Equal(b.OpenedAt) {
+			return a.OpenedAt.Before(b.OpenedAt)
+		}
+		return a.ID < b.ID
+	})
+	if len(tk.queue) > maxQueue {
+		tk.queue = tk.queue[:maxQueue]
+	}
+	var next *queued
+	if len(tk.queue) > 0 {
+		next = tk.queue[0]
+	}
+	if next == tk.head {
+		return
+	}
+	if prev := tk.head; prev != nil && tk.holds(prev.ID) {
+		prev.left = max(prev.until.Sub(now), time.Second) // preempted: keeps the rest of its time
+	}
+	if next != nil {
+		next.until = now.Add(next.left)
+	}
+	tk.head = next
 }
 
 // group is the live state of one layout: its schedule, its position in
-// it, and its takeover. Only the node holding the walls lease keeps one.
+// it, and its screens' takeovers. Only the node holding the walls lease
+// keeps one.
 type group struct {
 	layout *layout
 	// override is a show or play command in force: ovPlaylist or
@@ -106,16 +187,16 @@ type group struct {
 	until               time.Time     // end of the step; zero: one dashboard, no rotation
 	remaining           time.Duration // of the step, while a takeover pauses the rotation
 
-	head  *queued   // the alarm on screen
-	queue []*queued // every alarm holding or waiting, head first
-	done  map[string]time.Time
+	// takeovers are the designated screens' alarms. The rotation pauses
+	// while any of them shows one, so that the screens resume in step.
+	takeovers map[string]*takeover
 
 	identify map[string]time.Time // per screen
 	reload   map[string]int64     // per screen
 }
 
 func newGroup(l *layout) *group {
-	return &group{layout: l, done: map[string]time.Time{}, identify: map[string]time.Time{}, reload: map[string]int64{}}
+	return &group{layout: l, takeovers: map[string]*takeover{}, identify: map[string]time.Time{}, reload: map[string]int64{}}
 }
 
 // source is what the group shows: the documents' schedule unless a
@@ -142,21 +223,37 @@ func (g *group) command(playlist, dashboard string, lib *library, h *geo.Hierarc
 
 // relayout takes the documents' new reading of the group: an override
 // ends when the documents' schedule changed since it was given, alarms
-// that no longer qualify leave, and the position is kept when the
-// schedule is the same.
+// leave screens that no longer take them, and the position is kept when
+// the schedule is the same.
 func (g *group) relayout(l *layout, lib *library, h *geo.Hierarchy, now time.Time) {
 	g.layout = l
 	if g.override && g.ovOf != [2]string{l.playlist, l.dashboard} {
 		g.override = false
 	}
 	g.expand(lib, h, now)
-	g.queue = slices.DeleteFunc(g.queue, func(q *queued) bool { return !g.qualifies(q.alarm, h) })
-	g.promote(now)
+	was := g.held()
+	for id, tk := range g.takeovers {
+		m, ok := g.member(id)
+		for _, q := range slices.Clone(tk.queue) {
+			if !ok || !g.designated(id) || !covers(m, q.AreaCode, h) || !g.qualifies(q.alarm) {
+				tk.drop(q.ID, now)
+			}
+		}
+	}
+	g.settle(was, now)
 	for id := range g.identify {
-		if !slices.ContainsFunc(l.members, func(m member) bool { return m.id == id }) {
+		if _, ok := g.member(id); !ok {
 			delete(g.identify, id)
 		}
 	}
+}
+
+func (g *group) member(id string) (member, bool) {
+	i := slices.IndexFunc(g.layout.members, func(m member) bool { return m.id == id })
+	if i < 0 {
+		return member{}, false
+	}
+	return g.layout.members[i], true
 }
 
 // expand reads the steps of the schedule in force again, keeping the
@@ -180,7 +277,7 @@ func (g *group) start(i int, now time.Time) {
 		return
 	}
 	d := time.Duration(g.steps[i].seconds) * time.Second
-	if g.head != nil {
+	if g.held() {
 		g.remaining = d
 		return
 	}
@@ -190,7 +287,7 @@ func (g *group) start(i int, now time.Time) {
 // advance moves the rotation on if its step is over; it says whether it
 // did. A takeover pauses it.
 func (g *group) advance(now time.Time) bool {
-	if g.head != nil || g.until.IsZero() || now.Before(g.until) || len(g.steps) == 0 {
+	if g.held() || g.until.IsZero() || now.Before(g.until) || len(g.steps) == 0 {
 		return false
 	}
 	next := (g.index + 1) % len(g.steps)
@@ -202,7 +299,40 @@ func (g *group) advance(now time.Time) bool {
 	return true
 }
 
-// timeout is how long an alarm holds the group's screens.
+// held says whether a screen of the group shows an alarm.
+func (g *group) held() bool {
+	for _, tk := range g.takeovers {
+		if tk.head != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// heldUntil is when the last alarm on the group's screens gives way
+// unless acknowledged first.
+func (g *group) heldUntil() time.Time {
+	var t time.Time
+	for _, tk := range g.takeovers {
+		if tk.head != nil && tk.head.until.After(t) {
+			t = tk.head.until
+		}
+	}
+	return t
+}
+
+// settle pauses the rotation when the first alarm took a screen, and
+// resumes it, with what was left of its step, when the last one went.
+func (g *group) settle(was bool, now time.Time) {
+	switch held := g.held(); {
+	case !was && held && !g.until.IsZero():
+		g.remaining, g.until = max(g.until.Sub(now), 0), time.Time{}
+	case was && !held && g.remaining > 0:
+		g.until, g.remaining = now.Add(g.remaining), 0
+	}
+}
+
+// timeout is how long an alarm holds a screen.
 func (g *group) timeout() time.Duration {
 	if t := g.layout.takeover; t != nil && t.TimeoutSeconds > 0 {
 		return time.Duration(t.TimeoutSeconds) * time.Second
@@ -210,9 +340,9 @@ func (g *group) timeout() time.Duration {
 	return defaultTimeout
 }
 
-// qualifies says whether a takes the group's screens over: it is open, at
-// or above the takeover's severity, in the areas of the group's screens.
-func (g *group) qualifies(a alarm, h *geo.Hierarchy) bool {
+// qualifies says whether a may take screens of the group over: it is open
+// and at or above the takeover's severity.
+func (g *group) qualifies(a alarm) bool {
 	t := g.layout.takeover
 	if t == nil || a.State != "open" || a.ID == "" {
 		return false
@@ -221,100 +351,73 @@ func (g *group) qualifies(a alarm, h *geo.Hierarchy) bool {
 	if min < 0 {
 		min = severityRank("critical")
 	}
-	if severityRank(a.Severity) < min {
-		return false
-	}
-	for _, area := range g.layout.areas {
-		if h.Contains(area, a.AreaCode) {
+	return severityRank(a.Severity) >= min
+}
+
+// covers says whether unit code lies in m's areas: a screen shows only the
+// alarms of its own areas, which its kiosk token may read.
+func covers(m member, code string, h *geo.Hierarchy) bool {
+	for _, area := range m.areas {
+		if h.Contains(area, code) {
 			return true
 		}
 	}
 	return false
 }
 
-func (g *group) holds(id string) bool {
-	return slices.ContainsFunc(g.queue, func(q *queued) bool { return q.ID == id })
+// designated says whether a takeover shows on screen id: the screens the
+// takeover names, or every screen of the group when it names none.
+func (g *group) designated(id string) bool {
+	t := g.layout.takeover
+	return t != nil && (len(t.Screens) == 0 || slices.Contains(t.Screens, id))
 }
 
-// offer queues a qualifying alarm; it says whether anything changed.
-func (g *group) offer(a alarm, now time.Time) bool {
-	if _, done := g.done[a.ID]; done || g.holds(a.ID) {
+// offer gives a qualifying alarm to every designated screen whose areas
+// hold it; it says whether a screen took it.
+func (g *group) offer(a alarm, h *geo.Hierarchy, now time.Time) bool {
+	if !g.qualifies(a) {
 		return false
 	}
-	g.queue = append(g.queue, &queued{alarm: a, rank: severityRank(a.Severity), left: g.timeout()})
-	g.promote(now)
-	return true
+	was, taken := g.held(), false
+	for _, m := range g.layout.members {
+		if !g.designated(m.id) || !covers(m, a.AreaCode, h) {
+			continue
+		}
+		tk := g.takeovers[m.id]
+		if tk == nil {
+			tk = &takeover{done: map[string]time.Time{}}
+			g.takeovers[m.id] = tk
+		}
+		if tk.offer(a, g.timeout(), now) {
+			taken = true
+		}
+	}
+	g.settle(was, now)
+	return taken
 }
 
-// drop removes an alarm acknowledged or resolved; it says whether the
-// group held it.
+// drop releases an alarm acknowledged or resolved from every screen.
 func (g *group) drop(id string, now time.Time) bool {
-	i := slices.IndexFunc(g.queue, func(q *queued) bool { return q.ID == id })
-	if i < 0 {
-		return false
-	}
-	g.queue = slices.Delete(g.queue, i, i+1)
-	g.promote(now)
-	return true
-}
-
-// expire ends the takeover of an alarm whose time is up; it says whether
-// one ended.
-func (g *group) expire(now time.Time) bool {
-	if g.head == nil || now.Before(g.head.until) {
-		return false
-	}
-	g.done[g.head.ID] = now
-	for id, at := range g.done {
-		if now.Sub(at) > doneFor {
-			delete(g.done, id)
+	was, dropped := g.held(), false
+	for _, tk := range g.takeovers {
+		if tk.drop(id, now) {
+			dropped = true
 		}
 	}
-	return g.drop(g.head.ID, now)
+	g.settle(was, now)
+	return dropped
 }
 
-// promote puts the most severe alarm (the oldest among equals) on screen.
-// One that gives way to a more severe one keeps what was left of its time;
-// the rotation pauses while any alarm holds the screens and resumes where
-// it was when the last one goes.
-func (g *group) promote(now time.Time) {
-	sort.SliceStable(g.queue, func(i, j int) bool {
-		a, b := g.queue[i], g.queue[j]
-		if a.rank != b.rank {
-			return a.rank > b.rank
-		}
-		if !a.OpenedAt.Equal(b.OpenedAt) {
-			return a.OpenedAt.Before(b.OpenedAt)
-		}
-		return a.ID < b.ID
-	})
-	if len(g.queue) > maxQueue {
-		g.queue = g.queue[:maxQueue]
+// holding lists the alarms of the group's screens.
+func (g *group) holding() []*queued {
+	var out []*queued
+	for _, tk := range g.takeovers {
+		out = append(out, tk.queue...)
 	}
-	var next *queued
-	if len(g.queue) > 0 {
-		next = g.queue[0]
-	}
-	if next == g.head {
-		return
-	}
-	prev := g.head
-	if prev != nil && g.holds(prev.ID) {
-		prev.left = max(prev.until.Sub(now), time.Second) // preempted: keeps the rest of its time
-	}
-	switch {
-	case prev == nil && next != nil && !g.until.IsZero(): // pause the rotation
-		g.remaining, g.until = max(g.until.Sub(now), 0), time.Time{}
-	case prev != nil && next == nil && g.remaining > 0: // resume it
-		g.until, g.remaining = now.Add(g.remaining), 0
-	}
-	if next != nil {
-		next.until = now.Add(next.left)
-	}
-	g.head = next
+	return out
 }
 
-// next is when the group must be looked at again: its step ends, its
+// next is when the group must be looked at again: its step ends, an
 // alarm's time is up or a screen stops identifying itself.
 func (g *group) next() time.Time {
 	var t time.Time
@@ -324,8 +427,10 @@ func (g *group) next() time.Time {
 		}
 	}
 	earlier(g.until)
-	if g.head != nil {
-		earlier(g.head.until)
+	for _, tk := range g.takeovers {
+		if tk.head != nil {
+			earlier(tk.head.until)
+		}
 	}
 	for _, u := range g.identify {
 		earlier(u)
@@ -336,9 +441,13 @@ func (g *group) next() time.Time {
 // tick applies the passage of time; it says whether anything changed.
 func (g *group) tick(now time.Time) bool {
 	changed := false
-	for g.expire(now) {
-		changed = true
+	was := g.held()
+	for _, tk := range g.takeovers {
+		for tk.expire(now) {
+			changed = true
+		}
 	}
+	g.settle(was, now)
 	if g.advance(now) {
 		changed = true
 	}
@@ -352,7 +461,7 @@ func (g *group) tick(now time.Time) bool {
 }
 
 // state is what member m must show now.
-func (g *group) state(m member, lib *library, build string, loc *time.Location) State {
+func (g *group) state(m member, lib *library, h *geo.Hierarchy, build string, loc *time.Location) State {
 	s := State{Screen: m.id, Title: m.title, Wall: g.layout.wall, Playlist: g.playlist, Steps: len(g.steps),
 		Part: m.part, Reload: g.reload[m.id], Build: build, Override: g.override, Window: "today"}
 	s.Problem = m.problem
@@ -383,14 +492,15 @@ func (g *group) state(m member, lib *library, build string, loc *time.Location) 
 		return &t
 	}
 	switch {
-	case g.head != nil && g.remaining > 0:
-		s.Until = at(g.head.until.Add(g.remaining))
-	case g.head == nil:
+	case g.held() && g.remaining > 0:
+		s.Until = at(g.heldUntil().Add(g.remaining))
+	case !g.held():
 		s.Until = at(g.until)
 	}
-	if g.head != nil && g.designated(m.id) {
-		t := &Takeover{Alarm: g.head.raw, Until: g.head.until.In(loc), Chime: g.layout.takeover.Chime, Queue: []json.RawMessage{}}
-		for _, q := range g.queue[1:] {
+	if tk := g.takeovers[m.id]; tk != nil && tk.head != nil {
+		t := &Takeover{Alarm: tk.head.raw, Until: tk.head.until.In(loc), Chime: g.layout.takeover != nil && g.layout.takeover.Chime,
+			Queue: []json.RawMessage{}}
+		for _, q := range tk.queue[1:] {
 			t.Queue = append(t.Queue, q.raw)
 		}
 		s.Takeover = t
@@ -401,37 +511,29 @@ func (g *group) state(m member, lib *library, build string, loc *time.Location) 
 	return s
 }
 
-// designated says whether a takeover shows on screen id: the screens the
-// takeover names, or every screen of the group when it names none.
-func (g *group) designated(id string) bool {
-	t := g.layout.takeover
-	return t != nil && (len(t.Screens) == 0 || slices.Contains(t.Screens, id))
-}
-
 // restore takes the position a previous holder of the lease published
-// for the group (the state of its first screen that has one), so that a
-// new holder carries on where the wall is rather than starting over.
+// for the group, so that a new holder carries on where the wall is rather
+// than starting over: the schedule and step of its first screen that has
+// a state (they are the same on every screen), and each screen's
+// takeover, reload count and identification.
 func (g *group) restore(states map[string]State, lib *library, h *geo.Hierarchy, now time.Time) {
-	for _, m := range g.layout.members {
-		if s, ok := states[m.id]; ok {
-			g.reload[m.id] = s.Reload
-			if s.IdentifyUntil != nil && now.Before(*s.IdentifyUntil) {
-				g.identify[m.id] = *s.IdentifyUntil
-			}
-		}
-	}
-	// The schedule and position are the same on every screen of the
-	// group; the takeover is on its designated screens only.
 	var s State
-	var taken *Takeover
 	found := false
+	var heldUntil time.Time // of the alarms on the screens when it was published
 	for _, m := range g.layout.members {
 		st, ok := states[m.id]
-		if ok && !found {
+		if !ok {
+			continue
+		}
+		if !found {
 			s, found = st, true
 		}
-		if ok && st.Takeover != nil && taken == nil {
-			taken = st.Takeover
+		g.reload[m.id] = st.Reload
+		if st.IdentifyUntil != nil && now.Before(*st.IdentifyUntil) {
+			g.identify[m.id] = *st.IdentifyUntil
+		}
+		if st.Takeover != nil && st.Takeover.Until.After(heldUntil) {
+			heldUntil = st.Takeover.Until
 		}
 	}
 	if !found {
@@ -448,34 +550,34 @@ func (g *group) restore(states map[string]State, lib *library, h *geo.Hierarchy,
 	g.expand(lib, h, now)
 	if s.Step < len(g.steps) && g.steps[s.Step].dashboard == s.Dashboard && g.steps[s.Step].seconds > 0 && s.Until != nil {
 		g.index, g.until = s.Step, *s.Until
-		if taken != nil {
-			// Published while paused: until was the takeover's end plus
-			// what was left of the step.
-			g.until = g.until.Add(-taken.Until.Sub(now))
+		if !heldUntil.IsZero() {
+			// Published while paused: until was the last takeover's end
+			// plus what was left of the step.
+			g.until = g.until.Add(-heldUntil.Sub(now))
 		}
 	}
-	if taken == nil {
-		return
-	}
-	for i, raw := range append([]json.RawMessage{taken.Alarm}, taken.Queue...) {
-		q := queuedOf(raw, g)
-		if q == nil || !g.qualifies(q.alarm, h) {
+	was := g.held()
+	for _, m := range g.layout.members {
+		st, ok := states[m.id]
+		if !ok || st.Takeover == nil || !g.designated(m.id) {
 			continue
 		}
-		if i == 0 {
-			q.left = max(taken.Until.Sub(now), time.Second)
+		tk := &takeover{done: map[string]time.Time{}}
+		for i, raw := range append([]json.RawMessage{st.Takeover.Alarm}, st.Takeover.Queue...) {
+			a, ok := decodeAlarm(raw)
+			if !ok || !g.qualifies(a) || !covers(m, a.AreaCode, h) {
+				continue
+			}
+			q := &queued{alarm: a, rank: severityRank(a.Severity), left: g.timeout()}
+			if i == 0 {
+				q.left = max(st.Takeover.Until.Sub(now), time.Second)
+			}
+			tk.queue = append(tk.queue, q)
 		}
-		g.queue = append(g.queue, q)
+		tk.promote(now)
+		g.takeovers[m.id] = tk
 	}
-	g.promote(now)
-}
-
-func queuedOf(raw json.RawMessage, g *group) *queued {
-	a, ok := decodeAlarm(raw)
-	if !ok {
-		return nil
-	}
-	return &queued{alarm: a, rank: severityRank(a.Severity), left: g.timeout()}
+	g.settle(was, now)
 }
 
 func decodeAlarm(raw json.RawMessage) (alarm, bool) {

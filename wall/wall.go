@@ -3,11 +3,11 @@
 // It owns the rotation of playlists (a screen's, or a wall's, whose
 // screens all show the same step at the same time), the commands
 // operators give screens (show, play, reload, identify), the alarm
-// takeover (an alarm at or above a wall's severity, opening in its
-// screens' areas, takes the designated screens over until acknowledged or
-// until its time is up; several queue by severity; the rotation then
-// resumes where it was), and the reports pages make of themselves (last
-// seen, build).
+// takeover (an alarm at or above a wall's severity takes over each
+// designated screen whose areas hold it, until acknowledged or until its
+// time is up; several queue by severity, per screen; the wall's rotation
+// pauses meanwhile and then resumes where it was), and the reports pages
+// make of themselves (last seen, build).
 //
 // One node at a time runs the walls: the one holding the walls lease. It
 // publishes the state of every screen, stamped with versions that start
@@ -552,12 +552,12 @@ func (w *Walls) takeAlarms(payload []byte, now time.Time) {
 		if a, ok := decodeAlarm(msg.Change.Alarm); ok {
 			for _, g := range w.groups {
 				switch {
-				case msg.Change.Action == "opened" && g.qualifies(a, w.h):
-					if g.offer(a, now) {
+				case msg.Change.Action == "opened":
+					if g.offer(a, w.h, now) {
 						w.m.takeovers.Inc()
-						w.logger.Info("alarm takes a wall over", "alarm", a.ID, "severity", a.Severity, "area", a.AreaCode, "layout", g.layout.key)
+						w.logger.Info("alarm takes screens over", "alarm", a.ID, "severity", a.Severity, "area", a.AreaCode, "layout", g.layout.key)
 					}
-				case msg.Change.Action != "opened":
+				default:
 					g.drop(a.ID, now)
 				}
 			}
@@ -567,26 +567,24 @@ func (w *Walls) takeAlarms(payload []byte, now time.Time) {
 		return
 	}
 	open := map[string]alarm{}
+	var ids []string
 	for _, raw := range msg.Open {
 		if a, ok := decodeAlarm(raw); ok {
 			open[a.ID] = a
+			ids = append(ids, a.ID)
 		}
 	}
+	sort.Strings(ids)
 	for _, g := range w.groups {
-		for _, q := range append([]*queued(nil), g.queue...) {
+		for _, q := range g.holding() {
 			if a, ok := open[q.ID]; w.h.Contains(msg.Area, q.AreaCode) && (!ok || a.State != "open") {
 				g.drop(q.ID, now)
 			}
 		}
 		// One that opened while nobody ran the walls: it has not had its
 		// time on screen if it opened less than that time ago.
-		ids := make([]string, 0, len(open))
-		for id := range open {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
 		for _, id := range ids {
-			if a := open[id]; g.qualifies(a, w.h) && now.Sub(a.OpenedAt) < g.timeout() && g.offer(a, now) {
+			if a := open[id]; now.Sub(a.OpenedAt) < g.timeout() && g.offer(a, w.h, now) {
 				w.m.takeovers.Inc()
 			}
 		}
@@ -639,7 +637,7 @@ func (w *Walls) publish(t *term, force bool) error {
 	var outs []out
 	for _, g := range w.groups {
 		for _, m := range g.layout.members {
-			b, err := json.Marshal(g.state(m, w.lib, w.cfg.Build, w.cfg.Location))
+			b, err := json.Marshal(g.state(m, w.lib, w.h, w.cfg.Build, w.cfg.Location))
 			if err != nil {
 				w.mu.Unlock()
 				return fmt.Errorf("encode the state of screen %s: %w", m.id, err)
@@ -704,7 +702,7 @@ func (w *Walls) State(ctx context.Context, id string) (State, error) {
 	if g := w.groups[w.byScr[id]]; g != nil {
 		for _, m := range g.layout.members {
 			if m.id == id {
-				s := g.state(m, w.lib, w.cfg.Build, w.cfg.Location)
+				s := g.state(m, w.lib, w.h, w.cfg.Build, w.cfg.Location)
 				w.mu.RUnlock()
 				return s, nil
 			}
@@ -726,7 +724,7 @@ func (w *Walls) computed(lib *library, layouts map[string]*layout, id string) St
 			if m.id == id {
 				g := newGroup(l)
 				g.expand(lib, w.h, w.clock.Now())
-				return g.state(m, lib, w.cfg.Build, w.cfg.Location)
+				return g.state(m, lib, w.h, w.cfg.Build, w.cfg.Location)
 			}
 		}
 	}

@@ -553,3 +553,52 @@ func TestDocumentsChange(t *testing.T) {
 		t.Errorf("after the wall changed: s1 %+v s3 %+v (versions %s, %s)", s1, s3, v1, v3)
 	}
 }
+
+// TestTakeoverStaysInScreenAreas: a screen shows only the alarms of its own
+// areas, which its kiosk token may read: an alarm in another screen's
+// areas does not take a designated screen over, and another screen of the
+// wall never shows it.
+func TestTakeoverStaysInScreenAreas(t *testing.T) {
+	f := newFixture(t)
+	for kind, doc := range map[string]string{
+		KindScreen: `{"id":"a","areas":["26740"]}`,
+		KindWall: `{"id":"wall-2","columns":2,"rows":1,"dashboard":"ops-79",
+			"screens":[{"screen":"a","col":0,"row":0},{"screen":"b","col":1,"row":0}],
+			"takeover":{"min_severity":"critical","screens":["a","b"]}}`,
+	} {
+		if err := f.docs.Put(kind, json.RawMessage(doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.docs.Put(KindScreen, json.RawMessage(`{"id":"b","areas":["25747"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := f.run()
+	f.await("a", "its dashboard", func(s State) bool { return s.Dashboard == "ops-79" })
+	inB := alarmOf("ALM-b", "critical", "25747", f.clock.Now())
+	f.alarm("opened", inB, inB)
+	f.await("b", "ALM-b", func(s State) bool { return s.Takeover != nil })
+	inA := alarmOf("ALM-a", "critical", "26740", f.clock.Now().Add(time.Second))
+	f.alarm("opened", inA, inA)
+	if _, err := w.Command(context.Background(), Command{Screen: "a", Op: OpReload}); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := f.await("a", "the reload after the alarms", func(s State) bool { return s.Reload == 1 })
+	b, _, _ := f.state("b")
+	if a.Takeover == nil || !strings.Contains(string(a.Takeover.Alarm), "ALM-a") || b.Takeover == nil || !strings.Contains(string(b.Takeover.Alarm), "ALM-b") {
+		t.Fatalf("takeovers: a %+v, b %+v; want each screen its own area's alarm", a.Takeover, b.Takeover)
+	}
+	for _, c := range []struct {
+		name string
+		s    State
+		not  string
+	}{{"a", a, "ALM-b"}, {"b", b, "ALM-a"}} {
+		if c.s.Takeover == nil {
+			continue
+		}
+		raw, _ := json.Marshal(c.s.Takeover)
+		if strings.Contains(string(raw), c.not) {
+			t.Errorf("screen %s shows %s, an alarm outside its areas: %s", c.name, c.not, raw)
+		}
+	}
+}
