@@ -290,7 +290,7 @@ func (w *Walls) Run(ctx context.Context) error {
 		w.logger.Warn(what+" failed; retrying", "err", err)
 	}
 
-	if err := w.load(ctx); err != nil && ctx.Err() == nil {
+	if err := w.Load(ctx); err != nil && ctx.Err() == nil {
 		w.m.errors.Inc()
 		w.logger.Warn("read the wall documents; retrying at the next reload", "err", err)
 	}
@@ -341,7 +341,7 @@ func (w *Walls) Run(ctx context.Context) error {
 			}
 			if reloadNow {
 				nextReload = w.clock.Now().Add(w.cfg.Reload)
-				fail("reading the wall documents", w.load(ctx))
+				fail("reading the wall documents", w.Load(ctx))
 			}
 			if t != nil && t.running {
 				w.apply(evs)
@@ -359,7 +359,7 @@ func (w *Walls) Run(ctx context.Context) error {
 			}
 		case <-reload:
 			nextReload = w.clock.Now().Add(w.cfg.Reload)
-			if err := w.load(ctx); err != nil {
+			if err := w.Load(ctx); err != nil {
 				w.m.errors.Inc()
 				w.logger.Warn("read the wall documents; retrying at the next reload", "err", err)
 			} else if t != nil && !t.running {
@@ -411,9 +411,11 @@ func (w *Walls) campaign(ctx context.Context, won chan<- *lease.Lease) {
 	}
 }
 
-// load reads the documents; while leading, every group takes the new
-// reading.
-func (w *Walls) load(ctx context.Context) error {
+// Load reads the documents now; while leading, every group takes the new
+// reading. Run calls it at start and every Reload; a node calls it before
+// serving, so that screen topics can be checked from the first
+// connection.
+func (w *Walls) Load(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	lib, err := loadLibrary(rctx, w.docs)
@@ -461,7 +463,7 @@ func (w *Walls) takeOver(t *term) error {
 	w.groups, w.last = map[string]*group{}, map[string][]byte{}
 	w.mu.Unlock()
 	w.leading.Store(true) // from here alarms and commands queue for the loop
-	if err := w.load(t.ctx); err != nil {
+	if err := w.Load(t.ctx); err != nil {
 		return err // the next reload takes over again
 	}
 	w.mu.RLock()

@@ -72,6 +72,9 @@ func NewKiosks(secret []byte, store KioskLinkStore, revoked Revoked) *Kiosks {
 	return &Kiosks{secret: secret, store: store, revoked: revoked, now: time.Now}
 }
 
+// CanIssue says whether tokens can be signed: IOC_JWT_SECRET is set.
+func (k *Kiosks) CanIssue() bool { return len(k.secret) > 0 }
+
 // Issue signs a kiosk token for screen over areas, valid for ttl
 // (DefaultKioskTTL when 0), and stores its short link; by is who asked.
 func (k *Kiosks) Issue(ctx context.Context, screen string, areas []string, subject string, ttl time.Duration, by string) (KioskToken, error) {
