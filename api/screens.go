@@ -119,7 +119,11 @@ func (s *Server) commandScreen(c *fiber.Ctx) error {
 	}
 	id := strings.Clone(c.Params("id"))
 	var cmd wall.Command
-	if err := strictJSON(c.Body(), &cmd); err != nil {
+	raw, err := s.bodies.Bytes(c)
+	if err != nil {
+		return err
+	}
+	if err := strictJSON(raw, &cmd); err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, `body: `+err.Error()+` (send {"op":"show","dashboard":"…"}, {"op":"play","playlist":"…"}, {"op":"reload"} or {"op":"identify"})`)
 	}
 	if cmd.Screen != "" && cmd.Screen != id {
@@ -164,7 +168,11 @@ func (s *Server) screenSeen(c *fiber.Ctx) error {
 		return fiber.NewError(fiber.StatusForbidden, "a screen is reported by its own kiosk token, or by an operator or admin token")
 	}
 	var body seenBody
-	if err := strictJSON(c.Body(), &body); err != nil {
+	raw, err := s.bodies.Bytes(c)
+	if err != nil {
+		return err
+	}
+	if err := strictJSON(raw, &body); err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, `body: `+err.Error()+` (send {"build":"…","version":"<the screen state's version shown>"})`)
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
@@ -174,7 +182,7 @@ func (s *Server) screenSeen(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	err := s.d.Screens.Seen(ctx, wall.Report{Screen: id, Build: body.Build, Version: body.Version})
+	err = s.d.Screens.Seen(ctx, wall.Report{Screen: id, Build: body.Build, Version: body.Version})
 	var invalid *wall.InvalidError
 	switch {
 	case errors.As(err, &invalid):
@@ -204,8 +212,12 @@ func (s *Server) issueKiosk(c *fiber.Ctx) error {
 		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("%q is not a screen id: ids are 1 to 63 lower-case letters, digits and '-'", id))
 	}
 	var body kioskBody
-	if len(c.Body()) > 0 {
-		if err := strictJSON(c.Body(), &body); err != nil {
+	raw, err := s.bodies.Bytes(c)
+	if err != nil {
+		return err
+	}
+	if len(raw) > 0 {
+		if err := strictJSON(raw, &body); err != nil {
 			return fiber.NewError(fiber.StatusBadRequest, `body: `+err.Error()+` (send {"areas":["79"],"ttl":"8760h"}, both optional)`)
 		}
 	}
