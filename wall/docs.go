@@ -2,6 +2,8 @@ package wall
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -147,27 +149,33 @@ type library struct {
 	walls      map[string]wallDoc
 	playlists  map[string]playlistDoc
 	dashboards map[string]dashboardDoc
+	// revs are the dashboards' revisions: a digest of each document, so
+	// that a screen's state changes, and its page reads the dashboard
+	// again, when an admin edits the dashboard it shows.
+	revs map[string]string
 }
 
 func loadLibrary(ctx context.Context, docs Documents) (*library, error) {
-	lib := &library{}
+	lib := &library{revs: map[string]string{}}
 	var err error
-	if lib.screens, err = loadKind[screenDoc](ctx, docs, KindScreen); err != nil {
+	if lib.screens, err = loadKind[screenDoc](ctx, docs, KindScreen, nil); err != nil {
 		return nil, err
 	}
-	if lib.walls, err = loadKind[wallDoc](ctx, docs, KindWall); err != nil {
+	if lib.walls, err = loadKind[wallDoc](ctx, docs, KindWall, nil); err != nil {
 		return nil, err
 	}
-	if lib.playlists, err = loadKind[playlistDoc](ctx, docs, KindPlaylist); err != nil {
+	if lib.playlists, err = loadKind[playlistDoc](ctx, docs, KindPlaylist, nil); err != nil {
 		return nil, err
 	}
-	if lib.dashboards, err = loadKind[dashboardDoc](ctx, docs, KindDashboard); err != nil {
+	if lib.dashboards, err = loadKind[dashboardDoc](ctx, docs, KindDashboard, lib.revs); err != nil {
 		return nil, err
 	}
 	return lib, nil
 }
 
-func loadKind[T any](ctx context.Context, docs Documents, kind string) (map[string]T, error) {
+// loadKind reads the documents of kind by id, and (revs not nil) their
+// revisions.
+func loadKind[T any](ctx context.Context, docs Documents, kind string, revs map[string]string) (map[string]T, error) {
 	raw, err := docs.List(ctx, kind)
 	if err != nil {
 		return nil, fmt.Errorf("read %s documents: %w", kind, err)
@@ -184,6 +192,10 @@ func loadKind[T any](ctx context.Context, docs Documents, kind string) (map[stri
 			continue
 		}
 		out[head.ID] = v
+		if revs != nil {
+			sum := sha256.Sum256(b)
+			revs[head.ID] = hex.EncodeToString(sum[:6])
+		}
 	}
 	return out, nil
 }

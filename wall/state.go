@@ -23,9 +23,12 @@ type State struct {
 	// Dashboard, Area and Window say what to render: the dashboard's
 	// "$area" is Area.
 	Dashboard string `json:"dashboard"`
-	Area      string `json:"area"`
-	Window    string `json:"window"`
-	Part      Part   `json:"part"`
+	// DashboardRev changes whenever the dashboard's document does: a page
+	// reads the dashboard again when it sees it change.
+	DashboardRev string `json:"dashboard_rev"`
+	Area         string `json:"area"`
+	Window       string `json:"window"`
+	Part         Part   `json:"part"`
 	// Until is when the rotation moves on (null: one dashboard, shown until
 	// told otherwise). While a takeover holds the wall the rotation is
 	// paused: Until is then the takeover's end plus what was left of the
@@ -470,7 +473,7 @@ func (g *group) state(m member, lib *library, h *geo.Hierarchy, build string, lo
 	}
 	if g.index < len(g.steps) {
 		st := g.steps[g.index]
-		s.Step, s.Dashboard = g.index, st.dashboard
+		s.Step, s.Dashboard, s.DashboardRev = g.index, st.dashboard, lib.revs[st.dashboard]
 		d := lib.dashboards[st.dashboard]
 		if d.Window != "" {
 			s.Window = d.Window

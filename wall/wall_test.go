@@ -546,11 +546,25 @@ func TestDocumentsChange(t *testing.T) {
 		"screens":[{"screen":"s1","col":0,"row":0},{"screen":"s2","col":1,"row":0},{"screen":"s3","col":2,"row":0}]}`)); err != nil {
 		t.Fatal(err)
 	}
+	// The dashboard shown is edited: its revision changes.
+	before, _, _ := f.state("s2")
+	if err := f.docs.Put(KindDashboard, json.RawMessage(`{"id":"ops-79","area":"79","window":"24h"}`)); err != nil {
+		t.Fatal(err)
+	}
 	w.Reload()
 	s3, v3 := f.await("s3", "joining the wall", func(s State) bool { return s.Playlist == "short" })
 	s1, v1 := f.await("s1", "the new schedule", func(s State) bool { return s.Playlist == "short" })
 	if s1.Override || v1 != v3 || s3.Part != (Part{Col: 2, Columns: 3, Rows: 1}) || s1.Part.Columns != 3 {
 		t.Errorf("after the wall changed: s1 %+v s3 %+v (versions %s, %s)", s1, s3, v1, v3)
+	}
+	if before.Dashboard != "ops-79" || before.DashboardRev == "" {
+		t.Fatalf("s2 showed %s rev %q before, want ops-79 with a revision", before.Dashboard, before.DashboardRev)
+	}
+	// Step 1 of "short" is ops-79, edited.
+	f.clock.Advance(15 * time.Second)
+	s2, _ := f.await("s2", "ops-79 again", func(s State) bool { return s.Dashboard == "ops-79" })
+	if s2.DashboardRev == before.DashboardRev || s2.Window != "24h" {
+		t.Errorf("ops-79 after its edit: rev %s window %s, want a new revision (was %s) and 24h", s2.DashboardRev, s2.Window, before.DashboardRev)
 	}
 }
 
