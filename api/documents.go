@@ -168,6 +168,17 @@ func (s *Server) documentRoutes(v1 fiber.Router, reader fiber.Handler) {
 	}
 }
 
+// writeDocuments stores new versions and has the walls of this node read
+// the documents again at once (other nodes do within their re-read
+// interval), so that a screen shows an edited dashboard without waiting.
+func (s *Server) writeDocuments(ctx context.Context, plan func(chstore.Latest) ([]chstore.Write, error)) ([]chstore.Document, error) {
+	stored, err := s.d.Documents.Write(ctx, plan)
+	if r, ok := s.d.Screens.(interface{ Reload() }); ok && err == nil && len(stored) > 0 {
+		r.Reload()
+	}
+	return stored, err
+}
+
 // documentVersion is one version of a document, without its body.
 type documentVersion struct {
 	Kind    string    `json:"kind"`
@@ -398,7 +409,7 @@ func (s *Server) putDocument(k dashboards.Kind) fiber.Handler {
 		var same *chstore.Document
 		created := false
 		h := s.d.KPIs.Hierarchy()
-		stored, err := s.d.Documents.Write(ctx, func(l chstore.Latest) ([]chstore.Write, error) {
+		stored, err := s.writeDocuments(ctx, func(l chstore.Latest) ([]chstore.Write, error) {
 			same, created = nil, false
 			if err := precondition(c, k, id, l); err != nil {
 				return nil, err
@@ -465,7 +476,7 @@ func (s *Server) deleteDocument(k dashboards.Kind) fiber.Handler {
 		ctx, cancel := s.documentCtx(c)
 		defer cancel()
 		var gone chstore.Document
-		stored, err := s.d.Documents.Write(ctx, func(l chstore.Latest) ([]chstore.Write, error) {
+		stored, err := s.writeDocuments(ctx, func(l chstore.Latest) ([]chstore.Write, error) {
 			cur, ok := l.Get(string(k), id)
 			if !ok || cur.Deleted {
 				gone = cur
@@ -544,7 +555,7 @@ func (s *Server) importDocuments(c *fiber.Ctx) error {
 	ctx, cancel := s.documentCtx(c)
 	defer cancel()
 	p := &saveSet{h: s.d.KPIs.Hierarchy(), srcs: srcs, by: actor(principal(c))}
-	stored, err := s.d.Documents.Write(ctx, p.plan)
+	stored, err := s.writeDocuments(ctx, p.plan)
 	switch {
 	case errors.As(err, &inv):
 		return invalid(c, "the import", inv)

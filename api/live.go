@@ -106,7 +106,7 @@ func parseTopic(topic string) (liveTopic, error) {
 	parts := strings.Split(topic, "/")
 	w, known := windowed[parts[0]]
 	if !known || len(parts) < 2 || len(parts) > 3 || parts[1] == "" || (!w && len(parts) == 3) {
-		return liveTopic{}, fmt.Errorf("unknown topic %q: topics are kpi/{area} and map/{area} (today), kpi/{area}/{window} and map/{area}/{window} with window 24h, 7d or 30d, and alarms/{area}, events/{area}, devices/{area}", topic)
+		return liveTopic{}, fmt.Errorf("unknown topic %q: topics are kpi/{area} and map/{area} (today), kpi/{area}/{window} and map/{area}/{window} with window 24h, 7d or 30d, alarms/{area}, events/{area}, devices/{area}, and screen/{id}", topic)
 	}
 	t := liveTopic{kind: parts[0], area: parts[1], window: aggregate.Today}
 	if len(parts) == 3 {
@@ -141,7 +141,13 @@ func (t topics) Admit(p auth.Principal) *hub.CloseError {
 	return nil
 }
 
+// screenTopic is the prefix of the topics of screens' states.
+const screenTopic = "screen/"
+
 func (t topics) Resolve(p auth.Principal, topic string) (hub.Route, error) {
+	if id, ok := strings.CutPrefix(topic, screenTopic); ok {
+		return t.resolveScreen(p, id)
+	}
 	lt, err := parseTopic(topic)
 	if err != nil {
 		return hub.Route{}, err
@@ -164,6 +170,37 @@ func (t topics) Resolve(p auth.Principal, topic string) (hub.Route, error) {
 		return hub.Route{}, fmt.Errorf("topic %q is not served by this node", topic)
 	}
 	return hub.Route{Name: lt.name(), Stream: lt.kind == "events", Safety: lt.kind == "alarms" || lt.kind == "devices"}, nil
+}
+
+// resolveScreen lets a kiosk follow its own screen only, an operator the
+// screens whose areas it covers, an admin any: a screen's state names its
+// areas' alarms when they take it over.
+func (t topics) resolveScreen(p auth.Principal, id string) (hub.Route, error) {
+	if !auth.ValidScreenID(id) {
+		return hub.Route{}, fmt.Errorf("unknown topic %q: screen/{id} takes a screen id (lower-case letters, digits and '-')", screenTopic+id)
+	}
+	if t.s.d.Screens == nil {
+		return hub.Route{}, fmt.Errorf("topic %q is not served by this node", screenTopic+id)
+	}
+	if ce := t.Admit(p); ce != nil {
+		return hub.Route{}, ce
+	}
+	switch {
+	case p.Role == auth.Kiosk:
+		if p.Screen != id {
+			return hub.Route{}, fmt.Errorf("this kiosk token is for screen %s: it may not follow screen %s", p.Screen, id)
+		}
+	case p.Role == auth.Admin || p.Role == auth.Operator && p.Unrestricted():
+	case p.Role == auth.Operator:
+		areas, ok := t.s.d.Screens.ScreenAreas(id)
+		if !ok || !t.s.coversAll(p, areas) {
+			return hub.Route{}, fmt.Errorf("your token does not cover every area of screen %s", id)
+		}
+	default:
+		return hub.Route{}, fmt.Errorf("screen topics are for the screen's kiosk token, operators and admins; a %s token may not follow screen %s", p.Role, id)
+	}
+	// Served first, like alarms: it says what the page must show at all.
+	return hub.Route{Name: screenTopic + id, Safety: true}, nil
 }
 
 // Latest reads the bus's latest-value store.
@@ -192,6 +229,13 @@ func (t topics) Current(ctx context.Context, topic string) (bus.Message, error) 
 }
 
 func (t topics) current(ctx context.Context, topic string) ([]byte, error) {
+	if id, ok := strings.CutPrefix(topic, screenTopic); ok {
+		st, err := t.s.d.Screens.State(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(st)
+	}
 	lt, err := parseTopic(topic)
 	if err != nil {
 		return nil, err

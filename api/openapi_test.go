@@ -58,12 +58,14 @@ func docServer(t *testing.T) *Server {
 	for _, name := range []string{"dossiers", "camera-events", "sensor-readings", "ngsi-ld", "camera-xml", "feedback"} {
 		ingest[name] = func(c *fiber.Ctx) error { return nil }
 	}
+	screens, _ := testScreens(t, h, nil)
 	s, err := New(Config{}, Deps{
 		Geo: units, KPIs: noFigures{h}, Auth: auth.NewVerifier("", []byte("x")),
 		Devices: noDevices{}, Alarms: noAlarms{}, Events: noEvents{}, Reports: noReports{},
 		Documents: noDocuments{},
-		Ingest:    ingest,
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Screens:   screens, Kiosks: auth.NewKiosks([]byte("x"), auth.NewMemoryKioskLinks(), nil),
+		Ingest: ingest,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -66,6 +66,10 @@ var queryParams = map[string][]string{
 	"GET /api/v1/screens/:id/versions":    nil,
 	"PUT /api/v1/screens/:id":             nil,
 	"DELETE /api/v1/screens/:id":          nil,
+	"POST /api/v1/screens/:id/command":    nil,
+	"POST /api/v1/screens/:id/seen":       nil,
+	"POST /api/v1/screens/:id/tokens":     nil,
+	"GET /k/:code":                        nil,
 
 	"GET /api/v1/areas/:code/kpis":          {"window", "hierarchy"},
 	"GET /api/v1/areas/:code/children/kpis": {"format", "window", "hierarchy"},

@@ -32,6 +32,9 @@ func (s *Server) routes(m *httpMetrics) {
 
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
+	if s.d.Kiosks != nil {
+		app.Get("/k/:code", s.openKioskLink) // no token: the code stands for one
+	}
 	s.dashboard(app)
 
 	if s.d.Gatherer != nil {
@@ -60,6 +63,11 @@ func (s *Server) routes(m *httpMetrics) {
 	}
 	s.gisRoutes(app, v1, reader)
 	s.tokenRoutes(v1, reader)
+	// Before the documents: GET /api/v1/screens is the screens with what
+	// each shows and when it was last seen, their documents included.
+	if s.d.Screens != nil {
+		s.screenRoutes(v1, reader)
+	}
 	s.documentRoutes(v1, reader)
 
 	v1.Get("/live", s.authenticate(true), requireRead, upgradeOnly, s.admitLive,
@@ -108,7 +116,7 @@ func principal(c *fiber.Ctx) auth.Principal {
 
 func requireRead(c *fiber.Ctx) error {
 	if !principal(c).CanRead() {
-		return fiber.NewError(fiber.StatusForbidden, "this token may only push records; reading needs a viewer, operator or admin token")
+		return fiber.NewError(fiber.StatusForbidden, "this token may only push records; reading needs a viewer, operator, kiosk or admin token")
 	}
 	return c.Next()
 }

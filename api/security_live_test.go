@@ -66,7 +66,7 @@ func TestSecurityMatrixLive(t *testing.T) {
 	units := []string{"26740", "79", "01", "00004", "28108", "23710", "28", "760"}
 	var topics []string
 	for _, u := range units {
-		for _, f := range []string{"kpi/%s", "kpi/%s/24h", "map/%s", "map/%s/7d", "alarms/%s", "events/%s", "devices/%s"} {
+		for _, f := range []string{"kpi/%s", "kpi/%s/24h", "map/%s", "map/%s/7d", "alarms/%s", "events/%s", "devices/%s", "screen/s-%s"} {
 			topics = append(topics, fmt.Sprintf(f, u))
 		}
 	}
@@ -105,6 +105,18 @@ func TestSecurityMatrixLive(t *testing.T) {
 			msg := got[topic]
 			code := strings.Split(topic, "/")[1]
 			inScope := w.p.Covers(cur, code)
+			if id, ok := strings.CutPrefix(topic, "screen/"); ok {
+				// A kiosk follows its own screen, an operator those whose
+				// areas it covers, an admin any (one the documents do not
+				// name shows that); nobody else.
+				code = strings.TrimPrefix(id, "s-")
+				_, named := m.screens.ScreenAreas(id)
+				inScope = w.p.Role == auth.Kiosk && w.p.Screen == id || w.p.Role == auth.Admin ||
+					w.p.Role == auth.Operator && (w.p.Unrestricted() || named && w.p.Covers(cur, code))
+				if msg.Type == "error" && inScope {
+					t.Errorf("live as %s: %s: refused in scope: %s", w.name, topic, msg.Error)
+				}
+			}
 			switch {
 			case msg.Type == "snapshot" && !inScope:
 				t.Errorf("live as %s: %s: OUT-OF-SCOPE READ: a snapshot of %s", w.name, topic, msg.Data)

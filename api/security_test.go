@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -28,6 +29,7 @@ import (
 	"github.com/openioc/ioc/feed"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/report"
+	"github.com/openioc/ioc/wall"
 )
 
 // The security matrix: every route the server registers, asked by every
@@ -243,6 +245,7 @@ type matrixServer struct {
 	scope   *oracle
 	writes  *writes
 	revs    *auth.Revocations
+	screens *wall.Walls
 }
 
 func newMatrixServer(t *testing.T, cfg Config) *matrixServer {
@@ -270,17 +273,19 @@ func newMatrixServer(t *testing.T, cfg Config) *matrixServer {
 	if cfg.AuthFailuresPerMinute == 0 {
 		cfg.AuthFailuresPerMinute = 100000
 	}
+	screens, _ := testScreens(t, h, nil, "26740", "79", "01", "00004", "28108", "23710")
 	s, err := New(cfg, Deps{
 		Geo: reg, KPIs: matrixFigures{&fakeFigures{reg: reg, h: h}}, Auth: auth.NewVerifier(gisAdmin, gisSecret),
 		Devices: matrixDevices{devs, w}, Alarms: matrixAlarms{h, alarms, w}, Events: matrixEvents{&fakeEvents{h: h}},
 		Reports: matrixReports{h, w}, Ingest: ingest, Revocations: revs, Gatherer: metrics, Registerer: metrics,
+		Screens: countedScreens{screens, w}, Kiosks: auth.NewKiosks(gisSecret, countedLinks{auth.NewMemoryKioskLinks(), w}, revs),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	scope := newOracle(reg)
-	return &matrixServer{s: s, reg: metrics, geo: reg, scope: scope, writes: w, revs: revs}
+	return &matrixServer{s: s, reg: metrics, geo: reg, scope: scope, writes: w, revs: revs, screens: screens}
 }
 
 // oracle is the scope rule written out again, independently of auth.Scope,
@@ -364,23 +369,26 @@ func matrixPrincipals(t testing.TB, scope auth.Coverage) []who {
 	t.Helper()
 	out := []who{{name: "no token"}, {name: "admin", token: gisAdmin, p: auth.Principal{Role: auth.Admin}}}
 	for _, c := range []struct {
-		role  auth.Role
-		areas []string
+		role   auth.Role
+		areas  []string
+		screen string
 	}{
-		{auth.Admin, []string{"*"}},
-		{auth.Viewer, []string{"*"}},
-		{auth.Viewer, []string{"26740"}}, // a commune of 79
-		{auth.Viewer, []string{"79"}},    // a province
-		{auth.Viewer, []string{"01"}},    // another province
-		{auth.Viewer, []string{"28108"}}, // vn-2025's Can Duoc; jp-2021's 28108 is Kobe's Tarumi-ku
-		{auth.Viewer, []string{"23710"}}, // vn-2025's Ia Bang; vn-2024's 23710 went into 23869
-		{auth.Operator, []string{"*"}},
-		{auth.Operator, []string{"26740"}},
-		{auth.Operator, []string{"01"}},
-		{auth.Ingest, []string{"*"}},
-		{auth.Ingest, []string{"26740"}},
+		{auth.Admin, []string{"*"}, ""},
+		{auth.Viewer, []string{"*"}, ""},
+		{auth.Viewer, []string{"26740"}, ""}, // a commune of 79
+		{auth.Viewer, []string{"79"}, ""},    // a province
+		{auth.Viewer, []string{"01"}, ""},    // another province
+		{auth.Viewer, []string{"28108"}, ""}, // vn-2025's Can Duoc; jp-2021's 28108 is Kobe's Tarumi-ku
+		{auth.Viewer, []string{"23710"}, ""}, // vn-2025's Ia Bang; vn-2024's 23710 went into 23869
+		{auth.Operator, []string{"*"}, ""},
+		{auth.Operator, []string{"26740"}, ""},
+		{auth.Operator, []string{"01"}, ""},
+		{auth.Ingest, []string{"*"}, ""},
+		{auth.Ingest, []string{"26740"}, ""},
+		{auth.Kiosk, []string{"26740"}, screenOf("26740")},
+		{auth.Kiosk, []string{"79"}, screenOf("79")},
 	} {
-		p := auth.Principal{Role: c.role, Areas: c.areas}
+		p := auth.Principal{Role: c.role, Areas: c.areas, Screen: c.screen}
 		tok, err := auth.Issue(gisSecret, p, time.Hour, time.Now())
 		if err != nil {
 			t.Fatal(err)
@@ -456,6 +464,7 @@ type request struct {
 	also              [][2]string               // more units (hierarchy, code) the request needs covered
 	may               func(auth.Principal) bool // roles that may make it at all
 	public            bool
+	status            int // of a public request, when not 200
 	write             bool
 }
 
@@ -686,6 +695,32 @@ func routeCases(reg *geo.Registry) map[string]func(tg target) []request {
 		"GET /api/v1/tokens/revoked": once(get("/api/v1/tokens/revoked", "", "", mayAdmin)),
 		"POST /api/v1/tokens/:jti/revoke": once(request{method: "POST", url: "/api/v1/tokens/0123456789abcdef/revoke", body: `{"reason":"matrix"}`,
 			may: mayAdmin, write: true}),
+		"GET /api/v1/screens": once(get("/api/v1/screens", "", "", mayAct)),
+		"POST /api/v1/screens/:id/command": func(tg target) []request {
+			if !cur(tg) {
+				return nil
+			}
+			return []request{{method: "POST", url: "/api/v1/screens/" + screenOf(tg.code) + "/command", body: `{"op":"identify"}`,
+				h: tg.h, code: tg.code, may: mayAct, write: true}}
+		},
+		"POST /api/v1/screens/:id/seen": func(tg target) []request {
+			if !cur(tg) {
+				return nil
+			}
+			id := screenOf(tg.code)
+			own := func(p auth.Principal) bool { return p.CanAct() || p.Role == auth.Kiosk && p.Screen == id }
+			return []request{{method: "POST", url: "/api/v1/screens/" + id + "/seen", body: `{"build":"matrix"}`,
+				h: tg.h, code: tg.code, may: own, write: true}}
+		},
+		"POST /api/v1/screens/:id/tokens": func(tg target) []request {
+			if !cur(tg) {
+				return nil
+			}
+			return []request{{method: "POST", url: "/api/v1/screens/" + screenOf(tg.code) + "/tokens", may: mayAdmin, write: true}}
+		},
+		// A code nobody issued: refused alike whoever asks (the redirect is
+		// TestKioskLink's).
+		"GET /k/:code":                        once(request{method: "GET", url: "/k/0123456789", public: true, status: 404}),
 		"POST /api/v1/ingest/dossiers":        ingest("dossiers"),
 		"POST /api/v1/ingest/camera-events":   ingest("camera-events"),
 		"POST /api/v1/ingest/sensor-readings": ingest("sensor-readings"),
@@ -884,10 +919,15 @@ func TestSecurityMatrix(t *testing.T) {
 					if r.write && got.code/100 == 2 && !strings.Contains(r.url, "/tokens/") {
 						nWrites++
 					}
+					// A kiosk writes nothing but its own page's reports,
+					// whatever the roles' methods say.
+					if w.p.Role == auth.Kiosk && r.write && got.code/100 == 2 && r.url != "/api/v1/screens/"+w.p.Screen+"/seen" {
+						t.Errorf("%s %s: got %d, A KIOSK WROTE", r.method, r.url, got.code)
+					}
 					where := fmt.Sprintf("%s %s", r.method, r.url)
 					if r.public {
-						if got.code != 200 && got.code != 503 {
-							t.Errorf("%s: got %d, want 200 (public)", where, got.code)
+						if want := cmp.Or(r.status, 200); got.code != want && got.code != 503 {
+							t.Errorf("%s: got %d, want %d (public)", where, got.code, want)
 						}
 						ok[rr.route] = true
 						continue

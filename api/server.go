@@ -99,6 +99,11 @@ type Deps struct {
 	// Reports answers series, rankings, the scoreboard and closed periods;
 	// nil leaves their routes out.
 	Reports Reports
+	// Screens runs the wall's screens (their routes and screen/ topics),
+	// Kiosks issues kiosk tokens and opens their short links (/k/{code});
+	// nil leaves them out.
+	Screens Screens
+	Kiosks  *auth.Kiosks
 	// Ingest maps the last path element under /api/v1/ingest/ to its handler.
 	Ingest map[string]fiber.Handler
 	// Latest reads the bus's latest value of topics and the history of

@@ -1,15 +1,16 @@
 // Package auth turns credentials into principals and says what each may
 // reach: the bootstrap admin token, HS256 JWTs carrying a role, an id and
-// the units whose subtrees the holder covers, and cameras' own HTTP Basic
-// credentials. It owns the area scope (Scope: units are keyed by hierarchy
+// the units whose subtrees the holder covers (and, for a kiosk, the one
+// screen it drives), and cameras' own HTTP Basic credentials. It owns the area scope (Scope: units are keyed by hierarchy
 // and code, and older hierarchies are reached through the crosswalks), the
-// list of revoked tokens (Revocations), and the limit on failed
-// authentications per client address (FailureLimiter). Scope always comes
-// from the credentials, never from the request.
+// list of revoked tokens (Revocations), kiosk tokens and their short links
+// (Kiosks), and the limit on failed authentications per client address
+// (FailureLimiter). Scope always comes from the credentials, never from the
+// request.
 //
 // Concurrency: a Verifier and a Scope are safe for concurrent use; so are
-// Revocations, whose Run refreshes the list until its context ends, and
-// FailureLimiter.
+// Revocations, whose Run refreshes the list until its context ends, Kiosks
+// and FailureLimiter.
 package auth
 
 import (
@@ -34,10 +35,14 @@ const (
 	Ingest   Role = "ingest"   // push records of the units in its scope, nothing else
 	Viewer   Role = "viewer"   // read figures of the units in its scope
 	Operator Role = "operator" // read like a viewer, act on the alarms and register the devices in its scope
+	// Kiosk reads like a viewer in its scope and follows the live state of
+	// its one screen (Principal.Screen); it writes nothing but the reports
+	// of that screen's page.
+	Kiosk Role = "kiosk"
 )
 
 // Roles lists the valid roles.
-var Roles = []Role{Admin, Ingest, Viewer, Operator}
+var Roles = []Role{Admin, Ingest, Viewer, Operator, Kiosk}
 
 // AllAreas in a token's areas grants every unit.
 const AllAreas = "*"
@@ -63,6 +68,9 @@ type Principal struct {
 	// ExpiresAt is when the token stops being valid; zero for the admin
 	// token and device credentials.
 	ExpiresAt time.Time
+	// Screen is the screen a kiosk token is bound to (the claim "screen");
+	// empty for every other role.
+	Screen string
 
 	// scope maps Areas onto every hierarchy; see WithScope.
 	scope Coverage
@@ -72,7 +80,9 @@ type Principal struct {
 func (p Principal) CanIngest() bool { return p.Role == Admin || p.Role == Ingest }
 
 // CanRead reports whether p may read figures (in some scope).
-func (p Principal) CanRead() bool { return p.Role == Admin || p.Role == Viewer || p.Role == Operator }
+func (p Principal) CanRead() bool {
+	return p.Role == Admin || p.Role == Viewer || p.Role == Operator || p.Role == Kiosk
+}
 
 // CanAct reports whether p may acknowledge and resolve alarms and register
 // devices (in its scope).
@@ -166,8 +176,9 @@ func (v *Verifier) WithRevocations(r Revoked) *Verifier {
 }
 
 type claims struct {
-	Role  Role     `json:"role"`
-	Areas []string `json:"areas"`
+	Role   Role     `json:"role"`
+	Areas  []string `json:"areas"`
+	Screen string   `json:"screen,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -188,7 +199,7 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 	if err != nil {
 		return Principal{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	p := Principal{Subject: c.Subject, Role: c.Role, Areas: c.Areas, ID: c.ID, ExpiresAt: c.ExpiresAt.Time}
+	p := Principal{Subject: c.Subject, Role: c.Role, Areas: c.Areas, ID: c.ID, ExpiresAt: c.ExpiresAt.Time, Screen: c.Screen}
 	if p.Role == Ingest && p.ID == "" && len(p.Areas) == 0 {
 		// Issued before ingest tokens were scoped (and before tokens had
 		// ids): it keeps the reach it was issued with until it expires.
@@ -213,12 +224,32 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 
 func (p Principal) check() error {
 	if !slices.Contains(Roles, p.Role) {
-		return fmt.Errorf("role %q is not one of admin, ingest, viewer, operator", p.Role)
+		return fmt.Errorf("role %q is not one of admin, ingest, viewer, operator, kiosk", p.Role)
 	}
 	if p.Role != Admin && len(p.Areas) == 0 {
 		return fmt.Errorf("%s tokens must name areas (unit codes, or \"*\" for all)", p.Role)
 	}
+	switch {
+	case p.Role == Kiosk && !ValidScreenID(p.Screen):
+		return fmt.Errorf("a kiosk token must name its screen: an id of 1 to 63 lower-case letters, digits and '-', starting with a letter or digit (got %q)", p.Screen)
+	case p.Role != Kiosk && p.Screen != "":
+		return fmt.Errorf("only kiosk tokens are bound to a screen (this one is %s)", p.Role)
+	}
 	return nil
+}
+
+// ValidScreenID says whether id can name a screen: the id rule of every
+// wall document, ^[a-z0-9][a-z0-9-]{0,62}$.
+func ValidScreenID(id string) bool {
+	if id == "" || len(id) > 63 || id[0] == '-' {
+		return false
+	}
+	for i := range len(id) {
+		if c := id[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // NewID returns a fresh token id: 128 random bits in hexadecimal.
@@ -246,7 +277,7 @@ func Issue(secret []byte, p Principal, ttl time.Duration, now time.Time) (string
 	if p.ID == "" {
 		p.ID = NewID()
 	}
-	c := claims{Role: p.Role, Areas: p.Areas, RegisteredClaims: jwt.RegisteredClaims{
+	c := claims{Role: p.Role, Areas: p.Areas, Screen: p.Screen, RegisteredClaims: jwt.RegisteredClaims{
 		ID: p.ID, Subject: p.Subject, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 	}}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)

@@ -67,3 +67,50 @@ func (s *ClickHouseRevocations) AddRevocation(ctx context.Context, r Revocation)
 	}
 	return nil
 }
+
+// ClickHouseKioskLinks keeps the short links of kiosk tokens in the
+// kiosk_links table.
+type ClickHouseKioskLinks struct {
+	conn driver.Conn
+	db   string
+}
+
+// NewClickHouseKioskLinks returns the store over a migrated database.
+func NewClickHouseKioskLinks(store *chstore.Store) *ClickHouseKioskLinks {
+	return &ClickHouseKioskLinks{conn: store.Conn(), db: store.Database()}
+}
+
+// AddKioskLink stores l.
+func (s *ClickHouseKioskLinks) AddKioskLink(ctx context.Context, l KioskLink) error {
+	b, err := s.conn.PrepareBatch(ctx, `INSERT INTO `+s.db+`.kiosk_links (code, jti, screen, token, created_by, created_at, expires_at)`)
+	if err != nil {
+		return fmt.Errorf("prepare insert into kiosk_links: %w", err)
+	}
+	if err := b.Append(l.Code, l.TokenID, l.Screen, l.Token, l.CreatedBy, l.CreatedAt.UTC(), l.ExpiresAt.UTC()); err != nil {
+		b.Abort()
+		return fmt.Errorf("append to kiosk_links batch: %w", err)
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert into kiosk_links: %w", err)
+	}
+	return nil
+}
+
+// KioskLink reads the link of code.
+func (s *ClickHouseKioskLinks) KioskLink(ctx context.Context, code string) (KioskLink, bool, error) {
+	rows, err := s.conn.Query(ctx, `SELECT code, jti, screen, token, created_by, created_at, expires_at FROM `+s.db+
+		`.kiosk_links FINAL WHERE code = ? LIMIT 1`, code)
+	if err != nil {
+		return KioskLink{}, false, fmt.Errorf("read kiosk_links: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return KioskLink{}, false, rows.Err()
+	}
+	var l KioskLink
+	if err := rows.Scan(&l.Code, &l.TokenID, &l.Screen, &l.Token, &l.CreatedBy, &l.CreatedAt, &l.ExpiresAt); err != nil {
+		return KioskLink{}, false, fmt.Errorf("read kiosk_links: %w", err)
+	}
+	l.CreatedAt, l.ExpiresAt = l.CreatedAt.UTC(), l.ExpiresAt.UTC()
+	return l, true, nil
+}

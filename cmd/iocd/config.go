@@ -11,6 +11,7 @@ import (
 	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/config"
+	"github.com/openioc/ioc/wall"
 )
 
 type serveConfig struct {
@@ -67,6 +68,11 @@ type serveConfig struct {
 	WSMaxPerToken         int
 	WSMaxPerAddress       int
 	AuthFailuresPerMinute int
+
+	// wallDocs are the wall's documents (screens, walls, playlists,
+	// dashboards); nil: none, kept in memory. Set by tests until the
+	// dashboards store serves them.
+	wallDocs wall.Documents
 }
 
 func parseServeConfig(args []string) (serveConfig, error) {

@@ -5,6 +5,7 @@
 //
 //	iocd [serve]                          run the node (configured by IOC_* variables or flags)
 //	iocd token --role viewer --area 26740 print a signed access token
+//	iocd token --kiosk s1 --area 79       print a screen's kiosk token and its short URL
 //	iocd token revoke --reason … ID       revoke a token on every node (iocd token revoked lists them)
 //	iocd migrate                          apply the ClickHouse schema and exit
 //	iocd verify [--from --to --repair]    check every rollup against the stored records (and correct it)
@@ -16,6 +17,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -50,6 +52,7 @@ import (
 	"github.com/openioc/ioc/internal/lease"
 	"github.com/openioc/ioc/internal/simulator"
 	"github.com/openioc/ioc/report"
+	"github.com/openioc/ioc/wall"
 )
 
 // usage is what iocd -h prints before the settings of serve.
@@ -58,6 +61,7 @@ const usage = `iocd: the intelligent operations center backend.
 Usage:
   iocd [serve] [flags]                   run a node (the default command)
   iocd token --role viewer --area 26740  print a signed access token (--ttl, --sub)
+  iocd token --kiosk s1 --area 79        print a screen's kiosk token and its short URL
   iocd migrate                           apply the ClickHouse schema and exit
   iocd verify [--from --to] [--repair]   check every rollup against the stored records, and correct it
   iocd import-units --name … --levels …  install a hierarchy of administrative units from GeoJSON
@@ -339,6 +343,25 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		}
 	}
 
+	// Walls: the screens' rotation, commands and alarm takeover, run by
+	// the node holding the walls lease and published on screen/ topics,
+	// from the documents of the dashboards store.
+	var wallDocs wall.Documents = storedDocuments{documents}
+	if cfg.wallDocs != nil {
+		wallDocs = cfg.wallDocs
+	}
+	walls, err := wall.New(wall.Config{Lease: cfg.ClickHouse.Database + ".walls", Build: buildID(), Location: loc},
+		wallDocs, hierarchy, pub, leases, logger.With("component", "wall"), reg)
+	if err != nil {
+		return err
+	}
+	if err := walls.Load(startCtx); err != nil {
+		logger.Warn("read the wall documents; retrying in the background", "err", err)
+	}
+	// Kiosk tokens' short links are kept in ClickHouse, and die with their
+	// token's revocation.
+	kiosks := auth.NewKiosks([]byte(cfg.JWTSecret), auth.NewClickHouseKioskLinks(store), revocations)
+
 	// API: REST, websocket hub, health, metrics and the built-in page.
 	server, err := api.New(api.Config{BodyLimit: cfg.BodyLimit, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies,
 		AllowedOrigins: cfg.AllowedOrigins, AuthFailuresPerMinute: cfg.AuthFailuresPerMinute,
@@ -346,6 +369,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		Hub: hub.Config{MaxPerToken: cfg.WSMaxPerToken, MaxPerAddress: cfg.WSMaxPerAddress}}, api.Deps{
 		Geo: units, KPIs: agg, Auth: auth.NewVerifier(cfg.AdminToken, []byte(cfg.JWTSecret)), Revocations: revocations,
 		Devices: devices, Alarms: alarms, Events: events, Reports: reports, Documents: documents,
+		Screens: walls, Kiosks: kiosks,
 		Ingest: map[string]fiber.Handler{
 			"dossiers": ingestSvc.Dossiers, "camera-events": ingestSvc.CameraEvents, "sensor-readings": ingestSvc.SensorReadings,
 			"ngsi-ld": ingestSvc.NGSILD, "camera-xml": ingestSvc.CameraXML, "feedback": ingestSvc.Feedback,
@@ -358,7 +382,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		return err
 	}
 	// The subscription lives until Close at shutdown, not with the start-up context.
-	busSub, err := pub.Subscribe(context.WithoutCancel(startCtx), route(server, agg), server.Resync)
+	busSub, err := pub.Subscribe(context.WithoutCancel(startCtx), route(server, agg, walls), server.Resync)
 	if err != nil {
 		return fmt.Errorf("subscribe to the bus: %w", err)
 	}
@@ -407,6 +431,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	stopAlarms := run("alarms", func(ctx context.Context) { _ = alarms.Run(ctx) })
 	stopFeed := run("feed", events.Run)
 	stopAggregate := run("aggregate", func(ctx context.Context) { _ = agg.Run(ctx) })
+	stopWalls := run("walls", func(ctx context.Context) { _ = walls.Run(ctx) })
 	stopRevocations := run("revocations", revocations.Run)
 	var stopSimulators []func()
 	if cfg.Simulate > 0 {
@@ -462,12 +487,13 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	// stays in the journal, and any node finishes it.
 	stopReconciler()
 	stopChecker()
-	// 4. Stop the alarm engine, the ticker, the device registry and the
-	//    aggregator; screens keep what they have.
+	// 4. Stop the alarm engine, the ticker, the device registry, the
+	//    aggregator and the walls; screens keep what they have.
 	stopAlarms()
 	stopFeed()
 	stopDevices()
 	stopAggregate()
+	stopWalls()
 	stopRevocations()
 	// 5. Stop HTTP: websockets close with 1001 (going away), requests in
 	//    flight finish. This comes before closing ClickHouse and Redis so
@@ -599,6 +625,21 @@ type leaseSet interface {
 	Acquire(ctx context.Context, name string) (*lease.Lease, error)
 }
 
+// storedDocuments gives the walls the latest documents of the store.
+type storedDocuments struct{ store *chstore.Documents }
+
+func (d storedDocuments) List(ctx context.Context, kind string) ([]json.RawMessage, error) {
+	docs, err := d.store.List(ctx, kind)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]json.RawMessage, len(docs))
+	for i, doc := range docs {
+		out[i] = doc.Body
+	}
+	return out, nil
+}
+
 // liveBus is the bus as the node uses it: in process, or Redis.
 type liveBus interface {
 	Publish(ctx context.Context, msgs ...bus.Message) error
@@ -609,8 +650,9 @@ type liveBus interface {
 
 // route hands bus messages to the websocket hub, except internal ones,
 // which no screen may see: deltas and units forwarded to the node that
-// publishes figures go to its aggregator.
-func route(server *api.Server, agg *aggregate.Aggregator) bus.Handler {
+// publishes figures go to its aggregator, commands to screens to the
+// walls. The walls also see alarms/ messages, for takeovers.
+func route(server *api.Server, agg *aggregate.Aggregator, walls *wall.Walls) bus.Handler {
 	return func(m bus.Message) {
 		switch {
 		case m.Topic == aggregate.DeltaTopic:
@@ -619,7 +661,12 @@ func route(server *api.Server, agg *aggregate.Aggregator) bus.Handler {
 			agg.Forwarded(m.Payload)
 		case m.Topic == auth.RevokedTopic:
 			server.Revoked(m.Payload)
+		case m.Topic == wall.CommandTopic:
+			walls.Observe(m)
 		case strings.HasPrefix(m.Topic, "internal/"):
+		case strings.HasPrefix(m.Topic, "alarms/"):
+			walls.Observe(m)
+			server.Deliver(m)
 		default:
 			server.Deliver(m)
 		}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/openioc/ioc/api"
 	"github.com/openioc/ioc/api/auth"
 	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/chstore"
@@ -27,6 +30,7 @@ import (
 // token issues, revokes and lists tokens:
 //
 //	iocd token --role viewer --area 26740 --ttl 24h   print a signed token (its id on stderr)
+//	iocd token --kiosk s1 --area 79                  print a screen's kiosk token and its short URL
 //	iocd token revoke --reason "…" ID|TOKEN           revoke a token on every node
 //	iocd token revoked                                list the revoked tokens
 func token(args []string, out, errOut io.Writer) error {
@@ -43,9 +47,14 @@ func token(args []string, out, errOut io.Writer) error {
 	secretFile := f.FlagSet.String("secret-file", "", "file holding the signing secret; default: IOC_JWT_SECRET, else $VAR/jwt-secret or var/jwt-secret (where make run keeps it)")
 	hierarchy := f.String("hierarchy", "IOC_HIERARCHY", "vn-2025", "hierarchy the area codes belong to")
 	geoDir := f.String("geo-dir", "IOC_GEO_DIR", "", "directory of imported hierarchies")
-	role := f.FlagSet.String("role", "viewer", "admin, ingest, viewer or operator (a viewer that may also acknowledge and resolve alarms and register devices)")
+	role := f.FlagSet.String("role", "viewer", "admin, ingest, viewer or operator (a viewer that may also acknowledge and resolve alarms and register devices); kiosk with --kiosk")
 	sub := f.FlagSet.String("sub", "", "subject: who the token is for (default: the role)")
-	ttl := f.FlagSet.Duration("ttl", 24*time.Hour, "lifetime")
+	ttl := f.FlagSet.Duration("ttl", 24*time.Hour, "lifetime (a kiosk token's default: a year)")
+	kiosk := f.FlagSet.String("kiosk", "", "issue a kiosk token for this screen id, and store its short link (/k/{code}) in ClickHouse")
+	clickhouse := clickHouseFlags(f)
+	tz := timezoneFlag(f)
+	publicURL := f.String("public-url", "IOC_PUBLIC_URL", "", "base URL the wall PCs reach the server at, for the kiosk link; empty: http://127.0.0.1 and the port of IOC_HTTP_ADDR")
+	httpAddr := f.String("http-addr", "IOC_HTTP_ADDR", ":8080", "the server's listen address, for the kiosk link when IOC_PUBLIC_URL is empty")
 	var areas []string
 	f.FlagSet.Func("area", "unit code whose subtree the token covers; repeat or comma-separate; * for all", func(v string) error {
 		for _, a := range strings.Split(v, ",") {
@@ -75,7 +84,12 @@ func token(args []string, out, errOut io.Writer) error {
 			return fmt.Errorf("area %q is not a unit of %s", a, h.Name())
 		}
 	}
+	if *kiosk != "" {
+		return kioskToken(*kiosk, *role, areas, *sub, *ttl, f, key, kioskPlace{clickhouse(*tz), *publicURL, *httpAddr}, out, errOut)
+	}
 	switch r := auth.Role(*role); {
+	case r == auth.Kiosk:
+		return errors.New("a kiosk token is for one screen: issue it with --kiosk SCREEN (and --area)")
 	case r != auth.Admin && slices.Contains(auth.Roles, r) && len(areas) == 0:
 		article := "a"
 		if strings.ContainsAny(string(r)[:1], "aeiou") {
@@ -96,6 +110,67 @@ func token(args []string, out, errOut io.Writer) error {
 	}
 	_, err = fmt.Fprintf(errOut, "token id %s, expires %s; revoke it with: iocd token revoke --reason \"…\" %s\n",
 		p.ID, now.Add(*ttl).UTC().Format(time.RFC3339), p.ID)
+	return err
+}
+
+// kioskPlace is where a kiosk token's link is kept and what it points at.
+type kioskPlace struct {
+	clickhouse          chstore.Config
+	publicURL, httpAddr string
+}
+
+// kioskToken issues a kiosk token for screen, stores its short link where
+// the nodes open it, and prints the token, then the link.
+func kioskToken(screen, role string, areas []string, sub string, ttl time.Duration, f *config.FlagSet, key []byte, place kioskPlace, out, errOut io.Writer) error {
+	if role != string(auth.Viewer) && role != string(auth.Kiosk) { // viewer: the flag's default
+		return fmt.Errorf("--kiosk issues a kiosk token; leave --role out (got %s)", role)
+	}
+	if !auth.ValidScreenID(screen) {
+		return fmt.Errorf("--kiosk %q is not a screen id: 1 to 63 lower-case letters, digits and '-', as in the screen's document", screen)
+	}
+	if len(areas) == 0 {
+		return errors.New("a kiosk token needs --area: the units its screen shows (the screen's areas), e.g. --area 79")
+	}
+	ttlSet := false
+	f.FlagSet.Visit(func(fl *flag.Flag) { ttlSet = ttlSet || fl.Name == "ttl" })
+	if !ttlSet {
+		ttl = auth.DefaultKioskTTL
+	}
+	base := place.publicURL
+	if base == "" {
+		_, port, err := net.SplitHostPort(place.httpAddr)
+		if err != nil {
+			return fmt.Errorf("IOC_HTTP_ADDR %q: %w; or give --public-url", place.httpAddr, err)
+		}
+		base = "http://127.0.0.1:" + port
+	} else if u, err := api.ParsePublicURL(base); err != nil {
+		return fmt.Errorf("--public-url: %w", err)
+	} else {
+		base = u
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store, err := chstore.Open(ctx, place.clickhouse, newLogger("warn", "text"))
+	if err != nil {
+		return fmt.Errorf("the kiosk link is kept in ClickHouse: %w", err)
+	}
+	defer store.Close()
+	if _, err := store.Migrate(ctx); err != nil {
+		return fmt.Errorf("bring the schema up to date: %w", err)
+	}
+	by := "iocd token --kiosk"
+	if u, err := user.Current(); err == nil {
+		by += " (" + u.Username + ")"
+	}
+	kt, err := auth.NewKiosks(key, auth.NewClickHouseKioskLinks(store), nil).Issue(ctx, screen, areas, sub, ttl, by)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(out, "%s\n%s/k/%s\n", kt.Token, base, kt.Code); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(errOut, "kiosk token %s for screen %s, expires %s; open the link on the screen (it stops working when the token is revoked: iocd token revoke --reason \"…\" %s)\n",
+		kt.ID, screen, kt.ExpiresAt.Format(time.RFC3339), kt.ID)
 	return err
 }
 

@@ -72,3 +72,18 @@ func registerBuildInfo(reg prometheus.Registerer) {
 	g.WithLabelValues(b.Version, b.Revision, b.GoVersion).Set(1)
 	reg.MustRegister(g)
 }
+
+// buildID names this build in the screens' states, so that a wall page
+// of another build reloads itself: the commit (and whether it had
+// uncommitted changes), else the version.
+func buildID() string {
+	b := readBuildInfo()
+	if b.Revision == "" {
+		return b.Version
+	}
+	id := b.Revision[:min(12, len(b.Revision))]
+	if b.Modified {
+		id += "-modified"
+	}
+	return id
+}
