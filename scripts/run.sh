@@ -36,11 +36,20 @@ done
 curl -fsS "$url/readyz" >/dev/null || { echo "iocd did not become ready; see $VAR/log/iocd.log" >&2; exit 1; }
 
 viewer=$(bin/iocd token --role viewer --area "${AREA:-79}" --ttl 720h)
+# The default wall's first screen, as a wall PC opens it: a kiosk token
+# behind a short link, made once and kept under $VAR while it still opens.
+kiosk=$(cat "$VAR/kiosk-url" 2>/dev/null || true)
+if [ -z "$kiosk" ] || [ "$(curl -s -o /dev/null -w '%{http_code}' "$kiosk")" != 302 ]; then
+  kiosk=$(curl -fsS -X POST -H "Authorization: Bearer $IOC_ADMIN_TOKEN" -H 'Content-Type: application/json' \
+    -d '{"subject":"make run"}' "$url/api/v1/screens/s1/tokens" | sed -n 's/.*"url":"\([^"]*\)".*/\1/p')
+  echo "$kiosk" >"$VAR/kiosk-url"
+fi
 cat <<MSG
 
 iocd is running with the simulator feeding province ${AREA:-79} (${SIMULATE:-20} events/s).
 
   Open:         $url/?access_token=$viewer&area=${AREA:-79}
+  Wall screen:  $kiosk  (kiosk link of screen s1 of the default wall; open it full-screen on a wall PC)
   Admin token:  $IOC_ADMIN_TOKEN
   Try:          curl -H "Authorization: Bearer \$(cat $VAR/admin-token)" $url/api/v1/areas/${AREA:-79}/kpis
   GIS:          $url/api/v1/layers (GeoJSON, vector tiles, TileJSON); OGC API - Features at $url/ogc
