@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/dashboards"
 )
 
 // firstRenderTarget is the product's target for the first full render of
@@ -370,4 +372,35 @@ func TestWallServed(t *testing.T) {
 	if got := resp.Header.Get("Cache-Control"); !strings.Contains(got, "max-age=300") {
 		t.Errorf("GET /app.js: Cache-Control %q, want max-age=300", got)
 	}
+}
+
+// The wall's pure modules (grid placement and spanning, type sizes,
+// paging, periods and how step figures add up, colour ramps and tones for
+// colour-blind viewers, words and alarm texts, GeoJSON to SVG), run by a
+// test page in Chromium next to the page's own modules; the page lists
+// each failed check.
+func TestWallFunctions(t *testing.T) {
+	browser := newBrowser(t)
+	mux := http.NewServeMux()
+	mux.Handle("/wall/", http.FileServer(dashboards.Assets()))
+	mux.Handle("/", http.FileServer(http.Dir("testdata/wallunit")))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	tab := openTab(t, browser, srv.URL+"/unit_test.html")
+	got := tab.await(30*time.Second, "test page result", `document.getElementById('result').textContent`)
+	var res struct {
+		Checks   int      `json:"checks"`
+		Failures []string `json:"failures"`
+	}
+	if err := json.Unmarshal([]byte(got), &res); err != nil {
+		t.Fatalf("test page result %q: %v", got, err)
+	}
+	for _, f := range res.Failures {
+		t.Error(f)
+	}
+	if res.Checks < 150 {
+		t.Errorf("checks run: got %d, want the test page's 190 or so", res.Checks)
+	}
+	tab.noExceptions()
 }
