@@ -26,7 +26,8 @@ const SWAP_WAIT = 5000; // longest a new dashboard paints off screen before it r
 
 const page = {
   svc: null,
-  board: null,
+  board: null, // the board shown (or about to be)
+  boards: new Set(), // every board alive: the one shown, and those painting to replace it
   target: null, // what the board shows: {dashboard, area, window, part}
   gen: 0,
   fatal: false,
@@ -86,7 +87,8 @@ function hideMessage() { $('message').hidden = true; }
 function fatal(title, text, hint) {
   page.fatal = true;
   if (page.svc && page.svc.live) page.svc.live.close();
-  if (page.board) page.board.destroy();
+  for (const b of page.boards) b.destroy();
+  page.boards.clear();
   page.board = null;
   if (page.takeover) page.takeover.hide();
   $('stage').replaceChildren();
@@ -155,7 +157,9 @@ async function show(t) {
   }
   const stage = $('stage');
   const holder = h('div', { class: 'holder' });
-  holder.hidden = !!page.board; // painted off screen while another shows
+  // Painted under the one showing, laid out but unseen: widgets measure
+  // what fits in their boxes.
+  if (page.board) holder.classList.add('pending');
   stage.append(holder);
   const board = new Board(holder, {
     svc: page.svc, def, area, window: t.window || def.window || 'today', part: t.part || null,
@@ -163,6 +167,7 @@ async function show(t) {
   });
   const old = page.board;
   page.board = board;
+  page.boards.add(board);
   const ready = board.start();
   hideMessage();
   document.documentElement.dataset.dashboard = def.id || t.dashboard;
@@ -170,11 +175,15 @@ async function show(t) {
   document.title = `${(def.title && (def.title.vi || def.title.en)) || def.id} · IOC`;
   if (old) {
     await Promise.race([ready, new Promise((r) => setTimeout(r, SWAP_WAIT))]);
-    if (page.board !== board) return; // replaced meanwhile
-    holder.hidden = false;
-    old.destroy();
-    for (const el of Array.from(stage.children)) if (el !== holder && !el.querySelector('.board')) el.remove();
+    if (page.board !== board) return; // replaced meanwhile: the newer one clears up
+    holder.classList.remove('pending');
+    board.resize(); // measured unseen; measure again as shown
   }
+  // Every other board goes, with its timers and topics: a wall that
+  // rotates for weeks holds one.
+  for (const b of page.boards) if (b !== board) b.destroy();
+  page.boards = new Set([board]);
+  for (const el of Array.from(stage.children)) if (el !== holder) el.remove();
   await ready;
   if (page.board !== board) return;
   if (!page.measured) {

@@ -170,7 +170,9 @@ export class Takeover {
       const Ctx = window.AudioContext || window.webkitAudioContext;
       this.audio = this.audio || new Ctx();
       const ctx = this.audio;
-      if (ctx.state === 'suspended') await ctx.resume().catch(() => {});
+      // Without a gesture resume() stays pending (autoplay policy): ask,
+      // but do not wait for it.
+      if (ctx.state === 'suspended') ctx.resume().catch(() => {});
       const t0 = ctx.currentTime + 0.05;
       for (let i = 0; i < 3; i++) {
         for (const [j, f] of [[0, 660], [1, 880]]) {
@@ -189,6 +191,7 @@ export class Takeover {
       // Browsers let a page sound only after a gesture, unless the kiosk
       // runs with --autoplay-policy=no-user-gesture-required.
       this.el.dataset.chime = ctx.state === 'running' ? 'played' : 'blocked';
+      ctx.onstatechange = () => { if (ctx.state === 'running' && this.el.dataset.chime === 'blocked') this.el.dataset.chime = 'played'; };
     } catch (e) {
       this.el.dataset.chime = 'failed';
     }
