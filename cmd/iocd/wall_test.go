@@ -353,7 +353,7 @@ func TestWallServed(t *testing.T) {
 		t.Errorf("GET /wall: got %d to %q, want 301 to /wall/?screen=s1&x=%%C3%%A1", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	for path, want := range map[string]string{"/wall/": "text/html", "/wall/?dashboard=ops-79&area=79": "text/html",
-		"/wall/main.js": "javascript", "/wall/widgets/map.js": "javascript", "/wall/wall.css": "text/css"} {
+		"/wall/main.js": "javascript", "/wall/widgets/map.js": "javascript", "/wall/wall.css": "text/css", "/wall/editor.html": "text/html", "/wall/editor.js": "javascript"} {
 		resp := n.do("GET", path, "", "", nil)
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()

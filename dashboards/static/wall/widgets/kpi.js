@@ -114,7 +114,7 @@ export class Kpi extends Widget {
         setBi(this.changeText, `${arrow} ${c.vi} ${against[0]}`, `${c.en} ${against[1]}`);
         setData(this.changeEl, 'tone', changeTone(this.def, c.sign));
       } else {
-        setBi(this.changeText, this.seriesDone ? `Chưa so sánh được ${against[0]}` : '', this.seriesDone ? 'no figure to compare with' : '');
+        setBi(this.changeText, this.seriesDone ? 'Chưa có số liệu kỳ trước để so sánh' : '', this.seriesDone ? 'nothing to compare with' : '');
         setData(this.changeEl, 'tone', 'neutral');
       }
       setData(this.changeEl, 'previous', isNum(this.previous) ? String(this.previous) : '');

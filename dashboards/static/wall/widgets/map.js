@@ -179,11 +179,13 @@ export class MapWidget extends Widget {
 
   renderLayers() {
     if (!this.svgEl) return;
-    // Markers keep a size on screen whatever the map's scale.
-    const w = this.svgEl.getBoundingClientRect().width;
+    // Markers keep a size on screen whatever the map's scale: the drawing
+    // fits its box (unscaled layout size: a preview scales the screen).
     const vbw = this.geom.w + 12;
+    const vbh = this.geom.h + 12;
+    const fitScale = Math.min(this.mapEl.clientWidth / vbw, this.mapEl.clientHeight / vbh);
     const unitPx = this.board.unitPx();
-    const perPx = w ? vbw / w : 1;
+    const perPx = fitScale > 0 ? 1 / fitScale : 1;
     const r = (0.55 * unitPx * perPx).toFixed(2);
     const ringR = (1.1 * unitPx * perPx).toFixed(2);
     const alarmed = new Map();

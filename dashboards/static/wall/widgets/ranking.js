@@ -90,11 +90,11 @@ export class Ranking extends Widget {
     if (!this.perPage) {
       // Measure one row to learn how many the box holds.
       this.list.replaceChildren(this.row(items[0] || { rank: 1, area: '', name: '–', value: null }, max));
-      const rowH = this.list.firstChild.getBoundingClientRect().height;
+      const rowH = this.list.firstChild.offsetHeight; // layout size: a preview scales the screen
       const gap = parseFloat(getComputedStyle(this.list).rowGap) || 0;
       this.pager.hidden = false;
       setText(this.pager, '1/1'); // measured with its text: it takes a line
-      const fitAll = rowsThatFit(this.list.clientHeight + this.pager.getBoundingClientRect().height, rowH, gap);
+      const fitAll = rowsThatFit(this.list.clientHeight + this.pager.offsetHeight, rowH, gap);
       this.perPage = Math.max(1, fitAll >= items.length ? items.length : rowsThatFit(this.list.clientHeight, rowH, gap));
     }
     const pages = paginate(items, this.perPage);
