@@ -527,3 +527,20 @@ func jsonValue(v any) string {
 }
 
 func ptrTrue() *bool { b := true; return &b }
+
+// store keeps a document for the test: in the stand-in, or in the node.
+func (w *wallAPI) store(key string, doc []byte) {
+	w.t.Helper()
+	if w.fake {
+		w.mu.Lock()
+		w.docs[key] = doc
+		w.mu.Unlock()
+		return
+	}
+	resp := w.n.do("PUT", "/api/v1/"+key, adminToken, "application/json", doc)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		w.t.Fatalf("store %s: %d %s", key, resp.StatusCode, b)
+	}
+}

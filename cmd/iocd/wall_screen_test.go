@@ -338,3 +338,37 @@ func wallPointIn(t *testing.T, tb *tab, area string) (x, y float64) {
 	}
 	return x, y
 }
+
+// A map with a timed drill-down shows, by itself, the worst child's own
+// dashboard, comes back after as long, and goes on to the next worst.
+func TestWallTimedDrillDown(t *testing.T) {
+	browser := newBrowser(t)
+	n := startNode(t, testConfig(t))
+	seedWall(t, n)
+	w := startWallAPI(t, n)
+	w.store("dashboards/timed-79", []byte(`{"id":"timed-79","title":{"vi":"Lần lượt từng phường","en":"Each ward in turn"},
+		"area":"79","window":"today","theme":"wall","grid":{"columns":24,"rows":12},"widgets":[
+		{"id":"alarms","type":"alarms","x":0,"y":0,"w":6,"h":12,"options":{"min_severity":"info"}},
+		{"id":"map","type":"map","x":6,"y":0,"w":18,"h":12,"options":{"indicator":"online_rate","legend":"fitted",
+		 "drilldown":{"mode":"timed","dashboard":"ops-district","seconds":5}}}]}`))
+	var kids struct {
+		Children []snapshot `json:"children"`
+	}
+	n.get("/api/v1/areas/79/children/kpis?window=today", adminToken, &kids)
+	// online_rate: higher is better, so the lowest first.
+	order := strings.Split(rankingOf(kids.Children, "online_rate", true, 2), ",")
+	first, second := strings.SplitN(order[0], "=", 2)[0], strings.SplitN(order[1], "=", 2)[0]
+
+	tab := openTab(t, browser, w.base+"/wall/?dashboard=timed-79&access_token="+issueToken(t, auth.Viewer, "79"), chromedp.EmulateViewport(1920, 1080))
+	shows := func(what, dashboard, area string) {
+		t.Helper()
+		tab.await(20*time.Second, what, fmt.Sprintf(`(d => d.dashboard === %q && d.area === %q && document.querySelectorAll('.board').length === 1 &&
+			document.querySelector('.board').dataset.rendered === 'true')(document.documentElement.dataset)`, dashboard, area))
+	}
+	shows("the map first", "timed-79", "79")
+	shows("the worst ward, by itself", "ops-district", first)
+	tab.expectEqual("no back button for a timed drill-down", `String(document.getElementById('back').hidden)`, "true")
+	shows("back after its seconds", "timed-79", "79")
+	shows("then the next worst", "ops-district", second)
+	tab.noExceptions()
+}

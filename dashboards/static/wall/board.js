@@ -24,7 +24,7 @@ import { query, enc } from './api.js';
 import { create as createWidget } from './widgets/index.js';
 
 export class Board {
-  // opts: {svc, def, area, window, part, onDrill(dashboard, area), unit}
+  // opts: {svc, def, area, window, part, onDrill(dashboard, area, {returnAfter}), unit}
   // svc: {api, live, catalog, clock, role}
   constructor(root, opts) {
     this.root = root;

@@ -342,8 +342,19 @@ function optionField(w, i, [name, kind, a, b]) {
       break;
     }
     case 'drilldown': {
-      const dd = o[name] && typeof o[name] === 'object' ? o[name] : {};
-      control = input(`${path}.dashboard`, dd.dashboard, (v) => set(v.trim() ? { mode: 'click', dashboard: v.trim() } : undefined), { placeholder: 'ops-district', spellcheck: 'false' });
+      const dd = () => (o[name] && typeof o[name] === 'object' ? o[name] : {});
+      const put = (k, v) => {
+        const next = Object.assign({ mode: 'click' }, dd(), { [k]: v });
+        if (v === undefined || v === '') delete next[k];
+        if (next.mode !== 'timed') delete next.seconds;
+        set(next.dashboard ? next : undefined);
+      };
+      const mode = h('select', { data: { path: `${path}.mode` } }, ...['click', 'timed'].map((m) => h('option', { value: m, selected: (dd().mode || 'click') === m }, m)));
+      mode.addEventListener('change', () => { put('mode', mode.value); changed(); });
+      control = h('span', { class: 'ed-text2' },
+        input(`${path}.dashboard`, dd().dashboard, (v) => put('dashboard', v.trim()), { placeholder: 'ops-district', spellcheck: 'false' }),
+        mode,
+        input(`${path}.seconds`, dd().seconds, (v) => put('seconds', v === '' ? undefined : Number(v)), { type: 'number', min: 5, max: 600, placeholder: '20 s' }));
       break;
     }
     case 'group': {

@@ -163,7 +163,7 @@ async function show(t) {
   stage.append(holder);
   const board = new Board(holder, {
     svc: page.svc, def, area, window: t.window || def.window || 'today', part: t.part || null,
-    onDrill: (dashboard, child) => drill(dashboard, child),
+    onDrill: (dashboard, child, opts) => drill(dashboard, child, opts),
   });
   const old = page.board;
   page.board = board;
@@ -196,9 +196,17 @@ async function show(t) {
   document.documentElement.dataset.rendered = String(page.gen);
 }
 
-// drill opens a child's own dashboard from a map click; Back returns.
-function drill(dashboard, area) {
+// drill opens a child's own dashboard from a map click, Back returns; a
+// timed drill-down (returnAfter seconds) comes back by itself.
+function drill(dashboard, area, opts) {
+  clearTimeout(page.returnTimer);
   const prev = page.target;
+  if (opts && opts.returnAfter > 0) {
+    const t = { dashboard, area, window: '' };
+    show(t);
+    page.returnTimer = setTimeout(() => { if (page.target === t) show(prev); }, opts.returnAfter * 1000);
+    return;
+  }
   history.pushState({ dashboard, area, window: '' }, '', `?${page.screen ? 'screen=' + enc(page.screen) + '&' : ''}dashboard=${enc(dashboard)}&area=${enc(area)}`);
   page.back = prev;
   $('back').hidden = false;
@@ -206,6 +214,7 @@ function drill(dashboard, area) {
 }
 
 addEventListener('popstate', (ev) => {
+  clearTimeout(page.returnTimer);
   const s = ev.state;
   if (s && s.dashboard) {
     show(s);
@@ -241,6 +250,7 @@ function followScreen(st, force) {
   // moves the screen on.
   if (!force && sameTarget(t, page.stateTarget)) return;
   page.stateTarget = t;
+  clearTimeout(page.returnTimer);
   $('back').hidden = true;
   if (!sameTarget(t, page.target)) show(t);
 }

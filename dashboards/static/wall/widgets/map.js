@@ -10,6 +10,7 @@ import { h, svg, bi, setData } from '../dom.js';
 import { formatValue, isNum, sevRank } from '../text.js';
 import { legendScale } from '../ramp.js';
 import { buildGeometry } from '../geo.js';
+import { rank } from '../layout.js';
 import { enc } from '../api.js';
 
 const MAP_ZOOM = 11; // the server simplifies shapes for this web-map zoom
@@ -28,8 +29,15 @@ export class MapWidget extends Widget {
     const layers = Array.isArray(this.o.layers) ? this.o.layers : [];
     this.showDevices = layers.includes('devices');
     this.showAlarms = layers.includes('alarms');
+    // Drill-down into a child's own dashboard: on a click, and with mode
+    // timed also by itself every seconds, worst child first, for as long,
+    // then back (a wall nobody touches still shows its communes in turn).
     const dd = this.o.drilldown && typeof this.o.drilldown === 'object' ? this.o.drilldown : null;
-    this.drill = dd && dd.dashboard && (dd.mode || 'click') === 'click' ? dd.dashboard : '';
+    this.drill = dd && typeof dd.dashboard === 'string' ? dd.dashboard : '';
+    if (this.drill && dd.mode === 'timed') {
+      this.drillSeconds = Math.max(5, Math.min(600, Number(dd.seconds) || 20));
+      this.board.after(this.drillSeconds * 1000, () => this.drillNext());
+    }
     this.children = null;
     this.devices = [];
     this.alarms = [];
@@ -114,6 +122,21 @@ export class MapWidget extends Widget {
     }
     this.svgEl = s;
     this.mapEl.replaceChildren(s);
+  }
+
+  // drillNext opens the next child's dashboard of the timed turn, which
+  // goes on from board to board: the worst by the indicator's direction
+  // first, children without a figure last.
+  drillNext() {
+    if (!this.children) return;
+    const order = this.def.direction === 'higher_is_better' ? 'bottom' : 'top';
+    const kids = rank(Object.keys(this.children).map((area) => ({ area, value: this.valueOf(area) })), order, 0);
+    if (!kids.length) return;
+    const turns = this.svc.drillTurns || (this.svc.drillTurns = new Map());
+    const key = `${this.board.area}|${this.spec.id}|${this.drill}`;
+    const i = (turns.get(key) || 0) % kids.length;
+    turns.set(key, i + 1);
+    this.board.onDrill(this.drill, kids[i].area, { returnAfter: this.drillSeconds });
   }
 
   valueOf(code) {
