@@ -219,6 +219,7 @@ func TestWallScreen(t *testing.T) {
 	tab.do("let the server be reached", chromedp.Evaluate[chromedp.Void](`window.__refuse = false`))
 	tab.awaitEqual(45*time.Second, "badge gone once reconnected", `document.getElementById('stale').hidden && document.documentElement.dataset.connection === 'connected' ? 'ok' :
 		'connection ' + document.documentElement.dataset.connection + ', ' + window.__sockets.length + ' sockets, last ' + window.__ws.url + ' ' + window.__ws.readyState`, "ok")
+	tab.expectEqual("screen state asked first, then the alarms", `window.__ws.__sent.filter(m => m.op === 'subscribe').slice(0, 2).map(m => m.topic).join(',')`, "screen/s1,alarms/79")
 	tab.await(10*time.Second, "topics resumed with their versions", `['alarms/79', 'kpi/79', 'map/79'].every(t => window.__ws.__sent.some(m => m.op === 'subscribe' && m.topic === t && /^[0-9a-f]{24}$/.test(m.since || '')))`)
 
 	// Revoked: blank, with a message, and no reconnecting.

@@ -16,6 +16,14 @@ const CLOSE_RATE = 4029;
 // Refusals another try will not change.
 const FINAL = /not served|does not cover|unknown area|no child units/;
 
+// order lists topics to subscribe: a kiosk's screen/ state first (it
+// carries the alarm takeover and what to show), then live.js's order,
+// safety topics before figures.
+function order(topics) {
+  const list = Array.from(topics);
+  return list.filter((t) => t.startsWith('screen/')).concat(L.orderTopics(list.filter((t) => !t.startsWith('screen/'))));
+}
+
 export class Live {
   // onState(state, {delay, code}) is told of 'connecting', 'connected',
   // 'reconnecting' and 'offline'; onRevoked(reason) of a 4401 close.
@@ -80,7 +88,7 @@ export class Live {
       this.flushQueued = false;
       if (!this.ws && !this.timer && !this.closed) { this.connect(); return; }
       if (!this.isOpen()) return; // the open subscribes everything
-      for (const t of L.orderTopics(this.pending)) this.subscribe(t);
+      for (const t of order(this.pending)) this.subscribe(t);
       this.pending.clear();
     });
   }
@@ -123,7 +131,7 @@ export class Live {
       this.resyncing.clear(); // a new connection answers each subscription afresh
       this.setState('connected');
       this.pending.clear();
-      for (const t of L.orderTopics(this.watchers.keys())) this.subscribe(t);
+      for (const t of order(this.watchers.keys())) this.subscribe(t);
     };
     ws.onmessage = (ev) => {
       heard = true;
