@@ -17,8 +17,7 @@
 // destroy() ends them all, so that a wall rotating for weeks holds no
 // more than the board it shows.
 
-import { gridArea, partFrame, widgetsInPart, checkGrid } from './layout.js';
-import { fontSizes } from './layout.js';
+import { gridArea, partFrame, widgetsInPart, checkGrid, fontSizes } from './layout.js';
 import { h } from './dom.js';
 import { query, enc } from './api.js';
 import { create as createWidget } from './widgets/index.js';
