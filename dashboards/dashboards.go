@@ -1,5 +1,5 @@
 // Package dashboards owns the wall's definitions as data and the built-in web
-// client.
+// clients.
 //
 // The definitions are JSON documents of four kinds: dashboards (widgets on a
 // grid of cells), playlists (dashboards in turn), walls (screens in a grid)
@@ -13,8 +13,11 @@
 // rules for editors; its tests keep the two in step. Storing versions is
 // internal/chstore's, serving them the api package's.
 //
-// The web client's files are embedded static assets (control rooms are often
-// air-gapped: nothing is fetched from outside).
+// The web clients are static assets embedded in the binary (control rooms
+// are often air-gapped: nothing is fetched from outside): the single-unit
+// page at the root, and under wall/ the wall page, which draws a dashboard
+// definition on a screen or follows a kiosk screen's state, and its editor
+// (native ES modules, no build step).
 //
 // Concurrency: everything here is either pure or read-only, and safe for
 // concurrent use.
@@ -29,7 +32,8 @@ import (
 //go:embed static
 var static embed.FS
 
-// Assets is the web client's files, index.html at the root.
+// Assets is the web clients' files, index.html at the root, the wall's
+// under wall/.
 func Assets() http.FileSystem {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
