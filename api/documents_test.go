@@ -46,7 +46,8 @@ func newDocEnv(t *testing.T) docEnv {
 	if _, err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	docs, err := chstore.NewDocuments(chstore.DocumentsConfig{}, st, lease.NewLocal())
+	leases := lease.NewLocal()
+	docs, err := chstore.NewDocuments(chstore.DocumentsConfig{}, st, leases.Acquire)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -262,7 +262,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	// Dashboards: the wall's documents with every version. The folder's
 	// are stored when they changed, and the defaults go into a store that
 	// has no dashboard, before any request can read them.
-	documents, err := chstore.NewDocuments(chstore.DocumentsConfig{}, store, leases)
+	documents, err := chstore.NewDocuments(chstore.DocumentsConfig{}, store, leases.Acquire)
 	if err != nil {
 		return err
 	}

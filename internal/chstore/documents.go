@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"time"
-
-	"github.com/openioc/ioc/internal/lease"
 )
 
 // ErrNotFound is a document that has no version at all.
@@ -34,10 +32,15 @@ type Write struct {
 	By       string
 }
 
-// Leases is how Documents numbers versions one writer at a time, across
-// nodes: lease.Local on one node, lease.Redis on several.
-type Leases interface {
-	Acquire(ctx context.Context, name string) (*lease.Lease, error)
+// Lock is a held lease: Documents numbers versions one writer at a time,
+// across nodes, under one (internal/lease's Local on one node, Redis on
+// several; taken as a function, since this package is below lease:
+// testenv, which lease's tests use, opens stores).
+type Lock interface {
+	// Lost is closed once the lease may be someone else's.
+	Lost() <-chan struct{}
+	Held() bool
+	Release()
 }
 
 // DocumentsConfig tunes Documents. Zero fields take the defaults.
@@ -60,21 +63,28 @@ type DocumentsConfig struct {
 //
 // Concurrency: safe for concurrent use.
 type Documents struct {
-	s      *Store
-	leases Leases
-	now    func() time.Time
-	table  string
+	s       *Store
+	acquire func(ctx context.Context, name string) (Lock, error)
+	now     func() time.Time
+	table   string
 }
 
 // NewDocuments returns the store of documents in s.
-func NewDocuments(cfg DocumentsConfig, s *Store, leases Leases) (*Documents, error) {
-	if s == nil || leases == nil {
+func NewDocuments[L Lock](cfg DocumentsConfig, s *Store, acquire func(ctx context.Context, name string) (L, error)) (*Documents, error) {
+	if s == nil || acquire == nil {
 		return nil, errors.New("documents need a store and leases")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Documents{s: s, leases: leases, now: cfg.Now, table: s.db + ".dashboard_documents"}, nil
+	return &Documents{s: s, now: cfg.Now, table: s.db + ".dashboard_documents",
+		acquire: func(ctx context.Context, name string) (Lock, error) {
+			l, err := acquire(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			return l, nil
+		}}, nil
 }
 
 const documentColumns = "kind, id, version, saved_at, saved_by, deleted, body"
@@ -206,7 +216,7 @@ func (d *Documents) latest(ctx context.Context) (Latest, error) {
 // the versions are stored. An error of plan is returned as it is and
 // nothing is stored; so is nothing when plan writes nothing.
 func (d *Documents) Write(ctx context.Context, plan func(Latest) ([]Write, error)) ([]Document, error) {
-	l, err := d.leases.Acquire(ctx, d.table)
+	l, err := d.acquire(ctx, d.table)
 	if err != nil {
 		return nil, fmt.Errorf("save documents: %w", err)
 	}

@@ -19,7 +19,9 @@ import (
 
 // documentsOn opens a node's store of documents on database db: its own
 // ClickHouse connection, with leases.
-func documentsOn(t *testing.T, db string, leases chstore.Leases, now func() time.Time) *chstore.Documents {
+func documentsOn(t *testing.T, db string, leases interface {
+	Acquire(ctx context.Context, name string) (*lease.Lease, error)
+}, now func() time.Time) *chstore.Documents {
 	t.Helper()
 	ctx := context.Background()
 	s, err := chstore.Open(ctx, chstore.Config{Addr: testenv.ClickHouseAddr(t), Database: db}, slog.New(slog.DiscardHandler))
@@ -30,7 +32,7 @@ func documentsOn(t *testing.T, db string, leases chstore.Leases, now func() time
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	d, err := chstore.NewDocuments(chstore.DocumentsConfig{Now: now}, s, leases)
+	d, err := chstore.NewDocuments(chstore.DocumentsConfig{Now: now}, s, leases.Acquire)
 	if err != nil {
 		t.Fatal(err)
 	}
