@@ -40,6 +40,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/openioc/ioc/dashboards"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/lease"
@@ -827,7 +828,7 @@ type Report struct {
 // Seen records a page's report. The latest report of each screen is kept
 // by the bus, where every node reads it.
 func (w *Walls) Seen(ctx context.Context, r Report) error {
-	if !validID(r.Screen) {
+	if !dashboards.ValidID(r.Screen) {
 		return &InvalidError{fmt.Sprintf("%q is not a screen id", r.Screen)}
 	}
 	if len(r.Build) > 100 || strings.ContainsFunc(r.Build, func(c rune) bool { return c < ' ' || c == 0x7f }) {
@@ -909,17 +910,4 @@ func (w *Walls) List(ctx context.Context) ([]Listing, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
-}
-
-// validID says whether id can name a document: ^[a-z0-9][a-z0-9-]{0,62}$.
-func validID(id string) bool {
-	if id == "" || len(id) > 63 || id[0] == '-' {
-		return false
-	}
-	for i := range len(id) {
-		if c := id[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
-			return false
-		}
-	}
-	return true
 }

@@ -24,6 +24,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openioc/ioc/dashboards"
+
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -240,17 +242,7 @@ func (p Principal) check() error {
 
 // ValidScreenID says whether id can name a screen: the id rule of every
 // wall document, ^[a-z0-9][a-z0-9-]{0,62}$.
-func ValidScreenID(id string) bool {
-	if id == "" || len(id) > 63 || id[0] == '-' {
-		return false
-	}
-	for i := range len(id) {
-		if c := id[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
-			return false
-		}
-	}
-	return true
-}
+func ValidScreenID(id string) bool { return dashboards.ValidID(id) }
 
 // NewID returns a fresh token id: 128 random bits in hexadecimal.
 func NewID() string {
