@@ -97,6 +97,12 @@ type Simulator struct {
 	// stepped is the simulated time of the latest Step, in Unix
 	// nanoseconds; the senders pace a pause after a refused token by it.
 	stepped atomic.Int64
+	// carry is what a history's dossiers and feedback items do after it
+	// ends, sent as its time comes; owned by whoever steps. carried stands
+	// for its dossiers in the outbox, which never drops them: their
+	// received events are stored already.
+	carry   *Carry
+	carried *dossier
 }
 
 type metrics struct {
@@ -225,6 +231,22 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Simulator
 		}
 	}
 	return s, nil
+}
+
+// Continue has the simulator send, as their time comes, the later steps
+// of the dossiers and feedback items a History left open at its end (the
+// Carry its Write returned), alongside what it generates itself. Call it
+// before the simulator is stepped or run; nil is nothing to continue.
+func (s *Simulator) Continue(c *Carry) error {
+	if !s.stepping.CompareAndSwap(false, true) {
+		return errBusy
+	}
+	defer s.stepping.Store(false)
+	if s.stepped.Load() != 0 {
+		return errors.New("simulator: Continue comes before the first Step or Run")
+	}
+	s.carry, s.carried = c, &dossier{closed: true}
+	return nil
 }
 
 // checkTarget checks the server a simulator posts to and its token.
@@ -370,12 +392,22 @@ func (s *Simulator) step(now time.Time) {
 	if now.UnixNano() > s.stepped.Load() {
 		s.stepped.Store(now.UnixNano())
 	}
-	buf := s.world.advance(now, nil)
+	var buf []item
+	if s.carry != nil {
+		for _, ev := range s.carry.dossierEvents(now, nil) {
+			buf = append(buf, item{ev: ev, d: s.carried})
+		}
+	}
+	buf = s.world.advance(now, buf)
 	if n := s.out.add(buf, s.world.drop); n > 0 {
 		s.logger.Warn("outbox full while the server is unavailable; dropped unsent new dossiers", "dossiers", n)
 	}
 	if s.feedback != nil {
-		fb := s.feedback.advance(now, nil)
+		var fb []ingest.FeedbackRecord
+		if s.carry != nil {
+			fb = s.carry.feedbackStates(now, fb)
+		}
+		fb = s.feedback.advance(now, fb)
 		if n := s.fbOut.push(fb); n > 0 {
 			s.logger.Warn("feedback queue full while the server is unavailable; dropped the oldest states", "states", n)
 		}
