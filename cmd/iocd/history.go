@@ -46,16 +46,26 @@ type simHistory struct {
 	loc     *time.Location
 	indexed <-chan struct{} // closed once the spatial index that places readings is built
 	logger  *slog.Logger
-	done    atomic.Bool
+	stage   atomic.Int32 // what run is doing: looking, writing, done
 }
+
+// Stages of simHistory.run.
+const (
+	historyLooking = iota // whether the database holds dossier events
+	historyWriting
+	historyDone
+)
 
 // ready is the node's readiness check while the history is written.
 func (s *simHistory) ready(context.Context) error {
-	if s == nil || s.done.Load() {
-		return nil
+	switch s.stage.Load() {
+	case historyLooking:
+		return api.NotReady("looking for dossier events in the database, to write the simulator's history into an empty one")
+	case historyWriting:
+		return api.NotReady(fmt.Sprintf("writing %d days of simulated history before the simulator starts (about half a minute at IOC_SIMULATE=20, "+
+			"logged by the simulator component; IOC_SIMULATE_HISTORY_DAYS=0 skips it)", s.days))
 	}
-	return api.NotReady(fmt.Sprintf("writing %d days of simulated history before the simulator starts (about a minute at IOC_SIMULATE=20, "+
-		"logged by the simulator component; IOC_SIMULATE_HISTORY_DAYS=0 skips it)", s.days))
+	return nil
 }
 
 // historyConfig is the history of the simulated province as the simulators
@@ -83,7 +93,7 @@ func historyConfig(cfg serveConfig, h *geo.Hierarchy, loc *time.Location, end ti
 // the outcome, the node is ready afterwards: the history is a picture of
 // the past, and the live simulator runs without it.
 func (s *simHistory) run(ctx context.Context) *simulator.Carry {
-	defer s.done.Store(true)
+	defer s.stage.Store(historyDone)
 	select {
 	case <-s.indexed:
 	case <-ctx.Done():
@@ -105,6 +115,7 @@ func (s *simHistory) run(ctx context.Context) *simulator.Carry {
 		case <-time.After(wait):
 		}
 	}
+	s.stage.Store(historyWriting)
 	hc, err := historyConfig(s.cfg, s.h, s.loc, s.cfg.clock()())
 	if err != nil {
 		s.logger.Error("no simulated history", "err", err)
