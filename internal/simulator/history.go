@@ -30,8 +30,9 @@ import (
 // What a History generates depends only on its configuration: every
 // dossier, item and reading is drawn from a random stream of its own,
 // seeded by Seed and its local day (a reading by its device and time), so
-// that a day's records are the same whatever the range around it; End only
-// cuts them. Volumes follow the field: Binh Duong's desks took 299,637
+// that a day's records are the same whatever the range around it, and End
+// only cuts them (but for which dossier a complaint of the first ten days
+// names: always one the history holds). Volumes follow the field: Binh Duong's desks took 299,637
 // dossiers from 1 December 2024 to 31 March 2025, about 2,500 a day, which
 // is the history's average at the simulator's default rate (20 events a
 // second) and scales with Rate. The live simulator compresses lifecycles

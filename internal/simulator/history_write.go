@@ -81,7 +81,7 @@ func (h *History) Write(ctx context.Context, sinks HistorySinks, logger *slog.Lo
 		{name: "camera events", imp: sinks.Cameras, stats: &w.cameras},
 		{name: "sensor readings", imp: sinks.Readings, stats: &w.readings},
 	}
-	logger.Info("writing simulated history", "from", h.start.Format(time.DateOnly), "to", h.cfg.End.Format(time.RFC3339),
+	logger.Info("writing simulated history", "from", h.start.Format(time.DateOnly), "to", h.cfg.End.In(h.cfg.Location).Format(time.RFC3339),
 		"days", h.days, "dossiers_a_day", int(h.perDay), "feedback_a_day", int(h.fbPerDay), "devices", h.fleet != nil)
 
 	var done atomic.Int64 // days handed over whole

@@ -8,6 +8,12 @@
 // goes to the feedback endpoint as each item advances. Devices does the same
 // for cameras and sensors.
 //
+// A History is the province's past at field volume, with lifecycles over
+// days and weeks (PlanLifecycle, shared with the benchmark's data), written
+// not over HTTP but through ingest's import, chunk by chunk, before the
+// live simulators start; Continue has a Simulator carry on the dossiers it
+// left open.
+//
 // A simulator is driven in one of two ways. Run drives it on its clock
 // (Config.Now, real time by default), as iocd does. A caller that wants a
 // deterministic run (a test, a replay) drives it itself: Step advances the
@@ -24,7 +30,9 @@
 // Flush are refused while Run runs; one Step at a time and one Flush at a
 // time, though a Step may overlap a Flush (that is what Run does). The
 // model is owned by whoever steps; the queues between it and the senders
-// are locked. Metrics are safe to scrape at any time.
+// are locked. Metrics are safe to scrape at any time. A History is
+// immutable; its Write owns the goroutines that store chunks and log
+// progress, and waits for them.
 package simulator
 
 import (
