@@ -656,9 +656,11 @@ func (h *History) feedbackOf(src *rand.PCG, r *rand.Rand, i int, date time.Time,
 
 // historyDay is what the history holds of one local day: the dossier
 // events that happened on it, in time order; the feedback items received
-// on it, as known at End; the devices' reports.
+// on it, as known at End; the devices' reports. A lead holds the devices'
+// reports of the last days only.
 type historyDay struct {
 	date     time.Time
+	lead     bool
 	dossiers []ingest.DossierEvent
 	feedback []ingest.FeedbackRecord
 	cameras  []ingest.CameraEventWire
@@ -685,6 +687,12 @@ func (s stepRef) at() time.Time { return s.d.steps[s.i].At }
 // on the days they happen, so a day's dossiers leave their later steps in
 // pending until those days come; what happens at or after End goes to the
 // Carry.
+//
+// The devices' reports of the last days, those that reach into the hour
+// before End, come first of all, before any day: the first report that
+// registers a device is then one of its last, and the alarm rule for
+// silent devices, which reads when each device last reported, never sees
+// them months silent while the rest is written.
 type historyGen struct {
 	h       *History
 	src     *rand.PCG
@@ -693,13 +701,16 @@ type historyGen struct {
 	pending map[int][]stepRef // by day of the history
 	carry   *Carry
 	fleet   *fleetGen // nil without devices
+	led     bool      // the last days' device reports are given
+	lastDay int       // the first day whose device reports come first
 	buf     []*histDossier
 	fbBuf   []*histFeedback
 }
 
 func (h *History) generator() *historyGen {
 	src := rand.NewPCG(0, 0)
-	g := &historyGen{h: h, src: src, r: rand.New(src), pending: map[int][]stepRef{}, carry: &Carry{loc: h.cfg.Location}}
+	g := &historyGen{h: h, src: src, r: rand.New(src), pending: map[int][]stepRef{}, carry: &Carry{loc: h.cfg.Location},
+		lastDay: max(h.dayOf(h.cfg.End.Add(-historyDenseSpan)), 0)}
 	if h.fleet != nil {
 		g.fleet = h.fleet.generator(h)
 	}
@@ -712,9 +723,25 @@ func (h *History) dayOf(t time.Time) int {
 	return int(dayKey(local) - dayKey(h.start))
 }
 
-// day fills out with the next day; it reports false after the last.
+// day fills out with the next day (first the lead, with devices); it
+// reports false after the last.
 func (g *historyGen) day(out *historyDay) bool {
 	h := g.h
+	if !g.led {
+		g.led = true
+		if g.fleet != nil {
+			out.reset(time.Time{})
+			out.lead = true
+			for i := g.lastDay; i < h.days; i++ {
+				g.fleet.day(h.start.AddDate(0, 0, i), out)
+			}
+			// Latest first, so that the first chunk stored holds every
+			// device's last minute. (Times of one zone compare as text.)
+			slices.SortStableFunc(out.cameras, func(a, b ingest.CameraEventWire) int { return strings.Compare(b.OccurredAt, a.OccurredAt) })
+			slices.SortStableFunc(out.readings, func(a, b ingest.SensorReadingWire) int { return strings.Compare(b.ObservedAt, a.ObservedAt) })
+			return true
+		}
+	}
 	if g.next >= h.days {
 		return false
 	}
@@ -765,7 +792,7 @@ func (g *historyGen) day(out *historyDay) bool {
 		}
 	}
 	clear(g.fbBuf)
-	if g.fleet != nil {
+	if g.fleet != nil && i < g.lastDay {
 		g.fleet.day(date, out)
 	}
 	if g.next == h.days {

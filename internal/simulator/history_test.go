@@ -383,10 +383,13 @@ func TestHistoryDevicesAreTheLiveOnes(t *testing.T) {
 		byID[d.id] = d
 	}
 	rules := ingest.Rules{Hierarchy: "vn-2025", MaxFuture: time.Minute, Places: anywhere{}}
-	last := map[string]time.Time{}
+	last, first := map[string]time.Time{}, map[string]time.Time{}
 	perHour := map[string]map[int64]int{}
 	seen := func(id string, lat, lon *float64, at time.Time) {
 		t.Helper()
+		if _, ok := first[id]; !ok {
+			first[id] = at
+		}
 		d := byID[id]
 		if d == nil || lat == nil || *lat != d.site.Lat || *lon != d.site.Lon {
 			t.Fatalf("report of %s, which the live simulator does not place there (or at all)", id)
@@ -450,6 +453,11 @@ func TestHistoryDevicesAreTheLiveOnes(t *testing.T) {
 	for id, d := range byID {
 		if gap := cfg.End.Sub(last[id]); gap <= 0 || gap > reportPeriod {
 			t.Errorf("device %s last reported %s before the end, want within a minute", id, gap)
+		}
+		// Written first, its last report registers the device: the rule
+		// for silent devices never sees it silent for months meanwhile.
+		if !first[id].Equal(last[id]) {
+			t.Errorf("device %s: first written report at %s, want its last (%s)", id, first[id], last[id])
 		}
 		if d.kind == cameraDev {
 			continue

@@ -129,7 +129,7 @@ func (h *History) Write(ctx context.Context, sinks HistorySinks, logger *slog.Lo
 		for i := range day.readings {
 			add(w.kinds[3], &day.readings[i])
 		}
-		if err == nil {
+		if err == nil && !day.lead {
 			done.Add(1)
 		}
 	}
