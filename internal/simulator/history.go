@@ -32,12 +32,12 @@ import (
 // seeded by Seed and its local day (a reading by its device and time), so
 // that a day's records are the same whatever the range around it, and End
 // only cuts them (but for which dossier a complaint of the first ten days
-// names: always one the history holds). Volumes follow the field: Binh Duong's desks took 299,637
-// dossiers from 1 December 2024 to 31 March 2025, about 2,500 a day, which
-// is the history's average at the simulator's default rate (20 events a
-// second) and scales with Rate. The live simulator compresses lifecycles
-// into minutes for a demo and so runs at many times that volume: today's
-// figures stand above the history's.
+// names: always one the history holds). Volumes follow the field: Binh
+// Duong's desks took 299,637 dossiers from 1 December 2024 to 31 March
+// 2025, about 2,500 a day, which is the history's average at the
+// simulator's default rate (20 events a second) and scales with Rate. The
+// live simulator compresses lifecycles into minutes for a demo and so runs
+// at many times that volume: today's figures stand above the history's.
 //
 // A History is immutable and safe for concurrent use; each Write or
 // Records generates it anew.
@@ -93,8 +93,8 @@ const (
 	// Binh Duong, 1 Dec 2024 – 31 Mar 2025: 299,637 dossiers in 121 days.
 	fieldPerDay = 2500.0
 	fieldRate   = 20.0 // the simulator's default rate, which fieldPerDay stands for
-	// maxPerDay bounds the cost of a backfill at high rates: about ten
-	// minutes on two cores.
+	// maxPerDay bounds the cost of a backfill at high rates: some five
+	// minutes for 90 days on two cores.
 	maxPerDay            = 10 * fieldPerDay
 	fieldFeedbackPerDay  = 100.0
 	historyOnline        = shareOnline
