@@ -104,15 +104,17 @@ func (s *Service) Dossiers(c *fiber.Ctx) error { return handle(s, c, s.dossierSt
 
 // Feedback handles POST /api/v1/ingest/feedback. A resent item replaces
 // the stored one, so none counts as a duplicate.
-func (s *Service) Feedback(c *fiber.Ctx) error {
-	return handle(s, c, stream[FeedbackRecord, Feedback]{kind: "feedback", validate: Rules.ValidateFeedback,
+func (s *Service) Feedback(c *fiber.Ctx) error { return handle(s, c, s.feedbackStream()) }
+
+func (s *Service) feedbackStream() stream[FeedbackRecord, Feedback] {
+	return stream[FeedbackRecord, Feedback]{kind: "feedback", validate: Rules.ValidateFeedback,
 		device: func(Feedback) *device.Device { return nil }, write: s.w.Feedback.Write,
 		scope: func(f Feedback) (string, string, string) {
 			if f.Recorded != nil { // the unit as sent, as for dossiers
 				return f.Recorded.Hierarchy, f.Recorded.AreaCode, ""
 			}
 			return f.Hierarchy, f.AreaCode, ""
-		}})
+		}}
 }
 
 // count records what became of a request's rows in the metrics, adds the

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/openioc/ioc/internal/chstore"
 )
 
 // Kinds of record an import takes, named as their ingest endpoints are.
@@ -13,8 +15,12 @@ const (
 	KindSensorReadings = "sensor-readings"
 )
 
-// ImportKinds lists the kinds an import takes.
+// ImportKinds lists the kinds iocd import takes.
 var ImportKinds = []string{KindDossiers, KindCameraEvents, KindSensorReadings}
+
+// KindFeedback is citizen feedback, which an Import also takes (the
+// simulator's history is written so) though iocd import does not yet.
+const KindFeedback = "feedback"
 
 func unknownKind(kind string) error {
 	return fmt.Errorf("unknown kind of record %q: use %s", kind, strings.Join(ImportKinds, ", "))
@@ -27,6 +33,8 @@ func kindNoun(kind string) string {
 		return "camera events"
 	case KindSensorReadings:
 		return "sensor readings"
+	case KindFeedback:
+		return "feedback items"
 	}
 	return "dossier events"
 }
@@ -68,6 +76,11 @@ func (s *Service) Import(kind string) (*Import, error) {
 			return nil, fmt.Errorf("import %s: no reading writer or device registry", kind)
 		}
 		im.chunk = chunkOf(im, s.readingStream())
+	case KindFeedback:
+		if s.w.Feedback == nil {
+			return nil, fmt.Errorf("import %s: no feedback writer", kind)
+		}
+		im.chunk = chunkOf(im, s.feedbackStream())
 	default:
 		return nil, unknownKind(kind)
 	}
@@ -146,4 +159,14 @@ func (c *typedChunk[W, T]) store(ctx context.Context) (ChunkOutcome, error) {
 		return ChunkOutcome{}, err
 	}
 	return ChunkOutcome{Stored: o.accepted - o.duplicates, Duplicates: o.duplicates, Refused: c.in.refused.list()}, nil
+}
+
+// AnyDossierEvent says whether the store holds at least one dossier event,
+// of any hierarchy: whether the database has any dossier history at all.
+func AnyDossierEvent(ctx context.Context, store *chstore.Store) (bool, error) {
+	var n uint64
+	if err := store.Conn().QueryRow(ctx, `SELECT count() FROM (SELECT 1 FROM `+store.Database()+`.dossier_history LIMIT 1)`).Scan(&n); err != nil {
+		return false, fmt.Errorf("look for stored dossier events: %w", err)
+	}
+	return n > 0, nil
 }

@@ -26,8 +26,14 @@ setsid bin/iocd >>"$VAR/log/iocd.log" 2>&1 < /dev/null &
 echo $! > "$VAR/iocd.pid"
 
 url="http://$HTTP_ADDR"
-for _ in $(seq 120); do
+# On an empty database iocd first writes the simulated province's history
+# (half a minute on two cores; IOC_SIMULATE_HISTORY_DAYS sets its days).
+told=
+for _ in $(seq 600); do
   if curl -fsS "$url/readyz" >/dev/null 2>&1; then break; fi
+  if [ -z "$told" ] && curl -sS "$url/readyz" 2>/dev/null | grep -q "writing .* simulated history"; then
+    echo "iocd is writing ${IOC_SIMULATE_HISTORY_DAYS:-90} days of simulated history first (progress in $VAR/log/iocd.log)"; told=1
+  fi
   if ! kill -0 "$(cat "$VAR/iocd.pid")" 2>/dev/null; then
     echo "iocd exited; last lines of $VAR/log/iocd.log:" >&2; tail -n 20 "$VAR/log/iocd.log" >&2; exit 1
   fi

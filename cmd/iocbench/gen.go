@@ -12,6 +12,7 @@ import (
 	"github.com/openioc/ioc/dossier"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/ingest"
+	"github.com/openioc/ioc/internal/simulator"
 )
 
 // generatorVersion names the data shape: a change to the generator that
@@ -135,11 +136,12 @@ func (u *universe) dayRange(n int64, d int) (int64, int64) {
 	return lo, int64(math.Round(u.dayCDF[d] * float64(n)))
 }
 
-// step is one event of a planned dossier, before it is dated past the end.
-type step struct {
-	status string
-	at     time.Time
-}
+// lifecycles is the shapes the benchmark's dossiers take: 70% received →
+// processing → resolved → returned; 15% with one request for documents; 3%
+// with two (late by rule); 5% rejected; 2% withdrawn; 5% left open. 88% of
+// the simple ones and 80% of those paused once resolve in time.
+var lifecycles = simulator.LifecycleMix{Simple: 0.70, OneRequest: 0.15, TwoRequests: 0.03, Rejected: 0.05, Withdrawn: 0.02,
+	OnTime: 0.88, OnTimeAfterRequest: 0.8}
 
 // plan is one dossier: its attributes and its lifecycle.
 type plan struct {
@@ -149,16 +151,16 @@ type plan struct {
 	channel                               string
 	digitized, reused, fee, paid, eResult bool
 	received, due                         time.Time
-	steps                                 []step
+	steps                                 []simulator.Transition
 	events                                []dossier.Event // the steps before dataEnd, as stored
 	derived                               []dossier.Contribution
 }
 
 // newPlan draws dossier idx, received on day d, from its own random stream,
 // so that any dossier can be drawn again alone. steps is reused.
-func (u *universe) newPlan(src *rand.PCG, r *rand.Rand, idx int64, d int, steps []step) plan {
+func (u *universe) newPlan(src *rand.PCG, r *rand.Rand, idx int64, d int, steps []simulator.Transition) plan {
 	src.Seed(u.seed, uint64(idx)+1)
-	p := plan{idx: idx, steps: steps[:0]}
+	p := plan{idx: idx}
 	p.area = u.communes[pick(u.communeCDF, r.Float64())]
 	p.proc = u.procedures[pick(u.procCDF, r.Float64())]
 	switch x := r.Float64(); {
@@ -182,76 +184,16 @@ func (u *universe) newPlan(src *rand.PCG, r *rand.Rand, idx int64, d int, steps 
 		offset = 7*time.Hour + 30*time.Minute + time.Duration(r.Float64()*float64(9*time.Hour))
 	}
 	p.received = day.Add(offset).Truncate(time.Second)
-	p.due = addWorkingDays(day, 3+r.IntN(13)).Add(17 * time.Hour)
-
-	add := func(status string, at time.Time) {
-		at = at.Truncate(time.Second)
-		if n := len(p.steps); n > 0 && !at.After(p.steps[n-1].at) {
-			at = p.steps[n-1].at.Add(time.Minute)
-		}
-		p.steps = append(p.steps, step{status, at})
-	}
-	between := func(a, b time.Time) time.Time { // a uniform moment in [a, b], or a when b is before a
-		if !b.After(a) {
-			return a
-		}
-		return a.Add(time.Duration(r.Float64() * float64(b.Sub(a))))
-	}
-	days := func(n float64) time.Duration { return time.Duration(n * float64(24*time.Hour)) }
-	last := func() time.Time { return p.steps[len(p.steps)-1].at }
-
-	add("received", p.received)
-	add("processing", p.received.Add(5*time.Minute+min(time.Duration(r.ExpFloat64()*float64(2*time.Hour)), 48*time.Hour)))
-	resolve := func(wait time.Duration, onTime bool) {
-		if onTime {
-			add("resolved", between(last().Add(30*time.Minute), p.due.Add(wait)))
-		} else {
-			add("resolved", p.due.Add(wait).Add(time.Hour+days(r.ExpFloat64()*3)))
-		}
-		add("returned", last().Add(10*time.Minute+days(r.Float64()*2)))
-	}
-	request := func() time.Duration { // a supplement request and the citizen's answer
-		add("supplement_requested", between(last().Add(30*time.Minute), last().Add(days(0.6*p.due.Sub(last()).Hours()/24))))
-		wait := days(1 + r.Float64()*14)
-		add("processing", last().Add(wait))
-		return wait
-	}
-	switch x := r.Float64(); {
-	case x < 0.70:
-		resolve(0, r.Float64() < 0.88)
-	case x < 0.85:
-		resolve(request(), r.Float64() < 0.8)
-	case x < 0.88:
-		w := request()
-		w += request()
-		resolve(w, false)
-	case x < 0.93:
-		add("rejected", last().Add(time.Hour+days(r.Float64()*5)))
-	case x < 0.95:
-		add("withdrawn", last().Add(time.Hour+days(r.Float64()*10)))
-	default:
-		// still open: nothing after processing
-	}
+	p.due = simulator.AddWorkingDays(day, 3+r.IntN(13), nil).Add(17 * time.Hour)
+	p.steps = simulator.PlanLifecycle(r, lifecycles, p.received, p.due, steps)
 	return p
-}
-
-// addWorkingDays returns the local midnight n working days (Monday to
-// Friday) after day.
-func addWorkingDays(day time.Time, n int) time.Time {
-	for n > 0 {
-		day = day.AddDate(0, 0, 1)
-		if wd := day.Weekday(); wd != time.Saturday && wd != time.Sunday {
-			n--
-		}
-	}
-	return day
 }
 
 // stored counts the steps that happen before dataEnd.
 func (p *plan) stored() int {
 	n := 0
 	for _, s := range p.steps {
-		if s.at.Before(dataEnd) {
+		if s.At.Before(dataEnd) {
 			n++
 		}
 	}
@@ -271,20 +213,20 @@ func (p *plan) materialize() {
 	due := p.due.UTC()
 	p.events = make([]dossier.Event, 0, len(p.steps))
 	for i, s := range p.steps {
-		if !s.at.Before(dataEnd) {
+		if !s.At.Before(dataEnd) {
 			break
 		}
 		e := dossier.Event{
-			EventID: id + "-" + strconv.Itoa(i+1), Area: p.area, Status: s.status, OccurredAt: s.at.UTC(),
+			EventID: id + "-" + strconv.Itoa(i+1), Area: p.area, Status: s.Status, OccurredAt: s.At.UTC(),
 			ReceivedAt: &recv, Channel: p.channel, Sector: p.proc.sector, Procedure: p.proc.code,
 			OnlineLevel: p.proc.level, Digitized: p.digitized, PaidOnline: p.paid, ReusedData: p.reused,
 			FeeRequired: p.fee,
 		}
-		switch s.status {
+		switch s.Status {
 		case "received", "processing", "supplement_requested", "resolved":
 			e.DueAt = &due
 		}
-		if s.status == "resolved" || s.status == "returned" {
+		if s.Status == "resolved" || s.Status == "returned" {
 			e.EResult = p.eResult
 		}
 		p.events = append(p.events, e)
@@ -320,7 +262,7 @@ func (p *plan) row(i int) ingest.Dossier {
 func (u *universe) countEvents(n int64) int64 {
 	src := rand.NewPCG(0, 0)
 	r := rand.New(src)
-	var steps []step
+	var steps []simulator.Transition
 	var total int64
 	for d := 0; d < dataDays; d++ {
 		lo, hi := u.dayRange(n, d)

@@ -35,7 +35,7 @@ func TestPlansAreDeterministicAndDeltasSum(t *testing.T) {
 			t.Fatalf("dossier %d drawn twice differs", idx)
 		}
 		for i := 1; i < len(p.steps); i++ {
-			if !p.steps[i].at.After(p.steps[i-1].at) {
+			if !p.steps[i].At.After(p.steps[i-1].At) {
 				t.Fatalf("dossier %d: steps out of order: %v", idx, p.steps)
 			}
 		}

@@ -134,7 +134,7 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.RedirectAddr = fmt.Sprintf("127.0.0.1:%d", port)
-	cfg.Simulate, cfg.SimulateDevices = 50, false
+	cfg.Simulate, cfg.SimulateDevices, cfg.SimulateHistoryDays = 50, false, 0
 	cfg.SimulateArea = "79"
 
 	pool := x509.NewCertPool()

@@ -11,6 +11,7 @@ import (
 	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/config"
+	"github.com/openioc/ioc/internal/simulator"
 	"github.com/openioc/ioc/wall"
 )
 
@@ -56,12 +57,19 @@ type serveConfig struct {
 	SensorTimeout   time.Duration
 	AlarmInterval   time.Duration
 	SimulateDevices bool
-	QueryTimeout    time.Duration
-	LeaseTTL        time.Duration
-	VerifyInterval  time.Duration
-	FlushTimeout    time.Duration
-	PublicURL       string
-	TrustedProxies  []netip.Prefix
+	// SimulateHistoryDays is how many days of history the simulator writes
+	// before it starts, into a database without dossier events; 0 is none.
+	SimulateHistoryDays int
+	QueryTimeout        time.Duration
+	LeaseTTL            time.Duration
+	VerifyInterval      time.Duration
+	FlushTimeout        time.Duration
+	PublicURL           string
+	TrustedProxies      []netip.Prefix
+
+	// now is the simulators' clock and the end of their history; nil is
+	// time.Now. Tests set it.
+	now func() time.Time
 
 	// Hostile and careless clients.
 	AllowedOrigins        []string
@@ -127,6 +135,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	queryTimeout := f.Duration("query-timeout", "IOC_QUERY_TIMEOUT", 10*time.Second, "longest ClickHouse may work on one query of a series, ranking or scoreboard (504 beyond)")
 	verifyEvery := f.Duration("verify-interval", "IOC_VERIFY_INTERVAL", time.Hour, "how often the last 48 hours of rollups are checked against the stored records (metric ioc_verify_differences); 0 is off")
 	simDevices := f.Int("simulate-devices", "IOC_SIMULATE_DEVICES", 1, "with IOC_SIMULATE, also simulate cameras and sensors (1) or not (0)")
+	simHistory := f.Int("simulate-history-days", "IOC_SIMULATE_HISTORY_DAYS", 90, "with IOC_SIMULATE, days of history (dossiers, feedback, readings) written before the simulator starts when the database holds no dossier event yet (the node is ready once it is written: about half a minute for 90 days at IOC_SIMULATE=20 on two cores); 0 is none")
 	publicURL := f.String("public-url", "IOC_PUBLIC_URL", "", "base URL clients reach the server at, e.g. https://ioc.example.gov.vn; every absolute link (OGC, TileJSON) is built from it and keeps the caller's access_token. Empty: links use the request's Host and carry no token")
 	proxies := f.String("trusted-proxies", "IOC_TRUSTED_PROXIES", "", "comma-separated CIDRs or addresses of the reverse proxies whose X-Forwarded-Host and X-Forwarded-Proto are believed; empty: none")
 	origins := f.String("allowed-origins", "IOC_ALLOWED_ORIGINS", "", "web origins besides the server's own whose pages may open the live websocket, comma-separated (https://wall.example.gov.vn); * for any")
@@ -149,7 +158,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 		MQTT: ingest.MQTTConfig{URL: *mqttURL, ClientID: *mqttClient, Username: *mqttUser, Password: *mqttPass,
 			SharedGroup: *mqttShare, MaxPayload: *mqttPayload},
 		RulesFile: *rules, DashboardsDir: *dashboardsDir, CameraTimeout: *camTimeout, SensorTimeout: *sensorTimeout, AlarmInterval: *alarmInterval,
-		SimulateDevices: *simDevices != 0, QueryTimeout: *queryTimeout, LeaseTTL: *leaseTTL, VerifyInterval: *verifyEvery, FlushTimeout: *flushTimeout,
+		SimulateDevices: *simDevices != 0, SimulateHistoryDays: *simHistory, QueryTimeout: *queryTimeout, LeaseTTL: *leaseTTL, VerifyInterval: *verifyEvery, FlushTimeout: *flushTimeout,
 	}
 	if *publicURL != "" {
 		u, err := api.ParsePublicURL(*publicURL)
@@ -171,6 +180,9 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	c.WSMaxPerToken, c.WSMaxPerAddress, c.AuthFailuresPerMinute = *wsPerToken, *wsPerAddress, *authFailures
 	if c.WSMaxPerToken < 1 || c.WSMaxPerAddress < 1 || c.AuthFailuresPerMinute < 1 {
 		return c, errors.New("IOC_WS_MAX_PER_TOKEN, IOC_WS_MAX_PER_ADDRESS and IOC_AUTH_FAILURES_PER_MINUTE must be at least 1")
+	}
+	if c.SimulateHistoryDays < 0 || c.SimulateHistoryDays > simulator.MaxHistoryDays {
+		return c, fmt.Errorf("IOC_SIMULATE_HISTORY_DAYS=%d must be between 0 (no history) and %d", c.SimulateHistoryDays, simulator.MaxHistoryDays)
 	}
 	if c.AdminToken == "" && c.JWTSecret == "" {
 		return c, errors.New("set IOC_ADMIN_TOKEN or IOC_JWT_SECRET (or both): without them no client can authenticate")

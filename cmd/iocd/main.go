@@ -362,6 +362,15 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	// token's revocation.
 	kiosks := auth.NewKiosks([]byte(cfg.JWTSecret), auth.NewClickHouseKioskLinks(store), revocations)
 
+	// The simulators' history, written before they start (see simHistory);
+	// the node is ready once it is.
+	var history *simHistory
+	if cfg.Simulate > 0 && cfg.SimulateHistoryDays > 0 {
+		history = &simHistory{days: cfg.SimulateHistoryDays, cfg: cfg, store: store, leases: leases, recover: reconciler, agg: agg,
+			units: units, h: hierarchy, devices: devices, loc: loc, indexed: indexed, logger: logger.With("component", "simulator")}
+		ready["simulator history"] = history.ready
+	}
+
 	// API: REST, websocket hub, health, metrics and the built-in page.
 	server, err := api.New(api.Config{BodyLimit: cfg.BodyLimit, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies,
 		AllowedOrigins: cfg.AllowedOrigins, AuthFailuresPerMinute: cfg.AuthFailuresPerMinute,
@@ -439,14 +448,26 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		if err != nil {
 			return err
 		}
-		stopSimulators = append(stopSimulators, run("simulator", func(ctx context.Context) { _ = sim.Run(ctx) }))
+		var dsim *simulator.Devices
 		if cfg.SimulateDevices {
-			dsim, err := newDeviceSimulator(cfg, ln.Addr(), cert, hierarchy, loc, logger.With("component", "simulator"), reg)
-			if err != nil {
+			if dsim, err = newDeviceSimulator(cfg, ln.Addr(), cert, hierarchy, loc, logger.With("component", "simulator"), reg); err != nil {
 				return err
 			}
-			stopSimulators = append(stopSimulators, run("device simulator", func(ctx context.Context) { _ = dsim.Run(ctx) }))
 		}
+		// The history first, then the simulators from where it ends.
+		stopSimulators = append(stopSimulators, run("simulators", func(ctx context.Context) {
+			if history != nil {
+				if err := sim.Continue(history.run(ctx)); err != nil {
+					logger.Error("the simulator cannot continue the history", "err", err)
+				}
+			}
+			var wg sync.WaitGroup
+			if dsim != nil {
+				wg.Go(func() { _ = dsim.Run(ctx) })
+			}
+			_ = sim.Run(ctx)
+			wg.Wait()
+		}))
 	}
 	stopDebug := func() {}
 	if cfg.DebugAddr != "" {
@@ -528,13 +549,9 @@ func openStore(ctx context.Context, cfg chstore.Config, logger *slog.Logger) (*c
 }
 
 func newSimulator(cfg serveConfig, addr net.Addr, cert *tls.Certificate, h *geo.Hierarchy, loc *time.Location, logger *slog.Logger, reg prometheus.Registerer) (*simulator.Simulator, error) {
-	province, ok := h.Unit(cfg.SimulateArea)
-	if !ok {
-		return nil, fmt.Errorf("IOC_SIMULATE_AREA=%q is not a unit of %s", cfg.SimulateArea, h.Name())
-	}
-	areas := h.ChildCodes(province.Code)
-	if len(areas) == 0 {
-		areas = []string{province.Code}
+	province, areas, err := simulatorAreas(cfg, h)
+	if err != nil {
+		return nil, err
 	}
 	tok, err := simulatorToken(cfg)
 	if err != nil {
@@ -542,8 +559,22 @@ func newSimulator(cfg serveConfig, addr net.Addr, cert *tls.Certificate, h *geo.
 	}
 	return simulator.New(simulator.Config{
 		BaseURL: selfURL(addr, cert), HTTPClient: selfClient(cert), Token: tok, Rate: cfg.Simulate,
-		Areas: areas, ProvinceArea: province.Code, Location: loc,
+		Areas: areas, ProvinceArea: province, Location: loc, Now: cfg.now,
 	}, logger, reg)
+}
+
+// simulatorAreas are the province the simulator files dossiers in and its
+// units (the province alone when it has none).
+func simulatorAreas(cfg serveConfig, h *geo.Hierarchy) (province string, areas []string, err error) {
+	p, ok := h.Unit(cfg.SimulateArea)
+	if !ok {
+		return "", nil, fmt.Errorf("IOC_SIMULATE_AREA=%q is not a unit of %s", cfg.SimulateArea, h.Name())
+	}
+	areas = h.ChildCodes(p.Code)
+	if len(areas) == 0 {
+		areas = []string{p.Code}
+	}
+	return p.Code, areas, nil
 }
 
 func newDeviceSimulator(cfg serveConfig, addr net.Addr, cert *tls.Certificate, h *geo.Hierarchy, loc *time.Location, logger *slog.Logger, reg prometheus.Registerer) (*simulator.Devices, error) {
@@ -551,13 +582,22 @@ func newDeviceSimulator(cfg serveConfig, addr net.Addr, cert *tls.Certificate, h
 	if err != nil {
 		return nil, err
 	}
+	dc, err := deviceConfig(cfg, h, loc)
+	if err != nil {
+		return nil, err
+	}
+	dc.BaseURL, dc.HTTPClient, dc.Token, dc.Now = selfURL(addr, cert), selfClient(cert), tok, cfg.now
+	return simulator.NewDevices(dc, logger, reg)
+}
+
+// deviceConfig places the simulated cameras and sensors in the province;
+// the history's devices are the same.
+func deviceConfig(cfg serveConfig, h *geo.Hierarchy, loc *time.Location) (simulator.DevicesConfig, error) {
 	sites := simulatorSites(h, cfg.SimulateArea, 3, 1)
 	if len(sites) == 0 {
-		return nil, fmt.Errorf("IOC_SIMULATE_AREA=%q has no units with boundaries to place cameras and sensors in", cfg.SimulateArea)
+		return simulator.DevicesConfig{}, fmt.Errorf("IOC_SIMULATE_AREA=%q has no units with boundaries to place cameras and sensors in", cfg.SimulateArea)
 	}
-	return simulator.NewDevices(simulator.DevicesConfig{
-		BaseURL: selfURL(addr, cert), HTTPClient: selfClient(cert), Token: tok, Sites: sites, Location: loc,
-	}, logger, reg)
+	return simulator.DevicesConfig{Sites: sites, Location: loc}, nil
 }
 
 // selfURL is the node's own address for the simulators, over HTTPS when

@@ -109,38 +109,9 @@ func NewDevices(cfg DevicesConfig, logger *slog.Logger, reg prometheus.Registere
 	if err := checkTarget("simulator: devices", cfg.BaseURL, cfg.Token); err != nil {
 		return nil, err
 	}
-	switch {
-	case len(cfg.Sites) == 0:
-		return nil, errors.New("simulator: devices: Sites is empty: supply candidate positions, several per commune, each inside its unit")
-	case cfg.Tick < 0:
-		return nil, fmt.Errorf("simulator: devices: Tick %s is negative; use zero for the default %s", cfg.Tick, defaultTick)
-	}
-	for i, s := range cfg.Sites {
-		switch {
-		case strings.TrimSpace(s.Area) == "":
-			return nil, fmt.Errorf("simulator: devices: Sites[%d] has no Area; give the code of the unit the position is in", i)
-		case len(s.Area) > 64 || strings.ContainsAny(s.Area, "/+# ") || strings.ContainsFunc(s.Area, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-			return nil, fmt.Errorf("simulator: devices: Sites[%d] area %q cannot be part of a device id: use a unit code of at most 64 bytes without spaces, / + # or control characters", i, s.Area)
-		case math.IsNaN(s.Lat) || s.Lat < -90 || s.Lat > 90 || math.IsNaN(s.Lon) || s.Lon < -180 || s.Lon > 180:
-			return nil, fmt.Errorf("simulator: devices: Sites[%d] lat %v, lon %v is out of range -90..90, -180..180; check that they are not swapped", i, s.Lat, s.Lon)
-		}
-	}
-	counts := []*int{&cfg.Cameras, &cfg.Sensors, &cfg.Gauges}
-	for i, def := range []int{defaultCameras, defaultSensors, defaultGauges} {
-		switch n := counts[i]; {
-		case *n == 0:
-			*n = def
-		case *n < 0:
-			*n = 0
-		}
-	}
-	sites := distinctSites(cfg.Sites)
-	if need := cfg.Cameras + cfg.Sensors + cfg.Gauges; need > len(sites) {
-		return nil, fmt.Errorf("simulator: devices: Sites holds %d distinct positions for %d devices; supply more sites per unit or fewer Cameras, Sensors or Gauges",
-			len(sites), need)
-	}
-	if cfg.Location == nil {
-		cfg.Location = defaultLocation()
+	cfg, sites, err := cfg.fleet()
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Tick == 0 {
 		cfg.Tick = defaultTick
@@ -166,7 +137,7 @@ func NewDevices(cfg DevicesConfig, logger *slog.Logger, reg prometheus.Registere
 	// share event ids, or the server would take the second's as duplicates.
 	runID := hex.EncodeToString(b[:4])
 	logger = logger.With("run", runID)
-	place := mrand.New(mrand.NewPCG(uint64(cfg.Seed), 0x5851f42d4c957f2d))
+	place := placement(cfg.Seed)
 	behave := mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	root := strings.TrimRight(cfg.BaseURL, "/")
 	d := &Devices{
@@ -215,6 +186,53 @@ func NewDevices(cfg DevicesConfig, logger *slog.Logger, reg prometheus.Registere
 		}
 	}
 	return d, nil
+}
+
+// fleet checks the sites and the counts of cfg and fills in the defaults
+// (counts, Location); it returns the distinct sites devices are placed on.
+// The live simulator and the history place the same devices from them.
+func (cfg DevicesConfig) fleet() (DevicesConfig, []Site, error) {
+	switch {
+	case len(cfg.Sites) == 0:
+		return cfg, nil, errors.New("simulator: devices: Sites is empty: supply candidate positions, several per commune, each inside its unit")
+	case cfg.Tick < 0:
+		return cfg, nil, fmt.Errorf("simulator: devices: Tick %s is negative; use zero for the default %s", cfg.Tick, defaultTick)
+	}
+	for i, s := range cfg.Sites {
+		switch {
+		case strings.TrimSpace(s.Area) == "":
+			return cfg, nil, fmt.Errorf("simulator: devices: Sites[%d] has no Area; give the code of the unit the position is in", i)
+		case len(s.Area) > 64 || strings.ContainsAny(s.Area, "/+# ") || strings.ContainsFunc(s.Area, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+			return cfg, nil, fmt.Errorf("simulator: devices: Sites[%d] area %q cannot be part of a device id: use a unit code of at most 64 bytes without spaces, / + # or control characters", i, s.Area)
+		case math.IsNaN(s.Lat) || s.Lat < -90 || s.Lat > 90 || math.IsNaN(s.Lon) || s.Lon < -180 || s.Lon > 180:
+			return cfg, nil, fmt.Errorf("simulator: devices: Sites[%d] lat %v, lon %v is out of range -90..90, -180..180; check that they are not swapped", i, s.Lat, s.Lon)
+		}
+	}
+	counts := []*int{&cfg.Cameras, &cfg.Sensors, &cfg.Gauges}
+	for i, def := range []int{defaultCameras, defaultSensors, defaultGauges} {
+		switch n := counts[i]; {
+		case *n == 0:
+			*n = def
+		case *n < 0:
+			*n = 0
+		}
+	}
+	sites := distinctSites(cfg.Sites)
+	if need := cfg.Cameras + cfg.Sensors + cfg.Gauges; need > len(sites) {
+		return cfg, nil, fmt.Errorf("simulator: devices: Sites holds %d distinct positions for %d devices; supply more sites per unit or fewer Cameras, Sensors or Gauges",
+			len(sites), need)
+	}
+	if cfg.Location == nil {
+		cfg.Location = defaultLocation()
+	}
+	return cfg, sites, nil
+}
+
+// placement is the random stream that places devices: seeded by Seed
+// alone, so that restarts and the history reuse the same devices at the
+// same places.
+func placement(seed int64) *mrand.Rand {
+	return mrand.New(mrand.NewPCG(uint64(seed), 0x5851f42d4c957f2d))
 }
 
 // distinctSites drops repeated positions, keeping the first.

@@ -8,6 +8,12 @@
 // goes to the feedback endpoint as each item advances. Devices does the same
 // for cameras and sensors.
 //
+// A History is the province's past at field volume, with lifecycles over
+// days and weeks (PlanLifecycle, shared with the benchmark's data), written
+// not over HTTP but through ingest's import, chunk by chunk, before the
+// live simulators start; Continue has a Simulator carry on the dossiers it
+// left open.
+//
 // A simulator is driven in one of two ways. Run drives it on its clock
 // (Config.Now, real time by default), as iocd does. A caller that wants a
 // deterministic run (a test, a replay) drives it itself: Step advances the
@@ -24,7 +30,9 @@
 // Flush are refused while Run runs; one Step at a time and one Flush at a
 // time, though a Step may overlap a Flush (that is what Run does). The
 // model is owned by whoever steps; the queues between it and the senders
-// are locked. Metrics are safe to scrape at any time.
+// are locked. Metrics are safe to scrape at any time. A History is
+// immutable; its Write owns the goroutines that store chunks and log
+// progress, and waits for them.
 package simulator
 
 import (
@@ -97,6 +105,12 @@ type Simulator struct {
 	// stepped is the simulated time of the latest Step, in Unix
 	// nanoseconds; the senders pace a pause after a refused token by it.
 	stepped atomic.Int64
+	// carry is what a history's dossiers and feedback items do after it
+	// ends, sent as its time comes; owned by whoever steps. carried stands
+	// for its dossiers in the outbox, which never drops them: their
+	// received events are stored already.
+	carry   *Carry
+	carried *dossier
 }
 
 type metrics struct {
@@ -225,6 +239,22 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Simulator
 		}
 	}
 	return s, nil
+}
+
+// Continue has the simulator send, as their time comes, the later steps
+// of the dossiers and feedback items a History left open at its end (the
+// Carry its Write returned), alongside what it generates itself. Call it
+// before the simulator is stepped or run; nil is nothing to continue.
+func (s *Simulator) Continue(c *Carry) error {
+	if !s.stepping.CompareAndSwap(false, true) {
+		return errBusy
+	}
+	defer s.stepping.Store(false)
+	if s.stepped.Load() != 0 {
+		return errors.New("simulator: Continue comes before the first Step or Run")
+	}
+	s.carry, s.carried = c, &dossier{closed: true}
+	return nil
 }
 
 // checkTarget checks the server a simulator posts to and its token.
@@ -370,12 +400,22 @@ func (s *Simulator) step(now time.Time) {
 	if now.UnixNano() > s.stepped.Load() {
 		s.stepped.Store(now.UnixNano())
 	}
-	buf := s.world.advance(now, nil)
+	var buf []item
+	if s.carry != nil {
+		for _, ev := range s.carry.dossierEvents(now, nil) {
+			buf = append(buf, item{ev: ev, d: s.carried})
+		}
+	}
+	buf = s.world.advance(now, buf)
 	if n := s.out.add(buf, s.world.drop); n > 0 {
 		s.logger.Warn("outbox full while the server is unavailable; dropped unsent new dossiers", "dossiers", n)
 	}
 	if s.feedback != nil {
-		fb := s.feedback.advance(now, nil)
+		var fb []ingest.FeedbackRecord
+		if s.carry != nil {
+			fb = s.carry.feedbackStates(now, fb)
+		}
+		fb = s.feedback.advance(now, fb)
 		if n := s.fbOut.push(fb); n > 0 {
 			s.logger.Warn("feedback queue full while the server is unavailable; dropped the oldest states", "states", n)
 		}
