@@ -14,6 +14,7 @@ import (
 
 	"github.com/openioc/ioc/api/auth"
 	"github.com/openioc/ioc/internal/bus"
+	"github.com/openioc/ioc/internal/testenv"
 )
 
 // TestOneSnapshotReadPerTopicPerNode: a thousand screens subscribing
@@ -340,9 +341,9 @@ func BenchmarkDeliver(b *testing.B) {
 				}()
 				d.in <- fmt.Appendf(nil, `{"op":"subscribe","topic":%q}`, topic)
 			}
-			for testutil.ToFloat64(h.m.sent[kindSnapshot]) < subs {
-				time.Sleep(time.Millisecond)
-			}
+			testenv.Eventually(b, time.Minute, func() (bool, string) {
+				return testutil.ToFloat64(h.m.sent[kindSnapshot]) >= subs, "every subscriber's snapshot written"
+			})
 			p := payload(1, t0)
 			p = append(p[:len(p)-1], fmt.Appendf(nil, `,"pad":%q}`, strings.Repeat("x", 260))...)
 			msgs := make([]bus.Message, b.N)
@@ -360,9 +361,10 @@ func BenchmarkDeliver(b *testing.B) {
 			}
 			// Until every subscriber has been written each message, or (on
 			// a state topic) a newer one in its place.
-			for want := float64(b.N * subs); testutil.ToFloat64(h.m.sent[kindUpdate])+testutil.ToFloat64(h.m.coalesced) < want; {
-				time.Sleep(100 * time.Microsecond)
-			}
+			want := float64(b.N * subs)
+			testenv.Eventually(b, time.Minute, func() (bool, string) {
+				return testutil.ToFloat64(h.m.sent[kindUpdate])+testutil.ToFloat64(h.m.coalesced) >= want, "every message written or replaced"
+			})
 			b.StopTimer()
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs), "ns/delivery")
 		})

@@ -208,9 +208,6 @@ var (
 // TestLiveSmoke runs the whole benchmark small: both sides, real servers,
 // and checks its counts, never its timings.
 func TestLiveSmoke(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs iocd")
-	}
 	benchIOCDOnce.Do(func() {
 		dir, err := testenv.TempDir("iocbench-live-iocd-")
 		if err != nil {
