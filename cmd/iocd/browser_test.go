@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -101,9 +102,33 @@ func TestBrowserOnAnotherOrigin(t *testing.T) {
 func TestPageUnderCSPInChromium(t *testing.T) {
 	browser := newBrowser(t)
 	n := startNode(t, testConfig(t))
+	logViolations, cspViolations := recordCSPViolations()
+	tab := openTab(t, browser, n.base+"/?access_token="+issueToken(t, auth.Viewer, "79")+"&area=79", logViolations)
+	tab.waitEqual(30*time.Second, "commune rows", `String(document.querySelectorAll('#communes tr[data-area]').length)`, "168")
+	tab.waitEqual(30*time.Second, "units on the map", mapUnits, "168")
+	tab.waitEqual(30*time.Second, "connection state", `document.getElementById('connection').dataset.state`, "connected")
+	if violations := cspViolations(); len(violations) > 0 {
+		t.Errorf("the page broke its own policy: %q", violations)
+	}
+
+	tab.do("inject an inline handler", chromedp.Evaluate[chromedp.Void](`(() => {
+		document.addEventListener('securitypolicyviolation', e => { window.violated = e.violatedDirective; });
+		const img = document.createElement('img');
+		img.setAttribute('onerror', 'window.inlineRan = true');
+		img.src = 'data:,not-an-image';
+		document.body.append(img);
+	})()`))
+	tab.waitMatch(10*time.Second, "violation reported", `window.violated || ''`, "a script-src violation",
+		func(got string) bool { return strings.HasPrefix(got, "script-src") })
+	tab.expectEqual("inline handler ran", `String(window.inlineRan === true)`, "false")
+}
+
+// recordCSPViolations returns an action that has a tab report the page's
+// Content Security Policy violations, and a function listing them so far.
+func recordCSPViolations() (chromedp.Action[chromedp.Void], func() []string) {
 	var mu sync.Mutex
 	var violations []string
-	logViolations := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+	record := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		if err := chromedp.Listen(ctx, func(ev any) {
 			if e, ok := ev.(*cdplog.EventEntryAdded); ok && strings.Contains(e.Entry.Text, "Content Security Policy") {
 				mu.Lock()
@@ -116,24 +141,9 @@ func TestPageUnderCSPInChromium(t *testing.T) {
 		_, err := cdp.Call(ctx, tg, cdplog.Enable, cdp.Empty{})
 		return err
 	})
-	tab := openTab(t, browser, n.base+"/?access_token="+issueToken(t, auth.Viewer, "79")+"&area=79", logViolations)
-	tab.waitEqual(30*time.Second, "commune rows", `String(document.querySelectorAll('#communes tr[data-area]').length)`, "168")
-	tab.waitEqual(30*time.Second, "units on the map", mapUnits, "168")
-	tab.waitEqual(30*time.Second, "connection state", `document.getElementById('connection').dataset.state`, "connected")
-	mu.Lock()
-	if len(violations) > 0 {
-		t.Errorf("the page broke its own policy: %q", violations)
+	return record, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(violations)
 	}
-	mu.Unlock()
-
-	tab.do("inject an inline handler", chromedp.Evaluate[chromedp.Void](`(() => {
-		document.addEventListener('securitypolicyviolation', e => { window.violated = e.violatedDirective; });
-		const img = document.createElement('img');
-		img.setAttribute('onerror', 'window.inlineRan = true');
-		img.src = 'data:,not-an-image';
-		document.body.append(img);
-	})()`))
-	tab.waitMatch(10*time.Second, "violation reported", `window.violated || ''`, "a script-src violation",
-		func(got string) bool { return strings.HasPrefix(got, "script-src") })
-	tab.expectEqual("inline handler ran", `String(window.inlineRan === true)`, "false")
 }

@@ -6,12 +6,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
-	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -264,21 +262,7 @@ func TestWallDrillAndAcknowledge(t *testing.T) {
 	device := seedWall(t, n)
 	w := startWallAPI(t, n)
 	here := n.communeAt(nhLat, nhLon)
-	var mu sync.Mutex
-	var violations []string
-	logViolations := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		if err := chromedp.Listen(ctx, func(ev any) {
-			if e, ok := ev.(*cdplog.EventEntryAdded); ok && strings.Contains(e.Entry.Text, "Content Security Policy") {
-				mu.Lock()
-				violations = append(violations, e.Entry.Text)
-				mu.Unlock()
-			}
-		}); err != nil {
-			return err
-		}
-		_, err := cdp.Call(ctx, tg, cdplog.Enable, cdp.Empty{})
-		return err
-	})
+	logViolations, cspViolations := recordCSPViolations()
 
 	viewer := openTab(t, browser, w.base+"/wall/?dashboard=ops-79&area=79&access_token="+issueToken(t, auth.Viewer, "79"), chromedp.EmulateViewport(1920, 1080), logViolations)
 	viewer.await(30*time.Second, "viewer's page rendered", `document.documentElement.dataset.firstRender`)
@@ -310,11 +294,9 @@ func TestWallDrillAndAcknowledge(t *testing.T) {
 	op.await(20*time.Second, "back on ops-79", `(d => d.dashboard === 'ops-79' && d.area === '79' && document.querySelector('.board[data-area="79"]') && document.querySelector('.board').dataset.rendered === 'true')(document.documentElement.dataset)`)
 	op.expectEqual("back button hidden", `String(document.getElementById('back').hidden)`, "true")
 
-	mu.Lock()
-	if len(violations) > 0 {
+	if violations := cspViolations(); len(violations) > 0 {
 		t.Errorf("the page broke its own policy: %q", violations)
 	}
-	mu.Unlock()
 	op.noExceptions()
 	viewer.noExceptions()
 }
