@@ -6,8 +6,11 @@
 # make bench measures ingest from HTTP to ClickHouse against a direct insert, point lookups
 #            with the spatial index against a naive scan, and the analyst API against the same
 #            questions in SQL over 100 million raw dossier events (BENCH_EVENTS; kept in $(VAR)/bench),
-#            and the live websocket hub against a centrifuge server with 10,000 clients
+#            the live websocket hub against a centrifuge server with 10,000 clients, and the
+#            control-room wall: 6 kiosk pages in Chromium against a node whose simulator runs at
+#            ten times make run's rate, for 10 minutes
 # make bench-live measures the live websocket hub alone (BENCH_LIVE_CLIENTS, BENCH_LIVE_DURATION, …)
+# make bench-wall measures the control-room wall alone (BENCH_WALL_SCREENS, BENCH_WALL_DURATION, …)
 
 VAR             ?= var
 HTTP_ADDR       ?= 127.0.0.1:8080
@@ -15,6 +18,7 @@ CLICKHOUSE_PORT ?= 19000
 REDIS_PORT      ?= 16379
 MQTT_PORT       ?= 11883
 SIMULATE        ?= 20
+PACE            ?= field
 AREA            ?= 79
 
 # Build with the toolchain go.mod names (fetched through the Go module
@@ -24,9 +28,9 @@ GOTOOLCHAIN     ?= auto
 # What iocd --version says: the closest tag and the commit.
 VERSION         ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 
-export VAR HTTP_ADDR CLICKHOUSE_PORT REDIS_PORT MQTT_PORT SIMULATE AREA GOTOOLCHAIN
+export VAR HTTP_ADDR CLICKHOUSE_PORT REDIS_PORT MQTT_PORT SIMULATE PACE AREA GOTOOLCHAIN
 
-.PHONY: run stop test bench bench-live fuzz deps build clean vulncheck
+.PHONY: run stop test screenshots bench bench-live bench-wall fuzz deps build clean vulncheck
 
 run: deps build
 	@scripts/run.sh
@@ -37,11 +41,17 @@ stop:
 test: deps
 	@scripts/test.sh
 
+screenshots: deps
+	@scripts/screenshots.sh
+
 bench: deps
 	@scripts/bench.sh
 
 bench-live: deps
 	@scripts/bench.sh live
+
+bench-wall: deps
+	@scripts/bench.sh wall
 
 vulncheck:
 	@scripts/vulncheck.sh
@@ -50,8 +60,9 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzDecodeDossiers -fuzztime 60s ./ingest
 	go test -run '^$$' -fuzz FuzzDecodeFeedback -fuzztime 60s ./ingest
 	go test -run '^$$' -fuzz FuzzDecodeMQTT -fuzztime 60s ./ingest
-	go test -run '^$$' -fuzz FuzzDecodeNGSILD -fuzztime 60s ./ingest
-	go test -run '^$$' -fuzz FuzzDecodeCameraXML -fuzztime 60s ./ingest
+	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 60s ./ingest/ngsild
+	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 60s ./ingest/cameraxml
+	go test -run '^$$' -fuzz FuzzCameraAlertEvent -fuzztime 60s ./ingest
 	go test -run '^$$' -fuzz FuzzDecodeFlat -fuzztime 60s ./ingest
 	go test -run '^$$' -fuzz FuzzCSVColumns -fuzztime 60s ./ingest
 	go test -run '^$$' -fuzz FuzzCSVReader -fuzztime 60s ./ingest/backfill
@@ -62,6 +73,7 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzSince -fuzztime 60s ./api/hub
 	go test -run '^$$' -fuzz FuzzApplyMapDelta -fuzztime 60s ./aggregate
 	go test -run '^$$' -fuzz FuzzMapDeltaOfFigures -fuzztime 60s ./aggregate
+	go test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./topic
 
 deps:
 	@scripts/install-deps.sh

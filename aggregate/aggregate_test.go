@@ -6,15 +6,17 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/openioc/ioc/dossier"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/ingest"
+	"github.com/openioc/ioc/ingest/ingesttest"
 	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/bus/bustest"
 	"github.com/openioc/ioc/internal/chstore"
-	"github.com/openioc/ioc/internal/ingesttest"
 	"github.com/openioc/ioc/internal/lease"
 	"github.com/openioc/ioc/internal/testenv"
 )
@@ -138,7 +140,7 @@ func newTestAggregator(t *testing.T, now time.Time) (*Aggregator, *chstore.Store
 		t.Fatal(err)
 	}
 	pub := &bustest.Capture[Snapshot]{}
-	a, err := New(Config{Location: hcm}, s, reg, pub, lease.NewLocal(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	a, err := New(Config{Location: hcm}, s, reg, pub, lease.NewLocal(), nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,4 +330,79 @@ func lead(t *testing.T, a *Aggregator) *term {
 	a.leading.Store(true)
 	a.mu.Unlock()
 	return &term{lease: l, versions: bus.NewVersions(l.Token())}
+}
+
+// TestEveryHistoryIndicatorNamesItsSources: reads over a range sum the
+// sources an indicator names in its typed Sources, whatever its Source text
+// says; so every indicator with history names at least one, every
+// breakdown it offers is one of its sources', and the text stays out of it
+// (changing it changes nothing read).
+func TestEveryHistoryIndicatorNamesItsSources(t *testing.T) {
+	for _, d := range Catalog() {
+		if d.History && len(d.Sources) == 0 {
+			t.Errorf("%s has history but names no source to read it from", d.ID)
+		}
+		for _, by := range d.Breakdowns {
+			offered := false
+			for _, s := range d.Sources {
+				offered = offered || slices.Contains(s.Breakdowns(), by)
+			}
+			if !offered {
+				t.Errorf("%s breaks down by %s, which none of its sources %v has", d.ID, by, d.Sources)
+			}
+		}
+		b, _ := json.Marshal(d)
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		if m["source"] != d.Source || len(m) == 0 {
+			t.Errorf("%s: the catalog's JSON says source %v, want %q", d.ID, m["source"], d.Source)
+		}
+		if _, ok := m["sources"]; ok {
+			t.Errorf("%s: the catalog's JSON carries the typed sources", d.ID)
+		}
+	}
+	flow := 0
+	for _, d := range Catalog() {
+		if slices.Contains(d.Sources, SourceDossierFlow) {
+			flow++
+		}
+	}
+	if flow == 0 {
+		t.Error("no indicator reads the dossier flow")
+	}
+}
+
+// TestCountsCarryEveryMeasure: the figures of a range carry every dossier
+// measure of dossier.Table in Flow, balances left out, and the fields the
+// catalog names are the same figures.
+func TestCountsCarryEveryMeasure(t *testing.T) {
+	var m dossier.Measures
+	for i := range m {
+		m[i] = int64(i + 1)
+	}
+	m[dossier.Reused] = -3 // a damaged table does not wrap around
+	c := FlowCounts(m)
+	for i, want := range m {
+		if dossier.Table[i].Balance || want < 0 {
+			want = 0
+		}
+		if c.Flow[i] != want {
+			t.Errorf("%s: %d, want %d", dossier.Table[i].Column, c.Flow[i], want)
+		}
+	}
+	named := map[dossier.Index]uint64{dossier.Received: c.Received, dossier.ReceivedOnline: c.Online, dossier.Digitized: c.Digitized,
+		dossier.Reused: c.Reused, dossier.FeeBearing: c.FeeBearing, dossier.PaidOnline: c.PaidOnline, dossier.Resolved: c.Resolved,
+		dossier.OnTime: c.OnTime, dossier.Timed: c.Timed, dossier.ResolutionSeconds: c.ResolutionSeconds, dossier.EResult: c.EResult,
+		dossier.Approximate: c.Approximate}
+	for i, v := range named {
+		if int64(v) != c.Flow[i] {
+			t.Errorf("%s: the named field says %d, Flow %d", dossier.Table[i].Column, v, c.Flow[i])
+		}
+	}
+	var sum Counts
+	sum.Add(c)
+	sum.Add(c)
+	if sum.Flow[dossier.Received] != 2*c.Flow[dossier.Received] || sum.Received != 2*c.Received {
+		t.Errorf("adding figures: received %d (flow %d), want %d", sum.Received, sum.Flow[dossier.Received], 2*c.Received)
+	}
 }

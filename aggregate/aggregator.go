@@ -15,7 +15,7 @@ import (
 	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/lease"
-	"github.com/openioc/ioc/internal/rollup"
+	"github.com/openioc/ioc/rollup"
 )
 
 // Config tunes an Aggregator. Zero fields take the defaults.
@@ -84,6 +84,7 @@ type Aggregator struct {
 	h      *geo.Hierarchy
 	pub    Publisher
 	leases Leases
+	marks  *Marks // units other parts marked, taken by Run; nil: none
 	logger *slog.Logger
 	// now is the clock of windows, as_of and the spacing of publications;
 	// after waits for the next publication.
@@ -117,7 +118,10 @@ type Aggregator struct {
 	// lease.
 	outbox     []rollup.Delta
 	outboxRows int
-	wake       chan struct{}
+	// asked are the topics other nodes' hubs asked for again while this
+	// node holds the lease (RepublishTopic).
+	asked map[string]bool
+	wake  chan struct{}
 
 	// leading is set while this node holds the lease: deltas and units
 	// forwarded by other nodes are taken only then. It changes under mu.
@@ -143,9 +147,11 @@ type metrics struct {
 }
 
 // New returns an aggregator over store's rollups for the units of reg. ops,
-// if not nil, gives the device and alarm figures. Of all the nodes sharing
-// leases, the one holding the aggregate lease publishes on pub.
-func New(cfg Config, store *chstore.Store, reg *geo.Registry, pub Publisher, leases Leases, ops Operations, logger *slog.Logger, promReg prometheus.Registerer) (*Aggregator, error) {
+// if not nil, gives the device and alarm figures; marks, if not nil, says
+// which units' counts changed, as MarkDirty does, from parts built before
+// the aggregator. Of all the nodes sharing leases, the one holding the
+// aggregate lease publishes on pub.
+func New(cfg Config, store *chstore.Store, reg *geo.Registry, pub Publisher, leases Leases, ops Operations, marks *Marks, logger *slog.Logger, promReg prometheus.Registerer) (*Aggregator, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -160,15 +166,15 @@ func New(cfg Config, store *chstore.Store, reg *geo.Registry, pub Publisher, lea
 	if cfg.Lease == "" {
 		cfg.Lease = store.Database() + ".aggregate"
 	}
-	balances, err := NewBalances(store)
+	rollups, err := rollup.NewReader(store)
 	if err != nil {
 		return nil, err
 	}
 	a := &Aggregator{
-		cfg: cfg, q: querier{conn: store.Conn(), db: store.Database(), balances: balances, ops: ops}, geo: reg, h: h, pub: pub, leases: leases,
+		cfg: cfg, q: querier{rollups: rollups, ops: ops}, geo: reg, h: h, pub: pub, leases: leases, marks: marks,
 		logger: logger, now: time.Now, after: time.After,
 		dirty: map[string]time.Time{}, dirtyOverdue: map[string]bool{}, arrived: map[batchTable]bool{},
-		wake: make(chan struct{}, 1), last: map[string][]byte{}, heads: map[string][]byte{}, childHeads: map[string][]byte{}, bases: map[string]mapBase{},
+		wake: make(chan struct{}, 1), asked: map[string]bool{}, last: map[string][]byte{}, heads: map[string][]byte{}, childHeads: map[string][]byte{}, bases: map[string]mapBase{},
 		m: metrics{
 			queries: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "ioc_aggregate_queries_total",

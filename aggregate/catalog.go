@@ -3,6 +3,9 @@ package aggregate
 import (
 	"math"
 	"strconv"
+
+	"github.com/openioc/ioc/dossier"
+	"github.com/openioc/ioc/rollup"
 )
 
 // Definition describes one indicator of the catalog.
@@ -16,7 +19,11 @@ type Definition struct {
 	Formula     string `json:"formula"`
 	Numerator   string `json:"numerator,omitempty"`
 	Denominator string `json:"denominator,omitempty"`
-	Source      string `json:"source"`
+	// Source says, for people, what the figures come from.
+	Source string `json:"source"`
+	// Sources are what the figures are summed from: reads of any range
+	// sum exactly these. None for figures of devices and alarms now.
+	Sources []Source `json:"-"`
 	// Needs lists the record fields the indicator is computed from.
 	Needs []string `json:"needs"`
 	// Live says the indicator is part of the live snapshots (windows).
@@ -123,6 +130,12 @@ type Counts struct {
 	// Approximate counts dossiers filed under a split unit of an older
 	// hierarchy and placed here without a position to settle which part.
 	Approximate uint64
+	// Flow is every dossier measure of dossier.Table over the range, at
+	// least 0, balances left out: the fields above are the same figures
+	// under the names the catalog has long used, and an indicator of a
+	// measure added since reads it here (e.g. Flow[dossier.ReceivedPostal]:
+	// see the package doc of dossier).
+	Flow dossier.Measures
 
 	FeedbackReceived  uint64 // citizen feedback received in the range
 	FeedbackResolved  uint64 // … resolved in the range
@@ -211,6 +224,7 @@ func (c *Counts) Add(o Counts) {
 	} {
 		*p.dst += p.src
 	}
+	c.Flow.Add(o.Flow)
 	for t, n := range o.ByType {
 		if c.ByType == nil {
 			c.ByType = map[string]uint64{}
@@ -231,6 +245,25 @@ func rate(num, den uint64) (float64, bool) {
 
 // ratio is rate as a value: nil (JSON null) when den is 0.
 func ratio(num, den uint64) any { return optional(rate(num, den)) }
+
+// Source is where an indicator's figures are summed from.
+type Source = rollup.Source
+
+// The sources an indicator may name.
+const (
+	SourceDossierFlow = rollup.SourceDossierFlow // the dossier measures (dossier.Table)
+	SourceFeedback    = rollup.SourceFeedback    // citizen feedback
+	SourceCameras     = rollup.SourceCameras     // camera events
+	SourceReadings    = rollup.SourceReadings    // PM2.5 and water-level readings
+)
+
+var (
+	fromDossiers            = []Source{SourceDossierFlow}
+	fromFeedback            = []Source{SourceFeedback}
+	fromDossiersAndFeedback = []Source{SourceDossierFlow, SourceFeedback}
+	fromCameras             = []Source{SourceCameras}
+	fromReadings            = []Source{SourceReadings}
+)
 
 var (
 	dossierDims  = []string{"sector", "procedure", "channel", "online_level"}
@@ -301,27 +334,27 @@ var catalog = []Definition{
 		ID: "dossiers_received", NameEn: "Dossiers received", NameVi: "Hồ sơ tiếp nhận",
 		Unit: "dossiers", Direction: "neutral", Live: true, History: true, Breakdowns: dossierDims,
 		Formula: "Dossiers received in the period, counted at their received event (or, without one, at the earliest received_at reported).",
-		Source:  "dossier events", Needs: receiptNeeds,
+		Source:  "dossier events", Sources: fromDossiers, Needs: receiptNeeds,
 	}, func(c Counts) uint64 { return c.Received }),
 	counted(Definition{
 		ID: "dossiers_online", NameEn: "Dossiers received online", NameVi: "Hồ sơ tiếp nhận trực tuyến",
 		Unit: "dossiers", Direction: "higher_is_better", Live: true, History: true, Breakdowns: dossierDims,
 		Formula: "Dossiers received in the period through the online channel.",
-		Source:  "dossier events", Needs: append(receiptNeeds, "channel"),
+		Source:  "dossier events", Sources: fromDossiers, Needs: append(receiptNeeds, "channel"),
 	}, func(c Counts) uint64 { return c.Online }),
 	rated(Definition{
 		ID: "online_rate", NameEn: "Online submission rate", NameVi: "Tỷ lệ hồ sơ trực tuyến",
 		Direction: "higher_is_better", Live: true, History: true, Breakdowns: dossierDims,
 		Formula:   "Dossiers received online ÷ all dossiers received in the period; null when none were received.",
 		Numerator: "dossiers received online", Denominator: "dossiers received",
-		Source: "dossier events", Needs: append(receiptNeeds, "channel"),
+		Source: "dossier events", Sources: fromDossiers, Needs: append(receiptNeeds, "channel"),
 		Scoreboard: &ScoreRule{Group: "online", MaxPoints: 12, FullPointsAt: 0.8},
 	}, func(c Counts) uint64 { return c.Online }, func(c Counts) uint64 { return c.Received }),
 	counted(Definition{
 		ID: "dossiers_resolved", NameEn: "Dossiers resolved", NameVi: "Hồ sơ đã giải quyết",
 		Unit: "dossiers", Direction: "neutral", Live: true, History: true, Breakdowns: dossierDims,
 		Formula: "Dossiers resolved in the period, counted at their first resolved (or returned) event.",
-		Source:  "dossier events", Needs: resolveNeeds,
+		Source:  "dossier events", Sources: fromDossiers, Needs: resolveNeeds,
 	}, func(c Counts) uint64 { return c.Resolved }),
 	counted(Definition{
 		ID: "dossiers_on_time", NameEn: "Dossiers resolved on time", NameVi: "Hồ sơ giải quyết đúng hạn",
@@ -329,7 +362,7 @@ var catalog = []Definition{
 		Formula: "Dossiers resolved in the period whose resolution, less the time spent waiting for the citizen's additional " +
 			"documents (from each supplement_requested event to the dossier's next event), is at or before the due date; " +
 			"a dossier with more than one request for additional documents is late.",
-		Source: "dossier events", Needs: resolveNeeds,
+		Source: "dossier events", Sources: fromDossiers, Needs: resolveNeeds,
 	}, func(c Counts) uint64 { return c.OnTime }),
 	rated(Definition{
 		ID: "on_time_rate", NameEn: "On-time resolution rate", NameVi: "Tỷ lệ giải quyết đúng hạn",
@@ -337,7 +370,7 @@ var catalog = []Definition{
 		Formula: "Dossiers resolved on time ÷ dossiers resolved in the period; null when none were resolved. Waits for the " +
 			"citizen's additional documents do not count against the deadline; more than one request for them makes the dossier late.",
 		Numerator: "dossiers resolved on time", Denominator: "dossiers resolved",
-		Source: "dossier events", Needs: resolveNeeds,
+		Source: "dossier events", Sources: fromDossiers, Needs: resolveNeeds,
 	}, func(c Counts) uint64 { return c.OnTime }, func(c Counts) uint64 { return c.Resolved }),
 	rated(Definition{
 		ID: "on_time_open_rate", NameEn: "On-time rate, open dossiers included", NameVi: "Tỷ lệ đúng hạn (kể cả hồ sơ đang giải quyết)",
@@ -346,7 +379,7 @@ var catalog = []Definition{
 			"in the period + dossiers still open at its end). The same deadline rules as on_time_rate; open dossiers are judged at the end of the period, " +
 			"or at the start of the current hour for a period not yet over.",
 		Numerator: "dossiers resolved on time + open dossiers not late at the end", Denominator: "dossiers resolved + dossiers open at the end",
-		Source: "dossier events", Needs: resolveNeeds, AtEnd: true,
+		Source: "dossier events", Sources: fromDossiers, Needs: resolveNeeds, AtEnd: true,
 		Scoreboard: &ScoreRule{Group: "progress", MaxPoints: 20, FullPointsAt: 0.95},
 	}, func(c Counts) uint64 { return c.OnTime + c.OpenAtEnd - min(c.LateAtEnd, c.OpenAtEnd) },
 		func(c Counts) uint64 { return c.Resolved + c.OpenAtEnd }),
@@ -357,7 +390,7 @@ var catalog = []Definition{
 			Formula: "Total processing time of the dossiers resolved in the period (receipt to resolution, less the waits for the " +
 				"citizen's additional documents), in days ÷ those dossiers; dossiers without a known receipt are left out.",
 			Numerator: "total processing days", Denominator: "dossiers resolved with a known receipt",
-			Source: "dossier events", Needs: append(resolveNeeds, "received_at"),
+			Source: "dossier events", Sources: fromDossiers, Needs: append(resolveNeeds, "received_at"),
 		}
 		// days is the mean in days, rounded like a rate and then to
 		// hundredths, or false without dossiers.
@@ -384,7 +417,7 @@ var catalog = []Definition{
 		Direction: "higher_is_better", Live: true, History: true, Breakdowns: dossierDims,
 		Formula:   "Dossiers received in the period and paid online ÷ dossiers received of procedures with a fee or financial obligation.",
 		Numerator: "dossiers paid online", Denominator: "dossiers with a fee (fee_required or paid_online)",
-		Source: "dossier events", Needs: append(receiptNeeds, "fee_required", "paid_online"),
+		Source: "dossier events", Sources: fromDossiers, Needs: append(receiptNeeds, "fee_required", "paid_online"),
 		Scoreboard: &ScoreRule{Group: "online", MaxPoints: 10, FullPointsAt: 0.5},
 	}, func(c Counts) uint64 { return c.PaidOnline }, func(c Counts) uint64 { return c.FeeBearing }),
 	rated(Definition{
@@ -392,7 +425,7 @@ var catalog = []Definition{
 		Direction: "higher_is_better", Live: true, History: true, Breakdowns: dossierDims,
 		Formula:   "Dossiers resolved in the period with an electronic result ÷ dossiers resolved.",
 		Numerator: "dossiers with an electronic result", Denominator: "dossiers resolved",
-		Source: "dossier events", Needs: append(resolveNeeds, "e_result"),
+		Source: "dossier events", Sources: fromDossiers, Needs: append(resolveNeeds, "e_result"),
 		Scoreboard: &ScoreRule{Group: "digitization", MaxPoints: 6, FullPointsAt: 1},
 	}, func(c Counts) uint64 { return c.EResult }, func(c Counts) uint64 { return c.Resolved }),
 	rated(Definition{
@@ -400,7 +433,7 @@ var catalog = []Definition{
 		Direction: "higher_is_better", Live: true, History: true, Breakdowns: dossierDims,
 		Formula:   "Dossiers received in the period whose components and result are digitized ÷ all dossiers received.",
 		Numerator: "dossiers digitized", Denominator: "dossiers received",
-		Source: "dossier events", Needs: append(receiptNeeds, "digitized"),
+		Source: "dossier events", Sources: fromDossiers, Needs: append(receiptNeeds, "digitized"),
 		Scoreboard: &ScoreRule{Group: "digitization", MaxPoints: 10, FullPointsAt: 1},
 	}, func(c Counts) uint64 { return c.Digitized }, func(c Counts) uint64 { return c.Received }),
 	rated(Definition{
@@ -408,7 +441,7 @@ var catalog = []Definition{
 		Direction: "higher_is_better", Live: true, History: true, Breakdowns: dossierDims,
 		Formula:   "Dossiers received in the period that reused already-digitized data ÷ dossiers received.",
 		Numerator: "dossiers reusing data", Denominator: "dossiers received",
-		Source: "dossier events", Needs: append(receiptNeeds, "reused_data"),
+		Source: "dossier events", Sources: fromDossiers, Needs: append(receiptNeeds, "reused_data"),
 		Scoreboard: &ScoreRule{Group: "digitization", MaxPoints: 6, FullPointsAt: 0.5},
 	}, func(c Counts) uint64 { return c.Reused }, func(c Counts) uint64 { return c.Received }),
 	now(Definition{
@@ -417,27 +450,27 @@ var catalog = []Definition{
 		Formula: "Open dossiers past their deadline, now, whatever the window, under the on-time rules: time spent waiting for " +
 			"the citizen's additional documents moves the deadline on, and a second request for documents makes a dossier late " +
 			"at once. The same count as the late dossiers still open at the end of a period in the history.",
-		Source: "dossier events", Needs: []string{"status", "due_at"},
+		Source: "dossier events", Sources: fromDossiers, Needs: []string{"status", "due_at"},
 	}, func(c Counts) uint64 { return c.Overdue }),
 	counted(Definition{
 		ID: "records_approximate", NameEn: "Dossiers placed approximately", NameVi: "Hồ sơ quy đổi gần đúng",
 		Unit: "dossiers", Direction: "lower_is_better", Live: true, History: true,
 		Formula: "Dossiers received in the period that were filed under a unit of an older hierarchy that was split, and placed here " +
 			"on the crosswalk's designated successor because they carried no position to settle which part they belong to.",
-		Source: "dossier events re-attributed through a crosswalk", Needs: []string{"hierarchy", "area_code", "lat", "lon"},
+		Source: "dossier events re-attributed through a crosswalk", Sources: fromDossiers, Needs: []string{"hierarchy", "area_code", "lat", "lon"},
 	}, func(c Counts) uint64 { return c.Approximate }),
 	counted(Definition{
 		ID: "feedback_received", NameEn: "Citizen feedback received", NameVi: "Phản ánh, kiến nghị tiếp nhận",
 		Unit: "items", Direction: "neutral", History: true,
 		Formula: "Feedback items (1022 hotline, portal) received in the period.",
-		Source:  "citizen feedback", Needs: []string{"received_at"},
+		Source:  "citizen feedback", Sources: fromFeedback, Needs: []string{"received_at"},
 	}, func(c Counts) uint64 { return c.FeedbackReceived }),
 	rated(Definition{
 		ID: "feedback_on_time_rate", NameEn: "Feedback handled on time", NameVi: "Tỷ lệ xử lý phản ánh, kiến nghị đúng hạn",
 		Direction: "higher_is_better", History: true,
 		Formula:   "Feedback resolved in the period by its due time ÷ feedback resolved in the period.",
 		Numerator: "feedback resolved on time", Denominator: "feedback resolved",
-		Source: "citizen feedback", Needs: []string{"status_changes", "due_at"},
+		Source: "citizen feedback", Sources: fromFeedback, Needs: []string{"status_changes", "due_at"},
 		Scoreboard: &ScoreRule{Group: "satisfaction", MaxPoints: 6, FullPointsAt: 1},
 	}, func(c Counts) uint64 { return c.FeedbackOnTime }, func(c Counts) uint64 { return c.FeedbackResolved }),
 	rated(Definition{
@@ -445,7 +478,7 @@ var catalog = []Definition{
 		Direction: "higher_is_better", History: true,
 		Formula:   "Feedback resolved in the period rated satisfied ÷ feedback resolved in the period with a rating.",
 		Numerator: "feedback rated satisfied", Denominator: "feedback rated",
-		Source: "citizen feedback", Needs: []string{"status_changes", "rating"},
+		Source: "citizen feedback", Sources: fromFeedback, Needs: []string{"status_changes", "rating"},
 		Scoreboard: &ScoreRule{Group: "satisfaction", MaxPoints: 6, FullPointsAt: 1},
 	}, func(c Counts) uint64 { return c.FeedbackSatisfied }, func(c Counts) uint64 { return c.FeedbackRated }),
 	rated(Definition{
@@ -454,27 +487,27 @@ var catalog = []Definition{
 		Formula: "100% − (late % + complaint %) of the dossiers resolved in the period: (dossiers resolved on time − dossiers " +
 			"complained about in the period, at least 0) ÷ dossiers resolved. Complaints are feedback of category procedure, one per dossier.",
 		Numerator: "dossiers resolved on time − dossiers complained about", Denominator: "dossiers resolved",
-		Source: "dossier events and citizen feedback", Needs: []string{"status", "due_at", "category", "dossier_id"},
+		Source: "dossier events and citizen feedback", Sources: fromDossiersAndFeedback, Needs: []string{"status", "due_at", "category", "dossier_id"},
 		Scoreboard: &ScoreRule{Group: "satisfaction", MaxPoints: 6, FullPointsAt: 1},
 	}, func(c Counts) uint64 { return c.OnTime - min(c.Complaints, c.OnTime) }, func(c Counts) uint64 { return c.Resolved }),
 	counted(Definition{
 		ID: "camera_events", NameEn: "Camera events", NameVi: "Sự kiện camera",
 		Unit: "events", Direction: "neutral", Live: true, History: true, Breakdowns: cameraDims,
 		Formula: "AI detections reported by cameras in the period (heartbeats are not counted).",
-		Source:  "camera events", Needs: []string{"type", "severity", "occurred_at"},
+		Source:  "camera events", Sources: fromCameras, Needs: []string{"type", "severity", "occurred_at"},
 	}, func(c Counts) uint64 { return c.CameraEvents }),
 	counted(Definition{
 		ID: "camera_events_critical", NameEn: "Critical camera events", NameVi: "Sự kiện camera nghiêm trọng",
 		Unit: "events", Direction: "lower_is_better", Live: true, History: true, Breakdowns: []string{"type"},
 		Formula: "Camera events of severity critical in the period.",
-		Source:  "camera events", Needs: []string{"type", "severity", "occurred_at"},
+		Source:  "camera events", Sources: fromCameras, Needs: []string{"type", "severity", "occurred_at"},
 	}, func(c Counts) uint64 { return c.CameraCritical }),
 	{
 		ID: "camera_events_by_type", NameEn: "Camera events by type", NameVi: "Sự kiện camera theo loại",
 		Kind: "breakdown", Unit: "events", Direction: "neutral", Live: true,
 		Formula: "Camera events in the window per type (traffic_violation, congestion, …); types with none are left out. " +
 			"For history, ask camera_events with by=type.",
-		Source: "camera events", Needs: []string{"type", "occurred_at"},
+		Source: "camera events", Sources: fromCameras, Needs: []string{"type", "occurred_at"},
 		value: func(c Counts) any {
 			if c.ByType == nil {
 				return map[string]uint64{}
@@ -511,20 +544,20 @@ var catalog = []Definition{
 		ID: "pm25_max", NameEn: "PM2.5, highest reading", NameVi: "PM2.5 cao nhất",
 		Unit: "ug/m3", Direction: "lower_is_better",
 		Formula: "Highest PM2.5 reading of any sensor in the unit in the period; null without readings.",
-		Source:  "sensor readings", Needs: []string{"kind", "value", "observed_at"},
+		Source:  "sensor readings", Sources: fromReadings, Needs: []string{"kind", "value", "observed_at"},
 	}, func(c Counts) Stat { return c.PM25 }, false),
 	stat(Definition{
 		ID: "pm25_avg", NameEn: "PM2.5, mean of readings", NameVi: "PM2.5 trung bình",
 		Unit: "ug/m3", Direction: "lower_is_better",
 		Formula:   "Sum of PM2.5 readings ÷ number of readings in the period, over every sensor in the unit; null without readings.",
 		Numerator: "sum of PM2.5 readings", Denominator: "number of PM2.5 readings",
-		Source: "sensor readings", Needs: []string{"kind", "value", "observed_at"},
+		Source: "sensor readings", Sources: fromReadings, Needs: []string{"kind", "value", "observed_at"},
 	}, func(c Counts) Stat { return c.PM25 }, true),
 	stat(Definition{
 		ID: "water_level_max", NameEn: "Water level, highest reading", NameVi: "Mực nước cao nhất",
 		Unit: "m", Direction: "lower_is_better",
 		Formula: "Highest water-level reading of any gauge in the unit in the period; null without readings.",
-		Source:  "sensor readings", Needs: []string{"kind", "value", "observed_at"},
+		Source:  "sensor readings", Sources: fromReadings, Needs: []string{"kind", "value", "observed_at"},
 	}, func(c Counts) Stat { return c.WaterLevel }, false),
 	now(Definition{
 		ID: "alarms_open", NameEn: "Open alarms", NameVi: "Cảnh báo đang mở",

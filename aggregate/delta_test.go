@@ -18,9 +18,10 @@ import (
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/internal/bus"
+	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/lease"
-	"github.com/openioc/ioc/internal/rollup"
 	"github.com/openioc/ioc/internal/testenv"
+	"github.com/openioc/ioc/rollup"
 )
 
 // watchedConn counts the aggregator's queries and can run a hook once a
@@ -94,10 +95,22 @@ func (r *watchedRows) Close() error {
 	return err
 }
 
-// watch routes every query of a through a watchedConn.
-func watch(a *Aggregator) *watchedConn {
-	w := &watchedConn{Conn: a.q.conn}
-	a.q.conn, a.q.balances.conn = w, w
+// watchedStore is a store whose connection is watched.
+type watchedStore struct {
+	*chstore.Store
+	conn *watchedConn
+}
+
+func (s watchedStore) Conn() driver.Conn { return s.conn }
+
+// watch routes every query of a over s through a watchedConn.
+func watch(t *testing.T, a *Aggregator, s *chstore.Store) *watchedConn {
+	w := &watchedConn{Conn: s.Conn()}
+	r, err := rollup.NewReader(watchedStore{s, w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.q.rollups = r
 	return w
 }
 
@@ -170,7 +183,7 @@ func TestDeltasCountOnceAgainstAConcurrentCheck(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 22, 3, 30, 0, 0, time.UTC)
 	a, s, _ := newTestAggregator(t, now)
-	conn := watch(a)
+	conn := watch(t, a, s)
 	term := lead(t, a)
 	insert(t, s, arrival(now.Add(-3*time.Hour), "before", "26740")) // read by the first check
 	if err := a.refresh(ctx, term, "check"); err != nil {
@@ -250,7 +263,7 @@ func TestRecordsAdvanceLiveFiguresWithoutReadingThem(t *testing.T) {
 	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
 	a, s, pub := newTestAggregator(t, start)
 	a.now = now
-	conn := watch(a)
+	conn := watch(t, a, s)
 	term := lead(t, a)
 	if err := a.refresh(ctx, term, "check"); err != nil {
 		t.Fatal(err)
@@ -348,8 +361,8 @@ func TestRecordsAdvanceLiveFiguresWithoutReadingThem(t *testing.T) {
 			t.Fatalf("step %d: the check corrected %v units, want none", k, got)
 		}
 	}
-	if got := testutil.ToFloat64(a.m.queries.WithLabelValues("check")); got != float64((steps+1)*(len(families)+1)) {
-		t.Errorf("%v check queries, want %d: one per family and the overdue balance, per check", got, (steps+1)*(len(families)+1))
+	if got := testutil.ToFloat64(a.m.queries.WithLabelValues("check")); got != float64((steps+1)*(len(rollup.Live)+1)) {
+		t.Errorf("%v check queries, want %d: one per family and the overdue balance, per check", got, (steps+1)*(len(rollup.Live)+1))
 	}
 }
 
@@ -423,7 +436,7 @@ func TestPublicationsAreDebounced(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := &recordingBus{Memory: bus.NewMemory()}
-	a, err := New(Config{Location: hcm, RefreshInterval: time.Hour}, s, reg, b, lease.NewLocal(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	a, err := New(Config{Location: hcm, RefreshInterval: time.Hour}, s, reg, b, lease.NewLocal(), nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,7 +501,7 @@ func TestDeltasOfOtherNodesReachTheHolderInBoundedMessages(t *testing.T) {
 	if !one.a.leading.Load() {
 		leader, follower = two, one
 	}
-	conn := watch(leader.a)
+	conn := watch(t, leader.a, s)
 	var (
 		mu    sync.Mutex
 		sizes []int
@@ -522,7 +535,7 @@ func TestDeltasOfOtherNodesReachTheHolderInBoundedMessages(t *testing.T) {
 	// A batch touching many units is forwarded in several messages, none
 	// over the bound, and counts whole.
 	big := rollup.Delta{Kind: "dossier", Batch: 42, Created: now}
-	tb := rollup.Table{Name: rollup.DossierFlowHour, Marked: true, Ints: families[0].ints}
+	tb := rollup.Table{Name: rollup.DossierFlowHour, Marked: true, Ints: rollup.DossierFlowFamily.Ints}
 	codes := follower.a.h.ChildCodes("79")
 	for i := range 2500 {
 		ints := make([]int64, len(tb.Ints))

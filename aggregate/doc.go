@@ -1,7 +1,10 @@
-// Package aggregate owns the indicators: the KPI catalog and its formulas,
-// the queries over the rollup tables, the snapshots per unit and window and
-// their encoding, and the live loop that keeps every unit's figures in
-// memory and publishes changed snapshots on the bus.
+// Package aggregate owns the indicators: the KPI catalog and its formulas
+// (each indicator naming, typed, the sources its figures are summed from),
+// the figures (Counts, from what the rollup reader sums: CountsOf), the
+// snapshots per unit and window and their encoding, and the live loop that
+// keeps every unit's figures in memory and publishes changed snapshots on
+// the bus. It reads the rollups only through rollup's Reader, as
+// the history (report) does.
 //
 // Figures roll up by summing numerators and denominators over a unit's
 // subtree (a unit's own records included), never by averaging child rates.
@@ -17,7 +20,9 @@
 // figures (see liveState). Other nodes forward their writers' deltas, and
 // the units whose devices or alarms changed (MarkDirty), to the holder over
 // the bus (DeltaTopic, DirtyTopic); a lost message is corrected by the next
-// check. This relies on a read seeing every insert that returned before it
+// check. A publication goes out in chunks, higher levels first, and the
+// topics a node's hub asks for again because the bus lost them
+// (RepublishTopic) jump the queue between chunks. This relies on a read seeing every insert that returned before it
 // started, as one ClickHouse server gives.
 //
 // Every message of a map/ topic carries the whole MapSnapshot; one that
@@ -34,5 +39,7 @@
 //
 // Concurrency: an Aggregator is safe for concurrent use. Run owns the live
 // loop and the goroutine that takes part in electing the holder, and waits
-// for both; Added, MarkDirty, Forwarded and ForwardedDeltas never block.
+// for both; Added, MarkDirty, Forwarded, ForwardedDeltas and Requested
+// never block,
+// nor does Marks.MarkDirty, whose units Run takes.
 package aggregate

@@ -7,32 +7,32 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/lease"
-	"github.com/openioc/ioc/internal/rollup"
+	"github.com/openioc/ioc/rollup"
+	"github.com/openioc/ioc/topic"
 )
 
 // DirtyTopic is the bus topic on which a node that does not hold the
 // aggregate lease tells the one that does which units' device or alarm
 // counts changed. It is internal: no screen may subscribe to it.
-const DirtyTopic = "internal/aggregate/dirty"
+const DirtyTopic = string(topic.AggregateDirty)
 
 // DeltaTopic is the internal bus topic on which a node that does not hold
 // the aggregate lease forwards to the one that does what its writers added
 // to the rollups (rollup.Delta), at most maxForwardRows rows a message. A
 // lost message is not sent again: the holder's next check reads the rows.
-const DeltaTopic = "internal/aggregate/delta"
+const DeltaTopic = string(topic.AggregateDelta)
 
 // TermTopic is the internal bus topic on which the node holding the
 // aggregate lease says it has republished every topic: while the bus's
 // latest value of it is missing (Redis restarted, no node has taken over
 // yet), screens may be served figures computed on the spot.
-const TermTopic = "internal/aggregate/term"
+const TermTopic = string(topic.AggregateTerm)
 
 type dirtyMessage struct {
 	Hierarchy string   `json:"hierarchy"`
@@ -47,14 +47,15 @@ type deltaMessage struct {
 var errLost = errors.New("the aggregate lease was lost")
 
 const (
-	minElectionRetry = 100 * time.Millisecond
-	maxElectionRetry = time.Second
-
 	// maxForwardRows bounds the rows of one DeltaTopic message (some
 	// hundred kilobytes), and maxOutboxRows those waiting to be forwarded:
 	// beyond, deltas are dropped and the holder's next check reads them.
 	maxForwardRows = 1000
 	maxOutboxRows  = 100_000
+
+	// sendChunk is about how many snapshots go to the bus at once,
+	// between which topics asked for again jump the queue.
+	sendChunk = 500
 )
 
 // MarkDirty notes that units' device or alarm counts changed: the node
@@ -202,7 +203,11 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	won := make(chan *lease.Lease)
 	var wg sync.WaitGroup // the election, and releases of lost leases
 	defer wg.Wait()
-	wg.Go(func() { a.campaign(ctx, won) })
+	wg.Go(func() {
+		lease.Campaign(ctx, a.leases, a.cfg.Lease, won, func(err error) {
+			a.logger.Warn("cannot take part in electing the node that publishes figures; retrying", "err", err)
+		})
+	})
 
 	refresh := time.NewTicker(a.cfg.RefreshInterval)
 	defer refresh.Stop()
@@ -249,6 +254,10 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		lastPublish = a.now()
 		fail("publishing changed figures", a.publishDirty(termCtx, t))
 	}
+	var marked <-chan struct{} // nil without marks: never ready
+	if a.marks != nil {
+		marked = a.marks.ready
+	}
 	for {
 		var lost <-chan struct{}
 		if t != nil {
@@ -276,6 +285,11 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		case <-lost:
 			a.logger.Warn("lost the aggregate lease; stopped publishing figures", "token", t.lease.Token())
 			end()
+		case <-marked:
+			// Marked as if by MarkDirty, which wakes this loop again.
+			for h, codes := range a.marks.take() {
+				a.MarkDirty(h, codes)
+			}
 		case <-a.wake:
 			if t == nil {
 				a.forward(ctx)
@@ -311,42 +325,7 @@ func (a *Aggregator) resetLive() {
 	a.state, a.checking, a.inflight, a.pending = nil, false, nil, nil
 	a.dirty, a.dirtyOverdue, a.dirtyCurrent = map[string]time.Time{}, map[string]bool{}, false
 	a.recheck, a.unsettled, a.arrived = false, false, map[batchTable]bool{}
-}
-
-// campaign acquires the lease whenever it is free and hands it to Run,
-// then waits until it is lost or released, until ctx ends.
-func (a *Aggregator) campaign(ctx context.Context, won chan<- *lease.Lease) {
-	wait := minElectionRetry
-	for {
-		l, err := a.leases.Acquire(ctx, a.cfg.Lease)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if wait == minElectionRetry {
-				a.logger.Warn("cannot take part in electing the node that publishes figures; retrying", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(wait/2 + rand.N(wait/2+1)):
-			}
-			wait = min(2*wait, maxElectionRetry)
-			continue
-		}
-		wait = minElectionRetry
-		select {
-		case won <- l:
-		case <-ctx.Done():
-			l.Release()
-			return
-		}
-		select {
-		case <-l.Lost():
-		case <-ctx.Done():
-			return // Run releases it
-		}
-	}
+	a.asked = map[string]bool{}
 }
 
 // takeOver starts a term: every figure is read and every topic published
@@ -474,7 +453,7 @@ func (a *Aggregator) check(ctx context.Context, reason string) error {
 	a.mu.Unlock()
 
 	now := a.now()
-	st := &liveState{at: now, spans: make([]span, len(Windows))}
+	st := &liveState{at: now, spans: make([]rollup.Span, len(Windows))}
 	for i, w := range Windows {
 		st.spans[i] = spanOf(w, now, a.cfg.Location)
 	}
@@ -498,7 +477,7 @@ func (a *Aggregator) check(ctx context.Context, reason string) error {
 		maps.Copy(a.dirtyOverdue, overdue)
 		return err
 	}
-	st.direct, st.markers = read.direct, read.markers
+	st.direct, st.markers = read.Direct, read.Markers
 	old, arrived, unsettled := a.state, a.arrived, a.unsettled
 	a.arrived, a.unsettled = map[batchTable]bool{}, false
 	for _, d := range inflight {
@@ -570,7 +549,7 @@ func (a *Aggregator) publishDirty(ctx context.Context, t *term) error {
 		reason = "check" // the term's first check failed
 	case a.recheck:
 		reason = "recheck"
-	case !Today.Start(now, a.cfg.Location).Equal(st.spans[0].start):
+	case !Today.Start(now, a.cfg.Location).Equal(st.spans[0].Start):
 		reason = "day"
 	}
 	if reason != "" {
@@ -631,6 +610,7 @@ func (a *Aggregator) publishDirty(ctx context.Context, t *term) error {
 	}
 
 	a.mu.Lock()
+	a.markAsked(start)
 	dirty := a.dirty
 	a.dirty = map[string]time.Time{}
 	a.mu.Unlock()
@@ -673,10 +653,16 @@ func (a *Aggregator) markAt(code string, at time.Time) {
 	}
 }
 
+// allCodes are the hierarchy's units, level by level from the top: a
+// takeover publishes in this order, so that a wall's province and district
+// views are current before the communes'.
 func (a *Aggregator) allCodes() []string {
 	var out []string
 	for _, r := range a.h.Roots() {
-		out = append(out, a.h.Subtree(r.Code)...)
+		out = append(out, r.Code)
+	}
+	for i := 0; i < len(out); i++ {
+		out = append(out, a.h.ChildCodes(out[i])...)
 	}
 	return out
 }
@@ -707,10 +693,16 @@ type mapBase struct {
 // publish sends the snapshots of codes, and the maps of those with
 // children, whose figures differ from what their topics last carried; as_of
 // alone changing is not news. The figures are summed from the live state
-// and encoded once: the comparison key is a slice of the payload. A map
-// whose last message in this term the bus took also carries a delta
+// at once and encoded once: the comparison key is a slice of the payload.
+// A map whose last message in this term the bus took also carries a delta
 // against it (see the merge rule in mapdelta.go), made by comparing the
 // encoded entries of its children one by one with that message's.
+//
+// Snapshots are encoded and sent in chunks of about sendChunk, in the
+// order of codes except that the units of topics asked for again
+// (RepublishTopic) go first, checked before every chunk: a takeover
+// publishes every topic, for seconds on a large hierarchy, and the topics
+// screens wait for must not wait for the rest.
 func (a *Aggregator) publish(ctx context.Context, t *term, codes []string) error {
 	a.mu.Lock()
 	st := a.state
@@ -727,56 +719,77 @@ func (a *Aggregator) publish(ctx context.Context, t *term, codes []string) error
 	}
 	a.mu.Unlock()
 
-	asOf := a.asOf(a.now())
-	var (
-		out            []outgoing
-		scratch, delta []byte
-		ends           []int
-	)
-	for _, code := range codes {
-		u, ok := a.h.Unit(code)
-		if !ok {
-			continue
+	e := encoder{a: a, t: t, figs: figs, asOf: a.asOf(a.now())}
+	codes = slices.Clone(codes)
+	for len(codes) > 0 {
+		codes = a.askedFirst(codes)
+		var out []outgoing
+		for len(codes) > 0 && len(out) < sendChunk {
+			out = e.append(out, codes[0])
+			codes = codes[1:]
 		}
-		kids := a.h.ChildCodes(code)
-		for w, win := range Windows {
-			topic := win.Topic(code)
-			scratch = appendKPIs(scratch[:0], figs[w][code])
-			if !bytes.Equal(a.last[topic], scratch) {
-				head := cached(a.heads, topic, func() []byte { return snapshotHead(u.Code, a.h.Name(), u.Level, u.Name, win) })
-				payload := appendSnapshot(make([]byte, 0, len(head)+len(scratch)+48), head, asOf, scratch)
-				out = append(out, outgoing{topic: topic, figures: payload[len(payload)-1-len(scratch) : len(payload)-1], payload: payload})
-			}
-			if len(kids) == 0 {
-				continue
-			}
-			topic = win.MapTopic(code)
-			scratch, ends = appendChildren(scratch[:0], a.h, kids, figs[w], a.childHeads, ends[:0])
-			if !bytes.Equal(a.last[topic], scratch) {
-				head := cached(a.heads, topic, func() []byte { return mapHead(a.h, u, win) })
-				last, _ := a.h.Unit(kids[len(kids)-1])
-				payload := appendMapSnapshot(make([]byte, 0, len(head)+len(scratch)+64), head, asOf, last.Level, scratch)
-				o := outgoing{topic: topic, figures: payload[len(payload)-1-len(scratch) : len(payload)-1], payload: payload, ends: slices.Clone(ends)}
-				// Only against a message of this term: a new term's first
-				// message of every topic is whole.
-				if b, ok := a.bases[topic]; ok && b.term == t {
-					var fits bool
-					if delta, fits = appendChangedChildren(delta[:0], a.last[topic], b.ends, scratch, ends); fits {
-						o.base = b.version
-						o.delta = appendMapSnapshot(make([]byte, 0, len(head)+len(delta)+64), head, asOf, last.Level, delta)
-					}
-				}
-				out = append(out, o)
-			}
+		if err := a.sendChunk(ctx, t, out); err != nil {
+			return err
 		}
 	}
-	return a.send(ctx, t, out)
+	return nil
 }
 
-// send publishes snapshots stamped with the term's versions, unless the
-// lease is lost, and remembers their figures, and the maps' versions as
-// bases of the next deltas, once the bus took them.
-func (a *Aggregator) send(ctx context.Context, t *term, out []outgoing) error {
+// encoder encodes the snapshots of one publication; only Run uses it.
+type encoder struct {
+	a              *Aggregator
+	t              *term
+	figs           []map[string]Counts // per window, per unit
+	asOf           time.Time
+	scratch, delta []byte
+	ends           []int
+}
+
+// append adds to out the snapshots of code whose figures changed.
+func (e *encoder) append(out []outgoing, code string) []outgoing {
+	a := e.a
+	u, ok := a.h.Unit(code)
+	if !ok {
+		return out
+	}
+	kids := a.h.ChildCodes(code)
+	for w, win := range Windows {
+		topic := win.Topic(code)
+		e.scratch = appendKPIs(e.scratch[:0], e.figs[w][code])
+		if !bytes.Equal(a.last[topic], e.scratch) {
+			head := cached(a.heads, topic, func() []byte { return snapshotHead(u.Code, a.h.Name(), u.Level, u.Name, win) })
+			payload := appendSnapshot(make([]byte, 0, len(head)+len(e.scratch)+48), head, e.asOf, e.scratch)
+			out = append(out, outgoing{topic: topic, figures: payload[len(payload)-1-len(e.scratch) : len(payload)-1], payload: payload})
+		}
+		if len(kids) == 0 {
+			continue
+		}
+		topic = win.MapTopic(code)
+		e.scratch, e.ends = appendChildren(e.scratch[:0], a.h, kids, e.figs[w], a.childHeads, e.ends[:0])
+		if !bytes.Equal(a.last[topic], e.scratch) {
+			head := cached(a.heads, topic, func() []byte { return mapHead(a.h, u, win) })
+			last, _ := a.h.Unit(kids[len(kids)-1])
+			payload := appendMapSnapshot(make([]byte, 0, len(head)+len(e.scratch)+64), head, e.asOf, last.Level, e.scratch)
+			o := outgoing{topic: topic, figures: payload[len(payload)-1-len(e.scratch) : len(payload)-1], payload: payload, ends: slices.Clone(e.ends)}
+			// Only against a message of this term: a new term's first
+			// message of every topic is whole.
+			if b, ok := a.bases[topic]; ok && b.term == e.t {
+				var fits bool
+				if e.delta, fits = appendChangedChildren(e.delta[:0], a.last[topic], b.ends, e.scratch, e.ends); fits {
+					o.base = b.version
+					o.delta = appendMapSnapshot(make([]byte, 0, len(head)+len(e.delta)+64), head, e.asOf, last.Level, e.delta)
+				}
+			}
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// sendChunk publishes snapshots stamped with the term's versions, unless
+// the lease is lost, and remembers their figures, and the maps' versions
+// as bases of the next deltas, once the bus took them.
+func (a *Aggregator) sendChunk(ctx context.Context, t *term, out []outgoing) error {
 	if len(out) == 0 {
 		return nil
 	}

@@ -80,7 +80,7 @@ func startLive(t *testing.T, s *chstore.Store, pub Publisher, leases Leases, now
 		t.Fatal(err)
 	}
 	a, err := New(Config{Location: hcm, RefreshInterval: time.Hour, Debounce: 10 * time.Millisecond},
-		s, reg, pub, leases, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		s, reg, pub, leases, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +113,8 @@ func route(t *testing.T, b *recordingBus, nodes ...*liveNode) {
 				n.a.Forwarded(m.Payload)
 			case DeltaTopic:
 				n.a.ForwardedDeltas(m.Payload)
+			case RepublishTopic:
+				n.a.Requested(m.Payload)
 			}
 		}
 	}, nil)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/ingest"
-	"github.com/openioc/ioc/internal/ingesttest"
+	"github.com/openioc/ioc/ingest/ingesttest"
 )
 
 type fakeOps struct {

@@ -10,7 +10,7 @@ import (
 	"github.com/openioc/ioc/dossier"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/ingest"
-	"github.com/openioc/ioc/internal/ingesttest"
+	"github.com/openioc/ioc/ingest/ingesttest"
 )
 
 // step is one event of a dossier in overdueCases.
@@ -173,7 +173,7 @@ func derivedLate(steps []step, at time.Time) int64 {
 	var late int64
 	for _, r := range dossier.Derive(events) {
 		if r.T.Before(at) {
-			late += r.LateOpen
+			late += r.Measures[dossier.LateOpen]
 		}
 	}
 	return late

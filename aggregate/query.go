@@ -4,20 +4,18 @@ import (
 	"context"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/geo"
-	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/rollup"
 )
 
-// querier reads the rollups of one database.
+// querier reads the figures: the rollups through the shared reader, the
+// devices and alarms through ops.
 type querier struct {
-	conn     driver.Conn
-	db       string
-	balances Balances
-	ops      Operations
+	rollups *rollup.Reader
+	ops     Operations
 	// queries, when set, counts the queries issued, by reason.
 	queries *prometheus.CounterVec
 }
@@ -70,19 +68,15 @@ type scope struct {
 	codes []string // nil: all
 }
 
-func (s scope) filter(args []any) (string, []any) {
-	if s.codes == nil {
-		return "", args
-	}
-	return " AND area_code IN ?", append(args, chstore.In(s.codes))
-}
+// rollup is the scope as the rollup reader takes it.
+func (s scope) rollup() rollup.Scope { return rollup.Scope{Hierarchy: s.h.Name(), Codes: s.codes} }
 
 // overdue returns, per unit, the open dossiers filed directly under it
 // that are past their deadline now: the late-open balance of the rollups,
-// so the same rules as the history's (see Balances).
+// so the same rules as the history's (see rollup.Reader.Balances).
 func (q querier) overdue(ctx context.Context, reason string, s scope, now time.Time) (map[string]uint64, error) {
 	q.count(reason, 1)
-	b, err := q.balances.At(ctx, s.h.Name(), s.codes, now, true)
+	b, err := q.rollups.Balances(ctx, s.rollup(), now, true)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +101,7 @@ func (q querier) counts(ctx context.Context, reason string, s scope, windows []W
 	if err != nil {
 		return nil, err
 	}
-	spans := make([]span, len(windows))
+	spans := make([]rollup.Span, len(windows))
 	for i, w := range windows {
 		spans[i] = spanOf(w, now, loc)
 	}
@@ -125,9 +119,9 @@ func (q querier) counts(ctx context.Context, reason string, s scope, windows []W
 	}
 	out := make(map[Window]map[string]Counts, len(windows))
 	for i, w := range windows {
-		direct := make(map[string]Counts, len(read.direct[i]))
-		for area, sm := range read.direct[i] {
-			direct[area] = sm.counts()
+		direct := make(map[string]Counts, len(read.Direct[i]))
+		for area, sm := range read.Direct[i] {
+			direct[area] = CountsOf(sm)
 		}
 		for area, n := range over {
 			c := direct[area]

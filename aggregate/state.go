@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/openioc/ioc/geo"
-	"github.com/openioc/ioc/internal/rollup"
+	"github.com/openioc/ioc/rollup"
 )
 
 // liveState is what the lease holder knows of every unit's figures: the
@@ -21,10 +21,10 @@ import (
 // the state, and the deltas that arrived while it ran are settled against
 // its own read.
 type liveState struct {
-	at      time.Time // when the check read (the windows' now)
-	spans   []span    // per window of Windows
-	direct  []map[string]*sums
-	markers map[markerKey]bool
+	at      time.Time     // when the check read (the windows' now)
+	spans   []rollup.Span // per window of Windows
+	direct  []map[string]*rollup.Sums
+	markers map[rollup.MarkerKey]bool
 	overdue map[string]uint64
 	current map[string]Counts
 }
@@ -60,11 +60,11 @@ func (st *liveState) trusted(created time.Time) bool {
 func (st *liveState) apply(d rollup.Delta, h *geo.Hierarchy, now time.Time) applied {
 	out := applied{touched: map[string]bool{}, overdue: map[string]bool{}}
 	for _, t := range d.Tables {
-		lt, ok := liveTables[t.Name]
+		f, minute, ok := rollup.LiveTable(t.Name)
 		if !ok {
 			continue // a rollup no window reads
 		}
-		if !lt.f.matches(t) {
+		if !f.Matches(t) {
 			out.unsettled = true
 			continue
 		}
@@ -79,25 +79,25 @@ func (st *liveState) apply(d rollup.Delta, h *geo.Hierarchy, now time.Time) appl
 			if r.Hierarchy != h.Name() || len(r.Dims) != len(t.Dims) || len(r.Ints) != len(t.Ints) || len(r.Floats) != len(t.Floats) {
 				continue
 			}
-			if t.Marked && st.markers[markerKey{t.Name, d.Batch, rollup.Group(r.Bucket).Unix()}] {
+			if t.Marked && st.markers[rollup.MarkerKey{Table: t.Name, Batch: d.Batch, Group: rollup.Group(r.Bucket).Unix()}] {
 				continue // the read had them
 			}
 			counted := false
 			for w, sp := range st.spans {
-				if sp.covers(lt.minute, r.Bucket) {
+				if sp.Covers(minute, r.Bucket) {
 					s := st.direct[w][r.Area]
 					if s == nil {
-						s = &sums{}
+						s = &rollup.Sums{}
 						st.direct[w][r.Area] = s
 					}
-					lt.f.add(s, r.Dims, r.Ints, r.Floats)
+					f.Add(s, r.Dims, r.Ints, r.Floats)
 					counted = true
 				}
 			}
 			if counted {
 				out.touched[r.Area] = true
 			}
-			if lt.minute && lt.f.lateOpen >= 0 && r.Ints[lt.f.lateOpen] != 0 && !r.Bucket.After(now) {
+			if minute && f.LateOpen >= 0 && r.Ints[f.LateOpen] != 0 && !r.Bucket.After(now) {
 				out.overdue[r.Area] = true
 			}
 		}
@@ -108,7 +108,7 @@ func (st *liveState) apply(d rollup.Delta, h *geo.Hierarchy, now time.Time) appl
 // direct is a unit's own figures in window w: its rows, its overdue
 // dossiers and its devices and alarms now.
 func (st *liveState) directCounts(w int, code string) Counts {
-	c := st.direct[w][code].counts()
+	c := CountsOf(st.direct[w][code])
 	c.Overdue = st.overdue[code]
 	if cur, ok := st.current[code]; ok {
 		c.Add(cur)
@@ -135,12 +135,12 @@ func (st *liveState) subtree(h *geo.Hierarchy, w int, code string, memo map[stri
 func differing(old, cur *liveState, w int) []string {
 	var out []string
 	for code, s := range cur.direct[w] {
-		if !s.equal(old.direct[w][code]) {
+		if !s.Equal(old.direct[w][code]) {
 			out = append(out, code)
 		}
 	}
 	for code, s := range old.direct[w] {
-		if _, ok := cur.direct[w][code]; !ok && !s.equal(nil) {
+		if _, ok := cur.direct[w][code]; !ok && !s.Equal(nil) {
 			out = append(out, code)
 		}
 	}
@@ -151,7 +151,7 @@ func differing(old, cur *liveState, w int) []string {
 func (st *liveState) batches() map[batchTable]bool {
 	out := map[batchTable]bool{}
 	for k := range st.markers {
-		out[batchTable{k.table, k.batch}] = true
+		out[batchTable{k.Table, k.Batch}] = true
 	}
 	return out
 }

@@ -3,6 +3,8 @@ package aggregate
 import (
 	"fmt"
 	"time"
+
+	"github.com/openioc/ioc/topic"
 )
 
 // Window is the period a snapshot covers, ending now.
@@ -49,18 +51,8 @@ func (w Window) Start(now time.Time, loc *time.Location) time.Time {
 
 // Topic is the live topic that carries the window's snapshots of area:
 // kpi/{area} for today, kpi/{area}/{window} for the others.
-func (w Window) Topic(area string) string {
-	if w == Today {
-		return "kpi/" + area
-	}
-	return "kpi/" + area + "/" + string(w)
-}
+func (w Window) Topic(area string) string { return topic.KPI.Of(area).Over(string(w)).String() }
 
 // MapTopic is the live topic that carries the window's figures of every
 // child of area: map/{area} for today, map/{area}/{window} for the others.
-func (w Window) MapTopic(area string) string {
-	if w == Today {
-		return "map/" + area
-	}
-	return "map/" + area + "/" + string(w)
-}
+func (w Window) MapTopic(area string) string { return topic.Map.Of(area).Over(string(w)).String() }

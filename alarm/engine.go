@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openioc/ioc/severity"
+
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/lease"
+	"github.com/openioc/ioc/topic"
 )
 
 // Config tunes an Engine. Zero fields take the defaults.
@@ -388,13 +391,13 @@ func (e *Engine) publish(ctx context.Context, l *lease.Lease, v *bus.Versions, m
 	for i, m := range msgs {
 		b, err := json.Marshal(m)
 		if err != nil {
-			return fmt.Errorf("encode %s: %w", Topic(m.Area), err)
+			return fmt.Errorf("encode %s: %w", topic.Alarms.Of(m.Area), err)
 		}
 		version, err := v.Next()
 		if err != nil {
 			return err
 		}
-		out[i] = bus.Message{Topic: Topic(m.Area), Version: version, Payload: b}
+		out[i] = bus.Message{Topic: topic.Alarms.Of(m.Area).String(), Version: version, Payload: b}
 	}
 	err := errors.New("the alarms lease was lost")
 	if l.Held() {
@@ -468,10 +471,9 @@ func (e *Engine) within(as []Alarm, area string) []Alarm {
 }
 
 func sortOpen(as []Alarm) {
-	rank := map[string]int{"critical": 0, "warning": 1, "info": 2}
 	sort.SliceStable(as, func(i, j int) bool {
-		if rank[as[i].Severity] != rank[as[j].Severity] {
-			return rank[as[i].Severity] < rank[as[j].Severity]
+		if ri, rj := severity.Rank(as[i].Severity), severity.Rank(as[j].Severity); ri != rj {
+			return ri > rj // the most serious first
 		}
 		if !as[i].OpenedAt.Equal(as[j].OpenedAt) {
 			return as[i].OpenedAt.After(as[j].OpenedAt)
@@ -496,9 +498,6 @@ type Change struct {
 	Action string `json:"action"` // opened, acknowledged or resolved
 	Alarm  Alarm  `json:"alarm"`
 }
-
-// Topic is the live topic of the alarms in a unit's subtree.
-func Topic(area string) string { return "alarms/" + area }
 
 // Snapshot returns the alarms/{area} payload now.
 func (e *Engine) Snapshot(ctx context.Context, area string) (TopicMessage, error) {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openioc/ioc/severity"
+
 	"github.com/openioc/ioc/device"
 )
 
@@ -23,9 +25,6 @@ const (
 
 // RuleKinds lists the kinds of rule.
 var RuleKinds = []string{Threshold, EventCount, Offline}
-
-// Severities of an alarm, mildest first.
-var Severities = []string{"info", "warning", "critical"}
 
 // Rule says when an alarm opens. An alarm of a rule and device stays open
 // while the condition holds, and resolves when it clears.
@@ -77,8 +76,8 @@ func (r Rule) Check(sensorKinds, eventTypes []string, hasArea func(string) bool)
 	if !slices.Contains(RuleKinds, r.Kind) {
 		return fmt.Errorf("kind %q is not one of %s", r.Kind, strings.Join(RuleKinds, ", "))
 	}
-	if !slices.Contains(Severities, r.Severity) {
-		return fmt.Errorf("severity %q is not one of %s", r.Severity, strings.Join(Severities, ", "))
+	if !severity.Known(r.Severity) {
+		return fmt.Errorf("severity %q is not one of %s", r.Severity, strings.Join(severity.Levels, ", "))
 	}
 	if r.Area != "" && hasArea != nil && !hasArea(r.Area) {
 		return fmt.Errorf("area %q is not a unit of the current hierarchy", r.Area)

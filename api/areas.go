@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/openioc/ioc/aggregate"
+	"github.com/openioc/ioc/api/answer"
 	"github.com/openioc/ioc/geo"
 )
 
@@ -149,7 +149,7 @@ func (s *Server) areaKPIs(c *fiber.Ctx) error {
 	defer cancel()
 	snap, err := s.d.KPIs.Snapshot(q.ctx, q.h.Name(), q.u.Code, q.w)
 	if err != nil {
-		return s.figuresError(c, err)
+		return answer.FiguresError(err)
 	}
 	return c.JSON(snap)
 }
@@ -173,19 +173,12 @@ func (s *Server) childrenKPIs(c *fiber.Ctx) error {
 	defer cancel()
 	kids, err := s.d.KPIs.ChildSnapshots(q.ctx, q.h.Name(), q.u.Code, q.w)
 	if err != nil {
-		return s.figuresError(c, err)
+		return answer.FiguresError(err)
 	}
 	if !csv {
 		return c.JSON(childrenKPIs{Area: q.u.Code, Hierarchy: q.h.Name(), Window: q.w, Children: kids})
 	}
 	return snapshotsCSV(c, fileName("kpis", q.u.Code, string(q.w)), kids)
-}
-
-func (s *Server) figuresError(c *fiber.Ctx, err error) error {
-	if errors.Is(err, aggregate.ErrUnknownArea) || errors.Is(err, aggregate.ErrUnknownHierarchy) {
-		return fiber.NewError(fiber.StatusNotFound, err.Error())
-	}
-	return unavailable(c, err)
 }
 
 type catalogBody struct {

@@ -6,6 +6,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/websocket/v2"
 	"github.com/valyala/fasthttp"
+
+	"github.com/openioc/ioc/api/gis"
 )
 
 // compressAnswers compresses answers (GeoJSON layers and OGC pages of
@@ -26,7 +28,7 @@ func compressAnswers() fiber.Handler {
 			return err
 		}
 		h := &c.Response().Header
-		if len(h.ContentEncoding()) > 0 || bytes.HasPrefix(h.ContentType(), []byte(mvtContentType)) {
+		if len(h.ContentEncoding()) > 0 || bytes.HasPrefix(h.ContentType(), []byte(gis.MVTContentType)) {
 			return nil
 		}
 		c.Vary(fiber.HeaderAcceptEncoding)

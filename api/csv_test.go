@@ -12,6 +12,7 @@ import (
 
 	"github.com/openioc/ioc/alarm"
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/api/internal/apitest"
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/geo"
 )
@@ -48,7 +49,7 @@ type csvAlarms struct{ noAlarms }
 
 func (csvAlarms) List(context.Context, alarm.Query) ([]alarm.Alarm, error) {
 	return []alarm.Alarm{{ID: "ALM-1", RuleName: "@SUM(1+1)", DeviceID: "cam-1", DeviceName: "=cmd|' /C calc'!A0",
-		AreaCode: saiGon, Severity: "warning", State: "acknowledged", Message: "-1+1 violations", Value: -2.5,
+		AreaCode: apitest.SaiGon, Severity: "warning", State: "acknowledged", Message: "-1+1 violations", Value: -2.5,
 		AcknowledgedBy: "+op", OpenedAt: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}}, nil
 }
 
@@ -60,10 +61,10 @@ func TestCSVNeutralisesFormulas(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, _ := reg.Hierarchy("vn-2025")
-	devs := &fakeDevices{h: h, views: []device.View{{Device: device.Device{ID: "cam-1", Kind: device.Camera,
-		Name: "=HYPERLINK(\"http://evil\",\"click\")", Lat: -0.5, Lon: 106.7, Hierarchy: h.Name(), AreaCode: saiGon, Source: "\tapi"}, Status: "online"}}}
+	devs := &apitest.Devices{H: h, List: []device.View{{Device: device.Device{ID: "cam-1", Kind: device.Camera,
+		Name: "=HYPERLINK(\"http://evil\",\"click\")", Lat: -0.5, Lon: 106.7, Hierarchy: h.Name(), AreaCode: apitest.SaiGon, Source: "\tapi"}, Status: "online"}}}
 	s, err := New(Config{}, Deps{
-		Geo: reg, KPIs: &fakeFigures{reg: reg, h: h}, Auth: auth.NewVerifier(gisAdmin, gisSecret),
+		Geo: reg, KPIs: &apitest.Figures{Reg: reg, H: h}, Auth: auth.NewVerifier(apitest.Admin, apitest.Secret),
 		Devices: devs, Alarms: csvAlarms{},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -72,11 +73,11 @@ func TestCSVNeutralisesFormulas(t *testing.T) {
 	}
 	rows := func(target string) [][]string {
 		t.Helper()
-		r := get(t, s, target, gisAdmin)
-		if r.code != http.StatusOK {
-			t.Fatalf("%s: %d %s", target, r.code, r.body)
+		r := apitest.Get(t, s, target, apitest.Admin)
+		if r.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", target, r.Code, r.Body)
 		}
-		recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(r.body), bom))).ReadAll()
+		recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(r.Body), bom))).ReadAll()
 		if err != nil || len(recs) != 2 {
 			t.Fatalf("%s: %v, %d records", target, err, len(recs))
 		}

@@ -17,19 +17,21 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/openioc/ioc/aggregate"
+	"github.com/openioc/ioc/api/answer"
 	"github.com/openioc/ioc/dashboards"
 	"github.com/openioc/ioc/geo"
-	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/report"
+	"github.com/openioc/ioc/versioned"
 )
 
 // DocumentStore keeps the wall's documents (dashboards, playlists, walls,
-// screens) with every version: chstore.Documents.
+// screens) with every version: versioned.Documents.
 type DocumentStore interface {
-	Get(ctx context.Context, kind, id string) (chstore.Document, error)
-	Version(ctx context.Context, kind, id string, version uint32) (chstore.Document, error)
-	Versions(ctx context.Context, kind, id string) ([]chstore.Document, error)
-	List(ctx context.Context, kind string) ([]chstore.Document, error)
-	Write(ctx context.Context, plan func(chstore.Latest) ([]chstore.Write, error)) ([]chstore.Document, error)
+	Get(ctx context.Context, kind, id string) (versioned.Document, error)
+	Version(ctx context.Context, kind, id string, version uint32) (versioned.Document, error)
+	Versions(ctx context.Context, kind, id string) ([]versioned.Document, error)
+	List(ctx context.Context, kind string) ([]versioned.Document, error)
+	Write(ctx context.Context, plan func(versioned.Latest) ([]versioned.Write, error)) ([]versioned.Document, error)
 }
 
 // Provisioner is who saves the documents read at start.
@@ -59,21 +61,28 @@ func (documentCatalog) ScoreboardGroup(id string) bool {
 	return slices.ContainsFunc(aggregate.Groups, func(g aggregate.Group) bool { return g.ID == id })
 }
 
+func (documentCatalog) ScorePeriod(name string) error {
+	// Only the name's form is checked: the location and the time only
+	// place the period, which may be any year's.
+	_, err := report.ParsePeriod(name, time.Now(), time.UTC)
+	return err
+}
+
 // existing is the documents that exist (are not deleted) as a writer sees
 // them under the lease.
-type existing struct{ l chstore.Latest }
+type existing struct{ l versioned.Latest }
 
 func (e existing) Has(kind dashboards.Kind, id string) bool {
 	d, ok := e.l.Get(string(kind), id)
 	return ok && !d.Deleted
 }
 
-func checksFor(h *geo.Hierarchy, l chstore.Latest) dashboards.Checks {
+func checksFor(h *geo.Hierarchy, l versioned.Latest) dashboards.Checks {
 	return dashboards.Checks{Catalog: documentCatalog{h}, Documents: existing{l}}
 }
 
 // unchanged says whether doc is already the latest version of its id.
-func unchanged(l chstore.Latest, doc dashboards.Document) (chstore.Document, bool) {
+func unchanged(l versioned.Latest, doc dashboards.Document) (versioned.Document, bool) {
 	cur, ok := l.Get(string(doc.Kind), doc.ID)
 	return cur, ok && !cur.Deleted && bytes.Equal(cur.Body, doc.Body)
 }
@@ -85,23 +94,23 @@ type saveSet struct {
 	srcs   []dashboards.Source
 	by     string
 	stored []dashboards.Document
-	same   []chstore.Document
+	same   []versioned.Document
 }
 
-func (p *saveSet) plan(l chstore.Latest) ([]chstore.Write, error) {
+func (p *saveSet) plan(l versioned.Latest) ([]versioned.Write, error) {
 	p.stored, p.same = nil, nil
 	docs, err := dashboards.ValidateSet(p.srcs, checksFor(p.h, l))
 	if err != nil {
 		return nil, err
 	}
-	var ws []chstore.Write
+	var ws []versioned.Write
 	for _, d := range docs {
 		if cur, ok := unchanged(l, d); ok {
 			p.same = append(p.same, cur)
 			continue
 		}
 		p.stored = append(p.stored, d)
-		ws = append(ws, chstore.Write{Kind: string(d.Kind), ID: d.ID, Body: d.Body, By: p.by})
+		ws = append(ws, versioned.Write{Kind: string(d.Kind), ID: d.ID, Body: d.Body, By: p.by})
 	}
 	return ws, nil
 }
@@ -132,7 +141,7 @@ func ProvisionDocuments(ctx context.Context, store DocumentStore, h *geo.Hierarc
 	}
 	p := &saveSet{h: h, srcs: srcs, by: Provisioner}
 	skipped := false
-	_, err = store.Write(ctx, func(l chstore.Latest) ([]chstore.Write, error) {
+	_, err = store.Write(ctx, func(l versioned.Latest) ([]versioned.Write, error) {
 		for _, d := range l.Live() {
 			if d.Kind == string(dashboards.KindDashboard) {
 				skipped = true
@@ -171,7 +180,7 @@ func (s *Server) documentRoutes(v1 fiber.Router, reader fiber.Handler) {
 // writeDocuments stores new versions and has the walls of this node read
 // the documents again at once (other nodes do within their re-read
 // interval), so that a screen shows an edited dashboard without waiting.
-func (s *Server) writeDocuments(ctx context.Context, plan func(chstore.Latest) ([]chstore.Write, error)) ([]chstore.Document, error) {
+func (s *Server) writeDocuments(ctx context.Context, plan func(versioned.Latest) ([]versioned.Write, error)) ([]versioned.Document, error) {
 	stored, err := s.d.Documents.Write(ctx, plan)
 	if r, ok := s.d.Screens.(interface{ Reload() }); ok && err == nil && len(stored) > 0 {
 		r.Reload()
@@ -189,7 +198,7 @@ type documentVersion struct {
 	Deleted bool      `json:"deleted"`
 }
 
-func (s *Server) versionOf(d chstore.Document) documentVersion {
+func (s *Server) versionOf(d versioned.Document) documentVersion {
 	return documentVersion{Kind: d.Kind, ID: d.ID, Version: d.Version, SavedAt: d.SavedAt.In(s.d.KPIs.Location()), SavedBy: d.SavedBy, Deleted: d.Deleted}
 }
 
@@ -233,7 +242,7 @@ func (s *Server) listDocuments(k dashboards.Kind) fiber.Handler {
 		defer cancel()
 		docs, err := s.d.Documents.List(ctx, string(k))
 		if err != nil {
-			return unavailable(c, err)
+			return answer.Unavailable(err)
 		}
 		items := make([]listedDocument, len(docs))
 		for i, d := range docs {
@@ -245,8 +254,8 @@ func (s *Server) listDocuments(k dashboards.Kind) fiber.Handler {
 
 // notFound answers a document that has no version, or whose latest
 // version deleted it.
-func notFound(k dashboards.Kind, id string, d chstore.Document, err error) error {
-	if errors.Is(err, chstore.ErrNotFound) {
+func notFound(k dashboards.Kind, id string, d versioned.Document, err error) error {
+	if errors.Is(err, versioned.ErrNotFound) {
 		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no %s %q: GET /api/v1/%s lists them", k, id, k.Plural()))
 	}
 	return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("%s %q was deleted by %s at %s (version %d): GET /api/v1/%s/%s/versions lists its versions, and a PUT saves it again",
@@ -261,24 +270,24 @@ func (s *Server) getDocument(k dashboards.Kind) fiber.Handler {
 		}
 		ctx, cancel := s.documentCtx(c)
 		defer cancel()
-		var d chstore.Document
+		var d versioned.Document
 		if q := c.Query("version"); q != "" {
 			v, perr := strconv.ParseUint(q, 10, 32)
 			if perr != nil || v == 0 {
 				return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("version %q is not a version number (1, 2, …: GET /api/v1/%s/%s/versions lists them)", q, k.Plural(), id))
 			}
 			d, err = s.d.Documents.Version(ctx, string(k), id, uint32(v))
-			if errors.Is(err, chstore.ErrNotFound) {
+			if errors.Is(err, versioned.ErrNotFound) {
 				return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("%s %q has no version %d: GET /api/v1/%s/%s/versions lists them", k, id, v, k.Plural(), id))
 			}
 		} else {
 			d, err = s.d.Documents.Get(ctx, string(k), id)
 		}
 		switch {
-		case errors.Is(err, chstore.ErrNotFound):
+		case errors.Is(err, versioned.ErrNotFound):
 			return notFound(k, id, d, err)
 		case err != nil:
-			return unavailable(c, err)
+			return answer.Unavailable(err)
 		case d.Deleted:
 			return notFound(k, id, d, nil)
 		}
@@ -312,10 +321,10 @@ func (s *Server) documentVersions(k dashboards.Kind) fiber.Handler {
 		defer cancel()
 		vs, err := s.d.Documents.Versions(ctx, string(k), id)
 		if err != nil {
-			return unavailable(c, err)
+			return answer.Unavailable(err)
 		}
 		if len(vs) == 0 {
-			return notFound(k, id, chstore.Document{}, chstore.ErrNotFound)
+			return notFound(k, id, versioned.Document{}, versioned.ErrNotFound)
 		}
 		out := versionList{Kind: string(k), ID: id, Count: len(vs), Versions: make([]documentVersion, len(vs))}
 		for i, v := range vs {
@@ -348,7 +357,7 @@ func (e *conflictError) Error() string { return e.msg }
 
 // precondition checks If-Match and If-None-Match against the latest
 // version, under the lease.
-func precondition(c *fiber.Ctx, k dashboards.Kind, id string, l chstore.Latest) error {
+func precondition(c *fiber.Ctx, k dashboards.Kind, id string, l versioned.Latest) error {
 	cur, ok := l.Get(string(k), id)
 	exists := ok && !cur.Deleted
 	ifMatch, ifNone := strings.Clone(c.Get(fiber.HeaderIfMatch)), strings.Clone(c.Get(fiber.HeaderIfNoneMatch))
@@ -406,10 +415,10 @@ func (s *Server) putDocument(k dashboards.Kind) fiber.Handler {
 		by := actor(principal(c))
 		ctx, cancel := s.documentCtx(c)
 		defer cancel()
-		var same *chstore.Document
+		var same *versioned.Document
 		created := false
 		h := s.d.KPIs.Hierarchy()
-		stored, err := s.writeDocuments(ctx, func(l chstore.Latest) ([]chstore.Write, error) {
+		stored, err := s.writeDocuments(ctx, func(l versioned.Latest) ([]versioned.Write, error) {
 			same, created = nil, false
 			if err := precondition(c, k, id, l); err != nil {
 				return nil, err
@@ -424,7 +433,7 @@ func (s *Server) putDocument(k dashboards.Kind) fiber.Handler {
 			}
 			cur, ok := l.Get(string(k), id)
 			created = !ok || cur.Deleted
-			return []chstore.Write{{Kind: string(k), ID: id, Body: doc.Body, By: by}}, nil
+			return []versioned.Write{{Kind: string(k), ID: id, Body: doc.Body, By: by}}, nil
 		})
 		var inv *dashboards.InvalidError
 		var pre *preconditionError
@@ -434,7 +443,7 @@ func (s *Server) putDocument(k dashboards.Kind) fiber.Handler {
 		case errors.As(err, &pre):
 			return fiber.NewError(fiber.StatusPreconditionFailed, pre.msg)
 		case err != nil:
-			return unavailable(c, err)
+			return answer.Unavailable(err)
 		}
 		v := same
 		if v == nil {
@@ -450,7 +459,7 @@ func (s *Server) putDocument(k dashboards.Kind) fiber.Handler {
 }
 
 // users lists the live documents that refer to (kind, id), with where.
-func users(l chstore.Latest, k dashboards.Kind, id string) []string {
+func users(l versioned.Latest, k dashboards.Kind, id string) []string {
 	var out []string
 	for _, d := range l.Live() {
 		doc, err := dashboards.Validate(dashboards.Kind(d.Kind), d.Body, dashboards.Checks{})
@@ -475,13 +484,13 @@ func (s *Server) deleteDocument(k dashboards.Kind) fiber.Handler {
 		by := actor(principal(c))
 		ctx, cancel := s.documentCtx(c)
 		defer cancel()
-		var gone chstore.Document
-		stored, err := s.writeDocuments(ctx, func(l chstore.Latest) ([]chstore.Write, error) {
+		var gone versioned.Document
+		stored, err := s.writeDocuments(ctx, func(l versioned.Latest) ([]versioned.Write, error) {
 			cur, ok := l.Get(string(k), id)
 			if !ok || cur.Deleted {
 				gone = cur
 				if !ok {
-					return nil, chstore.ErrNotFound
+					return nil, versioned.ErrNotFound
 				}
 				return nil, errDeletedAlready
 			}
@@ -491,12 +500,12 @@ func (s *Server) deleteDocument(k dashboards.Kind) fiber.Handler {
 			if us := users(l, k, id); len(us) > 0 {
 				return nil, &conflictError{fmt.Sprintf("%s %q is used by %s: change or delete those first", k, id, strings.Join(us, ", "))}
 			}
-			return []chstore.Write{{Kind: string(k), ID: id, Deleted: true, By: by}}, nil
+			return []versioned.Write{{Kind: string(k), ID: id, Deleted: true, By: by}}, nil
 		})
 		var pre *preconditionError
 		var conflict *conflictError
 		switch {
-		case errors.Is(err, chstore.ErrNotFound):
+		case errors.Is(err, versioned.ErrNotFound):
 			return notFound(k, id, gone, err)
 		case errors.Is(err, errDeletedAlready):
 			return notFound(k, id, gone, nil)
@@ -505,7 +514,7 @@ func (s *Server) deleteDocument(k dashboards.Kind) fiber.Handler {
 		case errors.As(err, &conflict):
 			return fiber.NewError(fiber.StatusConflict, conflict.msg)
 		case err != nil:
-			return unavailable(c, err)
+			return answer.Unavailable(err)
 		}
 		c.Set(fiber.HeaderETag, versionTag(stored[0].Version))
 		return c.JSON(s.versionOf(stored[0]))
@@ -521,7 +530,7 @@ func (s *Server) exportDocuments(c *fiber.Ctx) error {
 	for _, k := range dashboards.Kinds {
 		list, err := s.d.Documents.List(ctx, string(k))
 		if err != nil {
-			return unavailable(c, err)
+			return answer.Unavailable(err)
 		}
 		for _, d := range list {
 			docs = append(docs, dashboards.Document{Kind: k, ID: d.ID, Body: d.Body})
@@ -560,7 +569,7 @@ func (s *Server) importDocuments(c *fiber.Ctx) error {
 	case errors.As(err, &inv):
 		return invalid(c, "the import", inv)
 	case err != nil:
-		return unavailable(c, err)
+		return answer.Unavailable(err)
 	}
 	out := importResult{Stored: []documentVersion{}, Unchanged: []documentVersion{}}
 	for _, d := range stored {

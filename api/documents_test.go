@@ -16,11 +16,12 @@ import (
 
 	"github.com/openioc/ioc/aggregate"
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/api/internal/apitest"
 	"github.com/openioc/ioc/dashboards"
 	"github.com/openioc/ioc/geo"
-	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/lease"
 	"github.com/openioc/ioc/internal/testenv"
+	"github.com/openioc/ioc/versioned"
 )
 
 const docAdminToken = "documents-admin-token"
@@ -31,23 +32,15 @@ var docSecret = []byte("documents-secret")
 // of its own.
 type docEnv struct {
 	s     *Server
-	store *chstore.Documents
+	store *versioned.Documents
 	h     *geo.Hierarchy
 }
 
 func newDocEnv(t *testing.T) docEnv {
 	t.Helper()
-	ctx := context.Background()
-	st, err := chstore.Open(ctx, chstore.Config{Addr: testenv.ClickHouseAddr(t), Database: testenv.Database(t)}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := testenv.Store(t)
 	leases := lease.NewLocal()
-	docs, err := chstore.NewDocuments(chstore.DocumentsConfig{}, st, leases.Acquire)
+	docs, err := versioned.NewDocuments(versioned.DocumentsConfig{}, st, leases.Acquire)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +67,7 @@ func docToken(t *testing.T, role auth.Role, sub string) string {
 }
 
 // call sends a request with a body and headers (name, value, …).
-func (e docEnv) call(t *testing.T, method, target, token, body string, headers ...string) reply {
+func (e docEnv) call(t *testing.T, method, target, token, body string, headers ...string) apitest.Reply {
 	t.Helper()
 	var r io.Reader
 	if body != "" {
@@ -99,13 +92,13 @@ func (e docEnv) call(t *testing.T, method, target, token, body string, headers .
 	if err != nil {
 		t.Fatal(err)
 	}
-	return reply{resp.StatusCode, resp.Header, b}
+	return apitest.Reply{Code: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
-func expect(t *testing.T, what string, r reply, status int) {
+func expect(t *testing.T, what string, r apitest.Reply, status int) {
 	t.Helper()
-	if r.code != status {
-		t.Fatalf("%s: %d %s, want %d", what, r.code, r.body, status)
+	if r.Code != status {
+		t.Fatalf("%s: %d %s, want %d", what, r.Code, r.Body, status)
 	}
 }
 
@@ -132,59 +125,59 @@ func TestDocumentLifecycle(t *testing.T) {
 
 	r := e.call(t, "GET", "/api/v1/dashboards", viewer, "")
 	expect(t, "list before any save", r, 200)
-	if got := string(r.body); got != `{"count":0,"dashboards":[]}` {
+	if got := string(r.Body); got != `{"count":0,"dashboards":[]}` {
 		t.Errorf("empty list %s", got)
 	}
 	r = e.call(t, "PUT", "/api/v1/dashboards/board", editor, boardV1)
 	expect(t, "first save", r, 201)
-	if r.header.Get("ETag") != `"1"` || r.header.Get("Location") != "/api/v1/dashboards/board" {
-		t.Errorf("first save headers ETag %q Location %q", r.header.Get("ETag"), r.header.Get("Location"))
+	if r.Header.Get("ETag") != `"1"` || r.Header.Get("Location") != "/api/v1/dashboards/board" {
+		t.Errorf("first save headers ETag %q Location %q", r.Header.Get("ETag"), r.Header.Get("Location"))
 	}
-	v := decodeJSON[documentVersion](t, r.body)
+	v := decodeJSON[documentVersion](t, r.Body)
 	if v.Version != 1 || v.SavedBy != "editor" || v.Kind != "dashboard" || v.Deleted {
 		t.Errorf("first save answered %+v", v)
 	}
 
 	r = e.call(t, "GET", "/api/v1/dashboards/board", viewer, "")
 	expect(t, "viewer reads", r, 200)
-	if !strings.Contains(string(r.body), `"window":"today","theme":"wall"`) || !strings.Contains(string(r.body), `"compare":"none"`) {
-		t.Errorf("stored form lacks its defaults: %s", r.body)
+	if !strings.Contains(string(r.Body), `"window":"today","theme":"wall"`) || !strings.Contains(string(r.Body), `"compare":"none"`) {
+		t.Errorf("stored form lacks its defaults: %s", r.Body)
 	}
-	if r.header.Get("ETag") != `"1"` {
-		t.Errorf("GET ETag %q", r.header.Get("ETag"))
+	if r.Header.Get("ETag") != `"1"` {
+		t.Errorf("GET ETag %q", r.Header.Get("ETag"))
 	}
 	expect(t, "If-None-Match the current version", e.call(t, "GET", "/api/v1/dashboards/board", viewer, "", "If-None-Match", `"1"`), 304)
 
 	// The same document again, spaced differently: nothing new.
 	r = e.call(t, "PUT", "/api/v1/dashboards/board", editor, strings.ReplaceAll(boardV1, "\n", " "))
 	expect(t, "unchanged save", r, 200)
-	if v := decodeJSON[documentVersion](t, r.body); v.Version != 1 {
+	if v := decodeJSON[documentVersion](t, r.Body); v.Version != 1 {
 		t.Errorf("an unchanged save stored version %d", v.Version)
 	}
 	boardV2 := strings.Replace(boardV1, `"Board"`, `"Board 2"`, 1)
 	r = e.call(t, "PUT", "/api/v1/dashboards/board", docAdminToken, boardV2)
 	expect(t, "second save", r, 200)
-	if v := decodeJSON[documentVersion](t, r.body); v.Version != 2 || v.SavedBy != "admin-token" {
+	if v := decodeJSON[documentVersion](t, r.Body); v.Version != 2 || v.SavedBy != "admin-token" {
 		t.Errorf("second save %+v", v)
 	}
 	// A client that read version 1 does not overwrite version 2.
 	r = e.call(t, "PUT", "/api/v1/dashboards/board", editor, strings.Replace(boardV1, `"Board"`, `"Board 3"`, 1), "If-Match", `"1"`)
 	expect(t, "save over a stale version", r, 412)
-	if !strings.Contains(string(r.body), "at version 2") || !strings.Contains(string(r.body), "admin-token saved it") {
-		t.Errorf("412 says %s", r.body)
+	if !strings.Contains(string(r.Body), "at version 2") || !strings.Contains(string(r.Body), "admin-token saved it") {
+		t.Errorf("412 says %s", r.Body)
 	}
 	r = e.call(t, "PUT", "/api/v1/dashboards/board", editor, strings.Replace(boardV1, `"Board"`, `"Board 3"`, 1), "If-Match", `"2"`)
 	expect(t, "save over the version read", r, 200)
 	expect(t, "create-only save of an existing id", e.call(t, "PUT", "/api/v1/dashboards/board", editor, boardV1, "If-None-Match", "*"), 412)
 	r = e.call(t, "PUT", "/api/v1/dashboards/board", editor, strings.Replace(boardV1, `"id":"board"`, `"id":"other"`, 1))
 	expect(t, "body id differs from the path's", r, 400)
-	if !strings.Contains(string(r.body), `"path":"id"`) {
-		t.Errorf("id mismatch answered %s", r.body)
+	if !strings.Contains(string(r.Body), `"path":"id"`) {
+		t.Errorf("id mismatch answered %s", r.Body)
 	}
 	r = e.call(t, "GET", "/api/v1/dashboards/board?version=1", viewer, "")
 	expect(t, "read version 1", r, 200)
-	if !strings.Contains(string(r.body), `"en":"Board"`) || r.header.Get("ETag") != `"1"` {
-		t.Errorf("version 1 is %s", r.body)
+	if !strings.Contains(string(r.Body), `"en":"Board"`) || r.Header.Get("ETag") != `"1"` {
+		t.Errorf("version 1 is %s", r.Body)
 	}
 
 	// In use by a playlist: not deleted.
@@ -192,28 +185,28 @@ func TestDocumentLifecycle(t *testing.T) {
 		`{"title":{"vi":"Vòng","en":"Rotation"},"items":[{"dashboard":"board","seconds":30}]}`), 201)
 	r = e.call(t, "DELETE", "/api/v1/dashboards/board", editor, "")
 	expect(t, "delete a dashboard in use", r, 409)
-	if !strings.Contains(string(r.body), "playlist rotation (items[0].dashboard)") {
-		t.Errorf("409 says %s", r.body)
+	if !strings.Contains(string(r.Body), "playlist rotation (items[0].dashboard)") {
+		t.Errorf("409 says %s", r.Body)
 	}
 	expect(t, "viewer deletes", e.call(t, "DELETE", "/api/v1/playlists/rotation", viewer, ""), 403)
 	expect(t, "delete the playlist", e.call(t, "DELETE", "/api/v1/playlists/rotation", editor, ""), 200)
 	expect(t, "delete with a stale If-Match", e.call(t, "DELETE", "/api/v1/dashboards/board", editor, "", "If-Match", `"2"`), 412)
 	r = e.call(t, "DELETE", "/api/v1/dashboards/board", editor, "", "If-Match", `"3"`)
 	expect(t, "delete the dashboard", r, 200)
-	if v := decodeJSON[documentVersion](t, r.body); v.Version != 4 || !v.Deleted || v.SavedBy != "editor" {
+	if v := decodeJSON[documentVersion](t, r.Body); v.Version != 4 || !v.Deleted || v.SavedBy != "editor" {
 		t.Errorf("deletion %+v", v)
 	}
 	r = e.call(t, "GET", "/api/v1/dashboards/board", viewer, "")
 	expect(t, "read a deleted dashboard", r, 404)
-	if !strings.Contains(string(r.body), "was deleted by editor") {
-		t.Errorf("404 says %s", r.body)
+	if !strings.Contains(string(r.Body), "was deleted by editor") {
+		t.Errorf("404 says %s", r.Body)
 	}
 	expect(t, "delete again", e.call(t, "DELETE", "/api/v1/dashboards/board", editor, ""), 404)
 	expect(t, "list after delete", e.call(t, "GET", "/api/v1/dashboards", viewer, ""), 200)
 
 	r = e.call(t, "GET", "/api/v1/dashboards/board/versions", viewer, "")
 	expect(t, "versions", r, 200)
-	vl := decodeJSON[versionList](t, r.body)
+	vl := decodeJSON[versionList](t, r.Body)
 	var got []string
 	for _, v := range vl.Versions {
 		got = append(got, v.SavedBy)
@@ -227,7 +220,7 @@ func TestDocumentLifecycle(t *testing.T) {
 	// Saved again after its deletion: created anew, numbering goes on.
 	r = e.call(t, "PUT", "/api/v1/dashboards/board", editor, boardV1)
 	expect(t, "save after delete", r, 201)
-	if v := decodeJSON[documentVersion](t, r.body); v.Version != 5 {
+	if v := decodeJSON[documentVersion](t, r.Body); v.Version != 5 {
 		t.Errorf("save after delete stored version %d, want 5", v.Version)
 	}
 	expect(t, "no such dashboard", e.call(t, "GET", "/api/v1/dashboards/nothing", viewer, ""), 404)
@@ -244,7 +237,7 @@ func TestDocumentRefusals(t *testing.T) {
 	  {"id":"b","type":"map","x":2,"y":0,"w":4,"h":2,"options":{"indicator":"feedback_received","drilldown":{"dashboard":"nowhere"}}}]}`
 	r := e.call(t, "PUT", "/api/v1/dashboards/bad", docAdminToken, body)
 	expect(t, "invalid dashboard", r, 400)
-	got := decodeJSON[invalidBody](t, r.body)
+	got := decodeJSON[invalidBody](t, r.Body)
 	var paths []string
 	for _, f := range got.Fields {
 		paths = append(paths, f.Path)
@@ -254,7 +247,7 @@ func TestDocumentRefusals(t *testing.T) {
 	}
 	want := []string{"area", "window", "widgets[0].options.indicator", "widgets[1]", "widgets[1].options.indicator", "widgets[1].options.drilldown.dashboard"}
 	if !slices.Equal(paths, want) {
-		t.Errorf("paths %q, want %q\n%s", paths, want, r.body)
+		t.Errorf("paths %q, want %q\n%s", paths, want, r.Body)
 	}
 	if !strings.HasPrefix(got.Error, `dashboard "bad" is invalid: area: "99999" is not a unit`) {
 		t.Errorf("error %q", got.Error)
@@ -264,8 +257,8 @@ func TestDocumentRefusals(t *testing.T) {
 	for _, b := range []string{"null", "[]", `"wall"`} {
 		r := e.call(t, "PUT", "/api/v1/walls/w", docAdminToken, b)
 		expect(t, "not an object: "+b, r, 400)
-		if !strings.Contains(string(r.body), "must be an object (a wall)") {
-			t.Errorf("%s answered %s", b, r.body)
+		if !strings.Contains(string(r.Body), "must be an object (a wall)") {
+			t.Errorf("%s answered %s", b, r.Body)
 		}
 	}
 	expect(t, "an id no route takes", e.call(t, "GET", "/api/v1/dashboards/Bad_Id", docAdminToken, ""), 404)
@@ -301,29 +294,29 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 	r := a.call(t, "GET", "/api/v1/dashboards/export", docAdminToken, "")
 	expect(t, "export", r, 200)
-	exported := r.body
-	if cd := r.header.Get("Content-Disposition"); cd != `attachment; filename="dashboards.json"` {
+	exported := r.Body
+	if cd := r.Header.Get("Content-Disposition"); cd != `attachment; filename="dashboards.json"` {
 		t.Errorf("Content-Disposition %q", cd)
 	}
 	set := decodeJSON[dashboards.Export](t, exported)
-	if len(set.Dashboards) != 4 || len(set.Playlists) != 2 || len(set.Walls) != 1 || len(set.Screens) != 6 {
+	if len(set.Dashboards) != 4 || len(set.Playlists) != 2 || len(set.Walls) != 2 || len(set.Screens) != 7 {
 		t.Fatalf("export holds %d dashboards, %d playlists, %d walls, %d screens", len(set.Dashboards), len(set.Playlists), len(set.Walls), len(set.Screens))
 	}
 
 	r = b.call(t, "POST", "/api/v1/dashboards/import", docToken(t, auth.Admin, "importer"), string(exported))
 	expect(t, "import", r, 200)
-	res := decodeJSON[importResult](t, r.body)
-	if len(res.Stored) != 13 || len(res.Unchanged) != 0 || res.Stored[0].SavedBy != "importer" || res.Stored[0].Version != 1 {
-		t.Errorf("import stored %d, unchanged %d: %s", len(res.Stored), len(res.Unchanged), r.body)
+	res := decodeJSON[importResult](t, r.Body)
+	if len(res.Stored) != 15 || len(res.Unchanged) != 0 || res.Stored[0].SavedBy != "importer" || res.Stored[0].Version != 1 {
+		t.Errorf("import stored %d, unchanged %d: %s", len(res.Stored), len(res.Unchanged), r.Body)
 	}
 	r = b.call(t, "GET", "/api/v1/dashboards/export", docAdminToken, "")
 	expect(t, "export the import", r, 200)
-	if !bytes.Equal(r.body, exported) {
-		t.Errorf("round trip differs:\n%s\n%s", exported, r.body)
+	if !bytes.Equal(r.Body, exported) {
+		t.Errorf("round trip differs:\n%s\n%s", exported, r.Body)
 	}
 	r = b.call(t, "POST", "/api/v1/dashboards/import", docAdminToken, string(exported))
 	expect(t, "import again", r, 200)
-	if res := decodeJSON[importResult](t, r.body); len(res.Stored) != 0 || len(res.Unchanged) != 13 {
+	if res := decodeJSON[importResult](t, r.Body); len(res.Stored) != 0 || len(res.Unchanged) != 15 {
 		t.Errorf("importing again stored %d", len(res.Stored))
 	}
 
@@ -337,16 +330,16 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 	r = b.call(t, "POST", "/api/v1/dashboards/import", docAdminToken, broken)
 	expect(t, "import with an invalid document", r, 400)
-	if !strings.Contains(string(r.body), `"path":"screens[5].areas[0]"`) {
-		t.Errorf("import refusal %s", r.body)
+	if !strings.Contains(string(r.Body), `"path":"screens[6].areas[0]"`) {
+		t.Errorf("import refusal %s", r.Body)
 	}
 	r = b.call(t, "GET", "/api/v1/dashboards/ops-79", docAdminToken, "")
-	if r.header.Get("ETag") != `"1"` || !strings.Contains(string(r.body), `"Operations overview"`) {
-		t.Errorf("ops-79 after a refused import: ETag %s %s", r.header.Get("ETag"), r.body)
+	if r.Header.Get("ETag") != `"1"` || !strings.Contains(string(r.Body), `"Operations overview"`) {
+		t.Errorf("ops-79 after a refused import: ETag %s %s", r.Header.Get("ETag"), r.Body)
 	}
 	r = b.call(t, "POST", "/api/v1/dashboards/import", docAdminToken, changed)
 	expect(t, "import a change", r, 200)
-	if res := decodeJSON[importResult](t, r.body); len(res.Stored) != 1 || res.Stored[0].ID != "ops-79" || res.Stored[0].Version != 2 {
+	if res := decodeJSON[importResult](t, r.Body); len(res.Stored) != 1 || res.Stored[0].ID != "ops-79" || res.Stored[0].Version != 2 {
 		t.Errorf("import of one change stored %+v", res.Stored)
 	}
 }

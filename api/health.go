@@ -20,8 +20,12 @@ type readiness struct {
 }
 
 // readyz runs every dependency check at once; the node is ready only when
-// all of them answer.
+// all of them answer. Once the node is stopping it answers 503 without
+// running them.
 func (s *Server) readyz(c *fiber.Ctx) error {
+	if s.stopping.Load() {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(readiness{Status: "not ready", Checks: map[string]string{"shutdown": stoppingReason}})
+	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
 	names := make([]string, 0, len(s.d.Ready))
@@ -50,6 +54,18 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(out)
 	}
 	return c.JSON(out)
+}
+
+// stoppingReason is what /readyz says once the node is stopping.
+const stoppingReason = "the node is shutting down; send requests to another node"
+
+// Stopping turns the node not ready for good: from now on /readyz answers
+// 503 at once, while the node still serves, so that a load balancer stops
+// sending it requests before ingest refuses them. It never blocks.
+func (s *Server) Stopping() {
+	if !s.stopping.Swap(true) {
+		s.logger.Info("not ready", "check", "shutdown", "reason", stoppingReason)
+	}
 }
 
 // NotReady is a readiness failure meant for the client: it says why and

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/api/internal/apitest"
 	"github.com/openioc/ioc/geo"
 )
 
@@ -21,12 +22,12 @@ func linkServer(t *testing.T, cfg Config) string {
 		t.Fatal(err)
 	}
 	h, _ := reg.Hierarchy("vn-2025")
-	s, err := New(cfg, Deps{Geo: reg, KPIs: &fakeFigures{reg: reg, h: h}, Auth: auth.NewVerifier(gisAdmin, gisSecret),
+	s, err := New(cfg, Deps{Geo: reg, KPIs: &apitest.Figures{Reg: reg, H: h}, Auth: auth.NewVerifier(apitest.Admin, apitest.Secret),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return serveGIS(t, s)
+	return apitest.Serve(t, s)
 }
 
 // links fetches target from base with the token in the URL and the given
@@ -51,8 +52,8 @@ func links(t *testing.T, base, target string, forwarded bool) []string {
 		t.Fatalf("%s: %d %s", target, resp.StatusCode, body)
 	}
 	var doc struct {
-		Links []ogcLink `json:"links"`
-		Tiles []string  `json:"tiles"`
+		Links []apitest.Link `json:"links"`
+		Tiles []string       `json:"tiles"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
 		t.Fatal(err)
@@ -79,11 +80,11 @@ func TestLinksBase(t *testing.T) {
 			if strings.Contains(target, "?") {
 				sep = "&"
 			}
-			for _, l := range links(t, base, target+sep+"access_token="+gisAdmin, forwarded) {
+			for _, l := range links(t, base, target+sep+"access_token="+apitest.Admin, forwarded) {
 				if !strings.HasPrefix(l, wantPrefix) {
 					t.Errorf("%s, %s: link %s does not start with %s", what, target, l, wantPrefix)
 				}
-				if got := strings.Contains(l, gisAdmin); got != wantToken {
+				if got := strings.Contains(l, apitest.Admin); got != wantToken {
 					t.Errorf("%s, %s: link %s carries the token: %v, want %v", what, target, l, got, wantToken)
 				}
 			}
@@ -123,7 +124,7 @@ func TestParseLinkSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, _ := reg.Hierarchy("vn-2025")
-	if _, err := New(Config{PublicURL: "ioc.example"}, Deps{Geo: reg, KPIs: &fakeFigures{reg: reg, h: h}, Auth: auth.NewVerifier(gisAdmin, gisSecret),
+	if _, err := New(Config{PublicURL: "ioc.example"}, Deps{Geo: reg, KPIs: &apitest.Figures{Reg: reg, H: h}, Auth: auth.NewVerifier(apitest.Admin, apitest.Secret),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}); err == nil || !strings.Contains(err.Error(), "public URL") {
 		t.Errorf("New with a public URL without a scheme: got %v", err)
 	}

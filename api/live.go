@@ -18,6 +18,7 @@ import (
 	"github.com/openioc/ioc/api/auth"
 	"github.com/openioc/ioc/api/hub"
 	"github.com/openioc/ioc/internal/bus"
+	"github.com/openioc/ioc/topic"
 )
 
 const clientAddrKey = "client_addr"
@@ -90,44 +91,8 @@ func (s *Server) live(c *websocket.Conn) {
 }
 
 // topics tells the hub which topics exist, who may read them and what they
-// hold now.
+// hold now. Names follow package topic's grammar.
 type topics struct{ s *Server }
-
-type liveTopic struct {
-	kind   string // kpi, map, alarms, events or devices
-	area   string
-	window aggregate.Window
-}
-
-// windowed says which kinds of topic take a window.
-var windowed = map[string]bool{"kpi": true, "map": true, "alarms": false, "events": false, "devices": false}
-
-func parseTopic(topic string) (liveTopic, error) {
-	parts := strings.Split(topic, "/")
-	w, known := windowed[parts[0]]
-	if !known || len(parts) < 2 || len(parts) > 3 || parts[1] == "" || (!w && len(parts) == 3) {
-		return liveTopic{}, fmt.Errorf("unknown topic %q: topics are kpi/{area} and map/{area} (today), kpi/{area}/{window} and map/{area}/{window} with window 24h, 7d or 30d, alarms/{area}, events/{area}, devices/{area}, and screen/{id}", topic)
-	}
-	t := liveTopic{kind: parts[0], area: parts[1], window: aggregate.Today}
-	if len(parts) == 3 {
-		w, err := aggregate.ParseWindow(parts[2])
-		if err != nil || parts[2] == "" {
-			return liveTopic{}, fmt.Errorf("topic %q: unknown window %q: use today, 24h, 7d or 30d", topic, parts[2])
-		}
-		t.window = w
-	}
-	return t, nil
-}
-
-func (t liveTopic) name() string {
-	switch t.kind {
-	case "map":
-		return t.window.MapTopic(t.area)
-	case "kpi":
-		return t.window.Topic(t.area)
-	}
-	return t.kind + "/" + t.area
-}
 
 // Admit refuses a connection whose token was revoked since the handshake
 // checked it.
@@ -141,46 +106,44 @@ func (t topics) Admit(p auth.Principal) *hub.CloseError {
 	return nil
 }
 
-// screenTopic is the prefix of the topics of screens' states.
-const screenTopic = "screen/"
-
-func (t topics) Resolve(p auth.Principal, topic string) (hub.Route, error) {
-	if id, ok := strings.CutPrefix(topic, screenTopic); ok {
-		return t.resolveScreen(p, id)
-	}
-	lt, err := parseTopic(topic)
+func (t topics) Resolve(p auth.Principal, name string) (hub.Route, error) {
+	lt, err := topic.ParseLive(name)
 	if err != nil {
 		return hub.Route{}, err
 	}
+	if lt.Kind == topic.Screen {
+		return t.resolveScreen(p, lt)
+	}
 	h := t.s.d.KPIs.Hierarchy()
-	if _, ok := h.Unit(lt.area); !ok {
-		return hub.Route{}, fmt.Errorf("unknown area %q in %s", lt.area, h.Name())
+	if _, ok := h.Unit(lt.Area); !ok {
+		return hub.Route{}, fmt.Errorf("unknown area %q in %s", lt.Area, h.Name())
 	}
 	if ce := t.Admit(p); ce != nil {
 		return hub.Route{}, ce
 	}
-	if !p.MayRead(h, lt.area) {
-		return hub.Route{}, fmt.Errorf("your token does not cover area %s", lt.area)
+	if !p.MayRead(h, lt.Area) {
+		return hub.Route{}, fmt.Errorf("your token does not cover area %s", lt.Area)
 	}
-	if lt.kind == "map" && len(h.ChildCodes(lt.area)) == 0 {
-		return hub.Route{}, fmt.Errorf("area %s has no child units to map", lt.area)
+	if lt.Kind == topic.Map && len(h.ChildCodes(lt.Area)) == 0 {
+		return hub.Route{}, fmt.Errorf("area %s has no child units to map", lt.Area)
 	}
 	d := t.s.d
-	if lt.kind == "alarms" && d.Alarms == nil || lt.kind == "events" && d.Events == nil || lt.kind == "devices" && d.Devices == nil {
-		return hub.Route{}, fmt.Errorf("topic %q is not served by this node", topic)
+	if lt.Kind == topic.Alarms && d.Alarms == nil || lt.Kind == topic.Events && d.Events == nil || lt.Kind == topic.Devices && d.Devices == nil {
+		return hub.Route{}, fmt.Errorf("topic %q is not served by this node", name)
 	}
-	return hub.Route{Name: lt.name(), Stream: lt.kind == "events", Safety: lt.kind == "alarms" || lt.kind == "devices"}, nil
+	return hub.Route{Name: lt.String(), Stream: lt.Kind.Stream(), Safety: lt.Kind.Safety()}, nil
 }
 
 // resolveScreen lets a kiosk follow its own screen only, an operator the
 // screens whose areas it covers, an admin any: a screen's state names its
 // areas' alarms when they take it over.
-func (t topics) resolveScreen(p auth.Principal, id string) (hub.Route, error) {
+func (t topics) resolveScreen(p auth.Principal, st topic.Topic) (hub.Route, error) {
+	id := st.Screen
 	if !auth.ValidScreenID(id) {
-		return hub.Route{}, fmt.Errorf("unknown topic %q: screen/{id} takes a screen id (lower-case letters, digits and '-')", screenTopic+id)
+		return hub.Route{}, fmt.Errorf("unknown topic %q: screen/{id} takes a screen id (lower-case letters, digits and '-')", st)
 	}
 	if t.s.d.Screens == nil {
-		return hub.Route{}, fmt.Errorf("topic %q is not served by this node", screenTopic+id)
+		return hub.Route{}, fmt.Errorf("topic %q is not served by this node", st)
 	}
 	if ce := t.Admit(p); ce != nil {
 		return hub.Route{}, ce
@@ -200,7 +163,16 @@ func (t topics) resolveScreen(p auth.Principal, id string) (hub.Route, error) {
 		return hub.Route{}, fmt.Errorf("screen topics are for the screen's kiosk token, operators and admins; a %s token may not follow screen %s", p.Role, id)
 	}
 	// Served first, like alarms: it says what the page must show at all.
-	return hub.Route{Name: screenTopic + id, Safety: true}, nil
+	return hub.Route{Name: st.String(), Safety: st.Kind.Safety()}, nil
+}
+
+// Republish asks the node publishing live figures to send topics again
+// that the bus lost; without a Republisher nothing is asked.
+func (t topics) Republish(ctx context.Context, names []string) error {
+	if t.s.d.Republisher == nil {
+		return nil
+	}
+	return t.s.d.Republisher.Republish(ctx, names)
 }
 
 // Latest reads the bus's latest-value store.
@@ -216,39 +188,40 @@ func (t topics) History(ctx context.Context, topic, epoch string, after uint64) 
 // Current computes the topic's figures here. On a state topic they carry
 // the lowest version: the node may read storage a moment before the
 // publisher's newer figures arrive, and those must win.
-func (t topics) Current(ctx context.Context, topic string) (bus.Message, error) {
-	payload, err := t.current(ctx, topic)
+func (t topics) Current(ctx context.Context, name string) (bus.Message, error) {
+	payload, err := t.current(ctx, name)
 	if err != nil {
 		return bus.Message{}, err
 	}
-	m := bus.Message{Topic: topic, Version: bus.LowestVersion, Payload: payload}
-	if strings.HasPrefix(topic, "events/") {
+	m := bus.Message{Topic: name, Version: bus.LowestVersion, Payload: payload}
+	if topic.KindOf(name).Stream() {
 		m.Version = "" // a stream: every message counts
 	}
 	return m, nil
 }
 
-func (t topics) current(ctx context.Context, topic string) ([]byte, error) {
-	if id, ok := strings.CutPrefix(topic, screenTopic); ok {
-		st, err := t.s.d.Screens.State(ctx, id)
+func (t topics) current(ctx context.Context, name string) ([]byte, error) {
+	lt, err := topic.ParseLive(name)
+	if err != nil {
+		return nil, err
+	}
+	if lt.Kind == topic.Screen {
+		st, err := t.s.d.Screens.State(ctx, lt.Screen)
 		if err != nil {
 			return nil, err
 		}
 		return json.Marshal(st)
 	}
-	lt, err := parseTopic(topic)
-	if err != nil {
-		return nil, err
-	}
-	name := t.s.d.KPIs.Hierarchy().Name()
+	hierarchy := t.s.d.KPIs.Hierarchy().Name()
+	w := aggregate.Window(lt.Window)
 	var v any
-	switch lt.kind {
-	case "alarms":
-		v, err = t.s.d.Alarms.Snapshot(ctx, lt.area)
-	case "events":
-		v, err = t.s.d.Events.Snapshot(ctx, lt.area)
-	case "devices":
-		v, err = t.s.d.Devices.Snapshot(ctx, lt.area)
+	switch lt.Kind {
+	case topic.Alarms:
+		v, err = t.s.d.Alarms.Snapshot(ctx, lt.Area)
+	case topic.Events:
+		v, err = t.s.d.Events.Snapshot(ctx, lt.Area)
+	case topic.Devices:
+		v, err = t.s.d.Devices.Snapshot(ctx, lt.Area)
 	}
 	if err != nil {
 		return nil, err
@@ -256,14 +229,14 @@ func (t topics) current(ctx context.Context, topic string) ([]byte, error) {
 	if v != nil {
 		return json.Marshal(v)
 	}
-	if lt.kind == "map" {
-		m, err := t.s.d.KPIs.MapSnapshot(ctx, name, lt.area, lt.window)
+	if lt.Kind == topic.Map {
+		m, err := t.s.d.KPIs.MapSnapshot(ctx, hierarchy, lt.Area, w)
 		if err != nil {
 			return nil, err
 		}
 		return json.Marshal(m)
 	}
-	snap, err := t.s.d.KPIs.Snapshot(ctx, name, lt.area, lt.window)
+	snap, err := t.s.d.KPIs.Snapshot(ctx, hierarchy, lt.Area, w)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/openioc/ioc/aggregate"
 	"github.com/openioc/ioc/alarm"
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/api/internal/apitest"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/report"
 )
@@ -89,7 +90,7 @@ func frameServer(t *testing.T, cfg Config, logs io.Writer) *Server {
 
 // do sends method target with token (none when empty) and headers as
 // name, value pairs.
-func do(t *testing.T, s *Server, method, target, token string, headers ...string) reply {
+func do(t *testing.T, s *Server, method, target, token string, headers ...string) apitest.Reply {
 	t.Helper()
 	req := httptest.NewRequest(method, target, nil)
 	if token != "" {
@@ -107,7 +108,7 @@ func do(t *testing.T, s *Server, method, target, token string, headers ...string
 	if err != nil {
 		t.Fatal(err)
 	}
-	return reply{resp.StatusCode, resp.Header, b}
+	return apitest.Reply{Code: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 // A storage failure used to be answered with ClickHouse's own text
@@ -122,17 +123,17 @@ func TestStorageErrorsAreLoggedNotShown(t *testing.T) {
 		{"/api/v1/alarms", "alarms are unavailable"},
 	} {
 		r := do(t, s, http.MethodGet, c.target, testAdmin)
-		id := r.header.Get("X-Request-Id")
+		id := r.Header.Get("X-Request-Id")
 		if id == "" {
 			t.Errorf("%s: no X-Request-Id", c.target)
 		}
-		wantError(t, r, http.StatusServiceUnavailable, c.what)
-		wantError(t, r, http.StatusServiceUnavailable, "retry")
-		wantError(t, r, http.StatusServiceUnavailable, "request id "+id)
-		if strings.Contains(string(r.body), "10.20.30.40") || strings.Contains(string(r.body), "secret_column") {
-			t.Errorf("%s: the answer carries storage's text: %s", c.target, r.body)
+		apitest.WantError(t, r, http.StatusServiceUnavailable, c.what)
+		apitest.WantError(t, r, http.StatusServiceUnavailable, "retry")
+		apitest.WantError(t, r, http.StatusServiceUnavailable, "request id "+id)
+		if strings.Contains(string(r.Body), "10.20.30.40") || strings.Contains(string(r.Body), "secret_column") {
+			t.Errorf("%s: the answer carries storage's text: %s", c.target, r.Body)
 		}
-		if r.header.Get("Retry-After") == "" {
+		if r.Header.Get("Retry-After") == "" {
 			t.Errorf("%s: 503 without Retry-After", c.target)
 		}
 		if !strings.Contains(logs.String(), "request_id="+id) || !strings.Contains(logs.String(), "secret_column") {
@@ -144,8 +145,8 @@ func TestStorageErrorsAreLoggedNotShown(t *testing.T) {
 	// explanation is shown.
 	r := do(t, s, http.MethodGet, "/readyz", "")
 	var ready readiness
-	if err := json.Unmarshal(r.body, &ready); err != nil || r.code != http.StatusServiceUnavailable {
-		t.Fatalf("readyz: got %d %s, want 503 JSON", r.code, r.body)
+	if err := json.Unmarshal(r.Body, &ready); err != nil || r.Code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz: got %d %s, want 503 JSON", r.Code, r.Body)
 	}
 	if got := ready.Checks["clickhouse"]; got != notAnswering {
 		t.Errorf("readyz clickhouse: got %q, want %q", got, notAnswering)
@@ -161,11 +162,11 @@ func TestStorageErrorsAreLoggedNotShown(t *testing.T) {
 
 	// A proxy's request id is kept; a malformed one is replaced.
 	r = do(t, s, http.MethodGet, "/healthz", "", "X-Request-Id", "nginx-4f2a")
-	if got := r.header.Get("X-Request-Id"); got != "nginx-4f2a" {
+	if got := r.Header.Get("X-Request-Id"); got != "nginx-4f2a" {
 		t.Errorf("proxy's request id: got %q, want it kept", got)
 	}
 	r = do(t, s, http.MethodGet, "/healthz", "", "X-Request-Id", "bad id\" injected=1")
-	if got := r.header.Get("X-Request-Id"); got == "" || strings.ContainsAny(got, " \"=") {
+	if got := r.Header.Get("X-Request-Id"); got == "" || strings.ContainsAny(got, " \"=") {
 		t.Errorf("malformed request id: got %q, want a fresh one", got)
 	}
 }
@@ -173,26 +174,26 @@ func TestStorageErrorsAreLoggedNotShown(t *testing.T) {
 func TestSecurityHeaders(t *testing.T) {
 	s := frameServer(t, Config{}, io.Discard)
 	page := do(t, s, http.MethodGet, "/", "")
-	if page.code != http.StatusOK || !strings.Contains(string(page.body), "<html") {
-		t.Fatalf("page: got %d, want 200 HTML", page.code)
+	if page.Code != http.StatusOK || !strings.Contains(string(page.Body), "<html") {
+		t.Fatalf("page: got %d, want 200 HTML", page.Code)
 	}
 	api := do(t, s, http.MethodGet, "/api/v1/kpis", testAdmin)
 	refusal := do(t, s, http.MethodGet, "/api/v1/kpis", "")
-	for name, r := range map[string]reply{"page": page, "API": api, "refusal": refusal} {
+	for name, r := range map[string]apitest.Reply{"page": page, "API": api, "refusal": refusal} {
 		for h, want := range map[string]string{
 			"X-Content-Type-Options": "nosniff",
 			"Referrer-Policy":        "no-referrer",
 			"X-Frame-Options":        "DENY",
 		} {
-			if got := r.header.Get(h); got != want {
+			if got := r.Header.Get(h); got != want {
 				t.Errorf("%s %s: got %q, want %q", name, h, got, want)
 			}
 		}
-		if got := r.header.Get("Strict-Transport-Security"); got != "" {
+		if got := r.Header.Get("Strict-Transport-Security"); got != "" {
 			t.Errorf("%s over plain HTTP: Strict-Transport-Security %q, want none", name, got)
 		}
 	}
-	if got := page.header.Get("Content-Security-Policy"); got != pageCSP {
+	if got := page.Header.Get("Content-Security-Policy"); got != pageCSP {
 		t.Errorf("page CSP: got %q, want %q", got, pageCSP)
 	}
 	for _, part := range []string{"default-src 'self'", "frame-ancestors 'none'", "script-src 'self'"} {
@@ -200,19 +201,19 @@ func TestSecurityHeaders(t *testing.T) {
 			t.Errorf("page CSP lacks %q", part)
 		}
 	}
-	if got := api.header.Get("Cache-Control"); got != "no-store" {
+	if got := api.Header.Get("Cache-Control"); got != "no-store" {
 		t.Errorf("figures: Cache-Control %q, want no-store", got)
 	}
-	if got := api.header.Get("Content-Security-Policy"); got != apiCSP {
+	if got := api.Header.Get("Content-Security-Policy"); got != apiCSP {
 		t.Errorf("API CSP: got %q, want %q", got, apiCSP)
 	}
 	// What may be cached says so itself.
-	if got := do(t, s, http.MethodGet, "/api/v1/openapi.json", "").header.Get("Cache-Control"); got != "no-cache" {
+	if got := do(t, s, http.MethodGet, "/api/v1/openapi.json", "").Header.Get("Cache-Control"); got != "no-cache" {
 		t.Errorf("openapi.json: Cache-Control %q, want its own no-cache", got)
 	}
 
 	tls := frameServer(t, Config{HSTS: true}, io.Discard)
-	if got := do(t, tls, http.MethodGet, "/", "").header.Get("Strict-Transport-Security"); !strings.HasPrefix(got, "max-age=") {
+	if got := do(t, tls, http.MethodGet, "/", "").Header.Get("Strict-Transport-Security"); !strings.HasPrefix(got, "max-age=") {
 		t.Errorf("over TLS: Strict-Transport-Security %q, want max-age", got)
 	}
 }
@@ -223,55 +224,55 @@ func TestCORS(t *testing.T) {
 
 	pre := do(t, s, http.MethodOptions, "/tiles/vn-2025.commune.json", "",
 		"Origin", origin, "Access-Control-Request-Method", "GET", "Access-Control-Request-Headers", "authorization")
-	if pre.code != http.StatusNoContent {
-		t.Fatalf("preflight: got %d %s, want 204", pre.code, pre.body)
+	if pre.Code != http.StatusNoContent {
+		t.Fatalf("preflight: got %d %s, want 204", pre.Code, pre.Body)
 	}
 	for h, want := range map[string]string{
 		"Access-Control-Allow-Origin":  origin,
 		"Access-Control-Allow-Methods": corsMethods,
 		"Access-Control-Allow-Headers": corsHeaders,
 	} {
-		if got := pre.header.Get(h); got != want {
+		if got := pre.Header.Get(h); got != want {
 			t.Errorf("preflight %s: got %q, want %q", h, got, want)
 		}
 	}
-	if got := pre.header.Get("Access-Control-Allow-Credentials"); got != "" {
+	if got := pre.Header.Get("Access-Control-Allow-Credentials"); got != "" {
 		t.Errorf("preflight allows credentials (%q): tokens are bearer headers, never cookies", got)
 	}
 
 	get := do(t, s, http.MethodGet, "/api/v1/kpis", testAdmin, "Origin", origin)
-	if got := get.header.Get("Access-Control-Allow-Origin"); got != origin {
+	if got := get.Header.Get("Access-Control-Allow-Origin"); got != origin {
 		t.Errorf("GET from %s: Access-Control-Allow-Origin %q", origin, got)
 	}
-	if got := get.header.Get("Vary"); !strings.Contains(got, "Origin") {
+	if got := get.Header.Get("Vary"); !strings.Contains(got, "Origin") {
 		t.Errorf("GET: Vary %q, want Origin", got)
 	}
 	// A refusal carries them too, so that the page can read why.
-	if got := do(t, s, http.MethodGet, "/api/v1/kpis", "", "Origin", origin).header.Get("Access-Control-Allow-Origin"); got != origin {
+	if got := do(t, s, http.MethodGet, "/api/v1/kpis", "", "Origin", origin).Header.Get("Access-Control-Allow-Origin"); got != origin {
 		t.Errorf("401 from %s: Access-Control-Allow-Origin %q", origin, got)
 	}
 
 	other := do(t, s, http.MethodOptions, "/api/v1/kpis", "", "Origin", "https://evil.example", "Access-Control-Request-Method", "GET")
-	wantError(t, other, http.StatusForbidden, "IOC_CORS_ORIGINS")
-	if got := other.header.Get("Access-Control-Allow-Origin"); got != "" {
+	apitest.WantError(t, other, http.StatusForbidden, "IOC_CORS_ORIGINS")
+	if got := other.Header.Get("Access-Control-Allow-Origin"); got != "" {
 		t.Errorf("preflight from an origin not listed: Access-Control-Allow-Origin %q", got)
 	}
-	if got := do(t, s, http.MethodGet, "/api/v1/kpis", testAdmin, "Origin", "https://evil.example").header.Get("Access-Control-Allow-Origin"); got != "" {
+	if got := do(t, s, http.MethodGet, "/api/v1/kpis", testAdmin, "Origin", "https://evil.example").Header.Get("Access-Control-Allow-Origin"); got != "" {
 		t.Errorf("GET from an origin not listed: Access-Control-Allow-Origin %q", got)
 	}
 
 	// Without IOC_CORS_ORIGINS no page elsewhere is allowed; OPTIONS is
 	// still answered.
 	none := frameServer(t, Config{}, io.Discard)
-	if r := do(t, none, http.MethodOptions, "/api/v1/kpis", "", "Origin", origin, "Access-Control-Request-Method", "GET"); r.code != http.StatusForbidden {
-		t.Errorf("preflight with no origins configured: got %d, want 403", r.code)
+	if r := do(t, none, http.MethodOptions, "/api/v1/kpis", "", "Origin", origin, "Access-Control-Request-Method", "GET"); r.Code != http.StatusForbidden {
+		t.Errorf("preflight with no origins configured: got %d, want 403", r.Code)
 	}
-	if r := do(t, none, http.MethodOptions, "/api/v1/kpis", ""); r.code != http.StatusNoContent || r.header.Get("Allow") == "" {
-		t.Errorf("plain OPTIONS: got %d Allow %q, want 204 with Allow", r.code, r.header.Get("Allow"))
+	if r := do(t, none, http.MethodOptions, "/api/v1/kpis", ""); r.Code != http.StatusNoContent || r.Header.Get("Allow") == "" {
+		t.Errorf("plain OPTIONS: got %d Allow %q, want 204 with Allow", r.Code, r.Header.Get("Allow"))
 	}
 
 	anyOrigin := frameServer(t, Config{CORSOrigins: []string{"*"}}, io.Discard)
-	if got := do(t, anyOrigin, http.MethodGet, "/api/v1/kpis", testAdmin, "Origin", origin).header.Get("Access-Control-Allow-Origin"); got != "*" {
+	if got := do(t, anyOrigin, http.MethodGet, "/api/v1/kpis", testAdmin, "Origin", origin).Header.Get("Access-Control-Allow-Origin"); got != "*" {
 		t.Errorf(`with "*": Access-Control-Allow-Origin %q, want *`, got)
 	}
 
@@ -291,8 +292,8 @@ func TestAccessLog(t *testing.T) {
 	}
 	// A GIS client's route, which takes the token in the query.
 	r := do(t, s, http.MethodGet, "/ogc/collections/vn-2025.commune/items/26740?access_token="+tok, tok)
-	if r.code != http.StatusOK {
-		t.Fatalf("got %d %s", r.code, r.body)
+	if r.Code != http.StatusOK {
+		t.Fatalf("got %d %s", r.Code, r.Body)
 	}
 	line := ""
 	for _, l := range strings.Split(logs.String(), "\n") {
@@ -300,7 +301,7 @@ func TestAccessLog(t *testing.T) {
 			line = l
 		}
 	}
-	for _, want := range []string{"level=INFO", "msg=request", "method=GET", "route=/ogc/collections/:collectionId/items/:featureId", "status=200", "duration=", "bytes=", "subject=analyst-7", "role=viewer", "request_id=" + r.header.Get("X-Request-Id")} {
+	for _, want := range []string{"level=INFO", "msg=request", "method=GET", "route=/ogc/collections/:collectionId/items/:featureId", "status=200", "duration=", "bytes=", "subject=analyst-7", "role=viewer", "request_id=" + r.Header.Get("X-Request-Id")} {
 		if !strings.Contains(line, want) {
 			t.Errorf("access log line %q lacks %q", line, want)
 		}

@@ -23,8 +23,8 @@ import (
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/feed"
 	"github.com/openioc/ioc/geo"
-	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/report"
+	"github.com/openioc/ioc/versioned"
 )
 
 // noFigures stands in for the aggregator: route registration reads nothing.
@@ -54,17 +54,13 @@ func docServer(t *testing.T) *Server {
 		t.Fatal(err)
 	}
 	h, _ := units.Hierarchy("vn-2025")
-	ingest := map[string]fiber.Handler{}
-	for _, name := range []string{"dossiers", "camera-events", "sensor-readings", "ngsi-ld", "camera-xml", "feedback"} {
-		ingest[name] = func(c *fiber.Ctx) error { return nil }
-	}
 	screens, _ := testScreens(t, h, nil)
 	s, err := New(Config{}, Deps{
 		Geo: units, KPIs: noFigures{h}, Auth: auth.NewVerifier("", []byte("x")),
 		Devices: noDevices{}, Alarms: noAlarms{}, Events: noEvents{}, Reports: noReports{},
 		Documents: noDocuments{},
 		Screens:   screens, Kiosks: auth.NewKiosks([]byte("x"), auth.NewMemoryKioskLinks(), nil),
-		Ingest: ingest,
+		Ingest: stubIngest{},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -334,17 +330,17 @@ func (noEvents) Density(context.Context, []string, orb.Bound, float64, time.Time
 // routes matter here.
 type noDocuments struct{}
 
-func (noDocuments) Get(context.Context, string, string) (chstore.Document, error) {
-	return chstore.Document{}, chstore.ErrNotFound
+func (noDocuments) Get(context.Context, string, string) (versioned.Document, error) {
+	return versioned.Document{}, versioned.ErrNotFound
 }
-func (noDocuments) Version(context.Context, string, string, uint32) (chstore.Document, error) {
-	return chstore.Document{}, chstore.ErrNotFound
+func (noDocuments) Version(context.Context, string, string, uint32) (versioned.Document, error) {
+	return versioned.Document{}, versioned.ErrNotFound
 }
-func (noDocuments) Versions(context.Context, string, string) ([]chstore.Document, error) {
+func (noDocuments) Versions(context.Context, string, string) ([]versioned.Document, error) {
 	return nil, nil
 }
-func (noDocuments) List(context.Context, string) ([]chstore.Document, error) { return nil, nil }
-func (noDocuments) Write(context.Context, func(chstore.Latest) ([]chstore.Write, error)) ([]chstore.Document, error) {
+func (noDocuments) List(context.Context, string) ([]versioned.Document, error) { return nil, nil }
+func (noDocuments) Write(context.Context, func(versioned.Latest) ([]versioned.Write, error)) ([]versioned.Document, error) {
 	return nil, nil
 }
 

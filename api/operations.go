@@ -14,6 +14,7 @@ import (
 	"github.com/paulmach/orb"
 
 	"github.com/openioc/ioc/alarm"
+	"github.com/openioc/ioc/api/answer"
 	"github.com/openioc/ioc/api/auth"
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/feed"
@@ -127,7 +128,7 @@ func (s *Server) listDevices(c *fiber.Ctx) error {
 	defer cancel()
 	vs, err := s.d.Devices.Views(ctx, areas, kind)
 	if err != nil {
-		return unavailable(c, err)
+		return answer.Unavailable(err)
 	}
 	out := deviceList{Devices: []device.View{}}
 	for _, v := range vs {
@@ -162,7 +163,7 @@ func (s *Server) readableDevice(c *fiber.Ctx) (device.View, error) {
 	defer cancel()
 	vs, err := s.d.Devices.Views(ctx, []string{d.AreaCode}, d.Kind)
 	if err != nil {
-		return device.View{}, unavailable(c, err)
+		return device.View{}, answer.Unavailable(err)
 	}
 	for _, v := range vs {
 		if v.ID == id {
@@ -234,7 +235,7 @@ func (s *Server) putDevice(c *fiber.Ctx) error {
 	case errors.As(err, &bad):
 		return fiber.NewError(fiber.StatusUnprocessableEntity, bad.Error())
 	case err != nil:
-		return unavailable(c, err)
+		return answer.Unavailable(err)
 	case created:
 		c.Status(fiber.StatusCreated)
 	}
@@ -294,7 +295,7 @@ func (s *Server) listAlarms(c *fiber.Ctx) error {
 	defer cancel()
 	as, err := s.d.Alarms.List(ctx, q)
 	if err != nil {
-		return unavailable(c, err)
+		return answer.Unavailable(err)
 	}
 	if !csv {
 		return c.JSON(alarmList{Count: len(as), Alarms: as})
@@ -325,7 +326,7 @@ func (s *Server) readableAlarm(c *fiber.Ctx) (alarm.Alarm, error) {
 	case errors.Is(err, alarm.ErrNotFound) || err == nil && !principal(c).MayRead(s.d.KPIs.Hierarchy(), a.AreaCode):
 		return a, fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no alarm %q in your scope; list alarms with GET /api/v1/alarms", id))
 	case err != nil:
-		return a, unavailable(c, err)
+		return a, answer.Unavailable(err)
 	}
 	return a, nil
 }
@@ -371,7 +372,7 @@ func (s *Server) actOnAlarm(c *fiber.Ctx, act func(ctx context.Context, id, by, 
 	case errors.Is(err, alarm.ErrState):
 		return fiber.NewError(fiber.StatusConflict, err.Error())
 	case err != nil:
-		return unavailable(c, err)
+		return answer.Unavailable(err)
 	}
 	return c.JSON(a)
 }
@@ -393,7 +394,7 @@ func (s *Server) listRules(c *fiber.Ctx) error {
 	defer cancel()
 	rs, err := s.d.Alarms.Rules(ctx)
 	if err != nil {
-		return unavailable(c, err)
+		return answer.Unavailable(err)
 	}
 	return c.JSON(ruleList{Rules: rs})
 }
@@ -422,7 +423,7 @@ func (s *Server) putRule(c *fiber.Ctx) error {
 	case errors.Is(err, alarm.ErrReadOnly):
 		return fiber.NewError(fiber.StatusConflict, err.Error())
 	case err != nil:
-		return unavailable(c, err)
+		return answer.Unavailable(err)
 	case created:
 		c.Status(fiber.StatusCreated)
 	}
@@ -439,7 +440,7 @@ func (s *Server) deleteRule(c *fiber.Ctx) error {
 	case errors.Is(err, alarm.ErrReadOnly):
 		return fiber.NewError(fiber.StatusConflict, err.Error())
 	case err != nil:
-		return unavailable(c, err)
+		return answer.Unavailable(err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }

@@ -2,14 +2,17 @@ package api
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/openioc/ioc/api/gis"
 )
 
-// queryParams declares, for every route, the query parameters it takes,
-// keyed by method and path as the route is registered. checkQuery refuses
+// apiQueryParams declares, for every route of this package, the query
+// parameters it takes, keyed by method and path as the route is registered;
+// the GIS layers declare theirs (gis.QueryParams). checkQuery refuses
 // any other parameter, so that a misspelt one (steps=hour on a series) is
 // reported instead of silently answered with the default. The same table is
 // checked against docs/openapi.yaml (TestQueryParamsMatchOpenAPI): a route
@@ -18,7 +21,7 @@ import (
 //
 // A route missing here is not checked; TestQueryParamsMatchOpenAPI fails
 // for it, so a new route is declared when it is documented.
-var queryParams = map[string][]string{
+var apiQueryParams = map[string][]string{
 	"GET /healthz":                    nil,
 	"GET /readyz":                     nil,
 	"GET /metrics":                    nil,
@@ -38,7 +41,6 @@ var queryParams = map[string][]string{
 	"DELETE /api/v1/rules/:id":        nil,
 	"GET /api/v1/scoreboard":          {"area", "period", "format"},
 	"GET /api/v1/periods":             {"format"},
-	"GET /api/v1/layers":              nil,
 	"POST /api/v1/alarms/:id/ack":     nil,
 	"POST /api/v1/alarms/:id/resolve": nil,
 	"GET /api/v1/tokens/revoked":      nil,
@@ -87,20 +89,15 @@ var queryParams = map[string][]string{
 	"POST /api/v1/ingest/ngsi-ld":         nil,
 	"POST /api/v1/ingest/camera-xml":      nil,
 	"POST /api/v1/ingest/feedback":        nil,
-
-	"GET /api/v1/layers/:layer":          {"access_token", "bbox", "zoom", "parent", "kpi", "window", "status", "cell"},
-	"GET /tiles/:file":                   {"access_token", "kpi", "window", "status", "parent"},
-	"GET /tiles/:layer/:z/:x/:y":         {"access_token", "kpi", "window", "status", "parent"},
-	"GET /ogc":                           {"access_token", "f"},
-	"GET /ogc/conformance":               {"access_token", "f"},
-	"GET /ogc/collections":               {"access_token", "f"},
-	"GET /ogc/collections/:collectionId": {"access_token", "f"},
-	"GET /ogc/collections/:collectionId/items": {"access_token", "f", "limit", "offset", "bbox",
-		"kpi", "window", "status", "cell", "parent", "code", "name"},
-	"GET /ogc/collections/:collectionId/schema":           {"access_token", "f"},
-	"GET /ogc/collections/:collectionId/queryables":       {"access_token", "f"},
-	"GET /ogc/collections/:collectionId/items/:featureId": {"access_token", "f", "kpi", "window"},
 }
+
+// queryParams declares the query parameters of every route the server
+// registers: its own and the GIS layers'.
+var queryParams = func() map[string][]string {
+	all := maps.Clone(apiQueryParams)
+	maps.Copy(all, gis.QueryParams())
+	return all
+}()
 
 // queryRoute is a declared route, split for matching.
 type queryRoute struct {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/api/internal/apitest"
 )
 
 // TestQueryParamsMatchOpenAPI keeps the declared query parameters, which
@@ -89,14 +90,14 @@ func TestUnknownQueryParameters(t *testing.T) {
 	s, _, _ := newLiveServer(t)
 	f := func(target string, code int, mention ...string) {
 		t.Helper()
-		r := get(t, s, target, gisAdmin)
-		if r.code != code {
-			t.Errorf("%s: got %d %.300s, want %d", target, r.code, r.body, code)
+		r := apitest.Get(t, s, target, apitest.Admin)
+		if r.Code != code {
+			t.Errorf("%s: got %d %.300s, want %d", target, r.Code, r.Body, code)
 			return
 		}
 		for _, m := range mention {
-			if !strings.Contains(string(r.body), m) {
-				t.Errorf("%s: %s does not mention %q", target, r.body, m)
+			if !strings.Contains(string(r.Body), m) {
+				t.Errorf("%s: %s does not mention %q", target, r.Body, m)
 			}
 		}
 	}
@@ -108,7 +109,7 @@ func TestUnknownQueryParameters(t *testing.T) {
 	f("/api/v1/layers?bbox=1,2,3,4", 400, "takes no query parameters")
 	f("/healthz?verbose=1", 400, "parameter verbose:")
 	f("/api/v1/devices?status=online&kind=camera&format=json", 200)
-	f("/ogc/collections/vn-2025.province/items?limit=2&limit=2&access_token="+gisAdmin, 200)
+	f("/ogc/collections/vn-2025.province/items?limit=2&limit=2&access_token="+apitest.Admin, 200)
 	f("/no/such/route?x=1", 404)
 	// Parameters of another kind of layer are refused by the layer.
 	f("/api/v1/layers/vn-2025.commune.geojson?parent=79&zoom=10&status=online", 400, "status applies to the cameras and sensors layers")
@@ -116,11 +117,11 @@ func TestUnknownQueryParameters(t *testing.T) {
 	f("/tiles/vn-2025.commune/10/815/481.mvt?parent=79", 400, "parent applies to the tiles of the live layers")
 	f("/tiles/vn-2025.commune.kpi.json?parent=79", 400, "parent applies to the tiles of the live layers")
 	f("/ogc/collections/vn-2025.commune/items?parent=99999", 404, "unknown parent")
-	if fc := decodeFC(t, get(t, s, "/ogc/collections/vn-2025.commune/items?parent=79&limit=1000", gisAdmin)); *fc.NumberMatched != 168 {
+	if fc := apitest.DecodeFC(t, apitest.Get(t, s, "/ogc/collections/vn-2025.commune/items?parent=79&limit=1000", apitest.Admin)); *fc.NumberMatched != 168 {
 		t.Errorf("OGC communes under 79: got %d, want 168", *fc.NumberMatched)
 	}
-	if r := get(t, s, "/api/v1/areas?levle=commune", ""); r.code != 400 {
-		t.Errorf("without a token: got %d, want 400 (the parameter is wrong whoever asks)", r.code)
+	if r := apitest.Get(t, s, "/api/v1/areas?levle=commune", ""); r.Code != 400 {
+		t.Errorf("without a token: got %d, want 400 (the parameter is wrong whoever asks)", r.Code)
 	}
 }
 
@@ -132,9 +133,9 @@ func TestSeriesRefusesSteps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantError(t, get(t, s, "/api/v1/kpis/on_time_rate/series?area=79&steps=hour", tok), http.StatusBadRequest, "unknown query parameter steps")
-	r := get(t, s, "/api/v1/kpis/on_time_rate/series?area=79&step=hour", tok)
-	if r.code != http.StatusOK {
-		t.Errorf("step=hour: got %d %.300s", r.code, r.body)
+	apitest.WantError(t, apitest.Get(t, s, "/api/v1/kpis/on_time_rate/series?area=79&steps=hour", tok), http.StatusBadRequest, "unknown query parameter steps")
+	r := apitest.Get(t, s, "/api/v1/kpis/on_time_rate/series?area=79&step=hour", tok)
+	if r.Code != http.StatusOK {
+		t.Errorf("step=hour: got %d %.300s", r.Code, r.Body)
 	}
 }

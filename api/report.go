@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/openioc/ioc/aggregate"
+	"github.com/openioc/ioc/api/answer"
 	"github.com/openioc/ioc/internal/requestid"
 	"github.com/openioc/ioc/report"
 )
@@ -57,7 +58,7 @@ func (s *Server) reportError(c *fiber.Ctx, err error) error {
 		s.logger.Warn("report query timed out", "request_id", requestid.Get(c), "route", routePattern(c), "err", timeout.Err)
 		return fiber.NewError(fiber.StatusGatewayTimeout, err.Error())
 	}
-	return unavailable(c, err)
+	return answer.Unavailable(err)
 }
 
 // reportArea reads the unit a report is about from the query parameter

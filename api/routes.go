@@ -44,8 +44,10 @@ func (s *Server) routes(m *httpMetrics) {
 
 	v1 := app.Group("/api/v1")
 	v1.Get("/openapi.json", s.openAPI()) // no token: the API's own description
-	for name, h := range s.d.Ingest {
-		v1.Post("/ingest/"+name, s.ingestAuth(name), requireIngest, s.scopeIngest, h)
+	if s.d.Ingest != nil {
+		for _, r := range s.ingestRoutes() {
+			v1.Post("/ingest/"+r.name, s.ingestAuth(r.name), requireIngest, s.scopeIngest, r.h)
+		}
 	}
 	// Middleware per route: a Group's handlers would apply to every route
 	// under its prefix, the ingest and live routes included.
@@ -61,7 +63,7 @@ func (s *Server) routes(m *httpMetrics) {
 	if s.d.Reports != nil {
 		s.reportRoutes(v1, reader)
 	}
-	s.gisRoutes(app, v1, reader)
+	s.gis.Register(app) // layers, tiles, OGC API – Features: package gis
 	s.tokenRoutes(v1, reader)
 	// Before the documents: GET /api/v1/screens is the screens with what
 	// each shows and when it was last seen, their documents included.

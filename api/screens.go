@@ -10,7 +10,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/openioc/ioc/api/answer"
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/internal/qrcode"
 	"github.com/openioc/ioc/wall"
 )
 
@@ -73,7 +75,7 @@ func (s *Server) listScreens(c *fiber.Ctx) error {
 	defer cancel()
 	all, err := s.d.Screens.List(ctx)
 	if err != nil {
-		return unavailable(c, err)
+		return answer.Unavailable(err)
 	}
 	out := []wall.Listing{}
 	for _, l := range all {
@@ -91,7 +93,7 @@ func (s *Server) findScreen(ctx context.Context, c *fiber.Ctx, id string) (wall.
 	}
 	all, err := s.d.Screens.List(ctx)
 	if err != nil {
-		return wall.Listing{}, unavailable(c, err)
+		return wall.Listing{}, answer.Unavailable(err)
 	}
 	for _, l := range all {
 		if l.ID != id {
@@ -143,7 +145,7 @@ func (s *Server) commandScreen(c *fiber.Ctx) error {
 	case errors.Is(err, wall.ErrUnknownScreen):
 		return fiber.NewError(fiber.StatusNotFound, err.Error())
 	case err != nil:
-		return unavailable(c, err)
+		return answer.Unavailable(err)
 	}
 	// Taken: the node running the walls applies it and publishes the
 	// screens' states on screen/{id}.
@@ -188,7 +190,7 @@ func (s *Server) screenSeen(c *fiber.Ctx) error {
 	case errors.As(err, &invalid):
 		return fiber.NewError(fiber.StatusBadRequest, invalid.Error())
 	case err != nil:
-		return unavailable(c, err)
+		return answer.Unavailable(err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
@@ -202,6 +204,11 @@ type kioskBody struct {
 type kioskAnswer struct {
 	auth.KioskToken
 	URL string `json:"url"`
+	// QRSVG is the short link's QR code, an SVG document, to show or print
+	// for a wall PC to scan. It is in this answer and nowhere else: whoever
+	// holds the QR code holds the token, so it goes only to whom the link
+	// goes, and is not kept.
+	QRSVG string `json:"qr_svg,omitempty"`
 }
 
 // issueKiosk issues a kiosk token for a screen, scoped to the areas given
@@ -253,11 +260,19 @@ func (s *Server) issueKiosk(c *fiber.Ctx) error {
 	}
 	kt, err := s.d.Kiosks.Issue(ctx, id, areas, body.Subject, ttl, actor(principal(c)))
 	if err != nil {
-		return unavailable(c, err)
+		return answer.Unavailable(err)
 	}
 	base, _ := s.baseURL(c)
+	answer := kioskAnswer{KioskToken: kt, URL: base + "/k/" + kt.Code}
+	if qr, err := qrcode.New(answer.URL); err != nil {
+		// Only a public URL of kilobytes is too long for a QR code; the
+		// token is issued and its link works all the same.
+		s.logger.Warn("no QR code for the kiosk link", "screen", id, "err", err)
+	} else {
+		answer.QRSVG = qr.SVG()
+	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.Status(fiber.StatusCreated).JSON(kioskAnswer{KioskToken: kt, URL: base + "/k/" + kt.Code})
+	return c.Status(fiber.StatusCreated).JSON(answer)
 }
 
 // openKioskLink answers a short link: a redirect to the wall page with the
@@ -281,7 +296,7 @@ func (s *Server) openKioskLink(c *fiber.Ctx) error {
 	case errors.Is(err, auth.ErrRevoked), errors.Is(err, auth.ErrLinkExpired):
 		return fiber.NewError(fiber.StatusGone, err.Error())
 	case err != nil:
-		return unavailable(c, err)
+		return answer.Unavailable(err)
 	}
 	base, _ := s.baseURL(c)
 	q := url.Values{"screen": {l.Screen}, "access_token": {l.Token}}

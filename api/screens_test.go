@@ -16,9 +16,11 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/api/internal/apitest"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/lease"
+	"github.com/openioc/ioc/internal/qrcode/qrcodetest"
 	"github.com/openioc/ioc/internal/testenv"
 	"github.com/openioc/ioc/wall"
 	"github.com/openioc/ioc/wall/walltest"
@@ -68,8 +70,8 @@ func newWallServer(t *testing.T) *wallServer {
 	}
 	revs := auth.NewRevocations(auth.RevocationsConfig{}, nil, nil, nil)
 	s, err := New(Config{}, Deps{
-		Geo: reg, KPIs: &fakeFigures{reg: reg, h: h}, Auth: auth.NewVerifier(gisAdmin, gisSecret), Revocations: revs,
-		Screens: walls, Kiosks: auth.NewKiosks(gisSecret, auth.NewMemoryKioskLinks(), revs), Latest: b, Logger: logger,
+		Geo: reg, KPIs: &apitest.Figures{Reg: reg, H: h}, Auth: auth.NewVerifier(apitest.Admin, apitest.Secret), Revocations: revs,
+		Screens: walls, Kiosks: auth.NewKiosks(apitest.Secret, auth.NewMemoryKioskLinks(), revs), Latest: b, Logger: logger,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +135,7 @@ func (ws *wallServer) kiosk(t *testing.T, screen string, areas ...string) auth.K
 		b, _ := json.Marshal(map[string]any{"areas": areas})
 		body = string(b)
 	}
-	code, resp, _ := ws.call(t, "POST", "/api/v1/screens/"+screen+"/tokens", gisAdmin, body)
+	code, resp, _ := ws.call(t, "POST", "/api/v1/screens/"+screen+"/tokens", apitest.Admin, body)
 	if code != 201 {
 		t.Fatalf("issue a kiosk token for %s: %d %s", screen, code, resp)
 	}
@@ -222,7 +224,7 @@ func TestScreenTopic(t *testing.T) {
 	}
 
 	// An operator's command reaches the screen.
-	op, _ := auth.Issue(gisSecret, auth.Principal{Role: auth.Operator, Areas: []string{"79"}, Subject: "duty officer"}, time.Hour, time.Now())
+	op, _ := auth.Issue(apitest.Secret, auth.Principal{Role: auth.Operator, Areas: []string{"79"}, Subject: "duty officer"}, time.Hour, time.Now())
 	code, body, _ := ws.call(t, "POST", "/api/v1/screens/s1/command", op, `{"op":"reload"}`)
 	if code != 202 || !strings.Contains(body, `"screens":["s1"]`) {
 		t.Fatalf("reload command: %d %s", code, body)
@@ -277,7 +279,7 @@ func TestKioskScope(t *testing.T) {
 		t.Errorf("refusal of screen/s2: %q, want it to say the token is for s1", e)
 	}
 	// A viewer, even of the screen's areas, does not follow screens.
-	v := viewer(t, "79")
+	v := apitest.Viewer(t, "79")
 	if m := next(t, ws.follow(t, v, "screen/s1")); m.Type != "error" {
 		t.Errorf("viewer subscribing to screen/s1: %+v, want an error", m)
 	}
@@ -301,17 +303,26 @@ func TestKioskScope(t *testing.T) {
 	}
 }
 
-// TestKioskLink: the short link redirects to the wall page with the screen
-// and the token, until the token is revoked; revoking it closes its
+// TestKioskLink: an admin is given the short link and its QR code; the
+// short link redirects to the wall page with the screen and the token, until the token is revoked; revoking it closes its
 // screen's websocket with 4401.
 func TestKioskLink(t *testing.T) {
 	ws := newWallServer(t)
 	kt := ws.kiosk(t, "s2", "79")
-	code, body, _ := ws.call(t, "POST", "/api/v1/screens/s2/tokens", gisAdmin, `{"ttl":"1h"}`)
+	code, body, _ := ws.call(t, "POST", "/api/v1/screens/s2/tokens", apitest.Admin, `{"ttl":"1h"}`)
 	var issued kioskAnswer
 	_ = json.Unmarshal([]byte(body), &issued)
 	if code != 201 || issued.URL != "http://"+ws.addr+"/k/"+issued.Code || time.Until(issued.ExpiresAt) > time.Hour {
 		t.Errorf("issue with a ttl: %d %s, want a link on this host and an hour's life", code, body)
+	}
+	// The link's QR code comes with it, as an SVG that reads back as the
+	// link.
+	var wire struct {
+		QRSVG string `json:"qr_svg"`
+	}
+	_ = json.Unmarshal([]byte(body), &wire)
+	if got, err := qrcodetest.DecodeSVG(wire.QRSVG, 400); err != nil || got != issued.URL {
+		t.Errorf("qr_svg reads back as %q (%v), want the link %s", got, err, issued.URL)
 	}
 	code, _, h := ws.call(t, "GET", "/k/"+kt.Code, "", "")
 	loc, _ := url.Parse(h.Get("Location"))
@@ -323,14 +334,14 @@ func TestKioskLink(t *testing.T) {
 		t.Errorf("an unknown code: %d %s, want 404", code, body)
 	}
 	for _, bad := range []string{"/api/v1/screens/s9/tokens", "/api/v1/screens/S%201/tokens"} {
-		if code, body, _ := ws.call(t, "POST", bad, gisAdmin, ""); code != 404 {
+		if code, body, _ := ws.call(t, "POST", bad, apitest.Admin, ""); code != 404 {
 			t.Errorf("POST %s: %d %s, want 404 (no such screen, and no areas given)", bad, code, body)
 		}
 	}
 
 	c := ws.follow(t, kt.Token, "screen/s2")
 	next(t, c)
-	if code, body, _ := ws.call(t, "POST", "/api/v1/tokens/"+kt.ID+"/revoke", gisAdmin, `{"reason":"wall PC stolen"}`); code != 200 {
+	if code, body, _ := ws.call(t, "POST", "/api/v1/tokens/"+kt.ID+"/revoke", apitest.Admin, `{"reason":"wall PC stolen"}`); code != 200 {
 		t.Fatalf("revoke: %d %s", code, body)
 	}
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))

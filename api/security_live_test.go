@@ -19,6 +19,7 @@ import (
 
 	"github.com/openioc/ioc/api/auth"
 	"github.com/openioc/ioc/api/hub"
+	"github.com/openioc/ioc/api/internal/apitest"
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/internal/testenv"
 )
@@ -163,7 +164,7 @@ func TestLiveOriginAndCaps(t *testing.T) {
 		if c.origin != "" {
 			h = origin(c.origin)
 		}
-		conn, resp, _ := dial(addr, gisAdmin, h)
+		conn, resp, _ := dial(addr, apitest.Admin, h)
 		if resp == nil || resp.StatusCode != c.want {
 			t.Errorf("origin %q: got %v, want %d", c.origin, resp, c.want)
 		}
@@ -181,7 +182,7 @@ func TestLiveOriginAndCaps(t *testing.T) {
 	}
 
 	// Per token: a viewer's third socket is refused, naming the limit.
-	tok, _ := auth.Issue(gisSecret, auth.Principal{Role: auth.Viewer, Areas: []string{"79"}}, time.Hour, time.Now())
+	tok, _ := auth.Issue(apitest.Secret, auth.Principal{Role: auth.Viewer, Areas: []string{"79"}}, time.Hour, time.Now())
 	open := func(token string) (*websocket.Conn, *http.Response) {
 		c, resp, _ := dial(addr, token, nil)
 		if c != nil {
@@ -203,9 +204,9 @@ func TestLiveOriginAndCaps(t *testing.T) {
 		t.Errorf("refusal %q: want the limit and IOC_WS_MAX_PER_TOKEN", e.Error)
 	}
 	// Per address: all come from 127.0.0.1; the admin token makes the third.
-	open(gisAdmin)
+	open(apitest.Admin)
 	waitConns(3)
-	_, resp = open(gisAdmin)
+	_, resp = open(apitest.Admin)
 	if resp == nil || resp.StatusCode != 429 {
 		t.Fatalf("fourth socket of an address: got %v, want 429", resp)
 	}
@@ -235,7 +236,7 @@ func TestFailedAuthenticationIsLimited(t *testing.T) {
 	if got.code != 429 || got.header.Get("Retry-After") == "" || !strings.Contains(string(got.body), "IOC_AUTH_FAILURES_PER_MINUTE") {
 		t.Fatalf("6th failure: got %d %s (Retry-After %q), want 429 saying when and why", got.code, got.body, got.header.Get("Retry-After"))
 	}
-	if got := m.do(t, r, gisAdmin); got.code != 200 {
+	if got := m.do(t, r, apitest.Admin); got.code != 200 {
 		t.Errorf("a valid token from the limited address: got %d, want 200", got.code)
 	}
 	// No credentials at all is not a guess.
@@ -247,14 +248,14 @@ func TestFailedAuthenticationIsLimited(t *testing.T) {
 // TestRevokedTokenIsRefusedAndItsSocketsClosed.
 func TestRevokedTokenIsRefusedAndItsSocketsClosed(t *testing.T) {
 	m, addr := serveMatrix(t, Config{})
-	tok, _ := auth.Issue(gisSecret, auth.Principal{Subject: "wall-3", Role: auth.Viewer, Areas: []string{"79"}}, time.Hour, time.Now())
-	p, _ := auth.NewVerifier("", gisSecret).Verify(tok)
+	tok, _ := auth.Issue(apitest.Secret, auth.Principal{Subject: "wall-3", Role: auth.Viewer, Areas: []string{"79"}}, time.Hour, time.Now())
+	p, _ := auth.NewVerifier("", apitest.Secret).Verify(tok)
 	c, _, err := dial(addr, tok, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	other, _, err := dial(addr, gisAdmin, nil)
+	other, _, err := dial(addr, apitest.Admin, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,10 +265,10 @@ func TestRevokedTokenIsRefusedAndItsSocketsClosed(t *testing.T) {
 	if got := m.do(t, viewer, tok); got.code != 403 {
 		t.Errorf("a viewer revoking: got %d, want 403", got.code)
 	}
-	if got := m.do(t, request{method: "POST", url: viewer.url, body: `{}`}, gisAdmin); got.code != 400 || !strings.Contains(string(got.body), "reason") {
+	if got := m.do(t, request{method: "POST", url: viewer.url, body: `{}`}, apitest.Admin); got.code != 400 || !strings.Contains(string(got.body), "reason") {
 		t.Errorf("without a reason: got %d %s, want 400 asking for one", got.code, got.body)
 	}
-	got := m.do(t, viewer, gisAdmin)
+	got := m.do(t, viewer, apitest.Admin)
 	var r auth.Revocation
 	if err := json.Unmarshal(got.body, &r); got.code != 200 || err != nil || r.ID != p.ID || r.RevokedBy != "admin-token" {
 		t.Fatalf("revoke: got %d %s", got.code, got.body)
@@ -293,7 +294,7 @@ func TestRevokedTokenIsRefusedAndItsSocketsClosed(t *testing.T) {
 	if _, _, err := dial(addr, tok, nil); err == nil {
 		t.Error("the revoked token opened a socket")
 	}
-	got = m.do(t, request{method: "GET", url: "/api/v1/tokens/revoked"}, gisAdmin)
+	got = m.do(t, request{method: "GET", url: "/api/v1/tokens/revoked"}, apitest.Admin)
 	if got.code != 200 || !strings.Contains(string(got.body), p.ID) {
 		t.Errorf("list: got %d %s", got.code, got.body)
 	}
@@ -307,9 +308,9 @@ func TestCameraCredentials(t *testing.T) {
 	m := newMatrixServer(t, Config{AuthFailuresPerMinute: 3})
 	devs := m.s.d.Devices.(matrixDevices)
 	hash, _ := auth.HashSecret("correct horse battery")
-	for i, v := range devs.views {
+	for i, v := range devs.List {
 		if v.ID == "cam-hcmc-1" {
-			devs.views[i].SecretHash, devs.views[i].Credentials = hash, true
+			devs.List[i].SecretHash, devs.List[i].Credentials = hash, true
 		}
 	}
 	post := func(user, pass string) matrixReply {
@@ -346,7 +347,7 @@ func TestCameraCredentials(t *testing.T) {
 		t.Errorf("Basic on camera-events: got %d, want 401", got.code)
 	}
 	// The device's JSON says it has credentials and never carries them.
-	got = m.do(t, request{method: "GET", url: "/api/v1/devices/cam-hcmc-1"}, gisAdmin)
+	got = m.do(t, request{method: "GET", url: "/api/v1/devices/cam-hcmc-1"}, apitest.Admin)
 	if !strings.Contains(string(got.body), `"credentials":true`) || strings.Contains(string(got.body), hash) || strings.Contains(string(got.body), "horse") {
 		t.Errorf("device JSON %s: want credentials true and no secret", got.body)
 	}
@@ -358,8 +359,8 @@ func TestDeviceRegistrationRolesAndPassword(t *testing.T) {
 	auth.HashCost = bcrypt.MinCost
 	t.Cleanup(func() { auth.HashCost = bcrypt.DefaultCost })
 	m := newMatrixServer(t, Config{})
-	op, _ := auth.Issue(gisSecret, auth.Principal{Role: auth.Operator, Areas: []string{"26740"}}, time.Hour, time.Now())
-	ing, _ := auth.Issue(gisSecret, auth.Principal{Role: auth.Ingest, Areas: []string{"*"}}, time.Hour, time.Now())
+	op, _ := auth.Issue(apitest.Secret, auth.Principal{Role: auth.Operator, Areas: []string{"26740"}}, time.Hour, time.Now())
+	ing, _ := auth.Issue(apitest.Secret, auth.Principal{Role: auth.Ingest, Areas: []string{"*"}}, time.Hour, time.Now())
 	put := func(id, body, token string) matrixReply {
 		return m.do(t, request{method: "PUT", url: "/api/v1/devices/" + id, body: body}, token)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/openioc/ioc/aggregate"
 	"github.com/openioc/ioc/alarm"
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/api/internal/apitest"
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/feed"
 	"github.com/openioc/ioc/geo"
@@ -67,19 +68,19 @@ func (w *writes) total() int {
 }
 
 // matrixFigures answers children and maps too.
-type matrixFigures struct{ *fakeFigures }
+type matrixFigures struct{ *apitest.Figures }
 
 func (f matrixFigures) ChildSnapshots(_ context.Context, hierarchy, code string, w aggregate.Window) ([]aggregate.Snapshot, error) {
-	h, _ := f.reg.Hierarchy(hierarchy)
+	h, _ := f.Reg.Hierarchy(hierarchy)
 	out := []aggregate.Snapshot{}
 	for _, u := range h.Children(code) {
-		out = append(out, f.snapshot(h, u, w))
+		out = append(out, f.UnitSnapshot(h, u, w))
 	}
 	return out, nil
 }
 
 func (f matrixFigures) MapSnapshot(_ context.Context, hierarchy, code string, w aggregate.Window) (aggregate.MapSnapshot, error) {
-	h, _ := f.reg.Hierarchy(hierarchy)
+	h, _ := f.Reg.Hierarchy(hierarchy)
 	u, _ := h.Unit(code)
 	m := aggregate.MapSnapshot{Area: code, Hierarchy: hierarchy, Level: u.Level, Window: w, Children: map[string]aggregate.ChildFigures{}}
 	for _, c := range h.Children(code) {
@@ -89,16 +90,16 @@ func (f matrixFigures) MapSnapshot(_ context.Context, hierarchy, code string, w 
 }
 
 type matrixDevices struct {
-	*fakeDevices
+	*apitest.Devices
 	w *writes
 }
 
 func (f matrixDevices) Put(_ context.Context, d device.Device) (device.Device, bool, error) {
-	units := f.h.Locate(orb.Point{d.Lon, d.Lat})
+	units := f.H.Locate(orb.Point{d.Lon, d.Lat})
 	if len(units) == 0 {
 		return d, false, &device.InvalidError{Msg: "outside every unit"}
 	}
-	d.Hierarchy, d.AreaCode = f.h.Name(), units[len(units)-1].Code
+	d.Hierarchy, d.AreaCode = f.H.Name(), units[len(units)-1].Code
 	d.Credentials = strings.HasPrefix(d.SecretHash, "$2") // a bcrypt hash, as the registry keeps it
 	f.w.add("device")
 	return d, true, nil
@@ -109,7 +110,7 @@ func (f matrixDevices) Snapshot(ctx context.Context, area string) (device.Map, e
 	return device.Map{Area: area, Devices: vs}, nil
 }
 
-type matrixEvents struct{ *fakeEvents }
+type matrixEvents struct{ *apitest.Events }
 
 func (f matrixEvents) Snapshot(_ context.Context, area string) (feed.Message, error) {
 	return feed.Message{Area: area, Events: []feed.Event{}}, nil
@@ -256,17 +257,10 @@ func newMatrixServer(t *testing.T, cfg Config) *matrixServer {
 	}
 	h, _ := reg.Hierarchy("vn-2025")
 	w := &writes{}
-	devs := &fakeDevices{h: h, views: liveDevices(t, h)}
+	devs := &apitest.Devices{H: h, List: apitest.LiveDevices(t, h)}
 	var alarms []alarm.Alarm
-	for _, d := range devs.views {
+	for _, d := range devs.List {
 		alarms = append(alarms, alarm.Alarm{ID: "ALM-" + d.ID, DeviceID: d.ID, Hierarchy: "vn-2025", AreaCode: d.AreaCode, State: alarm.Open})
-	}
-	ingest := map[string]fiber.Handler{}
-	for _, name := range []string{"dossiers", "camera-events", "sensor-readings", "ngsi-ld", "camera-xml", "feedback"} {
-		ingest[name] = func(c *fiber.Ctx) error {
-			w.add("ingest")
-			return c.Status(fiber.StatusAccepted).JSON(map[string]int{"accepted": 0})
-		}
 	}
 	revs := auth.NewRevocations(auth.RevocationsConfig{}, nil, nil, nil)
 	metrics := prometheus.NewRegistry()
@@ -275,10 +269,10 @@ func newMatrixServer(t *testing.T, cfg Config) *matrixServer {
 	}
 	screens, _ := testScreens(t, h, nil, "26740", "79", "01", "00004", "28108", "23710")
 	s, err := New(cfg, Deps{
-		Geo: reg, KPIs: matrixFigures{&fakeFigures{reg: reg, h: h}}, Auth: auth.NewVerifier(gisAdmin, gisSecret),
-		Devices: matrixDevices{devs, w}, Alarms: matrixAlarms{h, alarms, w}, Events: matrixEvents{&fakeEvents{h: h}},
-		Reports: matrixReports{h, w}, Ingest: ingest, Revocations: revs, Gatherer: metrics, Registerer: metrics,
-		Screens: countedScreens{screens, w}, Kiosks: auth.NewKiosks(gisSecret, countedLinks{auth.NewMemoryKioskLinks(), w}, revs),
+		Geo: reg, KPIs: matrixFigures{&apitest.Figures{Reg: reg, H: h}}, Auth: auth.NewVerifier(apitest.Admin, apitest.Secret),
+		Devices: matrixDevices{devs, w}, Alarms: matrixAlarms{h, alarms, w}, Events: matrixEvents{&apitest.Events{H: h}},
+		Reports: matrixReports{h, w}, Ingest: stubIngest{took: func() { w.add("ingest") }}, Revocations: revs, Gatherer: metrics, Registerer: metrics,
+		Screens: countedScreens{screens, w}, Kiosks: auth.NewKiosks(apitest.Secret, countedLinks{auth.NewMemoryKioskLinks(), w}, revs),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -367,7 +361,7 @@ type who struct {
 
 func matrixPrincipals(t testing.TB, scope auth.Coverage) []who {
 	t.Helper()
-	out := []who{{name: "no token"}, {name: "admin", token: gisAdmin, p: auth.Principal{Role: auth.Admin}}}
+	out := []who{{name: "no token"}, {name: "admin", token: apitest.Admin, p: auth.Principal{Role: auth.Admin}}}
 	for _, c := range []struct {
 		role   auth.Role
 		areas  []string
@@ -389,7 +383,7 @@ func matrixPrincipals(t testing.TB, scope auth.Coverage) []who {
 		{auth.Kiosk, []string{"79"}, screenOf("79")},
 	} {
 		p := auth.Principal{Role: c.role, Areas: c.areas, Screen: c.screen}
-		tok, err := auth.Issue(gisSecret, p, time.Hour, time.Now())
+		tok, err := auth.Issue(apitest.Secret, p, time.Hour, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -425,7 +419,10 @@ func matrixTargets(t testing.TB, reg *geo.Registry) []target {
 		if !ok && len(h.GeometryLevels()) > 0 { // a unit drawn by its children only
 			for _, code := range h.Subtree(c[1]) {
 				if cb, has := h.Bound(code); has {
-					b, ok = unionBound(b, ok, cb), true
+					if ok {
+						cb = b.Union(cb)
+					}
+					b, ok = cb, true
 				}
 			}
 		}
@@ -506,7 +503,7 @@ func routeCases(reg *geo.Registry) map[string]func(tg target) []request {
 		}
 		return []string{tg.h + "." + tg.level, tg.h + "." + tg.level + ".kpi"}
 	}
-	live := []string{camerasLayer, sensorsLayer, densityLayer}
+	live := []string{"cameras", "sensors", "camera-events.density"}
 	tileOf := func(tg target) maptile.Tile {
 		z := maptile.Zoom(12)
 		if tg.level == "province" || tg.level == "prefecture" {
@@ -640,7 +637,7 @@ func routeCases(reg *geo.Registry) map[string]func(tg target) []request {
 			var out []request
 			tile := tileOf(tg)
 			for _, l := range append(layers(tg), live...) {
-				out = append(out, get(tilePath(l, tile), "", "", mayRead))
+				out = append(out, get(apitest.TilePath(l, tile), "", "", mayRead))
 			}
 			return out
 		},
@@ -683,9 +680,9 @@ func routeCases(reg *geo.Registry) map[string]func(tg target) []request {
 				out = append(out, get("/ogc/collections/"+l+"/items/"+tg.code, tg.h, tg.code, mayRead))
 			}
 			if id, ok := devices[tg.code]; ok && cur(tg) {
-				kind := camerasLayer
+				kind := "cameras"
 				if strings.HasPrefix(id, "sensor") {
-					kind = sensorsLayer
+					kind = "sensors"
 				}
 				out = append(out, get("/ogc/collections/"+kind+"/items/"+id, tg.h, tg.code, mayRead))
 			}

@@ -1,17 +1,20 @@
 // Package api serves HTTP: the REST routes, the live websocket, the health
-// and metrics endpoints and the built-in page. It reads figures through the
+// and metrics endpoints and the built-in page, and mounts the GIS layers
+// (package gis), to which it lends its authentication and links and whose
+// refusals its error handler answers. It reads figures through the
 // aggregate package and never writes SQL of its own; every request acts as
 // the principal of its bearer token, whose area scope bounds what it sees.
 // Request bodies are read through httpbody only, never Fiber's Ctx.Body,
-// which inflates a Content-Encoding without bound.
+// which inflates a Content-Encoding without bound. The ingest routes hand
+// the bodies they read to the ingest pipeline (Deps.Ingest, an Ingest) and
+// answer what it returns: 202 with what became of each record, or the
+// status, Retry-After and reason each of its refusals calls for.
 //
 // Concurrency: a Server is safe for concurrent use; Deliver never blocks.
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,13 +22,16 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openioc/ioc/aggregate"
+	"github.com/openioc/ioc/api/answer"
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/api/gis"
 	"github.com/openioc/ioc/api/hub"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/internal/bus"
@@ -83,6 +89,12 @@ type LatestValues interface {
 	History(ctx context.Context, topic, epoch string, after uint64) (bus.History, error)
 }
 
+// Republisher asks the node publishing live figures to send topics again
+// (aggregate.Aggregator).
+type Republisher interface {
+	Republish(ctx context.Context, topics []string) error
+}
+
 // Check is a readiness probe of one dependency.
 type Check func(ctx context.Context) error
 
@@ -104,12 +116,16 @@ type Deps struct {
 	// nil leaves them out.
 	Screens Screens
 	Kiosks  *auth.Kiosks
-	// Ingest maps the last path element under /api/v1/ingest/ to its handler.
-	Ingest map[string]fiber.Handler
+	// Ingest takes the bodies posted under /api/v1/ingest/; nil leaves
+	// those routes out.
+	Ingest Ingest
 	// Latest reads the bus's latest value of topics and the history of
 	// stream topics, for new websocket subscriptions and resyncs; nil:
 	// nothing was published, figures are computed.
 	Latest LatestValues
+	// Republisher is asked to send figure topics again that a resync found
+	// missing from the bus; nil: they wait for their next publication.
+	Republisher Republisher
 	// Documents keeps the wall's dashboards, playlists, walls and screens;
 	// nil leaves their routes out.
 	Documents DocumentStore
@@ -133,6 +149,7 @@ type Server struct {
 	d      Deps
 	app    *fiber.App
 	hub    *hub.Hub
+	gis    *gis.Server
 	logger *slog.Logger
 	access access
 
@@ -143,6 +160,7 @@ type Server struct {
 
 	readyMu   sync.Mutex
 	readyLast map[string]string // each readiness check's last error text, "" when it passed
+	stopping  atomic.Bool       // set by Stopping: /readyz answers 503 from then on
 }
 
 // New builds the server and its routes.
@@ -187,6 +205,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, err
 	}
 	s.hub = hub.New(cfg.Hub, topics{s}, d.Logger.With("component", "hub"), d.Registerer)
+	if s.gis, err = gis.New(gis.Config{RequestTimeout: cfg.RequestTimeout}, gis.Deps{
+		Geo: d.Geo, Figures: d.KPIs, Devices: d.Devices, Events: d.Events, Access: gisHost{s}, Links: gisHost{s},
+	}); err != nil {
+		return nil, err
+	}
 	s.access.revocations.OnRevoke(s.closeRevoked)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "iocd",
@@ -196,7 +219,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		IdleTimeout:           2 * time.Minute,
 		DisableStartupMessage: true,
 		ErrorHandler:          s.handleError,
-		JSONEncoder:           marshalJSON,
+		JSONEncoder:           answer.MarshalJSON,
 		// Forwarded headers (c.Hostname, c.Protocol, c.IP) are believed
 		// from the configured proxies only.
 		EnableTrustedProxyCheck: true,
@@ -242,10 +265,10 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	id := requestid.Get(c)
 	msg := "internal error; the server log has details (request id " + id + ")"
 	var fe *fiber.Error
-	var se *storageError
+	var se *answer.StorageError
 	switch {
 	case errors.As(err, &se):
-		s.logger.Warn("storage did not answer", "request_id", id, "method", c.Method(), "route", routePattern(c), "err", se.err)
+		s.logger.Warn("storage did not answer", "request_id", id, "method", c.Method(), "route", routePattern(c), "err", se.Err)
 		c.Set(fiber.HeaderRetryAfter, "5")
 		code = fiber.StatusServiceUnavailable
 		msg = unavailableWhat(routePattern(c)) + " unavailable right now: storage did not answer; retry in a few seconds (request id " + id + ")"
@@ -294,28 +317,4 @@ func unavailableWhat(route string) string {
 		}
 	}
 	return "figures are"
-}
-
-// storageError is a failure to read or write storage. Its text stays in
-// the server's log: it can hold queries, addresses and data.
-type storageError struct{ err error }
-
-func (e *storageError) Error() string { return "storage: " + e.err.Error() }
-func (e *storageError) Unwrap() error { return e.err }
-
-// unavailable answers a failure to read figures from storage: 503 with
-// Retry-After, the detail logged (see handleError).
-func unavailable(_ *fiber.Ctx, err error) error {
-	return &storageError{err: err}
-}
-
-// marshalJSON keeps <, > and & as they are: responses are data, not HTML.
-func marshalJSON(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
 }

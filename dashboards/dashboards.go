@@ -14,10 +14,14 @@
 // internal/chstore's, serving them the api package's.
 //
 // The web clients are static assets embedded in the binary (control rooms
-// are often air-gapped: nothing is fetched from outside): the single-unit
-// page at the root, and under wall/ the wall page, which draws a dashboard
-// definition on a screen or follows a kiosk screen's state, and its editor
-// (native ES modules, no build step).
+// are often air-gapped: nothing is fetched from outside), native ES modules
+// with no build step: the single-unit page at the root (app.js, its pure
+// parts under page/), and under wall/ the wall page, which draws a
+// dashboard definition on a screen or follows a kiosk screen's state, and
+// its editor. The single-unit page imports the wall's modules for what the
+// two share (REST, the live connection, map projection, colour ramps,
+// words and numbers); live.js, a classic script both load first, holds the
+// live protocol's decisions and the topic grammar.
 //
 // Concurrency: everything here is either pure or read-only, and safe for
 // concurrent use.

@@ -94,7 +94,10 @@ type Options struct {
 	// are listed from the highest value down.
 	Thresholds []Threshold `json:"thresholds,omitempty"`
 	// Legend of a map: fitted to the data, or fixed by the thresholds.
-	Legend    string     `json:"legend,omitempty"`
+	Legend string `json:"legend,omitempty"`
+	// Ramp of a map's fitted legend: viridis (default) or cividis, both
+	// readable with any colour vision.
+	Ramp      string     `json:"ramp,omitempty"`
 	Layers    []string   `json:"layers,omitempty"` // devices, alarms
 	Drilldown *Drilldown `json:"drilldown,omitempty"`
 	// Order of a ranking: top (highest first) or bottom.
@@ -109,6 +112,12 @@ type Options struct {
 	Acknowledge bool `json:"acknowledge,omitempty"`
 	// Group of the scoreboard: all, or one group of the national index.
 	Group string `json:"group,omitempty"`
+	// Period the scoreboard scores (2026, 2026-H1, 2026-Q3, 2026-11);
+	// empty: the current quarter.
+	Period string `json:"period,omitempty"`
+	// Title of a widget with a title bar, in place of the one its
+	// indicator or type gives it.
+	Title *Text `json:"title,omitempty"`
 	// Text of a text widget, or a header's own text instead of the title.
 	Text *Text `json:"text,omitempty"`
 }

@@ -15,6 +15,9 @@ type Catalog interface {
 	Indicator(id string) (Indicator, bool)
 	Area(code string) (Area, bool)
 	ScoreboardGroup(id string) bool
+	// ScorePeriod says why name is not a period of the scoreboard (a year,
+	// half, quarter or month), or nil.
+	ScorePeriod(name string) error
 }
 
 // Indicator is what validation needs to know of a catalog indicator.
@@ -54,6 +57,7 @@ var (
 	Compares   = []string{"none", "previous_period", "year_ago"}
 	Severities = []string{"info", "warning", "critical"}
 	Drilldowns = []string{"click", "timed"}
+	Ramps      = []string{"viridis", "cividis"}
 )
 
 // AreaVariable stands for the unit a screen or playlist item supplies.
@@ -362,20 +366,22 @@ func (v *validator) widgets(path string, ws []any, cols, rows int) {
 
 // optionsOf lists the options each widget type takes, and whether it must
 // have options at all.
+// A widget with a title bar (all but clock and header) may give its own
+// title, in place of the one its indicator or type gives it.
 var optionsOf = map[string]struct {
 	keys     []string
 	required bool
 }{
-	WidgetKPI:        {[]string{"indicator", "compare", "sparkline", "thresholds"}, true},
-	WidgetMap:        {[]string{"indicator", "legend", "thresholds", "layers", "drilldown"}, true},
-	WidgetRanking:    {[]string{"indicator", "order", "n", "page_seconds"}, true},
-	WidgetSeries:     {[]string{"indicators", "step", "days"}, true},
-	WidgetAlarms:     {[]string{"min_severity", "acknowledge"}, false},
-	WidgetEvents:     {[]string{"min_severity"}, false},
-	WidgetScoreboard: {[]string{"group"}, false},
+	WidgetKPI:        {[]string{"indicator", "compare", "sparkline", "thresholds", "title"}, true},
+	WidgetMap:        {[]string{"indicator", "legend", "thresholds", "ramp", "layers", "drilldown", "title"}, true},
+	WidgetRanking:    {[]string{"indicator", "order", "n", "page_seconds", "title"}, true},
+	WidgetSeries:     {[]string{"indicators", "step", "days", "title"}, true},
+	WidgetAlarms:     {[]string{"min_severity", "acknowledge", "title"}, false},
+	WidgetEvents:     {[]string{"min_severity", "title"}, false},
+	WidgetScoreboard: {[]string{"group", "period", "title"}, false},
 	WidgetClock:      {nil, false},
 	WidgetHeader:     {[]string{"text"}, false},
-	WidgetText:       {[]string{"text"}, true},
+	WidgetText:       {[]string{"text", "title"}, true},
 }
 
 func (v *validator) options(w *object, typ string) {
@@ -414,6 +420,7 @@ func (v *validator) options(w *object, typ string) {
 			v.indicator(ip, ind, typ, true, nil)
 		}
 		legend, _ := o.enum("legend", false, Legends)
+		o.enum("ramp", false, Ramps)
 		has := v.thresholds(o, legend == "fixed")
 		if has && legend != "fixed" {
 			v.c.fail(join(p, "thresholds"), `thresholds set a fixed legend: add "legend":"fixed", or remove them to fit the legend to the data`)
@@ -466,10 +473,18 @@ func (v *validator) options(w *object, typ string) {
 				v.c.fail(gp, "%q is not a group of the national index: use all, or a group id of GET /api/v1/kpis (groups)", g)
 			}
 		}
+		if name, pp, ok := o.str("period", false, "the period scored, e.g. 2026-Q3; left out: the current quarter"); ok && v.checks.Catalog != nil {
+			if err := v.checks.Catalog.ScorePeriod(name); err != nil {
+				v.c.fail(pp, "%v; leave period out to show the current quarter", err)
+			}
+		}
 	case WidgetHeader:
 		o.text("text", false, "the header's text")
 	case WidgetText:
 		o.text("text", true, "the text")
+	}
+	if slices.Contains(spec.keys, "title") {
+		o.text("title", false, "the widget's own title")
 	}
 	o.finish(false)
 }
@@ -815,6 +830,9 @@ func (d *Dashboard) fill() {
 			def(&o.Compare, "none")
 		case WidgetMap:
 			def(&o.Legend, "fitted")
+			if o.Legend == "fitted" {
+				def(&o.Ramp, "viridis")
+			}
 			if o.Drilldown != nil {
 				def(&o.Drilldown.Mode, "click")
 			}

@@ -10,8 +10,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openioc/ioc/dashboards"
+	"github.com/openioc/ioc/report"
+	"github.com/openioc/ioc/severity"
+	"github.com/openioc/ioc/topic"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden error lists under testdata/")
@@ -31,6 +35,10 @@ func (c catalog) Indicator(id string) (dashboards.Indicator, bool) {
 }
 func (c catalog) Area(code string) (dashboards.Area, bool) { a, ok := c.Areas[code]; return a, ok }
 func (c catalog) ScoreboardGroup(id string) bool           { return slices.Contains(c.Groups, id) }
+func (c catalog) ScorePeriod(name string) error {
+	_, err := report.ParsePeriod(name, time.Now(), time.UTC)
+	return err
+}
 
 // stored stands for the documents a server holds.
 type stored map[dashboards.Kind][]string
@@ -187,7 +195,8 @@ func TestDefaults(t *testing.T) {
 	}
 	slices.Sort(got)
 	want := []string{"dashboard dossiers-79", "dashboard env-79", "dashboard ops-79", "dashboard ops-district",
-		"playlist pl-79", "playlist pl-79-communes", "screen s1", "screen s2", "screen s3", "screen s4", "screen s5", "screen s6", "wall wall-79"}
+		"playlist pl-79", "playlist pl-79-communes", "screen desk", "screen s1", "screen s2", "screen s3", "screen s4", "screen s5", "screen s6",
+		"wall desk-79", "wall wall-79"}
 	if !slices.Equal(got, want) {
 		t.Errorf("defaults %q, want %q", got, want)
 	}
@@ -195,9 +204,15 @@ func TestDefaults(t *testing.T) {
 		if d.Kind != dashboards.KindWall {
 			continue
 		}
+		// The 3×2 wall spreads each dashboard over six screens; the
+		// desk, which make run prints the link of, shows them whole; an
+		// alarm takes the first screen of each.
 		w := d.Value.(*dashboards.Wall)
-		if w.Columns != 3 || w.Rows != 2 || len(w.Screens) != 6 || w.Takeover == nil || !slices.Equal(w.Takeover.Screens, []string{"s1"}) {
-			t.Errorf("wall %+v, want 3×2 screens s1…s6 with takeover on s1", w)
+		switch {
+		case w.ID == "wall-79" && (w.Columns != 3 || w.Rows != 2 || len(w.Screens) != 6 || !w.Span || w.Takeover == nil || !slices.Equal(w.Takeover.Screens, []string{"s1"})):
+			t.Errorf("wall %+v, want 3×2 screens s1…s6 spanned, with takeover on s1", w)
+		case w.ID == "desk-79" && (w.Columns != 1 || w.Rows != 1 || w.Span || w.Playlist != "pl-79" || w.Takeover == nil || !slices.Equal(w.Takeover.Screens, []string{"desk"})):
+			t.Errorf("wall %+v, want the desk's screen alone, playing pl-79, with takeover", w)
 		}
 	}
 }
@@ -206,24 +221,30 @@ func TestDefaults(t *testing.T) {
 // it again changes nothing, so that saving the same thing twice is seen
 // as unchanged.
 func TestCanonical(t *testing.T) {
-	body := `{"id":"d1","title":{"vi":"Bảng","en":"Board"},"area":"$area","grid":{"columns":12,"rows":6},"widgets":[
-	  {"id":"k","type":"kpi","x":0,"y":0,"w":4.0,"h":2,"options":{"indicator":"online_rate"}},
+	body := `{"id":"d1","title":{"vi":"Bảng","en":"Board"},"area":"$area","grid":{"columns":12,"rows":12},"widgets":[
+	  {"id":"k","type":"kpi","x":0,"y":0,"w":4.0,"h":2,"options":{"indicator":"online_rate","title":{"vi":"Trực tuyến","en":"Online"}}},
 	  {"id":"r","type":"ranking","x":4,"y":0,"w":4,"h":6,"options":{"indicator":"dossiers_overdue"}},
 	  {"id":"s","type":"series","x":0,"y":2,"w":4,"h":4,"options":{"indicators":["online_rate"]}},
 	  {"id":"a","type":"alarms","x":8,"y":0,"w":4,"h":3},
 	  {"id":"e","type":"events","x":8,"y":3,"w":4,"h":2},
-	  {"id":"c","type":"clock","x":8,"y":5,"w":4,"h":1}]}`
+	  {"id":"c","type":"clock","x":8,"y":5,"w":4,"h":1},
+	  {"id":"m","type":"map","x":0,"y":6,"w":6,"h":6,"options":{"indicator":"online_rate"}},
+	  {"id":"m2","type":"map","x":6,"y":6,"w":3,"h":6,"options":{"indicator":"online_rate","ramp":"cividis"}},
+	  {"id":"sb","type":"scoreboard","x":9,"y":6,"w":3,"h":6,"options":{"period":"2026-Q3"}}]}`
 	d, err := dashboards.Validate(dashboards.KindDashboard, []byte(body), testChecks(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"id":"d1","title":{"vi":"Bảng","en":"Board"},"area":"$area","window":"today","theme":"wall","grid":{"columns":12,"rows":6},"widgets":[` +
-		`{"id":"k","type":"kpi","x":0,"y":0,"w":4,"h":2,"options":{"indicator":"online_rate","compare":"none"}},` +
+	want := `{"id":"d1","title":{"vi":"Bảng","en":"Board"},"area":"$area","window":"today","theme":"wall","grid":{"columns":12,"rows":12},"widgets":[` +
+		`{"id":"k","type":"kpi","x":0,"y":0,"w":4,"h":2,"options":{"indicator":"online_rate","compare":"none","title":{"vi":"Trực tuyến","en":"Online"}}},` +
 		`{"id":"r","type":"ranking","x":4,"y":0,"w":4,"h":6,"options":{"indicator":"dossiers_overdue","order":"top","n":10,"page_seconds":10}},` +
 		`{"id":"s","type":"series","x":0,"y":2,"w":4,"h":4,"options":{"indicators":["online_rate"],"step":"day","days":30}},` +
 		`{"id":"a","type":"alarms","x":8,"y":0,"w":4,"h":3,"options":{"min_severity":"warning"}},` +
 		`{"id":"e","type":"events","x":8,"y":3,"w":4,"h":2,"options":{"min_severity":"info"}},` +
-		`{"id":"c","type":"clock","x":8,"y":5,"w":4,"h":1}]}`
+		`{"id":"c","type":"clock","x":8,"y":5,"w":4,"h":1},` +
+		`{"id":"m","type":"map","x":0,"y":6,"w":6,"h":6,"options":{"indicator":"online_rate","legend":"fitted","ramp":"viridis"}},` +
+		`{"id":"m2","type":"map","x":6,"y":6,"w":3,"h":6,"options":{"indicator":"online_rate","legend":"fitted","ramp":"cividis"}},` +
+		`{"id":"sb","type":"scoreboard","x":9,"y":6,"w":3,"h":6,"options":{"group":"all","period":"2026-Q3"}}]}`
 	if string(d.Body) != want {
 		t.Errorf("canonical\n%s\nwant\n%s", d.Body, want)
 	}
@@ -312,5 +333,17 @@ func TestFolder(t *testing.T) {
 	_, err = dashboards.ValidateSet(srcs, testChecks(t))
 	if err == nil || !strings.Contains(err.Error(), "d.json: items[0].seconds: 1 is out of range") {
 		t.Errorf("got %v, want d.json's error with its file and path", err)
+	}
+}
+
+// TestVocabularyAgreesWithItsOwners: dashboards, a leaf, keeps its own
+// copy of the windows and severities; they must be the live topics' and
+// the one scale of alarms and camera events.
+func TestVocabularyAgreesWithItsOwners(t *testing.T) {
+	if !slices.Equal(dashboards.Windows, topic.Windows) {
+		t.Errorf("dashboards.Windows %v, want topic.Windows %v", dashboards.Windows, topic.Windows)
+	}
+	if !slices.Equal(dashboards.Severities, severity.Levels) {
+		t.Errorf("dashboards.Severities %v, want severity.Levels %v", dashboards.Severities, severity.Levels)
 	}
 }

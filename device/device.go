@@ -2,6 +2,8 @@
 // where they stand and in which unit, when each last reported, and whether
 // it is online. Devices are registered through the API or on their first
 // report; the registry is stored in ClickHouse and cached on every node.
+// It also owns what devices report (vocabulary.go): the quantities sensors
+// measure and the detections cameras report.
 //
 // Concurrency: a Registry is safe for concurrent use. Its cache is refreshed
 // by Run, which its owner runs in one goroutine until the context ends; on

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/lease"
+	"github.com/openioc/ioc/topic"
 )
 
 // Latest is a sensor's most recent reading of one kind.
@@ -159,14 +159,15 @@ func (r *Registry) Snapshot(ctx context.Context, area string) (Map, error) {
 // so two nodes would compute it at slightly different moments, and only
 // one computing and stamping versions with its lease token keeps a
 // screen's devices from flickering back. Taking the lease republishes
-// every topic; losing it stops publishing at once.
-func (r *Registry) Run(ctx context.Context) {
+// every topic; losing it stops publishing at once. It returns nil once ctx
+// ends: a failed refresh is retried, never fatal.
+func (r *Registry) Run(ctx context.Context) error {
 	var won chan *lease.Lease
 	var wg sync.WaitGroup // the election, and releases of lost leases
 	defer wg.Wait()
 	if r.pub != nil {
 		won = make(chan *lease.Lease)
-		wg.Go(func() { r.campaign(ctx, won) })
+		wg.Go(func() { lease.Campaign(ctx, r.leases, r.lease, won, nil) })
 	}
 	t := time.NewTicker(r.cfg.RefreshInterval)
 	defer t.Stop()
@@ -201,7 +202,7 @@ func (r *Registry) Run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case l := <-won:
 			if held != nil {
 				end() // lost, and the election was quicker to say so
@@ -222,39 +223,6 @@ func (r *Registry) Run(ctx context.Context) {
 			r.logger.Warn("lost the devices lease; stopped publishing devices", "token", held.Token())
 			end()
 		case <-t.C:
-		}
-	}
-}
-
-// campaign acquires the devices lease whenever it is free and hands it to
-// Run, then waits until it is lost or released, until ctx ends.
-func (r *Registry) campaign(ctx context.Context, won chan<- *lease.Lease) {
-	wait := 100 * time.Millisecond
-	for {
-		l, err := r.leases.Acquire(ctx, r.lease)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(wait/2 + rand.N(wait/2+1)):
-			}
-			wait = min(2*wait, time.Second)
-			continue
-		}
-		wait = 100 * time.Millisecond
-		select {
-		case won <- l:
-		case <-ctx.Done():
-			l.Release()
-			return
-		}
-		select {
-		case <-l.Lost():
-		case <-ctx.Done():
-			return // Run releases it
 		}
 	}
 }
@@ -306,20 +274,20 @@ func (r *Registry) refresh(ctx context.Context, held *lease.Lease, versions *bus
 		for _, v := range vs {
 			fmt.Fprintf(&key, "%s|%s|%s|%.6f|%.6f|%s\n", v.ID, v.Name, v.Status, v.Lat, v.Lon, v.AreaCode)
 		}
-		topic := Topic(code)
-		if r.last[topic] == key.String() {
+		name := topic.Devices.Of(code).String()
+		if r.last[name] == key.String() {
 			continue
 		}
 		b, err := json.Marshal(Map{Area: code, AsOf: now.Truncate(time.Second), Devices: vs})
 		if err != nil {
-			return fmt.Errorf("encode %s: %w", topic, err)
+			return fmt.Errorf("encode %s: %w", name, err)
 		}
 		v, err := versions.Next()
 		if err != nil {
 			return err
 		}
-		msgs = append(msgs, bus.Message{Topic: topic, Version: v, Payload: b})
-		keys[topic] = key.String()
+		msgs = append(msgs, bus.Message{Topic: name, Version: v, Payload: b})
+		keys[name] = key.String()
 	}
 	if len(msgs) == 0 {
 		return nil
@@ -334,6 +302,3 @@ func (r *Registry) refresh(ctx context.Context, held *lease.Lease, versions *bus
 	maps.Copy(r.last, keys)
 	return nil
 }
-
-// Topic is the live topic of the devices in a unit's subtree.
-func Topic(area string) string { return "devices/" + area }

@@ -37,7 +37,9 @@ func runRegistry(t *testing.T, db string, pub Publisher, leases Leases) *running
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		r.Run(ctx)
+		if err := r.Run(ctx); err != nil {
+			t.Errorf("Run stopped with %v, want nil once its context ended", err)
+		}
 	}()
 	n := &running{r: r, stop: sync.OnceFunc(func() {
 		cancel()

@@ -1,14 +1,48 @@
 // Package dossier owns what the events of an administrative-procedure
 // dossier mean for the indicators: from a dossier's events it derives
 // contributions, additive rows placed at the moments they count (receipt,
-// closure, the moment it turns late), which the rollups sum.
+// closure, the moment it turns late), which the rollups sum. It also owns
+// the values an event may carry (vocabulary.go: statuses, channels, online
+// levels).
 //
 // Events may arrive late or out of order, so a dossier's contributions are
 // derived again from its whole history whenever it gains an event, and the
 // change (Delta) is what gets stored. Summing the stored changes of a
 // dossier always gives the contributions of its history as known now.
 //
-// Concurrency: the functions are pure and safe for concurrent use.
+// Table is the one list of the measures a contribution carries: for each,
+// its column in storage, whether it is a balance, and its value at each
+// moment from the dossier's Facts. Everything else follows it: Derive
+// fills Measures from it; the writers in ingest name the delta.* arrays of
+// dossier_history and the columns of the dossier_flow_* rollups from it;
+// the rollup reader (rollup) sums and scans them from it; the
+// figures (aggregate.Counts.Flow) carry every measure.
+//
+// Adding a measure, e.g. dossiers received by post, is two steps. First, a
+// constant at the end of the Index list and its entry in Table, keyed by it
+// (a measure that can change by more than ±127 at once is Wide):
+//
+//	ReceivedPostal: {Column: "received_postal", AtReceipt: func(f Facts) int64 { return b(f.Channel == "postal") }},
+//
+// Then a migration (internal/chstore/migrations) that adds its column, in
+// Table's order, to the five dossier_flow_* rollups and its delta array to
+// dossier_history, one ALTER each:
+//
+//	ALTER TABLE {db}.dossier_flow_minute ADD COLUMN received_postal Int64 DEFAULT 0 AFTER approximate;
+//	-- the same for dossier_flow_hour, _day, _month and _day_by
+//	ALTER TABLE {db}.dossier_history ADD COLUMN `delta.received_postal` Array(Int8) AFTER `delta.approximate`;
+//
+// ingest's TestMeasureTableMatchesTheMigrations fails until the two agree.
+//
+// Nothing else changes for the measure to be derived, stored, checked by
+// iocd verify, carried live and read over any range. To show it, add an
+// indicator to the catalog (aggregate/catalog.go) that reads it from
+// Counts.Flow[dossier.ReceivedPostal]. Events stored before the migration
+// carry 0 for it (ClickHouse reads their new array as zeros, one per
+// change), so it counts from then on.
+//
+// Concurrency: the functions are pure and safe for concurrent use; Table
+// and Columns must not be modified.
 package dossier
 
 import (
@@ -47,26 +81,6 @@ var statusRank = map[string]int{
 	"returned": 5, "rejected": 6, "withdrawn": 7,
 }
 
-// Measures are the additive figures of a contribution. Open and LateOpen are
-// balances: their sum over every row before a moment is the number of
-// dossiers open (and open past their deadline) at that moment.
-type Measures struct {
-	Received          int64 // dossier received, at receipt
-	ReceivedOnline    int64 // … through the online channel
-	Digitized         int64 // … with components and result digitized
-	Reused            int64 // … reusing already-digitized data
-	FeeBearing        int64 // … of a procedure with a fee or financial obligation
-	PaidOnline        int64 // … of which paid online
-	Resolved          int64 // dossier resolved, at resolution
-	OnTime            int64 // … on time under the supplement rules
-	Timed             int64 // … with a known receipt time
-	ResolutionSeconds int64 // … their processing time, waits for the citizen excluded
-	EResult           int64 // … with an electronic result
-	Open              int64 // +1 at receipt, −1 at closure
-	LateOpen          int64 // +1 when an open dossier turns late, −1 at its closure
-	Approximate       int64 // receipts placed by a crosswalk's guess
-}
-
 // Key is where a contribution counts: a moment, a unit and the dossier's
 // dimensions.
 type Key struct {
@@ -84,37 +98,10 @@ type Contribution struct {
 	Measures
 }
 
-// Columns name the measures as the rollup tables (and the delta.* arrays of
-// stored events) name them, in the order of Fields. Every reader and writer
-// of the rollups lists measures from here.
-var Columns = []string{"received", "received_online", "digitized", "reused", "fee_bearing", "paid_online",
-	"resolved", "on_time", "timed", "resolution_seconds", "e_result", "open", "late_open", "approximate"}
-
-// Fields are m's measures in the order of Columns.
-func (m *Measures) Fields() [14]*int64 {
-	return [14]*int64{&m.Received, &m.ReceivedOnline, &m.Digitized, &m.Reused, &m.FeeBearing, &m.PaidOnline,
-		&m.Resolved, &m.OnTime, &m.Timed, &m.ResolutionSeconds, &m.EResult, &m.Open, &m.LateOpen, &m.Approximate}
+// String writes where the row counts and its measures.
+func (c Contribution) String() string {
+	return c.T.UTC().Format(time.RFC3339) + " " + c.Area + " " + c.Sector + "/" + c.Procedure + "/" + c.Channel + "/" + c.OnlineLevel + " " + c.Measures.String()
 }
-
-func (m *Measures) add(o Measures, sign int64) {
-	m.Received += sign * o.Received
-	m.ReceivedOnline += sign * o.ReceivedOnline
-	m.Digitized += sign * o.Digitized
-	m.Reused += sign * o.Reused
-	m.FeeBearing += sign * o.FeeBearing
-	m.PaidOnline += sign * o.PaidOnline
-	m.Resolved += sign * o.Resolved
-	m.OnTime += sign * o.OnTime
-	m.Timed += sign * o.Timed
-	m.ResolutionSeconds += sign * o.ResolutionSeconds
-	m.EResult += sign * o.EResult
-	m.Open += sign * o.Open
-	m.LateOpen += sign * o.LateOpen
-	m.Approximate += sign * o.Approximate
-}
-
-// Add sums o into m.
-func (m *Measures) Add(o Measures) { m.add(o, 1) }
 
 // pause is a wait for the citizen's additional documents: from a
 // supplement request to the dossier's next event; open-ended (end nil)
@@ -140,9 +127,38 @@ type pause struct {
 //   - An event named by another's supersedes is left out: a sender corrects
 //     an event by sending a new one that supersedes it.
 func Derive(events []Event) []Contribution {
+	key, f, at, ok := history(events)
+	if !ok {
+		return nil
+	}
+	var out []Contribution
+	row := func(t time.Time, m Measures) {
+		k := key
+		k.T = t
+		out = append(out, Contribution{Key: k, Measures: m})
+	}
+	if at.receipt != nil {
+		row(*at.receipt, atReceipt.measures(f))
+	}
+	if at.closure != nil {
+		row(*at.closure, atClosure.measures(f))
+	}
+	if at.late != nil {
+		row(*at.late, atLate.measures(f))
+	}
+	return merge(out)
+}
+
+// moments are when a dossier's rows count: its receipt, its closure, and
+// when it turns late while open; nil when it has not (yet) had one.
+type moments struct{ receipt, closure, late *time.Time }
+
+// history establishes, under the rules of Derive, the key of a dossier's
+// rows, its facts and the moments of its rows; false without events.
+func history(events []Event) (Key, Facts, moments, bool) {
 	evs := current(events)
 	if len(evs) == 0 {
-		return nil
+		return Key{}, Facts{}, moments{}, false
 	}
 	slices.SortFunc(evs, func(a, b Event) int {
 		return cmp.Or(a.OccurredAt.Compare(b.OccurredAt), cmp.Compare(statusRank[a.Status], statusRank[b.Status]), cmp.Compare(a.EventID, b.EventID))
@@ -217,49 +233,30 @@ func Derive(events []Event) []Contribution {
 		late = secondRequest
 	}
 
-	var out []Contribution
-	row := func(t time.Time, m Measures) {
-		k := key
-		k.T = t
-		out = append(out, Contribution{Key: k, Measures: m})
-	}
-	if received != nil {
-		row(*received, Measures{
-			Received: 1, ReceivedOnline: b(key.Channel == "online"), Digitized: b(flags.Digitized),
-			Reused: b(flags.ReusedData), FeeBearing: b(flags.FeeRequired), PaidOnline: b(flags.PaidOnline),
-			Open: 1, Approximate: b(flags.Approximate),
-		})
-	}
+	f := Facts{Channel: key.Channel, OnlineLevel: key.OnlineLevel, Sector: key.Sector, Procedure: key.Procedure,
+		Digitized: flags.Digitized, EResult: flags.EResult, PaidOnline: flags.PaidOnline, ReusedData: flags.ReusedData,
+		FeeRequired: flags.FeeRequired, Approximate: flags.Approximate, Received: received != nil}
 	var closed *time.Time
 	if closeAt >= 0 {
 		c := evs[closeAt]
 		closed = &c.OccurredAt
-		var m Measures
+		f.Closed = c.Status
+		f.Resolved = c.Status == "resolved" || c.Status == "returned"
+		f.OnTime = due != nil && (late == nil || !c.OccurredAt.After(*late))
 		if received != nil {
-			m.Open = -1
-		}
-		if c.Status == "resolved" || c.Status == "returned" {
-			m.Resolved = 1
-			m.EResult = b(flags.EResult)
-			m.OnTime = b(due != nil && (late == nil || !c.OccurredAt.After(*late)))
-			if received != nil {
-				m.Timed = 1
-				m.ResolutionSeconds = max(0, int64(c.OccurredAt.Sub(*received)/time.Second)-waited(pauses, c.OccurredAt))
-			}
-		}
-		row(c.OccurredAt, m)
-	}
-	if received != nil && late != nil && (closed == nil || late.Before(*closed)) {
-		at := *late
-		if at.Before(*received) {
-			at = *received
-		}
-		row(at, Measures{LateOpen: 1})
-		if closed != nil {
-			row(*closed, Measures{LateOpen: -1})
+			f.ResolutionSeconds = max(0, int64(c.OccurredAt.Sub(*received)/time.Second)-waited(pauses, c.OccurredAt))
 		}
 	}
-	return merge(out)
+	f.Late = received != nil && late != nil && (closed == nil || late.Before(*closed))
+	at := moments{receipt: received, closure: closed}
+	if f.Late {
+		t := *late
+		if t.Before(*received) {
+			t = *received
+		}
+		at.late = &t
+	}
+	return key, f, at, true
 }
 
 // current returns a copy of events without those another event supersedes.
@@ -357,8 +354,10 @@ func Delta(before, after []Contribution) []Contribution {
 	rows := make([]Contribution, 0, len(before)+len(after))
 	rows = append(rows, after...)
 	for _, r := range before {
-		var m Measures
-		m.add(r.Measures, -1)
+		m := r.Measures
+		for i := range m {
+			m[i] = -m[i]
+		}
 		rows = append(rows, Contribution{Key: r.Key, Measures: m})
 	}
 	return merge(rows)

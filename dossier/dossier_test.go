@@ -111,8 +111,8 @@ func TestOpenDossiersTurnLateAtTheirDeadline(t *testing.T) {
 	f := func(name string, events []Event, end time.Time, wantOpen, wantLate int64) {
 		t.Helper()
 		got := balanceAt(Derive(events), end)
-		if got.Open != wantOpen || got.LateOpen != wantLate {
-			t.Errorf("%s: got open %d late %d at %s, want %d and %d", name, got.Open, got.LateOpen, end, wantOpen, wantLate)
+		if got[Open] != wantOpen || got[LateOpen] != wantLate {
+			t.Errorf("%s: got open %d late %d at %s, want %d and %d", name, got[Open], got[LateOpen], end, wantOpen, wantLate)
 		}
 	}
 	open := []Event{withDue(ev("a1", "received", at(0, 0)), due), withDue(ev("a2", "processing", at(1, 0)), due)}
@@ -185,7 +185,7 @@ func TestASupersedingEventReplacesTheOneItNames(t *testing.T) {
 	received := withDue(ev("a1", "received", at(0, 0)), due)
 
 	want := Derive([]Event{received, withDue(ev("r2", "resolved", at(2, 0)), due)})
-	if got := total(want); got.OnTime != 1 || got.Resolved != 1 {
+	if got := total(want); got[OnTime] != 1 || got[Resolved] != 1 {
 		t.Fatalf("corrected history: got %+v, want one dossier resolved on time", got)
 	}
 	// Whatever the order of arrival, the stored changes sum to the
@@ -211,5 +211,59 @@ func TestASupersedingEventReplacesTheOneItNames(t *testing.T) {
 		if got != total(want) {
 			t.Errorf("arrival %s, %s, %s: got %+v, want %+v", order[0].EventID, order[1].EventID, order[2].EventID, got, total(want))
 		}
+	}
+}
+
+// TestAMeasureMoreIsOneEntry: a measure added to the table is derived
+// from the dossier's facts at its moments with nothing else changed, and
+// the measures already there keep their values.
+func TestAMeasureMoreIsOneEntry(t *testing.T) {
+	postal := Measure{Column: "received_postal", AtReceipt: func(f Facts) int64 { return b(f.Channel == "postal") }}
+	table := append(Table[:len(Table):len(Table)], postal)
+	due := at(3, 9)
+	for _, c := range []struct {
+		channel string
+		want    int64
+	}{{"postal", 1}, {"online", 0}} {
+		received := withDue(ev("a1", "received", at(0, 0)), due)
+		received.Channel = c.channel
+		events := []Event{received, withDue(ev("a2", "resolved", at(1, 0)), due)}
+		_, f, when, ok := history(events)
+		if !ok || when.receipt == nil || when.closure == nil || when.late != nil {
+			t.Fatalf("%s: want a receipt and a closure, on time, in %v", c.channel, events)
+		}
+		var sum Measures
+		for _, r := range Derive(events) {
+			sum.Add(r.Measures)
+		}
+		var got [len(Table) + 1]int64
+		for _, at := range []moment{atReceipt, atClosure} { // it does not turn late
+			v := make([]int64, len(table))
+			at.values(table, f, v)
+			for i := range v {
+				got[i] += v[i]
+			}
+		}
+		if got[len(Table)] != c.want {
+			t.Errorf("%s: received_postal %d, want %d", c.channel, got[len(Table)], c.want)
+		}
+		if Measures(got[:len(Table)]) != sum {
+			t.Errorf("%s: with a measure more the others are %v, want %v", c.channel, Measures(got[:len(Table)]), sum)
+		}
+	}
+}
+
+// TestEveryMeasureHasAMoment: a measure that no moment gives is always 0.
+func TestEveryMeasureHasAMoment(t *testing.T) {
+	for i, m := range Table {
+		if m.AtReceipt == nil && m.AtClosure == nil && m.AtLate == nil {
+			t.Errorf("Table[%d] (%s) has no moment", i, m.Column)
+		}
+		if m.Balance != (Index(i) == Open || Index(i) == LateOpen) {
+			t.Errorf("Table[%d] (%s): balance %v", i, m.Column, m.Balance)
+		}
+	}
+	if len(Columns) != len(Table) || Columns[Open] != "open" || Columns[LateOpen] != "late_open" {
+		t.Errorf("columns %v", Columns)
 	}
 }

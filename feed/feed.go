@@ -22,10 +22,12 @@ import (
 	"github.com/paulmach/orb"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/topic"
 )
 
 // Config tunes a Feed. Zero fields take the defaults.
@@ -67,9 +69,6 @@ type Message struct {
 	Events []Event   `json:"events"`
 	Folded int       `json:"folded"`
 }
-
-// Topic is the live topic of the camera events in a unit's subtree.
-func Topic(area string) string { return "events/" + area }
 
 type pending struct {
 	events []Event // oldest first, at most MaxPerMessage
@@ -116,7 +115,7 @@ func (f *Feed) Add(events []ingest.CameraEvent) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, e := range events {
-		if e.Type == ingest.HeartbeatType || e.Hierarchy != f.h.Name() {
+		if e.Type == device.HeartbeatType || e.Hierarchy != f.h.Name() {
 			continue
 		}
 		ev := f.event(e.EventID, e.CameraID, e.Type, e.Severity, e.AreaCode, e.Lat, e.Lon, e.OccurredAt, e.Attrs)
@@ -149,14 +148,15 @@ func (f *Feed) event(id, camera, typ, sev, area string, lat, lon float64, at tim
 		Lat: lat, Lon: lon, OccurredAt: at.In(f.loc), Attrs: json.RawMessage(attrs)}
 }
 
-// Run publishes what accumulated every Interval until ctx ends.
-func (f *Feed) Run(ctx context.Context) {
+// Run publishes what accumulated every Interval until ctx ends, then
+// returns nil: a failed publication is logged, and the next one goes on.
+func (f *Feed) Run(ctx context.Context) error {
 	t := time.NewTicker(f.cfg.Interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
 		}
 		f.mu.Lock()
@@ -173,10 +173,10 @@ func (f *Feed) Run(ctx context.Context) {
 			f.folded.Add(float64(p.folded))
 			b, err := json.Marshal(m)
 			if err != nil {
-				f.logger.Warn("encode ticker message", "topic", Topic(code), "err", err)
+				f.logger.Warn("encode ticker message", "topic", topic.Events.Of(code).String(), "err", err)
 				continue
 			}
-			msgs = append(msgs, bus.Message{Topic: Topic(code), Stream: true, Payload: b})
+			msgs = append(msgs, bus.Message{Topic: topic.Events.Of(code).String(), Stream: true, Payload: b})
 		}
 		if len(msgs) == 0 {
 			continue

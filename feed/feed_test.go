@@ -11,6 +11,7 @@ import (
 
 	"github.com/paulmach/orb"
 
+	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/internal/bus/bustest"
@@ -40,17 +41,19 @@ func TestTickerListsTheNewestAndCountsTheRest(t *testing.T) {
 		evs = append(evs, ingest.CameraEvent{EventID: fmt.Sprintf("e%02d", i), CameraID: "CAM-1", Type: "traffic_violation",
 			Severity: "warning", Hierarchy: "vn-2025", AreaCode: "26740", OccurredAt: now.Add(time.Duration(i) * time.Second), Attrs: "{}"})
 	}
-	evs = append(evs, ingest.CameraEvent{EventID: "hb", CameraID: "CAM-1", Type: ingest.HeartbeatType, Hierarchy: "vn-2025", AreaCode: "26740"})
+	evs = append(evs, ingest.CameraEvent{EventID: "hb", CameraID: "CAM-1", Type: device.HeartbeatType, Hierarchy: "vn-2025", AreaCode: "26740"})
 	f.Add(evs)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { f.Run(ctx); close(done) }()
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for len(pub.Get("events/79")) == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cancel()
-	<-done
+	if err := <-done; err != nil {
+		t.Errorf("Run stopped with %v, want nil once its context ended", err)
+	}
 	for _, topic := range []string{"events/26740", "events/79"} {
 		ms := pub.Get(topic)
 		if len(ms) != 1 {

@@ -343,6 +343,10 @@ func (b *batcher[T]) done(jobs []*job[T], all []T, results []rowResult, err erro
 		b.logger.Error("flush failed; requests refused", "rows", len(all), "err", err)
 		err = &StoreError{Err: err}
 	}
+	// The queue's room is given back before any request is answered: a
+	// client that sends its next rows on the answer (iocd import keeps
+	// exactly QueueRows in flight) must find it free.
+	b.release(len(all))
 	off := 0
 	for _, j := range jobs {
 		r := jobResult{err: err}
@@ -359,7 +363,6 @@ func (b *batcher[T]) done(jobs []*job[T], all []T, results []rowResult, err erro
 		off += len(j.rows)
 		j.done <- r
 	}
-	b.release(len(all))
 }
 
 type writerMetrics struct {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/openioc/ioc/device"
+	"github.com/openioc/ioc/ingest/cameraxml"
 )
 
 // CameraEventWire is one AI detection of a camera as sent on the wire
@@ -22,23 +23,19 @@ type CameraEventWire struct {
 	Attrs      map[string]any `json:"attrs,omitempty"`
 }
 
-// CameraEventTypes are the detections a camera event may report. A
-// heartbeat only tells that the camera is alive: it keeps the camera online
-// and is not counted as an event.
-var CameraEventTypes = []string{
-	"traffic_violation", "congestion", "accident", "wrong_way", "illegal_parking", "plate_read",
-	"crowd", "intrusion", "line_crossing", "loitering", "abandoned_object", "fight",
-	"fire", "smoke", "flooding", "motion", "video_loss", "tamper", "heartbeat",
-}
-
-// Severities of a camera event, mildest first.
-var Severities = []string{"info", "warning", "critical"}
-
-// HeartbeatType is the camera event type that only marks the camera alive.
-const HeartbeatType = "heartbeat"
-
 // maxAttrsBytes bounds a camera event's attributes as stored JSON.
 const maxAttrsBytes = 4096
+
+// cameraAlertEvent maps a camera platform's alert to a camera event of
+// cameraID; loc is the zone of times sent without an offset. The alert's
+// key becomes the event id, bounded as every derived id is.
+func cameraAlertEvent(a cameraxml.Alert, cameraID string, loc *time.Location) (CameraEventWire, error) {
+	e, err := a.Event(cameraID, loc)
+	if err != nil {
+		return CameraEventWire{}, err
+	}
+	return CameraEventWire{EventID: boundedID(e.Key), CameraID: cameraID, Type: e.Type, Severity: e.Severity, OccurredAt: e.OccurredAt, Attrs: e.Attrs}, nil
+}
 
 // CameraEvent is a validated camera event, placed in a unit of the current
 // hierarchy.
@@ -64,14 +61,14 @@ func (r Rules) ValidateCamera(e CameraEventWire, now time.Time) (CameraEvent, er
 	p.require(map[string]string{"event_id": e.EventID, "camera_id": e.CameraID, "type": e.Type, "occurred_at": e.OccurredAt},
 		"event_id", "camera_id", "type", "occurred_at")
 	p.checkIDs(map[string]string{"event_id": e.EventID, "camera_id": e.CameraID}, "event_id", "camera_id")
-	if p.ok("type") && !slices.Contains(CameraEventTypes, e.Type) {
-		p.fail("type", "type %q is not one of %s", e.Type, strings.Join(CameraEventTypes, ", "))
+	if p.ok("type") && !slices.Contains(device.CameraEventTypes, e.Type) {
+		p.fail("type", "type %q is not one of %s", e.Type, strings.Join(device.CameraEventTypes, ", "))
 	}
 	if c.Severity == "" {
 		c.Severity = "info"
 	}
-	if !slices.Contains(Severities, c.Severity) {
-		p.fail("severity", "severity %q is not one of %s (or leave it out for info)", e.Severity, strings.Join(Severities, ", "))
+	if !slices.Contains(device.CameraSeverities, c.Severity) {
+		p.fail("severity", "severity %q is not one of %s (or leave it out for info)", e.Severity, strings.Join(device.CameraSeverities, ", "))
 	}
 	attrs := []byte("{}")
 	if len(e.Attrs) > 0 {

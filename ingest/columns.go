@@ -105,9 +105,9 @@ func newDossierBlock() *dossierBlock {
 	b.supersedes, b.batch = col[string](s), col[uint64](s)
 	b.dT = col[[]time.Time](s)
 	b.dArea, b.dSector, b.dProcedure, b.dChannel, b.dLevel = col[[]string](s), col[[]string](s), col[[]string](s), col[[]string](s), col[[]string](s)
-	b.dSmall, b.dWide = make([]*[][]int8, len(dossier.Columns)), make([]*[][]int64, len(dossier.Columns))
-	for j, c := range dossier.Columns {
-		if wideDelta[c] {
+	b.dSmall, b.dWide = make([]*[][]int8, len(dossier.Table)), make([]*[][]int64, len(dossier.Table))
+	for j, m := range dossier.Table {
+		if m.Wide {
 			b.dWide[j] = col[[]int64](s)
 		} else {
 			b.dSmall[j] = col[[]int8](s)
@@ -161,18 +161,18 @@ func (b *dossierBlock) add(r Dossier, at, rec Placement, approximate bool, delta
 	appendAll(b.dProcedure, proc)
 	appendAll(b.dChannel, channel)
 	appendAll(b.dLevel, level)
-	for j := range dossier.Columns {
+	for j := range dossier.Table {
 		if b.dWide[j] != nil {
 			v := make([]int64, n)
 			for i := range delta {
-				v[i] = *delta[i].Measures.Fields()[j]
+				v[i] = delta[i].Measures[j]
 			}
 			appendAll(b.dWide[j], v)
 			continue
 		}
 		v := make([]int8, n)
 		for i := range delta {
-			v[i] = int8(*delta[i].Measures.Fields()[j])
+			v[i] = int8(delta[i].Measures[j])
 		}
 		appendAll(b.dSmall[j], v)
 	}

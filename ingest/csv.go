@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/openioc/ioc/ingest/wire"
 )
 
 // CSVColumns reads the records of a CSV file whose header row names the
@@ -191,4 +193,4 @@ func (d *csvFields[W]) decode(columns int, cells []string) (W, error) {
 	return w, nil
 }
 
-func previewText(s string) string { return preview([]byte(s)) }
+func previewText(s string) string { return wire.Preview([]byte(s)) }

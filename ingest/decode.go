@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/openioc/ioc/ingest/wire"
 )
 
 // RecordError reports one refused record by its position in the request.
@@ -33,17 +35,26 @@ func recordError(index int, err error) RecordError {
 	return e
 }
 
-// ErrUnparseable means the body as a whole is not JSON or NDJSON; the
-// request gets a 400 rather than per-record errors.
-var ErrUnparseable = errors.New("body cannot be parsed")
+// ErrUnparseable means the body as a whole cannot be read (not JSON or
+// NDJSON, not an NGSI-LD notification, not an alert's XML); the request is
+// refused whole (a BodyError) rather than answered per record. It is the
+// one the protocol decoders wrap.
+var ErrUnparseable = wire.ErrUnparseable
 
 // TooManyRecordsError refuses a body holding more records than one request
 // may: each record costs memory until the request is answered.
 type TooManyRecordsError struct {
 	Limit int
+	// Readings, when set, counts the readings of an NGSI-LD notification,
+	// refused whole: its sender can only lower the subscription's batch
+	// size.
+	Readings int
 }
 
 func (e *TooManyRecordsError) Error() string {
+	if e.Readings > 0 {
+		return fmt.Sprintf("the notification holds %d readings, more than the %d records (the IOC_INGEST_MAX_RECORDS limit) one request may; lower the subscription's batch size", e.Readings, e.Limit)
+	}
 	return fmt.Sprintf("the body holds more than %d records (the IOC_INGEST_MAX_RECORDS limit); split it into requests of at most %d records", e.Limit, e.Limit)
 }
 
@@ -91,9 +102,9 @@ func decodeStream[T any](r io.Reader, ndjson bool, maxRecords int, each func(ind
 		start, _ := br.Peek(64)
 		start = bytes.TrimSpace(start)
 		if ndjson {
-			return fmt.Errorf("%w: Content-Type is application/x-ndjson but the body does not start with a JSON object (send one object per line, or a JSON array as application/json); got %s", ErrUnparseable, preview(start))
+			return fmt.Errorf("%w: Content-Type is application/x-ndjson but the body does not start with a JSON object (send one object per line, or a JSON array as application/json); got %s", ErrUnparseable, wire.Preview(start))
 		}
-		return fmt.Errorf("%w: want a JSON array or NDJSON objects, got %s", ErrUnparseable, preview(start))
+		return fmt.Errorf("%w: want a JSON array or NDJSON objects, got %s", ErrUnparseable, wire.Preview(start))
 	}
 	parsedAny, n, firstErr := false, 0, ""
 	var line []byte // a line longer than the reader's buffer, gathered
@@ -217,9 +228,9 @@ func decodeOne[T any](raw []byte, v *T) error {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
 		if json.Valid(raw) {
-			return fmt.Errorf("record is %s, want a JSON object", preview(raw))
+			return fmt.Errorf("record is %s, want a JSON object", wire.Preview(raw))
 		}
-		return &syntaxError{"record is not valid JSON: " + preview(raw)}
+		return &syntaxError{"record is not valid JSON: " + wire.Preview(raw)}
 	}
 	if decodeFlat(raw, v) {
 		return nil // the usual record, decoded as json.Unmarshal would
@@ -229,50 +240,13 @@ func decodeOne[T any](raw []byte, v *T) error {
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &se):
-			return &syntaxError{describeJSONError(err, raw)}
+			return &syntaxError{wire.JSONError(err, raw)}
 		case errors.As(err, &te):
 			// The rest of the record decoded: it is still checked, so
 			// that every problem is reported at once.
 			return typeErrors[T](raw, err)
 		}
-		return errors.New(describeJSONError(err, raw))
+		return errors.New(wire.JSONError(err, raw))
 	}
 	return nil
-}
-
-func describeJSONError(err error, raw []byte) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("malformed JSON at byte %d: %s", se.Offset, strings.TrimPrefix(se.Error(), "json: "))
-	case errors.As(err, &te):
-		if te.Field == "" {
-			return fmt.Sprintf("want %s, got a JSON %s", te.Type, te.Value)
-		}
-		return fmt.Sprintf("%s must be a %s, got a JSON %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
-	default:
-		return strings.TrimPrefix(err.Error(), "json: ")
-	}
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "bool":
-		return "boolean (true or false)"
-	case "string":
-		return "string"
-	case "float64", "int", "int64", "uint64":
-		return "number"
-	default:
-		return goKind
-	}
-}
-
-func preview(b []byte) string {
-	const max = 40
-	if len(b) > max {
-		return fmt.Sprintf("%q…", b[:max])
-	}
-	return fmt.Sprintf("%q", b)
 }

@@ -3,7 +3,7 @@ package ingest
 import (
 	"time"
 
-	"github.com/openioc/ioc/internal/rollup"
+	"github.com/openioc/ioc/rollup"
 )
 
 // Notifier learns what each stored batch added to the rollups that live

@@ -15,8 +15,8 @@ import (
 
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/lease"
-	"github.com/openioc/ioc/internal/rollup"
 	"github.com/openioc/ioc/internal/testenv"
+	"github.com/openioc/ioc/rollup"
 )
 
 // deltaLog is a Notifier that keeps every delta it is told of.

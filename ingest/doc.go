@@ -1,13 +1,22 @@
-// Package ingest takes records in from sources: it decodes each wire format,
-// validates every record on its own (a bad record never takes its neighbours
-// down), deduplicates by event id, writes batches to ClickHouse with the
-// rollups every figure is read from, and acknowledges a request only once
-// its records are stored.
+// Package ingest takes records in from sources: it decodes each wire format
+// (a protocol of its own through its package of pure decoders,
+// ingest/ngsild and ingest/cameraxml), validates every record on its own (a
+// bad record never takes its neighbours down), deduplicates by event id,
+// writes batches to ClickHouse with the rollups every figure is read from,
+// and acknowledges a request only once its records are stored.
+//
+// The Pipeline is that path for one request, whatever it came by: it takes
+// a body (a reader, or bytes) and a context, and returns what became of
+// each record (Response) or the typed error that refuses the request whole
+// (BodyError, OutOfScopeError, RefusedError, and the failures to store:
+// QueueFullError, ErrClosed, StoreError, TimeoutError). It speaks no
+// protocol: package api serves the HTTP routes, reading their bodies
+// (Content-Encoding undone under the body limit) and answering outcomes
+// and errors with HTTP statuses; MQTT and iocd import call it directly.
 //
 // A request costs the node no more than the records it can store: its body
-// is read through httpbody (Content-Encoding undone under the body limit),
-// decoded and validated a record at a time as it is read, bounded in
-// records (ServiceConfig.MaxRecords), and of its refusals only those the
+// is decoded and validated a record at a time as it is read, bounded in
+// records (PipelineConfig.MaxRecords), and of its refusals only those the
 // answer lists are kept.
 //
 // # Exactness
@@ -40,8 +49,9 @@
 // insert failed: the records are durable, and recovery completes the
 // figures within seconds.
 //
-// Concurrency: writers, the reconciler and the checker are safe for
-// concurrent use. Each writer has one goroutine (Run) that owns its batch
+// Concurrency: the pipeline, writers, the reconciler and the checker are
+// safe for concurrent use; a body handed to the pipeline is read by the
+// call alone, and not after it returns. Each writer has one goroutine (Run) that owns its batch
 // and flushes it under the table's lease ("<database>.<table>"), so that
 // the history lookup and the insert are serial across every node; the
 // lease's token names the batch. The reconciler and the checker each work

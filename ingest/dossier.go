@@ -11,6 +11,7 @@ import (
 	"github.com/paulmach/orb"
 
 	"github.com/openioc/ioc/device"
+	"github.com/openioc/ioc/dossier"
 	"github.com/openioc/ioc/geo"
 )
 
@@ -48,18 +49,9 @@ type DossierEvent struct {
 	Supersedes string `json:"supersedes,omitempty"`
 }
 
-// Values the wire contract allows.
-var (
-	Statuses     = []string{"received", "processing", "supplement_requested", "resolved", "returned", "rejected", "withdrawn"}
-	Channels     = []string{"online", "in_person", "postal"}
-	OnlineLevels = []string{"full", "partial"}
-)
-
 // statusNeedsDue lists the statuses whose KPIs depend on the due date: a
 // dossier still open, or just resolved, must say when it is due.
 var statusNeedsDue = map[string]bool{"received": true, "processing": true, "supplement_requested": true, "resolved": true}
-
-const maxIDLen = 128
 
 // Dossier is a validated dossier event, ready to store.
 type Dossier struct {
@@ -148,14 +140,14 @@ func (r Rules) Validate(e DossierEvent, now time.Time) (Dossier, error) {
 	if e.Supersedes != "" && e.Supersedes == e.EventID {
 		p.fail("supersedes", "supersedes names the event itself (%q): name the earlier event this one corrects", e.Supersedes)
 	}
-	if p.ok("status") && !slices.Contains(Statuses, e.Status) {
-		p.fail("status", "status %q is not one of %s", e.Status, strings.Join(Statuses, ", "))
+	if p.ok("status") && !slices.Contains(dossier.Statuses, e.Status) {
+		p.fail("status", "status %q is not one of %s", e.Status, strings.Join(dossier.Statuses, ", "))
 	}
-	if p.ok("channel") && !slices.Contains(Channels, e.Channel) {
-		p.fail("channel", "channel %q is not one of %s", e.Channel, strings.Join(Channels, ", "))
+	if p.ok("channel") && !slices.Contains(dossier.Channels, e.Channel) {
+		p.fail("channel", "channel %q is not one of %s", e.Channel, strings.Join(dossier.Channels, ", "))
 	}
-	if e.OnlineLevel != "" && !slices.Contains(OnlineLevels, e.OnlineLevel) {
-		p.fail("online_level", "online_level %q is not one of %s (or leave it out)", e.OnlineLevel, strings.Join(OnlineLevels, ", "))
+	if e.OnlineLevel != "" && !slices.Contains(dossier.OnlineLevels, e.OnlineLevel) {
+		p.fail("online_level", "online_level %q is not one of %s (or leave it out)", e.OnlineLevel, strings.Join(dossier.OnlineLevels, ", "))
 	}
 	var at *orb.Point
 	switch {

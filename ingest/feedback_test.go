@@ -4,14 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -254,7 +252,7 @@ func readFeedback(t *testing.T, store *chstore.Store, id string) []storedFeedbac
 	return out
 }
 
-// A resent item replaces the stored one through the HTTP endpoint and the
+// A resent item replaces the stored one through the pipeline and the
 // batch writer: one row, the latest state, never a duplicate.
 func TestFeedbackResendReplacesTheStoredState(t *testing.T) {
 	store := testenv.Store(t)
@@ -266,11 +264,9 @@ func TestFeedbackResendReplacesTheStoredState(t *testing.T) {
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	svc := NewService(ServiceConfig{}, testRules, Writers{Feedback: w}, nil, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	app := fiber.New()
-	app.Post("/feedback", svc.Feedback)
+	svc := NewPipeline(PipelineConfig{}, testRules, Writers{Feedback: w}, nil, prometheus.NewRegistry())
 
-	// The rules take testNow as "now" only in Validate; the handler uses the
+	// The rules take testNow as "now" only in Validate; the pipeline uses the
 	// wall clock, so the records are stamped relative to it.
 	base := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
 	ts := func(d time.Duration) string { return base.Add(d).Format(time.RFC3339) }
@@ -287,19 +283,9 @@ func TestFeedbackResendReplacesTheStoredState(t *testing.T) {
 	}
 	post := func(body string, wantAccepted int) {
 		t.Helper()
-		req := httptest.NewRequest("POST", "/feedback", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-ndjson")
-		resp, err := app.Test(req, -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var r Response
-		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-			t.Fatal(err)
-		}
-		if resp.StatusCode != 202 || r.Accepted != wantAccepted || r.Duplicates != 0 || r.Rejected != 0 {
-			t.Fatalf("got %d %+v, want 202 with %d accepted, no duplicates or rejections", resp.StatusCode, r, wantAccepted)
+		r, err := svc.Feedback(context.Background(), strings.NewReader(body), true)
+		if err != nil || r.Accepted != wantAccepted || r.Duplicates != 0 || r.Rejected != 0 {
+			t.Fatalf("got %v %+v, want %d accepted, no duplicates or rejections", err, r, wantAccepted)
 		}
 	}
 	resolvedAt := base.Add(2 * time.Hour)

@@ -243,18 +243,26 @@ func conflictError(eventID string, diffs []string, fix string) string {
 }
 
 // deltaColumns are the delta.* columns of dossier_history: where and along
-// which dimensions a change counts, then its measures.
-var deltaColumns = func() []string {
+// which dimensions a change counts, then its measures (dossier.Table).
+var deltaColumns = deltaColumnsOf(dossier.Table[:])
+
+// deltaColumnsOf are the delta.* columns of a measure table, in order.
+func deltaColumnsOf(table []dossier.Measure) []string {
 	out := []string{"`delta.t`", "`delta.area_code`", "`delta.sector`", "`delta.procedure_code`", "`delta.channel`", "`delta.online_level`"}
-	for _, c := range dossier.Columns {
-		out = append(out, "`delta."+c+"`")
+	for _, m := range table {
+		out = append(out, "`delta."+m.Column+"`")
 	}
 	return out
-}()
+}
 
-// wideDelta names the delta measures stored as Int64; the others fit Int8
-// (a change is −1, 0 or +1).
-var wideDelta = map[string]bool{"resolution_seconds": true}
+// deltaType is the ClickHouse type of a measure's delta array: Int8 fits a
+// change of −1, 0 or +1; a Wide measure's needs Int64.
+func deltaType(m dossier.Measure) string {
+	if m.Wide {
+		return "Array(Int64)"
+	}
+	return "Array(Int8)"
+}
 
 // deltaTargets are scan targets for the delta.* columns; contributions
 // turns what they read back into the changes.
@@ -266,14 +274,14 @@ type deltaTargets struct {
 }
 
 func newDeltaTargets() *deltaTargets {
-	return &deltaTargets{small: make([][]int8, len(dossier.Columns)), wide: make([][]int64, len(dossier.Columns))}
+	return &deltaTargets{small: make([][]int8, len(dossier.Table)), wide: make([][]int64, len(dossier.Table))}
 }
 
 // targets are in deltaColumns' order.
 func (d *deltaTargets) targets() []any {
 	out := []any{&d.t, &d.area, &d.sector, &d.procedure, &d.channel, &d.level}
-	for j, col := range dossier.Columns {
-		if wideDelta[col] {
+	for j, m := range dossier.Table {
+		if m.Wide {
 			out = append(out, &d.wide[j])
 		} else {
 			out = append(out, &d.small[j])
@@ -287,12 +295,11 @@ func (d *deltaTargets) contributions() []dossier.Contribution {
 	for i := range d.t {
 		c := dossier.Contribution{Key: dossier.Key{T: d.t[i].UTC(), Area: d.area[i], Sector: d.sector[i],
 			Procedure: d.procedure[i], Channel: d.channel[i], OnlineLevel: d.level[i]}}
-		fields := c.Measures.Fields()
-		for j, col := range dossier.Columns {
-			if wideDelta[col] {
-				*fields[j] = d.wide[j][i]
+		for j, m := range dossier.Table {
+			if m.Wide {
+				c.Measures[j] = d.wide[j][i]
 			} else {
-				*fields[j] = int64(d.small[j][i])
+				c.Measures[j] = int64(d.small[j][i])
 			}
 		}
 		out[i] = c

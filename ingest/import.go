@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/openioc/ioc/internal/chstore"
 )
@@ -50,37 +51,37 @@ func kindNoun(kind string) string {
 // Concurrency: chunks are filled one at a time, by one goroutine (the
 // reader); any number of filled chunks may be stored at once.
 type Import struct {
-	s     *Service
+	s     *Pipeline
 	kind  string
 	known *addedDevices // devices the import's records registered so far
 	chunk func(capacity int) chunker
 }
 
-// Import starts an import of kind (one of ImportKinds) through s's writer
+// Import starts an import of kind (one of ImportKinds) through p's writer
 // of that kind.
-func (s *Service) Import(kind string) (*Import, error) {
-	im := &Import{s: s, kind: kind, known: &addedDevices{base: s.rules.Devices}}
+func (p *Pipeline) Import(kind string) (*Import, error) {
+	im := &Import{s: p, kind: kind, known: &addedDevices{base: p.rules.Devices}}
 	switch kind {
 	case KindDossiers:
-		if s.w.Dossiers == nil {
+		if p.w.Dossiers == nil {
 			return nil, fmt.Errorf("import %s: no dossier writer", kind)
 		}
-		im.chunk = chunkOf(im, s.dossierStream())
+		im.chunk = chunkOf(im, p.dossierStream())
 	case KindCameraEvents:
-		if s.w.Cameras == nil || s.devices == nil {
+		if p.w.Cameras == nil || p.devices == nil {
 			return nil, fmt.Errorf("import %s: no camera writer or device registry", kind)
 		}
-		im.chunk = chunkOf(im, s.cameraStream())
+		im.chunk = chunkOf(im, p.cameraStream())
 	case KindSensorReadings:
-		if s.w.Readings == nil || s.devices == nil {
+		if p.w.Readings == nil || p.devices == nil {
 			return nil, fmt.Errorf("import %s: no reading writer or device registry", kind)
 		}
-		im.chunk = chunkOf(im, s.readingStream())
+		im.chunk = chunkOf(im, p.readingStream())
 	case KindFeedback:
-		if s.w.Feedback == nil {
+		if p.w.Feedback == nil {
 			return nil, fmt.Errorf("import %s: no feedback writer", kind)
 		}
-		im.chunk = chunkOf(im, s.feedbackStream())
+		im.chunk = chunkOf(im, p.feedbackStream())
 	default:
 		return nil, unknownKind(kind)
 	}
@@ -126,7 +127,7 @@ type chunker interface {
 }
 
 type typedChunk[W, T any] struct {
-	s  *Service
+	s  *Pipeline
 	in *intake[W, T]
 }
 
@@ -169,4 +170,21 @@ func AnyDossierEvent(ctx context.Context, store *chstore.Store) (bool, error) {
 		return false, fmt.Errorf("look for stored dossier events: %w", err)
 	}
 	return n > 0, nil
+}
+
+// DossierEventSpan is when the first and the last stored dossier events
+// whose ids begin with prefix occurred, and whether there is any: how far a
+// source that numbers its events so (the simulator's history) has reached.
+// It reads the whole table's event ids, once.
+func DossierEventSpan(ctx context.Context, store *chstore.Store, prefix string) (first, last time.Time, found bool, err error) {
+	escaped := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(prefix)
+	var n uint64
+	if err := store.Conn().QueryRow(ctx, `SELECT count(), min(occurred_at), max(occurred_at) FROM `+store.Database()+
+		`.dossier_history WHERE event_id LIKE ?`, escaped+"%").Scan(&n, &first, &last); err != nil {
+		return time.Time{}, time.Time{}, false, fmt.Errorf("look for stored dossier events %s…: %w", prefix, err)
+	}
+	if n == 0 {
+		return time.Time{}, time.Time{}, false, nil
+	}
+	return first, last, true, nil
 }

@@ -129,6 +129,13 @@ type MQTT struct {
 // already queued to reach the broker.
 const disconnectQuiesce = 250 // ms
 
+// ackFenceTopic is the filter a clean shutdown unsubscribes from to learn
+// that its acknowledgements reached the broker; nothing subscribes to it.
+const ackFenceTopic = "ioc/internal/ack-fence"
+
+// ackFenceTimeout bounds that wait, for a broker that does not answer.
+const ackFenceTimeout = 2 * time.Second
+
 // NewMQTT returns a subscriber that hands records to sink. logger may be
 // nil (slog.Default), and so may reg (no metrics registered).
 func NewMQTT(cfg MQTTConfig, sink MQTTSink, logger *slog.Logger, reg prometheus.Registerer) (*MQTT, error) {
@@ -189,6 +196,7 @@ func (m *MQTT) Run(ctx context.Context) error {
 				// acknowledgements go out before the DISCONNECT.
 				m.drain()
 				m.setConnected(false)
+				s.fence()
 				s.client.Disconnect(disconnectQuiesce)
 				return nil
 			case <-s.lost:
@@ -221,6 +229,22 @@ type session struct {
 	once   sync.Once
 	why    error       // read after lost is closed
 	stored atomic.Bool // a message was stored: the backoff starts over
+}
+
+// fence returns once the broker has processed every acknowledgement sent
+// so far, or after ackFenceTimeout. A broker handles a connection's packets
+// in order, so the answer to an UNSUBSCRIBE (of a filter nobody uses)
+// proves the PUBACKs before it were taken. Without it, acknowledgements
+// queued just before a DISCONNECT were sometimes lost with the connection,
+// and the broker delivered those messages again after a restart.
+func (s *session) fence() {
+	tok := s.client.Unsubscribe(ackFenceTopic)
+	t := time.NewTimer(ackFenceTimeout)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+	case <-t.C:
+	}
 }
 
 func (s *session) end(why error) {

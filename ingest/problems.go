@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/openioc/ioc/ingest/wire"
 )
 
 // InvalidError refuses a record for every problem found in it, each saying
@@ -136,7 +138,7 @@ func typeErrors[T any](raw []byte, first error) *fieldTypeError {
 			var v T
 			var te *json.UnmarshalTypeError
 			if err := json.Unmarshal(one, &v); errors.As(err, &te) {
-				p.add("%s", describeJSONError(err, one))
+				p.add("%s", wire.JSONError(err, one))
 				out.fields[strings.ToLower(topField(te.Field, k))] = true
 			}
 			if len(p.list) >= maxProblems {
@@ -145,7 +147,7 @@ func typeErrors[T any](raw []byte, first error) *fieldTypeError {
 		}
 	}
 	if len(p.list) == 0 { // cannot happen for an object; keep the first error
-		p.add("%s", describeJSONError(first, raw))
+		p.add("%s", wire.JSONError(first, raw))
 	}
 	out.Problems = p.list
 	return out

@@ -15,7 +15,7 @@ import (
 
 	"github.com/openioc/ioc/internal/bloom"
 	"github.com/openioc/ioc/internal/chstore"
-	"github.com/openioc/ioc/internal/rollup"
+	"github.com/openioc/ioc/rollup"
 )
 
 // RecordWriter stores camera events, sensor readings or feedback in

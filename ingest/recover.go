@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openioc/ioc/internal/chstore"
-	"github.com/openioc/ioc/internal/rollup"
+	"github.com/openioc/ioc/rollup"
 )
 
 // ReconcilerConfig tunes a Reconciler. Zero fields take the defaults.

@@ -12,9 +12,10 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/dossier"
 	"github.com/openioc/ioc/internal/chstore"
-	"github.com/openioc/ioc/internal/rollup"
+	"github.com/openioc/ioc/rollup"
 )
 
 // markerHierarchy is the hierarchy of marker rows. Every reader of a rollup
@@ -183,33 +184,40 @@ type family struct {
 
 // The dossier flow rollups: each stored event's change, summed by unit and
 // minute, hour, local day, local month, and local day by dimension.
-var dossierFamily = func() family {
-	ints := dossier.Columns
-	return family{kind: "dossier", raw: "dossier_history", specs: []rollupSpec{
+var dossierFamily = family{kind: "dossier", raw: "dossier_history", specs: flowSpecs(dossier.Table[:])}
+
+// flowSpecs are the dossier flow rollups of a measure table: its measures,
+// in its order, after each table's key.
+func flowSpecs(table []dossier.Measure) []rollupSpec {
+	ints := make([]string, len(table))
+	for i, m := range table {
+		ints[i] = m.Column
+	}
+	return []rollupSpec{
 		{table: rollup.DossierFlowMinute, bucket: "t", cut: byMinute, ints: ints, retention: MinuteRetention},
 		{table: rollup.DossierFlowHour, bucket: "t", cut: byHour, ints: ints},
-		{table: "dossier_flow_day", bucket: "d", cut: byLocalDay, ints: ints},
-		{table: "dossier_flow_month", bucket: "m", cut: byLocalMonth, ints: ints},
-		{table: "dossier_flow_day_by", bucket: "d", cut: byLocalDay, ints: ints,
-			dims: []string{"sector", "procedure_code", "channel", "online_level"}, markerDims: []string{"", "", "", ""}},
-	}}
-}()
+		{table: rollup.DossierFlowDay, bucket: "d", cut: byLocalDay, ints: ints},
+		{table: rollup.DossierFlowMonth, bucket: "m", cut: byLocalMonth, ints: ints},
+		{table: rollup.DossierFlowDayBy, bucket: "d", cut: byLocalDay, ints: ints,
+			dims: rollup.FlowDims, markerDims: []string{"", "", "", ""}},
+	}
+}
 
 // Camera events by unit, type and severity; heartbeats are not events.
 var cameraFamily = family{kind: "camera", raw: "camera_events", specs: []rollupSpec{
-	{table: rollup.CameraKPIMinute, bucket: "t", cut: byMinute, dims: []string{"type", "severity"}, markerDims: []string{"", "info"},
-		ints: []string{"events"}, retention: MinuteRetention},
-	{table: rollup.CameraKPIHour, bucket: "t", cut: byHour, dims: []string{"type", "severity"}, markerDims: []string{"", "info"},
-		ints: []string{"events"}},
+	{table: rollup.CameraKPIMinute, bucket: "t", cut: byMinute, dims: rollup.CameraFamily.Dims, markerDims: []string{"", "info"},
+		ints: rollup.CameraFamily.Ints, retention: MinuteRetention},
+	{table: rollup.CameraKPIHour, bucket: "t", cut: byHour, dims: rollup.CameraFamily.Dims, markerDims: []string{"", "info"},
+		ints: rollup.CameraFamily.Ints},
 }}
 
 // Sensor readings' counts and sums by unit and kind (their maxima are kept
 // by views: taking one twice changes nothing).
 var readingFamily = family{kind: "reading", raw: "sensor_readings", specs: []rollupSpec{
-	{table: rollup.SensorStatMinute, bucket: "t", cut: byMinute, dims: []string{"kind"}, markerDims: []string{""},
-		ints: []string{"readings"}, floats: []string{"value_sum"}, retention: MinuteRetention},
-	{table: rollup.SensorStatHour, bucket: "t", cut: byHour, dims: []string{"kind"}, markerDims: []string{""},
-		ints: []string{"readings"}, floats: []string{"value_sum"}},
+	{table: rollup.SensorStatMinute, bucket: "t", cut: byMinute, dims: rollup.SensorStatFamily.Dims, markerDims: []string{""},
+		ints: rollup.SensorStatFamily.Ints, floats: rollup.SensorStatFamily.Floats, retention: MinuteRetention},
+	{table: rollup.SensorStatHour, bucket: "t", cut: byHour, dims: rollup.SensorStatFamily.Dims, markerDims: []string{""},
+		ints: rollup.SensorStatFamily.Ints, floats: rollup.SensorStatFamily.Floats},
 }}
 
 // MinuteRetention is how long minute rollups are kept: the edge of the
@@ -240,7 +248,7 @@ func MinuteTables() []string {
 func cameraRollups(events []CameraEvent) []rollupRows {
 	out := []rollupRows{{}, {}}
 	for _, e := range events {
-		if e.Type == HeartbeatType {
+		if e.Type == device.HeartbeatType {
 			continue
 		}
 		for i, s := range cameraFamily.specs {

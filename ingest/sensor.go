@@ -36,53 +36,6 @@ type SensorReadingWire struct {
 	DatasetID string `json:"-"`
 }
 
-// SensorKind describes a measured quantity: its unit as stored, the units
-// accepted on the wire with their factor to it, and the plausible range.
-type SensorKind struct {
-	ID       string
-	Unit     string
-	Accepted map[string]float64 // unit as sent (also UN/CEFACT codes) → factor to Unit
-	Min, Max float64
-}
-
-var concentration = map[string]float64{"ug/m3": 1, "µg/m3": 1, "µg/m³": 1, "ug/m³": 1, "GQ": 1}
-
-// SensorKinds are the measurements a reading may carry.
-var SensorKinds = []SensorKind{
-	{ID: "pm25", Unit: "ug/m3", Accepted: concentration, Min: 0, Max: 2000},
-	{ID: "pm10", Unit: "ug/m3", Accepted: concentration, Min: 0, Max: 5000},
-	{ID: "no2", Unit: "ug/m3", Accepted: concentration, Min: 0, Max: 5000},
-	{ID: "o3", Unit: "ug/m3", Accepted: concentration, Min: 0, Max: 5000},
-	{ID: "so2", Unit: "ug/m3", Accepted: concentration, Min: 0, Max: 5000},
-	{ID: "co", Unit: "mg/m3", Accepted: map[string]float64{"mg/m3": 1, "mg/m³": 1, "GP": 1, "ug/m3": 0.001, "µg/m3": 0.001, "GQ": 0.001}, Min: 0, Max: 1000},
-	{ID: "aqi", Unit: "", Accepted: map[string]float64{"index": 1}, Min: 0, Max: 1000},
-	{ID: "temperature", Unit: "C", Accepted: map[string]float64{"CEL": 1, "°C": 1, "celsius": 1}, Min: -60, Max: 70},
-	{ID: "humidity", Unit: "%", Accepted: map[string]float64{"P1": 1, "percent": 1}, Min: 0, Max: 100},
-	{ID: "water_level", Unit: "m", Accepted: map[string]float64{"MTR": 1, "cm": 0.01, "CMT": 0.01, "mm": 0.001, "MMT": 0.001}, Min: -100, Max: 1000},
-	{ID: "water_flow", Unit: "m3/s", Accepted: map[string]float64{"m³/s": 1, "MQS": 1}, Min: 0, Max: 1e6},
-	{ID: "rainfall", Unit: "mm", Accepted: map[string]float64{"MMT": 1, "cm": 10, "CMT": 10}, Min: 0, Max: 2000},
-	{ID: "noise", Unit: "dB", Accepted: map[string]float64{"dBA": 1, "dB(A)": 1, "2N": 1}, Min: 0, Max: 200},
-	{ID: "wind_speed", Unit: "m/s", Accepted: map[string]float64{"MTS": 1}, Min: 0, Max: 150},
-}
-
-// SensorKindIDs lists the kinds by id.
-func SensorKindIDs() []string {
-	out := make([]string, len(SensorKinds))
-	for i, k := range SensorKinds {
-		out[i] = k.ID
-	}
-	return out
-}
-
-func sensorKind(id string) (SensorKind, bool) {
-	for _, k := range SensorKinds {
-		if k.ID == id {
-			return k, true
-		}
-	}
-	return SensorKind{}, false
-}
-
 // Reading is a validated sensor reading in its kind's unit, placed in a unit
 // of the current hierarchy.
 type Reading struct {
@@ -110,9 +63,9 @@ func (r Rules) ValidateReading(e SensorReadingWire, now time.Time) (Reading, err
 	p.require(map[string]string{"sensor_id": e.SensorID, "kind": e.Kind, "observed_at": e.ObservedAt},
 		"sensor_id", "kind", "observed_at")
 	p.checkIDs(map[string]string{"event_id": e.EventID, "sensor_id": e.SensorID}, "event_id", "sensor_id")
-	k, known := sensorKind(e.Kind)
+	k, known := device.LookupSensorKind(e.Kind)
 	if p.ok("kind") && !known {
-		p.fail("kind", "kind %q is not one of %s", e.Kind, strings.Join(SensorKindIDs(), ", "))
+		p.fail("kind", "kind %q is not one of %s", e.Kind, strings.Join(device.SensorKindIDs(), ", "))
 	}
 	factor := 1.0
 	if known && e.Unit != "" && e.Unit != k.Unit {
@@ -194,7 +147,7 @@ func unitName(u string) string {
 	return u
 }
 
-func acceptedUnits(k SensorKind) string {
+func acceptedUnits(k device.SensorKind) string {
 	us := []string{unitName(k.Unit)}
 	for u := range k.Accepted {
 		us = append(us, u)

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
-
 	"github.com/openioc/ioc/device"
+	"github.com/openioc/ioc/ingest/cameraxml"
+	"github.com/openioc/ioc/ingest/wire"
 )
 
 // stream is how one kind of device report is validated and stored.
@@ -24,21 +24,21 @@ type stream[W, T any] struct {
 	scope func(T) (hierarchy, code, device string)
 }
 
-func (s *Service) cameraStream() stream[CameraEventWire, CameraEvent] {
+func (p *Pipeline) cameraStream() stream[CameraEventWire, CameraEvent] {
 	return stream[CameraEventWire, CameraEvent]{kind: "camera_event", validate: Rules.ValidateCamera,
-		device: func(e CameraEvent) *device.Device { return e.NewDevice }, write: s.w.Cameras.Write,
+		device: func(e CameraEvent) *device.Device { return e.NewDevice }, write: p.w.Cameras.Write,
 		scope: func(e CameraEvent) (string, string, string) { return e.Hierarchy, e.AreaCode, e.CameraID }}
 }
 
-func (s *Service) readingStream() stream[SensorReadingWire, Reading] {
+func (p *Pipeline) readingStream() stream[SensorReadingWire, Reading] {
 	return stream[SensorReadingWire, Reading]{kind: "sensor_reading", validate: Rules.ValidateReading,
-		device: func(r Reading) *device.Device { return r.NewDevice }, write: s.w.Readings.Write,
+		device: func(r Reading) *device.Device { return r.NewDevice }, write: p.w.Readings.Write,
 		scope: func(r Reading) (string, string, string) { return r.Hierarchy, r.AreaCode, r.SensorID }}
 }
 
-func (s *Service) dossierStream() stream[DossierEvent, Dossier] {
+func (p *Pipeline) dossierStream() stream[DossierEvent, Dossier] {
 	return stream[DossierEvent, Dossier]{kind: "dossier", validate: Rules.Validate,
-		device: func(Dossier) *device.Device { return nil }, write: s.w.Dossiers.Write,
+		device: func(Dossier) *device.Device { return nil }, write: p.w.Dossiers.Write,
 		// The unit as sent: a token covers an older unit only when it
 		// covers everything the unit went into.
 		scope: func(d Dossier) (string, string, string) {
@@ -71,20 +71,20 @@ type intake[W, T any] struct {
 
 // newIntake starts a request's records, in the scope ctx carries;
 // maxErrors bounds the refusals kept (0 keeps all).
-func newIntake[W, T any](ctx context.Context, s *Service, st stream[W, T], maxErrors int) *intake[W, T] {
-	return newIntakeOver(ctx, s, st, maxErrors, nil)
+func newIntake[W, T any](ctx context.Context, p *Pipeline, st stream[W, T], maxErrors int) *intake[W, T] {
+	return newIntakeOver(ctx, p, st, maxErrors, nil)
 }
 
 // newIntakeOver is newIntake over the devices known registers besides the
 // registry's (nil: none), which learns of those these records register.
-func newIntakeOver[W, T any](ctx context.Context, s *Service, st stream[W, T], maxErrors int, known *addedDevices) *intake[W, T] {
+func newIntakeOver[W, T any](ctx context.Context, p *Pipeline, st stream[W, T], maxErrors int, known *addedDevices) *intake[W, T] {
 	// A device's first report registers it for the reports after it in the
 	// same request, which may then leave out the position.
 	var base DeviceLookup = known
 	if known == nil {
-		base = s.rules.Devices
+		base = p.rules.Devices
 	}
-	rules, added := s.rules, &addedDevices{base: base}
+	rules, added := p.rules, &addedDevices{base: base}
 	rules.Devices = added
 	return &intake[W, T]{st: st, scope: scopeFrom(ctx), rules: rules, added: added, known: known, now: time.Now(), refused: refusals{max: maxErrors}}
 }
@@ -126,95 +126,82 @@ func (in *intake[W, T]) take(i int, w W, decodeErr error) {
 
 // store registers the devices the records report first and stores the
 // valid rows. An error means nothing was acknowledged.
-func (in *intake[W, T]) store(ctx context.Context, s *Service) (outcome, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.WaitTimeout)
+func (in *intake[W, T]) store(ctx context.Context, p *Pipeline) (outcome, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.WaitTimeout)
 	defer cancel()
 	if fresh := in.added.list; len(fresh) > 0 {
-		if err := s.devices.Ensure(ctx, fresh); err != nil {
-			s.records.WithLabelValues(in.st.kind, "failed").Add(float64(len(in.rows)))
+		if err := p.devices.Ensure(ctx, fresh); err != nil {
+			p.records.WithLabelValues(in.st.kind, "failed").Add(float64(len(in.rows)))
 			return outcome{}, &StoreError{Err: err}
 		}
 	}
 	out, err := in.st.write(ctx, in.rows)
 	if err != nil {
-		s.records.WithLabelValues(in.st.kind, "failed").Add(float64(len(in.rows)))
+		p.records.WithLabelValues(in.st.kind, "failed").Add(float64(len(in.rows)))
 		return outcome{}, err
 	}
-	accepted := s.count(in.st.kind, len(in.rows), out, in.index, &in.refused)
+	accepted := p.count(in.st.kind, len(in.rows), out, in.index, &in.refused)
 	return outcome{accepted: accepted, duplicates: out.Duplicates}, nil
 }
 
-// handle answers a JSON or NDJSON request of one stream: the body is
-// decoded and each record validated as it is read, and the valid ones are
-// stored once the whole body is read.
-func handle[W, T any](s *Service, c *fiber.Ctx, st stream[W, T]) error {
-	ndjson := strings.HasPrefix(string(c.Request().Header.ContentType()), "application/x-ndjson")
-	body, err := s.bodies.Open(c)
+// take decodes the records of one stream from body, validating each as it
+// is read, and stores the valid ones once the whole body is read.
+func take[W, T any](ctx context.Context, p *Pipeline, st stream[W, T], body io.Reader, ndjson bool) (Response, error) {
+	in := newIntake(ctx, p, st, p.cfg.MaxErrors)
+	if err := decodeStream(body, ndjson, p.cfg.MaxRecords, in.take); err != nil {
+		return Response{}, &BodyError{Err: err}
+	}
+	o, err := in.store(ctx, p)
 	if err != nil {
-		return err
+		return Response{}, p.unstored(err)
 	}
-	in := newIntake(c.UserContext(), s, st, s.cfg.MaxErrors)
-	if err := decodeStream(body, ndjson, s.cfg.MaxRecords, in.take); err != nil {
-		return s.refuseBody(body, err)
-	}
-	o, err := in.store(c.UserContext(), s)
-	if err != nil {
-		return s.refuse(c, err)
-	}
-	return c.Status(fiber.StatusAccepted).JSON(s.response(o, &in.refused))
+	return p.response(o, &in.refused), nil
 }
 
-// CameraEvents handles POST /api/v1/ingest/camera-events.
-func (s *Service) CameraEvents(c *fiber.Ctx) error { return handle(s, c, s.cameraStream()) }
-
-// SensorReadings handles POST /api/v1/ingest/sensor-readings.
-func (s *Service) SensorReadings(c *fiber.Ctx) error { return handle(s, c, s.readingStream()) }
-
-// Refusal is the body of a 422 for a notification nothing of which was
-// taken: the reason, with each entity's problems.
-type Refusal struct {
-	Error string `json:"error"`
-	Response
+// CameraEvents takes the camera events of body (POST
+// /api/v1/ingest/camera-events), as Dossiers does.
+func (p *Pipeline) CameraEvents(ctx context.Context, body io.Reader, ndjson bool) (Response, error) {
+	return take(ctx, p, p.cameraStream(), body, ndjson)
 }
 
-// NGSILD handles POST /api/v1/ingest/ngsi-ld: a notification's entities
-// become sensor readings. Errors are indexed by entity, one per entity with
-// every problem of its attributes. A notification none of whose readings
-// was taken is refused with 422, so that the context broker records the
-// notification as failed instead of delivered.
-func (s *Service) NGSILD(c *fiber.Ctx) error {
-	raw, err := s.bodies.Bytes(c)
+// SensorReadings takes the sensor readings of body (POST
+// /api/v1/ingest/sensor-readings), as Dossiers does.
+func (p *Pipeline) SensorReadings(ctx context.Context, body io.Reader, ndjson bool) (Response, error) {
+	return take(ctx, p, p.readingStream(), body, ndjson)
+}
+
+// NGSILD takes an NGSI-LD notification (POST /api/v1/ingest/ngsi-ld): its
+// entities become sensor readings. Errors are indexed by entity, one per
+// entity with every problem of its attributes. A notification none of
+// whose readings was taken is a *RefusedError, so that the context broker
+// records the notification as failed instead of delivered.
+func (p *Pipeline) NGSILD(ctx context.Context, raw []byte) (Response, error) {
+	readings, errs, err := decodeNGSILD(raw)
 	if err != nil {
-		return err
+		return Response{}, &BodyError{Err: err}
 	}
-	readings, errs, err := DecodeNGSILD(raw)
-	if err != nil {
-		return fiber.NewError(fiber.StatusBadRequest, err.Error())
+	if len(readings) > p.cfg.MaxRecords {
+		return Response{}, &BodyError{Err: &TooManyRecordsError{Limit: p.cfg.MaxRecords, Readings: len(readings)}}
 	}
-	if len(readings) > s.cfg.MaxRecords {
-		return fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf(
-			"the notification holds %d readings, more than the %d records (the IOC_INGEST_MAX_RECORDS limit) one request may; lower the subscription's batch size",
-			len(readings), s.cfg.MaxRecords))
-	}
-	in := newIntake(c.UserContext(), s, s.readingStream(), 0) // every refusal, merged by entity below
+	in := newIntake(ctx, p, p.readingStream(), 0) // every refusal, merged by entity below
 	for i, r := range readings {
-		in.take(i, r.Reading, nil)
+		in.take(i, ngsiReadingWire(r), nil)
 	}
-	o, err := in.store(c.UserContext(), s)
+	o, err := in.store(ctx, p)
 	if err != nil {
-		return s.refuse(c, err)
+		return Response{}, p.unstored(err)
 	}
 	// Validation names the reading; report it against its entity.
 	byEntity := map[int]*problems{}
 	var order []int
 	entity := func(i int) *problems {
-		p, ok := byEntity[i]
+		e, ok := byEntity[i]
 		if !ok {
-			p = &problems{}
-			byEntity[i] = p
+			e = &problems{}
+			byEntity[i] = e
 			order = append(order, i)
 		}
-		return p
+		return e
 	}
 	for _, e := range errs {
 		for _, msg := range e.Problems {
@@ -223,88 +210,86 @@ func (s *Service) NGSILD(c *fiber.Ctx) error {
 	}
 	for _, e := range in.refused.list() {
 		r := readings[e.Index]
-		attr := clipText(r.Attribute)
-		if ds := r.Reading.DatasetID; ds != "" {
-			attr += " (datasetId " + clipText(ds) + ")"
+		attr := wire.Clip(r.Attribute)
+		if ds := r.DatasetID; ds != "" {
+			attr += " (datasetId " + wire.Clip(ds) + ")"
 		}
 		for _, msg := range e.Problems {
-			entity(r.Entity).add("entity %s attribute %q: %s", clipText(r.EntityID), attr, msg)
+			entity(r.Entity).add("entity %s attribute %q: %s", wire.Clip(r.EntityID), attr, msg)
 		}
 	}
 	slices.Sort(order)
-	refused := refusals{max: s.cfg.MaxErrors}
+	refused := refusals{max: p.cfg.MaxErrors}
 	for _, i := range order {
 		refused.add(recordError(i, byEntity[i].err()))
 	}
-	resp := s.response(o, &refused)
+	resp := p.response(o, &refused)
 	if o.accepted == 0 && o.duplicates == 0 && refused.total > 0 {
 		first := resp.Errors[0]
-		return c.Status(fiber.StatusUnprocessableEntity).JSON(Refusal{Response: resp, Error: fmt.Sprintf(
+		return resp, &RefusedError{Response: resp, Reason: fmt.Sprintf(
 			"no reading of the notification was taken: %d entities refused (errors lists each one's problems), the first (index %d) for: %s",
-			refused.total, first.Index, first.Error)})
+			refused.total, first.Index, first.Error)}
 	}
-	return c.Status(fiber.StatusAccepted).JSON(resp)
+	return resp, nil
 }
 
-// CameraXML handles POST /api/v1/ingest/camera-xml: one camera-platform
-// EventNotificationAlert, matched to its camera through the registry. A
-// platform only reads the status, so an alert that cannot be stored is
-// refused with 422 rather than listed in a 202.
-func (s *Service) CameraXML(c *fiber.Ctx) error {
-	raw, err := s.bodies.Bytes(c)
+// CameraXML takes one camera-platform EventNotificationAlert (POST
+// /api/v1/ingest/camera-xml), matched to its camera through the registry;
+// contentType is the one the body was sent with. A platform only reads
+// whether the alert was taken, so an alert that cannot be stored is a
+// *RefusedError rather than an error listed in the Response.
+func (p *Pipeline) CameraXML(ctx context.Context, raw []byte, contentType string) (Response, error) {
+	alert, err := cameraxml.Decode(raw, contentType)
 	if err != nil {
-		return err
+		return Response{}, &BodyError{Err: err}
 	}
-	alert, err := DecodeCameraXML(raw, string(c.Request().Header.ContentType()))
-	if err != nil {
-		return fiber.NewError(fiber.StatusBadRequest, err.Error())
-	}
-	cam, ok := s.devices.MatchCamera(alert.ChannelName, alert.IPAddress, alert.ChannelID)
+	cam, ok := p.devices.MatchCamera(alert.ChannelName, alert.IPAddress, alert.ChannelID)
 	if !ok {
-		s.records.WithLabelValues("camera_event", "rejected").Inc()
-		return fiber.NewError(fiber.StatusUnprocessableEntity, fmt.Sprintf(
+		p.records.WithLabelValues("camera_event", "rejected").Inc()
+		return Response{}, &RefusedError{Reason: fmt.Sprintf(
 			"no registered camera matches channel name %q or address %s/%s: register it with PUT /api/v1/devices/{id} "+
-				"giving channel_name, or address as \"ip/channel\"", alert.ChannelName, alert.IPAddress, alert.ChannelID))
+				"giving channel_name, or address as \"ip/channel\"", alert.ChannelName, alert.IPAddress, alert.ChannelID)}
 	}
 	// A camera's own credentials post that camera's alerts only; a token,
 	// the cameras of its areas.
-	if err := inScope(scopeFrom(c.UserContext()), cam.Hierarchy, cam.AreaCode, cam.ID); err != nil {
-		s.records.WithLabelValues("camera_event", "rejected").Inc()
-		return fiber.NewError(fiber.StatusForbidden, err.Error())
+	if err := inScope(scopeFrom(ctx), cam.Hierarchy, cam.AreaCode, cam.ID); err != nil {
+		p.records.WithLabelValues("camera_event", "rejected").Inc()
+		return Response{}, &OutOfScopeError{Err: err}
 	}
-	ev, err := alert.Event(cam.ID, s.cfg.Location)
+	ev, err := cameraAlertEvent(alert, cam.ID, p.cfg.Location)
 	if err != nil {
-		s.records.WithLabelValues("camera_event", "rejected").Inc()
-		return fiber.NewError(fiber.StatusUnprocessableEntity, err.Error())
+		p.records.WithLabelValues("camera_event", "rejected").Inc()
+		return Response{}, &RefusedError{Reason: err.Error()}
 	}
-	in := newIntake(c.UserContext(), s, s.cameraStream(), 0)
+	in := newIntake(ctx, p, p.cameraStream(), 0)
 	in.take(0, ev, nil)
-	o, err := in.store(c.UserContext(), s)
+	o, err := in.store(ctx, p)
 	if err != nil {
-		return s.refuse(c, err)
+		return Response{}, p.unstored(err)
 	}
+	resp := p.response(o, &in.refused)
 	if in.refused.total > 0 {
-		return fiber.NewError(fiber.StatusUnprocessableEntity, in.refused.list()[0].Error)
+		return resp, &RefusedError{Reason: resp.Errors[0].Error, Response: resp}
 	}
-	return c.Status(fiber.StatusAccepted).JSON(s.response(o, &in.refused))
+	return resp, nil
 }
 
 // StoreReadings validates and stores readings that came by MQTT.
-func (s *Service) StoreReadings(ctx context.Context, recs []SensorReadingWire) ([]RecordError, error) {
-	return storeWire(ctx, s, s.readingStream(), recs)
+func (p *Pipeline) StoreReadings(ctx context.Context, recs []SensorReadingWire) ([]RecordError, error) {
+	return storeWire(ctx, p, p.readingStream(), recs)
 }
 
 // StoreCameraEvents validates and stores camera events that came by MQTT.
-func (s *Service) StoreCameraEvents(ctx context.Context, recs []CameraEventWire) ([]RecordError, error) {
-	return storeWire(ctx, s, s.cameraStream(), recs)
+func (p *Pipeline) StoreCameraEvents(ctx context.Context, recs []CameraEventWire) ([]RecordError, error) {
+	return storeWire(ctx, p, p.cameraStream(), recs)
 }
 
-func storeWire[W, T any](ctx context.Context, s *Service, st stream[W, T], recs []W) ([]RecordError, error) {
-	in := newIntake(ctx, s, st, 0)
+func storeWire[W, T any](ctx context.Context, p *Pipeline, st stream[W, T], recs []W) ([]RecordError, error) {
+	in := newIntake(ctx, p, st, 0)
 	for i, r := range recs {
 		in.take(i, r, nil)
 	}
-	if _, err := in.store(ctx, s); err != nil {
+	if _, err := in.store(ctx, p); err != nil {
 		return nil, err
 	}
 	return in.refused.list(), nil

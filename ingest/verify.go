@@ -12,6 +12,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/dossier"
 	"github.com/openioc/ioc/internal/chstore"
 )
@@ -75,33 +76,39 @@ func (v *Verifier) truth(f family, s rollupSpec) string {
 	b := s.cut.sql
 	switch f.kind {
 	case dossierFamily.kind:
-		var dims, sums, join []string
-		join = []string{"`delta.t` AS x_t", "`delta.area_code` AS x_area_code"}
-		if len(s.dims) > 0 {
-			join = append(join, "`delta.sector` AS x_sector", "`delta.procedure_code` AS x_procedure_code",
-				"`delta.channel` AS x_channel", "`delta.online_level` AS x_online_level")
-			dims = []string{"x_sector", "x_procedure_code", "x_channel", "x_online_level"}
-		}
-		for _, c := range dossier.Columns {
-			join = append(join, "`delta."+c+"` AS x_"+c)
-			sums = append(sums, "sum(x_"+c+")")
-		}
-		key := append([]string{"hierarchy", "x_area_code", "x_b"}, dims...)
-		return "SELECT hierarchy, x_area_code, " + b("x_t", v.zone) + " AS x_b" + prefixComma(dims) + ", " + strings.Join(sums, ", ") +
-			" FROM (SELECT hierarchy, " + strings.Join(deltaColumns, ", ") + " FROM " + v.db + "." + f.raw + " FINAL)" +
-			" ARRAY JOIN " + strings.Join(join, ", ") +
-			" WHERE x_b >= ? AND x_b <= ?" +
-			" GROUP BY " + strings.Join(key, ", ")
+		return flowTruth(v.db, v.zone, dossier.Table[:], s)
 	case cameraFamily.kind:
 		bt := b("occurred_at", v.zone)
 		return "SELECT hierarchy, area_code, " + bt + " AS x_b, type, toString(severity) AS sev, toInt64(count())" +
-			" FROM " + v.db + "." + f.raw + " FINAL WHERE type != '" + HeartbeatType + "' AND " + bt + " >= ? AND " + bt + " <= ?" +
+			" FROM " + v.db + "." + f.raw + " FINAL WHERE type != '" + device.HeartbeatType + "' AND " + bt + " >= ? AND " + bt + " <= ?" +
 			" GROUP BY hierarchy, area_code, x_b, type, sev"
 	}
 	bt := b("observed_at", v.zone)
 	return "SELECT hierarchy, area_code, " + bt + " AS x_b, kind, toInt64(count()), sum(value)" +
 		" FROM " + v.db + "." + f.raw + " FINAL WHERE " + bt + " >= ? AND " + bt + " <= ?" +
 		" GROUP BY hierarchy, area_code, x_b, kind"
+}
+
+// flowTruth is truth for a dossier flow rollup of a measure table: the
+// changes stored with the events, summed by the rollup's key.
+func flowTruth(db, zone string, table []dossier.Measure, s rollupSpec) string {
+	var dims, sums, join []string
+	join = []string{"`delta.t` AS x_t", "`delta.area_code` AS x_area_code"}
+	if len(s.dims) > 0 {
+		join = append(join, "`delta.sector` AS x_sector", "`delta.procedure_code` AS x_procedure_code",
+			"`delta.channel` AS x_channel", "`delta.online_level` AS x_online_level")
+		dims = []string{"x_sector", "x_procedure_code", "x_channel", "x_online_level"}
+	}
+	for _, m := range table {
+		join = append(join, "`delta."+m.Column+"` AS x_"+m.Column)
+		sums = append(sums, "sum(x_"+m.Column+")")
+	}
+	key := append([]string{"hierarchy", "x_area_code", "x_b"}, dims...)
+	return "SELECT hierarchy, x_area_code, " + s.cut.sql("x_t", zone) + " AS x_b" + prefixComma(dims) + ", " + strings.Join(sums, ", ") +
+		" FROM (SELECT hierarchy, " + strings.Join(deltaColumnsOf(table), ", ") + " FROM " + db + "." + dossierFamily.raw + " FINAL)" +
+		" ARRAY JOIN " + strings.Join(join, ", ") +
+		" WHERE x_b >= ? AND x_b <= ?" +
+		" GROUP BY " + strings.Join(key, ", ")
 }
 
 func prefixComma(cols []string) string {

@@ -274,11 +274,7 @@ func dossierRollups(loc *time.Location, rows []storedRow) []rollupRows {
 // addContributions adds one stored row's changes to every flow rollup.
 func addContributions(out []rollupRows, loc *time.Location, hierarchy string, cs []dossier.Contribution) {
 	for _, c := range cs {
-		vals := c.Measures.Fields()
-		ints := make([]int64, len(vals))
-		for j, p := range vals {
-			ints[j] = *p
-		}
+		ints := c.Measures[:]
 		for i, s := range dossierFamily.specs {
 			k := rollupKey{hierarchy: hierarchy, area: c.Area, bucket: s.cut.at(c.T, loc)}
 			if len(s.dims) > 0 {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/openioc/ioc/aggregate"
 	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/rollup"
 )
 
 // An answer over a closed range is asked again and again (a year's series,
@@ -102,7 +103,7 @@ func countsSize(n int) int64 {
 
 // questionKey names what an answer sums: everything its figures depend on
 // besides the stored data (the engine's hierarchy and zone are fixed).
-func questionKey(kind string, sources []source, balance bool, codes []string, r Range, s Step) string {
+func questionKey(kind string, sources []aggregate.Source, balance bool, codes []string, r Range, s Step) string {
 	var b strings.Builder
 	b.WriteString(kind)
 	for _, src := range sources {
@@ -126,7 +127,7 @@ func (e *Engine) closed(r Range) bool { return e.judgedAt(r.To).Equal(r.To) }
 // were, else computes it (returning its value and how many figures it
 // holds) and keeps it, at the version read before, when nothing changed
 // while it was computed.
-func (e *Engine) remember(ctx context.Context, key string, reads []aggregate.Read, compute func() (any, int, error)) (any, error) {
+func (e *Engine) remember(ctx context.Context, key string, reads []rollup.Read, compute func() (any, int, error)) (any, error) {
 	if e.cache == nil {
 		v, _, err := compute()
 		return v, err
@@ -162,7 +163,7 @@ func (e *Engine) remember(ctx context.Context, key string, reads []aggregate.Rea
 // way, so that whatever zone they were cut in no part that holds a bucket
 // of a window is left out: a part counted needlessly only costs reading
 // an answer again.
-func (e *Engine) version(ctx context.Context, reads []aggregate.Read) (string, error) {
+func (e *Engine) version(ctx context.Context, reads []rollup.Read) (string, error) {
 	if len(reads) == 0 {
 		return "", nil
 	}
@@ -182,7 +183,10 @@ func (e *Engine) version(ctx context.Context, reads []aggregate.Read) (string, e
 		if !r.From.IsZero() {
 			loDay, loSec = max(0, dayNumber(r.From, e.loc)-1), max(0, r.From.Unix())
 		}
-		to := minTime(r.To, MaxTime)
+		to := r.To
+		if to.After(MaxTime) {
+			to = MaxTime
+		}
 		hiDay, hiSec := dayNumber(to.Add(-time.Second), e.loc)+2, to.Unix()
 		conds = append(conds, `(table = ? AND NOT (
 			(toUInt16(max_date) > 0 AND (toUInt16(max_date) < ? OR toUInt16(min_date) >= ?)) OR

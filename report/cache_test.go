@@ -9,6 +9,7 @@ import (
 
 	"github.com/openioc/ioc/aggregate"
 	"github.com/openioc/ioc/internal/lease"
+	"github.com/openioc/ioc/rollup"
 )
 
 // uncached is an engine over the same store that reads the rollups every
@@ -34,7 +35,7 @@ var cacheQuestions = map[string]func(*Engine) (any, error){
 	},
 	"weekly on-time rate with open dossiers of Bến Thành, a year ago compared": func(e *Engine) (any, error) {
 		return e.Series(context.Background(), SeriesQuery{KPI: "on_time_open_rate", Area: benThanh,
-			Range: Range{floor(october().From, Week, hcm), october().To}, Step: Week, Compare: "year_ago"})
+			Range: Range{rollup.Floor(october().From, Week, hcm), october().To}, Step: Week, Compare: "year_ago"})
 	},
 	"communes of 79 by on-time rate with open dossiers, October against September": func(e *Engine) (any, error) {
 		return e.Ranking(context.Background(), RankingQuery{KPI: "on_time_open_rate", Parent: "79", Range: october(), Compare: "previous"})
@@ -101,8 +102,8 @@ func TestCachedAnswersFollowLateCorrections(t *testing.T) {
 	// The late correction: D4 (Bến Thành, resolved on 12 October four days
 	// after its deadline) had waited four days for the citizen's documents,
 	// which makes it on time.
-	seriesKey := questionKey("steps", []source{flowSource}, false, f.e.h.Subtree("79"), october(), Day)
-	reads := f.e.reads([]source{flowSource}, ask{codes: f.e.h.Subtree("79"), r: october(), step: Day})
+	seriesKey := questionKey("steps", []aggregate.Source{aggregate.SourceDossierFlow}, false, f.e.h.Subtree("79"), october(), Day)
+	reads := f.e.rollups.Reads(f.e.ask(f.e.h.Subtree("79"), october(), Day), aggregate.SourceDossierFlow)
 	before, err := f.e.version(context.Background(), reads)
 	if err != nil {
 		t.Fatal(err)

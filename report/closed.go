@@ -10,6 +10,7 @@ import (
 	"github.com/openioc/ioc/aggregate"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/rollup"
 )
 
 // Closed is a close of a period: its figures frozen for official reporting.
@@ -88,8 +89,8 @@ func official() []aggregate.Definition {
 			continue
 		}
 		ok := true
-		for _, s := range sourcesOf(d) {
-			ok = ok && (s == flowSource || s == feedbackSource)
+		for _, s := range d.Sources {
+			ok = ok && (s == aggregate.SourceDossierFlow || s == aggregate.SourceFeedback)
 		}
 		if ok {
 			out = append(out, d)
@@ -98,10 +99,13 @@ func official() []aggregate.Definition {
 	return out
 }
 
+// officialSources are the sources of the official indicators.
+var officialSources = []aggregate.Source{aggregate.SourceDossierFlow, aggregate.SourceFeedback}
+
 // officialCounts sums the official figures over r for every unit under
 // codes (all when nil), each unit over its whole subtree.
 func (e *Engine) officialCounts(ctx context.Context, codes []string, r Range) (map[string]aggregate.Counts, error) {
-	return e.rolledUp(ctx, []source{flowSource, feedbackSource}, true, codes, r, "subtrees", func(code string) []string {
+	return e.rolledUp(ctx, officialSources, true, codes, r, "subtrees", func(code string) []string {
 		var out []string
 		for _, u := range e.h.Ancestors(code) {
 			out = append(out, u.Code)
@@ -117,8 +121,8 @@ func (e *Engine) officialCounts(ctx context.Context, codes []string, r Range) (m
 // late-open changes are closures and turns to late alone, so the sums are
 // all zero exactly when there is nothing.
 func (e *Engine) recorded(ctx context.Context, r Range) (bool, error) {
-	deltas := map[cell][2]int64{}
-	cells, err := e.sum(ctx, []source{flowSource, feedbackSource}, ask{r: r}, deltas)
+	deltas := map[rollup.Cell][2]int64{}
+	cells, err := e.sum(ctx, officialSources, e.ask(nil, r, none), deltas)
 	if err != nil {
 		return false, err
 	}

@@ -5,19 +5,21 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/openioc/ioc/rollup"
 )
 
 // Step is the width of a series' points, aligned to the calendar of the
 // deployment's time zone.
-type Step string
+type Step = rollup.Step
 
 // Steps of a series.
 const (
-	Hour  Step = "hour"
-	Day   Step = "day"
-	Week  Step = "week" // ISO weeks, from Monday
-	Month Step = "month"
-	none  Step = ""
+	Hour  = rollup.Hour
+	Day   = rollup.Day
+	Week  = rollup.Week // ISO weeks, from Monday
+	Month = rollup.Month
+	none  = rollup.None
 )
 
 // ParseStep reads a step; empty is day.
@@ -44,43 +46,6 @@ var maxSpan = map[Step]struct {
 	none:  {years: 10, text: "10 years"},
 }
 
-// floor returns the start of the step holding t.
-func floor(t time.Time, s Step, loc *time.Location) time.Time {
-	t = t.In(loc)
-	switch s {
-	case Hour:
-		return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), 0, 0, 0, loc)
-	case Week:
-		d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
-		return d.AddDate(0, 0, -(int(d.Weekday())+6)%7)
-	case Month:
-		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
-	}
-	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
-}
-
-// next returns the start of the step after the one starting at t.
-func next(t time.Time, s Step) time.Time {
-	switch s {
-	case Hour:
-		return t.Add(time.Hour)
-	case Week:
-		return t.AddDate(0, 0, 7)
-	case Month:
-		return t.AddDate(0, 1, 0)
-	}
-	return t.AddDate(0, 0, 1)
-}
-
-// ceil returns the first step boundary at or after t.
-func ceil(t time.Time, s Step, loc *time.Location) time.Time {
-	f := floor(t, s, loc)
-	if f.Equal(t) {
-		return f
-	}
-	return next(f, s)
-}
-
 // Range is [From, To) in the deployment's zone.
 type Range struct {
 	From, To time.Time
@@ -94,7 +59,7 @@ var (
 	firstDate = "1970-01-02"
 	lastDate  = "2106-02-05"
 	// MaxTime is the last instant storage can hold.
-	MaxTime = time.Unix(1<<32-1, 0).UTC()
+	MaxTime = rollup.MaxTime
 )
 
 // CheckTime refuses a time given in parameter name (as raw) that storage
@@ -164,7 +129,7 @@ func ParseRange(from, to string, s Step, now time.Time, loc *time.Location) (Ran
 		case Month:
 			r.From = r.To.AddDate(0, -12, 0)
 		default:
-			r.From = floor(r.To, Month, loc)
+			r.From = rollup.Floor(r.To, Month, loc)
 			if r.From.Equal(r.To) {
 				r.From = r.From.AddDate(0, -1, 0)
 			}
@@ -172,7 +137,7 @@ func ParseRange(from, to string, s Step, now time.Time, loc *time.Location) (Ran
 	} else if r.From, err = parseBound("from", from, false, loc); err != nil {
 		return r, err
 	}
-	r.From, r.To = floor(r.From, unit, loc), ceil(r.To, unit, loc)
+	r.From, r.To = rollup.Floor(r.From, unit, loc), rollup.Ceil(r.To, unit, loc)
 	if !r.From.Before(r.To) {
 		return r, invalidf("from must be before to")
 	}
@@ -193,7 +158,7 @@ func ParseRange(from, to string, s Step, now time.Time, loc *time.Location) (Ran
 // steps lists the starts of the steps of r.
 func steps(r Range, s Step) []time.Time {
 	var out []time.Time
-	for t := r.From; t.Before(r.To); t = next(t, s) {
+	for t := r.From; t.Before(r.To); t = rollup.Next(t, s) {
 		out = append(out, t)
 	}
 	return out
@@ -246,11 +211,11 @@ func earlier(r Range, compare string, loc *time.Location) Range {
 	if compare == "year_ago" {
 		return Range{r.From.AddDate(-1, 0, 0), r.To.AddDate(-1, 0, 0)}
 	}
-	if floor(r.From, Month, loc).Equal(r.From) && floor(r.To, Month, loc).Equal(r.To) {
+	if rollup.Floor(r.From, Month, loc).Equal(r.From) && rollup.Floor(r.To, Month, loc).Equal(r.To) {
 		months := (r.To.Year()-r.From.Year())*12 + int(r.To.Month()-r.From.Month())
 		return Range{r.From.AddDate(0, -months, 0), r.From}
 	}
-	if floor(r.From, Day, loc).Equal(r.From) && floor(r.To, Day, loc).Equal(r.To) {
+	if rollup.Floor(r.From, Day, loc).Equal(r.From) && rollup.Floor(r.To, Day, loc).Equal(r.To) {
 		days := int(r.To.Sub(r.From).Hours()/24 + 0.5)
 		return Range{r.From.AddDate(0, 0, -days), r.From}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/openioc/ioc/aggregate"
 	"github.com/openioc/ioc/geo"
+	"github.com/openioc/ioc/rollup"
 )
 
 // RankingQuery asks for the units at a level under a parent, ranked by an
@@ -126,14 +127,16 @@ func (e *Engine) Ranking(ctx context.Context, q RankingQuery) (Ranking, error) {
 	}
 	shares := map[string][]Share{}
 	if q.By != "" {
-		cells, err := e.sum(ctx, sourcesOf(d), ask{codes: codes, r: q.Range, byArea: true, by: q.By}, nil)
+		a := e.ask(codes, q.Range, none)
+		a.ByArea, a.By = true, q.By
+		cells, err := e.sum(ctx, d.Sources, a, nil)
 		if err != nil {
 			return Ranking{}, err
 		}
-		keyed := map[cell]aggregate.Counts{}
+		keyed := map[rollup.Cell]aggregate.Counts{}
 		for c, n := range cells {
-			if t := e.ancestorAt(c.area, level); t != "" {
-				k := cell{area: t, key: c.key}
+			if t := e.ancestorAt(c.Area, level); t != "" {
+				k := rollup.Cell{Area: t, Key: c.Key}
 				s := keyed[k]
 				s.Add(n)
 				keyed[k] = s
@@ -141,7 +144,7 @@ func (e *Engine) Ranking(ctx context.Context, q RankingQuery) (Ranking, error) {
 		}
 		for c, n := range keyed {
 			p, _ := d.Parts(n)
-			shares[c.area] = append(shares[c.area], Share{Key: c.key, Value: valueOf(p)})
+			shares[c.Area] = append(shares[c.Area], Share{Key: c.Key, Value: valueOf(p)})
 		}
 	}
 	out := Ranking{KPI: d.ID, Parent: parent.Code, ParentName: parent.Name, Level: level, From: q.Range.From, To: q.Range.To,
@@ -208,7 +211,7 @@ func (e *Engine) ancestorAt(code, level string) string {
 // (all units when nil), with the open balances at r's end when d needs
 // them. Figures filed above the level count for no unit of it.
 func (e *Engine) unitCounts(ctx context.Context, d aggregate.Definition, codes []string, r Range, level string) (map[string]aggregate.Counts, error) {
-	return e.rolledUp(ctx, sourcesOf(d), d.AtEnd, codes, r, "level "+level, func(code string) []string {
+	return e.rolledUp(ctx, d.Sources, d.AtEnd, codes, r, "level "+level, func(code string) []string {
 		if t := e.ancestorAt(code, level); t != "" {
 			return []string{t}
 		}
@@ -222,7 +225,7 @@ func (e *Engine) unitCounts(ctx context.Context, d aggregate.Definition, codes [
 // always mean the same function). Over a closed range the answer comes from
 // the cache while the rollups it read are unchanged; it is shared, and must
 // not be modified.
-func (e *Engine) rolledUp(ctx context.Context, sources []source, balance bool, codes []string, r Range, mapping string, to func(code string) []string) (map[string]aggregate.Counts, error) {
+func (e *Engine) rolledUp(ctx context.Context, sources []aggregate.Source, balance bool, codes []string, r Range, mapping string, to func(code string) []string) (map[string]aggregate.Counts, error) {
 	compute := func() (map[string]aggregate.Counts, error) {
 		filed, err := e.sumFiled(ctx, sources, balance, codes, r)
 		if err != nil {
@@ -241,9 +244,11 @@ func (e *Engine) rolledUp(ctx context.Context, sources []source, balance bool, c
 	if !e.closed(r) {
 		return compute()
 	}
-	reads := e.reads(sources, ask{codes: codes, r: r, byArea: true})
+	a := e.ask(codes, r, none)
+	a.ByArea = true
+	reads := e.rollups.Reads(a, sources...)
 	if balance {
-		reads = append(reads, e.bal.Reads(e.judgedAt(r.To))...)
+		reads = append(reads, e.rollups.BalanceReads(e.judgedAt(r.To))...)
 	}
 	v, err := e.remember(ctx, questionKey("units:"+mapping, sources, balance, codes, r, none), reads, func() (any, int, error) {
 		out, err := compute()
@@ -257,11 +262,13 @@ func (e *Engine) rolledUp(ctx context.Context, sources []source, balance bool, c
 
 // sumFiled sums the sources over r per unit as filed, with the open
 // balances at r's end when balance is set, reading both at once.
-func (e *Engine) sumFiled(ctx context.Context, sources []source, balance bool, codes []string, r Range) (map[string]aggregate.Counts, error) {
-	var cells map[cell]aggregate.Counts
-	var b map[string]aggregate.Balance
+func (e *Engine) sumFiled(ctx context.Context, sources []aggregate.Source, balance bool, codes []string, r Range) (map[string]aggregate.Counts, error) {
+	var cells map[rollup.Cell]aggregate.Counts
+	var b map[string]rollup.Balance
 	asks := []func() error{func() (err error) {
-		cells, err = e.sum(ctx, sources, ask{codes: codes, r: r, byArea: true}, nil)
+		a := e.ask(codes, r, none)
+		a.ByArea = true
+		cells, err = e.sum(ctx, sources, a, nil)
 		return err
 	}}
 	if balance {
@@ -275,9 +282,9 @@ func (e *Engine) sumFiled(ctx context.Context, sources []source, balance bool, c
 	}
 	filed := map[string]aggregate.Counts{}
 	for c, n := range cells {
-		t := filed[c.area]
+		t := filed[c.Area]
 		t.Add(n)
-		filed[c.area] = t
+		filed[c.Area] = t
 	}
 	for area, v := range b {
 		t := filed[area]

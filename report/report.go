@@ -5,9 +5,13 @@
 // periods.
 //
 // Ratios are always the summed numerator over the summed denominator of
-// the units and steps asked for, never an average of ratios. Every query
-// binds its values on the client and names only allow-listed tables,
-// columns and dimensions; each runs under an execution time limit.
+// the units and steps asked for, never an average of ratios. The figures
+// are read through the rollup reader the live figures use too
+// (rollup: the sources each indicator names in the catalog, over
+// a scope, range, step and breakdown), and turned into figures as the live
+// ones are (aggregate.CountsOf). Every query binds its values on the
+// client and names only allow-listed tables, columns and dimensions; each
+// runs under an execution time limit.
 //
 // Answers over closed ranges are kept in memory with the version of the
 // rollup parts they were read from, and served again only while that
@@ -33,6 +37,7 @@ import (
 	"github.com/openioc/ioc/aggregate"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/rollup"
 )
 
 // Config tunes an Engine. Zero fields take the defaults.
@@ -57,7 +62,7 @@ type Engine struct {
 	h       *geo.Hierarchy
 	loc     *time.Location
 	timeout time.Duration
-	bal     aggregate.Balances
+	rollups *rollup.Reader
 	lock    Locker
 	logger  *slog.Logger
 	now     func() time.Time
@@ -98,12 +103,12 @@ func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, lock Locker, logger
 	if err != nil {
 		return nil, fmt.Errorf("load time zone %s: %w", store.TimeZone(), err)
 	}
-	bal, err := aggregate.NewBalances(store)
+	rollups, err := rollup.NewReader(store)
 	if err != nil {
 		return nil, err
 	}
 	e := &Engine{conn: store.Conn(), db: store.Database(), h: h, loc: loc, timeout: cfg.QueryTimeout,
-		bal: bal, lock: lock, logger: logger, now: time.Now}
+		rollups: rollups, lock: lock, logger: logger, now: time.Now}
 	switch {
 	case cfg.CacheBytes == 0:
 		e.cache = newAnswerCache(defaultCacheBytes)
@@ -168,7 +173,7 @@ func checkBy(d aggregate.Definition, by string) error {
 // range not yet over, at the start of the current hour (a dossier's turn
 // to late is stamped ahead, at its deadline, so the future must be cut off).
 func (e *Engine) judgedAt(end time.Time) time.Time {
-	if now := floor(e.now(), Hour, e.loc); now.Before(end) {
+	if now := rollup.Floor(e.now(), Hour, e.loc); now.Before(end) {
 		return now
 	}
 	return end

@@ -13,10 +13,11 @@ import (
 
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/ingest"
+	"github.com/openioc/ioc/ingest/ingesttest"
 	"github.com/openioc/ioc/internal/chstore"
-	"github.com/openioc/ioc/internal/ingesttest"
 	"github.com/openioc/ioc/internal/lease"
 	"github.com/openioc/ioc/internal/testenv"
+	"github.com/openioc/ioc/rollup"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -237,7 +238,7 @@ func TestSeriesAndRankingsAreSumsOfTheirParts(t *testing.T) {
 	if num != 3 || den != 5 {
 		t.Errorf("sum of daily parts: got %v/%v, want 3/5 as the month has", num, den)
 	}
-	weeks, err := f.e.Series(ctx, SeriesQuery{KPI: "dossiers_received", Area: "79", Range: Range{floor(october().From, Week, hcm), october().To}, Step: Week})
+	weeks, err := f.e.Series(ctx, SeriesQuery{KPI: "dossiers_received", Area: "79", Range: Range{rollup.Floor(october().From, Week, hcm), october().To}, Step: Week})
 	if err != nil {
 		t.Fatal(err)
 	}

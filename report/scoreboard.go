@@ -97,10 +97,10 @@ func (e *Engine) Scoreboard(ctx context.Context, area string, p Period) (Scorebo
 		codes = e.h.Subtree(u.Parent)
 	}
 	defs := scored()
-	var sources []source
+	var sources []aggregate.Source
 	balance := false
 	for _, d := range defs {
-		for _, s := range sourcesOf(d) {
+		for _, s := range d.Sources {
 			if !slices.Contains(sources, s) {
 				sources = append(sources, s)
 			}

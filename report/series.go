@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/openioc/ioc/aggregate"
+	"github.com/openioc/ioc/rollup"
 )
 
 // SeriesQuery asks for an indicator of a unit step by step.
@@ -82,16 +83,18 @@ func (e *Engine) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 			return Series{}, err
 		}
 	}
-	var shares map[cell]aggregate.Counts
+	var shares map[rollup.Cell]aggregate.Counts
 	if q.By != "" {
-		if shares, err = e.sum(ctx, sourcesOf(d), ask{codes: codes, r: q.Range, step: q.Step, by: q.By}, nil); err != nil {
+		a := e.ask(codes, q.Range, q.Step)
+		a.By = q.By
+		if shares, err = e.sum(ctx, d.Sources, a, nil); err != nil {
 			return Series{}, err
 		}
 	}
 	byStep := map[int64][]Share{}
 	for c, n := range shares {
 		p, _ := d.Parts(n)
-		byStep[c.t] = append(byStep[c.t], Share{Key: c.key, Value: valueOf(p)})
+		byStep[c.T] = append(byStep[c.T], Share{Key: c.Key, Value: valueOf(p)})
 	}
 	out.Points = []Point{}
 	for _, t := range steps(q.Range, q.Step) {
@@ -121,13 +124,13 @@ func (e *Engine) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 // the answer comes from the cache while the rollups it read are unchanged;
 // it is shared, and must not be modified.
 func (e *Engine) stepCounts(ctx context.Context, d aggregate.Definition, codes []string, r Range, s Step) (map[int64]aggregate.Counts, error) {
-	sources := sourcesOf(d)
+	sources := d.Sources
 	if !e.closed(r) {
 		return e.sumSteps(ctx, sources, d.AtEnd, codes, r, s)
 	}
-	reads := e.reads(sources, ask{codes: codes, r: r, step: s})
+	reads := e.rollups.Reads(e.ask(codes, r, s), sources...)
 	if d.AtEnd {
-		reads = append(reads, e.bal.Reads(r.From)...)
+		reads = append(reads, e.rollups.BalanceReads(r.From)...)
 	}
 	v, err := e.remember(ctx, questionKey("steps", sources, d.AtEnd, codes, r, s), reads, func() (any, int, error) {
 		out, err := e.sumSteps(ctx, sources, d.AtEnd, codes, r, s)
@@ -141,15 +144,15 @@ func (e *Engine) stepCounts(ctx context.Context, d aggregate.Definition, codes [
 
 // sumSteps reads what stepCounts answers: the sums and, when balance is
 // set, the balances at r's start, at once.
-func (e *Engine) sumSteps(ctx context.Context, sources []source, balance bool, codes []string, r Range, s Step) (map[int64]aggregate.Counts, error) {
-	var deltas map[cell][2]int64
+func (e *Engine) sumSteps(ctx context.Context, sources []aggregate.Source, balance bool, codes []string, r Range, s Step) (map[int64]aggregate.Counts, error) {
+	var deltas map[rollup.Cell][2]int64
 	if balance {
-		deltas = map[cell][2]int64{}
+		deltas = map[rollup.Cell][2]int64{}
 	}
-	var cells map[cell]aggregate.Counts
-	var start map[string]aggregate.Balance
+	var cells map[rollup.Cell]aggregate.Counts
+	var start map[string]rollup.Balance
 	asks := []func() error{func() (err error) {
-		cells, err = e.sum(ctx, sources, ask{codes: codes, r: r, step: s}, deltas)
+		cells, err = e.sum(ctx, sources, e.ask(codes, r, s), deltas)
 		return err
 	}}
 	if balance {
@@ -163,14 +166,14 @@ func (e *Engine) sumSteps(ctx context.Context, sources []source, balance bool, c
 	}
 	out := make(map[int64]aggregate.Counts, len(cells))
 	for c, n := range cells {
-		out[c.t] = n
+		out[c.T] = n
 	}
 	if deltas == nil {
 		return out, nil
 	}
 	// A step not yet over is judged as of now; so are later ones.
 	now := e.judgedAt(r.To)
-	var current aggregate.Balance
+	var current rollup.Balance
 	if now.Before(r.To) {
 		b, err := e.balances(ctx, codes, now, false)
 		if err != nil {
@@ -180,10 +183,10 @@ func (e *Engine) sumSteps(ctx context.Context, sources []source, balance bool, c
 	}
 	open, late := start[""].Open, start[""].Late
 	for _, t := range steps(r, s) {
-		dt := deltas[cell{t: t.Unix()}]
+		dt := deltas[rollup.Cell{T: t.Unix()}]
 		open, late = open+dt[0], late+dt[1]
 		o, l := open, late
-		if next(t, s).After(now) {
+		if rollup.Next(t, s).After(now) {
 			o, l = current.Open, current.Late
 		}
 		n := out[t.Unix()]
@@ -203,7 +206,7 @@ func prev(t time.Time, s Step, loc *time.Location) time.Time {
 	case Month:
 		return t.AddDate(0, -1, 0)
 	}
-	return floor(t.AddDate(0, 0, -1), Day, loc)
+	return rollup.Floor(t.AddDate(0, 0, -1), Day, loc)
 }
 
 // yearAgo is the start of the same step a year earlier: 52 weeks for
@@ -212,5 +215,5 @@ func yearAgo(t time.Time, s Step, loc *time.Location) time.Time {
 	if s == Week {
 		return t.AddDate(0, 0, -7*52)
 	}
-	return floor(t.AddDate(-1, 0, 0), s, loc)
+	return rollup.Floor(t.AddDate(-1, 0, 0), s, loc)
 }

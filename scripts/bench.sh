@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make bench, in four parts, each on servers of its own (scripts/bench.sh
-# live, which make bench-live runs, does part 4 alone):
+# make bench, in five parts, each on servers of its own (scripts/bench.sh
+# live, which make bench-live runs, does part 4 alone; scripts/bench.sh
+# wall, which make bench-wall runs, part 5):
 #  1. ingest: five ways of storing the same records (clickhouse-client
 #     JSONEachRow, a plain clickhouse-go insert, the project's writer, HTTP
 #     ingest of a running node, `iocd import`) for dossier events, camera
@@ -23,20 +24,32 @@
 #     deliveries per CPU-second of each server, latency, memory per
 #     connection, messages lost or duplicated (cmd/iocbench live);
 #     BENCH_LIVE_PORTS (e.g. 47000-47999) keeps its servers' ports in a
-#     range, on a machine shared with other servers.
+#     range, on a machine shared with other servers;
+#  5. the control-room wall: a real iocd with the simulator feeding province
+#     79 at BENCH_WALL_RATE events a second (default 200, ten times make
+#     run's) and the default wall provisioned, BENCH_WALL_SCREENS kiosk pages
+#     (default 6, screens s1…s6 of wall-79), each in a headless Chromium
+#     process of its own at 1920×1080, measured for BENCH_WALL_DURATION
+#     (default 10m) after iocd wrote BENCH_WALL_HISTORY_DAYS of history
+#     (default 7, to keep the run short): update-to-paint latency from the
+#     bus publication to the rendered frame, the pages' JS heap and DOM
+#     nodes after forced collections at the start, every minute and at the
+#     end, CPU per screen (each browser's process tree) and iocd's, and the
+#     rotations and takeovers the screens went through (cmd/iocbench wall).
+#     Chromium is heavy on two cores: run it on a quiet machine.
 # Every part prints the machine it ran on; the ratios, measured in the same
 # run, are the figures to compare. A part that fails or misses a target
 # does not stop the next; the script then exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 only=${1:-}
-if [ -n "$only" ] && [ "$only" != live ]; then
-  echo "usage: $0 [live]" >&2
+if [ -n "$only" ] && [ "$only" != live ] && [ "$only" != wall ]; then
+  echo "usage: $0 [live|wall]" >&2
   exit 2
 fi
 dir=$(mktemp -d -t ioc-bench-XXXXXX)
 bench_dir=${BENCH_DIR:-${VAR:-var}/bench}
-trap '"$dir/iocdev" down --dir "$dir/live" >/dev/null 2>&1 || true; "$dir/iocdev" down --dir "$bench_dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+trap '"$dir/iocdev" down --dir "$dir/live" >/dev/null 2>&1 || true; "$dir/iocdev" down --dir "$dir/wall" >/dev/null 2>&1 || true; "$dir/iocdev" down --dir "$bench_dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 status=0
 echo "==> Building iocd, iocbench and iocdev"
 go build -o "$dir/iocdev" ./cmd/iocdev
@@ -79,6 +92,7 @@ echo
 "$dir/iocdev" down --dir "$bench_dir" >/dev/null 2>&1 || true
 fi
 
+if [ -z "$only" ] || [ "$only" = live ]; then
 echo
 clients=${BENCH_LIVE_CLIENTS:-10000}
 echo "==> 4. Live websocket hub: iocd against a centrifuge server, $clients clients each"
@@ -102,4 +116,17 @@ eval "$("$dir/iocdev" up --dir "$dir/live" --prefix IOC_LIVE_ "${up[@]}")"
 echo
 "$dir/iocbench" live -iocd "$dir/iocd" -clickhouse "$IOC_LIVE_CLICKHOUSE_ADDR" -redis "$IOC_LIVE_REDIS_ADDR" -dir "$dir/live-run" "${ports[@]}" \
   -clients "$clients" -rate "${BENCH_LIVE_RATE:-10}" -duration "${BENCH_LIVE_DURATION:-30s}" -rounds "${BENCH_LIVE_ROUNDS:-1}" || status=1
+"$dir/iocdev" down --dir "$dir/live" >/dev/null 2>&1 || true
+fi
+
+if [ -z "$only" ] || [ "$only" = wall ]; then
+echo
+screens=${BENCH_WALL_SCREENS:-6}
+echo "==> 5. Control-room wall: $screens screens in Chromium, simulator at ${BENCH_WALL_RATE:-200} events/s (demo pace), ${BENCH_WALL_DURATION:-10m}"
+eval "$("$dir/iocdev" up --dir "$dir/wall" --prefix IOC_WALL_)"
+echo
+"$dir/iocbench" wall -iocd "$dir/iocd" -clickhouse "$IOC_WALL_CLICKHOUSE_ADDR" -redis "$IOC_WALL_REDIS_ADDR" -dir "$dir/wall-run" \
+  -screens "$screens" -rate "${BENCH_WALL_RATE:-200}" -duration "${BENCH_WALL_DURATION:-10m}" -history-days "${BENCH_WALL_HISTORY_DAYS:-7}" || status=1
+"$dir/iocdev" down --dir "$dir/wall" >/dev/null 2>&1 || true
+fi
 exit $status

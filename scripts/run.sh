@@ -14,7 +14,7 @@ secret() { [ -s "$1" ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr
 export IOC_ADMIN_TOKEN=$(secret "$VAR/admin-token")
 export IOC_JWT_SECRET=$(secret "$VAR/jwt-secret")
 export IOC_CLICKHOUSE_ADDR IOC_REDIS_ADDR IOC_MQTT_URL IOC_HTTP_ADDR="$HTTP_ADDR"
-export IOC_SIMULATE=${SIMULATE:-20} IOC_SIMULATE_AREA=${AREA:-79}
+export IOC_SIMULATE=${SIMULATE:-20} IOC_SIMULATE_PACE=${PACE:-field} IOC_SIMULATE_AREA=${AREA:-79}
 # Hierarchies installed with "bin/iocd import-units" live here.
 export IOC_GEO_DIR=${IOC_GEO_DIR:-$VAR/geo}
 
@@ -42,20 +42,39 @@ done
 curl -fsS "$url/readyz" >/dev/null || { echo "iocd did not become ready; see $VAR/log/iocd.log" >&2; exit 1; }
 
 viewer=$(bin/iocd token --role viewer --area "${AREA:-79}" --ttl 720h)
-# The default wall's first screen, as a wall PC opens it: a kiosk token
-# behind a short link, made once and kept under $VAR while it still opens.
-kiosk=$(cat "$VAR/kiosk-url" 2>/dev/null || true)
+# The duty desk's screen of the default walls (desk-79: whole dashboards on
+# one screen; the 3×2 wall-79 spreads them over screens s1…s6), as a wall
+# PC opens it: a kiosk token behind a short link, made once and kept under
+# $VAR while it still opens. A database provisioned before the desk screen
+# existed gets screen s1's.
+kiosk=$(cat "$VAR/kiosk-desk-url" 2>/dev/null || true)
 if [ -z "$kiosk" ] || [ "$(curl -s -o /dev/null -w '%{http_code}' "$kiosk")" != 302 ]; then
-  kiosk=$(curl -fsS -X POST -H "Authorization: Bearer $IOC_ADMIN_TOKEN" -H 'Content-Type: application/json' \
-    -d '{"subject":"make run"}' "$url/api/v1/screens/s1/tokens" | sed -n 's/.*"url":"\([^"]*\)".*/\1/p')
-  echo "$kiosk" >"$VAR/kiosk-url"
+  kiosk=""
+  for screen in desk s1; do
+    kiosk=$(curl -fsS -X POST -H "Authorization: Bearer $IOC_ADMIN_TOKEN" -H 'Content-Type: application/json' \
+      -d '{"subject":"make run"}' "$url/api/v1/screens/$screen/tokens" 2>/dev/null | sed -n 's/.*"url":"\([^"]*\)".*/\1/p') || true
+    [ -n "$kiosk" ] && break
+  done
+  echo "$kiosk" >"$VAR/kiosk-desk-url"
 fi
 cat <<MSG
 
-iocd is running with the simulator feeding province ${AREA:-79} (${SIMULATE:-20} events/s).
+$(if [ "$IOC_SIMULATE_PACE" = demo ]; then
+  echo "iocd is running with the simulator feeding province ${AREA:-79} at demo pace (${SIMULATE:-20} events/s, lifecycles in minutes)."
+else
+  echo "iocd is running with the simulator carrying province ${AREA:-79}'s history on at field pace"
+  echo "(the history's daily volume, which SIMULATE scales; lifecycles over days and weeks; PACE=demo for many times more)."
+fi)
 
   Open:         $url/?access_token=$viewer&area=${AREA:-79}
-  Wall screen:  $kiosk  (kiosk link of screen s1 of the default wall; open it full-screen on a wall PC)
+  Wall screen:  $kiosk  (kiosk link of the duty desk's screen: open it full-screen, e.g. chromium --kiosk --autoplay-policy=no-user-gesture-required LINK)
+MSG
+# Its QR code, for a wall PC or a tablet to scan, in the column of the
+# values; on a terminal only, so that a log of make run stays text.
+if [ -t 1 ] && [ -n "$kiosk" ]; then
+  bin/iocd token qr "$kiosk" | sed 's/^/                /' || true
+fi
+cat <<MSG
   Admin token:  $IOC_ADMIN_TOKEN
   Try:          curl -H "Authorization: Bearer \$(cat $VAR/admin-token)" $url/api/v1/areas/${AREA:-79}/kpis
   GIS:          $url/api/v1/layers (GeoJSON, vector tiles, TileJSON); OGC API - Features at $url/ogc

@@ -3,6 +3,8 @@
 # runs every test with -race against them, and stops them. It says which
 # phase it is in, and while a long one runs it says so once a minute; it
 # ends with go test's lines per package and exits non-zero if any failed.
+# TEST_PKGS (default ./...) and TEST_RUN (go test -run) narrow it, as
+# make screenshots does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,23 +67,29 @@ else
   echo "==> Using the servers of IOC_TEST_*: ClickHouse $IOC_TEST_CLICKHOUSE_ADDR, Redis $IOC_TEST_REDIS_ADDR, Mosquitto $IOC_TEST_MQTT_URL"
 fi
 
-echo "==> go vet ./..."
-background "vetting" go vet ./...
+pkgs=${TEST_PKGS:-./...}
+run=()
+if [ -n "${TEST_RUN:-}" ]; then
+  run=(-run "$TEST_RUN")
+fi
+
+echo "==> go vet $pkgs"
+background "vetting" go vet $pkgs
 
 # Compiling every package and test binary with the race detector is the
 # slow part of a first run; doing it apart lets the screen say so, and the
 # tests then start from Go's build cache.
 echo "==> Compiling the tests with -race (several minutes on a first run; later runs reuse Go's build cache)"
 compiled=$SECONDS
-if background "compiling" bash -c 'go test -race -count=1 -run "^$" ./... >"$1" 2>&1' bash "$work/compile.log"; then
+if background "compiling" bash -c 'go test -race -count=1 -run "^$" $2 >"$1" 2>&1' bash "$work/compile.log" "$pkgs"; then
   echo "    compiled in $(elapsed "$compiled")"
 else
   echo "    some packages do not compile; their errors come with the test results below"
 fi
 
-echo "==> Running the tests (go test -race ./..., at most 20 minutes)"
+echo "==> Running the tests (go test -race ${run[*]} $pkgs, at most 40 minutes a package)"
 status=0
-background "tests running" bash -c 'set -o pipefail; go test -race -count=1 -timeout 20m ./... 2>&1 | tee "$1"' bash "$work/test.log" || status=$?
+background "tests running" bash -c 'set -o pipefail; log=$1; shift; go test -race -count=1 -timeout 40m "$@" 2>&1 | tee "$log"' bash "$work/test.log" "${run[@]}" $pkgs || status=$?
 
 # Stop the servers now, so that go test's lines per package end the output.
 stop_services

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/openioc/ioc/severity"
+
 	"github.com/openioc/ioc/geo"
 )
 
@@ -56,11 +58,6 @@ type Takeover struct {
 	Queue []json.RawMessage `json:"queue"`
 }
 
-// Severities in increasing order.
-var severities = []string{"info", "warning", "critical"}
-
-func severityRank(s string) int { return slices.Index(severities, s) }
-
 const (
 	// defaultTimeout is how long an alarm holds a screen when the wall's
 	// takeover names no timeout_seconds.
@@ -109,7 +106,7 @@ func (tk *takeover) offer(a alarm, timeout time.Duration, now time.Time) bool {
 	if _, done := tk.done[a.ID]; done || tk.holds(a.ID) {
 		return false
 	}
-	tk.queue = append(tk.queue, &queued{alarm: a, rank: severityRank(a.Severity), left: timeout})
+	tk.queue = append(tk.queue, &queued{alarm: a, rank: severity.Rank(a.Severity), left: timeout})
 	tk.promote(now)
 	return true
 }
@@ -350,11 +347,11 @@ func (g *group) qualifies(a alarm) bool {
 	if t == nil || a.State != "open" || a.ID == "" {
 		return false
 	}
-	min := severityRank(t.MinSeverity)
+	min := severity.Rank(t.MinSeverity)
 	if min < 0 {
-		min = severityRank("critical")
+		min = severity.Rank(severity.Critical)
 	}
-	return severityRank(a.Severity) >= min
+	return severity.Rank(a.Severity) >= min
 }
 
 // covers says whether unit code lies in m's areas: a screen shows only the
@@ -571,7 +568,7 @@ func (g *group) restore(states map[string]State, lib *library, h *geo.Hierarchy,
 			if !ok || !g.qualifies(a) || !covers(m, a.AreaCode, h) {
 				continue
 			}
-			q := &queued{alarm: a, rank: severityRank(a.Severity), left: g.timeout()}
+			q := &queued{alarm: a, rank: severity.Rank(a.Severity), left: g.timeout()}
 			if i == 0 {
 				q.left = max(st.Takeover.Until.Sub(now), time.Second)
 			}

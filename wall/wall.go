@@ -31,7 +31,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
@@ -44,21 +43,12 @@ import (
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/lease"
+	"github.com/openioc/ioc/topic"
 )
-
-// Topic is the live topic of a screen's state.
-func Topic(screen string) string { return "screen/" + screen }
 
 // CommandTopic carries operators' commands from the node that took them to
 // the node holding the walls lease. Internal: no screen sees it.
-const CommandTopic = "internal/screens/command"
-
-// seenPrefix starts the internal topics on which pages report themselves;
-// the bus keeps the latest report of each screen.
-const seenPrefix = "internal/screens/seen/"
-
-// SeenTopic is the internal topic of a screen's reports.
-func SeenTopic(screen string) string { return seenPrefix + screen }
+const CommandTopic = string(topic.ScreenCommand)
 
 // Config tunes Walls. Zero fields take the defaults.
 type Config struct {
@@ -197,7 +187,7 @@ func (w *Walls) Observe(m bus.Message) {
 	}
 	var ev event
 	switch {
-	case strings.HasPrefix(m.Topic, "alarms/"):
+	case topic.KindOf(m.Topic) == topic.Alarms:
 		ev.alarms = m.Payload
 	case m.Topic == CommandTopic:
 		var c Command
@@ -255,7 +245,11 @@ func (w *Walls) Run(ctx context.Context) error {
 	won := make(chan *lease.Lease)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Go(func() { w.campaign(ctx, won) })
+	wg.Go(func() {
+		lease.Campaign(ctx, w.leases, w.cfg.Lease, won, func(err error) {
+			w.logger.Warn("cannot take part in electing the node that runs the walls; retrying", "err", err)
+		})
+	})
 
 	var t *term
 	end := func() {
@@ -375,43 +369,6 @@ func (w *Walls) Run(ctx context.Context) error {
 	}
 }
 
-// campaign acquires the lease whenever it is free and hands it to Run,
-// then waits until it is lost, until ctx ends.
-func (w *Walls) campaign(ctx context.Context, won chan<- *lease.Lease) {
-	const minWait, maxWait = 100 * time.Millisecond, time.Second
-	wait := minWait
-	for {
-		l, err := w.leases.Acquire(ctx, w.cfg.Lease)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if wait == minWait {
-				w.logger.Warn("cannot take part in electing the node that runs the walls; retrying", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(wait/2 + rand.N(wait/2+1)):
-			}
-			wait = min(2*wait, maxWait)
-			continue
-		}
-		wait = minWait
-		select {
-		case won <- l:
-		case <-ctx.Done():
-			l.Release()
-			return
-		}
-		select {
-		case <-l.Lost():
-		case <-ctx.Done():
-			return // Run releases it
-		}
-	}
-}
-
 // Load reads the documents now; while leading, every group takes the new
 // reading. Run calls it at start and every Reload; a node calls it before
 // serving, so that screen topics can be checked from the first
@@ -471,7 +428,7 @@ func (w *Walls) takeOver(t *term) error {
 	var screens, areas []string
 	for _, l := range w.layouts {
 		for _, m := range l.members {
-			screens = append(screens, Topic(m.id))
+			screens = append(screens, topic.Screen.Of(m.id).String())
 		}
 		if l.takeover != nil {
 			areas = append(areas, l.areas...)
@@ -491,7 +448,7 @@ func (w *Walls) takeOver(t *term) error {
 	}
 	alarmTopics := make([]string, 0, len(areas))
 	for _, a := range areas {
-		alarmTopics = append(alarmTopics, "alarms/"+a)
+		alarmTopics = append(alarmTopics, topic.Alarms.Of(a).String())
 	}
 	open, err := w.bus.Latest(t.ctx, alarmTopics)
 	if err != nil {
@@ -664,7 +621,7 @@ func (w *Walls) publish(t *term, force bool) error {
 	sort.Slice(outs, func(i, j int) bool { return outs[i].screen < outs[j].screen })
 	msgs := make([]bus.Message, len(outs))
 	for i, o := range outs {
-		msgs[i] = bus.Message{Topic: Topic(o.screen), Version: v, Payload: o.payload}
+		msgs[i] = bus.Message{Topic: topic.Screen.Of(o.screen).String(), Version: v, Payload: o.payload}
 	}
 	if err := w.bus.Publish(t.ctx, msgs...); err != nil {
 		return fmt.Errorf("publish %d screen states: %w", len(msgs), err)
@@ -845,7 +802,7 @@ func (w *Walls) Seen(ctx context.Context, r Report) error {
 	}
 	// Reports are ordered by the clock of the node that took them; two in
 	// the same millisecond, or from a node whose clock is behind, give way.
-	err = w.bus.Publish(ctx, bus.Message{Topic: SeenTopic(r.Screen), Version: bus.Version(uint64(now.UnixMilli()), 1), Payload: payload})
+	err = w.bus.Publish(ctx, bus.Message{Topic: topic.ScreenSeen.Of(r.Screen).String(), Version: bus.Version(uint64(now.UnixMilli()), 1), Payload: payload})
 	if err != nil && !bus.OnlyStale(err) {
 		return fmt.Errorf("record the report of screen %s: %w", r.Screen, err)
 	}
@@ -882,7 +839,7 @@ func (w *Walls) List(ctx context.Context) ([]Listing, error) {
 	for _, l := range layouts {
 		for _, m := range l.members {
 			out = append(out, Listing{ID: m.id, Title: m.title, Areas: m.areas, Wall: l.wall})
-			topics = append(topics, Topic(m.id), SeenTopic(m.id))
+			topics = append(topics, topic.Screen.Of(m.id).String(), topic.ScreenSeen.Of(m.id).String())
 		}
 	}
 	latest, err := w.bus.Latest(ctx, topics)
@@ -894,12 +851,12 @@ func (w *Walls) List(ctx context.Context) ([]Listing, error) {
 		if s.Areas == nil {
 			s.Areas = []string{}
 		}
-		if m, ok := latest[Topic(s.ID)]; ok && json.Unmarshal(m.Payload, &s.State) == nil {
+		if m, ok := latest[topic.Screen.Of(s.ID).String()]; ok && json.Unmarshal(m.Payload, &s.State) == nil {
 			s.Version = m.Version
 		} else {
 			s.State, s.Version = w.computed(lib, layouts, s.ID), bus.LowestVersion
 		}
-		if m, ok := latest[SeenTopic(s.ID)]; ok {
+		if m, ok := latest[topic.ScreenSeen.Of(s.ID).String()]; ok {
 			var r Report
 			if json.Unmarshal(m.Payload, &r) == nil {
 				at := r.SeenAt

@@ -131,7 +131,7 @@ func (f *fixture) state(screen string) (State, string, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := len(f.msgs) - 1; i >= 0; i-- {
-		if m := f.msgs[i]; m.Topic == Topic(screen) {
+		if m := f.msgs[i]; m.Topic == "screen/"+screen {
 			var s State
 			if err := json.Unmarshal(m.Payload, &s); err != nil {
 				f.t.Fatalf("screen/%s payload: %v", screen, err)

@@ -13,12 +13,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/openioc/ioc/internal/bus"
+	"github.com/openioc/ioc/topic"
 )
 
 // RevokedTopic is the internal bus topic on which a node announces a
 // revocation, so that every node refuses the token at once rather than at
 // its next refresh. Like every "internal/" topic, no screen sees it.
-const RevokedTopic = "internal/auth/revoked"
+const RevokedTopic = string(topic.Revoked)
 
 // Revocation is a revoked token.
 type Revocation struct {
@@ -228,10 +229,12 @@ func (l *Revocations) Load(ctx context.Context) error {
 	return nil
 }
 
-// Run reads the list again every Refresh until ctx ends.
-func (l *Revocations) Run(ctx context.Context) {
+// Run reads the list again every Refresh until ctx ends, then returns nil;
+// a failed read keeps the list in memory in force. Without a store it has
+// nothing to read and returns nil at once.
+func (l *Revocations) Run(ctx context.Context) error {
 	if l.store == nil {
-		return
+		return nil
 	}
 	t := time.NewTicker(l.cfg.Refresh)
 	defer t.Stop()
@@ -239,7 +242,7 @@ func (l *Revocations) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
 		}
 		rctx, cancel := context.WithTimeout(ctx, l.cfg.Refresh)

@@ -6,9 +6,15 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
-	"github.com/openioc/ioc/internal/chstore"
 )
+
+// Database is the migrated ClickHouse database the stores below keep their
+// tables in: internal/chstore's Store, which the caller opens and migrates,
+// so that auth depends on the driver alone and not on the storage layer.
+type Database interface {
+	Conn() driver.Conn
+	Database() string
+}
 
 // ClickHouseRevocations keeps revocations in the token_revocations table.
 type ClickHouseRevocations struct {
@@ -17,7 +23,7 @@ type ClickHouseRevocations struct {
 }
 
 // NewClickHouseRevocations returns the store over a migrated database.
-func NewClickHouseRevocations(store *chstore.Store) *ClickHouseRevocations {
+func NewClickHouseRevocations(store Database) *ClickHouseRevocations {
 	return &ClickHouseRevocations{conn: store.Conn(), db: store.Database()}
 }
 
@@ -76,7 +82,7 @@ type ClickHouseKioskLinks struct {
 }
 
 // NewClickHouseKioskLinks returns the store over a migrated database.
-func NewClickHouseKioskLinks(store *chstore.Store) *ClickHouseKioskLinks {
+func NewClickHouseKioskLinks(store Database) *ClickHouseKioskLinks {
 	return &ClickHouseKioskLinks{conn: store.Conn(), db: store.Database()}
 }
 

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/openioc/ioc/internal/bus"
+	"github.com/openioc/ioc/internal/testenv"
 )
 
 // memStore is a revocation store shared by "nodes" in a test.
@@ -125,6 +126,41 @@ func TestRevocations(t *testing.T) {
 	}
 	if _, ok := c.Revoked("other"); ok {
 		t.Error("a revocation that was not stored is in force on one node only")
+	}
+}
+
+// TestRevocationsRunReadsTheStoreUntilStopped: Run takes in what another
+// node stored, keeps the list in force while the store fails, and returns
+// nil once its context ends (at once without a store).
+func TestRevocationsRunReadsTheStoreUntilStopped(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := NewRevocations(RevocationsConfig{}, nil, nil, quiet).Run(context.Background()); err != nil {
+		t.Errorf("Run without a store: got %v, want nil at once", err)
+	}
+	store := &memStore{}
+	l := NewRevocations(RevocationsConfig{Refresh: 5 * time.Millisecond}, store, nil, quiet)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	_ = store.AddRevocation(ctx, Revocation{ID: "r1", Reason: "lost", RevokedAt: time.Now()})
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		_, ok := l.Revoked("r1")
+		return ok, "Run has not read the revocation another node stored"
+	})
+	store.mu.Lock()
+	store.fail = errors.New("clickhouse down")
+	store.mu.Unlock()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run stopped with %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10s of its context ending")
+	}
+	if _, ok := l.Revoked("r1"); !ok {
+		t.Error("a failing store dropped the list in force")
 	}
 }
 

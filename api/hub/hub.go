@@ -28,7 +28,7 @@
 // missed, exactly once, from the entry's recent messages or the bus's
 // history, or a snapshot marked as a gap when the history does not reach
 // back. After a gap in the bus (Resync) the hub reads every entry again
-// from the bus.
+// from the bus, and asks for those the bus lost (Republisher).
 //
 // Slow clients: a connection holds at most one pending message per state
 // topic (latest value wins) and MaxQueue stream messages; past that it is
@@ -176,6 +176,14 @@ type Topics interface {
 // so did not find it to close) is not missed; a *CloseError ends it.
 type Admitter interface {
 	Admit(p auth.Principal) *CloseError
+}
+
+// Republisher is what Topics may also implement: Republish asks whoever
+// publishes topics to send them again, when a resync found them missing
+// from the bus (Redis came back empty), rather than wait until they are
+// next published.
+type Republisher interface {
+	Republish(ctx context.Context, topics []string) error
 }
 
 // Conn is the part of a websocket connection the hub uses. A Conn that
@@ -441,13 +449,17 @@ func (h *Hub) resyncOnce() {
 		latest, err := h.topics.Latest(ctx, names)
 		cancel()
 		if err == nil {
+			var missing []string
 			for _, e := range state {
 				if m, ok := latest[e.name]; ok {
 					e.mu.Lock()
 					e.deliverState(h, newFrame(m))
 					e.mu.Unlock()
+				} else {
+					missing = append(missing, e.name)
 				}
 			}
+			h.askAgain(missing)
 			return
 		}
 		h.logger.Warn("read latest messages after a gap in the bus; retrying", "topics", len(names), "retry_in", wait, "err", err)
@@ -455,6 +467,22 @@ func (h *Hub) resyncOnce() {
 			return
 		}
 		wait = min(2*wait, h.cfg.RetryMax)
+	}
+}
+
+// askAgain asks for topics the bus lost, if Topics can: what is published
+// after the read above reaches the hub through its subscription. A failed
+// request is only logged: the publisher sends every topic again anyway
+// when it takes over, only later.
+func (h *Hub) askAgain(names []string) {
+	r, ok := h.topics.(Republisher)
+	if !ok || len(names) == 0 {
+		return
+	}
+	ctx, cancel := h.callContext()
+	defer cancel()
+	if err := r.Republish(ctx, names); err != nil {
+		h.logger.Warn("ask for topics the bus lost again", "topics", len(names), "err", err)
 	}
 }
 

@@ -195,6 +195,14 @@ type topics struct {
 	historyCalls int
 	currentCalls int
 	currentOrder []string // topics computed, in order
+	republish    []string // topics asked for again, in order
+}
+
+func (t *topics) Republish(_ context.Context, names []string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.republish = append(t.republish, names...)
+	return nil
 }
 
 const epoch0 = "e0e0e0e0e0e0e0e0"

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -235,6 +236,14 @@ func TestResyncReadsEveryTopicAgain(t *testing.T) {
 	}
 	if l, _ := tp.calls(); l != before+2 {
 		t.Errorf("store read %d times by the resync, want 2 (one failure, then every topic at once)", l-before)
+	}
+	// The bus lost kpi/1 and kpi/3 (Redis came back empty but for kpi/2):
+	// the hub asks for them again rather than wait for their next change.
+	tp.mu.Lock()
+	asked := slices.Sorted(slices.Values(tp.republish))
+	tp.mu.Unlock()
+	if want := []string{"kpi/1", "kpi/3"}; !slices.Equal(asked, want) {
+		t.Errorf("asked for %v again after the gap, want %v (the state topics the bus did not have)", asked, want)
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 	"github.com/openioc/ioc/dossier"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/ingest"
-	"github.com/openioc/ioc/internal/simulator"
+	"github.com/openioc/ioc/simulator"
 )
 
 // generatorVersion names the data shape: a change to the generator that

@@ -111,15 +111,21 @@ func liveFlags(o *liveOptions, f *flag.FlagSet) {
 }
 
 func runLive(ctx context.Context, args []string) error {
-	var o liveOptions
-	f := flag.NewFlagSet("iocbench live", flag.ContinueOnError)
-	liveFlags(&o, f)
+	return runBench(ctx, "iocbench live", args, liveFlags, liveBenchmark)
+}
+
+// runBench parses a benchmark's flags into its options and runs it until
+// it ends or SIGINT or SIGTERM stops it.
+func runBench[O, R any](ctx context.Context, name string, args []string, flags func(*O, *flag.FlagSet), bench func(context.Context, O) (R, error)) error {
+	var o O
+	f := flag.NewFlagSet(name, flag.ContinueOnError)
+	flags(&o, f)
 	if err := f.Parse(args); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	_, err := liveBenchmark(ctx, o)
+	_, err := bench(ctx, o)
 	return err
 }
 
@@ -211,30 +217,11 @@ func liveBenchmark(ctx context.Context, o liveOptions) ([]sideResult, error) {
 		if o.iocd, err = buildIOCD(ctx, o.iocd, o.dir); err != nil {
 			return nil, err
 		}
-		if o.chAddr == "" {
-			port, err := ports.next()
-			if err != nil {
-				return nil, err
-			}
-			ch, err := devservices.StartClickHouse(ctx, devservices.Options{Dir: filepath.Join(o.dir, "clickhouse"), Port: port})
-			if err != nil {
-				return nil, err
-			}
-			defer ch.Stop()
-			o.chAddr = ch.Addr
-		}
 	}
-	if o.redisAddr == "" {
-		port, err := ports.next()
-		if err != nil {
-			return nil, err
-		}
-		rd, err := devservices.StartRedis(ctx, devservices.Options{Dir: filepath.Join(o.dir, "redis"), Port: port})
-		if err != nil {
-			return nil, err
-		}
-		defer rd.Stop()
-		o.redisAddr = rd.Addr
+	stop, err := startServers(ctx, o.dir, ports, slices.Contains(sides, "iocd"), &o.chAddr, &o.redisAddr)
+	defer stop()
+	if err != nil {
+		return nil, err
 	}
 	if o.peer == nil {
 		exe, err := os.Executable()
@@ -687,6 +674,44 @@ func parsePortRange(s string) (*portRange, error) {
 		return nil, fmt.Errorf("-ports %q: want a range such as 47000-47999", s)
 	}
 	return &portRange{lo: lo, hi: hi, at: lo}, nil
+}
+
+// startServers starts, under dir, the servers a run needs and was not
+// given: ClickHouse (with clickhouse, when *chAddr is empty) and Redis
+// (when *redisAddr is empty), on ports from ports, and sets their
+// addresses; stop stops what it started, also after an error.
+func startServers(ctx context.Context, dir string, ports *portRange, clickhouse bool, chAddr, redisAddr *string) (stop func(), err error) {
+	var started []interface{ Stop() error }
+	stop = func() {
+		for i := len(started) - 1; i >= 0; i-- {
+			_ = started[i].Stop()
+		}
+	}
+	if clickhouse && *chAddr == "" {
+		port, err := ports.next()
+		if err != nil {
+			return stop, err
+		}
+		ch, err := devservices.StartClickHouse(ctx, devservices.Options{Dir: filepath.Join(dir, "clickhouse"), Port: port})
+		if err != nil {
+			return stop, err
+		}
+		started = append(started, ch)
+		*chAddr = ch.Addr
+	}
+	if *redisAddr == "" {
+		port, err := ports.next()
+		if err != nil {
+			return stop, err
+		}
+		rd, err := devservices.StartRedis(ctx, devservices.Options{Dir: filepath.Join(dir, "redis"), Port: port})
+		if err != nil {
+			return stop, err
+		}
+		started = append(started, rd)
+		*redisAddr = rd.Addr
+	}
+	return stop, nil
 }
 
 func (p *portRange) next() (int, error) {

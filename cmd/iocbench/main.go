@@ -25,10 +25,13 @@
 //
 //	iocbench -addr 127.0.0.1:19000 -events 100000000 [-iocd bin/iocd] [-skip-api]
 //
-// Two subcommands measure other paths: `iocbench ingest` (ingest.go), five
-// ways of storing the same records, and `iocbench live` (live.go), iocd's
+// Three subcommands measure other paths: `iocbench ingest` (ingest.go),
+// five ways of storing the same records; `iocbench live` (live.go), iocd's
 // live websocket hub against a server on the centrifuge library, with up
-// to 10,000 clients on one machine.
+// to 10,000 clients on one machine; and `iocbench wall` (wall.go), the
+// control-room wall's pages in Chromium against a node with the simulator
+// at ten times make run's rate: update-to-paint latency, JS heap over the
+// run, CPU per screen.
 package main
 
 import (
@@ -57,6 +60,13 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "live" {
 		if err := runLive(context.Background(), os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "iocbench live:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "wall" {
+		if err := runWall(context.Background(), os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "iocbench wall:", err)
 			os.Exit(1)
 		}
 		return

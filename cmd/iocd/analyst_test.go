@@ -47,6 +47,7 @@ func analystData(t *testing.T, n *node) {
 }
 
 func TestAnalystSeriesRankingAndCSV(t *testing.T) {
+	runsBesideOthers(t)
 	n := startNode(t, testConfig(t))
 	analystData(t, n)
 	viewer := issueToken(t, auth.Viewer, "79")
@@ -155,6 +156,7 @@ func TestAnalystSeriesRankingAndCSV(t *testing.T) {
 }
 
 func TestClosingAPeriodFreezesItsFigures(t *testing.T) {
+	runsBesideOthers(t)
 	n := startNode(t, testConfig(t))
 	analystData(t, n)
 	viewer := issueToken(t, auth.Viewer, "79")
@@ -227,6 +229,7 @@ func TestClosingAPeriodFreezesItsFigures(t *testing.T) {
 // late correction then moves its live figure and a new close freezes the
 // new value; GET /api/v1/periods lists every step, in JSON and CSV.
 func TestPeriodsCloseOnlyWithRecordsAndReopenWithAReason(t *testing.T) {
+	runsBesideOthers(t)
 	n := startNode(t, testConfig(t))
 	analystData(t, n)
 	viewer := issueToken(t, auth.Viewer, "79")

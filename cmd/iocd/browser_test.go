@@ -12,6 +12,8 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/openioc/ioc/api/auth"
@@ -124,18 +126,40 @@ func TestPageUnderCSPInChromium(t *testing.T) {
 }
 
 // recordCSPViolations returns an action that has a tab report the page's
-// Content Security Policy violations, and a function listing them so far.
+// Content Security Policy violations, and a function listing them so far:
+// those Chromium writes to its log, and those it tells the page of (a
+// style attribute blocked, which it does not log), which the page writes
+// to its console.
 func recordCSPViolations() (chromedp.Action[chromedp.Void], func() []string) {
 	var mu sync.Mutex
 	var violations []string
+	add := func(text string) {
+		mu.Lock()
+		violations = append(violations, text)
+		mu.Unlock()
+	}
 	record := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		if err := chromedp.Listen(ctx, func(ev any) {
-			if e, ok := ev.(*cdplog.EventEntryAdded); ok && strings.Contains(e.Entry.Text, "Content Security Policy") {
-				mu.Lock()
-				violations = append(violations, e.Entry.Text)
-				mu.Unlock()
+			switch e := ev.(type) {
+			case *cdplog.EventEntryAdded:
+				if strings.Contains(e.Entry.Text, "Content Security Policy") {
+					add(e.Entry.Text)
+				}
+			case *runtime.EventConsoleAPICalled:
+				for _, a := range e.Args {
+					if s := string(a.Value); strings.Contains(s, "Content Security Policy violation") {
+						add(s)
+					}
+				}
 			}
 		}); err != nil {
+			return err
+		}
+		if _, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `document.addEventListener('securitypolicyviolation',
+			(e) => console.warn('Content Security Policy violation: ' + e.violatedDirective + ' ' + (e.blockedURI || '') + ' ' + (e.sample || '')))`}); err != nil {
+			return err
+		}
+		if _, err := cdp.Call(ctx, tg, runtime.Enable, cdp.Empty{}); err != nil {
 			return err
 		}
 		_, err := cdp.Call(ctx, tg, cdplog.Enable, cdp.Empty{})

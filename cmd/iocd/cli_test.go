@@ -28,6 +28,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/openioc/ioc/internal/devservices"
+	"github.com/openioc/ioc/simulator"
 )
 
 // iocd -h printed the admin token, the JWT secret and passwords as flag
@@ -135,7 +136,9 @@ func TestTLS(t *testing.T) {
 	}
 	cfg.RedirectAddr = fmt.Sprintf("127.0.0.1:%d", port)
 	cfg.Simulate, cfg.SimulateDevices, cfg.SimulateHistoryDays = 50, false, 0
-	cfg.SimulateArea = "79"
+	// At demo pace, whatever the hour: field pace may file nothing for
+	// minutes at night.
+	cfg.SimulateArea, cfg.SimulatePace = "79", simulator.PaceDemo
 
 	pool := x509.NewCertPool()
 	pemBytes, _ := os.ReadFile(cfg.TLSCert)

@@ -11,7 +11,7 @@ import (
 	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/config"
-	"github.com/openioc/ioc/internal/simulator"
+	"github.com/openioc/ioc/simulator"
 	"github.com/openioc/ioc/wall"
 )
 
@@ -60,6 +60,7 @@ type serveConfig struct {
 	// SimulateHistoryDays is how many days of history the simulator writes
 	// before it starts, into a database without dossier events; 0 is none.
 	SimulateHistoryDays int
+	SimulatePace        simulator.Pace // how the live simulators move: PaceField (the default) or PaceDemo
 	QueryTimeout        time.Duration
 	LeaseTTL            time.Duration
 	VerifyInterval      time.Duration
@@ -102,7 +103,8 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	hierarchy := f.String("hierarchy", "IOC_HIERARCHY", "vn-2025", "current hierarchy of administrative units")
 	geoDir := f.String("geo-dir", "IOC_GEO_DIR", "", "directory of hierarchies installed with iocd import-units; empty: the built-in ones only")
 	tz := timezoneFlag(f)
-	simulate := f.Float("simulate", "IOC_SIMULATE", 0, "events per second of the built-in simulator; 0 is off")
+	simulate := f.Float("simulate", "IOC_SIMULATE", 0, "the built-in simulator's scale: at field pace the volume (20: about 2,500 dossiers a day, in proportion, at most 25,000), at demo pace events per second at the office-hours peak; 0 is off")
+	simPace := f.String("simulate-pace", "IOC_SIMULATE_PACE", string(simulator.PaceField), "with IOC_SIMULATE, field (the simulated history carried on in real time at its volume, lifecycles over days and weeks) or demo (lifecycles in minutes at IOC_SIMULATE events a second, many times the history's volume: for demos of whole lifecycles and load tests)")
 	simArea := f.String("simulate-area", "IOC_SIMULATE_AREA", "79", "province the simulator files dossiers in")
 	admin := f.Secret("admin-token", "IOC_ADMIN_TOKEN", "bootstrap bearer token with every right (at least 16 characters)")
 	secret := f.Secret("jwt-secret", "IOC_JWT_SECRET", "secret that signs and checks user tokens (HS256)")
@@ -180,6 +182,13 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	c.WSMaxPerToken, c.WSMaxPerAddress, c.AuthFailuresPerMinute = *wsPerToken, *wsPerAddress, *authFailures
 	if c.WSMaxPerToken < 1 || c.WSMaxPerAddress < 1 || c.AuthFailuresPerMinute < 1 {
 		return c, errors.New("IOC_WS_MAX_PER_TOKEN, IOC_WS_MAX_PER_ADDRESS and IOC_AUTH_FAILURES_PER_MINUTE must be at least 1")
+	}
+	pace := strings.TrimSpace(*simPace)
+	if pace == "" {
+		pace = string(simulator.PaceField)
+	}
+	if c.SimulatePace, err = simulator.ParsePace(pace); err != nil {
+		return c, fmt.Errorf("IOC_SIMULATE_PACE: %w", err)
 	}
 	if c.SimulateHistoryDays < 0 || c.SimulateHistoryDays > simulator.MaxHistoryDays {
 		return c, fmt.Errorf("IOC_SIMULATE_HISTORY_DAYS=%d must be between 0 (no history) and %d", c.SimulateHistoryDays, simulator.MaxHistoryDays)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,13 +18,28 @@ import (
 )
 
 // The pure parts of the page's live protocol (dashboards/static/live.js:
-// which messages apply, the map delta's merge rule, the order and the since
-// of subscriptions, the reconnect delay), run by a test page in Chromium
-// next to the page's own live.js; the page lists each failed check.
+// the grammar of topic names, which messages apply, the map delta's merge
+// rule, the order and the since of subscriptions, the reconnect delay), run
+// by a test page in Chromium next to the page's own live.js; the page lists
+// each failed check. The topic names are checked against the server's own
+// examples (topic/testdata/topics.json), every row of them.
 func TestDashboardLiveProtocolFunctions(t *testing.T) {
+	const topicsFile = "../../topic/testdata/topics.json"
+	raw, err := os.ReadFile(topicsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table struct {
+		Topics []json.RawMessage `json:"topics"`
+		Kinds  []json.RawMessage `json:"kinds"`
+	}
+	if err := json.Unmarshal(raw, &table); err != nil {
+		t.Fatal(err)
+	}
 	browser := newBrowser(t)
 	mux := http.NewServeMux()
 	mux.Handle("/live.js", http.FileServer(dashboards.Assets()))
+	mux.HandleFunc("/topics.json", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, topicsFile) })
 	mux.Handle("/", http.FileServer(http.Dir("testdata/live")))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -34,6 +50,7 @@ func TestDashboardLiveProtocolFunctions(t *testing.T) {
 	var res struct {
 		Checks   int      `json:"checks"`
 		Failures []string `json:"failures"`
+		Topics   int      `json:"topics"`
 	}
 	got := tab.value(`document.getElementById('result').textContent`)
 	if err := json.Unmarshal([]byte(got), &res); err != nil {
@@ -42,8 +59,11 @@ func TestDashboardLiveProtocolFunctions(t *testing.T) {
 	for _, f := range res.Failures {
 		t.Error(f)
 	}
-	if res.Checks < 50 {
-		t.Errorf("checks run: got %d, want the test page's 66 or so", res.Checks)
+	if res.Checks < 150 {
+		t.Errorf("checks run: got %d, want the test page's 180 or so", res.Checks)
+	}
+	if want := len(table.Topics) + len(table.Kinds); res.Topics != want {
+		t.Errorf("topic examples the page checked: %d, want every row of %s (%d)", res.Topics, topicsFile, want)
 	}
 	tab.noExceptions()
 }

@@ -18,10 +18,11 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/internal/headless"
 )
 
 // chromiumPath is Debian's chromium package.
-const chromiumPath = "/usr/bin/chromium"
+const chromiumPath = headless.Chromium
 
 // The built-in page, in a real headless Chromium against a real node: it
 // lists the province's communes and maps them, follows the live websocket
@@ -447,25 +448,7 @@ func newBrowser(t *testing.T) context.Context {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("this test drives a real browser: install Debian's chromium package (apt-get install chromium) so that %s exists: %v", chromiumPath, err)
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("no-default-browser-check", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("mute-audio", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1600, 1000),
-	}
+	opts := headless.Options(chromiumPath, t.TempDir(), 1600, 1000)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	logf := quietAfterTest(t)
 	browser, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithLogf(logf), chromedp.WithErrorf(logf))

@@ -87,6 +87,7 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 // History filed under vn-2024 units counts under today's vn-2025 units,
 // and still under the old units when an analyst asks for vn-2024.
 func TestOldUnitsCountUnderTodaysUnits(t *testing.T) {
+	runsBesideOthers(t)
 	n := startNode(t, testConfig(t))
 	old := func(id, dossier, area string, lat, lon float64) map[string]any {
 		e := event(id, dossier, area, "received", "online", time.Hour)

@@ -221,9 +221,9 @@ func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		}
 		writers.Readings, runWriter = w, w.Run
 	}
-	svc := ingest.NewService(ingest.ServiceConfig{WaitTimeout: storeTimeout, Location: loc}, ingest.Rules{
+	svc := ingest.NewPipeline(ingest.PipelineConfig{WaitTimeout: storeTimeout, Location: loc}, ingest.Rules{
 		Hierarchy: *hierarchyName, Areas: units, MaxFuture: *maxFuture, Places: hierarchy, Devices: devices,
-	}, writers, devices, logger.With("component", "ingest"), nil)
+	}, writers, devices, nil)
 	imp, err := svc.Import(kind)
 	if err != nil {
 		return err
@@ -334,4 +334,10 @@ func goneFromHere(node string) bool {
 // character device is not enough: /dev/null is one.)
 func isTerminal(f *os.File) bool {
 	return term.IsTerminal(int(f.Fd()))
+}
+
+// ignoreErr adapts a Run whose error the import does not act on: a writer
+// and the reconciler return nil once stopped.
+func ignoreErr(f func(context.Context) error) func(context.Context) {
+	return func(ctx context.Context) { _ = f(ctx) }
 }

@@ -452,6 +452,7 @@ func reportProblems(t *testing.T, problems []string) {
 // good record stored already (the negative control of the duplicate check:
 // without it, the second pass would store them twice and the checks fail).
 func TestImportFilesOfGoodAndBadRecords(t *testing.T) {
+	runsBesideOthers(t)
 	dir := t.TempDir()
 	data, files := dossierFiles(t, dir)
 	env := importEnv(t)
@@ -604,6 +605,7 @@ func killedImport(t *testing.T, bin string) []string {
 // file says, and runs the same command again: every good record is stored
 // once, every bad one listed once, the figures count each once.
 func TestImportKilledMidwayResumesExactly(t *testing.T) {
+	runsBesideOthers(t)
 	reportProblems(t, killedImport(t, ""))
 }
 
@@ -614,6 +616,7 @@ func TestImportKilledMidwayResumesExactly(t *testing.T) {
 // count them again. (Their raw rows may not show it: the table's merges
 // may collapse the copies.)
 func TestImportChecksCatchAWriterWithoutTheDuplicateCheck(t *testing.T) {
+	runsBesideOthers(t)
 	problems := killedImport(t, controlBinary(t))
 	summary, rollups := false, false
 	for _, p := range problems {
@@ -635,6 +638,7 @@ func TestImportChecksCatchAWriterWithoutTheDuplicateCheck(t *testing.T) {
 // the first 50 and goes on. A different stream is refused, saying how to go
 // on; progress shows on stderr meanwhile.
 func TestImportFromStandardInput(t *testing.T) {
+	runsBesideOthers(t)
 	dir := t.TempDir()
 	env := importEnv(t)
 	f := &importFile{name: "-"}
@@ -695,6 +699,7 @@ func TestImportFromStandardInput(t *testing.T) {
 // registered by their first report as live ingest does, and the bad
 // records are listed.
 func TestImportCameraEventsAndSensorReadings(t *testing.T) {
+	runsBesideOthers(t)
 	dir := t.TempDir()
 	env := importEnv(t)
 
@@ -769,6 +774,7 @@ func TestImportCameraEventsAndSensorReadings(t *testing.T) {
 
 // TestImportRefusals: each refusal exits 1 and says what to do.
 func TestImportRefusals(t *testing.T) {
+	runsBesideOthers(t)
 	dir := t.TempDir()
 	env := importEnv(t)
 	for name, body := range map[string]string{"a.ndjson": "{}\n", "a.txt": "{}\n", "array.json": "[{}]\n"} {

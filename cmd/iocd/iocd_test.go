@@ -202,6 +202,7 @@ func TestResendWithOtherContentIsRefusedAndSupersedesCorrects(t *testing.T) {
 }
 
 func TestClickHouseDownGives503AndAcknowledgesNothing(t *testing.T) {
+	runsBesideOthers(t)
 	ch := testenv.StartClickHouse(t)
 	cfg := testConfig(t)
 	cfg.ClickHouse.Addr = ch.Addr

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -11,14 +13,16 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"golang.org/x/sys/unix"
 
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/internal/qrcode/qrcodetest"
 	"github.com/openioc/ioc/internal/testenv"
 	"github.com/openioc/ioc/wall"
 )
 
 // TestTokenKioskCommand: iocd token --kiosk prints a kiosk token for the
-// screen and its short URL; a node on the same database opens the link to
+// screen and its short URL, and on a terminal the URL's QR code; a node on the same database opens the link to
 // the wall page with the token, whose websocket follows the screen's
 // topic; revoking the token closes that websocket with 4401 and kills the
 // link.
@@ -67,6 +71,51 @@ func TestTokenKioskCommand(t *testing.T) {
 		t.Errorf("with --public-url: %q, want the link under it", out.String())
 	} else if p, _ := auth.NewVerifier("", []byte(jwtSecret)).Verify(lines[0]); time.Until(p.ExpiresAt) > 2*time.Hour {
 		t.Errorf("with --ttl 2h the token expires at %v", p.ExpiresAt)
+	}
+
+	// On a terminal the link's QR code follows it, and reads back as the
+	// link; --qr=false leaves it out there, --qr puts it into a pipe too.
+	onTerminal := func(args ...string) (printed string) {
+		t.Helper()
+		text, err := onPTY(t, func(tty *os.File) error {
+			return token(append([]string{"--jwt-secret", jwtSecret, "--kiosk", "s1", "--area", "79"}, args...), tty, &bytes.Buffer{})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return text
+	}
+	checkQR := func(what, printed string) {
+		t.Helper()
+		lines := strings.SplitN(printed, "\n", 3)
+		if len(lines) != 3 || !strings.HasPrefix(lines[1], "http://127.0.0.1:18080/k/") {
+			t.Fatalf("%s: printed %q, want the token, the link and its QR code", what, printed)
+		}
+		img, _, err := qrcodetest.FromTerminal(lines[2], 4)
+		if err != nil {
+			t.Fatalf("%s: %v in %q", what, err, lines[2])
+		}
+		if got, err := qrcodetest.Decode(img); err != nil || got != lines[1] {
+			t.Errorf("%s: the QR code reads back as %q (%v), want the link %s", what, got, err, lines[1])
+		}
+	}
+	checkQR("on a terminal", onTerminal())
+	if printed := onTerminal("--qr=false"); strings.Count(printed, "\n") != 2 {
+		t.Errorf("--qr=false on a terminal printed %q, want the token and the link alone", printed)
+	}
+	out.Reset()
+	if err := token([]string{"--jwt-secret", jwtSecret, "--kiosk", "s1", "--area", "79", "--qr"}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	checkQR("--qr into a pipe", out.String())
+	out.Reset()
+	if err := token([]string{"qr", link}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	checkQR("iocd token qr LINK", "token\n"+link+"\n"+out.String())
+	refuse([]string{"--qr", "--role", "viewer", "--area", "79"}, "give --kiosk SCREEN")
+	if err := token([]string{"qr"}, &out, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "usage: iocd token qr LINK") {
+		t.Errorf("iocd token qr without a link: %v, want its usage", err)
 	}
 
 	// A node on the same database opens the link.
@@ -216,4 +265,43 @@ func TestAlarmTakesTheWallOver(t *testing.T) {
 		t.Fatalf("command: %d", code)
 	}
 	read("the override", func(s state) bool { return s.Override })
+}
+
+// onPTY runs write with a pseudo-terminal's end a program writes to, as a
+// terminal's stdout is, and returns what it wrote, read at the other end
+// (the line discipline's \r before each \n taken out again).
+func onPTY(t *testing.T, write func(tty *os.File) error) (string, error) {
+	t.Helper()
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open a pseudo-terminal: %v", err)
+	}
+	defer ptmx.Close()
+	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlock the pseudo-terminal: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("name the pseudo-terminal: %v", err)
+	}
+	tty, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open the pseudo-terminal's end: %v", err)
+	}
+	// Read while write writes: a terminal's buffer is small, and a writer
+	// nobody reads from waits.
+	read := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(ptmx) // ends with EIO once tty is closed
+		read <- b
+	}()
+	err = write(tty)
+	tty.Close()
+	select {
+	case b := <-read:
+		return strings.ReplaceAll(string(b), "\r\n", "\n"), err
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pseudo-terminal did not close")
+		return "", nil
+	}
 }

@@ -27,13 +27,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 	_ "time/tzdata" // IOC_TIMEZONE works on hosts without a zone database
 
-	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -50,8 +48,10 @@ import (
 	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/lease"
-	"github.com/openioc/ioc/internal/simulator"
 	"github.com/openioc/ioc/report"
+	"github.com/openioc/ioc/simulator"
+	"github.com/openioc/ioc/topic"
+	"github.com/openioc/ioc/versioned"
 	"github.com/openioc/ioc/wall"
 )
 
@@ -61,7 +61,8 @@ const usage = `iocd: the intelligent operations center backend.
 Usage:
   iocd [serve] [flags]                   run a node (the default command)
   iocd token --role viewer --area 26740  print a signed access token (--ttl, --sub)
-  iocd token --kiosk s1 --area 79        print a screen's kiosk token and its short URL
+  iocd token --kiosk s1 --area 79        print a screen's kiosk token, its short URL and the URL's QR code
+                                         (--qr=false: no QR code; iocd token qr LINK prints it again)
   iocd migrate                           apply the ClickHouse schema and exit
   iocd verify [--from --to] [--repair]   check every rollup against the stored records, and correct it
   iocd import-units --name … --levels …  install a hierarchy of administrative units from GeoJSON
@@ -228,26 +229,27 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	}
 
 	// Alarms: rules evaluated against what is stored, one open alarm per
-	// rule and device, the alarms/ topics. The aggregator learns of changed
-	// counts through late binding: it is built next and reads the engine.
+	// rule and device, the alarms/ topics. The aggregator reads the
+	// engine's open-alarm counts, so the engine cannot be handed it: it
+	// marks the units whose counts changed on marks, made before either,
+	// and the aggregator takes them.
 	rules := alarm.DefaultRules()
 	if cfg.RulesFile != "" {
-		if rules, err = alarm.ReadRulesFile(cfg.RulesFile, ingest.SensorKindIDs(), ingest.CameraEventTypes, hierarchyHas(hierarchy)); err != nil {
+		if rules, err = alarm.ReadRulesFile(cfg.RulesFile, device.SensorKindIDs(), device.CameraEventTypes, hierarchyHas(hierarchy)); err != nil {
 			return fmt.Errorf("IOC_RULES_FILE: %w", err)
 		}
 	}
-	var agg *aggregate.Aggregator
-	alarms, err := alarm.New(alarm.Config{Interval: cfg.AlarmInterval, SensorKinds: ingest.SensorKindIDs(), EventTypes: ingest.CameraEventTypes},
-		store, hierarchy, devices, rules, leases, pub, dirtyFunc(func(h string, codes []string) { agg.MarkDirty(h, codes) }),
-		logger.With("component", "alarm"), reg)
+	marks := aggregate.NewMarks()
+	alarms, err := alarm.New(alarm.Config{Interval: cfg.AlarmInterval, SensorKinds: device.SensorKindIDs(), EventTypes: device.CameraEventTypes},
+		store, hierarchy, devices, rules, leases, pub, marks, logger.With("component", "alarm"), reg)
 	if err != nil {
 		return err
 	}
 
 	// Aggregate: figures per unit and window, published when they change.
-	agg, err = aggregate.New(aggregate.Config{
+	agg, err := aggregate.New(aggregate.Config{
 		Hierarchy: cfg.Hierarchy, Location: loc, RefreshInterval: cfg.RefreshInterval, Debounce: cfg.LiveDebounce,
-	}, store, units, pub, leases, operations{devices, alarms}, logger.With("component", "aggregate"), reg)
+	}, store, units, pub, leases, operations{devices, alarms}, marks, logger.With("component", "aggregate"), reg)
 	if err != nil {
 		return err
 	}
@@ -262,7 +264,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	// Dashboards: the wall's documents with every version. The folder's
 	// are stored when they changed, and the defaults go into a store that
 	// has no dashboard, before any request can read them.
-	documents, err := chstore.NewDocuments(chstore.DocumentsConfig{}, store, leases.Acquire)
+	documents, err := versioned.NewDocuments(versioned.DocumentsConfig{}, store, leases.Acquire)
 	if err != nil {
 		return err
 	}
@@ -327,9 +329,9 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	if err != nil {
 		return err
 	}
-	ingestSvc := ingest.NewService(ingest.ServiceConfig{Location: loc, BodyLimit: cfg.BodyLimit, MaxRecords: cfg.MaxRecords}, ingest.Rules{
+	ingestSvc := ingest.NewPipeline(ingest.PipelineConfig{Location: loc, MaxRecords: cfg.MaxRecords}, ingest.Rules{
 		Hierarchy: cfg.Hierarchy, Areas: units, MaxFuture: cfg.MaxFuture, Places: hierarchy, Devices: devices,
-	}, ingest.Writers{Dossiers: writer, Cameras: cameraWriter, Readings: readingWriter, Feedback: feedbackWriter}, devices, ingestLogger, reg)
+	}, ingest.Writers{Dossiers: writer, Cameras: cameraWriter, Readings: readingWriter, Feedback: feedbackWriter}, devices, reg)
 	var mqtt *ingest.MQTT
 	if cfg.MQTT.URL != "" {
 		if mqtt, err = ingest.NewMQTT(cfg.MQTT, ingestSvc, logger.With("component", "mqtt"), reg); err != nil {
@@ -363,12 +365,15 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	kiosks := auth.NewKiosks([]byte(cfg.JWTSecret), auth.NewClickHouseKioskLinks(store), revocations)
 
 	// The simulators' history, written before they start (see simHistory);
-	// the node is ready once it is.
+	// the node is ready once it is. At field pace the live simulator
+	// carries it on, also when it was written by an earlier run.
 	var history *simHistory
-	if cfg.Simulate > 0 && cfg.SimulateHistoryDays > 0 {
-		history = &simHistory{days: cfg.SimulateHistoryDays, cfg: cfg, store: store, leases: leases, recover: reconciler, agg: agg,
-			units: units, h: hierarchy, devices: devices, loc: loc, indexed: indexed, logger: logger.With("component", "simulator")}
-		ready["simulator history"] = history.ready
+	if cfg.Simulate > 0 {
+		history = &simHistory{days: cfg.SimulateHistoryDays, pace: simulatePace(cfg), cfg: cfg, store: store, leases: leases, recover: reconciler,
+			agg: agg, units: units, h: hierarchy, devices: devices, loc: loc, indexed: indexed, logger: logger.With("component", "simulator")}
+		if cfg.SimulateHistoryDays > 0 {
+			ready["simulator history"] = history.ready
+		}
 	}
 
 	// API: REST, websocket hub, health, metrics and the built-in page.
@@ -378,13 +383,8 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		Hub: hub.Config{MaxPerToken: cfg.WSMaxPerToken, MaxPerAddress: cfg.WSMaxPerAddress}}, api.Deps{
 		Geo: units, KPIs: agg, Auth: auth.NewVerifier(cfg.AdminToken, []byte(cfg.JWTSecret)), Revocations: revocations,
 		Devices: devices, Alarms: alarms, Events: events, Reports: reports, Documents: documents,
-		Screens: walls, Kiosks: kiosks,
-		Ingest: map[string]fiber.Handler{
-			"dossiers": ingestSvc.Dossiers, "camera-events": ingestSvc.CameraEvents, "sensor-readings": ingestSvc.SensorReadings,
-			"ngsi-ld": ingestSvc.NGSILD, "camera-xml": ingestSvc.CameraXML, "feedback": ingestSvc.Feedback,
-		},
-		Latest:   pub,
-		Ready:    ready,
+		Screens: walls, Kiosks: kiosks, Ingest: ingestSvc,
+		Latest: pub, Republisher: agg, Ready: ready,
 		Gatherer: reg, Registerer: reg, Logger: logger.With("component", "api"), AccessLogger: logger.With("component", "http"),
 	})
 	if err != nil {
@@ -395,141 +395,121 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	if err != nil {
 		return fmt.Errorf("subscribe to the bus: %w", err)
 	}
+	defer busSub.Close() // after every part has stopped
 	ln, cert, err := listenHTTP(cfg)
 	if err != nil {
 		return err
 	}
-	stopRedirects := func(context.Context) {}
-	if cfg.RedirectAddr != "" {
-		stopRedirects, err = serveRedirects(redirectServer(cfg.RedirectAddr, ln.Addr().(*net.TCPAddr).Port, logger.With("component", "http")))
+	defer ln.Close() // shutting the server down closes it too; this is for a return before it runs
+	var sources []part
+	if cfg.Simulate > 0 {
+		p, err := simulatorsPart(cfg, history, ln.Addr(), cert, hierarchy, loc, logger.With("component", "simulator"), reg)
 		if err != nil {
-			ln.Close()
 			return err
 		}
+		sources = append(sources, p)
+	}
+	if mqtt != nil {
+		sources = append(sources, part{"mqtt", mqtt.Run})
+	}
+	// The shutdown gives clients IOC_SHUTDOWN_TIMEOUT from when it begins.
+	nodeParts := &lifecycle{logger: logger, timeout: cfg.ShutdownTimeout}
+	var servers []part
+	if cfg.RedirectAddr != "" {
+		p, rln, err := redirectPart(redirectServer(cfg.RedirectAddr, ln.Addr().(*net.TCPAddr).Port, logger.With("component", "http")), nodeParts.stopping)
+		if err != nil {
+			return err
+		}
+		defer rln.Close()
+		servers = append(servers, p)
+	}
+	if cfg.DebugAddr != "" {
+		p, dln, err := debugPart(cfg.DebugAddr, nodeParts.stopping, logger.With("component", "debug"))
+		if err != nil {
+			return err
+		}
+		defer dln.Close()
+		servers = append(servers, p)
 	}
 	cancelStart()
 
-	// Run every part; each has its own context so shutdown can stop them in order.
-	var wg sync.WaitGroup
-	run := func(name string, f func(ctx context.Context)) (stop func()) {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(done)
-			f(ctx)
-		}()
-		return func() {
-			cancel()
-			<-done
-			logger.Info("stopped", "part", name)
-		}
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- server.Serve(ln) }()
-	stopWriters := []func(){run("ingest dossiers", ignoreErr(writer.Run)), run("ingest cameras", ignoreErr(cameraWriter.Run)),
-		run("ingest readings", ignoreErr(readingWriter.Run)), run("ingest feedback", ignoreErr(feedbackWriter.Run))}
-	stopReconciler := run("reconcile", ignoreErr(reconciler.Run))
-	stopChecker := run("verify", ignoreErr(checker.Run))
-	stopMQTT := func() {}
-	if mqtt != nil {
-		stopMQTT = run("mqtt", func(ctx context.Context) { _ = mqtt.Run(ctx) })
-	}
-	stopDevices := run("devices", devices.Run)
-	stopAlarms := run("alarms", func(ctx context.Context) { _ = alarms.Run(ctx) })
-	stopFeed := run("feed", events.Run)
-	stopAggregate := run("aggregate", func(ctx context.Context) { _ = agg.Run(ctx) })
-	stopWalls := run("walls", func(ctx context.Context) { _ = walls.Run(ctx) })
-	stopRevocations := run("revocations", revocations.Run)
-	var stopSimulators []func()
-	if cfg.Simulate > 0 {
-		sim, err := newSimulator(cfg, ln.Addr(), cert, hierarchy, loc, logger.With("component", "simulator"), reg)
-		if err != nil {
-			return err
-		}
-		var dsim *simulator.Devices
-		if cfg.SimulateDevices {
-			if dsim, err = newDeviceSimulator(cfg, ln.Addr(), cert, hierarchy, loc, logger.With("component", "simulator"), reg); err != nil {
-				return err
-			}
-		}
-		// The history first, then the simulators from where it ends.
-		stopSimulators = append(stopSimulators, run("simulators", func(ctx context.Context) {
-			if history != nil {
-				if err := sim.Continue(history.run(ctx)); err != nil {
-					logger.Error("the simulator cannot continue the history", "err", err)
-				}
-			}
-			var wg sync.WaitGroup
-			if dsim != nil {
-				wg.Go(func() { _ = dsim.Run(ctx) })
-			}
-			_ = sim.Run(ctx)
-			wg.Wait()
-		}))
-	}
-	stopDebug := func() {}
-	if cfg.DebugAddr != "" {
-		if stopDebug, err = serveDebug(cfg.DebugAddr, logger.With("component", "debug")); err != nil {
-			return err
-		}
-	}
-	logger.Info("iocd is up", "addr", ln.Addr().String(), "tls", cert != nil, "hierarchy", cfg.Hierarchy,
-		"timezone", cfg.Timezone, "redis", cfg.RedisAddr != "", "simulate", cfg.Simulate)
-	if started != nil {
-		started(ln.Addr())
-	}
+	// Every part is built: run them all. Each stops in its step of the
+	// shutdown, in this order, a step once the previous one has returned:
+	// 1. Not ready: /readyz answers 503 at once, so that load balancers
+	//    move on while the node still takes what they sent.
+	nodeParts.add(part{"readiness", func(ctx context.Context) error { <-ctx.Done(); server.Stopping(); return nil }})
+	// 2. Stop the sources: the simulators stop feeding ingest, and MQTT
+	//    takes no more messages (those not yet stored stay unacknowledged
+	//    and the broker delivers them again after the restart).
+	nodeParts.add(sources...)
+	// 3. Stop ingest: new records are refused with 503 and Retry-After,
+	//    queued ones are flushed and their requests get their
+	//    acknowledgement.
+	nodeParts.add(part{"ingest dossiers", writer.Run}, part{"ingest cameras", cameraWriter.Run},
+		part{"ingest readings", readingWriter.Run}, part{"ingest feedback", feedbackWriter.Run})
+	// 4. Then the reconciler: a batch the writers could not finish stays
+	//    in the journal, and any node finishes it.
+	nodeParts.add(part{"reconcile", reconciler.Run}, part{"verify", checker.Run})
+	// 5. Stop the aggregator, the alarm engine, the device registry, the
+	//    ticker and the walls: screens keep what they have.
+	nodeParts.add(part{"aggregate", agg.Run}, part{"alarms", alarms.Run}, part{"devices", devices.Run},
+		part{"feed", events.Run}, part{"walls", walls.Run}, part{"revocations", revocations.Run})
+	// 6. Stop HTTP: websockets close with 1001 (going away), requests in
+	//    flight finish. Deferred calls then close the bus subscription,
+	//    Redis and ClickHouse: after HTTP, so that no request finds its
+	//    storage gone.
+	nodeParts.add(append(servers, serverPart("http", func() error { return server.Serve(ln) }, server.Shutdown, nodeParts.stopping))...)
 
-	// Wait for a signal, or for the HTTP server to fail.
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down")
-	case err := <-serveErr:
-		logger.Error("http server failed; shutting down", "err", err)
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-
-	// Shut down in order:
-	// 1. Stop the simulators, so they stop feeding ingest.
-	for _, stop := range stopSimulators {
-		stop()
-	}
-	// 2. Stop taking MQTT messages: those not yet stored stay unacknowledged
-	//    and the broker delivers them again after the restart.
-	stopMQTT()
-	// 3. Stop ingest: new records are refused with 503, queued ones are
-	//    flushed, and their requests get their acknowledgement.
-	for _, stop := range stopWriters {
-		stop()
-	}
-	// The reconciler stops after the writers: a batch they could not finish
-	// stays in the journal, and any node finishes it.
-	stopReconciler()
-	stopChecker()
-	// 4. Stop the alarm engine, the ticker, the device registry, the
-	//    aggregator and the walls; screens keep what they have.
-	stopAlarms()
-	stopFeed()
-	stopDevices()
-	stopAggregate()
-	stopWalls()
-	stopRevocations()
-	// 5. Stop HTTP: websockets close with 1001 (going away), requests in
-	//    flight finish. This comes before closing ClickHouse and Redis so
-	//    that no request finds its storage gone.
-	if err := server.Shutdown(shutdownCtx); err != nil {
-		logger.Warn("http shutdown", "err", err)
-	}
-	stopRedirects(shutdownCtx)
-	stopDebug()
-	// 6. Close the bus subscription; deferred calls then close Redis and
-	//    ClickHouse.
-	_ = busSub.Close()
-	wg.Wait()
+	err = nodeParts.run(ctx, func() {
+		logger.Info("iocd is up", "addr", ln.Addr().String(), "tls", cert != nil, "hierarchy", cfg.Hierarchy,
+			"timezone", cfg.Timezone, "redis", cfg.RedisAddr != "", "simulate", cfg.Simulate, "simulate_pace", simulatePace(cfg))
+		if started != nil {
+			started(ln.Addr())
+		}
+	})
 	logger.Info("stopped")
-	return nil
+	return err
+}
+
+// simulatorsPart builds the simulators of dossiers and, with
+// IOC_SIMULATE_DEVICES, of devices, posting to the node at addr, and
+// returns the part that writes the history first, then runs them from
+// where it ends.
+func simulatorsPart(cfg serveConfig, history *simHistory, addr net.Addr, cert *tls.Certificate, h *geo.Hierarchy, loc *time.Location,
+	logger *slog.Logger, reg prometheus.Registerer) (part, error) {
+	sim, err := newSimulator(cfg, addr, cert, h, loc, logger, reg)
+	if err != nil {
+		return part{}, err
+	}
+	var dsim *simulator.Devices
+	if cfg.SimulateDevices {
+		if dsim, err = newDeviceSimulator(cfg, addr, cert, h, loc, logger, reg); err != nil {
+			return part{}, err
+		}
+	}
+	return part{"simulators", func(ctx context.Context) error {
+		live := sim
+		carry := history.run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if carry != nil || simulatePace(cfg) == simulator.PaceField {
+			if err := live.Continue(carry); err != nil {
+				logger.Error("the simulator cannot continue the history; no dossiers are simulated", "err", err)
+				live = nil
+			}
+		}
+		var devicesErr, liveErr error
+		var wg sync.WaitGroup
+		if dsim != nil {
+			wg.Go(func() { devicesErr = dsim.Run(ctx) })
+		}
+		if live != nil {
+			liveErr = live.Run(ctx)
+		}
+		wg.Wait()
+		return errors.Join(liveErr, devicesErr)
+	}}, nil
 }
 
 func openStore(ctx context.Context, cfg chstore.Config, logger *slog.Logger) (*chstore.Store, error) {
@@ -558,9 +538,17 @@ func newSimulator(cfg serveConfig, addr net.Addr, cert *tls.Certificate, h *geo.
 		return nil, err
 	}
 	return simulator.New(simulator.Config{
-		BaseURL: selfURL(addr, cert), HTTPClient: selfClient(cert), Token: tok, Rate: cfg.Simulate,
+		BaseURL: selfURL(addr, cert), HTTPClient: selfClient(cert), Token: tok, Pace: simulatePace(cfg), Rate: cfg.Simulate,
 		Areas: areas, ProvinceArea: province, Location: loc, Now: cfg.now,
 	}, logger, reg)
+}
+
+// simulatePace is the simulators' pace: field unless demo is asked for.
+func simulatePace(cfg serveConfig) simulator.Pace {
+	if cfg.SimulatePace == simulator.PaceDemo {
+		return simulator.PaceDemo
+	}
+	return simulator.PaceField
 }
 
 // simulatorAreas are the province the simulator files dossiers in and its
@@ -586,7 +574,7 @@ func newDeviceSimulator(cfg serveConfig, addr net.Addr, cert *tls.Certificate, h
 	if err != nil {
 		return nil, err
 	}
-	dc.BaseURL, dc.HTTPClient, dc.Token, dc.Now = selfURL(addr, cert), selfClient(cert), tok, cfg.now
+	dc.BaseURL, dc.HTTPClient, dc.Token, dc.Now, dc.Pace = selfURL(addr, cert), selfClient(cert), tok, cfg.now, simulatePace(cfg)
 	return simulator.NewDevices(dc, logger, reg)
 }
 
@@ -654,11 +642,6 @@ func settleZone(ctx context.Context, store *chstore.Store, rec *ingest.Reconcile
 	return store.RecordZone(ctx)
 }
 
-// ignoreErr adapts a Run whose error the node does not act on yet.
-func ignoreErr(f func(context.Context) error) func(context.Context) {
-	return func(ctx context.Context) { _ = f(ctx) }
-}
-
 // leaseSet is the node's leases: in process, or Redis.
 type leaseSet interface {
 	Lock(ctx context.Context, name string) (unlock func(), err error)
@@ -666,7 +649,7 @@ type leaseSet interface {
 }
 
 // storedDocuments gives the walls the latest documents of the store.
-type storedDocuments struct{ store *chstore.Documents }
+type storedDocuments struct{ store *versioned.Documents }
 
 func (d storedDocuments) List(ctx context.Context, kind string) ([]json.RawMessage, error) {
 	docs, err := d.store.List(ctx, kind)
@@ -694,17 +677,19 @@ type liveBus interface {
 // walls. The walls also see alarms/ messages, for takeovers.
 func route(server *api.Server, agg *aggregate.Aggregator, walls *wall.Walls) bus.Handler {
 	return func(m bus.Message) {
-		switch {
-		case m.Topic == aggregate.DeltaTopic:
+		switch k := topic.KindOf(m.Topic); {
+		case k == topic.AggregateDelta:
 			agg.ForwardedDeltas(m.Payload)
-		case m.Topic == aggregate.DirtyTopic:
+		case k == topic.AggregateDirty:
 			agg.Forwarded(m.Payload)
-		case m.Topic == auth.RevokedTopic:
+		case k == topic.AggregateRepublish:
+			agg.Requested(m.Payload)
+		case k == topic.Revoked:
 			server.Revoked(m.Payload)
-		case m.Topic == wall.CommandTopic:
+		case k == topic.ScreenCommand:
 			walls.Observe(m)
-		case strings.HasPrefix(m.Topic, "internal/"):
-		case strings.HasPrefix(m.Topic, "alarms/"):
+		case k.Internal():
+		case k == topic.Alarms:
 			walls.Observe(m)
 			server.Deliver(m)
 		default:
@@ -734,11 +719,6 @@ type operations struct {
 	*device.Registry
 	*alarm.Engine
 }
-
-// dirtyFunc adapts a function to the alarm engine's Notifier.
-type dirtyFunc func(hierarchy string, codes []string)
-
-func (f dirtyFunc) MarkDirty(hierarchy string, codes []string) { f(hierarchy, codes) }
 
 // areasOf lists the distinct units of stored rows.
 func areasOf[T any](rows []T, area func(T) string) []string {

@@ -27,6 +27,18 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m))
 }
 
+// runsBesideOthers marks a test that asserts no timing beyond generous
+// deadlines and stops no service that others share: it waits on processes
+// of its own (a ClickHouse server started for it, an iocd or an import it
+// kills, a history being written) or works on a database of its own. Go
+// runs such tests two at a time once every other test has finished, so a
+// test that times a browser or a shared service never meets them. Run one
+// after another, they took most of make test's 15 minutes on 2 cores.
+func runsBesideOthers(t *testing.T) {
+	t.Helper()
+	t.Parallel()
+}
+
 const (
 	adminToken = "test-admin-token-0123456789"
 	jwtSecret  = "test-jwt-secret"
@@ -83,8 +95,14 @@ func startNode(t testing.TB, cfg serveConfig) *node {
 	}
 	t.Cleanup(func() { n.stop() })
 	// Ready once live figures are published: a screen that subscribed
-	// earlier would get its figures twice, computed then published.
-	n.waitReady()
+	// earlier would get its figures twice, computed then published. A
+	// node writing the simulated history is ready once it is written,
+	// which takes minutes on a busy machine under -race.
+	if cfg.Simulate > 0 && cfg.SimulateHistoryDays > 0 {
+		n.waitReadyWithin(5 * time.Minute)
+	} else {
+		n.waitReady()
+	}
 	return n
 }
 

@@ -81,7 +81,14 @@ func publish(t *testing.T, broker *devservices.Server, topic string, msg any) {
 // takes a while).
 func (n *node) waitReady() {
 	n.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	n.waitReadyWithin(60 * time.Second)
+}
+
+// waitReadyWithin is waitReady with a deadline of its own, for a node that
+// writes the simulated history first.
+func (n *node) waitReadyWithin(d time.Duration) {
+	n.t.Helper()
+	deadline := time.Now().Add(d)
 	for {
 		var body map[string]any
 		if n.get("/readyz", "", &body) == 200 {
@@ -205,11 +212,11 @@ func TestMQTTReadingFeedsIndicatorsAndOpensThenClosesAnAlarm(t *testing.T) {
 
 func TestSamplesOfNGSILDAndCameraXMLAreAcceptedAndCounted(t *testing.T) {
 	n := startNode(t, testConfig(t))
-	ngsi, err := os.ReadFile("../../ingest/testdata/ngsi-ld-notification.json")
+	ngsi, err := os.ReadFile("../../ingest/ngsild/testdata/ngsi-ld-notification.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	xml, err := os.ReadFile("../../ingest/testdata/camera-event-notification.xml")
+	xml, err := os.ReadFile("../../ingest/cameraxml/testdata/camera-event-notification.xml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,6 +427,7 @@ func TestAcknowledgedAlarmShowsWhoAndWhen(t *testing.T) {
 }
 
 func TestBrokerMessageIsNotAcknowledgedWhileClickHouseIsDown(t *testing.T) {
+	runsBesideOthers(t)
 	ch := testenv.StartClickHouse(t)
 	cfg := testConfig(t)
 	cfg.ClickHouse.Addr, cfg.ClickHouse.Database = ch.Addr, testenv.DatabaseOn(t, ch.Addr)

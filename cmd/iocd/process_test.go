@@ -29,40 +29,64 @@ import (
 	"github.com/openioc/ioc/internal/testenv"
 )
 
+// build is one build of cmd/iocd, made once for the whole test binary.
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
 var (
-	buildOnce sync.Once
-	builtPath string
-	buildErr  error
+	usualBuild   build // iocd as released
+	controlBuild build // iocd without the duplicate check (build tag faultcontrol)
 )
 
 // iocdBinary builds cmd/iocd once for the whole test binary, into a
 // directory removed when the tests end, and returns its path.
 func iocdBinary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	return usualBuild.binary(t)
+}
+
+// controlBinary builds iocd without the duplicate check, once: the fault
+// suite's negative control.
+func controlBinary(t testing.TB) string {
+	t.Helper()
+	return controlBuild.binary(t, "faultcontrol")
+}
+
+// binary builds cmd/iocd with tags, once, with -race when this test binary
+// has it: the processes then check for races too, and the build reuses the
+// packages go test already compiled instead of compiling all of them again.
+func (b *build) binary(t testing.TB, tags ...string) string {
+	t.Helper()
+	b.once.Do(func() {
 		dir, err := testenv.TempDir("iocd-bin-")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
 		goBin, err := exec.LookPath("go")
 		if err != nil {
 			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 		}
-		builtPath = filepath.Join(dir, "iocd")
-		args := []string{"build", "-o", builtPath}
+		b.path = filepath.Join(dir, "iocd")
+		args := []string{"build", "-o", b.path}
 		if raceEnabled() {
 			args = append(args, "-race")
 		}
+		if len(tags) > 0 {
+			args = append(args, "-tags", strings.Join(tags, ","))
+		}
 		cmd := exec.Command(goBin, append(args, "github.com/openioc/ioc/cmd/iocd")...)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+			b.err = fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatalf("build iocd: %v", buildErr)
+	if b.err != nil {
+		t.Fatalf("build iocd: %v", b.err)
 	}
-	return builtPath
+	return b.path
 }
 
 // raceEnabled says whether this test binary runs under the race detector,

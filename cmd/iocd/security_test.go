@@ -110,7 +110,7 @@ func TestIngestTokensAreScoped(t *testing.T) {
 // alerts.
 func TestCameraPostsWithItsOwnCredentials(t *testing.T) {
 	n := startNode(t, testConfig(t))
-	xml, err := os.ReadFile("../../ingest/testdata/camera-event-notification.xml")
+	xml, err := os.ReadFile("../../ingest/cameraxml/testdata/camera-event-notification.xml")
 	if err != nil {
 		t.Fatal(err)
 	}

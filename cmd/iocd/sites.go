@@ -7,7 +7,7 @@ import (
 	"github.com/paulmach/orb"
 
 	"github.com/openioc/ioc/geo"
-	"github.com/openioc/ioc/internal/simulator"
+	"github.com/openioc/ioc/simulator"
 )
 
 // siteTries bounds the rejection sampling per site: a unit filling a tenth

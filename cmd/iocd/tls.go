@@ -95,19 +95,13 @@ func redirectServer(addr string, httpsPort int, logger *slog.Logger) *http.Serve
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 }
 
-// serveRedirects runs srv on its own listener until shutdown.
-func serveRedirects(srv *http.Server) (stop func(ctx context.Context), err error) {
+// redirectPart listens on srv's address now and returns the part that
+// serves srv there until stopped (clients get until deadline's context
+// ends), and the listener, for the caller to close if the part never runs.
+func redirectPart(srv *http.Server, deadline func() context.Context) (part, net.Listener, error) {
 	ln, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s (IOC_HTTP_REDIRECT_ADDR): %w", srv.Addr, err)
+		return part{}, nil, fmt.Errorf("listen on %s (IOC_HTTP_REDIRECT_ADDR): %w", srv.Addr, err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
-	return func(ctx context.Context) {
-		_ = srv.Shutdown(ctx)
-		<-done
-	}, nil
+	return serverPart("http redirects", func() error { return srv.Serve(ln) }, srv.Shutdown, deadline), ln, nil
 }

@@ -13,24 +13,28 @@ import (
 	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/term"
 
 	"github.com/openioc/ioc/api"
 	"github.com/openioc/ioc/api/auth"
 	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/config"
+	"github.com/openioc/ioc/internal/qrcode"
 )
 
 // token issues, revokes and lists tokens:
 //
 //	iocd token --role viewer --area 26740 --ttl 24h   print a signed token (its id on stderr)
-//	iocd token --kiosk s1 --area 79                  print a screen's kiosk token and its short URL
+//	iocd token --kiosk s1 --area 79                  print a screen's kiosk token, its short URL and the URL's QR code
+//	iocd token qr LINK                                print a kiosk link's QR code again
 //	iocd token revoke --reason "…" ID|TOKEN           revoke a token on every node
 //	iocd token revoked                                list the revoked tokens
 func token(args []string, out, errOut io.Writer) error {
@@ -40,6 +44,8 @@ func token(args []string, out, errOut io.Writer) error {
 			return revokeToken(args[1:], out)
 		case "revoked":
 			return listRevoked(args[1:], out)
+		case "qr":
+			return printQR(args[1:], out)
 		}
 	}
 	f := config.New("iocd token")
@@ -51,6 +57,8 @@ func token(args []string, out, errOut io.Writer) error {
 	sub := f.FlagSet.String("sub", "", "subject: who the token is for (default: the role)")
 	ttl := f.FlagSet.Duration("ttl", 24*time.Hour, "lifetime (a kiosk token's default: a year)")
 	kiosk := f.FlagSet.String("kiosk", "", "issue a kiosk token for this screen id, and store its short link (/k/{code}) in ClickHouse")
+	var qr qrFlag
+	f.FlagSet.Var(&qr, "qr", "with --kiosk, print the link's QR code under it; default: when the output is a terminal (--qr=false: never)")
 	clickhouse := clickHouseFlags(f)
 	tz := timezoneFlag(f)
 	publicURL := f.String("public-url", "IOC_PUBLIC_URL", "", "base URL the wall PCs reach the server at, for the kiosk link; empty: http://127.0.0.1 and the port of IOC_HTTP_ADDR")
@@ -84,8 +92,11 @@ func token(args []string, out, errOut io.Writer) error {
 			return fmt.Errorf("area %q is not a unit of %s", a, h.Name())
 		}
 	}
+	if qr.set && qr.on && *kiosk == "" {
+		return errors.New("--qr prints a kiosk link's QR code: give --kiosk SCREEN, or print a link's with iocd token qr LINK")
+	}
 	if *kiosk != "" {
-		return kioskToken(*kiosk, *role, areas, *sub, *ttl, f, key, kioskPlace{clickhouse(*tz), *publicURL, *httpAddr}, out, errOut)
+		return kioskToken(*kiosk, *role, areas, *sub, *ttl, f, key, kioskPlace{clickhouse(*tz), *publicURL, *httpAddr}, qr.print(out), out, errOut)
 	}
 	switch r := auth.Role(*role); {
 	case r == auth.Kiosk:
@@ -120,8 +131,9 @@ type kioskPlace struct {
 }
 
 // kioskToken issues a kiosk token for screen, stores its short link where
-// the nodes open it, and prints the token, then the link.
-func kioskToken(screen, role string, areas []string, sub string, ttl time.Duration, f *config.FlagSet, key []byte, place kioskPlace, out, errOut io.Writer) error {
+// the nodes open it, and prints the token, then the link, then (when qr)
+// the link's QR code.
+func kioskToken(screen, role string, areas []string, sub string, ttl time.Duration, f *config.FlagSet, key []byte, place kioskPlace, qr bool, out, errOut io.Writer) error {
 	if role != string(auth.Viewer) && role != string(auth.Kiosk) { // viewer: the flag's default
 		return fmt.Errorf("--kiosk issues a kiosk token; leave --role out (got %s)", role)
 	}
@@ -166,12 +178,75 @@ func kioskToken(screen, role string, areas []string, sub string, ttl time.Durati
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintf(out, "%s\n%s/k/%s\n", kt.Token, base, kt.Code); err != nil {
+	link := base + "/k/" + kt.Code
+	if _, err := fmt.Fprintf(out, "%s\n%s\n", kt.Token, link); err != nil {
 		return err
+	}
+	if qr {
+		if err := writeQR(out, link); err != nil {
+			return err
+		}
 	}
 	_, err = fmt.Fprintf(errOut, "kiosk token %s for screen %s, expires %s; open the link on the screen (it stops working when the token is revoked: iocd token revoke --reason \"…\" %s)\n",
 		kt.ID, screen, kt.ExpiresAt.Format(time.RFC3339), kt.ID)
 	return err
+}
+
+// qrFlag is --qr. Unset, the QR code is printed when the output is a
+// terminal, where a person may scan it, and not into a pipe or a file,
+// where a script reads the token and the link line by line; --qr prints it
+// anyway, --qr=false never.
+type qrFlag struct{ set, on bool }
+
+func (q *qrFlag) String() string {
+	if q == nil || !q.set {
+		return ""
+	}
+	return strconv.FormatBool(q.on)
+}
+
+func (q *qrFlag) Set(s string) error {
+	on, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("--qr=%s: give --qr=true or --qr=false", s)
+	}
+	q.set, q.on = true, on
+	return nil
+}
+
+func (q *qrFlag) IsBoolFlag() bool { return true }
+
+// print says whether to print the QR code on out.
+func (q *qrFlag) print(out io.Writer) bool {
+	if q.set {
+		return q.on
+	}
+	f, ok := out.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// writeQR writes link's QR code in half blocks, for a phone to scan off the
+// terminal.
+func writeQR(out io.Writer, link string) error {
+	c, err := qrcode.New(link)
+	if err != nil {
+		return fmt.Errorf("the QR code of the kiosk link: %w", err)
+	}
+	_, err = io.WriteString(out, c.Terminal())
+	return err
+}
+
+// printQR is iocd token qr LINK: a kiosk link's QR code again, whatever the
+// output (make run prints the kept link's).
+func printQR(args []string, out io.Writer) error {
+	f := config.New("iocd token qr")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if f.FlagSet.NArg() != 1 || f.FlagSet.Arg(0) == "" {
+		return errors.New("usage: iocd token qr LINK, with the kiosk link iocd token --kiosk printed, e.g. http://127.0.0.1:8080/k/7k3m9q2x4p")
+	}
+	return writeQR(out, f.FlagSet.Arg(0))
 }
 
 // signingSecret finds the secret tokens are signed with: --secret-file,

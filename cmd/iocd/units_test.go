@@ -72,6 +72,7 @@ func TestImportUnitsRefusesBadData(t *testing.T) {
 // An imported hierarchy is served after a restart: areas, point lookups
 // and figures of records filed under it.
 func TestImportedHierarchyIsServed(t *testing.T) {
+	runsBesideOthers(t)
 	dir := t.TempDir()
 	geoDir := filepath.Join(dir, "geo")
 	var out bytes.Buffer

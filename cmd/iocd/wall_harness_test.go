@@ -6,16 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,28 +17,19 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// The wall page's tests run against a real node through wallAPI, which
-// passes every request (the websocket included) to the node, except the
-// dashboard documents when the node does not serve them yet: then it
-// serves the test's documents (testdata/wall, and dashboards/defaults when
-// the package ships some) at GET/PUT /api/v1/{dashboards|walls|screens}/{id},
-// checking the token with the node and the documents by the spec's rules.
-// When the node has the routes, the documents are stored in it with PUT
-// and nothing is stood in for: the page always asks the real paths.
+// The wall page's tests run against a real node: wallAPI stores the test's
+// documents (testdata/wall, and dashboards/defaults) in it with PUT, so the
+// page always asks the real paths.
 type wallAPI struct {
 	t    *testing.T
 	n    *node
 	base string
-	fake bool
-
-	mu   sync.Mutex
-	docs map[string][]byte // "dashboards/ops-79" → the document
-	puts int               // documents saved through PUT
+	docs map[string][]byte // "dashboards/ops-79" → the document the test stored
 }
 
 // wallDocs reads the test's documents: testdata/wall/*.json (a dashboard
 // each, or {"kind": …, "document": …} for a wall or a screen), then
-// dashboards/defaults/*.json if they exist, which win on the same id.
+// dashboards/defaults/*.json, which win on the same id.
 func wallDocs(t *testing.T) map[string][]byte {
 	t.Helper()
 	docs := map[string][]byte{}
@@ -81,200 +66,21 @@ func wallDocs(t *testing.T) map[string][]byte {
 
 func startWallAPI(t *testing.T, n *node) *wallAPI {
 	t.Helper()
-	w := &wallAPI{t: t, n: n, docs: wallDocs(t)}
-	resp := n.do("GET", "/api/v1/dashboards/ops-79", adminToken, "", nil)
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	w.fake = resp.StatusCode == 404 && strings.Contains(string(body), "no route")
-	if !w.fake {
-		for key, doc := range w.docs {
-			resp := n.do("PUT", "/api/v1/"+key, adminToken, "application/json", doc)
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode/100 != 2 {
-				t.Fatalf("store %s in the node: %d %s", key, resp.StatusCode, b)
-			}
-		}
+	w := &wallAPI{t: t, n: n, base: n.base, docs: wallDocs(t)}
+	for key, doc := range w.docs {
+		w.store(key, doc)
 	}
-	target, _ := url.Parse(n.base)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if w.fake && w.serve(rw, r) {
-			return
-		}
-		proxy.ServeHTTP(rw, r)
-	}), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	w.base = "http://" + ln.Addr().String()
-	t.Logf("wall page at %s/wall/ (dashboard documents %s)", w.base, map[bool]string{true: "stood in for by the test", false: "stored in the node"}[w.fake])
 	return w
 }
 
-var docPath = regexp.MustCompile(`^/api/v1/(dashboards|walls|screens)/([a-z0-9][a-z0-9-]{0,62})$`)
-
-// serve answers a document route as the spec says the store does; false
-// for any other request.
-func (w *wallAPI) serve(rw http.ResponseWriter, r *http.Request) bool {
-	m := docPath.FindStringSubmatch(r.URL.Path)
-	if m == nil {
-		return false
-	}
-	key := m[1] + "/" + m[2]
-	// The node judges the token: any reader may read; writing is an admin's.
-	probe := "/api/v1/kpis"
-	if r.Method == http.MethodPut {
-		probe = "/api/v1/tokens/revoked"
-	} else if r.Method != http.MethodGet {
-		return false
-	}
-	code, answer := w.check(probe, r.Header.Get("Authorization"))
-	if code != 200 {
-		reply(rw, code, answer)
-		return true
-	}
-	switch r.Method {
-	case http.MethodGet:
-		w.mu.Lock()
-		doc, ok := w.docs[key]
-		w.mu.Unlock()
-		if !ok {
-			reply(rw, 404, []byte(fmt.Sprintf(`{"error":"no %s %q; GET /api/v1/%s lists them"}`, strings.TrimSuffix(m[1], "s"), m[2], m[1])))
-			return true
-		}
-		reply(rw, 200, doc)
-	case http.MethodPut:
-		body, _ := io.ReadAll(r.Body)
-		if m[1] != "dashboards" {
-			w.mu.Lock()
-			w.docs[key] = body
-			w.mu.Unlock()
-			reply(rw, 200, body)
-			return true
-		}
-		if fields := w.invalid(m[2], body); len(fields) > 0 {
-			b, _ := json.Marshal(map[string]any{"error": fmt.Sprintf("dashboard %q is invalid: %d fields to fix", m[2], len(fields)), "fields": fields})
-			reply(rw, 400, b)
-			return true
-		}
-		w.mu.Lock()
-		w.docs[key] = body
-		w.puts++
-		w.mu.Unlock()
-		reply(rw, 200, body)
-	}
-	return true
-}
-
-func reply(rw http.ResponseWriter, code int, body []byte) {
-	rw.Header().Set("Content-Type", "application/json")
-	rw.WriteHeader(code)
-	_, _ = rw.Write(body)
-}
-
-// check asks the node what it says to the token on path.
-func (w *wallAPI) check(path, authorization string) (int, []byte) {
-	req, _ := http.NewRequest("GET", w.n.base+path, nil)
-	req.Header.Set("Authorization", authorization)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 502, []byte(`{"error":"node unreachable"}`)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
-}
-
-type fieldError struct {
-	Path  string `json:"path"`
-	Error string `json:"error"`
-}
-
-// invalid checks a dashboard by the spec's rules that the editor's test
-// needs: the id, widgets inside the grid and not overlapping, unique
-// widget ids, indicators of the catalog.
-func (w *wallAPI) invalid(id string, body []byte) []fieldError {
-	var d struct {
-		ID   string `json:"id"`
-		Grid struct {
-			Columns int `json:"columns"`
-			Rows    int `json:"rows"`
-		} `json:"grid"`
-		Widgets []struct {
-			ID      string         `json:"id"`
-			Options map[string]any `json:"options"`
-		} `json:"widgets"`
-	}
-	if err := json.Unmarshal(body, &d); err != nil {
-		return []fieldError{{Path: "", Error: "not a JSON document: " + err.Error()}}
-	}
-	var raw struct {
-		Widgets []map[string]any `json:"widgets"`
-	}
-	_ = json.Unmarshal(body, &raw)
-	var out []fieldError
-	if d.ID != id {
-		out = append(out, fieldError{"id", fmt.Sprintf("id %q differs from the URL's %q", d.ID, id)})
-	}
-	var cat struct {
-		KPIs []struct {
-			ID string `json:"id"`
-		} `json:"kpis"`
-	}
-	w.n.get("/api/v1/kpis", adminToken, &cat)
-	known := map[string]bool{}
-	for _, k := range cat.KPIs {
-		known[k.ID] = true
-	}
-	type box struct{ x, y, w, h int }
-	boxes := make([]box, len(raw.Widgets))
-	seen := map[string]int{}
-	for i, wd := range raw.Widgets {
-		p := fmt.Sprintf("widgets[%d]", i)
-		n := func(k string) int { f, _ := wd[k].(float64); return int(f) }
-		b := box{n("x"), n("y"), n("w"), n("h")}
-		boxes[i] = b
-		if b.x+b.w > d.Grid.Columns {
-			out = append(out, fieldError{p + ".w", fmt.Sprintf("x + w is %d, past the grid's %d columns: move it left or make it narrower", b.x+b.w, d.Grid.Columns)})
-		}
-		if b.y+b.h > d.Grid.Rows {
-			out = append(out, fieldError{p + ".h", fmt.Sprintf("y + h is %d, past the grid's %d rows: move it up or make it shorter", b.y+b.h, d.Grid.Rows)})
-		}
-		if j, dup := seen[d.Widgets[i].ID]; dup {
-			out = append(out, fieldError{p + ".id", fmt.Sprintf("widget id %q is already used by widgets[%d]", d.Widgets[i].ID, j)})
-		}
-		seen[d.Widgets[i].ID] = i
-		if ind, ok := d.Widgets[i].Options["indicator"].(string); ok && !known[ind] {
-			out = append(out, fieldError{p + ".options.indicator", fmt.Sprintf("no indicator %q in the catalog; GET /api/v1/kpis lists them", ind)})
-		}
-		for j := 0; j < i; j++ {
-			o := boxes[j]
-			if b.x < o.x+o.w && o.x < b.x+b.w && b.y < o.y+o.h && o.y < b.y+b.h {
-				out = append(out, fieldError{p, fmt.Sprintf("overlaps widgets[%d]: move one of them", j)})
-			}
-		}
-	}
-	return out
-}
-
-// doc returns a stored document, decoded.
+// doc returns a stored document, decoded, as the node serves it.
 func (w *wallAPI) doc(key string) map[string]any {
 	w.t.Helper()
-	w.mu.Lock()
-	b, ok := w.docs[key]
-	w.mu.Unlock()
-	if !w.fake {
-		resp := w.n.do("GET", "/api/v1/"+key, adminToken, "", nil)
-		b, _ = io.ReadAll(resp.Body)
-		resp.Body.Close()
-		ok = resp.StatusCode == 200
-	}
-	if !ok {
-		w.t.Fatalf("no document %s", key)
+	resp := w.n.do("GET", "/api/v1/"+key, adminToken, "", nil)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		w.t.Fatalf("no document %s: %d %s", key, resp.StatusCode, b)
 	}
 	var d map[string]any
 	if err := json.Unmarshal(b, &d); err != nil {
@@ -503,19 +309,13 @@ func jsonValue(v any) string {
 
 func ptrTrue() *bool { b := true; return &b }
 
-// store keeps a document for the test: in the stand-in, or in the node.
+// store saves a document in the node.
 func (w *wallAPI) store(key string, doc []byte) {
 	w.t.Helper()
-	if w.fake {
-		w.mu.Lock()
-		w.docs[key] = doc
-		w.mu.Unlock()
-		return
-	}
 	resp := w.n.do("PUT", "/api/v1/"+key, adminToken, "application/json", doc)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		w.t.Fatalf("store %s: %d %s", key, resp.StatusCode, b)
+		w.t.Fatalf("store %s in the node: %d %s", key, resp.StatusCode, b)
 	}
 }

@@ -1,13 +1,74 @@
 // The pure parts of the live protocol (v2, docs/asyncapi.yaml) that the
-// built-in page speaks: whether a message applies given what the page holds
-// of its topic, the merge of a map delta, the order of subscriptions, what a
-// resumed subscription says it holds, and the reconnect delay. Nothing here
+// built-in page and the wall speak: the grammar of topic names, whether a
+// message applies given what the page holds of its topic, the merge of a
+// map delta, the order of subscriptions, what a resumed subscription says
+// it holds, and the reconnect delay. Nothing here
 // touches the DOM, the socket or the clock, so a test page can run it as it
-// is (cmd/iocd/testdata/live_test.html). Loaded before app.js, which reads
-// it from window.IOCLive. Plain ES2017, nothing loaded from outside.
+// is (cmd/iocd/testdata/live/live_test.html). Loaded as a classic script
+// before the pages' modules, which read it from window.IOCLive (the wall's
+// socket.js, which the built-in page uses too). Plain ES2017, nothing
+// loaded from outside.
 'use strict';
 
 (() => {
+  // Topic names: the server's grammar (package topic), tested against the
+  // same examples (topic/testdata/topics.json). kpi/{area}[/{window}] and
+  // map/{area}[/{window}] (today when the window is left out),
+  // alarms/{area}, devices/{area}, events/{area}, screen/{id}, and the
+  // internal topics no page is sent (internal/…).
+  const TODAY = 'today';
+  const WINDOWS = [TODAY, '24h', '7d', '30d'];
+  const WINDOWED = ['kpi', 'map'];
+  const BY_AREA = ['kpi', 'map', 'alarms', 'devices', 'events'];
+  const LIVE = BY_AREA.concat(['screen']);
+  const SEEN = 'internal/screens/seen';
+  const FIXED = ['internal/aggregate/dirty', 'internal/aggregate/delta', 'internal/aggregate/term',
+    'internal/auth/revoked', 'internal/screens/command'];
+
+  // topic is the name of the topic of kind about id (a unit's code, or a
+  // screen's id), over window win for kpi and map (today when not given): the
+  // one name the server knows it by.
+  function topic(kind, id, win) {
+    if (WINDOWED.includes(kind)) return !win || win === TODAY ? kind + '/' + id : kind + '/' + id + '/' + win;
+    if (BY_AREA.includes(kind) || kind === 'screen' || kind === SEEN) return kind + '/' + id;
+    return kind;
+  }
+
+  // parseTopic reads a name: {kind, area, window} for kpi and map,
+  // {kind, area} for alarms, devices and events, {kind, screen} for screen
+  // (and the internal seen topics), {kind} for the other internal ones;
+  // null for a name the grammar refuses.
+  function parseTopic(name) {
+    if (typeof name !== 'string') return null;
+    if (name.startsWith('internal/')) {
+      if (FIXED.includes(name)) return { kind: name };
+      const id = name.startsWith(SEEN + '/') ? name.slice(SEEN.length + 1) : '';
+      return id !== '' && !id.includes('/') ? { kind: SEEN, screen: id } : null;
+    }
+    const parts = name.split('/');
+    const kind = parts[0];
+    if (kind === 'screen' && parts.length > 1) return parts.length === 2 && parts[1] !== '' ? { kind, screen: parts[1] } : null;
+    const windowed = WINDOWED.includes(kind);
+    if (!BY_AREA.includes(kind) || parts.length < 2 || parts.length > 3 || parts[1] === '' || (!windowed && parts.length === 3)) return null;
+    if (!windowed) return { kind, area: parts[1] };
+    if (parts.length === 3 && !WINDOWS.includes(parts[2])) return null;
+    return { kind, area: parts[1], window: parts.length === 3 ? parts[2] : TODAY };
+  }
+
+  // kindOf is the kind a name starts with, without reading the rest (as
+  // the server's router does): 'internal' for an internal name it does not
+  // know, '' for any other.
+  function kindOf(name) {
+    if (typeof name !== 'string') return '';
+    if (name.startsWith('internal/')) {
+      if (FIXED.includes(name)) return name;
+      return name.startsWith(SEEN + '/') ? SEEN : 'internal';
+    }
+    const slash = name.indexOf('/');
+    const head = slash < 0 ? '' : name.slice(0, slash);
+    return LIVE.includes(head) ? head : '';
+  }
+
   // What the page holds of a topic (held): for a state topic {version,
   // data}, the version and whole state it last applied (data is what a map
   // delta merges into); for a stream topic {epoch, offset}, the position of
@@ -97,9 +158,9 @@
     return undefined;
   }
 
-  // subscribeOp is the subscribe message for topic.
-  function subscribeOp(topic, held) {
-    const op = { op: 'subscribe', topic };
+  // subscribeOp is the subscribe message for topic name.
+  function subscribeOp(name, held) {
+    const op = { op: 'subscribe', topic: name };
     const since = sinceOf(held);
     if (since !== undefined) op.since = since;
     return op;
@@ -108,10 +169,10 @@
   // Safety first: an operator must see alarms and devices before figures,
   // and the server fills snapshots in the order asked. The map, one
   // message for every child, comes before the figures of each.
-  const RANKS = [['alarms/', 0], ['devices/', 1], ['events/', 2], ['map/', 3], ['kpi/', 4]];
-  function rank(topic) {
-    for (const [prefix, r] of RANKS) if (topic.startsWith(prefix)) return r;
-    return RANKS.length;
+  const RANKS = ['alarms', 'devices', 'events', 'map', 'kpi'];
+  function rank(name) {
+    const r = RANKS.indexOf(kindOf(name));
+    return r < 0 ? RANKS.length : r;
   }
 
   // orderTopics lists topics in the order to subscribe to them: by kind,
@@ -137,5 +198,5 @@
     return Math.min(Math.floor(afterMs), cap);
   }
 
-  window.IOCLive = Object.freeze({ step, mergeDelta, sinceOf, subscribeOp, orderTopics, backoffDelay, plannedDelay });
+  window.IOCLive = Object.freeze({ topic, parseTopic, kindOf, step, mergeDelta, sinceOf, subscribeOp, orderTopics, backoffDelay, plannedDelay });
 })();

@@ -15,11 +15,14 @@
 //
 // Uses: the ingest writers hold "<db>.<table>" while they look up what is
 // stored and write a batch; the aggregator and the alarm engine hold their
-// role's lease while they compute and publish figures.
+// role's lease while they compute and publish figures. Campaign is the one
+// election loop of the parts that run on one node at a time (figures,
+// devices, walls).
 //
 // Concurrency: Local, Redis and Lease are safe for concurrent use. Each held
 // Lease owns one renewal goroutine, which exits on Release or once the lease
-// is lost. A lease is not reentrant.
+// is lost. A lease is not reentrant. Campaign runs on its caller's
+// goroutine until ctx ends.
 package lease
 
 import (

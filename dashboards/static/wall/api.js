@@ -1,9 +1,9 @@
-// REST for the wall: the page's token (taken out of the URL), JSON reads
+// REST for the wall and the built-in page: the page's token (taken out of the URL), JSON reads
 // shared by every widget that asks the same thing at the same time, and
 // writes (acknowledgements, the editor's save) that bring back the
 // server's field errors.
 
-const TOKEN_KEY = 'ioc.access_token'; // shared with the built-in page (app.js)
+const TOKEN_KEY = 'ioc.access_token'; // one tab's token, whichever page took it
 
 export class ApiError extends Error {
   constructor(status, message, body) {

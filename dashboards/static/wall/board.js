@@ -50,9 +50,10 @@ export class Board {
   get theme() { return ['wall', 'dark', 'light'].includes(this.def.theme) ? this.def.theme : 'wall'; }
   get catalog() { return this.svc.catalog; }
 
+  // topic is the name of the area's topic of kind, over the board's window
+  // when withWindow (live.js's grammar).
   topic(kind, withWindow) {
-    if (!withWindow || this.window === 'today') return `${kind}/${this.area}`;
-    return `${kind}/${this.area}/${this.window}`;
+    return window.IOCLive.topic(kind, this.area, withWindow ? this.window : undefined);
   }
 
   // start draws the board; ready resolves once every widget has painted.
@@ -189,21 +190,21 @@ export class Board {
         f = new Feed(this, this.topic('kpi', true), () => api.get(`/api/v1/areas/${a}/kpis?window=${w}`));
         break;
       case 'today':
-        f = this.window === 'today' ? this.feed('figures') : new Feed(this, `kpi/${this.area}`, () => api.get(`/api/v1/areas/${a}/kpis?window=today`));
+        f = this.window === 'today' ? this.feed('figures') : new Feed(this, this.topic('kpi', false), () => api.get(`/api/v1/areas/${a}/kpis?window=today`));
         break;
       case 'children':
         f = new Feed(this, this.topic('map', true), () => api.get(`/api/v1/areas/${a}/children/kpis?window=${w}`).then((r) => childrenOf(r, this)));
         break;
       case 'alarms':
-        f = new Feed(this, 'alarms/' + this.area, () => api.get('/api/v1/alarms' + query({ state: 'active', area: this.area }))
+        f = new Feed(this, this.topic('alarms', false), () => api.get('/api/v1/alarms' + query({ state: 'active', area: this.area }))
           .then((r) => ({ area: this.area, as_of: '', open: Array.isArray(r.alarms) ? r.alarms : [] })));
         break;
       case 'devices':
-        f = new Feed(this, 'devices/' + this.area, () => api.get('/api/v1/devices' + query({ area: this.area }))
+        f = new Feed(this, this.topic('devices', false), () => api.get('/api/v1/devices' + query({ area: this.area }))
           .then((r) => ({ area: this.area, as_of: '', devices: Array.isArray(r.devices) ? r.devices : [] })));
         break;
       case 'events':
-        f = new Feed(this, 'events/' + this.area, null, true);
+        f = new Feed(this, this.topic('events', false), null, true);
         break;
       default:
         throw new Error('unknown feed ' + kind);

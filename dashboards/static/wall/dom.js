@@ -35,6 +35,33 @@ export function setText(el, text) {
   if (el.textContent !== t) el.textContent = t;
 }
 
+// mapSvg starts the SVG of a map that wall/geo.js's buildGeometry drew:
+// the viewBox with pad around the drawing, in defs the hatched pattern of
+// units without a figure (hatch: {id, size, stripe, colours: [ground,
+// stripe]}), and a group (class frameClass) framing each inset. attrs are
+// the svg's own; the caller appends the units and its layers.
+export function mapSvg(geom, pad, hatch, frameClass, attrs) {
+  const s = svg('svg', Object.assign({
+    viewBox: `${-pad} ${-pad} ${(geom.w + 2 * pad).toFixed(1)} ${(geom.h + 2 * pad).toFixed(1)}`,
+  }, attrs));
+  const pat = svg('pattern', { id: hatch.id, patternUnits: 'userSpaceOnUse', width: hatch.size, height: hatch.size, patternTransform: 'rotate(45)' },
+    svg('rect', { width: hatch.size, height: hatch.size, fill: hatch.colours[0] }),
+    svg('rect', { width: hatch.stripe, height: hatch.size, fill: hatch.colours[1] }));
+  const frames = svg('g', { class: frameClass, 'aria-hidden': 'true' });
+  for (const r of geom.frames) frames.append(svg('rect', { x: r.x.toFixed(1), y: r.y.toFixed(1), width: r.w.toFixed(1), height: r.h.toFixed(1), rx: 4 }));
+  s.append(svg('defs', {}, pat), frames);
+  return s;
+}
+
+// setAttr sets an attribute when it changed; null or undefined removes it.
+export function setAttr(el, name, value) {
+  if (value === null || value === undefined) {
+    if (el.hasAttribute(name)) el.removeAttribute(name);
+  } else if (el.getAttribute(name) !== String(value)) {
+    el.setAttribute(name, value);
+  }
+}
+
 export function setData(el, key, value) {
   const v = value === null || value === undefined ? '' : String(value);
   if (el.dataset[key] !== v) el.dataset[key] = v;

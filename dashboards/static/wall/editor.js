@@ -3,7 +3,8 @@
 // the indicator catalog), previews at 1920×1080 and 3840×2160 drawn by the
 // wall's own board code with live figures, and a save with PUT
 // /api/v1/dashboards/{id} that shows the server's field errors where the
-// fields are. It writes the same JSON the wall reads.
+// fields are. It writes the same JSON the wall reads. Below, the screens
+// panel (screens.js) commands the wall's screens and issues kiosk links.
 //
 // The previews are not iframes: the page's policy forbids framing
 // (frame-ancestors 'none'). A board sizes everything in --u, a hundredth
@@ -17,6 +18,7 @@ import { Board } from './board.js';
 import { h } from './dom.js';
 import { checkGrid, freeSpot, clampBox, cellAt, WIDGET_TYPES, ID_RE } from './layout.js';
 import { offsetOf, WINDOWS, indicatorName } from './text.js';
+import { ScreensPanel } from './screens.js';
 
 const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
@@ -39,7 +41,7 @@ const OPTIONS = {
   events: [['min_severity', 'enum', SEVERITY], ['title', 'text2']],
   scoreboard: [['group', 'group'], ['title', 'text2']],
   clock: [],
-  header: [['title', 'text2']],
+  header: [['text', 'text2']],
   text: [['text', 'text2'], ['title', 'text2']],
 };
 const DEFAULTS = {
@@ -530,9 +532,15 @@ async function save() {
   $('ed-save').disabled = true;
   $('ed-status').textContent = 'Đang lưu… (saving)';
   try {
+    // The server stores the definition with its defaults filled in: the
+    // editor goes on from what it stored, so that it shows what screens
+    // show.
     await ed.svc.api.put('/api/v1/dashboards/' + enc(id), ed.def);
+    const stored = documentOf(await ed.svc.api.get('/api/v1/dashboards/' + enc(id)));
+    if (stored && stored.id === id) ed.def = stored;
     ed.saved = JSON.stringify(ed.def);
     ed.server = [];
+    changed();
     drawErrors();
     drawCanvas();
     $('ed-status').textContent = 'Đã lưu (saved)';
@@ -583,6 +591,10 @@ async function start() {
   };
   ed.svc = { api, live, clock, role: roleOf(token), areaName, connection: () => live.state, catalog: null };
   if (ed.svc.role !== 'admin') $('ed-status').textContent = 'Mã này không phải mã quản trị: xem được, không lưu được (this token may look, not save)';
+  // The screens are commanded from here too; the panel stands alone, so
+  // it works whatever becomes of the dashboard below.
+  ed.screens = new ScreensPanel($('ed-screens'), ed.svc);
+  ed.screens.start();
   try {
     const cat = await api.get('/api/v1/kpis');
     ed.catalog = { byId: new Map((cat.kpis || []).map((d) => [d.id, d])), list: cat.kpis || [], groups: cat.groups || [], windows: cat.windows || [] };

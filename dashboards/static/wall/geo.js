@@ -1,4 +1,4 @@
-// GeoJSON to SVG for the wall's maps, as the built-in page draws them
+// GeoJSON to SVG for the maps of the wall and of the built-in page
 // (app.js): an equirectangular projection with longitude shrunk by the
 // cosine of the latitude (true enough at a province's scale, no library),
 // and units far from the main body (Hồ Chí Minh's Côn Đảo, out at sea)

@@ -1,9 +1,11 @@
 // The wall's arithmetic: where widgets sit on the grid and on which screen
 // of a spanned wall, how large text is, how many rows fit and which page
-// of a ranking shows, what a series request covers to compare a window
+// of a ranking shows, in which order alarms are listed, what a series request covers to compare a window
 // with the one before, and how step figures add up. Pure: no DOM, no
 // clock (now is passed in), so that cmd/iocd/testdata/wall/unit_test.js
 // checks it as it is.
+
+import { sevRank } from './text.js';
 
 export const WIDGET_TYPES = ['kpi', 'map', 'ranking', 'series', 'alarms', 'events', 'scoreboard', 'clock', 'header', 'text'];
 export const ID_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -138,6 +140,15 @@ export function rank(items, order, n) {
     return a.area < b.area ? -1 : a.area > b.area ? 1 : 0;
   });
   return list.slice(0, n > 0 ? n : list.length).map((x, i) => Object.assign({ rank: i + 1 }, x));
+}
+
+// compareAlarms orders alarms not yet resolved: most severe first; of
+// those, the ones nobody has taken in hand; then the newest.
+export function compareAlarms(a, b) {
+  return sevRank(a.severity) - sevRank(b.severity) ||
+    (a.state === 'open' ? 0 : 1) - (b.state === 'open' ? 0 : 1) ||
+    (Date.parse(b.opened_at) || 0) - (Date.parse(a.opened_at) || 0) ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 // ---- periods and series --------------------------------------------------

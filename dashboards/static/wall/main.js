@@ -114,9 +114,11 @@ function refused(e, what) {
 
 // ---- showing a dashboard ------------------------------------------------------
 
+// (rev is the dashboard document's revision in a screen's state: an
+// admin's edit changes it, and the screen draws the new definition.)
 function sameTarget(a, b) {
   return !!a && !!b && a.dashboard === b.dashboard && a.area === b.area && a.window === b.window &&
-    JSON.stringify(a.part || null) === JSON.stringify(b.part || null);
+    (a.rev || '') === (b.rev || '') && JSON.stringify(a.part || null) === JSON.stringify(b.part || null);
 }
 
 // documentOf takes a dashboard from the API's answer (the document, or a
@@ -239,13 +241,14 @@ function followScreen(st, force) {
     location.reload();
     return;
   }
+  reportSeen();
   if (page.takeover) page.takeover.set(st.takeover || null, st);
   identify(st.identify_until);
   if (!st.dashboard) {
     message(`Màn hình ${page.screen} chưa được gán bảng điều khiển`, 'No dashboard is assigned to this screen yet: assign one with POST /api/v1/screens/{id}/command.', '', 'info');
     return;
   }
-  const t = { dashboard: st.dashboard, area: st.area || '', window: st.window || '', part: st.part || null };
+  const t = { dashboard: st.dashboard, area: st.area || '', window: st.window || '', part: st.part || null, rev: st.dashboard_rev || '' };
   // A hand drilling in is left alone until Back, or until the server
   // moves the screen on.
   if (!force && sameTarget(t, page.stateTarget)) return;
@@ -272,14 +275,34 @@ function identify(until) {
 
 function watchScreen() {
   message(`Màn hình ${page.screen}: đang chờ máy chủ…`, 'Waiting for the server to say what this screen shows.', '', 'info');
-  page.svc.live.watch('screen/' + page.screen, (st) => followScreen(st, false), (err) => {
-    if (!page.screenState) message(`Máy chủ chưa cho biết màn hình ${page.screen} hiển thị gì`, err, 'The page keeps asking (screen/' + page.screen + ').', 'error');
+  const name = window.IOCLive.topic('screen', page.screen);
+  page.svc.live.watch(name, (st) => followScreen(st, false), (err) => {
+    if (!page.screenState) message(`Máy chủ chưa cho biết màn hình ${page.screen} hiển thị gì`, err, 'The page keeps asking (' + name + ').', 'error');
   });
   // The screen's name, for identify; the wall's takeover settings (chime).
   page.svc.api.get('/api/v1/screens/' + enc(page.screen)).then((s) => {
     const d = documentOf(s) || s;
     if (d && d.title) page.screenTitle = d.title;
   }, () => { /* a name to flash is a nicety */ });
+}
+
+// reportSeen tells the server, for GET /api/v1/screens, that this screen
+// is alive, which build it runs and which state version it shows: when
+// the state changes (after the handler that applied it) and every minute.
+// A report that fails is not retried: the next one says the same.
+const SEEN_EVERY = 60000;
+function reportSeen() {
+  clearTimeout(page.seenTimer);
+  page.seenTimer = setTimeout(reportSeen, SEEN_EVERY);
+  queueMicrotask(() => {
+    if (!page.screen || !page.firstState || page.fatal) return;
+    const held = page.svc.live.held.get(window.IOCLive.topic('screen', page.screen));
+    const version = held && typeof held.version === 'string' ? held.version : '';
+    if (version === page.seenVersion && page.seenAt && clock.now() - page.seenAt < SEEN_EVERY / 2) return;
+    page.seenVersion = version;
+    page.seenAt = clock.now();
+    page.svc.api.post('/api/v1/screens/' + enc(page.screen) + '/seen', { build: page.firstState.build || '', version }).catch(() => {});
+  });
 }
 
 // ---- staleness ---------------------------------------------------------------

@@ -1,10 +1,13 @@
-// The wall's live connection (protocol v2, docs/asyncapi.yaml): widgets
-// watch topics, the connection subscribes to each once, safety topics
-// first, and hands every applied message to the topic's watchers. Which
-// messages apply, the map delta's merge, the since of a resumed topic and
-// the reconnect delays are live.js's (window.IOCLive), shared with the
-// built-in page. A reconnect resumes every topic with since; a close with
-// 4401 (the token was revoked) ends the connection for good.
+// The live connection of the wall and the built-in page (protocol v2,
+// docs/asyncapi.yaml): widgets (and the page's parts) watch topics, the
+// connection subscribes to each once, safety topics first, and hands every
+// applied message to the topic's watchers. Which messages apply, the map
+// delta's merge, the since of a resumed topic and the reconnect delays are
+// live.js's (window.IOCLive). A reconnect resumes every topic with since;
+// a close with 4401 (the token was revoked) ends the connection for good.
+// With ?measure=1, every update of a figure is also told to measure.js.
+
+import { measure } from './measure.js';
 
 const L = window.IOCLive;
 const BACKOFF_BASE = 1000;
@@ -21,7 +24,8 @@ const FINAL = /not served|does not cover|unknown area|no child units/;
 // safety topics before figures.
 function order(topics) {
   const list = Array.from(topics);
-  return list.filter((t) => t.startsWith('screen/')).concat(L.orderTopics(list.filter((t) => !t.startsWith('screen/'))));
+  const screen = (t) => L.kindOf(t) === 'screen';
+  return list.filter(screen).concat(L.orderTopics(list.filter((t) => !screen(t))));
 }
 
 export class Live {
@@ -203,6 +207,7 @@ export class Live {
     if (!r.data || typeof r.data !== 'object') return;
     this.latest.set(m.topic, r.data);
     for (const w of Array.from(set)) safe(() => w.data(r.data, r.act, m.topic));
+    if (measure && r.act === 'update') measure.applied(m.topic, m.version, r.data);
   }
 
   // resync asks again for a map/ topic whose delta did not fit what is

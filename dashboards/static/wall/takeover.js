@@ -20,6 +20,10 @@ export class Takeover {
     this.key = '';
     this.walls = new Map(); // wall id → its definition's takeover settings (or null)
     this.timer = 0;
+    // view holds the shown alarm's parts that load or tick later; hide
+    // lets them go, so that a wall that was taken over keeps no detached
+    // map or list until the next alarm.
+    this.view = null;
   }
 
   // set shows takeover t ({alarm, until}) or, with null, ends it.
@@ -42,6 +46,7 @@ export class Takeover {
     clearInterval(this.timer);
     this.el.hidden = true;
     this.el.replaceChildren();
+    this.view = null;
     document.documentElement.dataset.takeover = '';
   }
 
@@ -57,17 +62,15 @@ export class Takeover {
     const limit = reading(kind, a.threshold);
     const value = a.rule_kind === 'threshold' ? `${r.value} (ngưỡng ${limit.value})` :
       a.rule_kind === 'event_count' ? `${formatInt(a.value)} sự kiện (giới hạn ${formatInt(a.threshold)})` : '';
-    this.age = bi('takeover-age', '', '', 1);
+    const v = { age: bi('takeover-age', '', '', 1), device: h('dl', { class: 'takeover-device' }), mapBox: h('div', { class: 'takeover-map' }), place: null };
     const tick = () => {
       const [vi, en] = ageText(opened, svc.clock.now());
-      this.age.firstChild.textContent = vi;
-      this.age.lastChild.textContent = en;
+      v.age.firstChild.textContent = vi;
+      v.age.lastChild.textContent = en;
     };
     tick();
     clearInterval(this.timer);
     this.timer = setInterval(tick, 5000);
-    this.device = h('dl', { class: 'takeover-device' });
-    this.mapBox = h('div', { class: 'takeover-map' });
     const head = h('header', { class: 'takeover-head', data: { tone: TONE[a.severity] || 'neutral' } },
       h('span', { class: 'takeover-sev' }, `${sev.vi.toUpperCase()} · ${sev.en.toUpperCase()}`),
       bi('takeover-rule', text.rule[0], text.rule[1], false));
@@ -75,12 +78,13 @@ export class Takeover {
       bi('takeover-msg', text.message[0], text.message[1], false),
       value ? h('p', { class: 'takeover-value' }, value) : null,
       h('p', { class: 'takeover-time' }, isFinite(opened) ? `${timeText(opened, off)} · ${dateText(opened, off)[0]}` : ''),
-      this.age,
-      bi('takeover-where', [dvi, svc.areaName(a.area_code, () => this.redrawPlace(a))].filter(Boolean).join(' · '), den, 1),
+      v.age,
+      bi('takeover-where', [dvi, svc.areaName(a.area_code, () => this.redrawPlace(v, a))].filter(Boolean).join(' · '), den, 1),
       a.state === 'acknowledged' ? bi('takeover-acked', `Đã xác nhận bởi ${a.acknowledged_by || '?'}`, 'acknowledged', 1) : null,
-      this.device);
-    this.place = facts.querySelector('.takeover-where');
-    this.el.replaceChildren(head, h('div', { class: 'takeover-main' }, this.mapBox, facts));
+      v.device);
+    v.place = facts.querySelector('.takeover-where');
+    this.view = v;
+    this.el.replaceChildren(head, h('div', { class: 'takeover-main' }, v.mapBox, facts));
     this.el.dataset.alarm = a.id;
     this.el.dataset.severity = a.severity || '';
     this.el.dataset.state = a.state || '';
@@ -90,17 +94,17 @@ export class Takeover {
     this.loadMap(a);
   }
 
-  redrawPlace(a) {
-    if (!this.place) return;
+  redrawPlace(v, a) {
+    if (v !== this.view) return;
     const [dvi] = deviceName(a.device_id, a.device_name, a.device_kind);
-    setText(this.place.firstChild, [dvi, this.svc.areaName(a.area_code)].filter(Boolean).join(' · '));
+    setText(v.place.firstChild, [dvi, this.svc.areaName(a.area_code)].filter(Boolean).join(' · '));
   }
 
   async loadDevice(a) {
-    const key = this.key;
+    const v = this.view;
     try {
       const d = await this.svc.api.get('/api/v1/devices/' + enc(a.device_id));
-      if (key !== this.key) return;
+      if (v !== this.view) return;
       const rows = [];
       const add = (vi, en, v) => { if (v) rows.push(h('dt', {}, bi('', vi, en, 1)), h('dd', {}, v)); };
       add('Thiết bị', 'device', d.name || d.id);
@@ -111,7 +115,7 @@ export class Takeover {
         const r = reading(k, v && v.value);
         add(r.vi, r.en, r.value);
       }
-      this.device.replaceChildren(...rows);
+      v.device.replaceChildren(...rows);
     } catch (e) {
       /* the alarm carries what matters; details are a help */
     }
@@ -120,12 +124,12 @@ export class Takeover {
   // loadMap draws the alarm's unit and its neighbours, zoomed to the unit,
   // the device marked.
   async loadMap(a) {
-    const key = this.key;
+    const v = this.view;
     try {
       const unit = await this.svc.api.get('/api/v1/areas/' + enc(a.area_code));
       const parent = unit.ancestors && unit.ancestors.length ? unit.ancestors[unit.ancestors.length - 1].code : '';
       const fc = await this.svc.api.get(`/api/v1/layers/${enc(unit.hierarchy + '.' + unit.level)}.geojson?${parent ? 'parent=' + enc(parent) + '&' : ''}zoom=13`, 'application/geo+json');
-      if (key !== this.key) return;
+      if (v !== this.view) return;
       const g = buildGeometry(fc);
       const u = g.units.get(a.area_code);
       const box = u ? u.box : [0, 0, g.w, g.h];
@@ -140,10 +144,10 @@ export class Takeover {
         s.append(svg('circle', { class: 'takeover-pulse', cx: x.toFixed(1), cy: y.toFixed(1), r: (r * 2.4).toFixed(2) }),
           svg('circle', { class: 'takeover-dot', cx: x.toFixed(1), cy: y.toFixed(1), r: r.toFixed(2), 'data-device': a.device_id }));
       }
-      this.mapBox.replaceChildren(s);
+      v.mapBox.replaceChildren(s);
       this.el.dataset.map = a.area_code;
     } catch (e) {
-      this.mapBox.replaceChildren(h('p', { class: 'w-empty' }, bi('', 'Không tải được bản đồ', `map unavailable: ${e.message}`, 1)));
+      if (v === this.view) v.mapBox.replaceChildren(h('p', { class: 'w-empty' }, bi('', 'Không tải được bản đồ', `map unavailable: ${e.message}`, 1)));
     }
   }
 

@@ -9,12 +9,15 @@ const decFmts = new Map();
 
 export const NONE = '–'; // a figure that is null: nothing to divide by, no reading
 
-// decFmt formats with exactly digits decimals, Vietnamese style (1.234,5).
-export function decFmt(digits) {
-  let f = decFmts.get(digits);
+// decFmt formats with exactly digits decimals, Vietnamese style (1.234,5);
+// upTo drops trailing zeros (1,7 rather than 1,70), as a table of many
+// figures reads best.
+export function decFmt(digits, upTo) {
+  const key = upTo ? -1 - digits : digits;
+  let f = decFmts.get(key);
   if (!f) {
-    f = new Intl.NumberFormat('vi-VN', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-    decFmts.set(digits, f);
+    f = new Intl.NumberFormat('vi-VN', { minimumFractionDigits: upTo ? 0 : digits, maximumFractionDigits: digits });
+    decFmts.set(key, f);
   }
   return f;
 }
@@ -40,12 +43,13 @@ export function digitsOf(def) {
 }
 
 // formatValue writes v as the catalog entry def says: "97,5%" for a ratio,
-// "1.234" for a count, "12,3" for days or µg/m³.
-export function formatValue(def, v) {
+// "1.234" for a count, "12,3" for days or µg/m³; with upTo, decimals other
+// than a ratio's drop their trailing zeros ("1,7" m rather than "1,70").
+export function formatValue(def, v, upTo) {
   if (!isNum(v)) return NONE;
   if (def && def.kind === 'ratio') return decFmt(1).format(v * 100) + '%';
   const d = digitsOf(def);
-  return d === 0 ? intFmt.format(Math.round(v)) : decFmt(d).format(v);
+  return d === 0 ? intFmt.format(Math.round(v)) : decFmt(d, upTo).format(v);
 }
 
 // UNITS are the catalog's units as shown next to a figure; counts say
@@ -148,9 +152,11 @@ export const READINGS = {
   rainfall: ['Lượng mưa', 'Rainfall', 'mm', 1], noise: ['Tiếng ồn', 'Noise', 'dB', 0], wind_speed: ['Gió', 'Wind', 'm/s', 1],
 };
 
-export function reading(kind, value) {
+// reading writes a sensor's value in its unit; upTo drops trailing zeros,
+// as decFmt says.
+export function reading(kind, value, upTo) {
   const [vi, en, unit, digits] = READINGS[kind] || [kind, kind, '', 2];
-  const v = isNum(value) ? decFmt(digits).format(value) + (unit ? ' ' + unit : '') : NONE;
+  const v = isNum(value) ? decFmt(digits, upTo).format(value) + (unit ? ' ' + unit : '') : NONE;
   return { vi, en, value: v, unit, digits };
 }
 

@@ -1,6 +1,8 @@
 // Tests of dashboards/static/live.js, the pure parts of the page's live
-// protocol. Each failed check is listed in #result as JSON, which
-// TestDashboardLiveProtocolFunctions reads: {"checks": n, "failures": […]}.
+// protocol, its topic names checked against the server's examples
+// (topics.json, served from topic/testdata). Each failed check is listed in
+// #result as JSON, which TestDashboardLiveProtocolFunctions reads:
+// {"checks": n, "failures": […], "topics": rows checked}.
 'use strict';
 
 (() => {
@@ -170,5 +172,33 @@
     eq('windows', L.orderTopics(['kpi/79/24h', 'map/79/24h', 'alarms/79']), ['alarms/79', 'map/79/24h', 'kpi/79/24h']);
   });
 
-  document.getElementById('result').textContent = JSON.stringify({ checks, failures });
+  // The topic grammar against the server's own examples
+  // (topic/testdata/topics.json, which topic's Go tests read too); topics
+  // says how many rows were checked, for the Go side to compare.
+  let topics = 0;
+  fetch('topics.json').then((r) => {
+    if (!r.ok) throw new Error('GET topics.json: ' + r.status);
+    return r.json();
+  }).then((doc) => run('topics', () => {
+    for (const row of doc.topics) {
+      topics++;
+      const got = L.parseTopic(row.name);
+      if (row.error) {
+        eq(`parseTopic(${JSON.stringify(row.name)}) is refused`, got, null);
+        continue;
+      }
+      const want = { kind: row.kind };
+      for (const k of ['area', 'screen', 'window']) if (row[k]) want[k] = row[k];
+      eq(`parseTopic(${JSON.stringify(row.name)})`, got, want);
+      eq(`topic of ${JSON.stringify(row.name)}`, L.topic(row.kind, row.area || row.screen, row.window), row.canonical);
+      eq(`parseTopic(${JSON.stringify(row.canonical)})`, L.parseTopic(row.canonical), want);
+      eq(`kindOf(${JSON.stringify(row.name)})`, L.kindOf(row.name), row.kind);
+    }
+    for (const row of doc.kinds) {
+      topics++;
+      eq(`kindOf(${JSON.stringify(row.name)})`, L.kindOf(row.name), row.kind);
+    }
+  })).catch((e) => failures.push(`topics: ${e && e.stack ? e.stack : e}`)).then(() => {
+    document.getElementById('result').textContent = JSON.stringify({ checks, failures, topics });
+  });
 })();

@@ -279,6 +279,10 @@ run('formats', () => {
   eq('days', T.formatValue(days, 2.25), '2,3');
   eq('metres', T.formatValue({ kind: 'max', unit: 'm' }, 1.7), '1,70');
   eq('null', T.formatValue(ratio, null), '–');
+  eq('metres, up to two decimals', T.formatValue({ kind: 'max', unit: 'm' }, 1.7, true), '1,7');
+  eq('a ratio keeps its decimal', T.formatValue(ratio, 1, true), '100,0%');
+  eq('a reading, up to its decimals', T.reading('water_level', 1.7, true).value, '1,7 m');
+  eq('a reading, its decimals', T.reading('water_level', 1.7).value, '1,70 m');
   eq('unit', T.unitText(days), ['ngày', 'days']);
   eq('ratio change in points', T.formatChange(ratio, 0.95, 0.927), { vi: '+2,3 điểm %', en: '+2.3 pp', sign: 1 });
   eq('count change in percent', T.formatChange(count, 90, 120), { vi: '−25,0%', en: '−25.0%', sign: -1 });
@@ -343,6 +347,13 @@ run('buildGeometry', () => {
   let threw = false;
   try { G.buildGeometry({ features: [] }); } catch (e) { threw = true; }
   ok('no shapes is an error', threw);
+});
+
+run('compareAlarms', () => {
+  const a = (id, severity, state, opened) => ({ id, severity, state, opened_at: opened });
+  const list = [a('1', 'warning', 'open', '2025-01-01T10:00:00Z'), a('2', 'critical', 'acknowledged', '2025-01-01T11:00:00Z'),
+    a('3', 'critical', 'open', '2025-01-01T09:00:00Z'), a('4', 'critical', 'open', '2025-01-01T12:00:00Z'), a('5', 'warning', 'open', '2025-01-01T10:00:00Z')];
+  eq('most severe, then open, then newest, then id', list.sort(Lay.compareAlarms).map((x) => x.id), ['4', '3', '2', '1', '5']);
 });
 
 document.getElementById('result').textContent = JSON.stringify({ checks, failures });

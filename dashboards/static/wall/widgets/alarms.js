@@ -6,18 +6,12 @@
 
 import { Widget } from './base.js';
 import { h, bi, setText, setData } from '../dom.js';
-import { SEVERITIES, sevRank, atLeast, alarmText, deviceName, ageText, timeText, formatInt } from '../text.js';
+import { compareAlarms } from '../layout.js';
+import { SEVERITIES, atLeast, alarmText, deviceName, ageText, timeText, formatInt } from '../text.js';
 import { enc } from '../api.js';
 
 const TONE = { critical: 'bad', warning: 'warn', info: 'info' };
 const MARK = { critical: '✕', warning: '!', info: 'i' };
-
-export function compareAlarms(a, b) {
-  return sevRank(a.severity) - sevRank(b.severity) ||
-    (a.state === 'open' ? 0 : 1) - (b.state === 'open' ? 0 : 1) ||
-    (Date.parse(b.opened_at) || 0) - (Date.parse(a.opened_at) || 0) ||
-    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-}
 
 export class Alarms extends Widget {
   get safety() { return true; }
@@ -129,15 +123,7 @@ export class Alarms extends Widget {
   fit() {
     super.fit();
     if (!this.rows) return;
-    let shown = this.rows.length;
-    const over = () => this.body.scrollHeight > this.body.clientHeight + 1 || this.ol.scrollHeight > this.ol.clientHeight + 1;
-    while (shown > 1 && over()) {
-      this.rows[--shown].remove();
-      const left = this.rows.length - shown;
-      this.more.hidden = false;
-      this.more.replaceChildren(bi('', `+${formatInt(left)} cảnh báo khác`, `+${left} more`, 1));
-    }
-    setData(this.el, 'shown', String(shown));
-    this.el.dataset.fits = String(!over() && !(this.el.scrollHeight > this.el.clientHeight + 1));
+    const fits = this.fitRows('cảnh báo');
+    this.el.dataset.fits = String(fits && !(this.el.scrollHeight > this.el.clientHeight + 1));
   }
 }

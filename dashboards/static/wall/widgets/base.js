@@ -2,8 +2,8 @@
 // optional bilingual title and a body), the board it belongs to, its
 // first paint, and fitting its content to its box.
 
-import { h, bi, setBi, fitOptional } from '../dom.js';
-import { pick, indicatorName } from '../text.js';
+import { h, bi, setBi, setData, fitOptional } from '../dom.js';
+import { pick, indicatorName, formatInt } from '../text.js';
 
 export class Widget {
   constructor(board, spec, { title = true } = {}) {
@@ -35,6 +35,15 @@ export class Widget {
 
   indicator(id) {
     return this.catalog.byId.get(id) || null;
+  }
+
+  // notInCatalog shows, when the widget's indicator (this.id, this.def)
+  // is not in the catalog, that it has nothing for that reason, and says
+  // so.
+  notInCatalog() {
+    if (this.def) return false;
+    this.fail(new Error(`indicator "${this.id}" is not in the catalog (GET /api/v1/kpis)`));
+    return true;
   }
 
   indicatorTitle(id) {
@@ -72,6 +81,27 @@ export class Widget {
 
   fit() {
     this.el.dataset.fits = String(fitOptional(this.el, this.clipBoxes()));
+  }
+
+  // fitRows leaves whole rows (this.rows, in this.ol) out from the end
+  // until the list fits, saying in this.more how many are not listed, with
+  // extra more left out before: a list on a wall does not scroll. It says
+  // whether the list fits.
+  fitRows(what, extra = 0) {
+    let shown = this.rows.length;
+    const over = () => this.body.scrollHeight > this.body.clientHeight + 1 || this.ol.scrollHeight > this.ol.clientHeight + 1;
+    const more = () => {
+      const left = this.rows.length - shown + extra;
+      this.more.hidden = left <= 0;
+      this.more.replaceChildren(bi('', `+${formatInt(left)} ${what} khác`, `+${left} more`, 1));
+    };
+    if (extra) more();
+    while (shown > 1 && over()) {
+      this.rows[--shown].remove();
+      more();
+    }
+    setData(this.el, 'shown', String(shown));
+    return !over();
   }
 
   changed() {

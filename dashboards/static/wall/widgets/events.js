@@ -4,7 +4,7 @@
 
 import { Widget } from './base.js';
 import { h, bi, setData } from '../dom.js';
-import { atLeast, eventType, timeText, formatInt } from '../text.js';
+import { atLeast, eventType, timeText } from '../text.js';
 
 const KEEP = 50; // events held; the box shows what fits
 
@@ -67,18 +67,6 @@ export class Events extends Widget {
   fit() {
     super.fit();
     if (!this.rows) return;
-    let shown = this.rows.length;
-    const over = () => this.body.scrollHeight > this.body.clientHeight + 1 || this.ol.scrollHeight > this.ol.clientHeight + 1;
-    const more = () => {
-      const left = this.rows.length - shown + this.folded;
-      this.more.hidden = left <= 0;
-      this.more.replaceChildren(bi('', `+${formatInt(left)} sự kiện khác`, `+${left} more`, 1));
-    };
-    if (this.folded) more();
-    while (shown > 1 && over()) {
-      this.rows[--shown].remove();
-      more();
-    }
-    setData(this.el, 'shown', String(shown));
+    this.fitRows('sự kiện', this.folded);
   }
 }

@@ -27,10 +27,7 @@ export class Kpi extends Widget {
     this.def = this.indicator(this.id);
     const [vi, en] = this.indicatorTitle(this.id);
     this.setTitle(vi, en);
-    if (!this.def) {
-      this.fail(new Error(`indicator "${this.id}" is not in the catalog (GET /api/v1/kpis)`));
-      return;
-    }
+    if (this.notInCatalog()) return;
     this.compare = ['previous_period', 'year_ago', 'none'].includes(this.o.compare) ? this.o.compare : 'previous_period';
     this.spark = this.o.sparkline !== false && this.def.history;
     this.value = null;
@@ -124,6 +121,24 @@ export class Kpi extends Widget {
       this.sparkPath.setAttribute('d', linePath(this.points, 100, 28, lo, hi));
     }
     if (this.seriesDone) this.paint();
+  }
+
+  // fit drops the optional parts that do not fit, as every widget does;
+  // a value too wide for its tile even then (99,5% with its mark in a
+  // narrow tile) is set smaller, px by px, but on the wall theme never
+  // under the 6% of the screen's height a value must keep to be read
+  // from across the room.
+  fit() {
+    this.valueEl.style.fontSize = '';
+    super.fit();
+    if (this.el.dataset.fits === 'true') return;
+    const full = parseFloat(getComputedStyle(this.valueEl).fontSize);
+    const floor = (this.board.def.theme || 'wall') === 'wall' ? Math.min(full, Math.ceil(0.06 * window.innerHeight)) : 0.8 * full;
+    for (let size = Math.floor(full) - 1; size >= floor; size--) {
+      this.valueEl.style.fontSize = `${size}px`;
+      super.fit();
+      if (this.el.dataset.fits === 'true') return;
+    }
   }
 }
 

@@ -6,7 +6,7 @@
 // drill-down dashboard for it.
 
 import { Widget } from './base.js';
-import { h, svg, bi, setData } from '../dom.js';
+import { h, svg, bi, setData, mapSvg } from '../dom.js';
 import { formatValue, isNum, sevRank } from '../text.js';
 import { legendScale } from '../ramp.js';
 import { buildGeometry } from '../geo.js';
@@ -22,10 +22,7 @@ export class MapWidget extends Widget {
     this.def = this.indicator(this.id);
     const [vi, en] = this.indicatorTitle(this.id);
     this.setTitle(vi, en);
-    if (!this.def) {
-      this.fail(new Error(`indicator "${this.id}" is not in the catalog (GET /api/v1/kpis)`));
-      return;
-    }
+    if (this.notInCatalog()) return;
     const layers = Array.isArray(this.o.layers) ? this.o.layers : [];
     this.showDevices = layers.includes('devices');
     this.showAlarms = layers.includes('alarms');
@@ -92,17 +89,9 @@ export class MapWidget extends Widget {
   build(geom) {
     this.geom = geom;
     const pad = 6;
-    const s = svg('svg', {
-      class: 'map-svg', viewBox: `${-pad} ${-pad} ${(geom.w + 2 * pad).toFixed(1)} ${(geom.h + 2 * pad).toFixed(1)}`,
-      preserveAspectRatio: 'xMidYMid meet', role: 'group', 'aria-label': 'bản đồ (map)',
-    });
-    const defs = svg('defs');
     this.noData = `map-nodata-${this.serial}`;
-    const pat = svg('pattern', { id: this.noData, patternUnits: 'userSpaceOnUse', width: 8, height: 8, patternTransform: 'rotate(45)' });
-    pat.append(svg('rect', { width: 8, height: 8, fill: '#121a28' }), svg('rect', { width: 2.5, height: 8, fill: '#2f3b52' }));
-    defs.append(pat);
-    const frames = svg('g', { class: 'map-insets', 'aria-hidden': 'true' });
-    for (const r of geom.frames) frames.append(svg('rect', { x: r.x.toFixed(1), y: r.y.toFixed(1), width: r.w.toFixed(1), height: r.h.toFixed(1), rx: 4 }));
+    const s = mapSvg(geom, pad, { id: this.noData, size: 8, stripe: 2.5, colours: ['#121a28', '#2f3b52'] }, 'map-insets',
+      { class: 'map-svg', preserveAspectRatio: 'xMidYMid meet', role: 'group', 'aria-label': 'bản đồ (map)' });
     const units = svg('g', { class: 'map-units' });
     for (const [code, u] of geom.units) {
       const p = svg('path', { d: u.d, 'data-area': code, 'data-value': '', fill: `url(#${this.noData})` });
@@ -112,7 +101,7 @@ export class MapWidget extends Widget {
     }
     this.rings = svg('g', { class: 'map-rings', 'aria-hidden': 'true' });
     this.devLayer = svg('g', { class: 'map-devices' });
-    s.append(defs, frames, units, this.rings, this.devLayer);
+    s.append(units, this.rings, this.devLayer);
     if (this.drill) {
       s.classList.add('drillable');
       s.addEventListener('click', (ev) => {
@@ -168,6 +157,7 @@ export class MapWidget extends Widget {
     this.renderLegend(scale, values);
     this.renderLayers();
     setData(this.el, 'units', String(this.paths.size));
+    setData(this.el, 'ramp', scale.kind === 'continuous' ? (this.o.ramp === 'cividis' ? 'cividis' : 'viridis') : '');
     this.paint();
   }
 

@@ -22,10 +22,7 @@ export class Ranking extends Widget {
     this.pageSeconds = Math.max(3, Math.min(600, Number(this.o.page_seconds) || 10));
     const [ovi, oen] = this.order === 'top' ? [`${this.n} cao nhất`, `top ${this.n}`] : [`${this.n} thấp nhất`, `bottom ${this.n}`];
     this.setTitle(`${vi} · ${ovi}`, en ? `${en}, ${oen}` : oen);
-    if (!this.def) {
-      this.fail(new Error(`indicator "${this.id}" is not in the catalog (GET /api/v1/kpis)`));
-      return;
-    }
+    if (this.notInCatalog()) return;
     this.items = null;
     this.perPage = 0;
     this.started = performance.now();

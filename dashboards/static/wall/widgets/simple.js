@@ -43,7 +43,7 @@ export class Header extends Widget {
   get onUnit() { return true; }
 
   init() {
-    const [vi, en] = pick(this.o.title || this.board.def.title);
+    const [vi, en] = pick(this.o.text || this.board.def.title);
     this.title = bi('header-title', vi, en, 2);
     this.area = h('span', { class: 'header-area' });
     const [wvi, wen] = WINDOWS[this.board.window] || [this.board.window, ''];
