@@ -85,7 +85,9 @@ func TestMapTopicCarriesEveryChild(t *testing.T) {
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 // History filed under vn-2024 units counts under today's vn-2025 units,
-// and still under the old units when an analyst asks for vn-2024.
+// and still under the old units when an analyst asks for vn-2024. The
+// figures read are the last 24 h's: the events are an hour old, which
+// just after midnight is yesterday.
 func TestOldUnitsCountUnderTodaysUnits(t *testing.T) {
 	runsBesideOthers(t)
 	n := startNode(t, testConfig(t))
@@ -119,23 +121,23 @@ func TestOldUnitsCountUnderTodaysUnits(t *testing.T) {
 			}
 		}
 	}
-	f("/api/v1/areas/26737/kpis", map[string]float64{"dossiers_received": 1, "records_approximate": 0})
-	f("/api/v1/areas/00004/kpis", map[string]float64{"dossiers_received": 1, "records_approximate": 0})
-	f("/api/v1/areas/00008/kpis", map[string]float64{"dossiers_received": 1, "records_approximate": 1})
-	f("/api/v1/areas/79/kpis", map[string]float64{"dossiers_received": 2})
-	f("/api/v1/areas/01/kpis", map[string]float64{"dossiers_received": 2, "records_approximate": 1})
+	f("/api/v1/areas/26737/kpis?window=24h", map[string]float64{"dossiers_received": 1, "records_approximate": 0})
+	f("/api/v1/areas/00004/kpis?window=24h", map[string]float64{"dossiers_received": 1, "records_approximate": 0})
+	f("/api/v1/areas/00008/kpis?window=24h", map[string]float64{"dossiers_received": 1, "records_approximate": 1})
+	f("/api/v1/areas/79/kpis?window=24h", map[string]float64{"dossiers_received": 2})
+	f("/api/v1/areas/01/kpis?window=24h", map[string]float64{"dossiers_received": 2, "records_approximate": 1})
 	// As recorded, in the old hierarchy's three levels.
-	f("/api/v1/areas/00016/kpis?hierarchy=vn-2024", map[string]float64{"dossiers_received": 2, "records_approximate": 0})
-	f("/api/v1/areas/001/kpis?hierarchy=vn-2024", map[string]float64{"dossiers_received": 2})
-	f("/api/v1/areas/760/kpis?hierarchy=vn-2024", map[string]float64{"dossiers_received": 2})
-	f("/api/v1/areas/79/kpis?hierarchy=vn-2024", map[string]float64{"dossiers_received": 2})
+	f("/api/v1/areas/00016/kpis?window=24h&hierarchy=vn-2024", map[string]float64{"dossiers_received": 2, "records_approximate": 0})
+	f("/api/v1/areas/001/kpis?window=24h&hierarchy=vn-2024", map[string]float64{"dossiers_received": 2})
+	f("/api/v1/areas/760/kpis?window=24h&hierarchy=vn-2024", map[string]float64{"dossiers_received": 2})
+	f("/api/v1/areas/79/kpis?window=24h&hierarchy=vn-2024", map[string]float64{"dossiers_received": 2})
 
 	// A resend is still a duplicate.
 	if code, r := n.ingest(noPosition); code != 202 || r.Duplicates != 1 {
 		t.Errorf("resend: got %d %+v, want 1 duplicate", code, r)
 	}
-	f("/api/v1/areas/00008/kpis", map[string]float64{"dossiers_received": 1})
-	f("/api/v1/areas/00016/kpis?hierarchy=vn-2024", map[string]float64{"dossiers_received": 2})
+	f("/api/v1/areas/00008/kpis?window=24h", map[string]float64{"dossiers_received": 1})
+	f("/api/v1/areas/00016/kpis?window=24h&hierarchy=vn-2024", map[string]float64{"dossiers_received": 2})
 }
 
 func TestLookupAndLineage(t *testing.T) {

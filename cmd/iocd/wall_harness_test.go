@@ -243,6 +243,27 @@ type layoutReport struct {
 	SmallestKPI   float64 `json:"smallestKPI"`
 }
 
+// widestFigures gives every KPI tile of the board the widest figure its
+// indicator can show (a whole rate, a count of six digits, three digits
+// of a measure with its decimals) and holds it there, so that the layout
+// can be measured as it would be at the hour that figure comes; it
+// returns how many tiles it set.
+const widestFigures = `(() => {
+	const wide = (d) => d.kind === 'ratio' ? 1 : d.kind === 'count' || d.kind === 'breakdown' ? 999999 : d.unit === 'm' ? 999.99 : 999.9;
+	let n = 0;
+	for (const w of window.IOCWall.page.board.widgets) {
+		if (w.spec.type !== 'kpi' || !w.def) continue;
+		w.def = Object.assign({}, w.def, {live: false});
+		w.fetchSeries = () => {};
+		w.value = wide(w.def);
+		w.haveValue = w.seriesDone = true;
+		w.valueEl.dataset.widest = String(w.value);
+		w.changed();
+		n++;
+	}
+	return String(n);
+})()`
+
 // wallLayout measures the page: no scrolling, every widget inside the
 // viewport, no content cut off in any box (no element whose content
 // overflows a box that hides it, no text outside its widget), any text at

@@ -77,6 +77,18 @@ func TestWallDashboards(t *testing.T) {
 				}
 				t.Logf("smallest text %.2f%% of the height, smallest KPI value %.2f%% (%d tiles); first full render %s ms",
 					100*r.SmallestText, 100*r.SmallestKPI, r.KPIs, ms)
+				// The figures of the hour fit; so must the widest a tile can
+				// be given, whatever the hour: 100,0% with its mark just after
+				// midnight, when few dossiers make every rate whole.
+				if k := atoi(t, tab.value(widestFigures)); k > 0 {
+					tab.awaitEqual(5*time.Second, "widest figures drawn", `Array.from(document.querySelectorAll('.board .w-kpi .kpi-value')).every(v => v.dataset.widest === v.dataset.value)`, "true")
+					r := tab.layout()
+					for what, list := range map[string][]string{"content cut off": r.Clipped, "KPI values under 6% of the height": r.KPISmall} {
+						if len(list) > 0 {
+							t.Errorf("with the widest figures: %s: %q", what, list)
+						}
+					}
+				}
 
 				// Safety first: the alarms topic is asked first and its list
 				// painted before any other widget.

@@ -52,6 +52,17 @@ export function formatValue(def, v, upTo) {
   return d === 0 ? intFmt.format(Math.round(v)) : decFmt(d, upTo).format(v);
 }
 
+// compactCount writes a count too wide for a tile (100.000 and over) in
+// thousands or millions: the number and the word that takes the unit's
+// place, in Vietnamese and English ("123,5" "nghìn" "thousand"); null
+// for a count written whole. Six digits at the 6% of the screen's height
+// a tile's figure keeps do not fit a sixth of a 16:9 screen.
+export function compactCount(v) {
+  if (!isNum(v) || Math.abs(v) < 1e5) return null;
+  if (Math.abs(v) < 999950) return [decFmt(1).format(v / 1e3), 'nghìn', 'thousand'];
+  return [decFmt(2).format(v / 1e6), 'triệu', 'million'];
+}
+
 // UNITS are the catalog's units as shown next to a figure; counts say
 // what they count in the label instead.
 const UNITS = { days: ['ngày', 'days'], 'ug/m3': ['µg/m³', 'µg/m³'], m: ['m', 'm'] };

@@ -281,6 +281,11 @@ run('formats', () => {
   eq('null', T.formatValue(ratio, null), '–');
   eq('metres, up to two decimals', T.formatValue({ kind: 'max', unit: 'm' }, 1.7, true), '1,7');
   eq('a ratio keeps its decimal', T.formatValue(ratio, 1, true), '100,0%');
+  eq('a count written whole up to five digits', T.compactCount(99999), null);
+  eq('six digits in thousands', T.compactCount(123456), ['123,5', 'nghìn', 'thousand']);
+  eq('just under a million, in thousands', T.compactCount(999949), ['999,9', 'nghìn', 'thousand']);
+  eq('what would round to a thousand thousands, in millions', T.compactCount(999950), ['1,00', 'triệu', 'million']);
+  eq('no count', T.compactCount(null), null);
   eq('a reading, up to its decimals', T.reading('water_level', 1.7, true).value, '1,7 m');
   eq('a reading, its decimals', T.reading('water_level', 1.7).value, '1,70 m');
   eq('unit', T.unitText(days), ['ngày', 'days']);

@@ -6,7 +6,7 @@
 
 import { Widget } from './base.js';
 import { h, svg, bi, setBi, setText, setData, hide } from '../dom.js';
-import { formatValue, formatChange, changeTone, unitText, isNum } from '../text.js';
+import { formatValue, formatChange, changeTone, unitText, compactCount, isNum } from '../text.js';
 import { thresholdTone, TONES } from '../ramp.js';
 import { comparePlan, splitPlan, combine, linePath, extent } from '../layout.js';
 import { query, enc } from '../api.js';
@@ -46,7 +46,12 @@ export class Kpi extends Widget {
     this.sparkEl = svg('svg', { class: 'kpi-spark', viewBox: '0 0 100 30', preserveAspectRatio: 'none', 'aria-hidden': 'true', 'data-optional': 2 });
     this.sparkPath = svg('path', { 'vector-effect': 'non-scaling-stroke' });
     this.sparkEl.append(this.sparkPath);
-    this.body.append(h('div', { class: 'kpi-main' }, this.valueEl, this.unitEl, this.markEl), this.changeEl, this.sparkEl);
+    // The tone's mark sits by the title, not by the figure: the widest
+    // figure (100,0%) takes a narrow tile's whole width.
+    const head = h('div', { class: 'kpi-head' });
+    this.titleEl.replaceWith(head);
+    head.append(this.titleEl, this.markEl);
+    this.body.append(h('div', { class: 'kpi-main' }, this.valueEl, this.unitEl), this.changeEl, this.sparkEl);
     if (!this.spark) { this.sparkEl.dataset.empty = 'true'; hide(this.sparkEl, true); }
     if (this.compare === 'none' || !this.def.history) { this.changeEl.dataset.empty = 'true'; hide(this.changeEl, true); }
 
@@ -98,7 +103,9 @@ export class Kpi extends Widget {
   render() {
     if (!this.def || !this.haveValue) return;
     const v = this.value;
-    setText(this.valueEl, formatValue(this.def, v));
+    const compact = (this.def.kind === 'count' || this.def.kind === 'breakdown') ? compactCount(v) : null;
+    setText(this.valueEl, compact ? compact[0] : formatValue(this.def, v));
+    setText(this.unitEl, compact ? compact[1] : unitText(this.def)[0]);
     setData(this.valueEl, 'value', isNum(v) ? String(v) : '');
     const tone = thresholdTone(this.o.thresholds, v, this.def.direction);
     setData(this.el, 'tone', tone || '');
@@ -124,21 +131,28 @@ export class Kpi extends Widget {
   }
 
   // fit drops the optional parts that do not fit, as every widget does;
-  // a value too wide for its tile even then (99,5% with its mark in a
-  // narrow tile) is set smaller, px by px, but on the wall theme never
+  // a value too wide for its tile even then (100,0% in a sixth of the
+  // screen's width) is set smaller, px by px, but on the wall theme never
   // under the 6% of the screen's height a value must keep to be read
-  // from across the room.
+  // from across the room; then the unit beside it (999,9 µg/m³), down to
+  // the 2% any text keeps.
   fit() {
     this.valueEl.style.fontSize = '';
+    this.unitEl.style.fontSize = '';
     super.fit();
     if (this.el.dataset.fits === 'true') return;
-    const full = parseFloat(getComputedStyle(this.valueEl).fontSize);
-    const floor = (this.board.def.theme || 'wall') === 'wall' ? Math.min(full, Math.ceil(0.06 * window.innerHeight)) : 0.8 * full;
-    for (let size = Math.floor(full) - 1; size >= floor; size--) {
-      this.valueEl.style.fontSize = `${size}px`;
-      super.fit();
-      if (this.el.dataset.fits === 'true') return;
-    }
+    const wall = (this.board.def.theme || 'wall') === 'wall';
+    const shrink = (el, share) => {
+      const full = parseFloat(getComputedStyle(el).fontSize);
+      const floor = wall ? Math.min(full, Math.ceil(share * window.innerHeight)) : 0.8 * full;
+      for (let size = Math.floor(full) - 1; size >= floor; size--) {
+        el.style.fontSize = `${size}px`;
+        super.fit();
+        if (this.el.dataset.fits === 'true') return true;
+      }
+      return false;
+    };
+    if (!shrink(this.valueEl, 0.06) && this.unitEl.textContent) shrink(this.unitEl, 0.02);
   }
 }
 
