@@ -79,6 +79,8 @@ missing=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 have clickhouse-server || missing+=(clickhouse-server)
 have redis-server || missing+=(redis-server)
+# Several nodes behind one balancer: the tests run the shipped HAProxy configuration.
+have haproxy || missing+=(haproxy)
 # The MQTT subscriber's tests run a private broker; operators publish with mosquitto_pub.
 # Debian's package may also start a system broker on 1883, which the project never uses.
 have mosquitto || missing+=(mosquitto)

@@ -11,6 +11,7 @@ import (
 	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/config"
+	"github.com/openioc/ioc/internal/redisconn"
 	"github.com/openioc/ioc/simulator"
 	"github.com/openioc/ioc/wall"
 )
@@ -25,8 +26,7 @@ type serveConfig struct {
 	CORSOrigins     []string
 	AccessLog       string
 	ClickHouse      chstore.Config
-	RedisAddr       string
-	RedisPassword   string
+	Redis           redisconn.Config
 	RedisPrefix     string
 	Hierarchy       string
 	GeoDir          string
@@ -96,8 +96,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	debugAddr := f.String("debug-addr", "IOC_DEBUG_ADDR", "", "address to serve Go's profiles on (/debug/pprof/), apart from the API, e.g. 127.0.0.1:6060; empty: off")
 	accessLog := f.String("access-log", "IOC_ACCESS_LOG", "info", "level of the one log line per request (component http): info, debug or off")
 	clickhouse := clickHouseFlags(f)
-	redisAddr := f.String("redis-addr", "IOC_REDIS_ADDR", "", "Redis address; empty runs a single node with an in-process bus")
-	redisPass := f.Secret("redis-password", "IOC_REDIS_PASSWORD", "Redis password")
+	redisConn := redisconn.Flags(f, "Redis address; empty (and no sentinels) runs a single node with an in-process bus")
 	redisPrefix := f.String("redis-prefix", "IOC_REDIS_PREFIX", "ioc:", "prefix of the Redis channels and keys; deployments sharing one Redis need different ones")
 	leaseTTL := f.Duration("lease-ttl", "IOC_LEASE_TTL", 3*time.Second, "how long a node's lease (on a table's writes, on publishing figures) outlives the node; renewed every third of it")
 	hierarchy := f.String("hierarchy", "IOC_HIERARCHY", "vn-2025", "current hierarchy of administrative units")
@@ -151,7 +150,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 		HTTPAddr: *httpAddr, TLSCert: *tlsCert, TLSKey: *tlsKey, RedirectAddr: *redirectAddr,
 		CORSOrigins: splitList(*corsOrigins), AccessLog: *accessLog, DebugAddr: *debugAddr,
 		ClickHouse: clickhouse(*tz),
-		RedisAddr:  *redisAddr, RedisPassword: *redisPass, RedisPrefix: *redisPrefix,
+		Redis:      redisConn(), RedisPrefix: *redisPrefix,
 		Hierarchy: *hierarchy, GeoDir: *geoDir, Timezone: *tz, Simulate: *simulate, SimulateArea: *simArea,
 		AdminToken: *admin, JWTSecret: *secret, MaxFuture: *maxFuture,
 		BatchRows: *batchRows, BatchAge: *batchAge, QueueRows: *queueRows, HistoryEvents: *historyEvents, MaxRecords: *maxRecords, BodyLimit: *bodyLimit,

@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/term"
 
 	"github.com/openioc/ioc/device"
@@ -23,6 +22,7 @@ import (
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/config"
 	"github.com/openioc/ioc/internal/lease"
+	"github.com/openioc/ioc/internal/redisconn"
 )
 
 // importCommand runs iocd import until it ends or SIGINT/SIGTERM stops it;
@@ -69,8 +69,7 @@ func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	}
 	clickhouse := clickHouseFlags(f)
 	tz := timezoneFlag(f)
-	redisAddr := f.String("redis-addr", "IOC_REDIS_ADDR", "", "Redis shared by the nodes: the import writes under their leases; empty: this process's own leases, and no node may write meanwhile")
-	redisPass := f.Secret("redis-password", "IOC_REDIS_PASSWORD", "Redis password")
+	redisConn := redisconn.Flags(f, "Redis shared by the nodes: the import writes under their leases; empty (and no sentinels): this process's own leases, and no node may write meanwhile")
 	redisPrefix := f.String("redis-prefix", "IOC_REDIS_PREFIX", "ioc:", "prefix of the Redis keys")
 	leaseTTL := f.Duration("lease-ttl", "IOC_LEASE_TTL", 3*time.Second, "how long a lease outlives a process that died holding it")
 	hierarchyName := f.String("hierarchy", "IOC_HIERARCHY", "vn-2025", "current hierarchy of administrative units")
@@ -169,12 +168,12 @@ func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		return err
 	}
 	var leases ingest.Leaser = lease.NewLocal()
-	if *redisAddr != "" {
-		rdb := redis.NewClient(&redis.Options{Addr: *redisAddr, Password: *redisPass})
-		defer rdb.Close()
-		if err := rdb.Ping(startCtx).Err(); err != nil {
-			return fmt.Errorf("connect to redis at %s (IOC_REDIS_ADDR): %w", *redisAddr, err)
+	if shared := redisConn(); shared.Enabled() {
+		rdb, err := redisconn.Dial(startCtx, shared)
+		if err != nil {
+			return err
 		}
+		defer rdb.Close()
 		leases = lease.NewRedis(rdb, lease.RedisConfig{Prefix: *redisPrefix, TTL: *leaseTTL})
 	} else if err := noNodeWrites(startCtx, store); err != nil {
 		return err

@@ -394,7 +394,7 @@ func TestScopeEnforcement(t *testing.T) {
 
 func TestTwoNodesSharingRedisDeliverTheSameUpdates(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.RedisAddr = testenv.RedisAddr(t)
+	cfg.Redis.Addr = testenv.RedisAddr(t)
 	a, b := startNode(t, cfg), startNode(t, cfg)
 	waitLive(t, a)
 	waitLive(t, b)

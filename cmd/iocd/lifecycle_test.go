@@ -132,12 +132,12 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // already does.
 func TestShutdownTurnsNotReadyBeforeIngestRefuses(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.RedisAddr = testenv.RedisAddr(t)
+	cfg.Redis.Addr = testenv.RedisAddr(t)
 	cfg.BatchAge = time.Hour // nothing flushes until shutdown
 	cfg.BatchRows = 1 << 20
 	n := startNode(t, cfg)
 
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr})
 	defer rdb.Close()
 	held, err := lease.NewRedis(rdb, lease.RedisConfig{Prefix: cfg.RedisPrefix}).Acquire(context.Background(), cfg.ClickHouse.Database+".dossier_history")
 	if err != nil {

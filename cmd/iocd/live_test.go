@@ -196,7 +196,7 @@ func checkNeverBackwards(t *testing.T, s *screen) {
 // the figures and the older computation arrived last.
 func TestScreensNeverSeeFiguresGoBackwardsWithTwoNodes(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.RedisAddr = testenv.RedisAddr(t)
+	cfg.Redis.Addr = testenv.RedisAddr(t)
 	// Frequent refreshes of every unit race with the recomputations that
 	// follow each stored batch: a refresh computes first and reaches the
 	// province's topics last.
@@ -333,6 +333,55 @@ func TestEveryScreenIsCurrentWithin5sOfRedisAnsweringAgain(t *testing.T) {
 	for _, s := range screens {
 		s.waitFor(t, 30*time.Second, "the dossier taken after the restart", func(ms []logged) bool { return lastFigure(ms, "kpi/79/24h", "79") == 2 })
 		checkNeverBackwards(t, s)
+	}
+}
+
+// With Redis behind sentinels, killing its master is a failover, not an
+// outage: the sentinels promote the replica, both nodes follow them there,
+// and screens on either node go on receiving figures, never backwards,
+// with every dossier acknowledged counted once.
+func TestScreensFollowARedisFailover(t *testing.T) {
+	sentinels := testenv.StartSentinels(t)
+	env := processEnv(t)
+	env["IOC_REDIS_SENTINEL_ADDRS"] = strings.Join(sentinels.Addrs(), ",")
+	env["IOC_REDIS_SENTINEL_MASTER"] = sentinels.Master
+	env["IOC_LEASE_TTL"] = "1s"
+	pa, pb := startProcess(t, "a", env), startProcess(t, "b", env)
+	a, b := pa.node(), pb.node()
+	topics := []string{"alarms/79", "kpi/79/24h", "map/79/24h"}
+	screens := []*screen{openScreen(t, a, "on A", topics...), openScreen(t, b, "on B", topics...)}
+	for _, s := range screens {
+		s.waitFor(t, 30*time.Second, "a snapshot of every topic", func(ms []logged) bool { return countSnapshots(ms) == len(topics) })
+	}
+	if code, _ := a.ingest(event("f1", "d1", "26740", "received", "online", time.Minute)); code != 202 {
+		t.Fatalf("ingest before the failover: %d", code)
+	}
+	for _, s := range screens {
+		s.waitFor(t, 30*time.Second, "the first dossier", func(ms []logged) bool { return lastFigure(ms, "kpi/79/24h", "79") == 1 })
+	}
+
+	sentinels.Primary.Kill()
+	killed := time.Now()
+	// Ingest goes on through the failover: a refusal (503) acknowledges
+	// nothing, and the client sends again.
+	testenv.Eventually(t, 60*time.Second, func() (bool, string) {
+		code, _ := b.ingest(event("f2", "d2", "26743", "received", "online", time.Minute))
+		return code == 202, fmt.Sprintf("ingest after the master was killed: %d", code)
+	})
+	for _, s := range screens {
+		s.waitFor(t, 60*time.Second, "the dossier taken after the failover", func(ms []logged) bool { return lastFigure(ms, "kpi/79/24h", "79") == 2 })
+		checkNeverBackwards(t, s)
+	}
+	t.Logf("both screens current %v after the master was killed", time.Since(killed).Round(time.Millisecond))
+	for _, n := range []*node{a, b} {
+		if got := num(n.kpis("79", "24h").KPIs["dossiers_received"]); got != 2 {
+			t.Errorf("%s: dossiers received %v, want the 2 acknowledged", n.base, got)
+		}
+	}
+	for _, p := range []*process{pa, pb} {
+		testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+			return p.ready(t.Context()), p.name + " not ready after the failover"
+		})
 	}
 }
 

@@ -34,7 +34,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/openioc/ioc/aggregate"
 	"github.com/openioc/ioc/alarm"
@@ -48,6 +47,7 @@ import (
 	"github.com/openioc/ioc/internal/bus"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/lease"
+	"github.com/openioc/ioc/internal/redisconn"
 	"github.com/openioc/ioc/report"
 	"github.com/openioc/ioc/simulator"
 	"github.com/openioc/ioc/topic"
@@ -183,12 +183,12 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		leases leaseSet
 		ready  = map[string]api.Check{"clickhouse": store.Ping}
 	)
-	if cfg.RedisAddr != "" {
-		rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword})
-		defer rdb.Close()
-		if err := rdb.Ping(startCtx).Err(); err != nil {
-			return fmt.Errorf("connect to redis at %s (IOC_REDIS_ADDR): %w", cfg.RedisAddr, err)
+	if cfg.Redis.Enabled() {
+		rdb, err := redisconn.Dial(startCtx, cfg.Redis) // one server, or the master its sentinels name
+		if err != nil {
+			return err
 		}
+		defer rdb.Close()
 		rb, err := bus.NewRedis(rdb, bus.RedisConfig{Prefix: cfg.RedisPrefix}, logger.With("component", "bus"), reg)
 		if err != nil {
 			return err
@@ -462,7 +462,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 
 	err = nodeParts.run(ctx, func() {
 		logger.Info("iocd is up", "addr", ln.Addr().String(), "tls", cert != nil, "hierarchy", cfg.Hierarchy,
-			"timezone", cfg.Timezone, "redis", cfg.RedisAddr != "", "simulate", cfg.Simulate, "simulate_pace", simulatePace(cfg))
+			"timezone", cfg.Timezone, "redis", cfg.Redis.Enabled(), "simulate", cfg.Simulate, "simulate_pace", simulatePace(cfg))
 		if started != nil {
 			started(ln.Addr())
 		}

@@ -154,7 +154,7 @@ func TestCameraPostsWithItsOwnCredentials(t *testing.T) {
 // the other at once, and its sockets there are closed with 4401.
 func TestRevocationReachesEveryNode(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.RedisAddr = testenv.RedisAddr(t)
+	cfg.Redis.Addr = testenv.RedisAddr(t)
 	a, b := startNode(t, cfg), startNode(t, cfg)
 	tok := issueToken(t, auth.Viewer, "79")
 	var claims struct {

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/term"
 
 	"github.com/openioc/ioc/api"
@@ -28,6 +27,7 @@ import (
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/config"
 	"github.com/openioc/ioc/internal/qrcode"
+	"github.com/openioc/ioc/internal/redisconn"
 )
 
 // token issues, revokes and lists tokens:
@@ -288,8 +288,7 @@ func signingSecret(file, value string) ([]byte, error) {
 func revocationFlags(f *config.FlagSet) func(ctx context.Context) (*auth.Revocations, func(), error) {
 	clickhouse := clickHouseFlags(f)
 	tz := timezoneFlag(f)
-	redisAddr := f.String("redis-addr", "IOC_REDIS_ADDR", "", "Redis shared by the nodes, to announce a revocation at once; empty: nodes apply it at their next refresh (5 s)")
-	redisPass := f.String("redis-password", "IOC_REDIS_PASSWORD", "", "Redis password")
+	redisConn := redisconn.Flags(f, "Redis shared by the nodes, to announce a revocation at once; empty (and no sentinels): nodes apply it at their next refresh (5 s)")
 	redisPrefix := f.String("redis-prefix", "IOC_REDIS_PREFIX", "ioc:", "prefix of the Redis channels")
 	return func(ctx context.Context) (*auth.Revocations, func(), error) {
 		logger := newLogger("warn", "text")
@@ -308,8 +307,12 @@ func revocationFlags(f *config.FlagSet) func(ctx context.Context) (*auth.Revocat
 			return nil, nil, fmt.Errorf("bring the schema up to date: %w", err)
 		}
 		var pub auth.Announcer
-		if *redisAddr != "" {
-			rdb := redis.NewClient(&redis.Options{Addr: *redisAddr, Password: *redisPass})
+		if shared := redisConn(); shared.Enabled() {
+			rdb, err := redisconn.Dial(ctx, shared)
+			if err != nil {
+				closeAll()
+				return nil, nil, err
+			}
 			closers = append(closers, func() { _ = rdb.Close() })
 			rb, err := bus.NewRedis(rdb, bus.RedisConfig{Prefix: *redisPrefix}, logger, nil)
 			if err != nil {

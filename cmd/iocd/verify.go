@@ -9,12 +9,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/config"
 	"github.com/openioc/ioc/internal/lease"
+	"github.com/openioc/ioc/internal/redisconn"
 )
 
 // verify checks every rollup against the distinct stored records, and with
@@ -25,8 +24,7 @@ func verify(args []string, out io.Writer) error {
 	f := config.New("iocd verify")
 	clickhouse := clickHouseFlags(f)
 	tz := timezoneFlag(f)
-	redisAddr := f.String("redis-addr", "IOC_REDIS_ADDR", "", "Redis shared by the nodes, whose leases a repair takes; empty: a single node, which must be stopped for a repair")
-	redisPass := f.Secret("redis-password", "IOC_REDIS_PASSWORD", "Redis password")
+	redisConn := redisconn.Flags(f, "Redis shared by the nodes, whose leases a repair takes; empty (and no sentinels): a single node, which must be stopped for a repair")
 	redisPrefix := f.String("redis-prefix", "IOC_REDIS_PREFIX", "ioc:", "prefix of the Redis keys")
 	from := f.FlagSet.String("from", "", "first day or time checked (2026-11-01 or RFC 3339), in IOC_TIMEZONE; empty: the beginning")
 	to := f.FlagSet.String("to", "", "end of the range, excluded; empty: now")
@@ -64,13 +62,17 @@ func verify(args []string, out io.Writer) error {
 		return fmt.Errorf("bring the schema up to date: %w", err)
 	}
 	var leases ingest.Leaser = lease.NewLocal()
-	if *redisAddr != "" {
-		rdb := redis.NewClient(&redis.Options{Addr: *redisAddr, Password: *redisPass})
+	shared := redisConn()
+	if shared.Enabled() {
+		rdb, err := redisconn.Dial(ctx, shared)
+		if err != nil {
+			return err
+		}
 		defer rdb.Close()
 		leases = lease.NewRedis(rdb, lease.RedisConfig{Prefix: *redisPrefix})
 	}
 	if opts.Repair {
-		if *redisAddr == "" {
+		if !shared.Enabled() {
 			if err := ingestIsQuiet(ctx, store); err != nil {
 				return err
 			}

@@ -1,5 +1,5 @@
-// Package devservices launches local ClickHouse, Redis and Mosquitto (MQTT)
-// servers on loopback for development (make run) and tests: each with its
+// Package devservices launches local ClickHouse, Redis (alone, or as a
+// master, replicas and sentinels) and Mosquitto (MQTT) servers on loopback for development (make run) and tests: each with its
 // own data directory, ports and logs, so several can run side by side.
 //
 // Concurrency: a Server is safe for concurrent use; Stop may be called more
@@ -26,7 +26,7 @@ import (
 
 // Server is a running service process.
 type Server struct {
-	Name string // "clickhouse", "redis" or "mosquitto"
+	Name string // "clickhouse", "redis", "sentinel" or "mosquitto"
 	Addr string // host:port clients connect to
 	Dir  string // data directory
 	PID  int
@@ -46,6 +46,9 @@ type Options struct {
 	// Detach starts the server in its own session so that it outlives the
 	// caller (make run). Otherwise it is killed when the caller dies.
 	Detach bool
+	// ReplicaOf, for Redis, is the host:port of the master it copies;
+	// empty starts a master.
+	ReplicaOf string
 }
 
 // FreePort asks the kernel for a free loopback TCP port.
@@ -130,13 +133,69 @@ func StartRedis(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	s, err := start(opts, "redis", addr, dir, bin,
-		"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
-		"--save", "", "--appendonly", "no", "--logfile", filepath.Join(dir, "redis.log"))
+	args := []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
+		"--save", "", "--appendonly", "no", "--logfile", filepath.Join(dir, "redis.log")}
+	if opts.ReplicaOf != "" {
+		host, p, err := net.SplitHostPort(opts.ReplicaOf)
+		if err != nil {
+			return nil, fmt.Errorf("redis replica of %q: %w", opts.ReplicaOf, err)
+		}
+		args = append(args, "--replicaof", host, p)
+	}
+	s, err := start(opts, "redis", addr, dir, bin, args...)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.waitReady(ctx, func() error { return redisPing(addr) }, filepath.Join(dir, "redis.log")); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// SentinelTimings are how quickly a sentinel acts: a master that does not
+// answer for DownAfter is down, and a failover is retried after
+// FailoverTimeout. Zero values are Redis's defaults (30 s and 3 min);
+// tests and make run use a second or so.
+type SentinelTimings struct {
+	DownAfter, FailoverTimeout time.Duration
+}
+
+// StartSentinel starts a Redis Sentinel (redis-server in sentinel mode)
+// that watches the master at masterAddr under the name master, with
+// quorum sentinels needed to agree that it is down, and waits until it
+// answers PING. Its configuration file is its own: a sentinel rewrites it
+// as it learns of replicas, other sentinels and failovers, and one started
+// again in the same directory keeps what it learned.
+func StartSentinel(ctx context.Context, opts Options, master, masterAddr string, quorum int, t SentinelTimings) (*Server, error) {
+	bin, dir, port, err := prepare("redis-server", opts)
+	if err != nil {
+		return nil, err
+	}
+	host, mport, err := net.SplitHostPort(masterAddr)
+	if err != nil {
+		return nil, fmt.Errorf("sentinel's master %q: %w", masterAddr, err)
+	}
+	conf := filepath.Join(dir, "sentinel.conf")
+	var b strings.Builder
+	fmt.Fprintf(&b, "bind 127.0.0.1\nport %d\ndir %s\nlogfile %s\n", port, dir, filepath.Join(dir, "sentinel.log"))
+	fmt.Fprintf(&b, "sentinel monitor %s %s %s %d\n", master, host, mport, quorum)
+	if t.DownAfter > 0 {
+		fmt.Fprintf(&b, "sentinel down-after-milliseconds %s %d\n", master, t.DownAfter.Milliseconds())
+	}
+	if t.FailoverTimeout > 0 {
+		fmt.Fprintf(&b, "sentinel failover-timeout %s %d\n", master, t.FailoverTimeout.Milliseconds())
+	}
+	if _, err := os.Stat(conf); errors.Is(err, os.ErrNotExist) {
+		if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
+			return nil, fmt.Errorf("write sentinel configuration: %w", err)
+		}
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	s, err := start(opts, "sentinel", addr, dir, bin, conf, "--sentinel")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.waitReady(ctx, func() error { return redisPing(addr) }, filepath.Join(dir, "sentinel.log")); err != nil {
 		return nil, err
 	}
 	return s, nil

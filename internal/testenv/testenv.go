@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/devservices"
@@ -123,6 +124,74 @@ func RestartRedis(t testing.TB, s *devservices.Server) *devservices.Server {
 		t.Logf("stop redis before restarting it: %v", err)
 	}
 	return restart(t, devservices.StartRedis, s)
+}
+
+// StartHAProxy starts HAProxy in front of servers (the nodes' host:port)
+// for this test alone, and returns it: its Addr is the one URL.
+func StartHAProxy(t testing.TB, servers ...string) *devservices.Server {
+	t.Helper()
+	s, err := devservices.StartHAProxy(context.Background(), devservices.Options{Dir: t.TempDir()}, servers)
+	if err != nil {
+		t.Fatalf("start haproxy: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	return s
+}
+
+// Sentinels is a Redis master with one replica, watched by three
+// sentinels under the master name Master, for this test alone.
+type Sentinels struct {
+	Master    string
+	Primary   *devservices.Server // the master when started
+	Replica   *devservices.Server
+	Sentinels []*devservices.Server
+}
+
+// Addrs are the sentinels' addresses, as IOC_REDIS_SENTINEL_ADDRS takes them.
+func (s *Sentinels) Addrs() []string {
+	out := make([]string, len(s.Sentinels))
+	for i, x := range s.Sentinels {
+		out[i] = x.Addr
+	}
+	return out
+}
+
+// StartSentinels starts a master, its replica and three sentinels that
+// call the master down after half a second without an answer (two must
+// agree), and waits until every sentinel knows the replica and the other
+// sentinels, so that a failover can happen from then on.
+func StartSentinels(t testing.TB) *Sentinels {
+	t.Helper()
+	s := &Sentinels{Master: "ioc"}
+	s.Primary = StartRedis(t)
+	s.Replica = startDedicated(t, devservices.StartRedis, devservices.Options{ReplicaOf: s.Primary.Addr})
+	timings := devservices.SentinelTimings{DownAfter: 500 * time.Millisecond, FailoverTimeout: 5 * time.Second}
+	for range 3 {
+		x, err := devservices.StartSentinel(context.Background(), devservices.Options{Dir: t.TempDir()}, s.Master, s.Primary.Addr, 2, timings)
+		if err != nil {
+			t.Fatalf("start a redis sentinel: %v", err)
+		}
+		t.Cleanup(func() { _ = x.Stop() })
+		s.Sentinels = append(s.Sentinels, x)
+	}
+	for _, x := range s.Sentinels {
+		c := redis.NewSentinelClient(&redis.Options{Addr: x.Addr})
+		Eventually(t, 30*time.Second, func() (bool, string) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			replicas, err := c.Replicas(ctx, s.Master).Result()
+			if err != nil {
+				return false, err.Error()
+			}
+			others, err := c.Sentinels(ctx, s.Master).Result()
+			if err != nil {
+				return false, err.Error()
+			}
+			return len(replicas) == 1 && len(others) == 2, fmt.Sprintf("sentinel %s knows %d replicas and %d other sentinels", x.Addr, len(replicas), len(others))
+		})
+		_ = c.Close()
+	}
+	return s
 }
 
 // Database returns a fresh database name on the shared ClickHouse, dropped
