@@ -11,76 +11,26 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openioc/ioc/api/auth"
 	"github.com/openioc/ioc/api/internal/apitest"
-	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/ingest"
-	"github.com/openioc/ioc/internal/lease"
+	"github.com/openioc/ioc/ingest/ingesttest"
 	"github.com/openioc/ioc/internal/testenv"
 )
-
-// registrar stands in for the device registry: it registers what it is
-// told and matches every camera-platform alert to camera CAM-1.
-type registrar struct {
-	mu   sync.Mutex
-	seen []device.Device
-}
-
-func (r *registrar) Ensure(_ context.Context, ds []device.Device) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seen = append(r.seen, ds...)
-	return nil
-}
-
-func (r *registrar) MatchCamera(string, string, string) (device.Device, bool) {
-	return device.Device{ID: "CAM-1", Kind: device.Camera}, true
-}
 
 // ingestServer serves the ingest routes over a real pipeline and real
 // writers, on a database of the test's own; bodyLimit is the server's
 // (0: the default).
 func ingestServer(t *testing.T, bodyLimit int, cfg ingest.PipelineConfig) *Server {
 	t.Helper()
-	store := testenv.Store(t)
-	d := ingest.WriterDeps{Store: store, Leases: lease.NewLocal(), Logger: slog.New(slog.DiscardHandler)}
-	batch := ingest.BatchConfig{MaxAge: 10 * time.Millisecond}
-	dossiers, err := ingest.NewWriter(batch, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cameras, err := ingest.NewCameraWriter(batch, d, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	readings, err := ingest.NewReadingWriter(batch, d, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	feedback, err := ingest.NewFeedbackWriter(batch, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for _, run := range []func(context.Context) error{dossiers.Run, cameras.Run, readings.Run, feedback.Run} {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = run(ctx) }()
-	}
-	t.Cleanup(func() { cancel(); wg.Wait() })
-
 	reg, h := apitest.Vn2025(t)
 	rules := ingest.Rules{Hierarchy: "vn-2025", Areas: reg, MaxFuture: 5 * time.Minute, Places: h}
-	p := ingest.NewPipeline(cfg, rules, ingest.Writers{Dossiers: dossiers, Cameras: cameras, Readings: readings, Feedback: feedback},
-		&registrar{}, prometheus.NewRegistry())
-	return ingestFront(t, bodyLimit, p)
+	return ingestFront(t, bodyLimit, ingesttest.Pipeline(t, testenv.Store(t), cfg, rules, nil))
 }
 
 // ingestFront is a server whose ingest routes hand their bodies to in.

@@ -1,4 +1,4 @@
-package ingest
+package ingest_test
 
 import (
 	"bytes"
@@ -6,84 +6,39 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/geo"
-	"github.com/openioc/ioc/internal/lease"
+	"github.com/openioc/ioc/ingest"
+	"github.com/openioc/ioc/ingest/ingesttest"
 	"github.com/openioc/ioc/internal/testenv"
 )
 
-// registrar stands in for the device registry: it registers what it is
-// told and matches every camera-platform alert to camera CAM-1.
-type registrar struct {
-	mu   sync.Mutex
-	seen []device.Device
-}
-
-func (r *registrar) Ensure(_ context.Context, ds []device.Device) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seen = append(r.seen, ds...)
-	return nil
-}
-
-func (r *registrar) MatchCamera(string, string, string) (device.Device, bool) {
-	return device.Device{ID: "CAM-1", Kind: device.Camera}, true
-}
-
 // testPipeline is a Pipeline over real writers on a database of the
 // test's own.
-func testPipeline(t *testing.T, cfg PipelineConfig) *Pipeline {
+func testPipeline(t *testing.T, cfg ingest.PipelineConfig) *ingest.Pipeline {
 	t.Helper()
-	store := testenv.Store(t)
-	d := WriterDeps{Store: store, Leases: lease.NewLocal(), Logger: slog.New(slog.DiscardHandler)}
-	batch := BatchConfig{MaxAge: 10 * time.Millisecond}
-	dossiers, err := NewWriter(batch, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cameras, err := NewCameraWriter(batch, d, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	readings, err := NewReadingWriter(batch, d, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	feedback, err := NewFeedbackWriter(batch, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for _, run := range []func(context.Context) error{dossiers.Run, cameras.Run, readings.Run, feedback.Run} {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = run(ctx) }()
-	}
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	return pipelineWith(t, cfg, nil)
+}
 
+func pipelineWith(t *testing.T, cfg ingest.PipelineConfig, devices ingest.DeviceRegistrar) *ingest.Pipeline {
+	t.Helper()
 	reg, err := geo.Builtin()
 	if err != nil {
 		t.Fatal(err)
 	}
 	h, _ := reg.Hierarchy("vn-2025")
-	rules := testRules
-	rules.Places = h
-	return NewPipeline(cfg, rules, Writers{Dossiers: dossiers, Cameras: cameras, Readings: readings, Feedback: feedback},
-		&registrar{}, prometheus.NewRegistry())
+	rules := ingest.Rules{Hierarchy: "vn-2025", Areas: reg, MaxFuture: 5 * time.Minute, Places: h}
+	return ingesttest.Pipeline(t, testenv.Store(t), cfg, rules, devices)
 }
 
 // takeAt hands body to the pipeline's route of that path, as the HTTP
 // handlers do: NDJSON when contentType says so.
-func takeAt(t *testing.T, p *Pipeline, path, contentType string, body []byte) (Response, error) {
+func takeAt(t *testing.T, p *ingest.Pipeline, path, contentType string, body []byte) (ingest.Response, error) {
 	t.Helper()
 	ndjson := strings.HasPrefix(contentType, "application/x-ndjson")
 	ctx := context.Background()
@@ -102,7 +57,7 @@ func takeAt(t *testing.T, p *Pipeline, path, contentType string, body []byte) (R
 		return p.CameraXML(ctx, body, contentType)
 	}
 	t.Fatalf("no route %s", path)
-	return Response{}, nil
+	return ingest.Response{}, nil
 }
 
 // nowAt is the wall clock the pipeline validates against, ago before now,
@@ -119,7 +74,7 @@ func dossierLine(id string) string {
 // Item 18: a record with several problems gets them all in one answer, in
 // one error entry: its error joins them and problems lists them.
 func TestEveryProblemOfARecordIsReported(t *testing.T) {
-	p := testPipeline(t, PipelineConfig{})
+	p := testPipeline(t, ingest.PipelineConfig{})
 	body := strings.Join([]string{
 		dossierLine("ok-1"),
 		// A misspelt status, no dossier_id and a time without offset.
@@ -184,7 +139,7 @@ func TestEveryProblemOfARecordIsReported(t *testing.T) {
 // error, for the caller to answer as it words it (package api: the HTTP
 // answers).
 func TestPipelineBodiesAreBounded(t *testing.T) {
-	p := testPipeline(t, PipelineConfig{MaxRecords: 5, MaxErrors: 2})
+	p := testPipeline(t, ingest.PipelineConfig{MaxRecords: 5, MaxErrors: 2})
 	lines := func(ids ...string) []byte {
 		var b bytes.Buffer
 		for _, id := range ids {
@@ -203,15 +158,15 @@ func TestPipelineBodiesAreBounded(t *testing.T) {
 		{"array", "application/json", []byte("[" + strings.TrimSuffix(strings.Repeat("{},", 6), ",") + "]")},
 	} {
 		_, err := takeAt(t, p, "/dossiers", c.contentType, c.body)
-		var bad *BodyError
-		var many *TooManyRecordsError
+		var bad *ingest.BodyError
+		var many *ingest.TooManyRecordsError
 		if !errors.As(err, &bad) || !errors.As(err, &many) || !strings.Contains(err.Error(), "more than 5 records (the IOC_INGEST_MAX_RECORDS limit); split it into requests of at most 5 records") {
 			t.Errorf("6 records as %s: got %v, want a BodyError of too many records naming IOC_INGEST_MAX_RECORDS", c.name, err)
 		}
 	}
 	ngsi := `{"id":"x:AQ-1","type":"AirQualityObserved","dateObserved":"` + nowAt(time.Hour) + `","pm25":1,"pm10":2,"no2":3,"o3":4,"so2":5,"co":6}`
 	_, err := takeAt(t, p, "/ngsi-ld", "application/json", []byte(ngsi))
-	var many *TooManyRecordsError
+	var many *ingest.TooManyRecordsError
 	if !errors.As(err, &many) || !strings.Contains(err.Error(), "6 readings, more than the 5 records (the IOC_INGEST_MAX_RECORDS limit)") {
 		t.Errorf("an NGSI-LD entity of 6 readings: got %v, want too many records naming IOC_INGEST_MAX_RECORDS", err)
 	}
@@ -221,7 +176,7 @@ func TestPipelineBodiesAreBounded(t *testing.T) {
 		t.Errorf("5 bad records: got %v %+v, want 5 rejected, errors 0 and 1 listed, 3 omitted", err, r)
 	}
 	_, err = takeAt(t, p, "/dossiers", "application/json", []byte(`[{},{}`))
-	var bad *BodyError
+	var bad *ingest.BodyError
 	if !errors.As(err, &bad) || !strings.Contains(err.Error(), "the body ends before the JSON array is closed") {
 		t.Errorf("an unclosed array: got %v, want a BodyError", err)
 	}
@@ -241,7 +196,7 @@ type readerError struct{}
 func (*readerError) Error() string { return "body too large" }
 
 // readAt hands a streamed body to the route of that path.
-func readAt(p *Pipeline, path string, body io.Reader) (Response, error) {
+func readAt(p *ingest.Pipeline, path string, body io.Reader) (ingest.Response, error) {
 	ctx := context.Background()
 	switch path {
 	case "/camera-events":
@@ -260,13 +215,13 @@ func readAt(p *Pipeline, path string, body io.Reader) (Response, error) {
 // resent, is taken. Entities of several types and attributes of several
 // instances, as Orion-LD sends them, are taken.
 func TestNGSILDNotifications(t *testing.T) {
-	p := testPipeline(t, PipelineConfig{})
+	p := testPipeline(t, ingest.PipelineConfig{})
 	at := nowAt(10 * time.Minute)
 	refused := `{"type":"Notification","data":[
 		{"id":"urn:ngsi-ld:ParkingSpot:P1","type":"ParkingSpot","occupancy":1},
 		{"id":"urn:ngsi-ld:AirQualityObserved:AQ-1","type":"AirQualityObserved","dateObserved":"` + at + `","pm25":"high","noise":3}]}`
 	_, err := takeAt(t, p, "/ngsi-ld", "application/ld+json", []byte(refused))
-	var none *RefusedError
+	var none *ingest.RefusedError
 	if !errors.As(err, &none) || none.Response.Accepted != 0 || none.Response.Rejected != 2 || len(none.Response.Errors) != 2 {
 		t.Fatalf("every entity refused: got %v, want a RefusedError with both entities' errors", err)
 	}
@@ -304,18 +259,18 @@ func TestNGSILDNotifications(t *testing.T) {
 // A camera-platform alert that cannot be taken is refused whole: outside
 // the request's scope, or its camera unknown.
 func TestCameraXMLRefusals(t *testing.T) {
-	p := testPipeline(t, PipelineConfig{})
+	p := testPipeline(t, ingest.PipelineConfig{})
 	alert := []byte(`<EventNotificationAlert><ipAddress>10.0.0.9</ipAddress><channelID>1</channelID><dateTime>` + nowAt(time.Minute) +
 		`</dateTime><eventType>VMD</eventType><eventState>active</eventState><channelName>Gate</channelName></EventNotificationAlert>`)
-	ctx := WithScope(context.Background(), deviceScope("CAM-2"))
+	ctx := ingest.WithScope(context.Background(), deviceScope("CAM-2"))
 	_, err := p.CameraXML(ctx, alert, "application/xml")
-	var scope *OutOfScopeError
+	var scope *ingest.OutOfScopeError
 	if !errors.As(err, &scope) || !strings.Contains(err.Error(), "CAM-2") {
 		t.Errorf("another camera's credentials: got %v, want an OutOfScopeError", err)
 	}
-	p.devices = noCameras{&registrar{}}
+	p = pipelineWith(t, ingest.PipelineConfig{}, noCameras{&ingesttest.Registrar{}})
 	_, err = p.CameraXML(context.Background(), alert, "application/xml")
-	var none *RefusedError
+	var none *ingest.RefusedError
 	if !errors.As(err, &none) || !strings.Contains(none.Reason, `no registered camera matches channel name "Gate" or address 10.0.0.9/1`) {
 		t.Errorf("an unknown camera: got %v, want a RefusedError naming its channel and address", err)
 	}
@@ -333,7 +288,7 @@ func (d deviceScope) CoversDevice(id string) error {
 }
 
 // noCameras is a registry without cameras.
-type noCameras struct{ *registrar }
+type noCameras struct{ *ingesttest.Registrar }
 
 func (noCameras) MatchCamera(string, string, string) (device.Device, bool) {
 	return device.Device{}, false

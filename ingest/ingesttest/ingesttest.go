@@ -7,8 +7,13 @@ package ingesttest
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/lease"
@@ -104,4 +109,61 @@ func ReadingsTo(t testing.TB, s *chstore.Store, n ingest.Notifier, rs []ingest.R
 		t.Fatal(err)
 	}
 	write[ingest.Reading](t, w, rs)
+}
+
+// Registrar stands in for the device registry: it registers what it is
+// told and matches every camera-platform alert to camera CAM-1.
+type Registrar struct {
+	mu   sync.Mutex
+	seen []device.Device
+}
+
+// Ensure records ds as registered.
+func (r *Registrar) Ensure(_ context.Context, ds []device.Device) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, ds...)
+	return nil
+}
+
+// MatchCamera matches every alert to camera CAM-1.
+func (r *Registrar) MatchCamera(string, string, string) (device.Device, bool) {
+	return device.Device{ID: "CAM-1", Kind: device.Camera}, true
+}
+
+// Pipeline is a Pipeline over real writers, running until the test ends,
+// on s, validating by rules, registering devices with devices (nil: a
+// Registrar).
+func Pipeline(t testing.TB, s *chstore.Store, cfg ingest.PipelineConfig, rules ingest.Rules, devices ingest.DeviceRegistrar) *ingest.Pipeline {
+	t.Helper()
+	d := deps(s)
+	batch := ingest.BatchConfig{MaxAge: 10 * time.Millisecond}
+	dossiers, err := ingest.NewWriter(batch, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cameras, err := ingest.NewCameraWriter(batch, d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readings, err := ingest.NewReadingWriter(batch, d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feedback, err := ingest.NewFeedbackWriter(batch, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, run := range []func(context.Context) error{dossiers.Run, cameras.Run, readings.Run, feedback.Run} {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = run(ctx) }()
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	if devices == nil {
+		devices = &Registrar{}
+	}
+	return ingest.NewPipeline(cfg, rules, ingest.Writers{Dossiers: dossiers, Cameras: cameras, Readings: readings, Feedback: feedback},
+		devices, prometheus.NewRegistry())
 }
