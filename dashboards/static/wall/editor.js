@@ -17,7 +17,7 @@ import { Live } from './socket.js';
 import { Board } from './board.js';
 import { h } from './dom.js';
 import { checkGrid, freeSpot, clampBox, cellAt, WIDGET_TYPES, ID_RE } from './layout.js';
-import { offsetOf, WINDOWS, indicatorName } from './text.js';
+import { offsetOf, WINDOWS, SEVERITIES, indicatorName } from './text.js';
 import { ScreensPanel } from './screens.js';
 
 const params = new URLSearchParams(location.search);
@@ -29,7 +29,8 @@ const TYPE_NAMES = {
   kpi: 'Chỉ số (KPI tile)', map: 'Bản đồ (map)', ranking: 'Xếp hạng (ranking)', series: 'Biểu đồ (series)', alarms: 'Cảnh báo (alarms)',
   events: 'Sự kiện camera (camera events)', scoreboard: 'Bộ chỉ số 766 (scoreboard)', clock: 'Đồng hồ (clock)', header: 'Tiêu đề (header)', text: 'Văn bản (text)',
 };
-const SEVERITY = ['info', 'warning', 'critical'];
+// The severities, least first, as a minimum is chosen.
+const SEVERITY = Object.keys(SEVERITIES).sort((a, b) => SEVERITIES[b].rank - SEVERITIES[a].rank);
 // The options each type takes, as the spec lists them: [name, kind, …].
 const OPTIONS = {
   kpi: [['indicator', 'indicator'], ['compare', 'enum', ['previous_period', 'year_ago', 'none']], ['sparkline', 'bool'], ['thresholds', 'thresholds'], ['title', 'text2']],
