@@ -78,6 +78,8 @@ fi
 missing=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 have clickhouse-server || missing+=(clickhouse-server)
+# make bench's first path inserts with it, and operators query with it.
+have clickhouse-client || missing+=(clickhouse-client)
 have redis-server || missing+=(redis-server)
 # Several nodes behind one balancer: the tests run the shipped HAProxy configuration.
 have haproxy || missing+=(haproxy)

@@ -206,7 +206,7 @@ func runIngest(args []string) error {
 		return err
 	}
 	printIngestTable(results, selected, paths, o.rounds)
-	return nil
+	return printStorage(ctx, store, selected)
 }
 
 type ingestBench struct {
