@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,6 +167,21 @@ func redisLeases(t *testing.T, ttl time.Duration) *lease.Redis {
 	return lease.NewRedis(c, lease.RedisConfig{TTL: ttl})
 }
 
+// stallingLeases acquires leases until stalled is set, then waits for its
+// caller to give up, as a node whose connection to Redis hangs does.
+type stallingLeases struct {
+	Leases
+	stalled atomic.Bool
+}
+
+func (s *stallingLeases) Acquire(ctx context.Context, name string) (*lease.Lease, error) {
+	if s.stalled.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return s.Leases.Acquire(ctx, name)
+}
+
 func TestOnlyTheLeaseHolderPublishes(t *testing.T) {
 	now := time.Date(2026, 11, 22, 3, 30, 0, 0, time.UTC)
 	s := testenv.Store(t)
@@ -205,7 +221,8 @@ func TestLosingTheLeaseStopsPublishingAndTheNextHolderContinues(t *testing.T) {
 	s := testenv.Store(t)
 	b := &recordingBus{Memory: bus.NewMemory()}
 	ttl := 300 * time.Millisecond
-	first := startLive(t, s, b, redisLeases(t, ttl), now)
+	firstLeases := &stallingLeases{Leases: redisLeases(t, ttl)}
+	first := startLive(t, s, b, firstLeases, now)
 	waitUntil(t, "the first node to publish every topic", func() bool {
 		m, _ := latest(t, b, "kpi/79/30d")
 		return m.Version != ""
@@ -216,7 +233,10 @@ func TestLosingTheLeaseStopsPublishingAndTheNextHolderContinues(t *testing.T) {
 	route(t, b, first, second)
 
 	// The lease lapses behind the first node's back, as when its renewals
-	// stall; the second node takes it.
+	// stall, and its connection stays stalled, so the second node takes
+	// the lease. (Without the stall, the first node could win it back: it
+	// campaigns again the moment it learns of the loss.)
+	firstLeases.stalled.Store(true)
 	probe := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t)})
 	defer probe.Close()
 	if err := probe.Del(context.Background(), "ioc:lease:"+first.a.cfg.Lease).Err(); err != nil {
