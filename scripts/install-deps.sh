@@ -62,7 +62,7 @@ apt_get() {
   done
 }
 
-echo "==> Checking dependencies: Go, ClickHouse, Redis, Mosquitto, Chromium, GDAL, promtool, Node.js"
+echo "==> Checking dependencies: Go, ClickHouse, ZooKeeper, Redis, Mosquitto, HAProxy, Chromium, GDAL, promtool, Node.js"
 
 need_go=$(sed -n 's/^go \([0-9.]*\).*/\1/p' go.mod)
 if ! command -v go >/dev/null 2>&1; then
@@ -83,6 +83,9 @@ have clickhouse-client || missing+=(clickhouse-client)
 have redis-server || missing+=(redis-server)
 # Several nodes behind one balancer: the tests run the shipped HAProxy configuration.
 have haproxy || missing+=(haproxy)
+# A ClickHouse cluster's coordinator (iocdev up --cluster and its test):
+# Debian 12's ZooKeeper 3.8, whose handshake ClickHouse 18.16 speaks.
+[ -f /usr/share/java/zookeeper.jar ] || missing+=(zookeeper)
 # The MQTT subscriber's tests run a private broker; operators publish with mosquitto_pub.
 # Debian's package may also start a system broker on 1883, which the project never uses.
 have mosquitto || missing+=(mosquitto)

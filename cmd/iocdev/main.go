@@ -3,11 +3,14 @@
 // the project.
 //
 //	iocdev up   --dir var --clickhouse-port 19000 --redis-port 16379 --mqtt-port 11883
+//	iocdev up   --dir var --cluster
 //	iocdev down --dir var
 //
 // up prints the addresses as shell assignments (IOC_CLICKHOUSE_ADDR=…,
 // IOC_MQTT_URL=tcp://…);
-// servers already running from the same directory are reused.
+// servers already running from the same directory are reused. With
+// --cluster it also starts ZooKeeper and a ClickHouse cluster named "ioc"
+// of two shards of two replicas, and prints their addresses.
 package main
 
 import (
@@ -16,13 +19,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/openioc/ioc/internal/devservices"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: iocdev up|down --dir DIR [--clickhouse-port N] [--redis-port N] [--mqtt-port N]")
+		fmt.Fprintln(os.Stderr, "usage: iocdev up|down --dir DIR [--clickhouse-port N] [--redis-port N] [--mqtt-port N] [--cluster]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -31,12 +35,16 @@ func main() {
 	redisPort := fs.Int("redis-port", 0, "Redis port (0: a free one)")
 	mqttPort := fs.Int("mqtt-port", 0, "Mosquitto MQTT port (0: a free one)")
 	prefix := fs.String("prefix", "IOC_", "prefix of the printed variable names")
+	cluster := fs.Bool("cluster", false, "also start ZooKeeper and a ClickHouse cluster \"ioc\" of 2 shards × 2 replicas")
 	_ = fs.Parse(os.Args[2:])
 
 	var err error
 	switch os.Args[1] {
 	case "up":
 		err = up(*dir, *chPort, *redisPort, *mqttPort, *prefix)
+		if err == nil && *cluster {
+			err = upCluster(*dir, *prefix)
+		}
 	case "down":
 		err = down(*dir)
 	default:
@@ -74,16 +82,56 @@ func up(dir string, chPort, redisPort, mqttPort int, prefix string) error {
 	return nil
 }
 
+// upCluster starts ZooKeeper and the cluster under dir/cluster, or finds
+// them running there.
+func upCluster(dir, prefix string) error {
+	ctx := context.Background()
+	zkDir, cDir := filepath.Join(dir, "zookeeper"), filepath.Join(dir, "cluster")
+	zk, err := devservices.Attach("zookeeper", zkDir)
+	if err != nil {
+		if zk, err = devservices.StartZooKeeper(ctx, devservices.Options{Dir: zkDir, Detach: true}); err != nil {
+			return err
+		}
+	}
+	var addrs []string
+	members, _ := filepath.Glob(filepath.Join(cDir, "s*r*"))
+	for _, m := range members {
+		if s, err := devservices.Attach("clickhouse", m); err == nil {
+			addrs = append(addrs, s.Addr)
+		}
+	}
+	switch {
+	case len(addrs) > 0 && len(addrs) == len(members):
+		// running: reused
+	case len(addrs) > 0:
+		return fmt.Errorf("%d of the cluster's %d servers under %s run: stop them with iocdev down --dir %s, then start the cluster again", len(addrs), len(members), cDir, dir)
+	default:
+		c, err := devservices.StartClickHouseCluster(ctx, devservices.ClusterOptions{Dir: cDir, ZooKeeper: []string{zk.Addr}, Detach: true})
+		if err != nil {
+			return err
+		}
+		addrs = c.Addrs()
+	}
+	fmt.Printf("%sZOOKEEPER_ADDR=%s\n%sCLICKHOUSE_CLUSTER_SERVERS=%s\n", prefix, zk.Addr, prefix, strings.Join(addrs, ","))
+	return nil
+}
+
 func down(dir string) error {
-	for _, name := range []string{"clickhouse", "redis", "mosquitto"} {
-		s, err := devservices.Attach(name, filepath.Join(dir, name))
+	servers := [][2]string{{"clickhouse", "clickhouse"}, {"redis", "redis"}, {"mosquitto", "mosquitto"}}
+	members, _ := filepath.Glob(filepath.Join(dir, "cluster", "s*r*"))
+	for _, m := range members {
+		servers = append(servers, [2]string{"clickhouse", filepath.Join("cluster", filepath.Base(m))})
+	}
+	servers = append(servers, [2]string{"zookeeper", "zookeeper"}) // after the servers it coordinates
+	for _, s := range servers {
+		srv, err := devservices.Attach(s[0], filepath.Join(dir, s[1]))
 		if err != nil {
 			continue // not running
 		}
-		if err := s.Stop(); err != nil {
+		if err := srv.Stop(); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "stopped %s (pid %d)\n", name, s.PID)
+		fmt.Fprintf(os.Stderr, "stopped %s (pid %d)\n", s[1], srv.PID)
 	}
 	return nil
 }

@@ -3,8 +3,9 @@ package devservices
 import "fmt"
 
 // clickhouseConfig keeps caches small: a development or test server shares
-// the machine with everything else.
-func clickhouseConfig(dir string, tcpPort, httpPort int) string {
+// the machine with everything else. A member of a cluster also gets the
+// cluster's sections (clusterConfig).
+func clickhouseConfig(dir string, tcpPort, httpPort int, member *ClusterMember) string {
 	return fmt.Sprintf(`<?xml version="1.0"?>
 <yandex>
   <logger>
@@ -29,8 +30,8 @@ func clickhouseConfig(dir string, tcpPort, httpPort int) string {
   <uncompressed_cache_size>268435456</uncompressed_cache_size>
   <max_concurrent_queries>200</max_concurrent_queries>
   <mlock_executable>false</mlock_executable>
-</yandex>
-`, dir, tcpPort, httpPort)
+%[4]s</yandex>
+`, dir, tcpPort, httpPort, clusterConfig(member))
 }
 
 const clickhouseUsers = `<?xml version="1.0"?>

@@ -1,6 +1,8 @@
-// Package devservices launches local ClickHouse, Redis (alone, or as a
-// master, replicas and sentinels) and Mosquitto (MQTT) servers on loopback for development (make run) and tests: each with its
-// own data directory, ports and logs, so several can run side by side.
+// Package devservices launches local ClickHouse (alone, or a cluster of
+// shards and replicas with ZooKeeper), Redis (alone, or as a master,
+// replicas and sentinels), Mosquitto (MQTT) and HAProxy servers on loopback
+// for development (make run) and tests: each with its own data directory,
+// ports and logs, so several can run side by side.
 //
 // Concurrency: a Server is safe for concurrent use; Stop may be called more
 // than once.
@@ -26,7 +28,7 @@ import (
 
 // Server is a running service process.
 type Server struct {
-	Name string // "clickhouse", "redis", "sentinel" or "mosquitto"
+	Name string // "clickhouse", "zookeeper", "redis", "sentinel", "mosquitto" or "haproxy"
 	Addr string // host:port clients connect to
 	Dir  string // data directory
 	PID  int
@@ -49,6 +51,9 @@ type Options struct {
 	// ReplicaOf, for Redis, is the host:port of the master it copies;
 	// empty starts a master.
 	ReplicaOf string
+	// Cluster, for ClickHouse, places the server in a cluster (see
+	// StartClickHouseCluster); nil starts a server of its own.
+	Cluster *ClusterMember
 }
 
 // FreePort asks the kernel for a free loopback TCP port.
@@ -93,7 +98,7 @@ func StartClickHouse(ctx context.Context, opts Options) (*Server, error) {
 		}
 	}
 	cfg := filepath.Join(dir, "config.xml")
-	if err := os.WriteFile(cfg, []byte(clickhouseConfig(dir, port, httpPort)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(clickhouseConfig(dir, port, httpPort, opts.Cluster)), 0o644); err != nil {
 		return nil, fmt.Errorf("write clickhouse config: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "users.xml"), []byte(clickhouseUsers), 0o644); err != nil {
@@ -117,7 +122,11 @@ func StartClickHouse(ctx context.Context, opts Options) (*Server, error) {
 		if err != nil {
 			return err
 		}
-		return c.Close()
+		c.Close()
+		if opts.Cluster != nil {
+			return clusterMemberReady(httpPort)
+		}
+		return nil
 	}
 	if err := s.waitReady(ctx, ping, filepath.Join(dir, "log", "err.log")); err != nil {
 		return nil, err
