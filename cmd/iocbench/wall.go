@@ -312,7 +312,7 @@ func wallBenchmark(ctx context.Context, o wallOptions) (*wallResult, error) {
 				return nil, err
 			}
 			s.heap = append(s.heap, p)
-			shown = append(shown, fmt.Sprintf("%s %s %.2f MiB %d nodes", s.id, p.view, p.used/(1<<20), p.nodes))
+			shown = append(shown, fmt.Sprintf("%s %s %.2f MiB (objects %.2f, code %.2f) %d nodes", s.id, p.view, p.used/(1<<20), p.objects/(1<<20), p.code/(1<<20), p.nodes))
 		}
 		fmt.Fprintf(o.out, "  %s: %s\n", dur(at), strings.Join(shown, ", "))
 		if at >= o.duration {
@@ -525,15 +525,17 @@ type screenFigures struct {
 	// from warm after the measurement began; judged is false when it
 	// never was, or no dashboard was read twice after): the growth from
 	// the first reading of a dashboard to its last, the largest, and the
-	// slope with one intercept per dashboard.
-	warm                  time.Duration
-	judged                bool
-	heapLike, nodesLike   float64 // fractions
-	heapLikeView          string
-	nodesLikeView         string
-	slopePlain, slopeView float64 // bytes an hour
-	cpuShare              float64 // of one core
-	rotations, takeovers  int
+	// slope with one intercept per dashboard, of the page's objects (the
+	// targets), of the whole heap and of the DOM nodes.
+	warm                          time.Duration
+	judged                        bool
+	heapLike, usedLike, nodesLike float64 // fractions
+	heapLikeView, usedLikeView    string
+	nodesLikeView                 string
+	slopePlain, slopeView         float64 // bytes an hour
+	usedSlope                     float64
+	cpuShare                      float64 // of one core
+	rotations, takeovers          int
 }
 
 func figuresOf(s *wallScreen, published map[string]int64, res *wallResult) screenFigures {
@@ -547,9 +549,13 @@ func figuresOf(s *wallScreen, published map[string]int64, res *wallResult) scree
 	if at, ok := warmFrom(append(slices.Clone(s.early), s.views...), res.playlist); ok {
 		f.warm = max(0, time.Duration(at-start)*time.Millisecond)
 		warm := warmPoints(s.heap, start, at)
-		f.heapLike, f.heapLikeView, f.judged = likeForLike(warm, func(p heapPoint) float64 { return p.used })
+		objects := func(p heapPoint) float64 { return p.objects }
+		used := func(p heapPoint) float64 { return p.used }
+		f.heapLike, f.heapLikeView, f.judged = likeForLike(warm, objects)
+		f.usedLike, f.usedLikeView, _ = likeForLike(warm, used)
 		f.nodesLike, f.nodesLikeView, _ = likeForLike(warm, func(p heapPoint) float64 { return float64(p.nodes) })
-		f.slopePlain, f.slopeView, _ = heapSlopes(warm)
+		f.slopePlain, f.slopeView, _ = heapSlopes(warm, objects)
+		_, f.usedSlope, _ = heapSlopes(warm, used)
 	}
 	if res.wall > 0 {
 		f.cpuShare = s.cpu.Seconds() / res.wall.Seconds()
@@ -610,6 +616,10 @@ func printWallReport(w io.Writer, o wallOptions, res *wallResult, pubs *publicat
 	}
 	heapStart := spread(func(f screenFigures) float64 { return f.start.used }, mib)
 	heapEnd := spread(func(f screenFigures) float64 { return f.end.used }, mib)
+	objectsStart := spread(func(f screenFigures) float64 { return f.start.objects }, mib)
+	objectsEnd := spread(func(f screenFigures) float64 { return f.end.objects }, mib)
+	codeStart := spread(func(f screenFigures) float64 { return f.start.code }, mib)
+	codeEnd := spread(func(f screenFigures) float64 { return f.end.code }, mib)
 	nodesStart := spread(func(f screenFigures) float64 { return float64(f.start.nodes) }, count)
 	nodesEnd := spread(func(f screenFigures) float64 { return float64(f.end.nodes) }, count)
 	var rot, tko []string
@@ -618,7 +628,7 @@ func printWallReport(w io.Writer, o wallOptions, res *wallResult, pubs *publicat
 		tko = append(tko, strconv.Itoa(f.takeovers))
 	}
 
-	fmt.Fprintf(w, "\nwall: %d screens, %s, simulator %g/s: %d updates painted; publication→paint p50 %s p95 %s p99 %s max %s (worst screen's p95 %s); JS heap after GC %s → %s; once warm, same dashboard %s, slope %s; DOM nodes %s → %s; CPU %.1f%% of a core per screen, iocd %.1f%%; machine %s busy\n",
+	fmt.Fprintf(w, "\nwall: %d screens, %s, simulator %g/s: %d updates painted; publication→paint p50 %s p95 %s p99 %s max %s (worst screen's p95 %s); JS heap after GC %s → %s; the page's objects once warm, same dashboard %s, slope %s; DOM nodes %s → %s; CPU %.1f%% of a core per screen, iocd %.1f%%; machine %s busy\n",
 		n, res.wall.Round(time.Second), o.rate, len(all), ms(p50), ms(p95), ms(p99), ms(most), ms(worst.p95), heapStart, heapEnd,
 		warmSpread(func(f screenFigures) float64 { return f.heapLike }, signed), warmSpread(func(f screenFigures) float64 { return f.slopeView }, mibh),
 		nodesStart, nodesEnd, meanCPU*100, iocdCPU*100, pct(res.busy))
@@ -633,8 +643,11 @@ func printWallReport(w io.Writer, o wallOptions, res *wallResult, pubs *publicat
 	fmt.Fprintf(w, "| of which in the page: handed to the widgets → paint, p95 | %s |\n", ms(render95))
 	fmt.Fprintf(w, "| as_of → paint p95 (as_of is cut to the second: up to 1 s more) | %s |\n", ms(asOf95))
 	fmt.Fprintf(w, "| JS heap after GC, start → end | %s → %s |\n", heapStart, heapEnd)
-	fmt.Fprintf(w, "| JS heap once warm, same dashboard, first → last reading | %s |\n", warmSpread(func(f screenFigures) float64 { return f.heapLike }, signed))
-	fmt.Fprintf(w, "| JS heap slope once warm (least squares, one intercept per dashboard) | %s |\n", warmSpread(func(f screenFigures) float64 { return f.slopeView }, mibh))
+	fmt.Fprintf(w, "| of which the page's objects, start → end | %s → %s |\n", objectsStart, objectsEnd)
+	fmt.Fprintf(w, "| of which compiled code, start → end | %s → %s |\n", codeStart, codeEnd)
+	fmt.Fprintf(w, "| the page's objects once warm, same dashboard, first → last reading | %s |\n", warmSpread(func(f screenFigures) float64 { return f.heapLike }, signed))
+	fmt.Fprintf(w, "| the page's objects' slope once warm (least squares, one intercept per dashboard) | %s |\n", warmSpread(func(f screenFigures) float64 { return f.slopeView }, mibh))
+	fmt.Fprintf(w, "| whole JS heap once warm, same dashboard, first → last reading; slope | %s; %s |\n", warmSpread(func(f screenFigures) float64 { return f.usedLike }, signed), warmSpread(func(f screenFigures) float64 { return f.usedSlope }, mibh))
 	fmt.Fprintf(w, "| DOM nodes, start → end | %s → %s |\n", nodesStart, nodesEnd)
 	fmt.Fprintf(w, "| DOM nodes once warm, same dashboard, first → last reading | %s |\n", warmSpread(func(f screenFigures) float64 { return f.nodesLike }, signed))
 	fmt.Fprintf(w, "| CPU per screen (the browser's process tree), of one core | %s (mean %.1f%%) |\n", spread(func(f screenFigures) float64 { return f.cpuShare }, pct), meanCPU*100)
@@ -642,7 +655,7 @@ func printWallReport(w io.Writer, o wallOptions, res *wallResult, pubs *publicat
 	fmt.Fprintf(w, "| machine busy (%d cores, everything on it) | %s |\n", runtime.NumCPU(), pct(res.busy))
 	fmt.Fprintf(w, "| rotations / takeovers seen, per screen | %s / %s |\n", strings.Join(rot, ", "), strings.Join(tko, ", "))
 
-	fmt.Fprintf(w, "\n| screen | painted | publication → paint p50 / p95 / p99 / max | JS heap start → end | warm after | once warm: same dashboard, slope | DOM nodes start → end | once warm, same dashboard | CPU, of a core | rotations | takeovers |\n| --- | ---: | --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(w, "\n| screen | painted | publication → paint p50 / p95 / p99 / max | JS heap start → end | warm after | once warm, the page's objects: same dashboard, slope | DOM nodes start → end | once warm, same dashboard | CPU, of a core | rotations | takeovers |\n| --- | ---: | --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: |\n")
 	for _, f := range figs {
 		warm, like, nodes := "never", "-", "-"
 		if f.judged {
@@ -666,8 +679,8 @@ func printWallReport(w io.Writer, o wallOptions, res *wallResult, pubs *publicat
 	}
 	target(fmt.Sprintf("publication-to-paint p95 ≤ %s on every screen", dur(o.targetP95)),
 		worst.painted > 0 && time.Duration(worst.p95)*time.Millisecond <= o.targetP95, fmt.Sprintf("worst %s on %s", ms(worst.p95), worst.name))
-	growthName := fmt.Sprintf("JS heap flat: once warm, at most %+.0f%% from the first reading of a dashboard after GC to its last, on every screen", o.targetGrowth)
-	slopeName := fmt.Sprintf("JS heap flat: once warm, slope at most %.1f MiB/h on every screen", o.targetSlope)
+	growthName := fmt.Sprintf("the page's objects flat: once warm, at most %+.0f%% from the first reading of a dashboard after GC to its last, on every screen", o.targetGrowth)
+	slopeName := fmt.Sprintf("the page's objects flat: once warm, slope at most %.1f MiB/h on every screen", o.targetSlope)
 	if judged {
 		like := slices.MaxFunc(figs, func(a, b screenFigures) int { return cmp.Compare(a.heapLike, b.heapLike) })
 		target(growthName, like.heapLike*100 <= o.targetGrowth, fmt.Sprintf("largest %s on %s, %s", signed(like.heapLike), like.name, like.heapLikeView))
@@ -686,7 +699,7 @@ func printWallReport(w io.Writer, o wallOptions, res *wallResult, pubs *publicat
 	}
 	fmt.Fprintf(w, "method: a real iocd serve with IOC_SIMULATE=%g (IOC_SIMULATE_PACE=%s), IOC_SIMULATE_HISTORY_DAYS=%d and Redis, the default wall provisioned; kiosk tokens from POST /api/v1/screens/{id}/tokens; each page /wall/?screen=sN&measure=1 in a headless %s process of its own (its own profile), opened together. "+
 		"Publication = the moment the Redis bus delivered the aggregator's message to its subscribers (this benchmark's subscription, beside iocd's hub); paint = the page's Date.now() in a task posted from the requestAnimationFrame callback that follows the widgets' redraw (the frame rendered); joined by topic and version; both clocks this machine's; updates only, not the snapshots a page gets as it subscribes. "+
-		"Heap = Runtime.getHeapUsage usedSize after HeapProfiler.collectGarbage, read every %s with one board on the page (a forced full collection each time, in every page); DOM nodes = Memory.getDOMCounters of the renderer (they follow the open alarms and events the widgets list: no target); "+
+		"Heap = Runtime.getHeapUsage usedSize after HeapProfiler.collectGarbage, read every %s with one board on the page (a forced full collection each time, in every page); the page's objects = the self sizes of the nodes of a heap snapshot taken then, but compiled code (V8's, which grows while hot functions are optimised, bounded by the page's code) and the browser's own objects (native and synthetic nodes: DOM, performance timeline, the DevTools agent's buffers, bounded by the browser); DOM nodes = Memory.getDOMCounters of the renderer (they follow the open alarms and events the widgets list: no target); "+
 		"warm = once the page had shown every dashboard of the playlist (each first showing fills caches and compiles code that stay), and readings compare on the same dashboard (takeovers apart), since each holds a different amount. "+
 		"CPU = utime+stime (and cutime+cstime) of the browser's process tree from /proc over the measurement, the readings included; iocd's likewise; this benchmark used %.1f CPU-s\n",
 		o.rate, o.pace, o.historyDays, res.chromeVersion, o.sample, res.selfCPU.Seconds())

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -233,11 +234,11 @@ func (s *wallScreen) viewNow() (viewState, error) {
 	return v, nil
 }
 
-// readHeap forces a full collection in the page, then reads its JS heap
-// and the renderer's DOM nodes, while the page holds one board and shows
-// the same thing throughout, so that readings of a view compare.
-// readHeap reads the page's heap after a forced collection while it shows
-// one board, and writes its heap snapshot into dir unless dir is empty.
+// readHeap forces a full collection in the page, then reads its JS heap,
+// the split of its heap snapshot and the renderer's DOM nodes, while the
+// page holds one board and shows the same thing throughout, so that
+// readings of a view compare. It writes the snapshot into dir unless dir
+// is empty.
 func (s *wallScreen) readHeap(ctx context.Context, at time.Duration, dir string) (heapPoint, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -263,50 +264,52 @@ func (s *wallScreen) readHeap(ctx context.Context, at time.Duration, dir string)
 			continue // the page moved on meanwhile
 		}
 		p.at, p.view = at, before.view()
+		path := ""
 		if dir != "" {
-			name := fmt.Sprintf("%s-%05d-%s.heapsnapshot", s.id, int(at.Seconds()), strings.ReplaceAll(p.view, "/", "_"))
-			if err := s.writeSnapshot(filepath.Join(dir, name)); err != nil {
-				return p, err
-			}
+			path = filepath.Join(dir, fmt.Sprintf("%s-%05d-%s.heapsnapshot", s.id, int(at.Seconds()), strings.ReplaceAll(p.view, "/", "_")))
+		}
+		data, err := s.snapshot(path)
+		if err != nil {
+			return p, err
+		}
+		if p.objects, p.code, _, err = snapshotSizes(data); err != nil {
+			return p, fmt.Errorf("screen %s: %w", s.id, err)
 		}
 		return p, nil
 	}
 }
 
-// writeSnapshot writes the page's heap snapshot to path: DevTools' Memory
-// panel loads it, and compares two of the same dashboard.
-func (s *wallScreen) writeSnapshot(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("screen %s: heap snapshot: %w", s.id, err)
-	}
-	defer f.Close()
+// snapshot takes the page's heap snapshot and writes it to path unless
+// path is empty: DevTools' Memory panel loads it, and compares two of the
+// same dashboard.
+func (s *wallScreen) snapshot(path string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(s.tab, cdpTimeout)
 	defer cancel()
 	// The snapshot comes as events before the command's answer, which
 	// chromedp hands over in order, from its own goroutine.
 	var mu sync.Mutex
-	var werr error
+	var buf bytes.Buffer
 	if err := chromedp.Listen(ctx, func(ev any) {
 		if c, ok := ev.(*heapprofiler.EventAddHeapSnapshotChunk); ok {
 			mu.Lock()
 			defer mu.Unlock()
-			if werr == nil {
-				_, werr = f.WriteString(c.Chunk)
-			}
+			buf.WriteString(c.Chunk)
 		}
 	}); err != nil {
-		return fmt.Errorf("screen %s: heap snapshot: %w", s.id, err)
+		return nil, fmt.Errorf("screen %s: heap snapshot: %w", s.id, err)
 	}
 	if _, err := chromedp.Call(ctx, heapprofiler.TakeHeapSnapshot, heapprofiler.TakeHeapSnapshotParams{}); err != nil {
-		return fmt.Errorf("screen %s: take a heap snapshot: %w", s.id, err)
+		return nil, fmt.Errorf("screen %s: take a heap snapshot: %w", s.id, err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if werr != nil {
-		return fmt.Errorf("screen %s: write the heap snapshot: %w", s.id, werr)
+	data := bytes.Clone(buf.Bytes())
+	if path != "" {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			return nil, fmt.Errorf("screen %s: write the heap snapshot: %w", s.id, err)
+		}
 	}
-	return f.Close()
+	return data, nil
 }
 
 func (s *wallScreen) readCounters() (heapPoint, error) {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -204,9 +206,15 @@ func quantiles(v []int32) (p50, p95, p99, most int32) {
 // heapPoint is one reading of a page's JS heap after a forced collection,
 // with what the page showed then.
 type heapPoint struct {
-	at    time.Duration // since the measurement began
-	used  float64       // bytes
-	nodes int64         // DOM nodes of the renderer
+	at   time.Duration // since the measurement began
+	used float64       // bytes: V8's whole heap (Runtime.getHeapUsage)
+	// objects and code split the page's heap snapshot (bytes): the
+	// objects the page's scripts hold, which a leak grows, and the code
+	// V8 compiled, which grows while hot functions are optimised and is
+	// bounded by the page's code; what is left is the browser's own
+	// (DOM, the performance timeline, the DevTools agent's buffers).
+	objects, code float64
+	nodes         int64 // DOM nodes of the renderer
 	// view is the dashboard shown, and " + takeover" while an alarm took
 	// the screen over: readings compare like for like only within a view.
 	view string
@@ -249,15 +257,15 @@ func groupedSlope(x, y []float64, group []string) (s float64, ok bool) {
 	return sxy / sxx, true
 }
 
-// heapSlopes are the growth of the heap in bytes an hour over points:
-// plain, and with one intercept per view; ok is false when no view was
-// read twice.
-func heapSlopes(points []heapPoint) (plain, byView float64, ok bool) {
+// heapSlopes are the growth of value (bytes) an hour over points: plain,
+// and with one intercept per view; ok is false when no view was read
+// twice.
+func heapSlopes(points []heapPoint, value func(heapPoint) float64) (plain, byView float64, ok bool) {
 	x := make([]float64, len(points))
 	y := make([]float64, len(points))
 	g := make([]string, len(points))
 	for i, p := range points {
-		x[i], y[i], g[i] = p.at.Hours(), p.used, p.view
+		x[i], y[i], g[i] = p.at.Hours(), value(p), p.view
 	}
 	plain, _ = slope(x, y)
 	byView, ok = groupedSlope(x, y, g)
@@ -350,4 +358,48 @@ func warmPoints(points []heapPoint, start, from int64) []heapPoint {
 		}
 	}
 	return out
+}
+
+// snapshotSizes sums the self sizes of a V8 heap snapshot's nodes (the
+// JSON of HeapProfiler.takeHeapSnapshot) into the page's objects, the
+// compiled code, and the browser's own objects: nodes of type "native" and
+// "synthetic" (DOM, timeline entries, agents' buffers, and the roots).
+func snapshotSizes(data []byte) (objects, code, browser float64, err error) {
+	var snap struct {
+		Snapshot struct {
+			Meta struct {
+				NodeFields []string          `json:"node_fields"`
+				NodeTypes  []json.RawMessage `json:"node_types"`
+			} `json:"meta"`
+		} `json:"snapshot"`
+		Nodes []int64 `json:"nodes"`
+	}
+	if err := json.Unmarshal(data, &snap); err != nil {
+		return 0, 0, 0, fmt.Errorf("read heap snapshot: %w", err)
+	}
+	meta := snap.Snapshot.Meta
+	typeAt, sizeAt := slices.Index(meta.NodeFields, "type"), slices.Index(meta.NodeFields, "self_size")
+	var types []string
+	if len(meta.NodeTypes) > 0 {
+		_ = json.Unmarshal(meta.NodeTypes[0], &types)
+	}
+	stride := len(meta.NodeFields)
+	if typeAt < 0 || sizeAt < 0 || len(types) == 0 || len(snap.Nodes)%stride != 0 {
+		return 0, 0, 0, errors.New("read heap snapshot: no node types and self sizes in its meta")
+	}
+	for i := 0; i < len(snap.Nodes); i += stride {
+		t, size := snap.Nodes[i+typeAt], float64(snap.Nodes[i+sizeAt])
+		if t < 0 || int(t) >= len(types) {
+			return 0, 0, 0, fmt.Errorf("read heap snapshot: node type %d of %d", t, len(types))
+		}
+		switch types[t] {
+		case "code":
+			code += size
+		case "native", "synthetic":
+			browser += size
+		default:
+			objects += size
+		}
+	}
+	return objects, code, browser, nil
 }

@@ -183,7 +183,7 @@ func TestWallHeapFlatness(t *testing.T) {
 	if _, _, ok := likeForLike(points[:3], func(p heapPoint) float64 { return p.used }); ok {
 		t.Error("no view read twice, yet a growth")
 	}
-	plain, byView, ok := heapSlopes(points)
+	plain, byView, ok := heapSlopes(points, func(p heapPoint) float64 { return p.used })
 	// ops-79 grew 0.1 MiB in 3 minutes, env-79 0.15 MiB in 3: 2.5 MiB an
 	// hour with one intercept per view.
 	if !ok || math.Abs(byView/mib-2.5) > 1e-6 {
@@ -285,5 +285,29 @@ func TestWallWarm(t *testing.T) {
 	}
 	if got := warmPoints(points, 100, 50); len(got) != 4 {
 		t.Errorf("warm before the measurement: %d readings, want all 4", len(got))
+	}
+}
+
+func TestSnapshotSizesSplitsObjectsCodeAndTheBrowsers(t *testing.T) {
+	// A heap snapshot's nodes are a flat array of node_fields-sized
+	// records; node_types[0] names the types by index.
+	snap := `{"snapshot":{"meta":{
+		"node_fields":["type","name","id","self_size","edge_count","detachedness"],
+		"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic"],"string","number","number","number","number"]},
+		"node_count":5},
+	"nodes":[9,0,1,0,3,0, 3,1,3,100,0,0, 2,2,5,40,0,0, 4,3,7,64,0,0, 8,4,9,500,0,0],
+	"edges":[],"strings":["(root)","Object","s","code","HTMLDivElement"]}`
+	objects, code, browser, err := snapshotSizes([]byte(snap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if objects != 140 || code != 64 || browser != 500 {
+		t.Errorf("objects %v, code %v, browser %v; want 140, 64, 500", objects, code, browser)
+	}
+	if _, _, _, err := snapshotSizes([]byte(`{"snapshot":{"meta":{}},"nodes":[1,2]}`)); err == nil {
+		t.Error("a snapshot without node types was read")
+	}
+	if _, _, _, err := snapshotSizes([]byte(strings.Replace(snap, "[9,0,1", "[12,0,1", 1))); err == nil {
+		t.Error("a node of an unknown type was read")
 	}
 }
