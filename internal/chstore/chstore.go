@@ -15,7 +15,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -37,6 +39,11 @@ type Config struct {
 	QueryTimeout time.Duration
 	// TimeZone cuts the day and month rollups; default Asia/Ho_Chi_Minh.
 	TimeZone string
+	// Cluster names a cluster of ClickHouse's remote_servers: empty for one
+	// server. On a cluster every table is replicated within its shard and
+	// read through a Distributed table of the same name (see cluster.go);
+	// Addr may then list several servers, comma-separated, to fail over.
+	Cluster string
 }
 
 func (c Config) withDefaults() Config {
@@ -69,13 +76,23 @@ var (
 	zoneRE  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_/+-]{0,63}$`)
 )
 
-// Store is an open ClickHouse connection pool bound to one database.
+// Store is an open ClickHouse connection pool bound to one database. On a
+// cluster it reads and writes the Distributed tables, and Shards holds a
+// Store per shard bound to that shard's replicated tables.
 type Store struct {
 	conn   driver.Conn
 	db     string
 	zone   string
 	loc    *time.Location
 	logger *slog.Logger
+	// scope names what this store writes, for the leases of its writers:
+	// the database, or the database and the shard.
+	scope string
+	// On a cluster: its name, the database of the replicated tables, and
+	// a store per shard.
+	cluster string
+	local   string
+	shards  []*Store
 }
 
 // Open connects to ClickHouse and creates the database if it is missing. It
@@ -85,41 +102,64 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if !identRE.MatchString(cfg.Database) {
 		return nil, fmt.Errorf("clickhouse database name %q: use letters, digits and underscores", cfg.Database)
 	}
+	if cfg.Cluster != "" && !identRE.MatchString(cfg.Cluster) {
+		return nil, fmt.Errorf("clickhouse cluster name %q: use the name of a cluster in remote_servers (letters, digits, underscores)", cfg.Cluster)
+	}
 	// The zone is written into view definitions, so it must be a name the
 	// tz database knows and nothing else.
 	loc, err := time.LoadLocation(cfg.TimeZone)
 	if err != nil || !zoneRE.MatchString(cfg.TimeZone) {
 		return nil, fmt.Errorf("time zone %q is not a tz database name such as Asia/Ho_Chi_Minh", cfg.TimeZone)
 	}
-	opts := func(db string) *clickhouse.Options {
-		return &clickhouse.Options{
-			Addr:            []string{cfg.Addr},
-			Auth:            clickhouse.Auth{Database: db, Username: cfg.Username, Password: cfg.Password},
-			DialTimeout:     cfg.DialTimeout,
-			MaxOpenConns:    cfg.MaxOpenConns,
-			MaxIdleConns:    cfg.MaxOpenConns,
-			ConnMaxLifetime: time.Hour,
-			Compression:     &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
-			Settings:        clickhouse.Settings{"max_execution_time": int(cfg.QueryTimeout.Seconds())},
-		}
-	}
-	boot, err := clickhouse.Open(opts("default"))
+	addrs := strings.Split(cfg.Addr, ",")
+	boot, err := openConn(cfg, addrs, "default", nil)
 	if err != nil {
-		return nil, fmt.Errorf("connect to clickhouse at %s: %w", cfg.Addr, err)
+		return nil, err
 	}
 	defer boot.Close()
-	if err := boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+cfg.Database); err != nil {
-		return nil, fmt.Errorf("create database %s on clickhouse at %s: %w", cfg.Database, cfg.Addr, err)
+	s := &Store{db: cfg.Database, zone: cfg.TimeZone, loc: loc, logger: logger, scope: cfg.Database}
+	var settings clickhouse.Settings
+	if cfg.Cluster == "" {
+		if err := boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+cfg.Database); err != nil {
+			return nil, fmt.Errorf("create database %s on clickhouse at %s: %w", cfg.Database, cfg.Addr, err)
+		}
+	} else {
+		if err := s.openShards(ctx, cfg, boot); err != nil {
+			return nil, err
+		}
+		settings = distributedSettings
 	}
-	conn, err := clickhouse.Open(opts(cfg.Database))
-	if err != nil {
-		return nil, fmt.Errorf("connect to clickhouse at %s: %w", cfg.Addr, err)
+	if s.conn, err = openConn(cfg, addrs, cfg.Database, settings); err != nil {
+		s.Close()
+		return nil, err
 	}
-	if err := conn.Ping(ctx); err != nil {
-		conn.Close()
+	if err := s.conn.Ping(ctx); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("ping clickhouse at %s: %w", cfg.Addr, err)
 	}
-	return &Store{conn: conn, db: cfg.Database, zone: cfg.TimeZone, loc: loc, logger: logger}, nil
+	return s, nil
+}
+
+// openConn opens a pool on the first of addrs that answers, moving to the
+// next when it fails.
+func openConn(cfg Config, addrs []string, db string, extra clickhouse.Settings) (driver.Conn, error) {
+	settings := clickhouse.Settings{"max_execution_time": int(cfg.QueryTimeout.Seconds())}
+	maps.Copy(settings, extra)
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:             addrs,
+		Auth:             clickhouse.Auth{Database: db, Username: cfg.Username, Password: cfg.Password},
+		DialTimeout:      cfg.DialTimeout,
+		MaxOpenConns:     cfg.MaxOpenConns,
+		MaxIdleConns:     cfg.MaxOpenConns,
+		ConnMaxLifetime:  time.Hour,
+		ConnOpenStrategy: clickhouse.ConnOpenInOrder,
+		Compression:      &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+		Settings:         settings,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to clickhouse at %s: %w", strings.Join(addrs, ","), err)
+	}
+	return conn, nil
 }
 
 // Conn is the pooled connection, for the packages that own their queries.
@@ -143,5 +183,17 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the connections.
-func (s *Store) Close() error { return s.conn.Close() }
+// Scope names what the store writes, for the leases that let one writer
+// at a time write it: the database, and on a cluster also the shard.
+func (s *Store) Scope() string { return s.scope }
+
+// Close releases the connections, the shards' too.
+func (s *Store) Close() error {
+	for _, sh := range s.shards {
+		sh.Close()
+	}
+	if s.conn == nil {
+		return nil
+	}
+	return s.conn.Close()
+}

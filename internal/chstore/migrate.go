@@ -66,10 +66,14 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s.db+`.schema_migrations (
+	if err := s.ApplyStatement(ctx, `CREATE TABLE IF NOT EXISTS {db}.schema_migrations (
 		version UInt32, name String, applied_at DateTime('UTC')
 	) ENGINE = ReplacingMergeTree ORDER BY version`); err != nil {
 		return nil, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var dropped map[string]bool
+	if s.cluster != "" {
+		dropped = droppedInTheEnd(ms)
 	}
 	done := map[int]bool{}
 	rows, err := s.conn.Query(ctx, "SELECT DISTINCT version FROM "+s.db+".schema_migrations")
@@ -94,6 +98,12 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 			continue
 		}
 		for i, stmt := range m.Statements {
+			if skip, err := s.skipOnCluster(ctx, stmt, dropped); err != nil || skip {
+				if err != nil {
+					return applied, fmt.Errorf("migration %04d_%s, statement %d: %w", m.Version, m.Name, i+1, err)
+				}
+				continue
+			}
 			if err := s.ApplyStatement(ctx, stmt); err != nil {
 				return applied, fmt.Errorf("migration %04d_%s, statement %d: %w", m.Version, m.Name, i+1, err)
 			}
@@ -110,15 +120,30 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 // splitStatements splits on semicolons that end a line and drops comment
 // lines; migrations hold no string literals with ";\n" in them.
 // ApplyStatement runs one migration statement, "{db}" standing for the
-// database. ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS, so adding a
-// column that is already there counts as done.
+// database; on a cluster, as applyOnCluster rewrites it. ClickHouse 18.16
+// has no ADD COLUMN IF NOT EXISTS, so adding a column that is already
+// there counts as done.
 func (s *Store) ApplyStatement(ctx context.Context, stmt string) error {
-	err := s.conn.Exec(ctx, strings.NewReplacer("{db}", s.db, "{tz}", s.zone).Replace(stmt))
-	var ex *clickhouse.Exception
-	if errors.As(err, &ex) && ex.Code == codeDuplicateColumn && strings.Contains(strings.ToUpper(stmt), "ADD COLUMN") {
+	var err error
+	if s.cluster != "" {
+		err = s.applyOnCluster(ctx, stmt)
+	} else {
+		err = s.conn.Exec(ctx, strings.NewReplacer("{db}", s.db, "{tz}", s.zone).Replace(stmt))
+	}
+	if strings.Contains(strings.ToUpper(stmt), "ADD COLUMN") && duplicateColumn(err) {
 		return nil
 	}
 	return err
+}
+
+// duplicateColumn says whether err is ADD COLUMN's refusal of a column that
+// exists, from this server or, in an ON CLUSTER statement, from another.
+func duplicateColumn(err error) bool {
+	var ex *clickhouse.Exception
+	if !errors.As(err, &ex) {
+		return false
+	}
+	return ex.Code == codeDuplicateColumn || strings.Contains(ex.Message, fmt.Sprintf("Code: %d,", codeDuplicateColumn))
 }
 
 // codeDuplicateColumn is ClickHouse's ILLEGAL_COLUMN, which ADD COLUMN

@@ -34,12 +34,16 @@ func clickhouseConfig(dir string, tcpPort, httpPort int, member *ClusterMember) 
 `, dir, tcpPort, httpPort, clusterConfig(member))
 }
 
+// clickhouseUsers carries, in the default profile, the two settings a
+// cluster needs that a client cannot send to 18.16 (whose protocol takes
+// only numbers in a query's settings): see chstore's cluster.go.
 const clickhouseUsers = `<?xml version="1.0"?>
 <yandex>
   <profiles>
     <default>
       <max_memory_usage>4000000000</max_memory_usage>
-      <load_balancing>random</load_balancing>
+      <load_balancing>in_order</load_balancing>
+      <distributed_product_mode>global</distributed_product_mode>
     </default>
   </profiles>
   <users>

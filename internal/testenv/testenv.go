@@ -35,6 +35,7 @@ var (
 	shared  = map[string]*devservices.Server{}
 	dirs    []string
 	started []*devservices.Server
+	cluster *Cluster // StartCluster's
 )
 
 // Main runs the tests and stops every server this package started. Use it
@@ -45,6 +46,10 @@ func Main(m *testing.M) int {
 	defer mu.Unlock()
 	for _, s := range started {
 		_ = s.Stop()
+	}
+	if cluster != nil {
+		cluster.Stop()
+		_ = cluster.ZooKeeper.Stop()
 	}
 	for _, d := range dirs {
 		os.RemoveAll(d)
@@ -201,13 +206,18 @@ func Database(t testing.TB) string {
 	return DatabaseOn(t, ClickHouseAddr(t))
 }
 
+// databaseName is a fresh database name.
+func databaseName() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "test_" + hex.EncodeToString(b)
+}
+
 // DatabaseOn returns a fresh database name on the ClickHouse at addr,
 // dropped when the test ends if the server still answers.
 func DatabaseOn(t testing.TB, addr string) string {
 	t.Helper()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "test_" + hex.EncodeToString(b)
+	name := databaseName()
 	t.Cleanup(func() {
 		conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, DialTimeout: time.Second})
 		if err != nil {

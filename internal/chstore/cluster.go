@@ -1,0 +1,345 @@
+package chstore
+
+// A cluster deployment (Config.Cluster) keeps the schema of one server and
+// changes only where the tables live:
+//
+//   - every table is created in the database "<db>_local" on every server
+//     as the Replicated counterpart of its engine, one replica set per
+//     shard (ZooKeeper path /clickhouse/tables/{shard}/<db>_local/<table>);
+//     materialized views stay on these local tables;
+//   - the database "<db>" holds a Distributed table of the same name over
+//     each, so that every reader's SQL runs unchanged and sums the shards;
+//   - ingest writes a shard's tables itself, through Shards: a province's
+//     records always go to the same shard (ShardOf), so a dossier's history
+//     and its derivation stay on one shard, and the journal and markers
+//     that make a batch exact (migration 0007) work per shard as they do
+//     on one server;
+//   - the tables the application writes through the Distributed tables
+//     (devices, alarms, periods, documents, tokens: small, written rarely)
+//     all go to the first shard, the Distributed tables' sharding key being
+//     the constant 0, and are replicated there.
+//
+// Which setting carries which guarantee:
+//   - a shard's writer writes to one replica at a time (failoverConn), the
+//     first of the shard's replicas that is reachable and has fetched every
+//     part the others announced: its duplicate checks read what it wrote,
+//     and it moves to another replica only once that one holds every
+//     acknowledged batch; with none, the shard's writes fail and ingest
+//     answers 503, it never counts twice;
+//   - ReplicatedMergeTree's insert deduplication drops a block written
+//     again byte for byte (a retried Send), on every replica;
+//   - readers prefer the replicas in their configured order
+//     (load_balancing = in_order, from the user's profile) and skip one more than
+//     max_replica_delay_for_distributed_queries behind, so that a replica
+//     catching up after a restart does not show lower figures;
+//   - the Distributed tables insert synchronously (insert_distributed_sync):
+//     an acknowledged write of the application is on a replica of its shard,
+//     not in a server's local queue;
+//   - IN and JOIN over two Distributed tables run their subquery once, on
+//     the server asked (distributed_product_mode = global, from the
+//     user's profile), as the tables
+//     the application writes live on the first shard only.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// distributedSettings are the settings of a cluster store's reads and
+// writes through the Distributed tables (see the file comment).
+var distributedSettings = clickhouse.Settings{
+	"insert_distributed_sync":                            1,
+	"max_replica_delay_for_distributed_queries":          5,
+	"fallback_to_stale_replicas_for_distributed_queries": 1,
+}
+
+// profileSettings are the settings of the file comment that ClickHouse
+// 18.16 takes only from the user's profile: its protocol carries numbers
+// alone in a query's settings.
+var profileSettings = map[string]string{"load_balancing": "in_order", "distributed_product_mode": "global"}
+
+// checkProfile refuses a cluster whose profile lacks profileSettings.
+func checkProfile(ctx context.Context, conn driver.Conn, addr string) error {
+	for name, want := range profileSettings {
+		var got string
+		if err := conn.QueryRow(ctx, "SELECT value FROM system.settings WHERE name = ?", name).Scan(&got); err != nil {
+			return fmt.Errorf("read setting %s at %s: %w", name, addr, err)
+		}
+		if got != want {
+			return fmt.Errorf("clickhouse at %s has %s = %s: a cluster needs <%s>%s</%s> in the profile of IOC_CLICKHOUSE_USER (users.xml), on every server", addr, name, got, name, want, name)
+		}
+	}
+	return nil
+}
+
+// ddlTimeout bounds how long an ON CLUSTER statement waits for the servers
+// that are up; a server that is down applies it when it returns.
+const ddlTimeout = 60
+
+// Cluster is the cluster's name, or "" for one server.
+func (s *Store) Cluster() string { return s.cluster }
+
+// Shards lists a store per shard, bound to the shard's replicated tables,
+// in the order of remote_servers; nil for one server.
+func (s *Store) Shards() []*Store { return s.shards }
+
+// ShardOf is the index in Shards of the shard that keeps key's records (a
+// province's code): the same key goes to the same shard for as long as the
+// number of shards stays the same.
+func ShardOf(key string, shards int) int {
+	if shards <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(shards))
+}
+
+// openShards reads the cluster's shards from the server, creates both
+// databases on every server and opens a store per shard.
+func (s *Store) openShards(ctx context.Context, cfg Config, boot driver.Conn) error {
+	s.cluster, s.local = cfg.Cluster, cfg.Database+"_local"
+	if err := checkProfile(ctx, boot, cfg.Addr); err != nil {
+		return err
+	}
+	rows, err := boot.Query(ctx, "SELECT shard_num, host_name, port FROM system.clusters WHERE cluster = ? ORDER BY shard_num, replica_num", cfg.Cluster)
+	if err != nil {
+		return fmt.Errorf("read cluster %s from system.clusters at %s: %w", cfg.Cluster, cfg.Addr, err)
+	}
+	var replicas [][]string
+	for rows.Next() {
+		var shard uint32
+		var host string
+		var port uint16
+		if err := rows.Scan(&shard, &host, &port); err != nil {
+			rows.Close()
+			return fmt.Errorf("read cluster %s: %w", cfg.Cluster, err)
+		}
+		for len(replicas) < int(shard) {
+			replicas = append(replicas, nil)
+		}
+		replicas[shard-1] = append(replicas[shard-1], fmt.Sprintf("%s:%d", host, port))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read cluster %s: %w", cfg.Cluster, err)
+	}
+	if len(replicas) == 0 {
+		return fmt.Errorf("clickhouse at %s knows no cluster %q: name one of its remote_servers in IOC_CLICKHOUSE_CLUSTER, or leave it empty for one server", cfg.Addr, cfg.Cluster)
+	}
+	for _, db := range []string{s.local, s.db} {
+		if err := s.onCluster(ctx, boot, "CREATE DATABASE IF NOT EXISTS "+db+" ON CLUSTER "+s.cluster); err != nil {
+			return fmt.Errorf("create database %s on cluster %s: %w", db, s.cluster, err)
+		}
+	}
+	for i, addrs := range replicas {
+		conns := make([]driver.Conn, len(addrs))
+		for r, addr := range addrs {
+			if conns[r], err = openConn(cfg, []string{addr}, s.local, nil); err != nil {
+				return err
+			}
+		}
+		s.shards = append(s.shards, &Store{
+			conn: newFailoverConn(conns, addrs, s.local), db: s.local, zone: s.zone, loc: s.loc,
+			logger: s.logger.With("shard", i+1), scope: fmt.Sprintf("%s.shard%d", s.db, i+1),
+			cluster: s.cluster, local: s.local,
+		})
+	}
+	return nil
+}
+
+// onCluster runs an ON CLUSTER statement. When it times out waiting only
+// for servers that are down, it is done: ZooKeeper keeps the statement in
+// the distributed DDL queue and each of them applies it, in order, when it
+// returns.
+func (s *Store) onCluster(ctx context.Context, conn driver.Conn, stmt string) error {
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"distributed_ddl_task_timeout": ddlTimeout}))
+	err := conn.Exec(ctx, stmt)
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) && ex.Code == codeTimeoutExceeded && strings.Contains(ex.Message, "(0 of them are currently active)") {
+		s.logger.Warn("a server of the cluster is down: it applies the statement when it returns", "statement", stmt, "err", ex.Message)
+		return nil
+	}
+	return err
+}
+
+// codeTimeoutExceeded is ClickHouse's TIMEOUT_EXCEEDED.
+const codeTimeoutExceeded = 159
+
+// failoverConn sends everything to one replica of a shard: the first, in
+// the configured order, that answers and has fetched every part its
+// siblings announced. It stays with that replica while it answers, and
+// chooses again after a call fails on a replica that no longer answers a
+// ping. A replica that is behind is never chosen: a writer reading it
+// would miss batches it acknowledged and store them twice.
+type failoverConn struct {
+	driver.Conn // the first replica: the calls not routed below
+	replicas    []driver.Conn
+	addrs       []string
+	db          string
+
+	mu  sync.Mutex
+	cur int // index in replicas; -1 until chosen
+}
+
+func newFailoverConn(replicas []driver.Conn, addrs []string, db string) *failoverConn {
+	return &failoverConn{Conn: replicas[0], replicas: replicas, addrs: addrs, db: db, cur: -1}
+}
+
+// pick returns the replica in use, choosing one if there is none.
+func (f *failoverConn) pick(ctx context.Context) (driver.Conn, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cur >= 0 {
+		return f.replicas[f.cur], nil
+	}
+	var why []string
+	for i, c := range f.replicas {
+		err := caughtUp(ctx, c, f.db)
+		if err == nil {
+			f.cur = i
+			return c, nil
+		}
+		why = append(why, fmt.Sprintf("%s: %v", f.addrs[i], err))
+	}
+	return nil, fmt.Errorf("no replica of the shard can take writes (%s): start the replica that is down, or wait for ZooKeeper", strings.Join(why, "; "))
+}
+
+// caughtUp says whether the replica answers and has every part announced
+// by its siblings, for every replicated table of db.
+func caughtUp(ctx context.Context, c driver.Conn, db string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var behind, readonly uint64
+	// An empty log and a log of one entry not yet pulled both read
+	// log_max_index 0; the pulled entry of a part to fetch is an insert in
+	// the queue.
+	err := c.QueryRow(ctx, `SELECT countIf(inserts_in_queue > 0 OR log_pointer < log_max_index), countIf(is_readonly OR is_session_expired)
+		FROM system.replicas WHERE database = ?`, db).Scan(&behind, &readonly)
+	switch {
+	case err != nil:
+		return err
+	case readonly > 0:
+		return errors.New("read-only: not connected to ZooKeeper")
+	case behind > 0:
+		return fmt.Errorf("%d tables still fetching parts from another replica", behind)
+	}
+	return nil
+}
+
+// done lets go of the replica in use when err came from a replica that no
+// longer answers, so that the next call chooses again.
+func (f *failoverConn) done(c driver.Conn, err error) {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if c.Ping(ctx) == nil {
+		return
+	}
+	f.mu.Lock()
+	if f.cur >= 0 && f.replicas[f.cur] == c {
+		f.cur = -1
+	}
+	f.mu.Unlock()
+}
+
+func (f *failoverConn) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
+	c, err := f.pick(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := c.Query(ctx, query, args...)
+	f.done(c, err)
+	return rows, err
+}
+
+func (f *failoverConn) QueryRow(ctx context.Context, query string, args ...any) driver.Row {
+	c, err := f.pick(ctx)
+	if err != nil {
+		return errRow{err}
+	}
+	row := c.QueryRow(ctx, query, args...)
+	f.done(c, row.Err())
+	return row
+}
+
+func (f *failoverConn) Select(ctx context.Context, dest any, query string, args ...any) error {
+	c, err := f.pick(ctx)
+	if err != nil {
+		return err
+	}
+	err = c.Select(ctx, dest, query, args...)
+	f.done(c, err)
+	return err
+}
+
+func (f *failoverConn) Exec(ctx context.Context, query string, args ...any) error {
+	c, err := f.pick(ctx)
+	if err != nil {
+		return err
+	}
+	err = c.Exec(ctx, query, args...)
+	f.done(c, err)
+	return err
+}
+
+func (f *failoverConn) PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error) {
+	c, err := f.pick(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := c.PrepareBatch(ctx, query, opts...)
+	f.done(c, err)
+	if err != nil {
+		return nil, err
+	}
+	return failoverBatch{Batch: b, f: f, c: c}, nil
+}
+
+func (f *failoverConn) Ping(ctx context.Context) error {
+	c, err := f.pick(ctx)
+	if err != nil {
+		return err
+	}
+	err = c.Ping(ctx)
+	f.done(c, err)
+	return err
+}
+
+func (f *failoverConn) Close() error {
+	var errs []error
+	for _, c := range f.replicas {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// errRow is the row of a query that could not be sent.
+type errRow struct{ err error }
+
+func (r errRow) Err() error           { return r.err }
+func (r errRow) Scan(...any) error    { return r.err }
+func (r errRow) ScanStruct(any) error { return r.err }
+
+// failoverBatch tells its conn when sending fails.
+type failoverBatch struct {
+	driver.Batch
+	f *failoverConn
+	c driver.Conn
+}
+
+func (b failoverBatch) Send() error {
+	err := b.Batch.Send()
+	b.f.done(b.c, err)
+	return err
+}

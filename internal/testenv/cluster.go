@@ -1,0 +1,71 @@
+package testenv
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/internal/devservices"
+)
+
+// Cluster is ZooKeeper and a ClickHouse cluster "ioc" of two shards of two
+// replicas, as iocdev up --cluster starts them.
+type Cluster struct {
+	*devservices.Cluster
+	ZooKeeper *devservices.Server
+}
+
+// StartCluster starts a cluster for the calling package's tests, once;
+// Main stops it. Tests isolate themselves with a database of their own,
+// and a test that kills a member starts it again before it ends (Start).
+func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if cluster != nil {
+		return cluster
+	}
+	dir, err := os.MkdirTemp("", "ioc-test-cluster-")
+	if err != nil {
+		t.Fatalf("create data directory for the cluster: %v", err)
+	}
+	dirs = append(dirs, dir)
+	ctx := context.Background()
+	zk, err := devservices.StartZooKeeper(ctx, devservices.Options{Dir: filepath.Join(dir, "zookeeper")})
+	if err != nil {
+		t.Fatalf("start zookeeper: %v", err)
+	}
+	c, err := devservices.StartClickHouseCluster(ctx, devservices.ClusterOptions{Dir: dir, ZooKeeper: []string{zk.Addr}})
+	if err != nil {
+		_ = zk.Stop()
+		t.Fatalf("start clickhouse cluster: %v", err)
+	}
+	cluster = &Cluster{Cluster: c, ZooKeeper: zk}
+	return cluster
+}
+
+// ClusterStore opens a fresh, migrated database on the cluster through
+// its first server; the cluster is thrown away with its data when the
+// package's tests end.
+func ClusterStore(t testing.TB, c *Cluster) *chstore.Store {
+	t.Helper()
+	return ClusterStoreOn(t, c, databaseName())
+}
+
+// ClusterStoreOn opens the named database on the cluster and migrates it.
+func ClusterStoreOn(t testing.TB, c *Cluster, db string) *chstore.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := chstore.Open(ctx, chstore.Config{Addr: c.Addrs()[0], Database: db, Cluster: c.Name}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
