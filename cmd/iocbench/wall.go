@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net/http"
 	"os"
 	"runtime"
@@ -62,8 +63,9 @@ import (
 // -target-p95 (1 s: a page that paints slower than the aggregator
 // publishes, about once a second, falls behind) on every screen, and the
 // heap flat once warm on every screen (same-dashboard growth ≤
-// -target-growth percent, slope ≤ -target-slope MiB an hour), or when the
-// measurement did not work (a page painted no update).
+// -target-growth percent, slope ≤ -target-slope MiB an hour), every page's
+// first full render ≤ -target-first-render (3 s), or when the measurement
+// did not work (a page painted no update).
 
 type wallOptions struct {
 	screens                      int
@@ -74,7 +76,7 @@ type wallOptions struct {
 	readyTimeout, renderTimeout  time.Duration
 	iocd, chAddr, redisAddr, db  string
 	dir, ports, chromium, prefix string
-	targetP95                    time.Duration
+	targetP95, targetFirstRender time.Duration
 	targetGrowth, targetSlope    float64
 	snapshots                    string // directory for heap snapshots, if any
 	out                          io.Writer
@@ -107,6 +109,7 @@ func wallFlags(o *wallOptions, f *flag.FlagSet) {
 	f.StringVar(&o.ports, "ports", "", "range of ports for the servers this run starts, e.g. 48000-48099 (default: free ones)")
 	f.StringVar(&o.chromium, "chromium", headless.Chromium, "Chromium binary (Debian's chromium package)")
 	f.DurationVar(&o.targetP95, "target-p95", time.Second, "target: publication-to-paint p95 of every screen at most this")
+	f.DurationVar(&o.targetFirstRender, "target-first-render", 3*time.Second, "target: every page's first full render (its wall-first-render, from its HTML to every widget drawn) at most this")
 	f.Float64Var(&o.targetGrowth, "target-growth", 10, "target: once a page is warm, its JS heap after GC at most this many percent above the first reading of the same dashboard")
 	f.StringVar(&o.snapshots, "heap-snapshots", "", "directory where every heap reading also writes the page's heap snapshot (SCREEN-SECONDS-DASHBOARD.heapsnapshot, tens of MiB each), to open in Chromium's DevTools and compare what a page keeps")
 	f.Float64Var(&o.targetSlope, "target-slope", 2, "target: once a page is warm, its JS heap's slope at most this many MiB an hour (least squares over the readings after GC, one intercept per dashboard)")
@@ -679,6 +682,16 @@ func printWallReport(w io.Writer, o wallOptions, res *wallResult, pubs *publicat
 	}
 	target(fmt.Sprintf("publication-to-paint p95 ≤ %s on every screen", dur(o.targetP95)),
 		worst.painted > 0 && time.Duration(worst.p95)*time.Millisecond <= o.targetP95, fmt.Sprintf("worst %s on %s", ms(worst.p95), worst.name))
+	slowest, slowestOn := -1, ""
+	for _, s := range res.screens {
+		if v, err := strconv.Atoi(s.firstRender); err != nil {
+			slowest, slowestOn = math.MaxInt, s.id+" (none measured)"
+		} else if v > slowest {
+			slowest, slowestOn = v, s.id
+		}
+	}
+	target(fmt.Sprintf("first full render ≤ %s on every screen", dur(o.targetFirstRender)),
+		slowest >= 0 && time.Duration(slowest)*time.Millisecond <= o.targetFirstRender, fmt.Sprintf("slowest %d ms on %s", slowest, slowestOn))
 	growthName := fmt.Sprintf("the page's objects flat: once warm, at most %+.0f%% from the first reading of a dashboard after GC to its last, on every screen", o.targetGrowth)
 	slopeName := fmt.Sprintf("the page's objects flat: once warm, slope at most %.1f MiB/h on every screen", o.targetSlope)
 	if judged {
