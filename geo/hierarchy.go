@@ -144,6 +144,16 @@ func (h *Hierarchy) Ancestors(code string) []Unit {
 	return out
 }
 
+// Root returns the code of the top unit above code (a province, in
+// Vietnam's hierarchies), code itself for a top unit, and code unchanged
+// when it is unknown.
+func (h *Hierarchy) Root(code string) string {
+	if up := h.Ancestors(code); len(up) > 0 {
+		return up[len(up)-1].Code
+	}
+	return code
+}
+
 // Subtree returns code and the codes of all its descendants, parents before
 // children. It returns nil for an unknown code.
 func (h *Hierarchy) Subtree(code string) []string {

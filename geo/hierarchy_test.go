@@ -33,6 +33,11 @@ func TestBuiltinVN2025(t *testing.T) {
 	if got := h.Ancestors("26740"); len(got) != 1 || got[0].Code != "79" {
 		t.Errorf("ancestors of 26740: got %+v, want [79]", got)
 	}
+	for code, want := range map[string]string{"26740": "79", "79": "79", "unknown": "unknown"} {
+		if got := h.Root(code); got != want {
+			t.Errorf("root of %s: got %s, want %s", code, got, want)
+		}
+	}
 	if !h.Contains("79", "26740") || h.Contains("01", "26740") || !h.Contains("26740", "26740") {
 		t.Error("Contains disagrees with the parent links")
 	}

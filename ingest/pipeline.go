@@ -27,12 +27,19 @@ type PipelineConfig struct {
 	Location *time.Location
 }
 
-// Writers store each kind of record.
+// Writers store each kind of record: a writer each, or on a cluster a
+// Shards each.
 type Writers struct {
-	Dossiers *Writer
-	Cameras  *RecordWriter[CameraEvent]
-	Readings *RecordWriter[Reading]
-	Feedback *RecordWriter[Feedback]
+	Dossiers Sink[Dossier]
+	Cameras  Sink[CameraEvent]
+	Readings Sink[Reading]
+	Feedback Sink[Feedback]
+}
+
+// Sink stores rows and returns once they are in ClickHouse, with what
+// became of each.
+type Sink[T any] interface {
+	Write(ctx context.Context, rows []T) (Outcome, error)
 }
 
 // DeviceRegistrar registers devices on their first report and finds the

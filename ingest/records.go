@@ -25,6 +25,7 @@ type RecordWriter[T any] struct {
 	b       *batcher[T]
 	conn    driver.Conn
 	db      string
+	scope   string // of the leases: the database, or its shard
 	leases  Leaser
 	journal journal
 	recover Recoverer
@@ -232,7 +233,7 @@ func newRecordWriter[T any](cfg BatchConfig, d WriterDeps, spec tableSpec[T], ob
 	if err := d.check(spec.table); err != nil {
 		return nil, err
 	}
-	w := &RecordWriter[T]{conn: d.Store.Conn(), db: d.Store.Database(), leases: d.Leases,
+	w := &RecordWriter[T]{conn: d.Store.Conn(), db: d.Store.Database(), scope: d.Store.Scope(), leases: d.Leases,
 		journal: journal{conn: d.Store.Conn(), db: d.Store.Database(), node: node()},
 		recover: d.Recover, notify: d.Notify, spec: spec, observe: observe, now: d.clock(), logger: d.Logger}
 	w.settled = &settler{conn: w.conn, db: w.db, timeout: cfg.withDefaults().FlushTimeout, logger: d.Logger}
@@ -283,7 +284,7 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, *st
 		return results, nil, err
 	}
 	results := make([]rowResult, len(rows))
-	l, err := w.leases.Acquire(ctx, w.db+"."+w.spec.table)
+	l, err := w.leases.Acquire(ctx, w.scope+"."+w.spec.table)
 	if err != nil {
 		return nil, nil, fmt.Errorf("take the %s write lease: %w", w.spec.table, err)
 	}

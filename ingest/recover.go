@@ -56,6 +56,7 @@ type Reconciler struct {
 	cfg     ReconcilerConfig
 	conn    driver.Conn
 	db      string
+	scope   string // of the reconcile lease: the database, or its shard
 	loc     *time.Location
 	leases  Leaser
 	journal journal
@@ -88,7 +89,7 @@ func NewReconciler(cfg ReconcilerConfig, store *chstore.Store, leases Leaser, no
 	if err != nil {
 		return nil, fmt.Errorf("reconciler: time zone %q: %w", store.TimeZone(), err)
 	}
-	r := &Reconciler{cfg: cfg.withDefaults(), conn: store.Conn(), db: store.Database(), loc: loc, leases: leases,
+	r := &Reconciler{cfg: cfg.withDefaults(), conn: store.Conn(), db: store.Database(), scope: store.Scope(), loc: loc, leases: leases,
 		journal: journal{conn: store.Conn(), db: store.Database(), node: node()}, notify: notify, logger: logger, now: time.Now,
 		own: map[string]bool{}, wake: make(chan struct{}, 1),
 		m: reconcilerMetrics{
@@ -160,7 +161,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 // returns how many it finished. Call it when no writer runs (at start,
 // before rebuilding rollups, or with ingest stopped).
 func (r *Reconciler) Finish(ctx context.Context) (int, error) {
-	l, err := r.leases.Acquire(ctx, r.db+".reconcile")
+	l, err := r.leases.Acquire(ctx, r.scope+".reconcile")
 	if err != nil {
 		return 0, fmt.Errorf("take the reconcile lease: %w", err)
 	}
@@ -177,7 +178,7 @@ func (r *Reconciler) Finish(ctx context.Context) (int, error) {
 // a batch for abandoned early, so nodes may be writing meanwhile.
 func (r *Reconciler) Settle(ctx context.Context, before time.Time) error {
 	for {
-		l, err := r.leases.Acquire(ctx, r.db+".reconcile")
+		l, err := r.leases.Acquire(ctx, r.scope+".reconcile")
 		if err != nil {
 			return fmt.Errorf("take the reconcile lease: %w", err)
 		}
@@ -256,7 +257,7 @@ func RunningNodes(ctx context.Context, store *chstore.Store, since time.Duration
 // holds it, that node does the round instead.
 func (r *Reconciler) pass(ctx context.Context) error {
 	lctx, cancel := context.WithTimeout(ctx, time.Second)
-	l, err := r.leases.Acquire(lctx, r.db+".reconcile")
+	l, err := r.leases.Acquire(lctx, r.scope+".reconcile")
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil && lctx.Err() != nil {

@@ -53,11 +53,12 @@ type VerifyOptions struct {
 // Verifier checks every rollup the writers keep against the distinct
 // stored records, and repairs them.
 type Verifier struct {
-	conn driver.Conn
-	db   string
-	zone string
-	loc  *time.Location
-	now  func() time.Time
+	conn  driver.Conn
+	db    string
+	scope string // of the verify lease: the database, or its shard
+	zone  string
+	loc   *time.Location
+	now   func() time.Time
 }
 
 // NewVerifier returns a verifier of the rollups in store.
@@ -66,7 +67,7 @@ func NewVerifier(store *chstore.Store) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verifier: time zone %q: %w", store.TimeZone(), err)
 	}
-	return &Verifier{conn: store.Conn(), db: store.Database(), zone: store.TimeZone(), loc: loc, now: time.Now}, nil
+	return &Verifier{conn: store.Conn(), db: store.Database(), scope: store.Scope(), zone: store.TimeZone(), loc: loc, now: time.Now}, nil
 }
 
 // truth is the SQL that derives a rollup from the raw records, each record
@@ -468,7 +469,7 @@ func (c *Checker) Run(ctx context.Context) error {
 }
 
 func (c *Checker) checkOnce(ctx context.Context) error {
-	l, err := c.leases.Acquire(ctx, c.v.db+".verify")
+	l, err := c.leases.Acquire(ctx, c.v.scope+".verify")
 	if err != nil {
 		return fmt.Errorf("take the verify lease: %w", err)
 	}

@@ -41,6 +41,7 @@ type Writer struct {
 	b       *batcher[Dossier]
 	conn    driver.Conn
 	db      string
+	scope   string // of the leases: the database, or its shard
 	loc     *time.Location
 	leases  Leaser
 	journal journal
@@ -103,7 +104,7 @@ func NewWriter(cfg BatchConfig, d WriterDeps) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dossier writer: time zone %q: %w", d.Store.TimeZone(), err)
 	}
-	w := &Writer{conn: d.Store.Conn(), db: d.Store.Database(), loc: loc, leases: d.Leases,
+	w := &Writer{conn: d.Store.Conn(), db: d.Store.Database(), scope: d.Store.Scope(), loc: loc, leases: d.Leases,
 		journal: journal{conn: d.Store.Conn(), db: d.Store.Database(), node: node()},
 		recover: d.Recover, notify: d.Notify, logger: d.Logger, now: d.clock(),
 	}
@@ -149,7 +150,7 @@ type storedRow struct {
 // rollup fails: the rows are durable, and recovery completes the figures.
 func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, *storedBatch, error) {
 	results := make([]rowResult, len(rows))
-	l, err := w.leases.Acquire(ctx, w.db+"."+dossierFamily.raw)
+	l, err := w.leases.Acquire(ctx, w.scope+"."+dossierFamily.raw)
 	if err != nil {
 		return nil, nil, fmt.Errorf("take the %s write lease: %w", dossierFamily.raw, err)
 	}

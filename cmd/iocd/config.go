@@ -222,12 +222,13 @@ func splitList(s string) []string {
 // every command that opens it; the returned function gives the store's
 // configuration once the flags are parsed, with the zone of local days.
 func clickHouseFlags(f *config.FlagSet) func(zone string) chstore.Config {
-	addr := f.String("clickhouse-addr", "IOC_CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address")
+	addr := f.String("clickhouse-addr", "IOC_CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address; on a cluster, several, comma-separated, tried in order")
 	db := f.String("clickhouse-database", "IOC_CLICKHOUSE_DATABASE", "ioc", "ClickHouse database (created if missing)")
 	user := f.String("clickhouse-user", "IOC_CLICKHOUSE_USER", "default", "ClickHouse user")
 	pass := f.Secret("clickhouse-password", "IOC_CLICKHOUSE_PASSWORD", "ClickHouse password")
+	cluster := f.String("clickhouse-cluster", "IOC_CLICKHOUSE_CLUSTER", "", "ClickHouse cluster (of remote_servers) to replicate and shard the tables over; empty: one server")
 	return func(zone string) chstore.Config {
-		return chstore.Config{Addr: *addr, Database: *db, Username: *user, Password: *pass, TimeZone: zone}
+		return chstore.Config{Addr: *addr, Database: *db, Username: *user, Password: *pass, TimeZone: zone, Cluster: *cluster}
 	}
 }
 

@@ -44,8 +44,8 @@ type simHistory struct {
 	pace    simulator.Pace
 	cfg     serveConfig
 	store   *chstore.Store
-	leases  ingest.Leaser
-	recover *ingest.Reconciler
+	leases  leaseSet
+	shards  []*ingestShard // their stores and reconcilers
 	agg     *aggregate.Aggregator
 	units   *geo.Registry
 	h       *geo.Hierarchy
@@ -250,31 +250,18 @@ func (s *simHistory) write(ctx context.Context, history *simulator.History) (*si
 	// rollups of days those no longer keep are left out.
 	batch := ingest.BatchConfig{MaxRows: 1, QueueRows: simulator.HistoryQueueRows, FlushTimeout: s.cfg.FlushTimeout,
 		HistoryEvents: s.cfg.HistoryEvents, SkipExpired: true}
-	deps := ingest.WriterDeps{Store: s.store, Leases: s.leases, Recover: s.recover, Notify: s.agg, Logger: ingestLogger}
-	dirty := func(areas []string) { s.agg.MarkDirty(s.cfg.Hierarchy, areas) }
-	dossiers, err := ingest.NewWriter(batch, deps)
-	if err != nil {
-		return nil, err
-	}
-	cameras, err := ingest.NewCameraWriter(batch, deps, func(rows []ingest.CameraEvent) {
-		dirty(areasOf(rows, func(e ingest.CameraEvent) string { return e.AreaCode }))
-	})
-	if err != nil {
-		return nil, err
-	}
-	readings, err := ingest.NewReadingWriter(batch, deps, func(rows []ingest.Reading) {
-		dirty(areasOf(rows, func(r ingest.Reading) string { return r.AreaCode }))
-	})
-	if err != nil {
-		return nil, err
-	}
-	feedback, err := ingest.NewFeedbackWriter(batch, deps)
-	if err != nil {
-		return nil, err
+	d := ingestDeps{cfg: s.cfg, leases: s.leases, agg: s.agg, logger: ingestLogger}
+	var writers []shardWriters
+	for i, sh := range s.shards {
+		w, err := newShardWriters(sh, batch, d.forShard(i, len(s.shards)))
+		if err != nil {
+			return nil, err
+		}
+		writers = append(writers, w)
 	}
 	svc := ingest.NewPipeline(ingest.PipelineConfig{WaitTimeout: 2*s.cfg.FlushTimeout*(simulator.HistoryInFlight+1) + time.Minute, Location: s.loc},
 		ingest.Rules{Hierarchy: s.cfg.Hierarchy, Areas: s.units, MaxFuture: s.cfg.MaxFuture, Places: s.h, Devices: s.devices},
-		ingest.Writers{Dossiers: dossiers, Cameras: cameras, Readings: readings, Feedback: feedback}, s.devices, nil)
+		routeWriters(writers, s.units), s.devices, nil)
 	var sinks simulator.HistorySinks
 	for kind, sink := range map[string]*simulator.Importer{ingest.KindDossiers: &sinks.Dossiers, ingest.KindFeedback: &sinks.Feedback,
 		ingest.KindCameraEvents: &sinks.Cameras, ingest.KindSensorReadings: &sinks.Readings} {
@@ -289,8 +276,10 @@ func (s *simHistory) write(ctx context.Context, history *simulator.History) (*si
 	// what they hold.
 	wctx, stopWriters := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context) error{dossiers.Run, cameras.Run, readings.Run, feedback.Run} {
-		wg.Go(func() { _ = run(wctx) })
+	for _, w := range writers {
+		for _, run := range w.runs() {
+			wg.Go(func() { _ = run(wctx) })
+		}
 	}
 	stats, carry, err := history.Write(ctx, sinks, logger)
 	stopWriters()

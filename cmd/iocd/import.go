@@ -154,9 +154,13 @@ func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		return fmt.Errorf("IOC_TIMEZONE=%q: %w", *tz, err)
 	}
 
+	chcfg := clickhouse(*tz)
+	if chcfg.Cluster != "" {
+		return errOneServer("import")
+	}
 	startCtx, cancelStart := context.WithTimeout(ctx, *startup)
 	defer cancelStart()
-	store, err := openStore(startCtx, clickhouse(*tz), logger.With("component", "chstore"))
+	store, err := openStore(startCtx, chcfg, logger.With("component", "chstore"))
 	if err != nil {
 		return err
 	}

@@ -281,57 +281,18 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	// counts and the ticker. Each
 	// batch is journaled, and the reconciler finishes any batch a writer
 	// began and could not finish (a failed insert, a node that died).
-	ingestLogger := logger.With("component", "ingest")
-	// A batch another node began is taken for abandoned once its flush
-	// (storing its rows, then writing its rollups: each bounded by the
-	// flush timeout) must have ended and that node's lease lapsed.
-	grace := 2*cfg.FlushTimeout + 2*cfg.LeaseTTL
-	reconciler, err := ingest.NewReconciler(ingest.ReconcilerConfig{Grace: grace}, store, leases, agg, logger.With("component", "reconcile"), reg)
+	// On a ClickHouse cluster there is a set of writers, reconciler and
+	// checker per shard, and each record goes to its province's shard.
+	shards, err := newIngestShards(store, ingestDeps{cfg: cfg, leases: leases, agg: agg, alarms: alarms, events: events, logger: logger, reg: reg})
 	if err != nil {
 		return err
 	}
-	if err := settleZone(startCtx, store, reconciler); err != nil {
-		return err
-	}
-	verifyEvery := cfg.VerifyInterval
-	if verifyEvery == 0 {
-		verifyEvery = -1 // off
-	}
-	checker, err := ingest.NewChecker(ingest.CheckerConfig{Interval: verifyEvery}, store, leases, logger.With("component", "verify"), reg)
-	if err != nil {
-		return err
-	}
-	batch := ingest.BatchConfig{MaxRows: cfg.BatchRows, MaxAge: cfg.BatchAge, QueueRows: cfg.QueueRows, FlushTimeout: cfg.FlushTimeout,
-		HistoryEvents: cfg.HistoryEvents}
-	deps := ingest.WriterDeps{Store: store, Leases: leases, Recover: reconciler, Notify: agg, Logger: ingestLogger, Registerer: reg}
-	writer, err := ingest.NewWriter(batch, deps)
-	if err != nil {
-		return err
-	}
-	// A report brings its device online: the device counts of its unit are
-	// read again.
-	cameraWriter, err := ingest.NewCameraWriter(batch, deps, func(rows []ingest.CameraEvent) {
-		agg.MarkDirty(cfg.Hierarchy, areasOf(rows, func(e ingest.CameraEvent) string { return e.AreaCode }))
-		alarms.MarkDirty()
-		events.Add(rows)
-	})
-	if err != nil {
-		return err
-	}
-	readingWriter, err := ingest.NewReadingWriter(batch, deps, func(rows []ingest.Reading) {
-		agg.MarkDirty(cfg.Hierarchy, areasOf(rows, func(r ingest.Reading) string { return r.AreaCode }))
-		alarms.MarkDirty()
-	})
-	if err != nil {
-		return err
-	}
-	feedbackWriter, err := ingest.NewFeedbackWriter(batch, deps)
-	if err != nil {
+	if err := settleZone(startCtx, store, shards); err != nil {
 		return err
 	}
 	ingestSvc := ingest.NewPipeline(ingest.PipelineConfig{Location: loc, MaxRecords: cfg.MaxRecords}, ingest.Rules{
 		Hierarchy: cfg.Hierarchy, Areas: units, MaxFuture: cfg.MaxFuture, Places: hierarchy, Devices: devices,
-	}, ingest.Writers{Dossiers: writer, Cameras: cameraWriter, Readings: readingWriter, Feedback: feedbackWriter}, devices, reg)
+	}, routeWriters(nodeWriters(shards), units), devices, reg)
 	var mqtt *ingest.MQTT
 	if cfg.MQTT.URL != "" {
 		if mqtt, err = ingest.NewMQTT(cfg.MQTT, ingestSvc, logger.With("component", "mqtt"), reg); err != nil {
@@ -369,7 +330,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	// carries it on, also when it was written by an earlier run.
 	var history *simHistory
 	if cfg.Simulate > 0 {
-		history = &simHistory{days: cfg.SimulateHistoryDays, pace: simulatePace(cfg), cfg: cfg, store: store, leases: leases, recover: reconciler,
+		history = &simHistory{days: cfg.SimulateHistoryDays, pace: simulatePace(cfg), cfg: cfg, store: store, leases: leases, shards: shards,
 			agg: agg, units: units, h: hierarchy, devices: devices, loc: loc, indexed: indexed, logger: logger.With("component", "simulator")}
 		if cfg.SimulateHistoryDays > 0 {
 			ready["simulator history"] = history.ready
@@ -445,11 +406,11 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	// 3. Stop ingest: new records are refused with 503 and Retry-After,
 	//    queued ones are flushed and their requests get their
 	//    acknowledgement.
-	nodeParts.add(part{"ingest dossiers", writer.Run}, part{"ingest cameras", cameraWriter.Run},
-		part{"ingest readings", readingWriter.Run}, part{"ingest feedback", feedbackWriter.Run})
-	// 4. Then the reconciler: a batch the writers could not finish stays
+	writerParts, reconcileParts := ingestParts(shards)
+	nodeParts.add(writerParts...)
+	// 4. Then the reconcilers: a batch the writers could not finish stays
 	//    in the journal, and any node finishes it.
-	nodeParts.add(part{"reconcile", reconciler.Run}, part{"verify", checker.Run})
+	nodeParts.add(reconcileParts...)
 	// 5. Stop the aggregator, the alarm engine, the device registry, the
 	//    ticker and the walls: screens keep what they have.
 	nodeParts.add(part{"aggregate", agg.Run}, part{"alarms", alarms.Run}, part{"devices", devices.Run},
@@ -617,29 +578,6 @@ func simulatorToken(cfg serveConfig) (string, error) {
 		return "", fmt.Errorf("issue the simulator's token: %w", err)
 	}
 	return tok, nil
-}
-
-// settleZone cuts the local day and month rollups again when IOC_TIMEZONE
-// changed since they were cut: after finishing unfinished batches, whose
-// missing parts a rebuild from the records would otherwise count twice.
-func settleZone(ctx context.Context, store *chstore.Store, rec *ingest.Reconciler) error {
-	was, err := store.SettleZone(ctx)
-	if err != nil {
-		return err
-	}
-	if was != "" {
-		if _, err := rec.Finish(ctx); err != nil {
-			return fmt.Errorf("finish unfinished batches before cutting the rollups in %s: %w", store.TimeZone(), err)
-		}
-		v, err := ingest.NewVerifier(store)
-		if err != nil {
-			return err
-		}
-		if err := v.Rebuild(ctx); err != nil {
-			return err
-		}
-	}
-	return store.RecordZone(ctx)
 }
 
 // leaseSet is the node's leases: in process, or Redis.

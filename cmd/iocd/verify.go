@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -71,42 +72,23 @@ func verify(args []string, out io.Writer) error {
 		defer rdb.Close()
 		leases = lease.NewRedis(rdb, lease.RedisConfig{Prefix: *redisPrefix})
 	}
-	if opts.Repair {
-		if !shared.Enabled() {
-			if err := ingestIsQuiet(ctx, store); err != nil {
-				return err
+	// On a cluster each shard is checked in turn, as a server of its own.
+	shards := store.Shards()
+	if shards == nil {
+		shards = []*chstore.Store{store}
+	}
+	var checks []ingest.TableCheck
+	for i, shard := range shards {
+		c, err := verifyShard(ctx, shard, leases, shared.Enabled(), opts, *confirm, logger)
+		if err != nil {
+			return err
+		}
+		if len(shards) > 1 {
+			for k := range c {
+				c[k].Table = fmt.Sprintf("%s (shard %d)", c[k].Table, i+1)
 			}
 		}
-		release, err := pauseIngest(ctx, leases, chcfg.Database)
-		if err != nil {
-			return err
-		}
-		defer release()
-	}
-	rec, err := ingest.NewReconciler(ingest.ReconcilerConfig{}, store, leases, nil, logger, nil)
-	if err != nil {
-		return err
-	}
-	if opts.Repair {
-		if _, err := rec.Finish(ctx); err != nil {
-			return err
-		}
-	}
-	v, err := ingest.NewVerifier(store)
-	if err != nil {
-		return err
-	}
-	checks, err := v.Check(ctx, opts)
-	if err != nil {
-		return err
-	}
-	if !opts.Repair && *confirm > 0 && hasDifferences(checks) {
-		time.Sleep(*confirm)
-		later, err := v.Check(ctx, opts)
-		if err != nil {
-			return err
-		}
-		checks = ingest.Persistent(checks, later)
+		checks = append(checks, c...)
 	}
 	if *format == "json" {
 		enc := json.NewEncoder(out)
@@ -128,6 +110,50 @@ func verify(args []string, out io.Writer) error {
 		return fmt.Errorf("found %d differences; run again with --repair to correct them", left)
 	}
 	return nil
+}
+
+// verifyShard checks (and repairs) the rollups of one server, or of one
+// shard of a cluster.
+func verifyShard(ctx context.Context, store *chstore.Store, leases ingest.Leaser, shared bool, opts ingest.VerifyOptions,
+	confirm time.Duration, logger *slog.Logger) ([]ingest.TableCheck, error) {
+	if opts.Repair {
+		if !shared {
+			if err := ingestIsQuiet(ctx, store); err != nil {
+				return nil, err
+			}
+		}
+		release, err := pauseIngest(ctx, leases, store.Scope())
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
+	rec, err := ingest.NewReconciler(ingest.ReconcilerConfig{}, store, leases, nil, logger, nil)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Repair {
+		if _, err := rec.Finish(ctx); err != nil {
+			return nil, err
+		}
+	}
+	v, err := ingest.NewVerifier(store)
+	if err != nil {
+		return nil, err
+	}
+	checks, err := v.Check(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.Repair && confirm > 0 && hasDifferences(checks) {
+		time.Sleep(confirm)
+		later, err := v.Check(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		checks = ingest.Persistent(checks, later)
+	}
+	return checks, nil
 }
 
 func hasDifferences(checks []ingest.TableCheck) bool {
@@ -155,8 +181,9 @@ func parseWhen(flag, s string, loc *time.Location) (time.Time, error) {
 }
 
 // pauseIngest takes the write lease of every table the writers keep
-// rollups of, and the reconciler's, and returns what gives them back.
-func pauseIngest(ctx context.Context, leases ingest.Leaser, db string) (func(), error) {
+// rollups of, and the reconciler's, and returns what gives them back. scope
+// is the store's (Store.Scope), as the writers name their leases.
+func pauseIngest(ctx context.Context, leases ingest.Leaser, scope string) (func(), error) {
 	var held []*lease.Lease
 	release := func() {
 		for _, l := range held {
@@ -165,7 +192,7 @@ func pauseIngest(ctx context.Context, leases ingest.Leaser, db string) (func(), 
 	}
 	for _, table := range ingest.RawTables() {
 		wctx, cancel := context.WithTimeout(ctx, time.Minute)
-		l, err := leases.Acquire(wctx, db+"."+table)
+		l, err := leases.Acquire(wctx, scope+"."+table)
 		cancel()
 		if err != nil {
 			release()
@@ -221,4 +248,11 @@ func printChecks(out io.Writer, checks []ingest.TableCheck, loc *time.Location) 
 		}
 		_ = tw.Flush()
 	}
+}
+
+// errOneServer refuses a command that works on one ClickHouse server only.
+// A node on a cluster checks its rollups itself (IOC_VERIFY_INTERVAL),
+// shard by shard, and takes records through its ingest API.
+func errOneServer(command string) error {
+	return fmt.Errorf("iocd %s works on one ClickHouse server, not on a cluster (IOC_CLICKHOUSE_CLUSTER is set): send records to a node's ingest API, and let the nodes check the rollups (IOC_VERIFY_INTERVAL)", command)
 }
