@@ -17,11 +17,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,10 +41,14 @@ import (
 // faultAreas are communes of province 79 the load files dossiers in.
 var faultAreas = []string{"25747", "25750", "26740", "26743"}
 
+// provinceOf names the province of each commune a load files dossiers in.
+var provinceOf = map[string]string{"25747": "79", "25750": "79", "26740": "79", "26743": "79", "00004": "01", "00008": "01"}
+
 // ackedEvent is an event the server acknowledged.
 type ackedEvent struct {
-	status string
-	at     time.Time
+	status   string
+	at       time.Time
+	province string
 }
 
 // attempt is one request of the load and what it met.
@@ -63,6 +69,7 @@ type attempt struct {
 type dossierLoad struct {
 	t       *testing.T
 	targets []string
+	areas   []string // communes the dossiers are filed in, in turn
 	prefix  string
 	client  *http.Client
 
@@ -77,7 +84,12 @@ type dossierLoad struct {
 }
 
 func startLoad(t *testing.T, workers int, targets ...string) *dossierLoad {
-	l := &dossierLoad{t: t, targets: targets, prefix: fmt.Sprintf("f%d", time.Now().UnixNano()%1e9),
+	return startLoadIn(t, faultAreas, workers, targets...)
+}
+
+// startLoadIn is startLoad filing dossiers in areas (of provinceOf).
+func startLoadIn(t *testing.T, areas []string, workers int, targets ...string) *dossierLoad {
+	l := &dossierLoad{t: t, targets: targets, areas: areas, prefix: fmt.Sprintf("f%d", time.Now().UnixNano()%1e9),
 		// A fresh connection per request: a request is either refused
 		// before it is sent or answered, never caught on an idle
 		// keep-alive connection the server is closing.
@@ -100,7 +112,7 @@ func (l *dossierLoad) body(n int) ([]byte, []string, []ackedEvent) {
 	var evs []ackedEvent
 	for k := range 10 {
 		dossier := fmt.Sprintf("%s-%d-%d", l.prefix, n, k)
-		area := faultAreas[(n+k)%len(faultAreas)]
+		area := l.areas[(n+k)%len(l.areas)]
 		received := now.Add(-2 * time.Minute)
 		add := func(status string, at time.Time) {
 			e := map[string]any{"event_id": dossier + "-" + status, "dossier_id": dossier, "procedure_code": "1.004227",
@@ -111,7 +123,7 @@ func (l *dossierLoad) body(n int) ([]byte, []string, []ackedEvent) {
 			b.Write(line)
 			b.WriteByte('\n')
 			ids = append(ids, dossier+"-"+status)
-			evs = append(evs, ackedEvent{status: status, at: at})
+			evs = append(evs, ackedEvent{status: status, at: at, province: provinceOf[area]})
 		}
 		add("received", received)
 		if k%2 == 0 {
@@ -229,6 +241,19 @@ func (l *dossierLoad) count() int {
 	return len(l.acked)
 }
 
+// refusedSince counts the requests answered 503 since t.
+func (l *dossierLoad) refusedSince(t time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, a := range l.attempts {
+		if a.code == http.StatusServiceUnavailable && !a.at.Before(t) {
+			n++
+		}
+	}
+	return n
+}
+
 // waitAcked waits until n more events than now are acknowledged.
 func (l *dossierLoad) waitAcked(n int, d time.Duration) {
 	l.t.Helper()
@@ -258,7 +283,15 @@ type faultDB struct {
 
 func openFaultDB(t *testing.T, addr, db string) faultDB {
 	t.Helper()
-	s, err := chstore.Open(context.Background(), chstore.Config{Addr: addr, Database: db}, slog.New(slog.DiscardHandler))
+	return openFaultStore(t, chstore.Config{Addr: addr, Database: db})
+}
+
+// openFaultStore is openFaultDB with the store's whole configuration: on a
+// cluster, its servers and name.
+func openFaultStore(t *testing.T, cfg chstore.Config) faultDB {
+	t.Helper()
+	addr := cfg.Addr
+	s, err := chstore.Open(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +363,31 @@ func exactness(t *testing.T, n *node, db faultDB, l *dossierLoad) (problems []st
 		problems = append(problems, fmt.Sprintf("%d stored events never acknowledged", extra))
 	}
 
-	// Every live window of the province, as the server cuts them.
+	provinces := map[string]bool{}
+	for _, e := range acked {
+		provinces[e.province] = true
+	}
+	var received int
+	for _, e := range acked {
+		if e.status == "received" {
+			received++
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(provinces)) {
+		problems = append(problems, provinceExactness(n, p, acked)...)
+	}
+	// Every rollup against the stored records.
+	var out bytes.Buffer
+	if err := verify([]string{"--clickhouse-addr", db.addr, "--clickhouse-database", db.store.Database(), "--clickhouse-cluster", db.store.Cluster(),
+		"--confirm", "0"}, &out); err != nil {
+		problems = append(problems, fmt.Sprintf("iocd verify: %v\n%s", err, out.String()))
+	}
+	return problems, fmt.Sprintf("%d events acknowledged, %d stored (%d copies), %d dossiers received in every window", len(acked), len(stored), copies, received)
+}
+
+// provinceExactness compares every live window and the series by hour and
+// day of a province with the events of it acknowledged.
+func provinceExactness(n *node, province string, acked map[string]ackedEvent) (problems []string) {
 	now := time.Now()
 	starts := map[string]time.Time{
 		"today": time.Date(now.In(hcm).Year(), now.In(hcm).Month(), now.In(hcm).Day(), 0, 0, 0, 0, hcm),
@@ -339,7 +396,7 @@ func exactness(t *testing.T, n *node, db faultDB, l *dossierLoad) (problems []st
 	for _, w := range []string{"today", "24h", "7d", "30d"} {
 		var received, resolved int
 		for _, e := range acked {
-			if !e.at.Before(starts[w]) {
+			if e.province == province && !e.at.Before(starts[w]) {
 				if e.status == "received" {
 					received++
 				} else {
@@ -347,16 +404,16 @@ func exactness(t *testing.T, n *node, db faultDB, l *dossierLoad) (problems []st
 				}
 			}
 		}
-		s := n.kpis("79", w)
+		s := n.kpis(province, w)
 		got := [3]float64{num(s.KPIs["dossiers_received"]), num(s.KPIs["dossiers_resolved"]), num(s.KPIs["dossiers_on_time"])}
 		if got != [3]float64{float64(received), float64(resolved), float64(resolved)} {
-			problems = append(problems, fmt.Sprintf("window %s: received, resolved, on time %v, want %d, %d, %d", w, got, received, resolved, resolved))
+			problems = append(problems, fmt.Sprintf("%s, window %s: received, resolved, on time %v, want %d, %d, %d", province, w, got, received, resolved, resolved))
 		}
 	}
 	// The series, by hour and by day, over the days the load ran.
 	var received int
 	for _, e := range acked {
-		if e.status == "received" {
+		if e.province == province && e.status == "received" {
 			received++
 		}
 	}
@@ -367,8 +424,8 @@ func exactness(t *testing.T, n *node, db faultDB, l *dossierLoad) (problems []st
 				Value *float64 `json:"value"`
 			} `json:"points"`
 		}
-		if code := n.get("/api/v1/kpis/dossiers_received/series?area=79&step="+step+"&from="+from+"&to="+to, adminToken, &s); code != 200 {
-			problems = append(problems, fmt.Sprintf("series by %s: status %d", step, code))
+		if code := n.get("/api/v1/kpis/dossiers_received/series?area="+province+"&step="+step+"&from="+from+"&to="+to, adminToken, &s); code != 200 {
+			problems = append(problems, fmt.Sprintf("%s, series by %s: status %d", province, step, code))
 			continue
 		}
 		var sum float64
@@ -378,15 +435,10 @@ func exactness(t *testing.T, n *node, db faultDB, l *dossierLoad) (problems []st
 			}
 		}
 		if sum != float64(received) {
-			problems = append(problems, fmt.Sprintf("series by %s: %v received, want %d", step, sum, received))
+			problems = append(problems, fmt.Sprintf("%s, series by %s: %v received, want %d", province, step, sum, received))
 		}
 	}
-	// Every rollup against the stored records.
-	var out bytes.Buffer
-	if err := verify([]string{"--clickhouse-addr", db.addr, "--clickhouse-database", db.store.Database(), "--confirm", "0"}, &out); err != nil {
-		problems = append(problems, fmt.Sprintf("iocd verify: %v\n%s", err, out.String()))
-	}
-	return problems, fmt.Sprintf("%d events acknowledged, %d stored (%d copies), %d dossiers received in every window", len(acked), len(stored), copies, received)
+	return problems
 }
 
 func maps2[K comparable, V any](m map[K]V) map[K]V {

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/openioc/ioc/internal/chstore"
@@ -45,6 +47,24 @@ func StartCluster(t testing.TB) *Cluster {
 	}
 	cluster = &Cluster{Cluster: c, ZooKeeper: zk}
 	return cluster
+}
+
+// RestartZooKeeper starts ZooKeeper again, after a test killed it, on its
+// port and with its data.
+func (c *Cluster) RestartZooKeeper(t testing.TB) {
+	t.Helper()
+	_, port, _ := strings.Cut(c.ZooKeeper.Addr, ":")
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatalf("zookeeper address %s: %v", c.ZooKeeper.Addr, err)
+	}
+	zk, err := devservices.StartZooKeeper(context.Background(), devservices.Options{Dir: c.ZooKeeper.Dir, Port: p})
+	if err != nil {
+		t.Fatalf("restart zookeeper: %v", err)
+	}
+	mu.Lock()
+	c.ZooKeeper = zk
+	mu.Unlock()
 }
 
 // ClusterStore opens a fresh, migrated database on the cluster through

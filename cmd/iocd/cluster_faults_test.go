@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/openioc/ioc/internal/chstore"
+	"github.com/openioc/ioc/internal/testenv"
+)
+
+// clusterAreas are communes of two provinces that live on different shards
+// of a two-shard cluster (chstore.ShardOf: 01 on the first, 79 on the
+// second), so that every body of the load writes to both.
+var clusterAreas = []string{"25747", "00004", "26740", "00008"}
+
+// TestFaultClusterReplicasKilledDuringIngest runs a node on two shards of
+// two replicas under load from a careful client and kills replicas with
+// SIGKILL: first the second replica of each shard, then the first replica
+// of the first shard, which is the node's first ClickHouse address and the
+// replica its writers of that shard write to, then ZooKeeper. Ingest goes
+// on while the second replicas are down, reads go on while the first one
+// is, ingest answers 503 while ZooKeeper is down and goes on by itself
+// when it returns, every replica catches up, and every figure counts each
+// acknowledged event once.
+func TestFaultClusterReplicasKilledDuringIngest(t *testing.T) {
+	runsBesideOthers(t)
+	ctx := context.Background()
+	c := testenv.StartCluster(t)
+	if chstore.ShardOf("01", 2) == chstore.ShardOf("79", 2) {
+		t.Fatal("provinces 01 and 79 share a shard: the load would not write to both")
+	}
+	env := processEnv(t)
+	db := env["IOC_CLICKHOUSE_DATABASE"]
+	addrs := strings.Join(c.Addrs(), ",")
+	env["IOC_CLICKHOUSE_ADDR"], env["IOC_CLICKHOUSE_CLUSTER"] = addrs, c.Name
+	env["IOC_STARTUP_TIMEOUT"] = "3m" // the schema, ON CLUSTER, on a first start
+	env["IOC_INGEST_FLUSH_TIMEOUT"] = "5s"
+	p := startProcess(t, "node", env)
+	l := startLoadIn(t, clusterAreas, 4, p.base)
+	l.waitAcked(200, 90*time.Second)
+
+	// The second replica of each shard: nobody writes to it, and the load
+	// is acknowledged on without it.
+	c.Servers[0][1].Kill()
+	c.Servers[1][1].Kill()
+	l.waitAcked(300, 90*time.Second)
+	for s := range 2 {
+		if err := c.Start(ctx, s, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.waitAcked(200, 90*time.Second)
+
+	// The first replica of the first shard. Whether that shard takes
+	// writes meanwhile depends on whether its other replica had fetched
+	// every part when the kill came (if not, it waits for the first to
+	// return rather than count anything twice): only reads are sure to
+	// go on.
+	acked := l.count()
+	c.Servers[0][0].Kill()
+	for _, area := range []string{"01", "79"} {
+		p.node().kpis(area, "today") // fails the test unless answered
+	}
+	// Reported, not asserted: how far ingest got in up to 15 s without it.
+	for deadline := time.Now().Add(15 * time.Second); l.count() < acked+100 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	during := l.count() - acked
+	if err := c.Start(ctx, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	l.waitAcked(300, 120*time.Second)
+
+	// ZooKeeper: without it no replicated table takes an insert, so
+	// ingest answers 503 and acknowledges nothing, and it goes on by
+	// itself once ZooKeeper is back.
+	since := time.Now()
+	c.ZooKeeper.Kill()
+	eventually(t, 60*time.Second, func() (bool, string) {
+		return l.refusedSince(since) > 0, "no request refused with 503 since ZooKeeper was killed"
+	})
+	c.RestartZooKeeper(t)
+	l.waitAcked(300, 120*time.Second)
+	l.halt()
+
+	fdb := openFaultStore(t, chstore.Config{Addr: addrs, Database: db, Cluster: c.Name})
+	fdb.waitFinished(60 * time.Second)
+	waitReplicasAlike(t, c, db)
+	problems, stats := exactness(t, p.node(), fdb, l)
+	for _, pr := range problems {
+		t.Error(pr)
+	}
+	t.Logf("two shards × two replicas, three replicas and ZooKeeper killed in turn: %s; %d events acknowledged while a writers' replica was down", stats, during)
+}
+
+// waitReplicasAlike waits until both replicas of each shard hold the same
+// dossier events: a replica that was down has caught up.
+func waitReplicasAlike(t *testing.T, c *testenv.Cluster, db string) {
+	t.Helper()
+	count := func(addr string) (uint64, error) {
+		conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}})
+		if err != nil {
+			return 0, err
+		}
+		defer conn.Close()
+		var n uint64
+		err = conn.QueryRow(context.Background(), "SELECT count() FROM "+db+"_local.dossier_history").Scan(&n)
+		return n, err
+	}
+	for s, shard := range c.Servers {
+		eventually(t, 120*time.Second, func() (bool, string) {
+			a, errA := count(shard[0].Addr)
+			b, errB := count(shard[1].Addr)
+			return errA == nil && errB == nil && a == b && a > 0,
+				fmt.Sprintf("shard %d: %d and %d dossier events on its replicas (%v, %v)", s+1, a, b, errA, errB)
+		})
+	}
+}
