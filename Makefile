@@ -1,4 +1,5 @@
-# make run   installs what is missing, starts ClickHouse, Redis, Mosquitto and iocd with the simulator
+# make run   installs what is missing, starts ClickHouse, Redis, Mosquitto and iocd with the simulator;
+#            CLUSTER=1: ZooKeeper and a ClickHouse cluster (2 shards × 2 replicas), two iocd nodes and HAProxy
 # make stop  stops what make run started
 # make test  runs every test against real ClickHouse, Redis and Mosquitto, with -race
 # make vulncheck reports known vulnerabilities the code can reach (govulncheck, with the
@@ -20,6 +21,7 @@ MQTT_PORT       ?= 11883
 SIMULATE        ?= 20
 PACE            ?= field
 AREA            ?= 79
+CLUSTER         ?=
 
 # Build with the toolchain go.mod names (fetched through the Go module
 # proxy when the installed Go is older): it carries the standard library's
@@ -28,7 +30,7 @@ GOTOOLCHAIN     ?= auto
 # What iocd --version says: the closest tag and the commit.
 VERSION         ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 
-export VAR HTTP_ADDR CLICKHOUSE_PORT REDIS_PORT MQTT_PORT SIMULATE PACE AREA GOTOOLCHAIN
+export VAR HTTP_ADDR CLICKHOUSE_PORT REDIS_PORT MQTT_PORT SIMULATE PACE AREA CLUSTER GOTOOLCHAIN
 
 .PHONY: run stop test screenshots bench bench-live bench-wall fuzz deps build clean vulncheck
 

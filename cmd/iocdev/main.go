@@ -4,13 +4,16 @@
 //
 //	iocdev up   --dir var --clickhouse-port 19000 --redis-port 16379 --mqtt-port 11883
 //	iocdev up   --dir var --cluster
+//	iocdev balance --dir var --port 8080 --servers 127.0.0.1:8081,127.0.0.1:8082
 //	iocdev down --dir var
 //
 // up prints the addresses as shell assignments (IOC_CLICKHOUSE_ADDR=…,
 // IOC_MQTT_URL=tcp://…);
 // servers already running from the same directory are reused. With
 // --cluster it also starts ZooKeeper and a ClickHouse cluster named "ioc"
-// of two shards of two replicas, and prints their addresses.
+// of two shards of two replicas, and prints their addresses. balance puts
+// HAProxy, configured as deploy/haproxy-iocd.cfg balances iocd nodes, on
+// loopback in front of the nodes listed (restarting it if it runs).
 package main
 
 import (
@@ -26,7 +29,8 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: iocdev up|down --dir DIR [--clickhouse-port N] [--redis-port N] [--mqtt-port N] [--cluster]")
+		fmt.Fprintln(os.Stderr, "usage: iocdev up|down --dir DIR [--clickhouse-port N] [--redis-port N] [--mqtt-port N] [--cluster]\n"+
+			"       iocdev balance --dir DIR --port N --servers HOST:PORT,HOST:PORT")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -36,6 +40,8 @@ func main() {
 	mqttPort := fs.Int("mqtt-port", 0, "Mosquitto MQTT port (0: a free one)")
 	prefix := fs.String("prefix", "IOC_", "prefix of the printed variable names")
 	cluster := fs.Bool("cluster", false, "also start ZooKeeper and a ClickHouse cluster \"ioc\" of 2 shards × 2 replicas")
+	port := fs.Int("port", 0, "balance: the port HAProxy listens on (0: a free one)")
+	servers := fs.String("servers", "", "balance: the iocd nodes, host:port, comma-separated")
 	_ = fs.Parse(os.Args[2:])
 
 	var err error
@@ -45,10 +51,12 @@ func main() {
 		if err == nil && *cluster {
 			err = upCluster(*dir, *prefix)
 		}
+	case "balance":
+		err = balance(*dir, *port, *servers)
 	case "down":
 		err = down(*dir)
 	default:
-		err = fmt.Errorf("unknown command %q: want up or down", os.Args[1])
+		err = fmt.Errorf("unknown command %q: want up, balance or down", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "iocdev:", err)
@@ -116,8 +124,29 @@ func upCluster(dir, prefix string) error {
 	return nil
 }
 
+// balance starts HAProxy under dir/haproxy in front of servers, stopping
+// the one running there first (its servers may have changed), and prints
+// its address.
+func balance(dir string, port int, servers string) error {
+	if servers == "" {
+		return fmt.Errorf("balance needs the nodes: --servers 127.0.0.1:8081,127.0.0.1:8082")
+	}
+	hDir := filepath.Join(dir, "haproxy")
+	if s, err := devservices.Attach("haproxy", hDir); err == nil {
+		if err := s.Stop(); err != nil {
+			return err
+		}
+	}
+	s, err := devservices.StartHAProxy(context.Background(), devservices.Options{Dir: hDir, Port: port, Detach: true}, strings.Split(servers, ","))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("BALANCER_ADDR=%s\n", s.Addr)
+	return nil
+}
+
 func down(dir string) error {
-	servers := [][2]string{{"clickhouse", "clickhouse"}, {"redis", "redis"}, {"mosquitto", "mosquitto"}}
+	servers := [][2]string{{"haproxy", "haproxy"}, {"clickhouse", "clickhouse"}, {"redis", "redis"}, {"mosquitto", "mosquitto"}}
 	members, _ := filepath.Glob(filepath.Join(dir, "cluster", "s*r*"))
 	for _, m := range members {
 		servers = append(servers, [2]string{"clickhouse", filepath.Join("cluster", filepath.Base(m))})
