@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -72,20 +71,5 @@ func (c *Cluster) RestartZooKeeper(t testing.TB) {
 // package's tests end.
 func ClusterStore(t testing.TB, c *Cluster) *chstore.Store {
 	t.Helper()
-	return ClusterStoreOn(t, c, databaseName())
-}
-
-// ClusterStoreOn opens the named database on the cluster and migrates it.
-func ClusterStoreOn(t testing.TB, c *Cluster, db string) *chstore.Store {
-	t.Helper()
-	ctx := context.Background()
-	s, err := chstore.Open(ctx, chstore.Config{Addr: c.Addrs()[0], Database: db, Cluster: c.Name}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return openMigrated(t, chstore.Config{Addr: c.Addrs()[0], Database: databaseName(), Cluster: c.Name})
 }

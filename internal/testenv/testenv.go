@@ -295,8 +295,14 @@ func Store(t testing.TB) *chstore.Store {
 // it; tests playing two nodes open the same database twice.
 func StoreOn(t testing.TB, db string) *chstore.Store {
 	t.Helper()
+	return openMigrated(t, chstore.Config{Addr: ClickHouseAddr(t), Database: db})
+}
+
+// openMigrated opens a store, closed when the test ends, and migrates it.
+func openMigrated(t testing.TB, cfg chstore.Config) *chstore.Store {
+	t.Helper()
 	ctx := context.Background()
-	s, err := chstore.Open(ctx, chstore.Config{Addr: ClickHouseAddr(t), Database: db}, slog.New(slog.DiscardHandler))
+	s, err := chstore.Open(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
