@@ -84,6 +84,11 @@ type Registry struct {
 
 	mu      sync.RWMutex
 	devices map[string]Device
+	// changes counts the devices this node stored; changed holds, for each,
+	// the count when it was, so that a Load whose read began before it
+	// keeps it rather than the older row it read.
+	changes uint64
+	changed map[string]uint64
 
 	// last holds what each devices/ topic last carried; only Run touches it.
 	last map[string]string
@@ -117,6 +122,9 @@ func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, pub Publisher, leas
 
 // Load fills the cache from ClickHouse.
 func (r *Registry) Load(ctx context.Context) error {
+	r.mu.RLock()
+	began := r.changes
+	r.mu.RUnlock()
 	rows, err := r.conn.Query(ctx, `SELECT id, toString(kind), name, lat, lon, hierarchy, area_code, channel_name, address,
 		offline_after_s, source, updated_at, secret_hash FROM `+r.db+`.devices FINAL`)
 	if err != nil {
@@ -139,10 +147,32 @@ func (r *Registry) Load(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read devices: %w", err)
 	}
-	r.mu.Lock()
-	r.devices = all
-	r.mu.Unlock()
+	r.replace(all, began)
 	return nil
+}
+
+// replace makes all, read from the store since the count of changes was
+// began, the registry, but for the devices this node stored since.
+func (r *Registry) replace(all map[string]Device, began uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, at := range r.changed {
+		if at > began {
+			all[id] = r.devices[id] // stored after the read began: the read may predate it
+		} else {
+			delete(r.changed, id)
+		}
+	}
+	r.devices = all
+}
+
+// stored records devices this node stored. r.mu is held.
+func (r *Registry) stored(d Device) {
+	if r.changed == nil {
+		r.changed = map[string]uint64{}
+	}
+	r.changes++
+	r.devices[d.ID], r.changed[d.ID] = d, r.changes
 }
 
 // Device returns a registered device.
@@ -231,7 +261,7 @@ func (r *Registry) Put(ctx context.Context, d Device) (Device, bool, error) {
 		return d, false, err
 	}
 	r.mu.Lock()
-	r.devices[d.ID] = d
+	r.stored(d)
 	r.mu.Unlock()
 	return d, !existed, nil
 }
@@ -256,7 +286,7 @@ func (r *Registry) Ensure(ctx context.Context, ds []Device) error {
 	r.mu.Lock()
 	for _, d := range fresh {
 		if _, ok := r.devices[d.ID]; !ok {
-			r.devices[d.ID] = d
+			r.stored(d)
 		}
 	}
 	r.mu.Unlock()
