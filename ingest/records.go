@@ -25,7 +25,8 @@ type RecordWriter[T any] struct {
 	b       *batcher[T]
 	conn    driver.Conn
 	db      string
-	scope   string // of the leases: the database, or its shard
+	scope   string                    // of the leases: the database, or its shard
+	batchID func(token uint64) uint64 // names the batch written under a lease (Store.BatchID)
 	leases  Leaser
 	journal journal
 	recover Recoverer
@@ -233,7 +234,7 @@ func newRecordWriter[T any](cfg BatchConfig, d WriterDeps, spec tableSpec[T], ob
 	if err := d.check(spec.table); err != nil {
 		return nil, err
 	}
-	w := &RecordWriter[T]{conn: d.Store.Conn(), db: d.Store.Database(), scope: d.Store.Scope(), leases: d.Leases,
+	w := &RecordWriter[T]{conn: d.Store.Conn(), db: d.Store.Database(), scope: d.Store.Scope(), batchID: d.Store.BatchID, leases: d.Leases,
 		journal: journal{conn: d.Store.Conn(), db: d.Store.Database(), node: node()},
 		recover: d.Recover, notify: d.Notify, spec: spec, observe: observe, now: d.clock(), logger: d.Logger}
 	w.settled = &settler{conn: w.conn, db: w.db, timeout: cfg.withDefaults().FlushTimeout, logger: d.Logger}
@@ -291,19 +292,19 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, *st
 	// The lease covers the lookup and the raw rows; rollups come after.
 	defer l.Release()
 	// Nothing is looked up while an earlier insert may still land.
-	if err := w.settled.begin(l.Previous()); err != nil {
+	if err := w.settled.begin(w.batchID(l.Previous())); err != nil {
 		return nil, nil, err
 	}
-	defer w.settled.end(l.Token())
+	defer w.settled.end(w.batchID(l.Token()))
 	// Records certainly not stored are not looked up.
-	w.known.begin(l.Previous())
+	w.known.begin(w.batchID(l.Previous()))
 	var added []T
 	defer func() {
 		// Stored, or perhaps stored if the batch failed: known either way.
 		for _, r := range added {
 			w.known.stored(knownKey(w.spec.key(r)))
 		}
-		w.known.end(l.Token())
+		w.known.end(w.batchID(l.Token()))
 	}()
 	keys := make([]storedKey, 0, len(rows))
 	for _, r := range rows {
@@ -340,7 +341,7 @@ func (w *RecordWriter[T]) store(ctx context.Context, rows []T) ([]rowResult, *st
 		return results, nil, nil
 	}
 	now := w.now().UTC().Truncate(time.Second)
-	batch := batchRef{kind: w.spec.family.kind, id: l.Token(), createdAt: now}
+	batch := batchRef{kind: w.spec.family.kind, id: w.batchID(l.Token()), createdAt: now}
 	for i, r := range added {
 		at := w.spec.key(r).at
 		if i == 0 || at.Before(batch.tMin) {

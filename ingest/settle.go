@@ -26,7 +26,10 @@ import (
 // recovery waits before it reads a batch. ClickHouse 18.16 cannot kill an
 // insert that waits for its data, so this waits; the server ends an insert
 // whose client has gone, and one whose data arrived ends once its part is
-// written or refused.
+// written or refused. A replicated table (on a cluster) may keep the part
+// of an insert that lost ZooKeeper while committing it, until it has
+// checked whether ZooKeeper got it, and detach it if not: until every such
+// check is over (parts_to_check), what is stored is not known either.
 
 // insertID is the query id of an insert into table of the rows of batches:
 // "ioc:<db>.<table>:,<id>,<id>,".
@@ -49,21 +52,23 @@ func withInsertID(ctx context.Context, db, table string, batches ...uint64) cont
 const settlePoll = 20 * time.Millisecond
 
 // settle waits until no insert of batch's rows into any table of db runs
-// on the server, for at most timeout and while ctx lasts.
+// on the server and no part of db is in doubt, for at most timeout and
+// while ctx lasts.
 func settle(ctx context.Context, conn driver.Conn, db string, batch uint64, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
 		var running uint64
-		err := conn.QueryRow(ctx, "SELECT count() FROM system.processes WHERE startsWith(query_id, ?) AND position(query_id, ?) > 0",
-			"ioc:"+db+".", ","+strconv.FormatUint(batch, 10)+",").Scan(&running)
+		err := conn.QueryRow(ctx, "SELECT (SELECT count() FROM system.processes WHERE startsWith(query_id, ?) AND position(query_id, ?) > 0)"+
+			" + (SELECT sum(parts_to_check) FROM system.replicas WHERE database = ?)",
+			"ioc:"+db+".", ","+strconv.FormatUint(batch, 10)+",", db).Scan(&running)
 		if err == nil && running == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			if err == nil {
-				err = fmt.Errorf("%d still running after %s", running, timeout)
+				err = fmt.Errorf("%d still running, or parts in doubt, after %s", running, timeout)
 			}
 			return fmt.Errorf("wait for the inserts of batch %d to end, so that what it stored is known: %w", batch, err)
 		case <-time.After(settlePoll):

@@ -41,7 +41,8 @@ type Writer struct {
 	b       *batcher[Dossier]
 	conn    driver.Conn
 	db      string
-	scope   string // of the leases: the database, or its shard
+	scope   string                    // of the leases: the database, or its shard
+	batchID func(token uint64) uint64 // names the batch written under a lease (Store.BatchID)
 	loc     *time.Location
 	leases  Leaser
 	journal journal
@@ -104,7 +105,7 @@ func NewWriter(cfg BatchConfig, d WriterDeps) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dossier writer: time zone %q: %w", d.Store.TimeZone(), err)
 	}
-	w := &Writer{conn: d.Store.Conn(), db: d.Store.Database(), scope: d.Store.Scope(), loc: loc, leases: d.Leases,
+	w := &Writer{conn: d.Store.Conn(), db: d.Store.Database(), scope: d.Store.Scope(), batchID: d.Store.BatchID, loc: loc, leases: d.Leases,
 		journal: journal{conn: d.Store.Conn(), db: d.Store.Database(), node: node()},
 		recover: d.Recover, notify: d.Notify, logger: d.Logger, now: d.clock(),
 	}
@@ -158,17 +159,17 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, *store
 	// lookup, and the raw rows being stored. The rollups are written after
 	// it is released.
 	defer l.Release()
-	batch := batchRef{kind: dossierFamily.kind, id: l.Token()}
+	batch := batchRef{kind: dossierFamily.kind, id: w.batchID(l.Token())}
 	// Nothing is looked up while an earlier insert may still land.
-	if err := w.settled.begin(l.Previous()); err != nil {
+	if err := w.settled.begin(w.batchID(l.Previous())); err != nil {
 		return nil, nil, err
 	}
-	defer w.settled.end(l.Token())
+	defer w.settled.end(w.batchID(l.Token()))
 
 	// The stored histories of the batch's dossiers hold every event already
 	// stored, so one lookup both finds resends and feeds the derivation;
 	// what the writer remembers of its own batches is not looked up.
-	w.recall.begin(l.Previous())
+	w.recall.begin(w.batchID(l.Previous()))
 	history, lookup := newFlows(), map[dossierKey]bool{}
 	for _, r := range rows {
 		for _, p := range placements(r) {
@@ -192,7 +193,7 @@ func (w *Writer) store(ctx context.Context, rows []Dossier) ([]rowResult, *store
 	// Whatever happens to the batch from here, the writer holds the lease
 	// of this token and nobody else wrote under it in between.
 	landed := false
-	defer func() { w.recall.end(l.Token(), history.histories(), landed) }()
+	defer func() { w.recall.end(w.batchID(l.Token()), history.histories(), landed) }()
 	var stored []storedRow
 	for i, r := range rows {
 		if prior, ok := history.stored(dossierKey{r.Hierarchy, r.DossierID}, r.EventID); ok && checkDuplicates {

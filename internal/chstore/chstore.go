@@ -93,6 +93,9 @@ type Store struct {
 	cluster string
 	local   string
 	shards  []*Store
+	// A shard's place among the cluster's shards (BatchID); 0 of 0 for one
+	// server and for the cluster's Distributed tables.
+	shardIndex, shardCount int
 }
 
 // Open connects to ClickHouse and creates the database if it is missing. It

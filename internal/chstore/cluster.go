@@ -45,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -90,6 +91,19 @@ func (s *Store) Cluster() string { return s.cluster }
 // Shards lists a store per shard, bound to the shard's replicated tables,
 // in the order of remote_servers; nil for one server.
 func (s *Store) Shards() []*Store { return s.shards }
+
+// BatchID turns a fencing token of a lease this store's writers hold into
+// the id of the batch written under it: the token itself on one server;
+// on a cluster token × shards + the shard's index, so that two shards'
+// writers, whose leases count on their own and may hand out the same token
+// in the same millisecond, never name two batches alike where readers see
+// every shard (the rollups' markers). It keeps order and 0 (no token).
+func (s *Store) BatchID(token uint64) uint64 {
+	if token == 0 || s.shardCount <= 1 {
+		return token
+	}
+	return token*uint64(s.shardCount) + uint64(s.shardIndex)
+}
 
 // ShardOf is the index in Shards of the shard that keeps key's records (a
 // province's code): the same key goes to the same shard for as long as the
@@ -147,10 +161,11 @@ func (s *Store) openShards(ctx context.Context, cfg Config, boot driver.Conn) er
 				return err
 			}
 		}
+		logger := s.logger.With("shard", i+1)
 		s.shards = append(s.shards, &Store{
-			conn: newFailoverConn(conns, addrs, s.local), db: s.local, zone: s.zone, loc: s.loc,
-			logger: s.logger.With("shard", i+1), scope: fmt.Sprintf("%s.shard%d", s.db, i+1),
-			cluster: s.cluster, local: s.local,
+			conn: newFailoverConn(conns, addrs, s.local, logger), db: s.local, zone: s.zone, loc: s.loc,
+			logger: logger, scope: fmt.Sprintf("%s.shard%d", s.db, i+1),
+			cluster: s.cluster, local: s.local, shardIndex: i, shardCount: len(replicas),
 		})
 	}
 	return nil
@@ -175,62 +190,155 @@ func (s *Store) onCluster(ctx context.Context, conn driver.Conn, stmt string) er
 const codeTimeoutExceeded = 159
 
 // failoverConn sends everything to one replica of a shard: the first, in
-// the configured order, that answers and has fetched every part its
-// siblings announced. It stays with that replica while it answers, and
-// chooses again after a call fails on a replica that no longer answers a
-// ping. A replica that is behind is never chosen: a writer reading it
-// would miss batches it acknowledged and store them twice.
+// the configured order, that answers and has caught up (caughtUp). A
+// replica that is behind is never chosen: a writer reading it would miss
+// batches it acknowledged and store them twice. It stays with that replica
+// while it answers, and chooses again after a call fails on a replica that
+// no longer answers a ping.
+//
+// Once on a later replica, it goes back to an earlier one as soon as that
+// one has caught up (asking at most every returnEvery), since readers take
+// the replicas in the same order: reading where the writers write, they do
+// not see figures behind what the writers told them of. It moves only at
+// a quiet moment, so that whatever waits for an insert to end, or reads
+// what one stored, asks the replica that ran it: no write of its own in
+// flight, and on the replica it leaves no insert of iocd's running and no
+// part in doubt.
 type failoverConn struct {
 	driver.Conn // the first replica: the calls not routed below
 	replicas    []driver.Conn
 	addrs       []string
 	db          string
+	logger      *slog.Logger
 
-	mu  sync.Mutex
-	cur int // index in replicas; -1 until chosen
+	mu     sync.Mutex
+	cur    int       // index in replicas; -1 until chosen
+	writes int       // Exec calls and batches under way
+	looked time.Time // when an earlier replica was last asked whether it caught up
 }
 
-func newFailoverConn(replicas []driver.Conn, addrs []string, db string) *failoverConn {
-	return &failoverConn{Conn: replicas[0], replicas: replicas, addrs: addrs, db: db, cur: -1}
+// returnEvery bounds how often a failoverConn on a later replica asks the
+// earlier ones whether they caught up, and returnTimeout how long it waits
+// for each (calls wait meanwhile).
+const (
+	returnEvery   = time.Second
+	returnTimeout = 500 * time.Millisecond
+)
+
+func newFailoverConn(replicas []driver.Conn, addrs []string, db string, logger *slog.Logger) *failoverConn {
+	return &failoverConn{Conn: replicas[0], replicas: replicas, addrs: addrs, db: db, logger: logger, cur: -1}
 }
 
-// pick returns the replica in use, choosing one if there is none.
-func (f *failoverConn) pick(ctx context.Context) (driver.Conn, error) {
+// use makes replica i the one in use. f.mu is held.
+func (f *failoverConn) use(i int) driver.Conn {
+	if f.cur != i {
+		f.logger.Info("writing to a replica of the shard", "replica", f.addrs[i], "was", f.addrOf(f.cur))
+	}
+	f.cur = i
+	return f.replicas[i]
+}
+
+func (f *failoverConn) addrOf(i int) string {
+	if i < 0 {
+		return "none"
+	}
+	return f.addrs[i]
+}
+
+// pick returns the replica in use, choosing one if there is none; a write
+// counts as under way until its end is told (ended).
+func (f *failoverConn) pick(ctx context.Context, write bool) (driver.Conn, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.cur >= 0 {
+	c, err := f.choose(ctx)
+	if err == nil && write {
+		f.writes++
+	}
+	return c, err
+}
+
+// ended tells that a write picked earlier is over.
+func (f *failoverConn) ended() {
+	f.mu.Lock()
+	f.writes--
+	f.mu.Unlock()
+}
+
+// choose is pick's choice. f.mu is held.
+func (f *failoverConn) choose(ctx context.Context) (driver.Conn, error) {
+	if f.cur == 0 || f.cur > 0 && (f.writes > 0 || time.Since(f.looked) < returnEvery) {
+		return f.replicas[f.cur], nil
+	}
+	if f.cur > 0 {
+		f.looked = time.Now()
+		if quiet(ctx, f.replicas[f.cur], f.db) != nil {
+			return f.replicas[f.cur], nil
+		}
+		// Only the earlier replicas are asked; the one in use stays if
+		// none of them has caught up.
+		for i, c := range f.replicas[:f.cur] {
+			if caughtUp(ctx, c, f.db, returnTimeout) == nil {
+				return f.use(i), nil
+			}
+		}
 		return f.replicas[f.cur], nil
 	}
 	var why []string
 	for i, c := range f.replicas {
-		err := caughtUp(ctx, c, f.db)
+		err := caughtUp(ctx, c, f.db, 5*time.Second)
 		if err == nil {
-			f.cur = i
-			return c, nil
+			return f.use(i), nil
 		}
 		why = append(why, fmt.Sprintf("%s: %v", f.addrs[i], err))
 	}
 	return nil, fmt.Errorf("no replica of the shard can take writes (%s): start the replica that is down, or wait for ZooKeeper", strings.Join(why, "; "))
 }
 
-// caughtUp says whether the replica answers and has every part announced
-// by its siblings, for every replicated table of db.
-func caughtUp(ctx context.Context, c driver.Conn, db string) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+// quiet says whether no insert of iocd's (their query ids start "ioc:")
+// runs on the replica and no part it wrote is in doubt.
+func quiet(ctx context.Context, c driver.Conn, db string) error {
+	ctx, cancel := context.WithTimeout(ctx, returnTimeout)
 	defer cancel()
-	var behind, readonly uint64
+	var n uint64
+	err := c.QueryRow(ctx, `SELECT (SELECT count() FROM system.processes WHERE startsWith(query_id, 'ioc:'))
+		+ (SELECT sum(parts_to_check) FROM system.replicas WHERE database = ?)`, db).Scan(&n)
+	if err == nil && n > 0 {
+		err = fmt.Errorf("%d inserts running or parts in doubt", n)
+	}
+	return err
+}
+
+// caughtUp says whether the replica answers and has every part announced
+// by its siblings, for every replicated table of db: no part to fetch, no
+// merge of parts it does not have (a sibling may have merged parts this
+// one never fetched: it then fetches the merged part, and no insert shows
+// in its queue), no entry of the log not yet pulled, no part it wrote
+// whose commit to ZooKeeper is in doubt (parts_to_check: an insert that
+// lost ZooKeeper leaves its part on disk until checked, and detached if
+// ZooKeeper never got it).
+func caughtUp(ctx context.Context, c driver.Conn, db string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var behind, readonly, fetches, merges, checks uint64
 	// An empty log and a log of one entry not yet pulled both read
-	// log_max_index 0; the pulled entry of a part to fetch is an insert in
-	// the queue.
-	err := c.QueryRow(ctx, `SELECT countIf(inserts_in_queue > 0 OR log_pointer < log_max_index), countIf(is_readonly OR is_session_expired)
-		FROM system.replicas WHERE database = ?`, db).Scan(&behind, &readonly)
+	// log_max_index 0; a pulled entry of a part to fetch is in the queue.
+	err := c.QueryRow(ctx, `SELECT
+		(SELECT countIf(log_pointer < log_max_index) FROM system.replicas WHERE database = ?),
+		(SELECT countIf(is_readonly OR is_session_expired) FROM system.replicas WHERE database = ?),
+		(SELECT sum(parts_to_check) FROM system.replicas WHERE database = ?),
+		(SELECT count() FROM system.replication_queue WHERE database = ? AND type = 'GET_PART'),
+		(SELECT count() FROM (SELECT table, arrayJoin(parts_to_merge) AS part FROM system.replication_queue
+			WHERE database = ? AND type = 'MERGE_PARTS') WHERE (table, part) NOT IN (SELECT table, name FROM system.parts WHERE database = ?))`,
+		db, db, db, db, db, db).Scan(&behind, &readonly, &checks, &fetches, &merges)
 	switch {
 	case err != nil:
 		return err
 	case readonly > 0:
 		return errors.New("read-only: not connected to ZooKeeper")
-	case behind > 0:
-		return fmt.Errorf("%d tables still fetching parts from another replica", behind)
+	case checks > 0:
+		return fmt.Errorf("%d parts whose commit to ZooKeeper is being checked", checks)
+	case behind+fetches+merges > 0:
+		return fmt.Errorf("still fetching parts from another replica (%d parts, %d merges of parts it lacks, %d tables with log entries to pull)", fetches, merges, behind)
 	}
 	return nil
 }
@@ -248,13 +356,14 @@ func (f *failoverConn) done(c driver.Conn, err error) {
 	}
 	f.mu.Lock()
 	if f.cur >= 0 && f.replicas[f.cur] == c {
+		f.logger.Warn("a replica of the shard stopped answering: choosing another", "replica", f.addrs[f.cur], "err", err)
 		f.cur = -1
 	}
 	f.mu.Unlock()
 }
 
 func (f *failoverConn) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
-	c, err := f.pick(ctx)
+	c, err := f.pick(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +373,7 @@ func (f *failoverConn) Query(ctx context.Context, query string, args ...any) (dr
 }
 
 func (f *failoverConn) QueryRow(ctx context.Context, query string, args ...any) driver.Row {
-	c, err := f.pick(ctx)
+	c, err := f.pick(ctx, false)
 	if err != nil {
 		return errRow{err}
 	}
@@ -274,7 +383,7 @@ func (f *failoverConn) QueryRow(ctx context.Context, query string, args ...any) 
 }
 
 func (f *failoverConn) Select(ctx context.Context, dest any, query string, args ...any) error {
-	c, err := f.pick(ctx)
+	c, err := f.pick(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -284,30 +393,32 @@ func (f *failoverConn) Select(ctx context.Context, dest any, query string, args 
 }
 
 func (f *failoverConn) Exec(ctx context.Context, query string, args ...any) error {
-	c, err := f.pick(ctx)
+	c, err := f.pick(ctx, true)
 	if err != nil {
 		return err
 	}
+	defer f.ended()
 	err = c.Exec(ctx, query, args...)
 	f.done(c, err)
 	return err
 }
 
 func (f *failoverConn) PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error) {
-	c, err := f.pick(ctx)
+	c, err := f.pick(ctx, true)
 	if err != nil {
 		return nil, err
 	}
 	b, err := c.PrepareBatch(ctx, query, opts...)
 	f.done(c, err)
 	if err != nil {
+		f.ended()
 		return nil, err
 	}
-	return failoverBatch{Batch: b, f: f, c: c}, nil
+	return &failoverBatch{Batch: b, f: f, c: c}, nil
 }
 
 func (f *failoverConn) Ping(ctx context.Context) error {
-	c, err := f.pick(ctx)
+	c, err := f.pick(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -331,15 +442,27 @@ func (r errRow) Err() error           { return r.err }
 func (r errRow) Scan(...any) error    { return r.err }
 func (r errRow) ScanStruct(any) error { return r.err }
 
-// failoverBatch tells its conn when sending fails.
+// failoverBatch tells its conn when sending fails, and when it is over.
 type failoverBatch struct {
 	driver.Batch
-	f *failoverConn
-	c driver.Conn
+	f    *failoverConn
+	c    driver.Conn
+	over sync.Once
 }
 
-func (b failoverBatch) Send() error {
+func (b *failoverBatch) Send() error {
+	defer b.over.Do(b.f.ended)
 	err := b.Batch.Send()
 	b.f.done(b.c, err)
 	return err
+}
+
+func (b *failoverBatch) Abort() error {
+	defer b.over.Do(b.f.ended)
+	return b.Batch.Abort()
+}
+
+func (b *failoverBatch) Close() error {
+	defer b.over.Do(b.f.ended)
+	return b.Batch.Close()
 }

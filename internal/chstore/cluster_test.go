@@ -10,6 +10,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/testenv"
 )
 
@@ -25,6 +26,16 @@ func TestMigrationsOnAClusterGiveTheSameSchema(t *testing.T) {
 	s := testenv.ClusterStore(t, c)
 	if len(s.Shards()) != 2 {
 		t.Fatalf("%d shards, want 2", len(s.Shards()))
+	}
+	// Two shards' writers may hold leases with the same token: their
+	// batches must still be named apart, in order, and 0 stay 0.
+	for _, c := range []struct {
+		s           *chstore.Store
+		token, want uint64
+	}{{single, 7, 7}, {s.Shards()[0], 7, 14}, {s.Shards()[1], 7, 15}, {s.Shards()[1], 8, 17}, {s.Shards()[0], 0, 0}} {
+		if got := c.s.BatchID(c.token); got != c.want {
+			t.Errorf("%s: batch of token %d: got %d, want %d", c.s.Scope(), c.token, got, c.want)
+		}
 	}
 	want := columns(t, single.Conn(), single.Database(), "engine NOT IN ('MaterializedView')")
 	wantViews := names(t, single, "SELECT name FROM system.tables WHERE database = ? AND engine = 'MaterializedView' ORDER BY name", single.Database())
