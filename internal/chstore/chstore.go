@@ -1,6 +1,8 @@
 // Package chstore owns the ClickHouse connection and the schema: it opens a
 // pooled connection, creates the database and applies the versioned
-// migrations under migrations/ at start-up.
+// migrations under migrations/ at start-up, on one server or, replicated
+// and sharded, on a ClickHouse cluster (cluster.go says how, and which
+// setting carries which guarantee).
 //
 // The SQL here and in the packages that query through a Store must run on
 // ClickHouse 18.16 and on current releases alike: MergeTree family engines

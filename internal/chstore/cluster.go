@@ -20,25 +20,27 @@ package chstore
 //     the constant 0, and are replicated there.
 //
 // Which setting carries which guarantee:
-//   - a shard's writer writes to one replica at a time (failoverConn), the
-//     first of the shard's replicas that is reachable and has fetched every
-//     part the others announced: its duplicate checks read what it wrote,
-//     and it moves to another replica only once that one holds every
-//     acknowledged batch; with none, the shard's writes fail and ingest
-//     answers 503, it never counts twice;
+//   - a shard's writers write to one replica at a time (failoverConn), the
+//     first of the shard's replicas that answers and has caught up: their
+//     duplicate checks read what they wrote, and they move to another
+//     replica only once that one holds every acknowledged batch; with none,
+//     the shard's writes fail and ingest answers 503: it never counts twice;
+//   - a part whose commit to ZooKeeper is in doubt counts as not known
+//     (ingest's settle waits for parts_to_check to empty);
+//   - a batch's id carries its shard (BatchID), as readers see every shard;
 //   - ReplicatedMergeTree's insert deduplication drops a block written
 //     again byte for byte (a retried Send), on every replica;
 //   - readers prefer the replicas in their configured order
-//     (load_balancing = in_order, from the user's profile) and skip one more than
-//     max_replica_delay_for_distributed_queries behind, so that a replica
-//     catching up after a restart does not show lower figures;
+//     (load_balancing = in_order, from the user's profile), the order the
+//     writers prefer, and skip one more than
+//     max_replica_delay_for_distributed_queries behind;
 //   - the Distributed tables insert synchronously (insert_distributed_sync):
-//     an acknowledged write of the application is on a replica of its shard,
-//     not in a server's local queue;
+//     an acknowledged write of the application is on a replica of its
+//     shard, not in a server's local queue;
 //   - IN and JOIN over two Distributed tables run their subquery once, on
-//     the server asked (distributed_product_mode = global, from the
-//     user's profile), as the tables
-//     the application writes live on the first shard only.
+//     the server asked (distributed_product_mode = global, from the user's
+//     profile), as the tables the application writes live on the first
+//     shard only.
 
 import (
 	"context"
