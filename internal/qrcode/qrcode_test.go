@@ -42,6 +42,20 @@ func TestSVGReadsBack(t *testing.T) {
 	}
 }
 
+// A link whose symbol ZXing's detector misses at every size (jsQR reads
+// it) reads back through DecodeSVG, as TestKioskLink reads the links it is
+// given: the helper must not make a valid code look broken.
+func TestSVGReadsBackWhereZXingsDetectorMisses(t *testing.T) {
+	const link = "http://127.0.0.1:45787/k/4ey4m8nfc7"
+	c, err := qrcode.New(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := qrcodetest.DecodeSVG(c.SVG(), 400); err != nil || got != link {
+		t.Errorf("reads back as %q (%v)", got, err)
+	}
+}
+
 // The terminal drawing reads back as the link, and holds the quiet zone:
 // two blank lines above and below (four module rows, the last line's lower
 // half being light when the rows are odd) and four blank columns each side.

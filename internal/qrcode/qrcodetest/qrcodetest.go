@@ -20,7 +20,13 @@ import (
 	"github.com/srwiley/rasterx"
 )
 
-// Decode reads the one QR code in img.
+// Decode reads the one QR code in img: with ZXing's detector, as a camera
+// would, and when that finds none, as a pure barcode (a symbol drawn
+// square on the pixel grid, read from its bounds). ZXing's detector misses
+// a few valid symbols at every size that other readers (jsQR, phones)
+// read, such as that of http://127.0.0.1:45787/k/4ey4m8nfc7; the pure
+// read still needs the symbol drawn right, quiet zone included, and at a
+// whole number of pixels a module (DecodeSVG draws it so).
 func Decode(img image.Image) (string, error) {
 	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
 	if err != nil {
@@ -28,7 +34,10 @@ func Decode(img image.Image) (string, error) {
 	}
 	r, err := qrcode.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true})
 	if err != nil {
-		return "", fmt.Errorf("read a QR code in the %v image: %w", img.Bounds().Size(), err)
+		var pure error
+		if r, pure = qrcode.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true}); pure != nil {
+			return "", fmt.Errorf("read a QR code in the %v image: %w (as a pure barcode: %v)", img.Bounds().Size(), err, pure)
+		}
 	}
 	return r.GetText(), nil
 }
@@ -46,8 +55,18 @@ func RenderSVG(doc string, px int) (img *image.RGBA, viewW, viewH float64, err e
 	return img, icon.ViewBox.W, icon.ViewBox.H, nil
 }
 
-// DecodeSVG reads the QR code of an SVG document drawn at px pixels a side.
+// DecodeSVG reads the QR code of an SVG document drawn at about px pixels
+// a side: at the next whole number of pixels a module, as a browser draws
+// the document (it asks for crisp edges), so that a symbol ZXing's
+// detector misses still reads as a pure barcode (see Decode).
 func DecodeSVG(doc string, px int) (string, error) {
+	_, modules, _, err := RenderSVG(doc, 1)
+	if err != nil {
+		return "", err
+	}
+	if n := int(modules); n > 0 {
+		px = (px + n - 1) / n * n
+	}
 	img, _, _, err := RenderSVG(doc, px)
 	if err != nil {
 		return "", err
