@@ -12,6 +12,8 @@
 #            ten times make run's rate, for 10 minutes
 # make bench-live measures the live websocket hub alone (BENCH_LIVE_CLIENTS, BENCH_LIVE_DURATION, …)
 # make bench-wall measures the control-room wall alone (BENCH_WALL_SCREENS, BENCH_WALL_DURATION, …)
+# make bench CLUSTER=1 (or make bench-cluster) measures the writer on one ClickHouse server against
+#            clusters of 2 shards × 1 and × 2 replicas, and checks that their figures are equal
 
 VAR             ?= var
 HTTP_ADDR       ?= 127.0.0.1:8080
@@ -32,7 +34,7 @@ VERSION         ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 
 export VAR HTTP_ADDR CLICKHOUSE_PORT REDIS_PORT MQTT_PORT SIMULATE PACE AREA CLUSTER GOTOOLCHAIN
 
-.PHONY: run stop test screenshots bench bench-live bench-wall fuzz deps build clean vulncheck
+.PHONY: run stop test screenshots bench bench-live bench-wall bench-cluster fuzz deps build clean vulncheck
 
 run: deps build
 	@scripts/run.sh
@@ -47,7 +49,10 @@ screenshots: deps
 	@scripts/screenshots.sh
 
 bench: deps
-	@scripts/bench.sh
+	@scripts/bench.sh $(if $(CLUSTER),cluster)
+
+bench-cluster: deps
+	@scripts/bench.sh cluster
 
 bench-live: deps
 	@scripts/bench.sh live

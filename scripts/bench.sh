@@ -37,14 +37,22 @@
 #     end, CPU per screen (each browser's process tree) and iocd's, and the
 #     rotations and takeovers the screens went through (cmd/iocbench wall).
 #     Chromium is heavy on two cores: run it on a quiet machine.
+#  6. the cluster (scripts/bench.sh cluster, which make bench CLUSTER=1 and
+#     make bench-cluster run, alone): the project's writer storing the same
+#     dossier events, of two provinces on different shards, into one
+#     ClickHouse server, a cluster of two shards of one replica and one of
+#     two shards of two replicas (ZooKeeper), in interleaved rounds; then
+#     every target checked exact and asked the same analyst questions of
+#     its rollups, whose answers must be equal (cmd/iocbench cluster;
+#     BENCH_CLUSTER_EVENTS, BENCH_ROUNDS).
 # Every part prints the machine it ran on; the ratios, measured in the same
 # run, are the figures to compare. A part that fails or misses a target
 # does not stop the next; the script then exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 only=${1:-}
-if [ -n "$only" ] && [ "$only" != live ] && [ "$only" != wall ]; then
-  echo "usage: $0 [live|wall]" >&2
+if [ -n "$only" ] && [ "$only" != live ] && [ "$only" != wall ] && [ "$only" != cluster ]; then
+  echo "usage: $0 [live|wall|cluster]" >&2
   exit 2
 fi
 dir=$(mktemp -d -t ioc-bench-XXXXXX)
@@ -128,5 +136,10 @@ echo
 "$dir/iocbench" wall -iocd "$dir/iocd" -clickhouse "$IOC_WALL_CLICKHOUSE_ADDR" -redis "$IOC_WALL_REDIS_ADDR" -dir "$dir/wall-run" \
   -screens "$screens" -rate "${BENCH_WALL_RATE:-200}" -duration "${BENCH_WALL_DURATION:-10m}" -history-days "${BENCH_WALL_HISTORY_DAYS:-7}" || status=1
 "$dir/iocdev" down --dir "$dir/wall" >/dev/null 2>&1 || true
+fi
+if [ "$only" = cluster ]; then
+echo
+echo "==> 6. Cluster: the writer on one server, on 2 shards × 1 replica and on 2 shards × 2 replicas, ${BENCH_ROUNDS:-3} rounds"
+"$dir/iocbench" cluster -events "${BENCH_CLUSTER_EVENTS:-60000}" -rounds "${BENCH_ROUNDS:-3}" -dir "$dir/cluster" || status=1
 fi
 exit $status

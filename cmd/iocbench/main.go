@@ -25,8 +25,10 @@
 //
 //	iocbench -addr 127.0.0.1:19000 -events 100000000 [-iocd bin/iocd] [-skip-api]
 //
-// Three subcommands measure other paths: `iocbench ingest` (ingest.go),
-// five ways of storing the same records; `iocbench live` (live.go), iocd's
+// Four subcommands measure other paths: `iocbench ingest` (ingest.go),
+// five ways of storing the same records; `iocbench cluster` (cluster.go),
+// the writer on one server against two ClickHouse clusters, with and
+// without replication; `iocbench live` (live.go), iocd's
 // live websocket hub against a server on the centrifuge library, with up
 // to 10,000 clients on one machine; and `iocbench wall` (wall.go), the
 // control-room wall's pages in Chromium against a node with the simulator
@@ -76,6 +78,13 @@ func main() {
 		// by iocbench live as a process of its own.
 		if err := runLivePeer(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "iocbench live-peer:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "cluster" {
+		if err := runCluster(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "iocbench cluster:", err)
 			os.Exit(1)
 		}
 		return
