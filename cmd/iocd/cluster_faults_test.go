@@ -61,16 +61,10 @@ func TestFaultClusterReplicasKilledDuringIngest(t *testing.T) {
 	// every part when the kill came (if not, it waits for the first to
 	// return rather than count anything twice): only reads are sure to
 	// go on.
-	acked := l.count()
 	c.Servers[0][0].Kill()
 	for _, area := range []string{"01", "79"} {
 		p.node().kpis(area, "today") // fails the test unless answered
 	}
-	// Reported, not asserted: how far ingest got in up to 15 s without it.
-	for deadline := time.Now().Add(15 * time.Second); l.count() < acked+100 && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-	}
-	during := l.count() - acked
 	if err := c.Start(ctx, 0, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +89,7 @@ func TestFaultClusterReplicasKilledDuringIngest(t *testing.T) {
 	for _, pr := range problems {
 		t.Error(pr)
 	}
-	t.Logf("two shards × two replicas, three replicas and ZooKeeper killed in turn: %s; %d events acknowledged while a writers' replica was down", stats, during)
+	t.Logf("two shards × two replicas, three replicas and ZooKeeper killed in turn: %s", stats)
 }
 
 // waitReplicasAlike waits until both replicas of each shard hold the same
