@@ -64,14 +64,11 @@ func runCluster(args []string) error {
 		return fmt.Errorf("-events must be at least -body")
 	}
 	ctx := context.Background()
-	if o.dir == "" {
-		d, err := os.MkdirTemp("", "iocbench-cluster-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		o.dir = d
+	cleanup, err := scratchDir(&o.dir, "iocbench-cluster-")
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	// The servers: one, then ZooKeeper and both clusters, on one ZooKeeper

@@ -98,14 +98,11 @@ func runIngest(args []string) error {
 		return fmt.Errorf("-events must be a multiple of 3 and at least -body")
 	}
 	ctx := context.Background()
-	if o.dir == "" {
-		d, err := os.MkdirTemp("", "iocbench-ingest-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		o.dir = d
+	cleanup, err := scratchDir(&o.dir, "iocbench-ingest-")
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	if o.iocd == "" {
 		o.iocd = filepath.Join(o.dir, "iocd")
 		if out, err := exec.Command("go", "build", "-o", o.iocd, "./cmd/iocd").CombinedOutput(); err != nil {
@@ -685,4 +682,18 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// scratchDir makes *dir a temporary directory when it is empty, and
+// returns what removes it (nothing when the caller named one).
+func scratchDir(dir *string, pattern string) (cleanup func(), err error) {
+	if *dir != "" {
+		return func() {}, nil
+	}
+	d, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		return nil, err
+	}
+	*dir = d
+	return func() { os.RemoveAll(d) }, nil
 }
