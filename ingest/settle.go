@@ -10,6 +10,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/openioc/ioc/internal/chstore"
 )
 
 // An insert whose answer is lost (a timeout, a dropped connection) may still
@@ -28,8 +30,8 @@ import (
 // whose client has gone, and one whose data arrived ends once its part is
 // written or refused. A replicated table (on a cluster) may keep the part
 // of an insert that lost ZooKeeper while committing it, until it has
-// checked whether ZooKeeper got it, and detach it if not: until every such
-// check is over (parts_to_check), what is stored is not known either.
+// checked whether ZooKeeper got it, and detach it if not: until such a part
+// is known to stay (chstore.InDoubt), what is stored is not known either.
 
 // insertID is the query id of an insert into table of the rows of batches:
 // "ioc:<db>.<table>:,<id>,<id>,".
@@ -59,17 +61,18 @@ func settle(ctx context.Context, conn driver.Conn, db string, batch uint64, time
 	defer cancel()
 	for {
 		var running uint64
-		err := conn.QueryRow(ctx, "SELECT (SELECT count() FROM system.processes WHERE startsWith(query_id, ?) AND position(query_id, ?) > 0)"+
-			" + (SELECT sum(parts_to_check) FROM system.replicas WHERE database = ?)",
-			"ioc:"+db+".", ","+strconv.FormatUint(batch, 10)+",", db).Scan(&running)
-		if err == nil && running == 0 {
-			return nil
+		err := conn.QueryRow(ctx, "SELECT count() FROM system.processes WHERE startsWith(query_id, ?) AND position(query_id, ?) > 0",
+			"ioc:"+db+".", ","+strconv.FormatUint(batch, 10)+",").Scan(&running)
+		if err == nil && running > 0 {
+			err = fmt.Errorf("%d still running after %s", running, timeout)
+		}
+		if err == nil {
+			if err = chstore.InDoubt(ctx, conn, db); err == nil {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
-			if err == nil {
-				err = fmt.Errorf("%d still running, or parts in doubt, after %s", running, timeout)
-			}
 			return fmt.Errorf("wait for the inserts of batch %d to end, so that what it stored is known: %w", batch, err)
 		case <-time.After(settlePoll):
 		}

@@ -13,6 +13,13 @@ import (
 	"github.com/openioc/ioc/internal/testenv"
 )
 
+// zooKeeperCut bounds how long a shard may refuse writes after ZooKeeper
+// returns: when ZooKeeper dies during an insert's commit, and never got
+// it, the insert's part stays on the replica until ClickHouse checks it,
+// 5 minutes after its writing, and detaches it; until then what the shard
+// stored is not known (chstore.InDoubt) and its writes wait.
+const zooKeeperCut = 7 * time.Minute
+
 // clusterAreas are communes of two provinces that live on different shards
 // of a two-shard cluster (chstore.ShardOf: 01 on the first, 79 on the
 // second), so that every body of the load writes to both.
@@ -25,23 +32,13 @@ var clusterAreas = []string{"25747", "00004", "26740", "00008"}
 // replica its writers of that shard write to, then ZooKeeper. Ingest goes
 // on while the second replicas are down, reads go on while the first one
 // is, ingest answers 503 while ZooKeeper is down and goes on by itself
-// when it returns, every replica catches up, and every figure counts each
-// acknowledged event once.
+// when it returns (at worst once ClickHouse has checked a part whose commit
+// the kill cut: zooKeeperCut), every replica catches up, and every figure
+// counts each acknowledged event once.
 func TestFaultClusterReplicasKilledDuringIngest(t *testing.T) {
 	runsBesideOthers(t)
 	ctx := context.Background()
-	c := testenv.StartCluster(t)
-	if chstore.ShardOf("01", 2) == chstore.ShardOf("79", 2) {
-		t.Fatal("provinces 01 and 79 share a shard: the load would not write to both")
-	}
-	env := processEnv(t)
-	db := env["IOC_CLICKHOUSE_DATABASE"]
-	addrs := strings.Join(c.Addrs(), ",")
-	env["IOC_CLICKHOUSE_ADDR"], env["IOC_CLICKHOUSE_CLUSTER"] = addrs, c.Name
-	env["IOC_STARTUP_TIMEOUT"] = "3m" // the schema, ON CLUSTER, on a first start
-	env["IOC_INGEST_FLUSH_TIMEOUT"] = "5s"
-	p := startProcess(t, "node", env)
-	l := startLoadIn(t, clusterAreas, 4, p.base)
+	c, p, l, store := startClusterLoad(t, "")
 	l.waitAcked(200, 90*time.Second)
 
 	// The second replica of each shard: nobody writes to it, and the load
@@ -79,17 +76,62 @@ func TestFaultClusterReplicasKilledDuringIngest(t *testing.T) {
 		return l.refusedSince(since) > 0, "no request refused with 503 since ZooKeeper was killed"
 	})
 	c.RestartZooKeeper(t)
-	l.waitAcked(300, 120*time.Second)
+	l.waitAcked(300, zooKeeperCut)
 	l.halt()
 
-	fdb := openFaultStore(t, chstore.Config{Addr: addrs, Database: db, Cluster: c.Name})
-	fdb.waitFinished(60 * time.Second)
-	waitReplicasAlike(t, c, db)
+	fdb := openFaultStore(t, store)
+	fdb.waitFinished(zooKeeperCut)
+	waitReplicasAlike(t, c, store.Database)
 	problems, stats := exactness(t, p.node(), fdb, l)
 	for _, pr := range problems {
 		t.Error(pr)
 	}
 	t.Logf("two shards × two replicas, three replicas and ZooKeeper killed in turn: %s", stats)
+}
+
+// startClusterLoad runs a node of iocd built as bin ("" for the usual
+// build) on two shards of two replicas, under load from a careful client,
+// and returns how to open the node's database.
+func startClusterLoad(t *testing.T, bin string) (*testenv.Cluster, *process, *dossierLoad, chstore.Config) {
+	t.Helper()
+	c := testenv.StartCluster(t)
+	if chstore.ShardOf("01", 2) == chstore.ShardOf("79", 2) {
+		t.Fatal("provinces 01 and 79 share a shard: the load would not write to both")
+	}
+	env := processEnv(t)
+	store := chstore.Config{Addr: strings.Join(c.Addrs(), ","), Database: env["IOC_CLICKHOUSE_DATABASE"], Cluster: c.Name}
+	env["IOC_CLICKHOUSE_ADDR"], env["IOC_CLICKHOUSE_CLUSTER"] = store.Addr, store.Cluster
+	env["IOC_STARTUP_TIMEOUT"] = "3m" // the schema, ON CLUSTER, on a first start
+	env["IOC_INGEST_FLUSH_TIMEOUT"] = "5s"
+	p := startBinary(t, bin, "node", env)
+	return c, p, startLoadIn(t, clusterAreas, zooKeeperCut, 4, p.base), store
+}
+
+// TestFaultClusterSuiteCatchesAWriterWithoutTheDuplicateCheck is the
+// cluster's negative control: iocd built without the duplicate check, on
+// the same cluster under the same load, with the second replica of a
+// shard killed and brought back, must fail the checks of the test above.
+// The load resends every tenth body once acknowledged, which such a
+// writer stores again. It runs alone, before the tests that kill the
+// cluster's servers.
+func TestFaultClusterSuiteCatchesAWriterWithoutTheDuplicateCheck(t *testing.T) {
+	ctx := context.Background()
+	c, p, l, store := startClusterLoad(t, controlBinary(t))
+	l.waitAcked(200, 90*time.Second)
+	c.Servers[1][1].Kill()
+	l.waitAcked(100, 90*time.Second)
+	if err := c.Start(ctx, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	l.halt()
+	fdb := openFaultStore(t, store)
+	fdb.waitFinished(60 * time.Second)
+	waitReplicasAlike(t, c, store.Database)
+	problems, stats := exactness(t, p.node(), fdb, l)
+	if len(problems) == 0 {
+		t.Fatalf("without the duplicate check the suite found nothing wrong on the cluster (%s): it cannot tell a broken write path", stats)
+	}
+	t.Logf("without the duplicate check, on the cluster: %s; the suite found: %s", stats, strings.Join(problems, "; "))
 }
 
 // waitReplicasAlike waits until both replicas of each shard hold the same

@@ -72,6 +72,9 @@ type dossierLoad struct {
 	areas   []string // communes the dossiers are filed in, in turn
 	prefix  string
 	client  *http.Client
+	// patience is how long a body is sent again before the load gives
+	// up on it and fails the test.
+	patience time.Duration
 
 	mu       sync.Mutex
 	targetMu sync.Mutex
@@ -84,12 +87,13 @@ type dossierLoad struct {
 }
 
 func startLoad(t *testing.T, workers int, targets ...string) *dossierLoad {
-	return startLoadIn(t, faultAreas, workers, targets...)
+	return startLoadIn(t, faultAreas, 2*time.Minute, workers, targets...)
 }
 
-// startLoadIn is startLoad filing dossiers in areas (of provinceOf).
-func startLoadIn(t *testing.T, areas []string, workers int, targets ...string) *dossierLoad {
-	l := &dossierLoad{t: t, targets: targets, areas: areas, prefix: fmt.Sprintf("f%d", time.Now().UnixNano()%1e9),
+// startLoadIn is startLoad filing dossiers in areas (of provinceOf) and
+// giving up on a body after patience.
+func startLoadIn(t *testing.T, areas []string, patience time.Duration, workers int, targets ...string) *dossierLoad {
+	l := &dossierLoad{t: t, targets: targets, areas: areas, patience: patience, prefix: fmt.Sprintf("f%d", time.Now().UnixNano()%1e9),
 		// A fresh connection per request: a request is either refused
 		// before it is sent or answered, never caught on an idle
 		// keep-alive connection the server is closing.
@@ -165,12 +169,12 @@ func (l *dossierLoad) work(w int) {
 }
 
 // deliver sends body n until it is acknowledged, moving to the next target
-// when one cannot be reached; false means it gave up after 2 minutes or
+// when one cannot be reached; false means it gave up after l.patience or
 // the load was halted.
 func (l *dossierLoad) deliver(n int, body []byte, target *int) bool {
-	for deadline := time.Now().Add(2 * time.Minute); ; {
+	for deadline := time.Now().Add(l.patience); ; {
 		if time.Now().After(deadline) {
-			l.t.Errorf("body %d not acknowledged within 2 minutes", n)
+			l.t.Errorf("body %d not acknowledged within %s", n, l.patience)
 			return false
 		}
 		a, wait := l.post(l.targetURL(*target), body)

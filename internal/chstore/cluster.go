@@ -26,7 +26,8 @@ package chstore
 //     replica only once that one holds every acknowledged batch; with none,
 //     the shard's writes fail and ingest answers 503: it never counts twice;
 //   - a part whose commit to ZooKeeper is in doubt counts as not known
-//     (ingest's settle waits for parts_to_check to empty);
+//     until ZooKeeper is seen to have it or ClickHouse has detached it
+//     (InDoubt; ingest's settle waits for it);
 //   - a batch's id carries its shard (BatchID), as readers see every shard;
 //   - ReplicatedMergeTree's insert deduplication drops a block written
 //     again byte for byte (a retried Send), on every replica;
@@ -302,12 +303,51 @@ func quiet(ctx context.Context, c driver.Conn, db string) error {
 	ctx, cancel := context.WithTimeout(ctx, returnTimeout)
 	defer cancel()
 	var n uint64
-	err := c.QueryRow(ctx, `SELECT (SELECT count() FROM system.processes WHERE startsWith(query_id, 'ioc:'))
-		+ (SELECT sum(parts_to_check) FROM system.replicas WHERE database = ?)`, db).Scan(&n)
-	if err == nil && n > 0 {
-		err = fmt.Errorf("%d inserts running or parts in doubt", n)
+	if err := c.QueryRow(ctx, "SELECT count() FROM system.processes WHERE startsWith(query_id, 'ioc:')").Scan(&n); err != nil {
+		return err
 	}
-	return err
+	if n > 0 {
+		return fmt.Errorf("%d inserts running", n)
+	}
+	return InDoubt(ctx, c, db)
+}
+
+// InDoubt says, with an error naming them, whether a part of a replicated
+// table of db may yet disappear: a part whose commit to ZooKeeper was cut
+// (an insert that answered "Unknown status, client must retry") stays on
+// disk and in every read, and ClickHouse checks it only 5 minutes after
+// it was written (parts_to_check counts it meanwhile), keeping it if
+// ZooKeeper has it and detaching it if not. Asking ZooKeeper at once
+// settles the first case without the wait: a part ZooKeeper has stays. A
+// part it lacks while no insert into its table runs will be detached, and
+// what is stored is not known until it is. Nil on a single server.
+func InDoubt(ctx context.Context, c driver.Conn, db string) error {
+	var tables []struct {
+		Table string `ch:"table"`
+		Path  string `ch:"replica_path"`
+	}
+	if err := c.Select(ctx, &tables, "SELECT table, replica_path FROM system.replicas WHERE database = ? AND parts_to_check > 0", db); err != nil {
+		return fmt.Errorf("read the parts being checked: %w", err)
+	}
+	var doubt []string
+	for _, t := range tables {
+		var parts []struct {
+			Name string `ch:"name"`
+		}
+		// system.zookeeper needs its path as a constant: bound here.
+		err := c.Select(ctx, &parts, "SELECT name FROM system.parts WHERE database = ? AND table = ? AND active"+
+			" AND name NOT IN (SELECT name FROM system.zookeeper WHERE path = ?)", db, t.Table, t.Path+"/parts")
+		if err != nil {
+			return fmt.Errorf("ask ZooKeeper whether the parts of %s.%s being checked were committed: %w", db, t.Table, err)
+		}
+		for _, p := range parts {
+			doubt = append(doubt, t.Table+"/"+p.Name)
+		}
+	}
+	if len(doubt) > 0 {
+		return fmt.Errorf("%d parts written while ZooKeeper was lost, which ZooKeeper lacks and ClickHouse detaches 5 minutes after their writing (%s)", len(doubt), strings.Join(doubt, ", "))
+	}
+	return nil
 }
 
 // caughtUp says whether the replica answers and has every part announced
@@ -315,34 +355,29 @@ func quiet(ctx context.Context, c driver.Conn, db string) error {
 // merge of parts it does not have (a sibling may have merged parts this
 // one never fetched: it then fetches the merged part, and no insert shows
 // in its queue), no entry of the log not yet pulled, no part it wrote
-// whose commit to ZooKeeper is in doubt (parts_to_check: an insert that
-// lost ZooKeeper leaves its part on disk until checked, and detached if
-// ZooKeeper never got it).
+// whose commit to ZooKeeper is in doubt (InDoubt).
 func caughtUp(ctx context.Context, c driver.Conn, db string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var behind, readonly, fetches, merges, checks uint64
+	var behind, readonly, fetches, merges uint64
 	// An empty log and a log of one entry not yet pulled both read
 	// log_max_index 0; a pulled entry of a part to fetch is in the queue.
 	err := c.QueryRow(ctx, `SELECT
 		(SELECT countIf(log_pointer < log_max_index) FROM system.replicas WHERE database = ?),
 		(SELECT countIf(is_readonly OR is_session_expired) FROM system.replicas WHERE database = ?),
-		(SELECT sum(parts_to_check) FROM system.replicas WHERE database = ?),
 		(SELECT count() FROM system.replication_queue WHERE database = ? AND type = 'GET_PART'),
 		(SELECT count() FROM (SELECT table, arrayJoin(parts_to_merge) AS part FROM system.replication_queue
 			WHERE database = ? AND type = 'MERGE_PARTS') WHERE (table, part) NOT IN (SELECT table, name FROM system.parts WHERE database = ?))`,
-		db, db, db, db, db, db).Scan(&behind, &readonly, &checks, &fetches, &merges)
+		db, db, db, db, db).Scan(&behind, &readonly, &fetches, &merges)
 	switch {
 	case err != nil:
 		return err
 	case readonly > 0:
 		return errors.New("read-only: not connected to ZooKeeper")
-	case checks > 0:
-		return fmt.Errorf("%d parts whose commit to ZooKeeper is being checked", checks)
 	case behind+fetches+merges > 0:
 		return fmt.Errorf("still fetching parts from another replica (%d parts, %d merges of parts it lacks, %d tables with log entries to pull)", fetches, merges, behind)
 	}
-	return nil
+	return InDoubt(ctx, c, db)
 }
 
 // done lets go of the replica in use when err came from a replica that no
