@@ -173,7 +173,7 @@ func (e *Engine) Close(ctx context.Context, p Period, by, note string, force boo
 		return Closed{}, err
 	}
 	at := e.stamp(rec)
-	batch, err := e.conn.PrepareBatch(ctx, "INSERT INTO "+e.db+".period_figures (hierarchy, period, closed_at, area_code, kpi, value, numerator, denominator)")
+	batch, err := e.conn.PrepareBatch(e.official(ctx), "INSERT INTO "+e.db+".period_figures (hierarchy, period, closed_at, area_code, kpi, value, numerator, denominator)")
 	if err != nil {
 		return Closed{}, fmt.Errorf("prepare insert into period_figures: %w", err)
 	}
@@ -190,11 +190,11 @@ func (e *Engine) Close(ctx context.Context, p Period, by, note string, force boo
 		}
 	}
 	if err := batch.Send(); err != nil {
-		return Closed{}, fmt.Errorf("insert batch into period_figures: %w", err)
+		return Closed{}, officialErr(p, fmt.Errorf("insert batch into period_figures: %w", err))
 	}
 	entry := AuditEntry{Action: ActionClose, By: by, At: at, Note: note, Figures: n, Forced: !has}
 	if err := e.audit(ctx, p, entry); err != nil {
-		return Closed{}, err
+		return Closed{}, officialErr(p, err)
 	}
 	return Closed{Period: p.Name, From: p.From, To: p.To, ClosedBy: by, ClosedAt: at.In(e.loc), Note: note, Figures: n}, nil
 }
@@ -226,12 +226,22 @@ func (e *Engine) Reopen(ctx context.Context, p Period, by, reason string) (Perio
 	}
 	entry := AuditEntry{Action: ActionReopen, By: by, At: e.stamp(rec), Note: reason, Figures: rec.Figures}
 	if err := e.audit(ctx, p, entry); err != nil {
-		return PeriodRecord{}, err
+		return PeriodRecord{}, officialErr(p, err)
 	}
 	entry.At = entry.At.In(e.loc)
 	rec.State = StateOpen
 	rec.Audit = append(rec.Audit, entry)
 	return *rec, nil
+}
+
+// officialErr says how to go on when a close or reopen was refused because
+// a replica that must hold official figures is down.
+func officialErr(p Period, err error) error {
+	if chstore.QuorumRefused(err) {
+		return fmt.Errorf("period %s: official figures are written to every replica of the cluster's first shard, and one is down (%w); "+
+			"start it and try again: nothing of this attempt counts", p.Name, err)
+	}
+	return err
 }
 
 // stamp is the time of a new audit entry: now, to the second, and after
@@ -249,7 +259,7 @@ func (e *Engine) stamp(rec *PeriodRecord) time.Time {
 
 // audit adds an entry to p's audit trail.
 func (e *Engine) audit(ctx context.Context, p Period, a AuditEntry) error {
-	b, err := e.conn.PrepareBatch(ctx, "INSERT INTO "+e.db+".period_audit (hierarchy, period, at, action, from_t, to_t, actor, note, figures, forced)")
+	b, err := e.conn.PrepareBatch(e.official(ctx), "INSERT INTO "+e.db+".period_audit (hierarchy, period, at, action, from_t, to_t, actor, note, figures, forced)")
 	if err != nil {
 		return fmt.Errorf("prepare insert into period_audit: %w", err)
 	}

@@ -57,16 +57,19 @@ type Locker interface {
 
 // Engine answers reports over one store and hierarchy.
 type Engine struct {
-	conn    driver.Conn
-	db      string
-	h       *geo.Hierarchy
-	loc     *time.Location
-	timeout time.Duration
-	rollups *rollup.Reader
-	lock    Locker
-	logger  *slog.Logger
-	now     func() time.Time
-	cache   *answerCache // nil: off
+	conn driver.Conn
+	db   string
+	// official marks the context of inserts of what becomes official
+	// (chstore.Store.Official).
+	official func(context.Context) context.Context
+	h        *geo.Hierarchy
+	loc      *time.Location
+	timeout  time.Duration
+	rollups  *rollup.Reader
+	lock     Locker
+	logger   *slog.Logger
+	now      func() time.Time
+	cache    *answerCache // nil: off
 
 	selectMu sync.Mutex
 	selected map[[2]string][]geo.Unit // units by level and parent, kept: the hierarchy is immutable
@@ -107,7 +110,7 @@ func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, lock Locker, logger
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{conn: store.Conn(), db: store.Database(), h: h, loc: loc, timeout: cfg.QueryTimeout,
+	e := &Engine{conn: store.Conn(), db: store.Database(), official: store.Official, h: h, loc: loc, timeout: cfg.QueryTimeout,
 		rollups: rollups, lock: lock, logger: logger, now: time.Now}
 	switch {
 	case cfg.CacheBytes == 0:

@@ -98,6 +98,9 @@ type Store struct {
 	// A shard's place among the cluster's shards (BatchID); 0 of 0 for one
 	// server and for the cluster's Distributed tables.
 	shardIndex, shardCount int
+	// quorum is how many replicas hold what the application writes
+	// through the Distributed tables (the first shard's): 0 on one server.
+	quorum int
 }
 
 // Open connects to ClickHouse and creates the database if it is missing. It

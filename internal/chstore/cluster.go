@@ -108,6 +108,34 @@ func (s *Store) BatchID(token uint64) uint64 {
 	return token*uint64(s.shardCount) + uint64(s.shardIndex)
 }
 
+// Official is ctx for writing what becomes official (a period's close):
+// on a cluster, its inserts return only once every replica of the first
+// shard, where the Distributed tables put what the application writes,
+// holds their part (insert_quorum), and are refused at once while one of
+// them is down, so that an official figure never lives on one disk only.
+// ctx itself on one server.
+func (s *Store) Official(ctx context.Context) context.Context {
+	if s.quorum <= 1 {
+		return ctx
+	}
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+		"insert_quorum":         s.quorum,
+		"insert_quorum_timeout": int(officialTimeout.Milliseconds()),
+	}))
+}
+
+// officialTimeout bounds how long an official insert waits for a replica
+// that went down during it.
+const officialTimeout = 30 * time.Second
+
+// QuorumRefused says whether err is an official insert refused because a
+// replica is down (Official): too few live replicas, or an earlier
+// official insert still waiting for one.
+func QuorumRefused(err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex) && (ex.Code == 285 || ex.Code == 286)
+}
+
 // ShardOf is the index in Shards of the shard that keeps key's records (a
 // province's code): the same key goes to the same shard for as long as the
 // number of shards stays the same.
@@ -152,6 +180,7 @@ func (s *Store) openShards(ctx context.Context, cfg Config, boot driver.Conn) er
 	if len(replicas) == 0 {
 		return fmt.Errorf("clickhouse at %s knows no cluster %q: name one of its remote_servers in IOC_CLICKHOUSE_CLUSTER, or leave it empty for one server", cfg.Addr, cfg.Cluster)
 	}
+	s.quorum = len(replicas[0])
 	for _, db := range []string{s.local, s.db} {
 		if err := s.onCluster(ctx, boot, "CREATE DATABASE IF NOT EXISTS "+db+" ON CLUSTER "+s.cluster); err != nil {
 			return fmt.Errorf("create database %s on cluster %s: %w", db, s.cluster, err)
