@@ -36,9 +36,8 @@ var clusterAreas = []string{"25747", "00004", "26740", "00008"}
 // the kill cut: zooKeeperCut), every replica catches up, and every figure
 // counts each acknowledged event once.
 func TestFaultClusterReplicasKilledDuringIngest(t *testing.T) {
-	runsBesideOthers(t)
 	ctx := context.Background()
-	c, p, l, store := startClusterLoad(t, "")
+	c, p, l, store := startClusterLoad(t, killsCluster(t), "")
 	l.waitAcked(200, 90*time.Second)
 
 	// The second replica of each shard: nobody writes to it, and the load
@@ -90,11 +89,10 @@ func TestFaultClusterReplicasKilledDuringIngest(t *testing.T) {
 }
 
 // startClusterLoad runs a node of iocd built as bin ("" for the usual
-// build) on two shards of two replicas, under load from a careful client,
+// build) on cluster c, of two shards of two replicas, under load from a careful client,
 // and returns how to open the node's database.
-func startClusterLoad(t *testing.T, bin string) (*testenv.Cluster, *process, *dossierLoad, chstore.Config) {
+func startClusterLoad(t *testing.T, c *testenv.Cluster, bin string) (*testenv.Cluster, *process, *dossierLoad, chstore.Config) {
 	t.Helper()
-	c := testenv.StartCluster(t)
 	if chstore.ShardOf("01", 2) == chstore.ShardOf("79", 2) {
 		t.Fatal("provinces 01 and 79 share a shard: the load would not write to both")
 	}
@@ -112,11 +110,10 @@ func startClusterLoad(t *testing.T, bin string) (*testenv.Cluster, *process, *do
 // the same cluster under the same load, with the second replica of a
 // shard killed and brought back, must fail the checks of the test above.
 // The load resends every tenth body once acknowledged, which such a
-// writer stores again. It runs alone, before the tests that kill the
-// cluster's servers.
+// writer stores again.
 func TestFaultClusterSuiteCatchesAWriterWithoutTheDuplicateCheck(t *testing.T) {
 	ctx := context.Background()
-	c, p, l, store := startClusterLoad(t, controlBinary(t))
+	c, p, l, store := startClusterLoad(t, killsCluster(t), controlBinary(t))
 	l.waitAcked(200, 90*time.Second)
 	c.Servers[1][1].Kill()
 	l.waitAcked(100, 90*time.Second)
@@ -139,14 +136,7 @@ func TestFaultClusterSuiteCatchesAWriterWithoutTheDuplicateCheck(t *testing.T) {
 func waitReplicasAlike(t *testing.T, c *testenv.Cluster, db string) {
 	t.Helper()
 	count := func(addr string) (uint64, error) {
-		conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}})
-		if err != nil {
-			return 0, err
-		}
-		defer conn.Close()
-		var n uint64
-		err = conn.QueryRow(context.Background(), "SELECT count() FROM "+db+"_local.dossier_history").Scan(&n)
-		return n, err
+		return countOn(addr, "SELECT count() FROM "+db+"_local.dossier_history")
 	}
 	for s, shard := range c.Servers {
 		eventually(t, 120*time.Second, func() (bool, string) {
@@ -156,4 +146,16 @@ func waitReplicasAlike(t *testing.T, c *testenv.Cluster, db string) {
 				fmt.Sprintf("shard %d: %d and %d dossier events on its replicas (%v, %v)", s+1, a, b, errA, errB)
 		})
 	}
+}
+
+// countOn runs a query of one count on the server at addr alone.
+func countOn(addr, query string) (uint64, error) {
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}})
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	var n uint64
+	err = conn.QueryRow(context.Background(), query).Scan(&n)
+	return n, err
 }

@@ -50,10 +50,6 @@ func importCommand(args []string) error {
 // grace a node allows has passed), so that the figures are exact when it
 // ends. The summary goes to stdout, progress and logs to stderr.
 func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, terminal bool) error {
-	kind := ""
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		kind, args = args[0], args[1:]
-	}
 	f := config.New("iocd import")
 	f.SetOutput(flagOutput)
 	f.Usage = func() {
@@ -89,18 +85,9 @@ func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	inFlight := f.FlagSet.Int("in-flight", 3, "batches being stored while the next is read")
 	maxRecord := f.FlagSet.Int("max-record-bytes", 1<<20, "longest record; a longer one is rejected")
 	every := f.FlagSet.Duration("progress-interval", 10*time.Second, "how often progress is written when stderr is not a terminal (a terminal's line is rewritten in place)")
-	if err := f.Parse(args); err != nil {
+	kind, files, err := kindAndFiles(f, args)
+	if err != nil {
 		return err
-	}
-	files := f.Args()
-	if kind == "" && len(files) > 0 {
-		// The kind after some flags (iocd import --restart dossiers …):
-		// the flags after it count too.
-		kind = files[0]
-		if err := f.Parse(files[1:]); err != nil {
-			return err
-		}
-		files = f.Args()
 	}
 	for _, file := range files {
 		if strings.HasPrefix(file, "-") && file != backfill.Stdin {
@@ -128,7 +115,7 @@ func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	// The files and the state first: a changed file is refused before
 	// anything is connected.
 	storeTimeout := 2*(*flushTimeout)*time.Duration(*inFlight+1) + time.Minute
-	bf, err := backfill.Open(backfill.Config{Kind: kind, Files: files, Format: *format, State: *statePath, Rejects: *rejectsPath,
+	bf, err = backfill.Open(backfill.Config{Kind: kind, Files: files, Format: *format, State: *statePath, Rejects: *rejectsPath,
 		Restart: *restart, ChunkRecords: *batchRows, InFlight: *inFlight, MaxRecordBytes: *maxRecord, StoreTimeout: storeTimeout,
 		Stdin: stdin}, importLogger)
 	if err != nil {
@@ -154,13 +141,9 @@ func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		return fmt.Errorf("IOC_TIMEZONE=%q: %w", *tz, err)
 	}
 
-	chcfg := clickhouse(*tz)
-	if chcfg.Cluster != "" {
-		return errOneServer("import")
-	}
 	startCtx, cancelStart := context.WithTimeout(ctx, *startup)
 	defer cancelStart()
-	store, err := openStore(startCtx, chcfg, logger.With("component", "chstore"))
+	store, err := openStore(startCtx, clickhouse(*tz), logger.With("component", "chstore"))
 	if err != nil {
 		return err
 	}
@@ -191,38 +174,65 @@ func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	}
 	cancelStart()
 
-	// The writer of the kind, as a node has it, with a reconciler: each
-	// chunk is handed over whole and flushed as its own batch (MaxRows 1),
-	// so neither the age timer nor a chunk's missing rejects hold it back.
+	// The writer of the kind, as a node has it, with a reconciler, for
+	// each shard (one on one server): each chunk is handed over whole and
+	// flushed as its own batch in each shard (MaxRows 1), so that neither
+	// the age timer nor a chunk's missing rejects hold it back.
 	grace := 2*(*flushTimeout) + 2*(*leaseTTL)
-	reconciler, err := ingest.NewReconciler(ingest.ReconcilerConfig{Grace: grace}, store, leases, nil, logger.With("component", "reconcile"), nil)
-	if err != nil {
-		return err
-	}
 	batch := ingest.BatchConfig{MaxRows: 1, QueueRows: *inFlight * *batchRows, FlushTimeout: *flushTimeout, HistoryEvents: *historyEvents,
 		SkipExpired: true}
-	deps := ingest.WriterDeps{Store: store, Leases: leases, Recover: reconciler, Logger: logger.With("component", "ingest")}
+	shards := store.Shards()
+	if shards == nil {
+		shards = []*chstore.Store{store}
+	}
+	var reconcilers []*ingest.Reconciler
+	var runWriters []func(context.Context) error
+	var sinks struct {
+		dossiers []ingest.Sink[ingest.Dossier]
+		cameras  []ingest.Sink[ingest.CameraEvent]
+		readings []ingest.Sink[ingest.Reading]
+	}
+	for i, shard := range shards {
+		shardLogger := logger
+		if len(shards) > 1 {
+			shardLogger = logger.With("shard", i+1)
+		}
+		reconciler, err := ingest.NewReconciler(ingest.ReconcilerConfig{Grace: grace}, shard, leases, nil, shardLogger.With("component", "reconcile"), nil)
+		if err != nil {
+			return err
+		}
+		reconcilers = append(reconcilers, reconciler)
+		deps := ingest.WriterDeps{Store: shard, Leases: leases, Recover: reconciler, Logger: shardLogger.With("component", "ingest")}
+		switch kind {
+		case ingest.KindDossiers:
+			w, err := ingest.NewWriter(batch, deps)
+			if err != nil {
+				return err
+			}
+			sinks.dossiers, runWriters = append(sinks.dossiers, w), append(runWriters, w.Run)
+		case ingest.KindCameraEvents:
+			w, err := ingest.NewCameraWriter(batch, deps, nil)
+			if err != nil {
+				return err
+			}
+			sinks.cameras, runWriters = append(sinks.cameras, w), append(runWriters, w.Run)
+		case ingest.KindSensorReadings:
+			w, err := ingest.NewReadingWriter(batch, deps, nil)
+			if err != nil {
+				return err
+			}
+			sinks.readings, runWriters = append(sinks.readings, w), append(runWriters, w.Run)
+		}
+	}
+	province := shardKey(units)
 	var writers ingest.Writers
-	var runWriter func(context.Context) error
-	switch kind {
-	case ingest.KindDossiers:
-		w, err := ingest.NewWriter(batch, deps)
-		if err != nil {
-			return err
-		}
-		writers.Dossiers, runWriter = w, w.Run
-	case ingest.KindCameraEvents:
-		w, err := ingest.NewCameraWriter(batch, deps, nil)
-		if err != nil {
-			return err
-		}
-		writers.Cameras, runWriter = w, w.Run
-	case ingest.KindSensorReadings:
-		w, err := ingest.NewReadingWriter(batch, deps, nil)
-		if err != nil {
-			return err
-		}
-		writers.Readings, runWriter = w, w.Run
+	switch {
+	case sinks.dossiers != nil:
+		writers.Dossiers = ingest.NewShards(sinks.dossiers, func(r ingest.Dossier) string { return province(r.Hierarchy, r.AreaCode) })
+	case sinks.cameras != nil:
+		writers.Cameras = ingest.NewShards(sinks.cameras, func(r ingest.CameraEvent) string { return province(r.Hierarchy, r.AreaCode) })
+	case sinks.readings != nil:
+		writers.Readings = ingest.NewShards(sinks.readings, func(r ingest.Reading) string { return province(r.Hierarchy, r.AreaCode) })
 	}
 	svc := ingest.NewPipeline(ingest.PipelineConfig{WaitTimeout: storeTimeout, Location: loc}, ingest.Rules{
 		Hierarchy: *hierarchyName, Areas: units, MaxFuture: *maxFuture, Places: hierarchy, Devices: devices,
@@ -249,12 +259,19 @@ func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		return func() { cancel(); <-done }
 	}
 	defer wg.Wait()
-	stopWriter := start(ignoreErr(runWriter))
-	stopReconciler := start(ignoreErr(reconciler.Run))
+	var stopWriters, stopReconcilers []func()
+	for _, run := range runWriters {
+		stopWriters = append(stopWriters, start(ignoreErr(run)))
+	}
+	for _, r := range reconcilers {
+		stopReconcilers = append(stopReconcilers, start(ignoreErr(r.Run)))
+	}
 	stopProgress := start(progress.Run)
 
 	sum, runErr := bf.Run(ctx, imp)
-	stopWriter()
+	for _, stop := range stopWriters {
+		stop()
+	}
 	// Finish what is unfinished: after an interruption only this
 	// process's own batches, at once; after the end also every earlier
 	// one, within the grace after which a node takes it for abandoned.
@@ -263,9 +280,15 @@ func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if runErr == nil {
 		before = time.Now()
 	}
-	settleErr := reconciler.Settle(settleCtx, before)
+	var settleErrs []error
+	for _, r := range reconcilers {
+		settleErrs = append(settleErrs, r.Settle(settleCtx, before))
+	}
+	settleErr := errors.Join(settleErrs...)
 	cancelSettle()
-	stopReconciler()
+	for _, stop := range stopReconcilers {
+		stop()
+	}
 	stopProgress()
 
 	fmt.Fprintln(stdout, sum)
@@ -280,6 +303,27 @@ func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, 
 			"a running node finishes them, or run iocd verify --repair", settleErr)
 	}
 	return nil
+}
+
+// kindAndFiles parses the arguments of iocd import and export, KIND
+// [flags] FILE…: the kind may also come after some flags (iocd import
+// --restart dossiers …), and the flags after it count too.
+func kindAndFiles(f *config.FlagSet, args []string) (kind string, files []string, err error) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		kind, args = args[0], args[1:]
+	}
+	if err := f.Parse(args); err != nil {
+		return "", nil, err
+	}
+	files = f.Args()
+	if kind == "" && len(files) > 0 {
+		kind = files[0]
+		if err := f.Parse(files[1:]); err != nil {
+			return "", nil, err
+		}
+		files = f.Args()
+	}
+	return kind, files, nil
 }
 
 // checkZone refuses to write rollups cut in another time zone than the

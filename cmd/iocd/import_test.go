@@ -29,6 +29,7 @@ import (
 
 	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/ingest/backfill"
+	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/lease"
 	"github.com/openioc/ioc/internal/testenv"
 )
@@ -115,14 +116,17 @@ func dossierLine(id, dossier, area, status string, day, hour int, due bool) stri
 	return string(b)
 }
 
+// importAreas are the communes, of province 79, of the imports' dossiers.
+var importAreas = [2]string{"26740", "26743"}
+
 // dossierFiles writes dossiers.ndjson (100 records and a blank line) and
-// dossiers.csv.gz (40 records, one of them on two lines) into dir. Records
+// dossiers.csv.gz (40 records, one of them on two lines) into dir, filed
+// in areas in turn. Records
 // 1–20 of the NDJSON file are good; bad ones follow, each of a kind the
 // ingest API refuses, and among the good a resolution derived from its
 // dossier's receipt and a record repeated unchanged.
-func dossierFiles(t *testing.T, dir string) (importData, []string) {
+func dossierFiles(t *testing.T, dir string, areas [2]string) (importData, []string) {
 	t.Helper()
-	areas := []string{"26740", "26743"}
 	nd := &importFile{name: "dossiers.ndjson"}
 	for i := 1; i <= 100; i++ {
 		id, day := fmt.Sprintf("n-%03d", i), 1+i%20
@@ -397,7 +401,7 @@ func importProblems(t *testing.T, env map[string]string, data importData, fig im
 		}
 	}
 
-	db := openFaultDB(t, env["IOC_CLICKHOUSE_ADDR"], env["IOC_CLICKHOUSE_DATABASE"])
+	db := openFaultStore(t, chstore.Config{Addr: env["IOC_CLICKHOUSE_ADDR"], Database: env["IOC_CLICKHOUSE_DATABASE"], Cluster: env["IOC_CLICKHOUSE_CLUSTER"]})
 	rows, err := db.store.Conn().Query(context.Background(), "SELECT event_id, count() FROM "+db.store.Database()+"."+fig.table+" GROUP BY event_id")
 	if err != nil {
 		t.Fatal(err)
@@ -431,7 +435,7 @@ func importProblems(t *testing.T, env map[string]string, data importData, fig im
 
 	var out bytes.Buffer
 	if err := verify([]string{"--clickhouse-addr", env["IOC_CLICKHOUSE_ADDR"], "--clickhouse-database", env["IOC_CLICKHOUSE_DATABASE"],
-		"--confirm", "0"}, &out); err != nil {
+		"--clickhouse-cluster", env["IOC_CLICKHOUSE_CLUSTER"], "--confirm", "0"}, &out); err != nil {
 		problems = append(problems, fmt.Sprintf("iocd verify: %v\n%s", err, out.String()))
 	}
 	return problems
@@ -454,7 +458,7 @@ func reportProblems(t *testing.T, problems []string) {
 func TestImportFilesOfGoodAndBadRecords(t *testing.T) {
 	runsBesideOthers(t)
 	dir := t.TempDir()
-	data, files := dossierFiles(t, dir)
+	data, files := dossierFiles(t, dir, importAreas)
 	env := importEnv(t)
 	args := append([]string{"dossiers", "--state", "import.state", "--batch-rows", "7", "--in-flight", "3"}, files...)
 	exit, stdout, stderr := runImport(t, dir, env, args...)
@@ -492,6 +496,43 @@ func TestImportFilesOfGoodAndBadRecords(t *testing.T) {
 	}
 }
 
+// TestImportOntoACluster imports the files of the test above into a
+// cluster of two shards, with their dossiers filed in communes of two
+// provinces on different shards (clusterAreas): each record is stored once, in the shard of its province, and
+// the rollups of both shards count it once. Run again with --restart, it
+// finds every good record stored already, on either shard.
+func TestImportOntoACluster(t *testing.T) {
+	c := usesCluster(t)
+	dir := t.TempDir()
+	data, files := dossierFiles(t, dir, [2]string{clusterAreas[0], clusterAreas[1]})
+	env := importEnv(t)
+	env["IOC_CLICKHOUSE_ADDR"], env["IOC_CLICKHOUSE_CLUSTER"] = strings.Join(c.Addrs(), ","), c.Name
+	env["IOC_STARTUP_TIMEOUT"] = "3m" // the schema, ON CLUSTER
+	args := append([]string{"dossiers", "--state", "import.state", "--batch-rows", "7", "--in-flight", "3"}, files...)
+	exit, stdout, stderr := runImport(t, dir, env, args...)
+	if exit != 0 {
+		t.Fatalf("iocd import exited %d:\n%s\n%s", exit, stdout, stderr)
+	}
+	good, rejects := len(data.good()), filepath.Join(dir, "import.rejects.ndjson")
+	fig := importFigures{kind: "dossiers", table: "dossier_history", records: len(data.recs), rejected: len(data.rejected()), stored: good, duplicates: 1}
+	reportProblems(t, importProblems(t, env, data, fig, stdout, rejects))
+
+	// Both shards hold some: the files' provinces are split between them.
+	for s, shard := range c.Servers {
+		n, err := countOn(shard[0].Addr, "SELECT count() FROM "+env["IOC_CLICKHOUSE_DATABASE"]+"_local.dossier_history")
+		if err != nil || n == 0 {
+			t.Errorf("shard %d holds %d records (%v): the import did not route records to each shard", s+1, n, err)
+		}
+	}
+
+	exit, stdout, stderr = runImport(t, dir, env, append([]string{"--restart"}, args...)...)
+	if exit != 0 {
+		t.Fatalf("iocd import --restart exited %d:\n%s\n%s", exit, stdout, stderr)
+	}
+	fig.stored, fig.duplicates = 0, good+1
+	reportProblems(t, importProblems(t, env, data, fig, stdout, rejects))
+}
+
 // killedImport is the scenario of TestImportKilledMidwayResumesExactly,
 // with bin as the binary; it returns what the final checks found.
 //
@@ -511,7 +552,7 @@ func TestImportFilesOfGoodAndBadRecords(t *testing.T) {
 //  3. the same command once more, to its end.
 func killedImport(t *testing.T, bin string) []string {
 	dir := t.TempDir()
-	data, files := dossierFiles(t, dir)
+	data, files := dossierFiles(t, dir, importAreas)
 	env := importEnv(t)
 	env["IOC_REDIS_ADDR"] = testenv.RedisAddr(t)
 	state, rejects := filepath.Join(dir, "import.state"), filepath.Join(dir, "import.rejects")

@@ -164,12 +164,7 @@ func settleZone(ctx context.Context, store *chstore.Store, shards []*ingestShard
 // routeWriters routes each kind of record to the writer of its shard, by
 // the province of its unit.
 func routeWriters(ws []shardWriters, units *geo.Registry) ingest.Writers {
-	province := func(hierarchy, area string) string {
-		if h, ok := units.Hierarchy(hierarchy); ok {
-			return h.Root(area)
-		}
-		return area
-	}
+	province := shardKey(units)
 	var sinks struct {
 		dossiers []ingest.Sink[ingest.Dossier]
 		cameras  []ingest.Sink[ingest.CameraEvent]
@@ -187,6 +182,17 @@ func routeWriters(ws []shardWriters, units *geo.Registry) ingest.Writers {
 		Cameras:  ingest.NewShards(sinks.cameras, func(r ingest.CameraEvent) string { return province(r.Hierarchy, r.AreaCode) }),
 		Readings: ingest.NewShards(sinks.readings, func(r ingest.Reading) string { return province(r.Hierarchy, r.AreaCode) }),
 		Feedback: ingest.NewShards(sinks.feedback, func(r ingest.Feedback) string { return province(r.Hierarchy, r.AreaCode) }),
+	}
+}
+
+// shardKey names the province of a unit of a hierarchy: the key a record
+// is routed to its shard by.
+func shardKey(units *geo.Registry) func(hierarchy, area string) string {
+	return func(hierarchy, area string) string {
+		if h, ok := units.Hierarchy(hierarchy); ok {
+			return h.Root(area)
+		}
+		return area
 	}
 }
 

@@ -69,6 +69,8 @@ Usage:
   iocd import KIND [flags] FILE…         backfill dossiers, camera-events or sensor-readings from NDJSON
                                          or CSV files (gzip too; - reads stdin, with --state), resumable:
                                          rerun the same command
+  iocd export KIND [flags] [FILE]        write the stored records of a kind as NDJSON that iocd import
+                                         reads (.gz: compressed; none: stdout), e.g. into a cluster
   iocd version                           print the version (also iocd --version)
   iocd help                              print this (also iocd -h)
 
@@ -108,6 +110,8 @@ func main() {
 		err = importUnits(args, os.Stdout)
 	case "import":
 		err = importCommand(args)
+	case "export":
+		err = exportCommand(args)
 	case "version":
 		err = printVersion(os.Stdout)
 	case "help":
@@ -115,7 +119,7 @@ func main() {
 		flagOutput = os.Stdout
 		_, err = parseServeConfig([]string{"-h"})
 	default:
-		err = fmt.Errorf("unknown command %q: use serve, token, migrate, verify, import-units, import, version or help", cmd)
+		err = fmt.Errorf("unknown command %q: use serve, token, migrate, verify, import-units, import, export, version or help", cmd)
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0) // asked for: the settings are printed

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +38,30 @@ func TestMain(m *testing.M) {
 func runsBesideOthers(t *testing.T) {
 	t.Helper()
 	t.Parallel()
+}
+
+// clusterTurns keeps the tests that kill the servers of the package's
+// shared cluster apart from those that only use it.
+var clusterTurns sync.RWMutex
+
+// usesCluster runs a test beside others on the shared cluster, which no
+// test kills meanwhile.
+func usesCluster(t *testing.T) *testenv.Cluster {
+	t.Helper()
+	runsBesideOthers(t)
+	clusterTurns.RLock()
+	t.Cleanup(clusterTurns.RUnlock)
+	return testenv.StartCluster(t)
+}
+
+// killsCluster runs a test beside others on the shared cluster, alone on
+// it: it may kill its servers.
+func killsCluster(t *testing.T) *testenv.Cluster {
+	t.Helper()
+	runsBesideOthers(t)
+	clusterTurns.Lock()
+	t.Cleanup(clusterTurns.Unlock)
+	return testenv.StartCluster(t)
 }
 
 const (

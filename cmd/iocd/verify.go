@@ -249,10 +249,3 @@ func printChecks(out io.Writer, checks []ingest.TableCheck, loc *time.Location) 
 		_ = tw.Flush()
 	}
 }
-
-// errOneServer refuses a command that works on one ClickHouse server only.
-// A node on a cluster checks its rollups itself (IOC_VERIFY_INTERVAL),
-// shard by shard, and takes records through its ingest API.
-func errOneServer(command string) error {
-	return fmt.Errorf("iocd %s works on one ClickHouse server, not on a cluster (IOC_CLICKHOUSE_CLUSTER is set): send records to a node's ingest API, and let the nodes check the rollups (IOC_VERIFY_INTERVAL)", command)
-}
