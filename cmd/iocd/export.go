@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -60,6 +61,8 @@ func exportRecords(ctx context.Context, args []string, stdout, stderr io.Writer)
 	switch {
 	case kind == "":
 		return fmt.Errorf("say what to export: iocd export %s [flags] [FILE]", strings.Join(ingest.ImportKinds, "|"))
+	case !slices.Contains(ingest.ImportKinds, kind):
+		return fmt.Errorf("iocd export takes %s, not %q: iocd export %s [flags] [FILE]", strings.Join(ingest.ImportKinds, ", "), kind, strings.Join(ingest.ImportKinds, "|"))
 	case len(files) > 1:
 		return fmt.Errorf("iocd export writes one file, and got %d (%s): name one, or none for stdout", len(files), strings.Join(files, ", "))
 	}

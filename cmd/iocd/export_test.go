@@ -180,3 +180,20 @@ func firstDifferences(was, is []string) string {
 	}
 	return b.String()
 }
+
+// TestExportRefusals: each refusal says what to do, before connecting.
+func TestExportRefusals(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "say what to export: iocd export dossiers|camera-events|sensor-readings"},
+		{[]string{"feedback"}, `iocd export takes dossiers, camera-events, sensor-readings, not "feedback"`},
+		{[]string{"dossiers", "a.ndjson", "b.ndjson"}, "iocd export writes one file, and got 2 (a.ndjson, b.ndjson): name one, or none for stdout"},
+	} {
+		err := exportRecords(context.Background(), append([]string{"--clickhouse-addr", "127.0.0.1:1"}, c.args...), nil, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("iocd export %v: got %v, want %q", c.args, err, c.want)
+		}
+	}
+}
