@@ -49,6 +49,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -203,20 +204,46 @@ func (s *Store) openShards(ctx context.Context, cfg Config, boot driver.Conn) er
 	return nil
 }
 
-// onCluster runs an ON CLUSTER statement. When it times out waiting only
-// for servers that are down, it is done: ZooKeeper keeps the statement in
-// the distributed DDL queue and each of them applies it, in order, when it
-// returns.
+// onCluster runs an ON CLUSTER statement. When it times out, the servers
+// still running it (on a loaded machine, an ALTER of a replicated table
+// can take longer than the timeout) are waited for, reading the task's
+// active hosts in ZooKeeper; then it is done: a server that is down, or
+// that has not reached the statement in its queue yet, applies it in
+// order, since ZooKeeper keeps it in the distributed DDL queue.
 func (s *Store) onCluster(ctx context.Context, conn driver.Conn, stmt string) error {
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"distributed_ddl_task_timeout": ddlTimeout}))
 	err := conn.Exec(ctx, stmt)
 	var ex *clickhouse.Exception
-	if errors.As(err, &ex) && ex.Code == codeTimeoutExceeded && strings.Contains(ex.Message, "(0 of them are currently active)") {
-		s.logger.Warn("a server of the cluster is down: it applies the statement when it returns", "statement", stmt, "err", ex.Message)
-		return nil
+	if !errors.As(err, &ex) || ex.Code != codeTimeoutExceeded {
+		return err
 	}
-	return err
+	task := ddlTaskRE.FindStringSubmatch(ex.Message)
+	if task == nil {
+		return err
+	}
+	for {
+		var running uint64
+		err := conn.QueryRow(ctx, "SELECT count() FROM system.zookeeper WHERE path = ?", task[1]+"/active").Scan(&running)
+		if err == nil && running == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w; and waiting for the servers still running it: %w", ex, ctx.Err())
+		case <-time.After(ddlPoll):
+		}
+	}
+	s.logger.Warn("an ON CLUSTER statement outlasted its timeout: waited for the servers running it; any that is down applies it when it returns",
+		"statement", stmt, "err", ex.Message)
+	return nil
 }
+
+// ddlTaskRE finds the distributed DDL task in a timed-out ON CLUSTER
+// statement's error.
+var ddlTaskRE = regexp.MustCompile(`Watching task (\S+) is executing longer`)
+
+// ddlPoll is how often onCluster asks whether a statement still runs.
+const ddlPoll = 500 * time.Millisecond
 
 // codeTimeoutExceeded is ClickHouse's TIMEOUT_EXCEEDED.
 const codeTimeoutExceeded = 159

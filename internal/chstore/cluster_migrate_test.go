@@ -24,3 +24,15 @@ func TestDroppedInTheEndIsWhatTheLastMigrationsLeaveOut(t *testing.T) {
 		}
 	}
 }
+
+// TestATimedOutStatementNamesItsTask reads the task out of 18.16's error
+// for an ON CLUSTER statement that outlasted its timeout (as CI saw it on
+// a loaded machine), which onCluster then waits for.
+func TestATimedOutStatementNamesItsTask(t *testing.T) {
+	msg := "Watching task /clickhouse/task_queue/ddl/query-0000000085 is executing longer than distributed_ddl_task_timeout (=30) seconds. " +
+		"There are 1 unfinished hosts (1 of them are currently active), they are going to execute the query in background"
+	m := ddlTaskRE.FindStringSubmatch(msg)
+	if m == nil || m[1] != "/clickhouse/task_queue/ddl/query-0000000085" {
+		t.Fatalf("got %q, want the task /clickhouse/task_queue/ddl/query-0000000085", m)
+	}
+}
