@@ -68,7 +68,9 @@ var distributedSettings = clickhouse.Settings{
 
 // profileSettings are the settings of the file comment that ClickHouse
 // 18.16 takes only from the user's profile: its protocol carries numbers
-// alone in a query's settings.
+// alone in a query's settings, and reads a signed one (an Int64 setting
+// such as distributed_ddl_task_timeout) as another number than the one
+// sent, so the cluster's DDL timeout is the profile's too.
 var profileSettings = map[string]string{"load_balancing": "in_order", "distributed_product_mode": "global"}
 
 // checkProfile refuses a cluster whose profile lacks profileSettings.
@@ -84,10 +86,6 @@ func checkProfile(ctx context.Context, conn driver.Conn, addr string) error {
 	}
 	return nil
 }
-
-// ddlTimeout bounds how long an ON CLUSTER statement waits for the servers
-// that are up; a server that is down applies it when it returns.
-const ddlTimeout = 60
 
 // Cluster is the cluster's name, or "" for one server.
 func (s *Store) Cluster() string { return s.cluster }
@@ -204,14 +202,15 @@ func (s *Store) openShards(ctx context.Context, cfg Config, boot driver.Conn) er
 	return nil
 }
 
-// onCluster runs an ON CLUSTER statement. When it times out, the servers
+// onCluster runs an ON CLUSTER statement. When it times out (the profile's
+// distributed_ddl_task_timeout, 180 s unless set; see profileSettings for
+// why a query cannot set it), the servers
 // still running it (on a loaded machine, an ALTER of a replicated table
 // can take longer than the timeout) are waited for, reading the task's
 // active hosts in ZooKeeper; then it is done: a server that is down, or
 // that has not reached the statement in its queue yet, applies it in
 // order, since ZooKeeper keeps it in the distributed DDL queue.
 func (s *Store) onCluster(ctx context.Context, conn driver.Conn, stmt string) error {
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"distributed_ddl_task_timeout": ddlTimeout}))
 	err := conn.Exec(ctx, stmt)
 	var ex *clickhouse.Exception
 	if !errors.As(err, &ex) || ex.Code != codeTimeoutExceeded {

@@ -36,7 +36,10 @@ func clickhouseConfig(dir string, tcpPort, httpPort int, member *ClusterMember) 
 
 // clickhouseUsers carries, in the default profile, the two settings a
 // cluster needs that a client cannot send to 18.16 (whose protocol takes
-// only numbers in a query's settings): see chstore's cluster.go.
+// only numbers in a query's settings): see chstore's cluster.go; and how
+// long an ON CLUSTER statement waits for a server that is down before
+// the others go on (they apply it when it returns), which 18.16 also
+// reads only from the profile.
 const clickhouseUsers = `<?xml version="1.0"?>
 <yandex>
   <profiles>
@@ -44,6 +47,7 @@ const clickhouseUsers = `<?xml version="1.0"?>
       <max_memory_usage>4000000000</max_memory_usage>
       <load_balancing>in_order</load_balancing>
       <distributed_product_mode>global</distributed_product_mode>
+      <distributed_ddl_task_timeout>60</distributed_ddl_task_timeout>
     </default>
   </profiles>
   <users>
