@@ -187,11 +187,7 @@ func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	}
 	var reconcilers []*ingest.Reconciler
 	var runWriters []func(context.Context) error
-	var sinks struct {
-		dossiers []ingest.Sink[ingest.Dossier]
-		cameras  []ingest.Sink[ingest.CameraEvent]
-		readings []ingest.Sink[ingest.Reading]
-	}
+	var perShard []shardWriters
 	for i, shard := range shards {
 		shardLogger := logger
 		if len(shards) > 1 {
@@ -203,37 +199,33 @@ func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		}
 		reconcilers = append(reconcilers, reconciler)
 		deps := ingest.WriterDeps{Store: shard, Leases: leases, Recover: reconciler, Logger: shardLogger.With("component", "ingest")}
+		var sw shardWriters
+		var run func(context.Context) error
 		switch kind {
 		case ingest.KindDossiers:
-			w, err := ingest.NewWriter(batch, deps)
-			if err != nil {
-				return err
+			sw.dossiers, err = ingest.NewWriter(batch, deps)
+			if err == nil {
+				run = sw.dossiers.Run
 			}
-			sinks.dossiers, runWriters = append(sinks.dossiers, w), append(runWriters, w.Run)
 		case ingest.KindCameraEvents:
-			w, err := ingest.NewCameraWriter(batch, deps, nil)
-			if err != nil {
-				return err
+			sw.cameras, err = ingest.NewCameraWriter(batch, deps, nil)
+			if err == nil {
+				run = sw.cameras.Run
 			}
-			sinks.cameras, runWriters = append(sinks.cameras, w), append(runWriters, w.Run)
 		case ingest.KindSensorReadings:
-			w, err := ingest.NewReadingWriter(batch, deps, nil)
-			if err != nil {
-				return err
+			sw.readings, err = ingest.NewReadingWriter(batch, deps, nil)
+			if err == nil {
+				run = sw.readings.Run
 			}
-			sinks.readings, runWriters = append(sinks.readings, w), append(runWriters, w.Run)
+		}
+		if err != nil {
+			return err
+		}
+		if run != nil {
+			perShard, runWriters = append(perShard, sw), append(runWriters, run)
 		}
 	}
-	province := shardKey(units)
-	var writers ingest.Writers
-	switch {
-	case sinks.dossiers != nil:
-		writers.Dossiers = ingest.NewShards(sinks.dossiers, func(r ingest.Dossier) string { return province(r.Hierarchy, r.AreaCode) })
-	case sinks.cameras != nil:
-		writers.Cameras = ingest.NewShards(sinks.cameras, func(r ingest.CameraEvent) string { return province(r.Hierarchy, r.AreaCode) })
-	case sinks.readings != nil:
-		writers.Readings = ingest.NewShards(sinks.readings, func(r ingest.Reading) string { return province(r.Hierarchy, r.AreaCode) })
-	}
+	writers := routeWriters(perShard, units)
 	svc := ingest.NewPipeline(ingest.PipelineConfig{WaitTimeout: storeTimeout, Location: loc}, ingest.Rules{
 		Hierarchy: *hierarchyName, Areas: units, MaxFuture: *maxFuture, Places: hierarchy, Devices: devices,
 	}, writers, devices, nil)

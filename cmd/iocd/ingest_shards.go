@@ -162,7 +162,8 @@ func settleZone(ctx context.Context, store *chstore.Store, shards []*ingestShard
 }
 
 // routeWriters routes each kind of record to the writer of its shard, by
-// the province of its unit.
+// the province of its unit; a kind whose writers are nil (an import takes
+// one kind) stays nil.
 func routeWriters(ws []shardWriters, units *geo.Registry) ingest.Writers {
 	province := shardKey(units)
 	var sinks struct {
@@ -172,17 +173,33 @@ func routeWriters(ws []shardWriters, units *geo.Registry) ingest.Writers {
 		feedback []ingest.Sink[ingest.Feedback]
 	}
 	for _, w := range ws {
-		sinks.dossiers = append(sinks.dossiers, w.dossiers)
-		sinks.cameras = append(sinks.cameras, w.cameras)
-		sinks.readings = append(sinks.readings, w.readings)
-		sinks.feedback = append(sinks.feedback, w.feedback)
+		if w.dossiers != nil {
+			sinks.dossiers = append(sinks.dossiers, w.dossiers)
+		}
+		if w.cameras != nil {
+			sinks.cameras = append(sinks.cameras, w.cameras)
+		}
+		if w.readings != nil {
+			sinks.readings = append(sinks.readings, w.readings)
+		}
+		if w.feedback != nil {
+			sinks.feedback = append(sinks.feedback, w.feedback)
+		}
 	}
-	return ingest.Writers{
-		Dossiers: ingest.NewShards(sinks.dossiers, func(r ingest.Dossier) string { return province(r.Hierarchy, r.AreaCode) }),
-		Cameras:  ingest.NewShards(sinks.cameras, func(r ingest.CameraEvent) string { return province(r.Hierarchy, r.AreaCode) }),
-		Readings: ingest.NewShards(sinks.readings, func(r ingest.Reading) string { return province(r.Hierarchy, r.AreaCode) }),
-		Feedback: ingest.NewShards(sinks.feedback, func(r ingest.Feedback) string { return province(r.Hierarchy, r.AreaCode) }),
+	var out ingest.Writers
+	if sinks.dossiers != nil {
+		out.Dossiers = ingest.NewShards(sinks.dossiers, func(r ingest.Dossier) string { return province(r.Hierarchy, r.AreaCode) })
 	}
+	if sinks.cameras != nil {
+		out.Cameras = ingest.NewShards(sinks.cameras, func(r ingest.CameraEvent) string { return province(r.Hierarchy, r.AreaCode) })
+	}
+	if sinks.readings != nil {
+		out.Readings = ingest.NewShards(sinks.readings, func(r ingest.Reading) string { return province(r.Hierarchy, r.AreaCode) })
+	}
+	if sinks.feedback != nil {
+		out.Feedback = ingest.NewShards(sinks.feedback, func(r ingest.Feedback) string { return province(r.Hierarchy, r.AreaCode) })
+	}
+	return out
 }
 
 // shardKey names the province of a unit of a hierarchy: the key a record
