@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"time"
@@ -235,4 +237,13 @@ func clickHouseFlags(f *config.FlagSet) func(zone string) chstore.Config {
 // timezoneFlag defines IOC_TIMEZONE.
 func timezoneFlag(f *config.FlagSet) *string {
 	return f.String("timezone", "IOC_TIMEZONE", "Asia/Ho_Chi_Minh", "time zone of the today window, of local days and months (the rollups are cut in it) and of displayed times")
+}
+
+// loggerFlags defines -log-level and -log-format for a command other than
+// serve; what it returns makes the command's logger, writing to w, once
+// the flags are parsed.
+func loggerFlags(f *config.FlagSet) func(w io.Writer) *slog.Logger {
+	level := f.String("log-level", "IOC_LOG_LEVEL", "info", "debug, info, warn or error")
+	format := f.String("log-format", "IOC_LOG_FORMAT", "text", "text or json")
+	return func(w io.Writer) *slog.Logger { return newLoggerTo(w, *level, *format) }
 }

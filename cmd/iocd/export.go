@@ -52,8 +52,7 @@ func exportRecords(ctx context.Context, args []string, stdout, stderr io.Writer)
 	clickhouse := clickHouseFlags(f)
 	tz := timezoneFlag(f)
 	startup := f.Duration("startup-timeout", "IOC_STARTUP_TIMEOUT", 60*time.Second, "how long to wait for ClickHouse at start")
-	logLevel := f.String("log-level", "IOC_LOG_LEVEL", "info", "debug, info, warn or error")
-	logFormat := f.String("log-format", "IOC_LOG_FORMAT", "text", "text or json")
+	makeLogger := loggerFlags(f)
 	kind, files, err := kindAndFiles(f, args)
 	if err != nil {
 		return err
@@ -66,7 +65,7 @@ func exportRecords(ctx context.Context, args []string, stdout, stderr io.Writer)
 	case len(files) > 1:
 		return fmt.Errorf("iocd export writes one file, and got %d (%s): name one, or none for stdout", len(files), strings.Join(files, ", "))
 	}
-	logger := newLoggerTo(stderr, *logLevel, *logFormat)
+	logger := makeLogger(stderr)
 
 	startCtx, cancelStart := context.WithTimeout(ctx, *startup)
 	defer cancelStart()

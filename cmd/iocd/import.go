@@ -73,8 +73,7 @@ func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	maxFuture := f.Duration("ingest-max-future", "IOC_INGEST_MAX_FUTURE", 5*time.Minute, "how far ahead of the clock a record may be stamped")
 	flushTimeout := f.Duration("ingest-flush-timeout", "IOC_INGEST_FLUSH_TIMEOUT", 15*time.Second, "longest the storing of a batch may take, and again the writing of its rollups")
 	startup := f.Duration("startup-timeout", "IOC_STARTUP_TIMEOUT", 60*time.Second, "how long to wait for ClickHouse and Redis at start")
-	logLevel := f.String("log-level", "IOC_LOG_LEVEL", "info", "debug, info, warn or error")
-	logFormat := f.String("log-format", "IOC_LOG_FORMAT", "text", "text or json")
+	makeLogger := loggerFlags(f)
 	debugAddr := f.String("debug-addr", "IOC_DEBUG_ADDR", "", "address to serve Go's profiles on (/debug/pprof/) while the import runs, e.g. 127.0.0.1:6060; empty: off")
 	historyEvents := f.Int("history-events", "IOC_INGEST_HISTORY_EVENTS", ingest.DefaultHistoryEvents, "stored dossier events the import remembers so as not to look them up again; more saves lookups of dossiers met again days later, but costs memory and garbage collection")
 	format := f.FlagSet.String("format", "", "ndjson or csv for every file; empty: by each file's name")
@@ -109,7 +108,7 @@ func importRecords(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	// progress runs.
 	var bf *backfill.Backfill
 	progress := backfill.NewProgress(stderr, terminal, *every, func() backfill.Stats { return bf.Stats() }, nil)
-	logger := newLoggerTo(progress, *logLevel, *logFormat)
+	logger := makeLogger(progress)
 	importLogger := logger.With("component", "import")
 
 	// The files and the state first: a changed file is refused before

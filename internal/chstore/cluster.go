@@ -132,8 +132,14 @@ const officialTimeout = 30 * time.Second
 // official insert still waiting for one.
 func QuorumRefused(err error) bool {
 	var ex *clickhouse.Exception
-	return errors.As(err, &ex) && (ex.Code == 285 || ex.Code == 286)
+	return errors.As(err, &ex) && (ex.Code == codeTooFewLiveReplicas || ex.Code == codeUnsatisfiedQuorumForPreviousWrite)
 }
+
+// ClickHouse's TOO_FEW_LIVE_REPLICAS and UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE.
+const (
+	codeTooFewLiveReplicas                = 285
+	codeUnsatisfiedQuorumForPreviousWrite = 286
+)
 
 // ShardOf is the index in Shards of the shard that keeps key's records (a
 // province's code): the same key goes to the same shard for as long as the
