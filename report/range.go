@@ -15,11 +15,13 @@ type Step = rollup.Step
 
 // Steps of a series.
 const (
-	Hour  = rollup.Hour
-	Day   = rollup.Day
-	Week  = rollup.Week // ISO weeks, from Monday
-	Month = rollup.Month
-	none  = rollup.None
+	Hour    = rollup.Hour
+	Day     = rollup.Day
+	Week    = rollup.Week // ISO weeks, from Monday
+	Month   = rollup.Month
+	Quarter = rollup.Quarter
+	Year    = rollup.Year
+	none    = rollup.None
 )
 
 // ParseStep reads a step; empty is day.
@@ -27,10 +29,10 @@ func ParseStep(s string) (Step, error) {
 	switch Step(s) {
 	case "":
 		return Day, nil
-	case Hour, Day, Week, Month:
+	case Hour, Day, Week, Month, Quarter, Year:
 		return Step(s), nil
 	}
-	return "", invalidf("step %q is not one of hour, day, week, month", s)
+	return "", invalidf("step %q is not one of hour, day, week, month, quarter, year", s)
 }
 
 // maxSpan caps the range of a series per step, so that no answer holds more
@@ -39,11 +41,13 @@ var maxSpan = map[Step]struct {
 	years, months, days int
 	text                string
 }{
-	Hour:  {days: 31, text: "31 days"},
-	Day:   {years: 3, days: 1, text: "3 years"},
-	Week:  {years: 10, days: 7, text: "10 years"},
-	Month: {years: 20, text: "20 years"},
-	none:  {years: 10, text: "10 years"},
+	Hour:    {days: 31, text: "31 days"},
+	Day:     {years: 3, days: 1, text: "3 years"},
+	Week:    {years: 10, days: 7, text: "10 years"},
+	Month:   {years: 20, text: "20 years"},
+	Quarter: {years: 50, text: "50 years"},
+	Year:    {years: 100, text: "100 years"},
+	none:    {years: 10, text: "10 years"},
 }
 
 // Range is [From, To) in the deployment's zone.
@@ -128,6 +132,10 @@ func ParseRange(from, to string, s Step, now time.Time, loc *time.Location) (Ran
 			r.From = r.To.AddDate(0, 0, -7*12)
 		case Month:
 			r.From = r.To.AddDate(0, -12, 0)
+		case Quarter:
+			r.From = r.To.AddDate(-2, 0, 0)
+		case Year:
+			r.From = r.To.AddDate(-10, 0, 0)
 		default:
 			r.From = rollup.Floor(r.To, Month, loc)
 			if r.From.Equal(r.To) {

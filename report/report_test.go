@@ -254,6 +254,37 @@ func TestSeriesAndRankingsAreSumsOfTheirParts(t *testing.T) {
 		t.Errorf("dossiers received by week: got %v in all, want 8", total)
 	}
 
+	// A quarter and a year are their months summed, numerators and
+	// denominators apart.
+	year := Range{time.Date(2026, 1, 1, 0, 0, 0, 0, hcm), time.Date(2027, 1, 1, 0, 0, 0, 0, hcm)}
+	months, err := f.e.Series(ctx, SeriesQuery{KPI: "on_time_rate", Area: "79", Range: year, Step: Month})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for step, n := range map[Step]int{Quarter: 4, Year: 1} {
+		long, err := f.e.Series(ctx, SeriesQuery{KPI: "on_time_rate", Area: "79", Range: year, Step: step})
+		if err != nil {
+			t.Fatalf("series by %s: %v", step, err)
+		}
+		if len(long.Points) != n {
+			t.Fatalf("series by %s: got %d points, want %d", step, len(long.Points), n)
+		}
+		for _, p := range long.Points {
+			var num, den float64
+			for _, m := range months.Points {
+				if !m.T.Before(p.T) && m.T.Before(rollup.Next(p.T, step)) {
+					num, den = num+*m.Numerator, den+*m.Denominator
+				}
+			}
+			if *p.Numerator != num || *p.Denominator != den {
+				t.Errorf("%s from %s: got %v/%v, want its months' %v/%v", step, p.T.Format("2006-01-02"), *p.Numerator, *p.Denominator, num, den)
+			}
+		}
+	}
+	if q3 := time.Date(2026, 7, 1, 0, 0, 0, 0, hcm); rollup.Floor(time.Date(2026, 9, 30, 23, 0, 0, 0, hcm), Quarter, hcm) != q3 {
+		t.Errorf("the quarter of 30 September starts %s, want %s", rollup.Floor(time.Date(2026, 9, 30, 23, 0, 0, 0, hcm), Quarter, hcm), q3)
+	}
+
 	rank, err := f.e.Ranking(ctx, RankingQuery{KPI: "on_time_rate", Parent: "79", Range: october(), Compare: "previous"})
 	if err != nil {
 		t.Fatal(err)

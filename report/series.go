@@ -205,6 +205,10 @@ func prev(t time.Time, s Step, loc *time.Location) time.Time {
 		return t.AddDate(0, 0, -7)
 	case Month:
 		return t.AddDate(0, -1, 0)
+	case Quarter:
+		return t.AddDate(0, -3, 0)
+	case Year:
+		return t.AddDate(-1, 0, 0)
 	}
 	return rollup.Floor(t.AddDate(0, 0, -1), Day, loc)
 }

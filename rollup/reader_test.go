@@ -113,7 +113,7 @@ func TestReadsNameWhatSumReads(t *testing.T) {
 	months := Query{Scope: Scope{Hierarchy: "vn-2025"}, From: time.Date(2026, 1, 1, 0, 0, 0, 0, hcm), To: time.Date(2026, 7, 1, 0, 0, 0, 0, hcm)}
 	sources := []Source{SourceDossierFlow, SourceFeedback, SourceCameras, SourceReadings}
 	for _, base := range []Query{ragged, months} {
-		for _, step := range []Step{None, Hour, Day, Week, Month} {
+		for _, step := range []Step{None, Hour, Day, Week, Month, Quarter, Year} {
 			for _, by := range []string{"", "sector", "type"} {
 				for n := 1; n <= len(sources); n++ {
 					q := base

@@ -12,7 +12,11 @@ const (
 	Day   Step = "day"
 	Week  Step = "week" // ISO weeks, from Monday
 	Month Step = "month"
-	None  Step = "" // the whole range in one bucket
+	// Quarter and Year are calendar quarters and years: the steps of
+	// datasets given per quarter or year, and of any long series.
+	Quarter Step = "quarter"
+	Year    Step = "year"
+	None    Step = "" // the whole range in one bucket
 )
 
 // Floor returns the start of the step holding t.
@@ -26,6 +30,10 @@ func Floor(t time.Time, s Step, loc *time.Location) time.Time {
 		return d.AddDate(0, 0, -(int(d.Weekday())+6)%7)
 	case Month:
 		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
+	case Quarter:
+		return time.Date(t.Year(), t.Month()-(t.Month()-1)%3, 1, 0, 0, 0, 0, loc)
+	case Year:
+		return time.Date(t.Year(), 1, 1, 0, 0, 0, 0, loc)
 	}
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
 }
@@ -39,6 +47,10 @@ func Next(t time.Time, s Step) time.Time {
 		return t.AddDate(0, 0, 7)
 	case Month:
 		return t.AddDate(0, 1, 0)
+	case Quarter:
+		return t.AddDate(0, 3, 0)
+	case Year:
+		return t.AddDate(1, 0, 0)
 	}
 	return t.AddDate(0, 0, 1)
 }

@@ -109,7 +109,7 @@ func (r *Reader) flowParts(q Query) []part {
 		return []part{{table: DossierFlowDayBy, grain: daily, from: Floor(q.From, Day, r.loc), to: Ceil(q.To, Day, r.loc)}}
 	case q.Step == Hour:
 		return []part{{table: DossierFlowHour, grain: hourly, from: q.From, to: q.To}}
-	case q.Step == Month:
+	case q.Step == Month || q.Step == Quarter || q.Step == Year:
 		return []part{{table: DossierFlowMonth, grain: monthly, from: q.From, to: q.To}}
 	case q.Step != None:
 		return []part{{table: DossierFlowDay, grain: daily, from: q.From, to: q.To}}
@@ -253,25 +253,24 @@ func cellOf(out map[Cell]*Sums, c Cell) *Sums {
 // a DateTime expression x, for raw records), and whether it takes the zone
 // as its first argument.
 func bucket(g grain, x string, s Step) (string, bool) {
+	startOf := map[Step]string{Week: "toMonday", Month: "toStartOfMonth", Quarter: "toStartOfQuarter", Year: "toStartOfYear"}[s]
 	switch {
 	case s == None:
 		return "toDate('1970-01-01')", false
-	case g == daily && s == Week:
-		return "toMonday(d)", false
-	case g == daily && s == Month:
-		return "toStartOfMonth(d)", false
+	case g == daily && startOf != "":
+		return startOf + "(d)", false
 	case g == daily:
 		return "d", false
+	case g == monthly && (s == Quarter || s == Year):
+		return startOf + "(m)", false
 	case g == monthly:
 		return "m", false
 	case s == Hour && x == "t":
 		return "t", false
 	case s == Hour:
 		return "toStartOfHour(" + x + ")", false
-	case s == Week:
-		return "toMonday(toDate(" + x + ", ?))", true
-	case s == Month:
-		return "toStartOfMonth(toDate(" + x + ", ?))", true
+	case startOf != "":
+		return startOf + "(toDate(" + x + ", ?))", true
 	}
 	return "toDate(" + x + ", ?)", true
 }
