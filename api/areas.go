@@ -194,12 +194,12 @@ func (s *Server) catalog(c *fiber.Ctx) error {
 		return err
 	}
 	if !csv {
-		return c.JSON(catalogBody{Windows: aggregate.Windows, KPIs: aggregate.Catalog(), Groups: aggregate.Groups, Missing: aggregate.NotMeasured})
+		return c.JSON(catalogBody{Windows: aggregate.Windows, KPIs: s.indicators(), Groups: aggregate.Groups, Missing: aggregate.NotMeasured})
 	}
 	header := []string{"id", "name_vi", "name_en", "kind", "unit", "direction", "formula", "numerator", "denominator",
 		"source", "needs", "live", "history", "breakdowns", "group", "max_points", "full_points_at [ratio]"}
 	var rows [][]string
-	for _, d := range aggregate.Catalog() {
+	for _, d := range s.indicators() {
 		row := []string{d.ID, d.NameVi, d.NameEn, d.Kind, d.Unit, d.Direction, d.Formula, d.Numerator, d.Denominator,
 			d.Source, strings.Join(d.Needs, " "), strconv.FormatBool(d.Live), strconv.FormatBool(d.History), strings.Join(d.Breakdowns, " ")}
 		if r := d.Scoreboard; r != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/openioc/ioc/aggregate"
 	"github.com/openioc/ioc/api/answer"
 	"github.com/openioc/ioc/dashboards"
+	"github.com/openioc/ioc/dataset"
 	"github.com/openioc/ioc/geo"
 	"github.com/openioc/ioc/report"
 	"github.com/openioc/ioc/versioned"
@@ -182,10 +183,18 @@ func (s *Server) documentRoutes(v1 fiber.Router, reader fiber.Handler) {
 // interval), so that a screen shows an edited dashboard without waiting.
 func (s *Server) writeDocuments(ctx context.Context, plan func(versioned.Latest) ([]versioned.Write, error)) ([]versioned.Document, error) {
 	stored, err := s.d.Documents.Write(ctx, plan)
-	if r, ok := s.d.Screens.(interface{ Reload() }); ok && err == nil && len(stored) > 0 {
+	if err != nil || len(stored) == 0 {
+		return stored, err
+	}
+	if r, ok := s.d.Screens.(interface{ Reload() }); ok {
 		r.Reload()
 	}
-	return stored, err
+	if s.d.Datasets != nil && slices.ContainsFunc(stored, func(d versioned.Document) bool { return d.Kind == dataset.Kind }) {
+		if err := s.d.Datasets.Load(ctx); err != nil {
+			s.logger.Warn("put the saved dataset definitions in force; they will be within the reload interval", "err", err)
+		}
+	}
+	return stored, nil
 }
 
 // documentVersion is one version of a document, without its body.
@@ -226,6 +235,12 @@ func matches(header string, v uint32) bool {
 
 func (s *Server) documentID(c *fiber.Ctx, k dashboards.Kind) (string, error) {
 	id := strings.Clone(c.Params("id"))
+	if k == datasetKind {
+		if !dataset.ValidID(id) {
+			return "", fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no dataset %q: ids are lower-case letters, digits and _ (GET /api/v1/datasets lists them)", id))
+		}
+		return id, nil
+	}
 	if !dashboards.ValidID(id) {
 		return "", fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no %s %q: ids are lower-case letters, digits and hyphens (GET /api/v1/%s lists them)", k, id, k.Plural()))
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/openioc/ioc/aggregate"
 	"github.com/openioc/ioc/alarm"
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/dataset"
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/feed"
 	"github.com/openioc/ioc/geo"
@@ -58,8 +59,8 @@ func docServer(t *testing.T) *Server {
 	s, err := New(Config{}, Deps{
 		Geo: units, KPIs: noFigures{h}, Auth: auth.NewVerifier("", []byte("x")),
 		Devices: noDevices{}, Alarms: noAlarms{}, Events: noEvents{}, Reports: noReports{},
-		Documents: noDocuments{},
-		Screens:   screens, Kiosks: auth.NewKiosks([]byte("x"), auth.NewMemoryKioskLinks(), nil),
+		Documents: noDocuments{}, Datasets: noDatasets{},
+		Screens: screens, Kiosks: auth.NewKiosks([]byte("x"), auth.NewMemoryKioskLinks(), nil),
 		Ingest: stubIngest{},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -342,6 +343,28 @@ func (noDocuments) Versions(context.Context, string, string) ([]versioned.Docume
 func (noDocuments) List(context.Context, string) ([]versioned.Document, error) { return nil, nil }
 func (noDocuments) Write(context.Context, func(versioned.Latest) ([]versioned.Write, error)) ([]versioned.Document, error) {
 	return nil, nil
+}
+
+// noDatasets stands in for the datasets: only their routes matter here.
+type noDatasets struct{}
+
+func (noDatasets) Load(context.Context) error                   { return nil }
+func (noDatasets) Get(string) (dataset.Definition, bool)        { return dataset.Definition{}, false }
+func (noDatasets) List() []dataset.Definition                   { return nil }
+func (noDatasets) Catalog() []aggregate.Definition              { return nil }
+func (noDatasets) Record(context.Context, dataset.Upload) error { return nil }
+func (noDatasets) Put(context.Context, dataset.Definition, []dataset.Row, dataset.Upload) (dataset.Upload, error) {
+	return dataset.Upload{}, nil
+}
+func (noDatasets) Current(context.Context, dataset.Definition, []string, time.Time, time.Time) ([]dataset.Value, error) {
+	return nil, nil
+}
+func (noDatasets) History(context.Context, string, string, time.Time) ([]dataset.Version, error) {
+	return nil, nil
+}
+func (noDatasets) Uploads(context.Context, string, int) ([]dataset.Upload, error) { return nil, nil }
+func (noDatasets) Feed(context.Context, dataset.Definition) (dataset.Feed, error) {
+	return dataset.Feed{}, nil
 }
 
 // noReports stands in for the report engine: only its routes matter here.

@@ -133,7 +133,7 @@ func (s *Server) series(c *fiber.Ctx) error {
 	if !h.csv {
 		return c.JSON(out)
 	}
-	d, _ := aggregate.Lookup(out.KPI)
+	d, _ := s.lookupIndicator(out.KPI)
 	header := append([]string{"t", "area", "area_name", "kpi"}, valueHeader(d)...)
 	if out.Compare != "" {
 		header = append(header, "previous_t", "previous_value ["+d.Unit+"]", "change ["+d.Unit+"]")
@@ -199,7 +199,7 @@ func (s *Server) ranking(c *fiber.Ctx) error {
 	if !h.csv {
 		return c.JSON(out)
 	}
-	d, _ := aggregate.Lookup(out.KPI)
+	d, _ := s.lookupIndicator(out.KPI)
 	header := append([]string{"rank", "area", "area_name"}, valueHeader(d)...)
 	if out.Compare != "" {
 		header = append(header, "previous_value ["+d.Unit+"]", "change ["+d.Unit+"]")

@@ -71,6 +71,7 @@ func (s *Server) routes(m *httpMetrics) {
 		s.screenRoutes(v1, reader)
 	}
 	s.documentRoutes(v1, reader)
+	s.datasetRoutes(v1, reader)
 
 	v1.Get("/live", s.authenticate(true), requireRead, upgradeOnly, s.admitLive,
 		websocket.New(s.live, websocket.Config{

@@ -129,6 +129,9 @@ type Deps struct {
 	// Documents keeps the wall's dashboards, playlists, walls and screens;
 	// nil leaves their routes out.
 	Documents DocumentStore
+	// Datasets is the department datasets (definitions kept in
+	// Documents); nil, or Documents nil, leaves their routes out.
+	Datasets Datasets
 	// Revocations is the list of revoked tokens, shared by the nodes;
 	// nil keeps one in memory (a single node, tests).
 	Revocations *auth.Revocations

@@ -79,12 +79,20 @@ func (e *Engine) levelBelow(parent geo.Unit, level string) (string, error) {
 
 // Ranking computes q.
 func (e *Engine) Ranking(ctx context.Context, q RankingQuery) (Ranking, error) {
-	d, err := indicator(q.KPI)
-	if err != nil {
-		return Ranking{}, err
-	}
-	if err := checkBy(d, q.By); err != nil {
-		return Ranking{}, err
+	di, fromDataset := e.lookupDataset(q.KPI)
+	var d aggregate.Definition
+	var err error
+	if fromDataset {
+		if di.lower {
+			d.Direction = "lower_is_better"
+		}
+	} else {
+		if d, err = indicator(q.KPI); err != nil {
+			return Ranking{}, err
+		}
+		if err := checkBy(d, q.By); err != nil {
+			return Ranking{}, err
+		}
 	}
 	var parent geo.Unit
 	var codes []string
@@ -113,6 +121,9 @@ func (e *Engine) Ranking(ctx context.Context, q RankingQuery) (Ranking, error) {
 	}
 	if q.Limit < 1 || q.Limit > MaxLimit {
 		return Ranking{}, limitf("limit %d is outside 1..%d", q.Limit, MaxLimit)
+	}
+	if fromDataset {
+		return e.datasetRanking(ctx, di, q, parent, level)
 	}
 	targets := e.selectUnits(level, parent.Code)
 	now, err := e.unitCounts(ctx, d, codes, q.Range, level)

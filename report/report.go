@@ -45,6 +45,9 @@ type Config struct {
 	// QueryTimeout is ClickHouse's max_execution_time for each query;
 	// default 10s.
 	QueryTimeout time.Duration
+	// Datasets answers the indicators of department datasets; nil:
+	// none.
+	Datasets Datasets
 	// CacheBytes bounds the answers over closed ranges kept in memory
 	// (about; see answerCache); 0 is 64 MiB, negative keeps none.
 	CacheBytes int64
@@ -70,6 +73,7 @@ type Engine struct {
 	logger   *slog.Logger
 	now      func() time.Time
 	cache    *answerCache // nil: off
+	datasets Datasets     // nil: none
 
 	selectMu sync.Mutex
 	selected map[[2]string][]geo.Unit // units by level and parent, kept: the hierarchy is immutable
@@ -111,7 +115,7 @@ func New(cfg Config, store *chstore.Store, h *geo.Hierarchy, lock Locker, logger
 		return nil, err
 	}
 	e := &Engine{conn: store.Conn(), db: store.Database(), official: store.Official, h: h, loc: loc, timeout: cfg.QueryTimeout,
-		rollups: rollups, lock: lock, logger: logger, now: time.Now}
+		rollups: rollups, lock: lock, logger: logger, now: time.Now, datasets: cfg.Datasets}
 	switch {
 	case cfg.CacheBytes == 0:
 		e.cache = newAnswerCache(defaultCacheBytes)

@@ -51,6 +51,9 @@ type Earlier struct {
 
 // Series computes q.
 func (e *Engine) Series(ctx context.Context, q SeriesQuery) (Series, error) {
+	if di, ok := e.lookupDataset(q.KPI); ok {
+		return e.datasetSeries(ctx, di, q)
+	}
 	d, err := indicator(q.KPI)
 	if err != nil {
 		return Series{}, err

@@ -55,6 +55,7 @@ type serveConfig struct {
 	MQTT            ingest.MQTTConfig
 	RulesFile       string
 	DashboardsDir   string
+	DatasetsDir     string
 	CameraTimeout   time.Duration
 	SensorTimeout   time.Duration
 	AlarmInterval   time.Duration
@@ -131,6 +132,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	mqttShare := f.String("mqtt-shared-group", "IOC_MQTT_SHARED_GROUP", "", "subscribe as $share/<group>/… so that several nodes split the stream")
 	mqttPayload := f.Int("mqtt-max-payload", "IOC_MQTT_MAX_PAYLOAD", 256<<10, "largest MQTT message in bytes; larger ones are refused")
 	rules := f.String("rules-file", "IOC_RULES_FILE", "", "JSON file of alarm rules ({\"rules\": […]}); empty: the default rules")
+	datasetsDir := f.String("datasets-dir", "IOC_DATASETS_DIR", "", "folder of dataset definitions (*.json, *.yaml) stored at start when they changed; empty: none")
 	dashboardsDir := f.String("dashboards-dir", "IOC_DASHBOARDS_DIR", "", "folder of dashboards, playlists, walls and screens (*.json: documents or exports) stored at start when they changed; empty: none (a store without dashboards gets the defaults for province 79)")
 	camTimeout := f.Duration("camera-offline-after", "IOC_CAMERA_OFFLINE_AFTER", 3*time.Minute, "a camera silent this long counts as offline")
 	sensorTimeout := f.Duration("sensor-offline-after", "IOC_SENSOR_OFFLINE_AFTER", 5*time.Minute, "a sensor silent this long counts as offline")
@@ -160,7 +162,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 		LogLevel: *logLevel, LogFormat: *logFormat,
 		MQTT: ingest.MQTTConfig{URL: *mqttURL, ClientID: *mqttClient, Username: *mqttUser, Password: *mqttPass,
 			SharedGroup: *mqttShare, MaxPayload: *mqttPayload},
-		RulesFile: *rules, DashboardsDir: *dashboardsDir, CameraTimeout: *camTimeout, SensorTimeout: *sensorTimeout, AlarmInterval: *alarmInterval,
+		RulesFile: *rules, DashboardsDir: *dashboardsDir, DatasetsDir: *datasetsDir, CameraTimeout: *camTimeout, SensorTimeout: *sensorTimeout, AlarmInterval: *alarmInterval,
 		SimulateDevices: *simDevices != 0, SimulateHistoryDays: *simHistory, QueryTimeout: *queryTimeout, LeaseTTL: *leaseTTL, VerifyInterval: *verifyEvery, FlushTimeout: *flushTimeout,
 	}
 	if *publicURL != "" {

@@ -40,6 +40,7 @@ import (
 	"github.com/openioc/ioc/api"
 	"github.com/openioc/ioc/api/auth"
 	"github.com/openioc/ioc/api/hub"
+	"github.com/openioc/ioc/dataset"
 	"github.com/openioc/ioc/device"
 	"github.com/openioc/ioc/feed"
 	"github.com/openioc/ioc/geo"
@@ -258,13 +259,6 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		return err
 	}
 
-	// Reports: series, rankings, the scoreboard and closed periods, read
-	// from the rollups on demand.
-	reports, err := report.New(report.Config{QueryTimeout: cfg.QueryTimeout}, store, hierarchy, leases, logger.With("component", "report"))
-	if err != nil {
-		return err
-	}
-
 	// Dashboards: the wall's documents with every version. The folder's
 	// are stored when they changed, and the defaults go into a store that
 	// has no dashboard, before any request can read them.
@@ -273,6 +267,24 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		return err
 	}
 	if err := api.ProvisionDocuments(startCtx, documents, hierarchy, cfg.DashboardsDir, logger.With("component", "dashboards")); err != nil {
+		return err
+	}
+
+	// Datasets: other departments' data, defined as documents of the same
+	// store (IOC_DATASETS_DIR's are stored when they changed, and every
+	// node reads them again now and then), their values in dataset_values.
+	datasets, err := dataset.New(dataset.Config{}, store, documents, hierarchy, logger.With("component", "datasets"))
+	if err != nil {
+		return err
+	}
+	if err := api.ProvisionDatasets(startCtx, documents, datasets, hierarchy, cfg.DatasetsDir, logger.With("component", "datasets")); err != nil {
+		return err
+	}
+
+	// Reports: series, rankings, the scoreboard and closed periods, read
+	// from the rollups on demand, and the datasets' series and rankings.
+	reports, err := report.New(report.Config{QueryTimeout: cfg.QueryTimeout, Datasets: datasets}, store, hierarchy, leases, logger.With("component", "report"))
+	if err != nil {
 		return err
 	}
 
@@ -347,7 +359,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		CORSOrigins: cfg.CORSOrigins, AccessLog: cfg.AccessLog, HSTS: cfg.TLSCert != "",
 		Hub: hub.Config{MaxPerToken: cfg.WSMaxPerToken, MaxPerAddress: cfg.WSMaxPerAddress}}, api.Deps{
 		Geo: units, KPIs: agg, Auth: auth.NewVerifier(cfg.AdminToken, []byte(cfg.JWTSecret)), Revocations: revocations,
-		Devices: devices, Alarms: alarms, Events: events, Reports: reports, Documents: documents,
+		Devices: devices, Alarms: alarms, Events: events, Reports: reports, Documents: documents, Datasets: datasets,
 		Screens: walls, Kiosks: kiosks, Ingest: ingestSvc,
 		Latest: pub, Republisher: agg, Ready: ready,
 		Gatherer: reg, Registerer: reg, Logger: logger.With("component", "api"), AccessLogger: logger.With("component", "http"),
@@ -416,9 +428,10 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	//    in the journal, and any node finishes it.
 	nodeParts.add(reconcileParts...)
 	// 5. Stop the aggregator, the alarm engine, the device registry, the
-	//    ticker and the walls: screens keep what they have.
+	//    ticker, the walls and the datasets' re-reading: screens keep
+	//    what they have.
 	nodeParts.add(part{"aggregate", agg.Run}, part{"alarms", alarms.Run}, part{"devices", devices.Run},
-		part{"feed", events.Run}, part{"walls", walls.Run}, part{"revocations", revocations.Run})
+		part{"feed", events.Run}, part{"walls", walls.Run}, part{"revocations", revocations.Run}, part{"datasets", datasets.Run})
 	// 6. Stop HTTP: websockets close with 1001 (going away), requests in
 	//    flight finish. Deferred calls then close the bus subscription,
 	//    Redis and ClickHouse: after HTTP, so that no request finds its

@@ -1,0 +1,221 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/dataset"
+	"github.com/openioc/ioc/geo"
+	"github.com/openioc/ioc/internal/lease"
+	"github.com/openioc/ioc/internal/testenv"
+	"github.com/openioc/ioc/report"
+	"github.com/openioc/ioc/versioned"
+)
+
+// enrolmentYAML is a definition as a department would keep it in
+// IOC_DATASETS_DIR: YAML, Vietnamese column headers mapped to measures.
+const enrolmentYAML = `id: enrolment
+name_vi: Tuyển sinh
+name_en: School enrolment
+department: Sở Giáo dục và Đào tạo
+grain: year
+level: commune
+columns: {unit: Mã xã, period: Năm học}
+measures:
+  - {id: pupils, name_vi: Học sinh, name_en: Pupils, unit: pupils, column: Số học sinh, rollup: sum, over_time: last}
+  - {id: teachers, name_vi: Giáo viên, name_en: Teachers, unit: teachers, column: Số giáo viên, rollup: sum, over_time: last}
+indicators:
+  - {id: pupils_per_teacher, name_vi: Học sinh trên một giáo viên, name_en: Pupils per teacher, unit: pupils,
+     numerator: pupils, denominator: teachers, direction: lower_is_better}
+`
+
+// datasetEnv is a server with datasets defined in and stored to a
+// ClickHouse database of its own, and the report engine over it.
+type datasetEnv struct {
+	docEnv
+	ds *dataset.Datasets
+}
+
+func newDatasetEnv(t *testing.T) datasetEnv {
+	t.Helper()
+	st := testenv.Store(t)
+	leases := lease.NewLocal()
+	docs, err := versioned.NewDocuments(versioned.DocumentsConfig{}, st, leases.Acquire)
+	if err != nil {
+		t.Fatal(err)
+	}
+	units, err := geo.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := units.Hierarchy("vn-2025")
+	logger := slog.New(slog.DiscardHandler)
+	ds, err := dataset.New(dataset.Config{}, st, docs, h, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "enrolment.yaml"), []byte(enrolmentYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := ProvisionDatasets(context.Background(), docs, ds, h, dir, logger); err != nil {
+		t.Fatal(err)
+	}
+	reports, err := report.New(report.Config{Datasets: ds}, st, h, leases, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{}, Deps{Geo: units, KPIs: noFigures{h}, Auth: auth.NewVerifier(docAdminToken, docSecret),
+		Documents: docs, Datasets: ds, Reports: reports, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return datasetEnv{docEnv: docEnv{s: s, store: docs, h: h}, ds: ds}
+}
+
+// TestADatasetFromAFolderFedByCSVIsServedAsAnIndicator: a definition from
+// IOC_DATASETS_DIR, values uploaded as a CSV with Vietnamese headers and a
+// BOM, and the dataset's indicators in the catalog, series and rankings
+// equal to hand computation; a corrected upload replaces a commune's
+// year and the history keeps both.
+func TestADatasetFromAFolderFedByCSVIsServedAsAnIndicator(t *testing.T) {
+	e := newDatasetEnv(t)
+	communes := e.h.Select("commune", "79")
+	a, b, c := communes[0].Code, communes[1].Code, communes[2].Code
+	csv := "\ufeffMã xã,Năm học,Số học sinh,Số giáo viên\n" +
+		a + ",2024,1000,50\n" +
+		a + ",2025,1200,60\n" +
+		b + ",2025,900,30\n" +
+		c + ",2025,\"1.234,5\",5\n" + // a decimal comma: refused, the rest stored
+		"99999,2025,10,1\n"
+	r := e.call(t, "POST", "/api/v1/datasets/enrolment/values", docAdminToken, csv, "Content-Type", "text/csv")
+	expect(t, "upload", r, 200)
+	up := decodeJSON[uploadAnswer](t, r.Body)
+	if up.Stored != 3 || up.Refused != 2 || len(up.Problems) != 2 || up.Problems[0].Line != 5 || up.Problems[1].Line != 6 {
+		t.Fatalf("upload: got %s, want 3 stored and lines 5 and 6 refused", r.Body)
+	}
+	if !strings.Contains(up.Problems[1].Error, `unit "99999" is not in the hierarchy`) {
+		t.Errorf("an unknown unit's problem says %q", up.Problems[1].Error)
+	}
+
+	cat := e.call(t, "GET", "/api/v1/kpis", docAdminToken, "")
+	expect(t, "catalog", cat, 200)
+	var body struct {
+		KPIs []struct{ ID, Kind, Unit, Direction, Numerator, Denominator, Source string }
+	}
+	if err := json.Unmarshal(cat.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(body.KPIs, func(k struct{ ID, Kind, Unit, Direction, Numerator, Denominator, Source string }) bool {
+		return k.ID == "enrolment.pupils_per_teacher"
+	})
+	if i < 0 || body.KPIs[i].Kind != "ratio" || body.KPIs[i].Numerator != "enrolment.pupils" || body.KPIs[i].Direction != "lower_is_better" ||
+		!strings.Contains(body.KPIs[i].Source, "Sở Giáo dục") {
+		t.Fatalf("the catalog lacks the dataset's ratio as defined: %s", cat.Body)
+	}
+
+	// The province's pupils per teacher in 2025: (1200 + 900) / (60 + 30).
+	series := e.call(t, "GET", "/api/v1/kpis/enrolment.pupils_per_teacher/series?area=79&step=year&from=2024-01-01&to=2025-12-31", docAdminToken, "")
+	expect(t, "series", series, 200)
+	s := decodeJSON[report.Series](t, series.Body)
+	if got := pointsOf(s.Points); got != "2024:1000/50=20 2025:2100/90=23.3333" {
+		t.Errorf("series: got %s, want 2024 1000/50 then 2025 2100/90", got)
+	}
+	// Over both years, each commune's latest year counts: the same.
+	rank := e.call(t, "GET", "/api/v1/kpis/enrolment.pupils_per_teacher/ranking?parent=79&level=commune&from=2024-01-01&to=2025-12-31&limit=3", docAdminToken, "")
+	expect(t, "ranking", rank, 200)
+	rk := decodeJSON[report.Ranking](t, rank.Body)
+	// Lower is better: 20 before 30; a commune without values last.
+	if rk.Order != "asc" || len(rk.Items) != 3 || rk.Items[0].Area != a || *rk.Items[0].Value.Value != 20 || rk.Items[1].Area != b ||
+		*rk.Items[1].Value.Value != 30 || rk.Items[2].Value.Value != nil {
+		t.Errorf("ranking: got %s, want %s (1200/60) then %s (900/30), best (lowest) first", rank.Body, a, b)
+	}
+	// A month step is finer than the dataset's grain.
+	expect(t, "a series by month", e.call(t, "GET", "/api/v1/kpis/enrolment.pupils/series?area=79&step=month", docAdminToken, ""), 422)
+
+	// A correction: the commune's 2025 sent again as JSON.
+	fix := fmt.Sprintf(`[{"Mã xã": %q, "Năm học": "2025", "Số học sinh": 1260, "Số giáo viên": 63}]`, a)
+	expect(t, "correction", e.call(t, "POST", "/api/v1/datasets/enrolment/values", docAdminToken, fix), 200)
+	series = e.call(t, "GET", "/api/v1/kpis/enrolment.pupils/series?area=79&step=year&from=2025-01-01&to=2025-12-31", docAdminToken, "")
+	if got := pointsOf(decodeJSON[report.Series](t, series.Body).Points); got != "2025:2160/-=2160" {
+		t.Errorf("pupils after the correction: got %s, want 1260 + 900", got)
+	}
+	hist := e.call(t, "GET", "/api/v1/datasets/enrolment/history?unit="+a+"&period=2025", docAdminToken, "")
+	expect(t, "history", hist, 200)
+	var h struct{ Versions []dataset.Version }
+	if err := json.Unmarshal(hist.Body, &h); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Versions) != 2 || h.Versions[0].Values["pupils"] != 1200 || h.Versions[1].Values["pupils"] != 1260 || !h.Versions[1].Current {
+		t.Errorf("history: got %s, want 1200 then 1260 (current)", hist.Body)
+	}
+
+	// Liveness: a yearly feed whose 2025 came is due next for 2026 only
+	// once 2026 has ended and its due days passed.
+	health := e.call(t, "GET", "/api/v1/datasets/health", docAdminToken, "")
+	expect(t, "health", health, 200)
+	var hb struct{ Datasets []dataset.Health }
+	if err := json.Unmarshal(health.Body, &hb); err != nil {
+		t.Fatal(err)
+	}
+	if len(hb.Datasets) != 1 || hb.Datasets[0].LatestPeriod != "2025" || hb.Datasets[0].Reported != 2 ||
+		hb.Datasets[0].Expected != len(e.h.Select("commune", "")) || hb.Datasets[0].LastUpload == nil {
+		t.Errorf("health: got %s", health.Body)
+	}
+}
+
+// TestDatasetUploadsKeepToTheTokensAreas: an ingest token of one commune
+// stores its own rows and is refused the others', row by row; a viewer
+// may not upload at all.
+func TestDatasetUploadsKeepToTheTokensAreas(t *testing.T) {
+	e := newDatasetEnv(t)
+	own, other := e.h.Select("commune", "79")[0].Code, e.h.Select("commune", "79")[1].Code
+	tok, err := auth.Issue(docSecret, auth.Principal{Subject: "so-gd", Role: auth.Ingest, Areas: []string{own}}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd := `{"Mã xã":"` + own + `","Năm học":"2025","Số học sinh":10}` + "\n" + `{"Mã xã":"` + other + `","Năm học":"2025","Số học sinh":20}` + "\n"
+	r := e.call(t, "POST", "/api/v1/datasets/enrolment/values", tok, nd, "Content-Type", "application/x-ndjson")
+	expect(t, "upload", r, 200)
+	up := decodeJSON[uploadAnswer](t, r.Body)
+	if up.Stored != 1 || up.Refused != 1 || !strings.Contains(up.Problems[0].Error, "outside the areas your token covers") {
+		t.Errorf("got %s, want the token's commune's row stored and the other refused as outside the token", r.Body)
+	}
+	expect(t, "a viewer's upload", e.call(t, "POST", "/api/v1/datasets/enrolment/values", docToken(t, auth.Viewer, "v"), nd,
+		"Content-Type", "application/x-ndjson"), 403)
+	// A definition with a mistake is refused with the path of the field.
+	bad := strings.Replace(enrolmentYAML, "rollup: sum, over_time: last}\n  - {id: teachers", "rollup: average}\n  - {id: teachers", 1)
+	r = e.call(t, "PUT", "/api/v1/datasets/enrolment", docAdminToken, bad, "Content-Type", "application/yaml")
+	expect(t, "a bad definition", r, 400)
+	if !strings.Contains(string(r.Body), `"path":"measures[0].rollup"`) {
+		t.Errorf("a bad rollup: got %s, want the path measures[0].rollup", r.Body)
+	}
+}
+
+// pointsOf writes a series' points as "year:num/den=value".
+func pointsOf(points []report.Point) string {
+	var out []string
+	f := func(v *float64) string {
+		if v == nil {
+			return "-"
+		}
+		return fmt.Sprint(*v)
+	}
+	for _, p := range points {
+		if p.Value.Value == nil {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%d:%s/%s=%s", p.T.Year(), f(p.Numerator), f(p.Denominator), f(p.Value.Value)))
+	}
+	return strings.Join(out, " ")
+}
+

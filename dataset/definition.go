@@ -1,0 +1,368 @@
+package dataset
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Definition is a dataset: what a department reports, at which level and
+// grain, and the measures and indicators it carries. It is the JSON (or
+// YAML) document of docs/dataset.schema.json.
+type Definition struct {
+	ID         string `json:"id"`
+	NameVi     string `json:"name_vi"`
+	NameEn     string `json:"name_en"`
+	Department string `json:"department"`
+	Grain      Grain  `json:"grain"`
+	// Level is the level of the hierarchy its values are given at
+	// (province, commune, …), or "point": each row has a position, placed
+	// in the unit of the finest level that holds it.
+	Level string `json:"level"`
+	// DueDays is how many days after a period ends its values are due;
+	// later, the feed is late (see Health). Zero: DefaultDueDays of the
+	// grain.
+	DueDays int `json:"due_days,omitempty"`
+	// Columns name the fields of the rows (CSV headers, JSON keys) that
+	// hold the unit, the period and a point's position, when they are not
+	// "unit", "period", "lat" and "lon".
+	Columns    Columns     `json:"columns,omitzero"`
+	Measures   []Measure   `json:"measures"`
+	Indicators []Indicator `json:"indicators,omitempty"`
+}
+
+// Columns map a row's fields to what they hold.
+type Columns struct {
+	Unit   string `json:"unit,omitempty"`
+	Period string `json:"period,omitempty"`
+	Lat    string `json:"lat,omitempty"`
+	Lon    string `json:"lon,omitempty"`
+}
+
+// Measure is one number a row carries per unit and period.
+type Measure struct {
+	ID     string `json:"id"`
+	NameVi string `json:"name_vi"`
+	NameEn string `json:"name_en"`
+	Unit   string `json:"unit"`
+	// Column is the row's field that holds it; default the id.
+	Column string `json:"column,omitempty"`
+	// Rollup is how units combine: sum, min, max, or mean (the summed
+	// values over their number).
+	Rollup string `json:"rollup"`
+	// OverTime is how periods combine: sum (a flow, e.g. enterprises
+	// registered) or last (a stock, e.g. residents: each unit's latest
+	// period in the range). Default sum.
+	OverTime   string      `json:"over_time,omitempty"`
+	Direction  string      `json:"direction,omitempty"`
+	Thresholds *Thresholds `json:"thresholds,omitempty"`
+}
+
+// Indicator is a ratio of two of the dataset's measures, each summed over
+// the units and periods asked for, times Scale: pupils per teacher,
+// residents per km².
+type Indicator struct {
+	ID          string      `json:"id"`
+	NameVi      string      `json:"name_vi"`
+	NameEn      string      `json:"name_en"`
+	Unit        string      `json:"unit"`
+	Numerator   string      `json:"numerator"`
+	Denominator string      `json:"denominator"`
+	Scale       float64     `json:"scale,omitempty"` // default 1
+	Direction   string      `json:"direction,omitempty"`
+	Thresholds  *Thresholds `json:"thresholds,omitempty"`
+}
+
+// Thresholds colour a value: past Warning it is a warning, past Critical
+// critical — "past" is below for an indicator where higher is better,
+// above otherwise.
+type Thresholds struct {
+	Warning  *float64 `json:"warning,omitempty"`
+	Critical *float64 `json:"critical,omitempty"`
+}
+
+// The rollups and time combinations a measure may name.
+const (
+	RollupSum  = "sum"
+	RollupMin  = "min"
+	RollupMax  = "max"
+	RollupMean = "mean"
+
+	OverTimeSum  = "sum"
+	OverTimeLast = "last"
+
+	// LevelPoint is the level of a dataset whose rows carry positions.
+	LevelPoint = "point"
+)
+
+var (
+	rollups    = []string{RollupSum, RollupMin, RollupMax, RollupMean}
+	overTimes  = []string{OverTimeSum, OverTimeLast}
+	directions = []string{"higher_is_better", "lower_is_better", "neutral"}
+	idRE       = regexp.MustCompile(`^[a-z][a-z0-9_]{0,47}$`)
+)
+
+// ValidID says whether id may name a dataset: an id (lower-case letters,
+// digits and _) that no route of /api/v1/datasets takes.
+func ValidID(id string) bool { return idRE.MatchString(id) && id != "health" }
+
+// DefaultDueDays is how long after a period ends its values are due when a
+// definition does not say.
+func DefaultDueDays(g Grain) int {
+	switch g {
+	case Day:
+		return 2
+	case Month:
+		return 15
+	case Quarter:
+		return 30
+	}
+	return 90
+}
+
+// Due is d's due days, the grain's default when not set.
+func (d Definition) Due() int {
+	if d.DueDays > 0 {
+		return d.DueDays
+	}
+	return DefaultDueDays(d.Grain)
+}
+
+// Column names the field of a row that holds what.
+func (c Columns) column(what string) string {
+	switch what {
+	case "unit":
+		return cmpOr(c.Unit, what)
+	case "period":
+		return cmpOr(c.Period, what)
+	case "lat":
+		return cmpOr(c.Lat, what)
+	}
+	return cmpOr(c.Lon, what)
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// column is the row field of m.
+func (m Measure) column() string { return cmpOr(m.Column, m.ID) }
+
+// over is m's time combination, sum when not set.
+func (m Measure) over() string { return cmpOr(m.OverTime, OverTimeSum) }
+
+// Measure returns the measure of id.
+func (d Definition) Measure(id string) (Measure, bool) {
+	i := slices.IndexFunc(d.Measures, func(m Measure) bool { return m.ID == id })
+	if i < 0 {
+		return Measure{}, false
+	}
+	return d.Measures[i], true
+}
+
+// Problem is one thing wrong with a definition or a row: where (a JSON
+// path such as measures[2].rollup, or a row's line) and what, with how to
+// fix it.
+type Problem struct {
+	Path  string `json:"path,omitempty"`
+	Line  int    `json:"line,omitempty"`
+	Error string `json:"error"`
+}
+
+func (p Problem) String() string {
+	switch {
+	case p.Line > 0 && p.Path != "":
+		return fmt.Sprintf("line %d: %s: %s", p.Line, p.Path, p.Error)
+	case p.Line > 0:
+		return fmt.Sprintf("line %d: %s", p.Line, p.Error)
+	case p.Path != "":
+		return p.Path + ": " + p.Error
+	}
+	return p.Error
+}
+
+// InvalidError is a refused definition with every field that is wrong.
+type InvalidError struct {
+	Problems []Problem
+}
+
+func (e *InvalidError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.String()
+	}
+	return "invalid dataset definition: " + strings.Join(parts, "; ")
+}
+
+// Levels is what a definition's level is checked against: the levels of
+// the deployment's hierarchy (geo.Hierarchy).
+type Levels interface {
+	HasLevel(level string) bool
+	Levels() []string
+}
+
+// MaxDefinition bounds a definition's size.
+const MaxDefinition = 256 << 10
+
+// Parse reads a definition written as JSON or, when it does not start with
+// '{', YAML, checks it against the hierarchy's levels, and returns it or an
+// *InvalidError naming every wrong field.
+func Parse(body []byte, levels Levels) (Definition, error) {
+	if len(body) > MaxDefinition {
+		return Definition{}, &InvalidError{[]Problem{{Error: fmt.Sprintf("is %d bytes long: a definition may have at most %d", len(body), MaxDefinition)}}}
+	}
+	trimmed := bytes.TrimSpace(bytes.TrimPrefix(body, bom))
+	if len(trimmed) > 0 && trimmed[0] != '{' {
+		var v any
+		if err := yaml.Unmarshal(trimmed, &v); err != nil {
+			return Definition{}, &InvalidError{[]Problem{{Error: "is neither JSON nor YAML: " + err.Error()}}}
+		}
+		js, err := json.Marshal(v)
+		if err != nil {
+			return Definition{}, &InvalidError{[]Problem{{Error: "YAML that does not map to JSON (keys must be strings): " + err.Error()}}}
+		}
+		trimmed = js
+	}
+	var d Definition
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return Definition{}, &InvalidError{[]Problem{decodeProblem(err)}}
+	}
+	if probs := d.check(levels); len(probs) > 0 {
+		return Definition{}, &InvalidError{probs}
+	}
+	return d, nil
+}
+
+// decodeProblem places a JSON decoding error at its field.
+func decodeProblem(err error) Problem {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return Problem{Path: te.Field, Error: fmt.Sprintf("is a JSON %s: want a %s", te.Value, jsonType(te.Type.Kind().String()))}
+	}
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if f, ok := strings.CutPrefix(msg, "unknown field "); ok {
+		return Problem{Path: strings.Trim(f, `"`), Error: "is not a field of a dataset definition: see docs/dataset.schema.json"}
+	}
+	return Problem{Error: "is not a JSON object: " + msg}
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "string":
+		return "string"
+	case "slice":
+		return "list"
+	case "struct", "map", "ptr":
+		return "object"
+	case "bool":
+		return "boolean"
+	}
+	return "number"
+}
+
+// check lists what is wrong with d.
+func (d Definition) check(levels Levels) []Problem {
+	var out []Problem
+	fail := func(path, format string, args ...any) {
+		out = append(out, Problem{Path: path, Error: fmt.Sprintf(format, args...)})
+	}
+	if !ValidID(d.ID) {
+		fail("id", "%q is not a dataset id: lower-case letters, digits and _, starting with a letter, at most 48, and not health", d.ID)
+	}
+	if d.NameVi == "" || d.NameEn == "" {
+		fail("name_vi", "give the dataset's name in Vietnamese (name_vi) and English (name_en)")
+	}
+	if !d.Grain.Valid() {
+		fail("grain", "%q is not a grain: day, month, quarter or year", d.Grain)
+	}
+	if d.Level != LevelPoint && (levels == nil || !levels.HasLevel(d.Level)) {
+		var known []string
+		if levels != nil {
+			known = levels.Levels()
+		}
+		fail("level", "%q is not a level of the hierarchy: one of %s, or point (rows with lat and lon)", d.Level, strings.Join(known, ", "))
+	}
+	if d.DueDays < 0 || d.DueDays > 3660 {
+		fail("due_days", "%d is out of range: 0 (the grain's default) to 3660", d.DueDays)
+	}
+	if len(d.Measures) == 0 {
+		fail("measures", "a dataset carries at least one measure")
+	}
+	ids := map[string]string{}
+	columns := map[string]string{}
+	for _, what := range []string{"unit", "period", "lat", "lon"} {
+		columns[d.Columns.column(what)] = "columns." + what
+	}
+	for i, m := range d.Measures {
+		p := fmt.Sprintf("measures[%d]", i)
+		if !idRE.MatchString(m.ID) {
+			fail(p+".id", "%q is not an id: lower-case letters, digits and _, starting with a letter", m.ID)
+		} else if at, dup := ids[m.ID]; dup {
+			fail(p+".id", "%q is also %s: each id once", m.ID, at)
+		}
+		ids[m.ID] = p
+		if m.NameVi == "" || m.NameEn == "" {
+			fail(p+".name_vi", "give the measure's name in Vietnamese (name_vi) and English (name_en)")
+		}
+		if !slices.Contains(rollups, m.Rollup) {
+			fail(p+".rollup", "%q is not a rollup: %s", m.Rollup, strings.Join(rollups, ", "))
+		}
+		if m.OverTime != "" && !slices.Contains(overTimes, m.OverTime) {
+			fail(p+".over_time", "%q is not a time combination: sum (a flow) or last (a stock)", m.OverTime)
+		}
+		if m.Direction != "" && !slices.Contains(directions, m.Direction) {
+			fail(p+".direction", "%q is not a direction: %s", m.Direction, strings.Join(directions, ", "))
+		}
+		if at, dup := columns[m.column()]; dup {
+			fail(p+".column", "%q is also %s: each column holds one thing", m.column(), at)
+		}
+		columns[m.column()] = p + ".column"
+	}
+	for i, ind := range d.Indicators {
+		p := fmt.Sprintf("indicators[%d]", i)
+		if !idRE.MatchString(ind.ID) {
+			fail(p+".id", "%q is not an id: lower-case letters, digits and _, starting with a letter", ind.ID)
+		} else if at, dup := ids[ind.ID]; dup {
+			fail(p+".id", "%q is also %s: each id once", ind.ID, at)
+		}
+		ids[ind.ID] = p
+		if ind.NameVi == "" || ind.NameEn == "" {
+			fail(p+".name_vi", "give the indicator's name in Vietnamese (name_vi) and English (name_en)")
+		}
+		for _, side := range []struct{ field, id string }{{"numerator", ind.Numerator}, {"denominator", ind.Denominator}} {
+			m, ok := d.Measure(side.id)
+			switch {
+			case !ok:
+				fail(p+"."+side.field, "%q is not a measure of the dataset: name one of measures[].id", side.id)
+			case m.Rollup != RollupSum:
+				fail(p+"."+side.field, "measure %q rolls up by %s: a ratio sums its numerator and denominator, so both must roll up by sum", side.id, m.Rollup)
+			}
+		}
+		if ind.Scale < 0 {
+			fail(p+".scale", "%v is negative: a ratio's scale is positive (1, 100, 1000)", ind.Scale)
+		}
+		if ind.Direction != "" && !slices.Contains(directions, ind.Direction) {
+			fail(p+".direction", "%q is not a direction: %s", ind.Direction, strings.Join(directions, ", "))
+		}
+	}
+	return out
+}
+
+// scale is the indicator's scale, 1 when not set.
+func (ind Indicator) scale() float64 {
+	if ind.Scale == 0 {
+		return 1
+	}
+	return ind.Scale
+}

@@ -1,0 +1,25 @@
+// Package dataset owns other departments' data as data: dataset
+// definitions (what a department reports, at which level and grain, the
+// measures it carries and how each rolls up, the indicators computed from
+// them), their validation with the path of every wrong field, the periods
+// of each grain, the decoding of uploaded values (JSON, NDJSON, CSV) row by
+// row with an error per refused row, the store of the values in ClickHouse
+// (every upload kept, the latest of a unit's period counting), the figures
+// of units and periods rolled up through the hierarchy, and each feed's
+// liveness.
+//
+// Figures roll up as the dossier ones do: a measure summed over units is
+// the sum of its units' values; a mean is the summed values over the
+// number of values; a ratio is the summed numerator over the summed
+// denominator, never a mean of rates. Over time, a measure of a flow
+// (enterprises registered) sums its periods and a measure of a stock
+// (residents) takes each unit's latest period in the range.
+//
+// Definitions are stored as versioned documents of kind "dataset" (package
+// versioned), so that every change keeps who made it; the api serves and
+// provisions them.
+//
+// Concurrency: Definition, Row and the figures are plain values, safe to
+// read from any goroutine once made; Values and Registry are safe for
+// concurrent use.
+package dataset

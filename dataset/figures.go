@@ -1,0 +1,164 @@
+package dataset
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// Value is the value of one measure of one unit's period that counts: the
+// latest upload's.
+type Value struct {
+	Unit    string
+	Period  time.Time
+	Measure string
+	Value   float64
+}
+
+// Agg is a measure combined over units: what every rollup needs, so that
+// units combine exactly (sums and counts add, minima and maxima compare).
+type Agg struct {
+	Sum float64
+	N   uint64 // the units with a value
+	Min float64
+	Max float64
+}
+
+func (a *Agg) add(v float64) {
+	if a.N == 0 || v < a.Min {
+		a.Min = v
+	}
+	if a.N == 0 || v > a.Max {
+		a.Max = v
+	}
+	a.Sum += v
+	a.N++
+}
+
+// Parts is an indicator's figure with what it is computed from: a ratio's
+// summed numerator and denominator, a mean's sum and count, a sum's value
+// (Den nil).
+type Parts struct {
+	Value *float64
+	Num   *float64
+	Den   *float64
+}
+
+// Figure is one group's measures over one step: every measure of the
+// definition by id.
+type Figure map[string]Agg
+
+// Group is a set of units whose values combine into one figure: a
+// province's communes, or one commune.
+type Group struct {
+	Key   string
+	Units []string
+}
+
+// Combine turns the values that count into a figure per group and step:
+// each unit's periods in a step combine by the measure's OverTime (summed;
+// or the latest period's), then the units of a group by Rollup. step is a
+// grain at least as coarse as the definition's, or "" for one step over
+// everything given; the figures are keyed by the step's first day (the
+// zero time for ""). Values of units in no group are left out.
+func Combine(d Definition, values []Value, groups []Group, step Grain) map[string]map[time.Time]Figure {
+	groupsOf := map[string][]string{}
+	for _, g := range groups {
+		for _, u := range g.Units {
+			groupsOf[u] = append(groupsOf[u], g.Key)
+		}
+	}
+	type leafKey struct {
+		unit, measure string
+		step          time.Time
+	}
+	type leaf struct {
+		v    float64
+		last time.Time
+	}
+	last := map[string]bool{}
+	for _, m := range d.Measures {
+		last[m.ID] = m.over() == OverTimeLast
+	}
+	leaves := map[leafKey]*leaf{}
+	for _, v := range values {
+		if _, ok := groupsOf[v.Unit]; !ok {
+			continue
+		}
+		var t time.Time
+		if step != "" {
+			t = step.Floor(v.Period)
+		}
+		k := leafKey{v.Unit, v.Measure, t}
+		l := leaves[k]
+		switch {
+		case l == nil:
+			leaves[k] = &leaf{v: v.Value, last: v.Period}
+		case last[v.Measure]:
+			if v.Period.After(l.last) {
+				l.v, l.last = v.Value, v.Period
+			}
+		default:
+			l.v += v.Value
+		}
+	}
+	out := map[string]map[time.Time]Figure{}
+	for k, l := range leaves {
+		for _, g := range groupsOf[k.unit] {
+			steps := out[g]
+			if steps == nil {
+				steps = map[time.Time]Figure{}
+				out[g] = steps
+			}
+			f := steps[k.step]
+			if f == nil {
+				f = Figure{}
+				steps[k.step] = f
+			}
+			a := f[k.measure]
+			a.add(l.v)
+			f[k.measure] = a
+		}
+	}
+	return out
+}
+
+// Parts is the figure of a measure or indicator of d (by its id within
+// the dataset) over f; false when d has no such id.
+func (d Definition) Parts(id string, f Figure) (Parts, bool) {
+	if m, ok := d.Measure(id); ok {
+		a := f[id]
+		if a.N == 0 {
+			return Parts{}, true
+		}
+		switch m.Rollup {
+		case RollupMin:
+			return Parts{Value: f64(a.Min)}, true
+		case RollupMax:
+			return Parts{Value: f64(a.Max)}, true
+		case RollupMean:
+			return Parts{Value: f64(round(a.Sum / float64(a.N))), Num: f64(a.Sum), Den: f64(float64(a.N))}, true
+		}
+		return Parts{Value: f64(a.Sum), Num: f64(a.Sum)}, true
+	}
+	i := slices.IndexFunc(d.Indicators, func(ind Indicator) bool { return ind.ID == id })
+	if i < 0 {
+		return Parts{}, false
+	}
+	ind := d.Indicators[i]
+	num, den := f[ind.Numerator], f[ind.Denominator]
+	if num.N == 0 && den.N == 0 {
+		return Parts{}, true
+	}
+	p := Parts{Num: f64(num.Sum), Den: f64(den.Sum)}
+	if den.Sum != 0 {
+		p.Value = f64(round(num.Sum / den.Sum * ind.scale()))
+	}
+	return p, true
+}
+
+func f64(v float64) *float64 { return &v }
+
+// round keeps 4 decimals, as the dossier indicators' rates do; parts stay
+// exact.
+func round(v float64) float64 { return math.Round(v*1e4) / 1e4 }
