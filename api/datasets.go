@@ -86,7 +86,8 @@ func (s *Server) datasetRoutes(v1 fiber.Router, reader fiber.Handler) {
 	v1.Post("/datasets/:id/values", reader, requireIngest, s.uploadValues)
 	v1.Get("/datasets/:id/values", reader, requireRead, s.datasetValues)
 	v1.Get("/datasets/:id/history", reader, requireRead, s.datasetHistory)
-	v1.Get("/datasets/:id/uploads", reader, requireRead, s.datasetUploads)
+	// The uploads' problems name the units of every sender: admins only.
+	v1.Get("/datasets/:id/uploads", reader, requireAdmin, s.datasetUploads)
 }
 
 // datasetInForce is the definition of the path's dataset.
@@ -536,7 +537,12 @@ func (s *Server) datasetHealth(c *fiber.Ctx) error {
 		if d.Level != dataset.LevelPoint {
 			expected = len(h.Select(d.Level, ""))
 		}
-		out = append(out, dataset.HealthOf(d, f, ups, expected, now))
+		hl := dataset.HealthOf(d, f, ups, expected, now)
+		if hl.LastUpload != nil {
+			// Counts only: the problems name units of every sender.
+			hl.LastUpload.Problems = nil
+		}
+		out = append(out, hl)
 	}
 	if out == nil {
 		out = []dataset.Health{}

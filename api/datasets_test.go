@@ -159,6 +159,26 @@ func TestADatasetFromAFolderFedByCSVIsServedAsAnIndicator(t *testing.T) {
 		t.Errorf("history: got %s, want 1200 then 1260 (current)", hist.Body)
 	}
 
+	// Do communes with more pupils have more teachers? Each commune's
+	// latest year: (1260, 63), (900, 30), (500, 40).
+	late := fmt.Sprintf(`{"Mã xã": %q, "Năm học": "2025", "Số học sinh": 500, "Số giáo viên": 40}`, c)
+	expect(t, "a third commune", e.call(t, "POST", "/api/v1/datasets/enrolment/values", docAdminToken, late, "Content-Type", "application/x-ndjson"), 200)
+	rel := e.call(t, "GET", "/api/v1/analysis/relationship?x=enrolment.pupils&y=enrolment.teachers&parent=79&level=commune&from=2024-01-01&to=2025-12-31", docAdminToken, "")
+	expect(t, "relationship", rel, 200)
+	rs := decodeJSON[report.Relationship](t, rel.Body)
+	// The reference: the three pairs worked through the textbook formulas
+	// outside the project (r = Sxy/√(Sxx·Syy), slope Sxy/Sxx).
+	if rs.N != 3 || rs.Pearson == nil || *rs.Pearson != 0.657 || rs.Line == nil || rs.Line.Slope != 0.0292 || rs.Line.Intercept != 18.4041 ||
+		len(rs.Outliers) != 3 || len(rs.Units) != len(communes) {
+		t.Errorf("relationship: got n %d, pearson %v, line %+v, %d outliers, %d units; want 3, 0.657, 0.0292x + 18.4041, 3, %d",
+			rs.N, rs.Pearson, rs.Line, len(rs.Outliers), len(rs.Units), len(communes))
+	}
+	csvRel := e.call(t, "GET", "/api/v1/analysis/relationship?x=enrolment.pupils&y=enrolment.teachers&parent=79&from=2024-01-01&to=2025-12-31&format=csv", docAdminToken, "")
+	expect(t, "relationship as CSV", csvRel, 200)
+	if !strings.Contains(string(csvRel.Body), "residual [teachers]") {
+		t.Errorf("the CSV header lacks the residual: %.200s", csvRel.Body)
+	}
+
 	// Liveness: a yearly feed whose 2025 came is due next for 2026 only
 	// once 2026 has ended and its due days passed.
 	health := e.call(t, "GET", "/api/v1/datasets/health", docAdminToken, "")
@@ -167,7 +187,7 @@ func TestADatasetFromAFolderFedByCSVIsServedAsAnIndicator(t *testing.T) {
 	if err := json.Unmarshal(health.Body, &hb); err != nil {
 		t.Fatal(err)
 	}
-	if len(hb.Datasets) != 1 || hb.Datasets[0].LatestPeriod != "2025" || hb.Datasets[0].Reported != 2 ||
+	if len(hb.Datasets) != 1 || hb.Datasets[0].LatestPeriod != "2025" || hb.Datasets[0].Reported != 3 ||
 		hb.Datasets[0].Expected != len(e.h.Select("commune", "")) || hb.Datasets[0].LastUpload == nil {
 		t.Errorf("health: got %s", health.Body)
 	}

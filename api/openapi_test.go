@@ -371,6 +371,9 @@ func (noDatasets) Feed(context.Context, dataset.Definition) (dataset.Feed, error
 type noReports struct{}
 
 func (noReports) Location() *time.Location { return time.UTC }
+func (noReports) Relationship(context.Context, report.RelationshipQuery) (report.Relationship, error) {
+	return report.Relationship{}, nil
+}
 func (noReports) Series(context.Context, report.SeriesQuery) (report.Series, error) {
 	return report.Series{}, nil
 }

@@ -21,6 +21,7 @@ type Reports interface {
 	Location() *time.Location
 	Series(ctx context.Context, q report.SeriesQuery) (report.Series, error)
 	Ranking(ctx context.Context, q report.RankingQuery) (report.Ranking, error)
+	Relationship(ctx context.Context, q report.RelationshipQuery) (report.Relationship, error)
 	Scoreboard(ctx context.Context, area string, p report.Period) (report.Scoreboard, error)
 	Close(ctx context.Context, p report.Period, by, note string, force bool) (report.Closed, error)
 	Reopen(ctx context.Context, p report.Period, by, reason string) (report.PeriodRecord, error)
@@ -31,6 +32,7 @@ type Reports interface {
 func (s *Server) reportRoutes(v1 fiber.Router, reader fiber.Handler) {
 	v1.Get("/kpis/:id/series", reader, requireRead, s.series)
 	v1.Get("/kpis/:id/ranking", reader, requireRead, s.ranking)
+	v1.Get("/analysis/relationship", reader, requireRead, s.relationship)
 	v1.Get("/scoreboard", reader, requireRead, s.scoreboard)
 	v1.Get("/periods", reader, requireRead, s.periods)
 	v1.Get("/periods/:period", reader, requireRead, s.periodFigures)

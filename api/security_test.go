@@ -202,6 +202,14 @@ func (f matrixReports) Ranking(_ context.Context, q report.RankingQuery) (report
 	return r, nil
 }
 
+func (f matrixReports) Relationship(_ context.Context, q report.RelationshipQuery) (report.Relationship, error) {
+	r := report.Relationship{X: q.X, Y: q.Y, Parent: q.Parent, Level: q.Level, Units: []report.Pair{}, Outliers: []report.Pair{}}
+	for _, u := range f.h.Select(q.Level, q.Parent) {
+		r.Units = append(r.Units, report.Pair{Area: u.Code, Name: u.Name})
+	}
+	return r, nil
+}
+
 func (f matrixReports) Scoreboard(_ context.Context, area string, p report.Period) (report.Scoreboard, error) {
 	u, _ := f.h.Unit(area)
 	sb := report.Scoreboard{Area: area, Level: u.Level, Period: p.Name}
@@ -551,6 +559,9 @@ func routeCases(reg *geo.Registry) map[string]func(tg target) []request {
 		},
 		"GET /api/v1/kpis/:id/ranking": func(tg target) []request {
 			return []request{get("/api/v1/kpis/on_time_rate/ranking?parent="+tg.code, "vn-2025", tg.code, mayRead)}
+		},
+		"GET /api/v1/analysis/relationship": func(tg target) []request {
+			return []request{get("/api/v1/analysis/relationship?x=on_time_rate&y=dossiers_received&parent="+tg.code, "vn-2025", tg.code, mayRead)}
 		},
 		"GET /api/v1/scoreboard": func(tg target) []request {
 			return []request{get("/api/v1/scoreboard?area="+tg.code, "vn-2025", tg.code, mayRead)}
