@@ -36,6 +36,8 @@ type Datasets interface {
 	Get(id string) (dataset.Definition, bool)
 	List() []dataset.Definition
 	Catalog() []aggregate.Definition
+	// Operand says whether a catalog id may be named in a formula.
+	Operand(id string) bool
 	Put(ctx context.Context, d dataset.Definition, rows []dataset.Row, up dataset.Upload) (dataset.Upload, error)
 	Record(ctx context.Context, up dataset.Upload) error
 	Current(ctx context.Context, d dataset.Definition, units []string, from, to time.Time) ([]dataset.Value, error)
@@ -109,15 +111,19 @@ func invalidDataset(c *fiber.Ctx, id string, inv *dataset.InvalidError) error {
 	return c.Status(fiber.StatusBadRequest).JSON(invalidBody{Error: fmt.Sprintf("dataset %q is invalid: %s", id, inv.Error()), Fields: fields})
 }
 
-// canonicalDataset parses a definition (JSON or YAML) for the path's id
-// and returns it with the JSON it is stored as.
-func canonicalDataset(raw []byte, id string, levels dataset.Levels) (dataset.Definition, []byte, error) {
+// canonicalDataset parses a definition (JSON or YAML) for the path's id,
+// checks the names of its formulas with known, and returns it with the
+// JSON it is stored as.
+func canonicalDataset(raw []byte, id string, levels dataset.Levels, known func(string) bool) (dataset.Definition, []byte, error) {
 	d, err := dataset.Parse(raw, levels)
 	if err != nil {
 		return d, nil, err
 	}
 	if d.ID != id {
 		return d, nil, &dataset.InvalidError{Problems: []dataset.Problem{{Path: "id", Error: fmt.Sprintf("%q differs from the path's id %q: PUT a definition to its own id", d.ID, id)}}}
+	}
+	if probs := d.CheckNames(known); len(probs) > 0 {
+		return d, nil, &dataset.InvalidError{Problems: probs}
 	}
 	body, err := json.Marshal(d)
 	return d, body, err
@@ -141,7 +147,7 @@ func (s *Server) putDataset(c *fiber.Ctx) error {
 		if err := precondition(c, datasetKind, id, l); err != nil {
 			return nil, err
 		}
-		_, body, err := canonicalDataset(raw, id, h)
+		_, body, err := canonicalDataset(raw, id, h, s.d.Datasets.Operand)
 		if err != nil {
 			return nil, err
 		}
@@ -191,7 +197,7 @@ func ProvisionDatasets(ctx context.Context, store DocumentStore, ds Datasets, h 
 		}
 		type file struct {
 			name string
-			id   string
+			def  dataset.Definition
 			body []byte
 		}
 		var files []file
@@ -216,11 +222,28 @@ func ProvisionDatasets(ctx context.Context, store DocumentStore, ds Datasets, h 
 				continue
 			}
 			seen[d.ID] = e.Name()
-			body, err := json.Marshal(d)
-			if err != nil {
+			files = append(files, file{name: e.Name(), def: d})
+		}
+		// A formula may name what the store holds or another file defines.
+		if err := ds.Load(ctx); err != nil {
+			return err
+		}
+		known := func(id string) bool {
+			set, local, _ := strings.Cut(id, ".")
+			for _, f := range files {
+				if f.def.ID == set && slices.ContainsFunc(f.def.Catalog(), func(c aggregate.Definition) bool { return c.ID == id && c.Kind != "derived" }) {
+					return local != ""
+				}
+			}
+			return ds.Operand(id)
+		}
+		for i, f := range files {
+			if probs := f.def.CheckNames(known); len(probs) > 0 {
+				problems = append(problems, f.name+": "+(&dataset.InvalidError{Problems: probs}).Error())
+			}
+			if files[i].body, err = json.Marshal(f.def); err != nil {
 				return err
 			}
-			files = append(files, file{e.Name(), d.ID, body})
 		}
 		if len(problems) > 0 {
 			return fmt.Errorf("IOC_DATASETS_DIR=%s: %s", dir, strings.Join(problems, "; "))
@@ -229,10 +252,10 @@ func ProvisionDatasets(ctx context.Context, store DocumentStore, ds Datasets, h 
 		_, err = store.Write(ctx, func(l versioned.Latest) ([]versioned.Write, error) {
 			var ws []versioned.Write
 			for _, f := range files {
-				if cur, ok := l.Get(dataset.Kind, f.id); ok && !cur.Deleted && bytes.Equal(cur.Body, f.body) {
+				if cur, ok := l.Get(dataset.Kind, f.def.ID); ok && !cur.Deleted && bytes.Equal(cur.Body, f.body) {
 					continue
 				}
-				ws = append(ws, versioned.Write{Kind: dataset.Kind, ID: f.id, Body: f.body, By: Provisioner})
+				ws = append(ws, versioned.Write{Kind: dataset.Kind, ID: f.def.ID, Body: f.body, By: Provisioner})
 			}
 			stored = len(ws)
 			return ws, nil
@@ -364,10 +387,7 @@ type datasetValue struct {
 // not.
 func datasetRange(c *fiber.Ctx, d dataset.Definition, now time.Time) (time.Time, time.Time, error) {
 	to := d.Grain.Next(d.Grain.Floor(now))
-	from := to
-	for range 12 {
-		from = d.Grain.Floor(from.AddDate(0, 0, -1))
-	}
+	from := twelveBefore(d.Grain, to)
 	var err error
 	if q := c.Query("from"); q != "" {
 		if from, err = d.Grain.Parse(q); err != nil {
@@ -380,11 +400,23 @@ func datasetRange(c *fiber.Ctx, d dataset.Definition, now time.Time) (time.Time,
 			return from, to, fiber.NewError(fiber.StatusBadRequest, "to: "+err.Error())
 		}
 		to = d.Grain.Next(t)
+		if c.Query("from") == "" {
+			from = twelveBefore(d.Grain, to)
+		}
 	}
 	if !from.Before(to) {
 		return from, to, fiber.NewError(fiber.StatusBadRequest, "from must not be after to")
 	}
 	return from, to, nil
+}
+
+// twelveBefore is the start of the twelfth period of g before the one
+// starting at t.
+func twelveBefore(g dataset.Grain, t time.Time) time.Time {
+	for range 12 {
+		t = g.Floor(t.AddDate(0, 0, -1))
+	}
+	return t
 }
 
 func (s *Server) datasetValues(c *fiber.Ctx) error {
@@ -538,9 +570,14 @@ func (s *Server) datasetHealth(c *fiber.Ctx) error {
 			expected = len(h.Select(d.Level, ""))
 		}
 		hl := dataset.HealthOf(d, f, ups, expected, now)
+		if hl.Received != nil {
+			at := hl.Received.In(now.Location())
+			hl.Received = &at
+		}
 		if hl.LastUpload != nil {
 			// Counts only: the problems name units of every sender.
 			hl.LastUpload.Problems = nil
+			hl.LastUpload.At = hl.LastUpload.At.In(now.Location())
 		}
 		out = append(out, hl)
 	}

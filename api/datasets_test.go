@@ -238,4 +238,3 @@ func pointsOf(points []report.Point) string {
 	}
 	return strings.Join(out, " ")
 }
-

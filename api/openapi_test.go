@@ -352,6 +352,7 @@ func (noDatasets) Load(context.Context) error                   { return nil }
 func (noDatasets) Get(string) (dataset.Definition, bool)        { return dataset.Definition{}, false }
 func (noDatasets) List() []dataset.Definition                   { return nil }
 func (noDatasets) Catalog() []aggregate.Definition              { return nil }
+func (noDatasets) Operand(string) bool                          { return false }
 func (noDatasets) Record(context.Context, dataset.Upload) error { return nil }
 func (noDatasets) Put(context.Context, dataset.Definition, []dataset.Row, dataset.Upload) (dataset.Upload, error) {
 	return dataset.Upload{}, nil

@@ -82,6 +82,13 @@ func (ds *Datasets) Load(ctx context.Context) error {
 		defs = append(defs, d)
 	}
 	ds.Set(defs)
+	for _, d := range defs {
+		// A dataset a formula names may have been deleted since: its
+		// figures are null until it is back or the formula is changed.
+		for _, p := range d.CheckNames(ds.Operand) {
+			ds.logger.Warn("a formula names an indicator that does not exist; its figures are null", "dataset", d.ID, "field", p.Path, "err", p.Error)
+		}
+	}
 	return nil
 }
 
@@ -141,13 +148,21 @@ func (ds *Datasets) Indicator(id string) (Definition, string, bool) {
 		return Definition{}, "", false
 	}
 	d, ok := ds.Get(set)
-	if !ok {
-		return Definition{}, "", false
-	}
-	if _, ok := d.Parts(local, nil); !ok {
+	if !ok || d.kind(local) == "" {
 		return Definition{}, "", false
 	}
 	return d, local, true
+}
+
+// Operand says whether id may be a name of a formula: an indicator of the
+// catalog with history, or a measure or ratio of a dataset in force
+// (derived ones are not: a formula is written out, never chained).
+func (ds *Datasets) Operand(id string) bool {
+	if c, ok := aggregate.Lookup(id); ok {
+		return c.History
+	}
+	d, local, ok := ds.Indicator(id)
+	return ok && d.kind(local) != kindDerived
 }
 
 // Catalog lists the catalog entries of every dataset in force.
@@ -159,8 +174,9 @@ func (ds *Datasets) Catalog() []aggregate.Definition {
 	return out
 }
 
-// Figures reads the values of d's periods starting in [from, to) for the
-// units of groups and combines them (Combine).
+// Figures reads the values of d for the units of groups over [from, to)
+// (civil dates) and combines them (Combine): the periods starting in it,
+// and for a stock the latest before its end.
 func (ds *Datasets) Figures(ctx context.Context, d Definition, groups []Group, from, to time.Time, step Grain) (map[string]map[time.Time]Figure, error) {
 	seen := map[string]bool{}
 	units := []string{}
@@ -172,11 +188,15 @@ func (ds *Datasets) Figures(ctx context.Context, d Definition, groups []Group, f
 			}
 		}
 	}
-	values, err := ds.Current(ctx, d, units, from, to)
+	readFrom := from
+	if slices.ContainsFunc(d.Measures, func(m Measure) bool { return m.over() == OverTimeLast }) {
+		readFrom = civil(1970, 1, 1) // a stock's latest value may be older than the range
+	}
+	values, err := ds.Current(ctx, d, units, readFrom, to)
 	if err != nil {
 		return nil, err
 	}
-	return Combine(d, values, groups, step), nil
+	return Combine(d, values, groups, step, from, to), nil
 }
 
 // Catalog is d's entries in the catalog of indicators: a measure each, and
@@ -214,6 +234,16 @@ func (d Definition) Catalog() []aggregate.Definition {
 			Unit: cmpOr(ind.Unit, "ratio"), Direction: cmpOr(ind.Direction, "neutral"), Formula: formula,
 			Numerator: d.ID + "." + ind.Numerator, Denominator: d.ID + "." + ind.Denominator, Source: source,
 			Needs: []string{num.column(), den.column()}, History: true})
+	}
+	for _, dv := range d.Derived {
+		var needs []string
+		if f, ok := d.Formula(dv.ID); ok {
+			for _, name := range f.Names() {
+				needs = append(needs, d.Operand(name))
+			}
+		}
+		out = append(out, aggregate.Definition{ID: d.ID + "." + dv.ID, NameVi: dv.NameVi, NameEn: dv.NameEn, Kind: "derived",
+			Unit: dv.Unit, Direction: cmpOr(dv.Direction, "neutral"), Formula: dv.Formula, Source: source, Needs: needs, History: true})
 	}
 	return out
 }

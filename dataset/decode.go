@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -124,9 +126,14 @@ func (dec *decoder) row(line int, get func(name string) (field, bool)) error {
 	before := len(dec.problems)
 	r := Row{Line: line, Values: make([]float64, len(d.Measures)), Present: make([]bool, len(d.Measures))}
 	periodCol := d.Columns.column("period")
-	if f, ok := get(periodCol); !ok || f.null || strings.TrimSpace(f.text) == "" {
+	f, ok := get(periodCol)
+	period := strings.TrimSpace(f.text)
+	if f.number != nil { // a year given as the JSON number 2025
+		period = strconv.FormatFloat(*f.number, 'f', -1, 64)
+	}
+	if !ok || f.null || period == "" {
 		dec.fail(line, periodCol, "no period: give it as %s", d.Grain.Form())
-	} else if t, err := d.Grain.Parse(strings.TrimSpace(f.text)); err != nil {
+	} else if t, err := d.Grain.Parse(period); err != nil {
 		dec.fail(line, periodCol, "%v", err)
 	} else {
 		r.Period = t
@@ -218,6 +225,16 @@ func (dec *decoder) place(line int, get func(string) (field, bool)) string {
 	return code
 }
 
+// reads says whether the definition reads the field of header h.
+func (dec *decoder) reads(h string) bool {
+	for _, what := range []string{"unit", "period", "lat", "lon"} {
+		if header(dec.d.Columns.column(what)) == h {
+			return true
+		}
+	}
+	return slices.ContainsFunc(dec.measureColumns(), func(c string) bool { return header(c) == h })
+}
+
 func (dec *decoder) measureColumns() []string {
 	out := make([]string, len(dec.d.Measures))
 	for i, m := range dec.d.Measures {
@@ -294,22 +311,22 @@ func (dec *decoder) csv(r io.Reader) error {
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) && !errors.Is(err, csv.ErrFieldCount) {
+				// The reader has read the record's lines whole (an open
+				// quote, up to the end): the next record starts after.
 				dec.fail(pe.Line, "", "not CSV: %v", pe.Err)
 				dec.refused++
-				if errors.Is(pe.Err, csv.ErrQuote) || errors.Is(pe.Err, csv.ErrBareQuote) {
-					return nil // what follows an open quote cannot be read
-				}
 				continue
 			}
 			return fmt.Errorf("read the CSV: %w", err)
 		}
-		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+		// A spreadsheet writes its empty rows as ",,,".
+		if !slices.ContainsFunc(rec, func(s string) bool { return strings.TrimSpace(s) != "" }) {
 			continue
 		}
+		line, _ := cr.FieldPos(0)
 		err = dec.row(line, func(name string) (field, bool) {
 			i, ok := index[header(name)]
 			if !ok || i >= len(rec) {
@@ -331,9 +348,19 @@ func (dec *decoder) object(line int, raw json.RawMessage) error {
 		dec.refused++
 		return nil
 	}
+	// Keys are matched as headers are ("Kỳ" is "kỳ"): two keys of one
+	// column the row reads would make its value a toss of Go's map
+	// order, so the row is refused; in key order, so is its problem.
 	index := make(map[string]json.RawMessage, len(obj))
-	for k, v := range obj {
-		index[header(k)] = v
+	keys := make(map[string]string, len(obj))
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		h := header(k)
+		if other, dup := keys[h]; dup && dec.reads(h) {
+			dec.fail(line, k, "is %q again: give each field once", other)
+			dec.refused++
+			return nil
+		}
+		keys[h], index[h] = k, obj[k]
 	}
 	return dec.row(line, func(name string) (field, bool) {
 		v, ok := index[header(name)]

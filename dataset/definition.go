@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -35,6 +36,7 @@ type Definition struct {
 	Columns    Columns     `json:"columns,omitzero"`
 	Measures   []Measure   `json:"measures"`
 	Indicators []Indicator `json:"indicators,omitempty"`
+	Derived    []Derived   `json:"derived,omitempty"`
 }
 
 // Columns map a row's fields to what they hold.
@@ -77,6 +79,19 @@ type Indicator struct {
 	Scale       float64     `json:"scale,omitempty"` // default 1
 	Direction   string      `json:"direction,omitempty"`
 	Thresholds  *Thresholds `json:"thresholds,omitempty"`
+}
+
+// Derived is an indicator computed by a formula from other indicators of
+// the unit and period (see Formula): dossiers received per 1,000
+// residents is "dossiers_received / population.residents * 1000".
+type Derived struct {
+	ID         string      `json:"id"`
+	NameVi     string      `json:"name_vi"`
+	NameEn     string      `json:"name_en"`
+	Unit       string      `json:"unit"`
+	Formula    string      `json:"formula"`
+	Direction  string      `json:"direction,omitempty"`
+	Thresholds *Thresholds `json:"thresholds,omitempty"`
 }
 
 // Thresholds colour a value: past Warning it is a warning, past Critical
@@ -248,13 +263,30 @@ func Parse(body []byte, levels Levels) (Definition, error) {
 func decodeProblem(err error) Problem {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return Problem{Path: te.Field, Error: fmt.Sprintf("is a JSON %s: want a %s", te.Value, jsonType(te.Type.Kind().String()))}
+		return Problem{Path: jsonPath(te.Field), Error: fmt.Sprintf("is a JSON %s: want a %s", te.Value, jsonType(te.Type.Kind().String()))}
 	}
 	msg := strings.TrimPrefix(err.Error(), "json: ")
 	if f, ok := strings.CutPrefix(msg, "unknown field "); ok {
 		return Problem{Path: strings.Trim(f, `"`), Error: "is not a field of a dataset definition: see docs/dataset.schema.json"}
 	}
 	return Problem{Error: "is not a JSON object: " + msg}
+}
+
+// jsonPath writes the field of a decoding error (measures.0.rollup) as
+// check writes paths (measures[0].rollup).
+func jsonPath(field string) string {
+	var b strings.Builder
+	for i, part := range strings.Split(field, ".") {
+		if _, err := strconv.Atoi(part); err == nil && i > 0 {
+			b.WriteString("[" + part + "]")
+			continue
+		}
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(part)
+	}
+	return b.String()
 }
 
 func jsonType(kind string) string {
@@ -300,9 +332,15 @@ func (d Definition) check(levels Levels) []Problem {
 		fail("measures", "a dataset carries at least one measure")
 	}
 	ids := map[string]string{}
+	// Columns are told apart as the decoder does (header): "Mã xã" and
+	// "mã xã" are one column.
 	columns := map[string]string{}
 	for _, what := range []string{"unit", "period", "lat", "lon"} {
-		columns[d.Columns.column(what)] = "columns." + what
+		col := d.Columns.column(what)
+		if at, dup := columns[header(col)]; dup {
+			fail("columns."+what, "%q is also %s: each column holds one thing", col, at)
+		}
+		columns[header(col)] = "columns." + what
 	}
 	for i, m := range d.Measures {
 		p := fmt.Sprintf("measures[%d]", i)
@@ -324,10 +362,10 @@ func (d Definition) check(levels Levels) []Problem {
 		if m.Direction != "" && !slices.Contains(directions, m.Direction) {
 			fail(p+".direction", "%q is not a direction: %s", m.Direction, strings.Join(directions, ", "))
 		}
-		if at, dup := columns[m.column()]; dup {
+		if at, dup := columns[header(m.column())]; dup {
 			fail(p+".column", "%q is also %s: each column holds one thing", m.column(), at)
 		}
-		columns[m.column()] = p + ".column"
+		columns[header(m.column())] = p + ".column"
 	}
 	for i, ind := range d.Indicators {
 		p := fmt.Sprintf("indicators[%d]", i)
@@ -354,6 +392,92 @@ func (d Definition) check(levels Levels) []Problem {
 		}
 		if ind.Direction != "" && !slices.Contains(directions, ind.Direction) {
 			fail(p+".direction", "%q is not a direction: %s", ind.Direction, strings.Join(directions, ", "))
+		}
+	}
+	for i, dv := range d.Derived {
+		p := fmt.Sprintf("derived[%d]", i)
+		if !idRE.MatchString(dv.ID) {
+			fail(p+".id", "%q is not an id: lower-case letters, digits and _, starting with a letter", dv.ID)
+		} else if at, dup := ids[dv.ID]; dup {
+			fail(p+".id", "%q is also %s: each id once", dv.ID, at)
+		}
+		ids[dv.ID] = p
+		if dv.NameVi == "" || dv.NameEn == "" {
+			fail(p+".name_vi", "give the indicator's name in Vietnamese (name_vi) and English (name_en)")
+		}
+		if dv.Direction != "" && !slices.Contains(directions, dv.Direction) {
+			fail(p+".direction", "%q is not a direction: %s", dv.Direction, strings.Join(directions, ", "))
+		}
+		f, err := ParseFormula(dv.Formula)
+		if err != nil {
+			fail(p+".formula", "%v", err)
+			continue
+		}
+		for _, name := range f.Names() {
+			if k := d.kind(name); k == kindDerived {
+				fail(p+".formula", "at character %d: %q is itself derived: write its formula out", f.NameAt(name)+1, name)
+			}
+		}
+	}
+	return out
+}
+
+// The kinds of an id within a dataset.
+const (
+	kindMeasure = "measure"
+	kindRatio   = "ratio"
+	kindDerived = "derived"
+)
+
+// kind says what id names within d: a measure, a ratio, a derived
+// indicator, or nothing ("").
+func (d Definition) kind(id string) string {
+	switch {
+	case slices.ContainsFunc(d.Measures, func(m Measure) bool { return m.ID == id }):
+		return kindMeasure
+	case slices.ContainsFunc(d.Indicators, func(ind Indicator) bool { return ind.ID == id }):
+		return kindRatio
+	case slices.ContainsFunc(d.Derived, func(dv Derived) bool { return dv.ID == id }):
+		return kindDerived
+	}
+	return ""
+}
+
+// Formula returns the parsed formula of a derived indicator of d.
+func (d Definition) Formula(id string) (*Formula, bool) {
+	i := slices.IndexFunc(d.Derived, func(dv Derived) bool { return dv.ID == id })
+	if i < 0 {
+		return nil, false
+	}
+	f, err := ParseFormula(d.Derived[i].Formula)
+	return f, err == nil
+}
+
+// Operand is the catalog id a name of one of d's formulas stands for: a
+// measure or ratio of d itself by its bare id, anything else as written.
+func (d Definition) Operand(name string) string {
+	if k := d.kind(name); k == kindMeasure || k == kindRatio {
+		return d.ID + "." + name
+	}
+	return name
+}
+
+// CheckNames checks the names of d's formulas against what exists: known
+// says whether a catalog id (a built-in indicator with history, or a
+// measure or ratio of a dataset) can be an operand.
+func (d Definition) CheckNames(known func(id string) bool) []Problem {
+	var out []Problem
+	for i, dv := range d.Derived {
+		f, err := ParseFormula(dv.Formula)
+		if err != nil {
+			continue // check reported it
+		}
+		for _, name := range f.Names() {
+			if d.kind(name) == "" && !known(d.Operand(name)) {
+				out = append(out, Problem{Path: fmt.Sprintf("derived[%d].formula", i), Error: fmt.Sprintf(
+					"at character %d: %q is no indicator: name a measure of this dataset, one of another as dataset.measure, or an indicator with history of GET /api/v1/kpis",
+					f.NameAt(name)+1, name)})
+			}
 		}
 	}
 	return out

@@ -12,8 +12,11 @@
 // the sum of its units' values; a mean is the summed values over the
 // number of values; a ratio is the summed numerator over the summed
 // denominator, never a mean of rates. Over time, a measure of a flow
-// (enterprises registered) sums its periods and a measure of a stock
-// (residents) takes each unit's latest period in the range.
+// (enterprises registered) sums the periods that start in the range, and a
+// measure of a stock (residents) takes each unit's latest period that
+// starts before the range ends: the census of January is the population of
+// October. A derived indicator computes its formula from the figures of
+// the indicators it names, each computed as its own answers are.
 //
 // Definitions are stored as versioned documents of kind "dataset" (package
 // versioned), so that every change keeps who made it; the api serves and

@@ -55,17 +55,28 @@ type Group struct {
 	Units []string
 }
 
-// Combine turns the values that count into a figure per group and step:
-// each unit's periods in a step combine by the measure's OverTime (summed;
-// or the latest period's), then the units of a group by Rollup. step is a
-// grain at least as coarse as the definition's, or "" for one step over
-// everything given; the figures are keyed by the step's first day (the
-// zero time for ""). Values of units in no group are left out.
-func Combine(d Definition, values []Value, groups []Group, step Grain) map[string]map[time.Time]Figure {
+// Combine turns the values that count into a figure per group and step
+// over [from, to): each unit's periods combine by the measure's OverTime,
+// then the units of a group by Rollup. A flow (sum) adds the unit's
+// periods that start in the step; a stock (last) takes the unit's latest
+// period that starts before the step ends, however long before: a
+// population counted in January is the population of October too. step
+// is a grain at least as coarse as the definition's, or "" for one step
+// over the whole range; the figures are keyed by the step's first day
+// (the zero time for ""). Values of units in no group are left out.
+func Combine(d Definition, values []Value, groups []Group, step Grain, from, to time.Time) map[string]map[time.Time]Figure {
 	groupsOf := map[string][]string{}
 	for _, g := range groups {
 		for _, u := range g.Units {
 			groupsOf[u] = append(groupsOf[u], g.Key)
+		}
+	}
+	type span struct{ start, end time.Time }
+	spans := []span{{time.Time{}, to}}
+	if step != "" {
+		spans = spans[:0]
+		for t := step.Floor(from); t.Before(to); t = step.Next(t) {
+			spans = append(spans, span{t, step.Next(t)})
 		}
 	}
 	type leafKey struct {
@@ -82,24 +93,22 @@ func Combine(d Definition, values []Value, groups []Group, step Grain) map[strin
 	}
 	leaves := map[leafKey]*leaf{}
 	for _, v := range values {
-		if _, ok := groupsOf[v.Unit]; !ok {
+		if _, ok := groupsOf[v.Unit]; !ok || v.Period.Before(from) && !last[v.Measure] || !v.Period.Before(to) {
 			continue
 		}
-		var t time.Time
-		if step != "" {
-			t = step.Floor(v.Period)
-		}
-		k := leafKey{v.Unit, v.Measure, t}
-		l := leaves[k]
-		switch {
-		case l == nil:
-			leaves[k] = &leaf{v: v.Value, last: v.Period}
-		case last[v.Measure]:
-			if v.Period.After(l.last) {
-				l.v, l.last = v.Value, v.Period
+		for _, sp := range spans {
+			k := leafKey{v.Unit, v.Measure, sp.start}
+			switch l := leaves[k]; {
+			case last[v.Measure]:
+				if v.Period.Before(sp.end) && (l == nil || v.Period.After(l.last)) {
+					leaves[k] = &leaf{v: v.Value, last: v.Period}
+				}
+			case step != "" && step.Floor(v.Period) != sp.start:
+			case l == nil:
+				leaves[k] = &leaf{v: v.Value, last: v.Period}
+			default:
+				l.v += v.Value
 			}
-		default:
-			l.v += v.Value
 		}
 	}
 	out := map[string]map[time.Time]Figure{}

@@ -178,7 +178,10 @@ func (v *Values) Current(ctx context.Context, d Definition, units []string, from
 
 // Version is one version of a unit's period: the values an upload gave.
 type Version struct {
-	Version uint64             `json:"version"`
+	// Version orders the versions: the upload's receipt time in
+	// nanoseconds, written as a string (JSON numbers above 2^53 lose
+	// digits in JavaScript).
+	Version uint64             `json:"version,string"`
 	Upload  string             `json:"upload"`
 	Source  string             `json:"source"`
 	By      string             `json:"saved_by"`

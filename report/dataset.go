@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/openioc/ioc/aggregate"
 	"github.com/openioc/ioc/dataset"
 	"github.com/openioc/ioc/geo"
 )
@@ -19,11 +20,12 @@ type Datasets interface {
 
 // datasetIndicator is a dataset's indicator asked for by its catalog id.
 type datasetIndicator struct {
-	def   dataset.Definition
-	id    string // within the dataset
-	full  string
-	unit  string
-	lower bool // lower is better
+	def     dataset.Definition
+	id      string // within the dataset
+	full    string
+	unit    string
+	lower   bool             // lower is better
+	formula *dataset.Formula // a derived indicator's; nil for a measure or ratio
 }
 
 // lookupDataset finds id among the datasets' indicators.
@@ -37,27 +39,26 @@ func (e *Engine) lookupDataset(id string) (datasetIndicator, bool) {
 	}
 	for _, c := range d.Catalog() {
 		if c.ID == id {
-			return datasetIndicator{def: d, id: local, full: id, unit: c.Unit, lower: c.Direction == "lower_is_better"}, true
+			di := datasetIndicator{def: d, id: local, full: id, unit: c.Unit, lower: c.Direction == "lower_is_better"}
+			di.formula, _ = d.Formula(local)
+			return di, true
 		}
 	}
 	return datasetIndicator{}, false
 }
 
-// value is a dataset figure as an answer's value.
-func (di datasetIndicator) value(f dataset.Figure) Value {
-	p, _ := di.def.Parts(di.id, f)
-	return Value{p.Value, p.Num, p.Den}
-}
-
 // grainOf is the dataset grain of a series step: a step finer than the
 // dataset's grain, or one that is no grain, is refused.
-func (di datasetIndicator) grainOf(s Step) (dataset.Grain, error) {
+func grainOf(d dataset.Definition, full string, s Step) (dataset.Grain, error) {
+	if s == none {
+		return "", nil
+	}
 	g := dataset.Grain(s)
 	if !g.Valid() {
-		return "", limitf("%s is given per %s: a series of it goes by day, month, quarter or year, not %s", di.full, di.def.Grain, s)
+		return "", limitf("%s is given per %s: a series of it goes by day, month, quarter or year, not %s", full, d.Grain, s)
 	}
-	if slices.Index(dataset.Grains, g) < slices.Index(dataset.Grains, di.def.Grain) {
-		return "", limitf("%s is given per %s: a series of it goes by %s or a longer step, not %s", di.full, di.def.Grain, di.def.Grain, s)
+	if slices.Index(dataset.Grains, g) < slices.Index(dataset.Grains, d.Grain) {
+		return "", limitf("%s is given per %s: a series of it goes by %s or a longer step, not %s", full, d.Grain, d.Grain, s)
 	}
 	return g, nil
 }
@@ -94,52 +95,164 @@ func (e *Engine) leaves(d dataset.Definition, code string) []string {
 	return out
 }
 
+// keyed is figures by unit and step: the step's start (Unix seconds), or 0
+// over a whole range.
+type keyed map[string]map[int64]Value
+
+func (k keyed) put(unit string, t int64, v Value) {
+	if k[unit] == nil {
+		k[unit] = map[int64]Value{}
+	}
+	k[unit][t] = v
+}
+
+// figuresOf computes di for each of units (each over its subtree) over r,
+// by step (series: one unit) or over the whole range (rankings: the units
+// at level under the parent's codes, nil for all). A derived indicator's
+// names are computed as their own answers would be, then the formula.
+func (e *Engine) figuresOf(ctx context.Context, di datasetIndicator, units []string, level string, codes []string, r Range, step Step) (keyed, error) {
+	if di.formula == nil {
+		return e.datasetFigures(ctx, di.def, di.id, di.full, units, level, r, step)
+	}
+	if _, err := grainOf(di.def, di.full, step); err != nil {
+		return nil, err
+	}
+	names := di.formula.Names()
+	operands := make([]keyed, len(names))
+	for i, name := range names {
+		id := di.def.Operand(name)
+		if od, local, ok := e.datasets.Indicator(id); ok && od.ID+"."+local == id {
+			k, err := e.datasetFigures(ctx, od, local, id, units, level, r, step)
+			if err != nil {
+				return nil, err
+			}
+			operands[i] = k
+			continue
+		}
+		d, ok := aggregate.Lookup(id)
+		if !ok || !d.History {
+			continue // a name that went away since: no figures
+		}
+		k := keyed{}
+		if step == none {
+			counts, err := e.unitCounts(ctx, d, codes, r, level)
+			if err != nil {
+				return nil, err
+			}
+			for _, u := range units {
+				p, _ := d.Parts(counts[u])
+				k.put(u, 0, valueOf(p))
+			}
+		} else {
+			counts, err := e.stepCounts(ctx, d, e.h.Subtree(units[0]), r, step)
+			if err != nil {
+				return nil, err
+			}
+			for _, t := range steps(r, step) {
+				p, _ := d.Parts(counts[t.Unix()])
+				k.put(units[0], t.Unix(), valueOf(p))
+			}
+		}
+		operands[i] = k
+	}
+	times := []int64{0}
+	if step != none {
+		times = times[:0]
+		for _, t := range steps(r, step) {
+			times = append(times, t.Unix())
+		}
+	}
+	out := keyed{}
+	for _, u := range units {
+		for _, t := range times {
+			v, ok := di.formula.Eval(func(name string) (float64, bool) {
+				x := operands[slices.Index(names, name)][u][t].Value
+				if x == nil {
+					return 0, false
+				}
+				return *x, true
+			})
+			if ok {
+				out.put(u, t, Value{Value: f64(round4(v))})
+			}
+		}
+	}
+	return out, nil
+}
+
+// datasetFigures computes a dataset's measure or ratio for each of units
+// over r, by step or over the whole range.
+func (e *Engine) datasetFigures(ctx context.Context, d dataset.Definition, id, full string, units []string, level string, r Range, step Step) (keyed, error) {
+	g, err := grainOf(d, full, step)
+	if err != nil {
+		return nil, err
+	}
+	if levels := e.h.Levels(); level != "" && d.Level != dataset.LevelPoint && slices.Index(levels, d.Level) < slices.Index(levels, level) {
+		return nil, limitf("%s is given per %s: rank units at level %s or above", full, d.Level, d.Level)
+	}
+	groups := make([]dataset.Group, len(units))
+	for i, u := range units {
+		groups[i] = dataset.Group{Key: u, Units: e.leaves(d, u)}
+	}
+	from, to := e.civilRange(r)
+	figs, err := e.datasets.Figures(ctx, d, groups, from, to, g)
+	if err != nil {
+		return nil, err
+	}
+	out := keyed{}
+	for _, u := range units {
+		for t, f := range figs[u] {
+			p, _ := d.Parts(id, f)
+			at := int64(0)
+			if !t.IsZero() {
+				at = e.local(t).Unix()
+			}
+			out.put(u, at, Value{p.Value, p.Num, p.Den})
+		}
+	}
+	return out, nil
+}
+
 // datasetSeries is Series for a dataset's indicator.
 func (e *Engine) datasetSeries(ctx context.Context, di datasetIndicator, q SeriesQuery) (Series, error) {
 	if q.By != "" {
 		return Series{}, limitf("%s has no breakdowns", di.full)
 	}
-	g, err := di.grainOf(q.Step)
-	if err != nil {
+	if _, err := grainOf(di.def, di.full, q.Step); err != nil {
 		return Series{}, err
 	}
 	u, err := e.unit(q.Area)
 	if err != nil {
 		return Series{}, err
 	}
-	groups := []dataset.Group{{Key: u.Code, Units: e.leaves(di.def, u.Code)}}
-	from, to := e.civilRange(q.Range)
-	readFrom := from
+	r := q.Range
 	if q.Compare == "previous" {
-		readFrom = g.Floor(from.AddDate(0, 0, -1))
+		r.From = prev(r.From, q.Step, e.loc)
 	}
-	figs, err := e.datasets.Figures(ctx, di.def, groups, readFrom, to, g)
+	now, err := e.figuresOf(ctx, di, []string{u.Code}, "", nil, r, q.Step)
 	if err != nil {
 		return Series{}, err
 	}
-	steps := figs[u.Code]
-	var ago map[time.Time]dataset.Figure
+	var ago keyed
 	if q.Compare == "year_ago" {
-		agoFigs, err := e.datasets.Figures(ctx, di.def, groups, from.AddDate(-1, 0, 0), to.AddDate(-1, 0, 0), g)
-		if err != nil {
+		a := Range{yearAgo(q.Range.From, q.Step, e.loc), yearAgo(q.Range.To, q.Step, e.loc)}
+		if ago, err = e.figuresOf(ctx, di, []string{u.Code}, "", nil, a, q.Step); err != nil {
 			return Series{}, err
 		}
-		ago = agoFigs[u.Code]
 	}
 	out := Series{KPI: di.full, Area: u.Code, Name: u.Name, Level: u.Level, Hierarchy: e.h.Name(), Step: q.Step,
 		From: q.Range.From, To: q.Range.To, Unit: di.unit, Compare: q.Compare, Points: []Point{}}
-	for t := g.Floor(from); t.Before(to); t = g.Next(t) {
-		v := di.value(steps[t])
-		pt := Point{T: e.local(t), Value: v}
+	for _, t := range steps(q.Range, q.Step) {
+		v := now[u.Code][t.Unix()]
+		pt := Point{T: t, Value: v}
 		if q.Compare != "" {
-			then, f := g.Floor(t.AddDate(0, 0, -1)), steps[g.Floor(t.AddDate(0, 0, -1))]
+			then := prev(t, q.Step, e.loc)
+			ev := now[u.Code][then.Unix()]
 			if q.Compare == "year_ago" {
-				then = t.AddDate(-1, 0, 0)
-				f = ago[then]
+				then = yearAgo(t, q.Step, e.loc)
+				ev = ago[u.Code][then.Unix()]
 			}
-			ev := di.value(f)
-			at := e.local(then)
-			pt.Previous = &Earlier{T: &at, Value: ev}
+			pt.Previous = &Earlier{T: &then, Value: ev}
 			pt.Change = change(v.Value, ev.Value)
 		}
 		out.Points = append(out.Points, pt)
@@ -153,36 +266,32 @@ func (e *Engine) datasetRanking(ctx context.Context, di datasetIndicator, q Rank
 	if q.By != "" {
 		return Ranking{}, limitf("%s has no breakdowns", di.full)
 	}
-	levels := e.h.Levels()
-	if di.def.Level != dataset.LevelPoint && slices.Index(levels, di.def.Level) < slices.Index(levels, level) {
-		return Ranking{}, limitf("%s is given per %s: rank units at level %s or above", di.full, di.def.Level, di.def.Level)
-	}
 	targets := e.selectUnits(level, parent.Code)
-	groups := make([]dataset.Group, len(targets))
+	units := make([]string, len(targets))
 	for i, u := range targets {
-		groups[i] = dataset.Group{Key: u.Code, Units: e.leaves(di.def, u.Code)}
+		units[i] = u.Code
 	}
-	read := func(r Range) (map[string]map[time.Time]dataset.Figure, error) {
-		from, to := e.civilRange(r)
-		return e.datasets.Figures(ctx, di.def, groups, from, to, "")
+	var codes []string
+	if parent.Code != "" {
+		codes = e.h.Subtree(parent.Code)
 	}
-	now, err := read(q.Range)
+	now, err := e.figuresOf(ctx, di, units, level, codes, q.Range, none)
 	if err != nil {
 		return Ranking{}, err
 	}
-	var then map[string]map[time.Time]dataset.Figure
+	var then keyed
 	if q.Compare != "" {
-		if then, err = read(earlier(q.Range, q.Compare, e.loc)); err != nil {
+		if then, err = e.figuresOf(ctx, di, units, level, codes, earlier(q.Range, q.Compare, e.loc), none); err != nil {
 			return Ranking{}, err
 		}
 	}
 	out := Ranking{KPI: di.full, Parent: parent.Code, ParentName: parent.Name, Level: level, From: q.Range.From, To: q.Range.To,
 		Order: q.Order, Unit: di.unit, Compare: q.Compare, Total: len(targets), Items: make([]Item, 0, len(targets))}
 	for _, u := range targets {
-		v := di.value(now[u.Code][time.Time{}])
+		v := now[u.Code][0]
 		it := Item{Area: u.Code, Name: u.Name, Value: v}
 		if q.Compare != "" {
-			ev := di.value(then[u.Code][time.Time{}])
+			ev := then[u.Code][0]
 			it.Previous = &Earlier{Value: ev}
 			it.Change = change(v.Value, ev.Value)
 		}
