@@ -39,6 +39,33 @@ type Config struct {
 	MinInterval time.Duration
 	// SensorKinds and EventTypes are what rules may name.
 	SensorKinds, EventTypes []string
+	// Feeds tells how live the department datasets are; nil: rules of
+	// kind dataset_feed find nothing.
+	Feeds Feeds
+}
+
+// Feeds tells how live the department datasets' feeds are.
+type Feeds interface {
+	Feeds(ctx context.Context, now time.Time) ([]Feed, error)
+}
+
+// Feed is a dataset's liveness as a dataset_feed rule judges it.
+type Feed struct {
+	Dataset string
+	// Area is the unit the dataset covers, where its alarm shows; "" for
+	// the whole hierarchy.
+	Area string
+	// Late says the period Due has not come; Since is when it became
+	// late, or when the connector's run failed.
+	Late   bool
+	Due    string
+	Latest string
+	// Completeness is the share of the dataset's units with values for
+	// its latest period; nil for datasets of points.
+	Completeness *float64
+	// Failure is why the connector's last run failed; "" when it did not.
+	Failure string
+	Since   time.Time
 }
 
 // Leases serialise changes to alarms across nodes. Each acquisition's
@@ -218,6 +245,8 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 		open[a.key()] = a
 	}
 	var seen map[string]time.Time // device reports, fetched once if a rule needs them
+	var feeds []Feed              // the datasets' feeds, read once if a rule needs them
+	feedsRead := false
 	var changes []change
 	active := map[string]bool{}
 	for _, r := range rules {
@@ -238,6 +267,14 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 				}
 			}
 			fs = e.offline(r, now, manual, seen)
+		case DatasetFeed:
+			if !feedsRead && e.cfg.Feeds != nil {
+				if feeds, err = e.cfg.Feeds.Feeds(ctx, now); err != nil {
+					return fmt.Errorf("read the datasets' feeds: %w", err)
+				}
+			}
+			feedsRead = true
+			fs = datasetFeeds(r, feeds, manual)
 		}
 		if err != nil {
 			return fmt.Errorf("evaluate rule %s: %w", r.ID, err)

@@ -266,7 +266,7 @@ func TestRulesFromTheAPIChangeTheDefaultsButNotTheFile(t *testing.T) {
 	for _, x := range rules {
 		ids = append(ids, x.ID+"/"+x.Source)
 	}
-	if got := strings.Join(ids, " "); got != "from-file/file pm25-unhealthy/api traffic-violations-burst/default water-alert-level/default" {
+	if got := strings.Join(ids, " "); got != "dataset-feed-late/default from-file/file pm25-unhealthy/api traffic-violations-burst/default water-alert-level/default" {
 		t.Errorf("rules: got %s", got)
 	}
 	got := r.evaluate()

@@ -3,6 +3,7 @@ package alarm
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/openioc/ioc/internal/chstore"
@@ -178,6 +179,58 @@ func (e *Engine) offline(r Rule, now time.Time, manual map[string]time.Time, see
 		out = append(out, f)
 	}
 	return out
+}
+
+// FeedSubject is what an alarm of a dataset's feed is about, in place of a
+// device.
+func FeedSubject(dataset string) string { return "dataset:" + dataset }
+
+// datasetFeeds judges each feed the rule covers. An operator's
+// resolution holds until the feed goes wrong again: a later due period,
+// or a later failed run.
+func datasetFeeds(r Rule, feeds []Feed, manual map[string]time.Time) []finding {
+	var out []finding
+	for _, fd := range feeds {
+		if r.Dataset != "" && fd.Dataset != r.Dataset {
+			continue
+		}
+		subject := FeedSubject(fd.Dataset)
+		f := finding{deviceID: subject, area: cmpOr(fd.Area, r.Area)}
+		var why []string
+		if fd.Late {
+			if fd.Latest == "" {
+				why = append(why, fmt.Sprintf("no values yet, %s due", fd.Due))
+			} else {
+				why = append(why, fmt.Sprintf("%s due, latest %s", fd.Due, fd.Latest))
+			}
+		}
+		if fd.Failure != "" {
+			why = append(why, "its pull failed: "+fd.Failure)
+		}
+		if m := r.MinCompleteness; m != nil && fd.Completeness != nil && fd.Latest != "" {
+			f.value, f.threshold = *fd.Completeness, *m
+			if *fd.Completeness < *m {
+				why = append(why, fmt.Sprintf("%.0f%% of its units reported for %s (at least %.0f%% expected)", *fd.Completeness*100, fd.Latest, *m*100))
+			}
+		}
+		if len(why) > 0 {
+			f.message = "dataset " + fd.Dataset + ": " + strings.Join(why, "; ")
+			if resolvedAt, ok := manual[r.ID+"\x00"+subject]; !ok || fd.Since.After(resolvedAt) {
+				f.firing = true
+			}
+		} else {
+			f.message = "dataset " + fd.Dataset + " is live"
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func splitKey(k string) (rule, dev string) {

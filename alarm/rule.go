@@ -21,10 +21,13 @@ const (
 	Threshold  = "threshold"   // a sensor reading at or above a value, sustained
 	EventCount = "event_count" // at least N camera events of a type at one camera within a window
 	Offline    = "offline"     // a device silent longer than a limit
+	// DatasetFeed is a department dataset's feed late against its
+	// cadence, failing to pull, or reporting too few units.
+	DatasetFeed = "dataset_feed"
 )
 
 // RuleKinds lists the kinds of rule.
-var RuleKinds = []string{Threshold, EventCount, Offline}
+var RuleKinds = []string{Threshold, EventCount, Offline, DatasetFeed}
 
 // Rule says when an alarm opens. An alarm of a rule and device stays open
 // while the condition holds, and resolves when it clears.
@@ -55,6 +58,12 @@ type Rule struct {
 	// reported for After.
 	DeviceKind string          `json:"device_kind,omitempty"`
 	After      device.Duration `json:"after,omitempty"`
+
+	// DatasetFeed: the feed of Dataset (every dataset when empty) is late,
+	// its connector's last run failed, or fewer than MinCompleteness (a
+	// share, 0 to 1) of its units reported for its latest period.
+	Dataset         string   `json:"dataset,omitempty"`
+	MinCompleteness *float64 `json:"min_completeness,omitempty"`
 
 	// Source is where the rule comes from: default, file or api.
 	Source string `json:"source"`
@@ -113,6 +122,10 @@ func (r Rule) Check(sensorKinds, eventTypes []string, hasArea func(string) bool)
 		case r.After <= 0 || time.Duration(r.After) > maxAfter:
 			return fmt.Errorf("after must be above 0 and at most %s, e.g. \"10m\"", maxAfter)
 		}
+	case DatasetFeed:
+		if m := r.MinCompleteness; m != nil && !(*m >= 0 && *m <= 1) {
+			return fmt.Errorf("min_completeness %v is not a share between 0 and 1, e.g. 0.9 for nine units in ten", *m)
+		}
 	}
 	return nil
 }
@@ -130,6 +143,7 @@ func DefaultRules() []Rule {
 			EventType: "traffic_violation", Count: 10, Within: device.Duration(5 * time.Minute), Source: "default"},
 		{ID: "device-offline", Name: "Device silent for 10 minutes", Kind: Offline, Severity: "warning",
 			After: device.Duration(10 * time.Minute), Source: "default"},
+		{ID: "dataset-feed-late", Name: "Department data late or its pull failing", Kind: DatasetFeed, Severity: "warning", Source: "default"},
 	}
 }
 

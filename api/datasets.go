@@ -43,7 +43,7 @@ type Datasets interface {
 	Current(ctx context.Context, d dataset.Definition, units []string, from, to time.Time) ([]dataset.Value, error)
 	History(ctx context.Context, set, unit string, period time.Time) ([]dataset.Version, error)
 	Uploads(ctx context.Context, set string, limit int) ([]dataset.Upload, error)
-	Feed(ctx context.Context, d dataset.Definition) (dataset.Feed, error)
+	Health(ctx context.Context, h dataset.Hierarchy, now time.Time) ([]dataset.Health, error)
 }
 
 // datasetKind labels the documents of dataset definitions in the answers
@@ -114,19 +114,36 @@ func invalidDataset(c *fiber.Ctx, id string, inv *dataset.InvalidError) error {
 // canonicalDataset parses a definition (JSON or YAML) for the path's id,
 // checks the names of its formulas with known, and returns it with the
 // JSON it is stored as.
-func canonicalDataset(raw []byte, id string, levels dataset.Levels, known func(string) bool) (dataset.Definition, []byte, error) {
-	d, err := dataset.Parse(raw, levels)
+func canonicalDataset(raw []byte, id string, h *geo.Hierarchy, known func(string) bool) (dataset.Definition, []byte, error) {
+	d, err := dataset.Parse(raw, h)
 	if err != nil {
 		return d, nil, err
 	}
 	if d.ID != id {
 		return d, nil, &dataset.InvalidError{Problems: []dataset.Problem{{Path: "id", Error: fmt.Sprintf("%q differs from the path's id %q: PUT a definition to its own id", d.ID, id)}}}
 	}
-	if probs := d.CheckNames(known); len(probs) > 0 {
+	if probs := append(checkArea(d, h), d.CheckNames(known)...); len(probs) > 0 {
 		return d, nil, &dataset.InvalidError{Problems: probs}
 	}
 	body, err := json.Marshal(d)
 	return d, body, err
+}
+
+// checkArea checks a definition's area against the hierarchy: a unit above
+// the dataset's level.
+func checkArea(d dataset.Definition, h *geo.Hierarchy) []dataset.Problem {
+	if d.Area == "" {
+		return nil
+	}
+	u, ok := h.Unit(d.Area)
+	levels := h.Levels()
+	switch {
+	case !ok:
+		return []dataset.Problem{{Path: "area", Error: fmt.Sprintf("%q is not a unit of %s: GET /api/v1/areas lists them, or leave area out for the whole hierarchy", d.Area, h.Name())}}
+	case d.Level != dataset.LevelPoint && slices.Index(levels, u.Level) >= slices.Index(levels, d.Level):
+		return []dataset.Problem{{Path: "area", Error: fmt.Sprintf("%s is a %s: the area of a dataset given per %s is a unit above that level", d.Area, u.Level, d.Level)}}
+	}
+	return nil
 }
 
 func (s *Server) putDataset(c *fiber.Ctx) error {
@@ -238,7 +255,7 @@ func ProvisionDatasets(ctx context.Context, store DocumentStore, ds Datasets, h 
 			return ds.Operand(id)
 		}
 		for i, f := range files {
-			if probs := f.def.CheckNames(known); len(probs) > 0 {
+			if probs := append(checkArea(f.def, h), f.def.CheckNames(known)...); len(probs) > 0 {
 				problems = append(problems, f.name+": "+(&dataset.InvalidError{Problems: probs}).Error())
 			}
 			if files[i].body, err = json.Marshal(f.def); err != nil {
@@ -553,36 +570,21 @@ func (s *Server) datasetUploads(c *fiber.Ctx) error {
 func (s *Server) datasetHealth(c *fiber.Ctx) error {
 	ctx, cancel := s.documentCtx(c)
 	defer cancel()
-	h := s.d.KPIs.Hierarchy()
 	now := time.Now().In(s.d.KPIs.Location())
-	var out []dataset.Health
-	for _, d := range s.d.Datasets.List() {
-		f, err := s.d.Datasets.Feed(ctx, d)
-		if err != nil {
-			return answer.Unavailable(err)
-		}
-		ups, err := s.d.Datasets.Uploads(ctx, d.ID, 1)
-		if err != nil {
-			return answer.Unavailable(err)
-		}
-		expected := 0
-		if d.Level != dataset.LevelPoint {
-			expected = len(h.Select(d.Level, ""))
-		}
-		hl := dataset.HealthOf(d, f, ups, expected, now)
-		if hl.Received != nil {
-			at := hl.Received.In(now.Location())
-			hl.Received = &at
-		}
-		if hl.LastUpload != nil {
-			// Counts only: the problems name units of every sender.
-			hl.LastUpload.Problems = nil
-			hl.LastUpload.At = hl.LastUpload.At.In(now.Location())
-		}
-		out = append(out, hl)
+	out, err := s.d.Datasets.Health(ctx, s.d.KPIs.Hierarchy(), now)
+	if err != nil {
+		return answer.Unavailable(err)
 	}
-	if out == nil {
-		out = []dataset.Health{}
+	for i := range out {
+		if out[i].Received != nil {
+			at := out[i].Received.In(now.Location())
+			out[i].Received = &at
+		}
+		if u := out[i].LastUpload; u != nil {
+			// Counts only: the problems name units of every sender.
+			u.Problems = nil
+			u.At = u.At.In(now.Location())
+		}
 	}
 	return c.JSON(fiber.Map{"as_of": now, "datasets": out})
 }

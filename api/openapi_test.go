@@ -364,8 +364,8 @@ func (noDatasets) History(context.Context, string, string, time.Time) ([]dataset
 	return nil, nil
 }
 func (noDatasets) Uploads(context.Context, string, int) ([]dataset.Upload, error) { return nil, nil }
-func (noDatasets) Feed(context.Context, dataset.Definition) (dataset.Feed, error) {
-	return dataset.Feed{}, nil
+func (noDatasets) Health(context.Context, dataset.Hierarchy, time.Time) ([]dataset.Health, error) {
+	return nil, nil
 }
 
 // noReports stands in for the report engine: only its routes matter here.

@@ -26,6 +26,11 @@ type Definition struct {
 	// (province, commune, …), or "point": each row has a position, placed
 	// in the unit of the finest level that holds it.
 	Level string `json:"level"`
+	// Area is the unit the dataset covers, e.g. the province whose
+	// department reports it: the units expected to report are its units
+	// of Level, and an alarm of its feed shows there. Empty: the whole
+	// hierarchy.
+	Area string `json:"area,omitempty"`
 	// DueDays is how many days after a period ends its values are due;
 	// later, the feed is late (see Health). Zero: DefaultDueDays of the
 	// grain.

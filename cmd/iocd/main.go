@@ -233,32 +233,6 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		return err
 	}
 
-	// Alarms: rules evaluated against what is stored, one open alarm per
-	// rule and device, the alarms/ topics. The aggregator reads the
-	// engine's open-alarm counts, so the engine cannot be handed it: it
-	// marks the units whose counts changed on marks, made before either,
-	// and the aggregator takes them.
-	rules := alarm.DefaultRules()
-	if cfg.RulesFile != "" {
-		if rules, err = alarm.ReadRulesFile(cfg.RulesFile, device.SensorKindIDs(), device.CameraEventTypes, hierarchyHas(hierarchy)); err != nil {
-			return fmt.Errorf("IOC_RULES_FILE: %w", err)
-		}
-	}
-	marks := aggregate.NewMarks()
-	alarms, err := alarm.New(alarm.Config{Interval: cfg.AlarmInterval, SensorKinds: device.SensorKindIDs(), EventTypes: device.CameraEventTypes},
-		store, hierarchy, devices, rules, leases, pub, marks, logger.With("component", "alarm"), reg)
-	if err != nil {
-		return err
-	}
-
-	// Aggregate: figures per unit and window, published when they change.
-	agg, err := aggregate.New(aggregate.Config{
-		Hierarchy: cfg.Hierarchy, Location: loc, RefreshInterval: cfg.RefreshInterval, Debounce: cfg.LiveDebounce,
-	}, store, units, pub, leases, operations{devices, alarms}, marks, logger.With("component", "aggregate"), reg)
-	if err != nil {
-		return err
-	}
-
 	// Dashboards: the wall's documents with every version. The folder's
 	// are stored when they changed, and the defaults go into a store that
 	// has no dashboard, before any request can read them.
@@ -278,6 +252,33 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		return err
 	}
 	if err := api.ProvisionDatasets(startCtx, documents, datasets, hierarchy, cfg.DatasetsDir, logger.With("component", "datasets")); err != nil {
+		return err
+	}
+
+	// Alarms: rules evaluated against what is stored, one open alarm per
+	// rule and device, the alarms/ topics. The aggregator reads the
+	// engine's open-alarm counts, so the engine cannot be handed it: it
+	// marks the units whose counts changed on marks, made before either,
+	// and the aggregator takes them.
+	rules := alarm.DefaultRules()
+	if cfg.RulesFile != "" {
+		if rules, err = alarm.ReadRulesFile(cfg.RulesFile, device.SensorKindIDs(), device.CameraEventTypes, hierarchyHas(hierarchy)); err != nil {
+			return fmt.Errorf("IOC_RULES_FILE: %w", err)
+		}
+	}
+	marks := aggregate.NewMarks()
+	alarms, err := alarm.New(alarm.Config{Interval: cfg.AlarmInterval, SensorKinds: device.SensorKindIDs(), EventTypes: device.CameraEventTypes,
+		Feeds: dataset.AlarmFeeds{Datasets: datasets, Hierarchy: hierarchy}},
+		store, hierarchy, devices, rules, leases, pub, marks, logger.With("component", "alarm"), reg)
+	if err != nil {
+		return err
+	}
+
+	// Aggregate: figures per unit and window, published when they change.
+	agg, err := aggregate.New(aggregate.Config{
+		Hierarchy: cfg.Hierarchy, Location: loc, RefreshInterval: cfg.RefreshInterval, Debounce: cfg.LiveDebounce,
+	}, store, units, pub, leases, operations{devices, alarms}, marks, logger.With("component", "aggregate"), reg)
+	if err != nil {
 		return err
 	}
 

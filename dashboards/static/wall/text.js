@@ -199,12 +199,29 @@ const RULES = {
   'water-alert-level': 'Mực nước đạt hoặc vượt mức báo động của trạm đo',
   'traffic-violations-burst': '10 vi phạm giao thông tại một camera trong 5 phút',
   'device-offline': 'Thiết bị không gửi dữ liệu 10 phút',
+  'dataset-feed-late': 'Dữ liệu chuyên ngành trễ hạn hoặc lỗi lấy dữ liệu',
 };
 const RULE_KINDS = {
   threshold: 'Chỉ số cảm biến vượt ngưỡng',
   event_count: 'Nhiều sự kiện camera',
   offline: 'Thiết bị mất kết nối',
+  dataset_feed: 'Nguồn dữ liệu chuyên ngành',
 };
+
+// feedText puts the reasons of a dataset_feed alarm into Vietnamese,
+// phrase by phrase of the server's English ("dataset permits: 2026-10 due,
+// latest 2026-08; its pull failed: …").
+function feedText(msgEn) {
+  const [head, ...rest] = msgEn.split(': ');
+  const id = head.replace(/^dataset /, '');
+  const reasons = rest.join(': ')
+    .replace(/no values yet, (\S+) due/, 'chưa có dữ liệu, kỳ $1 đã đến hạn')
+    .replace(/(\S+) due, latest (\S+)/, 'kỳ $1 đã đến hạn, mới nhất là kỳ $2')
+    .replace(/its pull failed: /, 'lỗi khi lấy dữ liệu: ')
+    .replace(/(\d+)% of its units reported for (\S+) \(at least (\d+)% expected\)/, '$1% đơn vị đã báo cáo kỳ $2 (cần ít nhất $3%)')
+    .replace(/ is live$/, '');
+  return reasons ? `Nguồn dữ liệu "${id}": ${reasons}` : `Nguồn dữ liệu "${id}" đã cập nhật`;
+}
 
 // deviceText names a device: "Camera HCM-Q1-017" / "Cảm biến AQ-1 (name)".
 export function deviceName(id, name, kind) {
@@ -242,6 +259,9 @@ export function alarmText(a) {
       msgVi = `${dvi} không gửi dữ liệu trong ${silent} (giới hạn ${limit})`;
       break;
     }
+    case 'dataset_feed':
+      msgVi = feedText(msgEn);
+      break;
     default:
       msgVi = msgEn;
   }

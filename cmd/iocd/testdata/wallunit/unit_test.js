@@ -330,6 +330,10 @@ run('alarm texts', () => {
   const off = T.alarmText({ rule_id: 'device-offline', rule_kind: 'offline', device_id: 'AQ-2', device_kind: 'sensor', device_name: 'Trạm Q1', value: 900, threshold: 600, message: 'sensor AQ-2 has not reported for 15m0s (limit 10m0s)' });
   eq('offline message', off.message[0], 'Cảm biến Trạm Q1 (AQ-2) không gửi dữ liệu trong 15 phút (giới hạn 10 phút)');
   eq('unknown kind keeps the message', T.alarmText({ rule_kind: 'new', message: 'hello' }).message, ['hello', '']);
+  const feed = T.alarmText({ rule_id: 'dataset-feed-late', rule_name: 'Department data late or its pull failing', rule_kind: 'dataset_feed',
+    device_id: 'dataset:permits', message: 'dataset permits: 2026-10 due, latest 2020-01; its pull failed: connection refused' });
+  eq('dataset feed rule', feed.rule, ['Dữ liệu chuyên ngành trễ hạn hoặc lỗi lấy dữ liệu', 'Department data late or its pull failing']);
+  eq('dataset feed message', feed.message[0], 'Nguồn dữ liệu "permits": kỳ 2026-10 đã đến hạn, mới nhất là kỳ 2020-01; lỗi khi lấy dữ liệu: connection refused');
 });
 
 // ---- geo.js -----------------------------------------------------------------
