@@ -29,6 +29,7 @@ name_en: School enrolment
 department: Sở Giáo dục và Đào tạo
 grain: year
 level: commune
+area: "79"
 columns: {unit: Mã xã, period: Năm học}
 measures:
   - {id: pupils, name_vi: Học sinh, name_en: Pupils, unit: pupils, column: Số học sinh, rollup: sum, over_time: last}
@@ -188,7 +189,7 @@ func TestADatasetFromAFolderFedByCSVIsServedAsAnIndicator(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(hb.Datasets) != 1 || hb.Datasets[0].LatestPeriod != "2025" || hb.Datasets[0].Reported != 3 ||
-		hb.Datasets[0].Expected != len(e.h.Select("commune", "")) || hb.Datasets[0].LastUpload == nil {
+		hb.Datasets[0].Expected != len(e.h.Select("commune", "79")) || hb.Datasets[0].LastUpload == nil {
 		t.Errorf("health: got %s", health.Body)
 	}
 }
@@ -218,6 +219,12 @@ func TestDatasetUploadsKeepToTheTokensAreas(t *testing.T) {
 	expect(t, "a bad definition", r, 400)
 	if !strings.Contains(string(r.Body), `"path":"measures[0].rollup"`) {
 		t.Errorf("a bad rollup: got %s, want the path measures[0].rollup", r.Body)
+	}
+	// An area must be a unit above the level its values are given at.
+	r = e.call(t, "PUT", "/api/v1/datasets/enrolment", docAdminToken, strings.Replace(enrolmentYAML, `area: "79"`, `area: "`+own+`"`, 1))
+	expect(t, "a commune as the area of a dataset of communes", r, 400)
+	if !strings.Contains(string(r.Body), `"path":"area"`) {
+		t.Errorf("a commune as the area: got %s, want the path area", r.Body)
 	}
 }
 
