@@ -79,7 +79,7 @@ func (s *Server) datasetRoutes(v1 fiber.Router, reader fiber.Handler) {
 	}
 	// Before /datasets/:id, which would take it for an id; no dataset id
 	// may be "health" (dataset.ValidID).
-	v1.Get("/datasets/health", reader, requireRead, s.datasetHealth)
+	v1.Get("/datasets/health", reader, requireReadOrIngest, s.datasetHealth)
 	v1.Get("/datasets", reader, requireRead, s.listDocuments(datasetKind))
 	v1.Get("/datasets/:id", reader, requireRead, s.getDocument(datasetKind))
 	v1.Get("/datasets/:id/versions", reader, requireRead, s.documentVersions(datasetKind))
@@ -90,6 +90,15 @@ func (s *Server) datasetRoutes(v1 fiber.Router, reader fiber.Handler) {
 	v1.Get("/datasets/:id/history", reader, requireRead, s.datasetHistory)
 	// The uploads' problems name the units of every sender: admins only.
 	v1.Get("/datasets/:id/uploads", reader, requireAdmin, s.datasetUploads)
+}
+
+// requireReadOrIngest lets a department's sender see how its feeds stand:
+// the feeds' health holds counts, no unit's figures.
+func requireReadOrIngest(c *fiber.Ctx) error {
+	if p := principal(c); !p.CanRead() && !p.CanIngest() {
+		return fiber.NewError(fiber.StatusForbidden, "the feeds' health needs a token that reads or pushes records")
+	}
+	return c.Next()
 }
 
 // datasetInForce is the definition of the path's dataset.

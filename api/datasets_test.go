@@ -245,3 +245,34 @@ func pointsOf(points []report.Point) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// TestTheShippedDatasetsLoadAndTakeTheirSample: the definitions of
+// deploy/datasets (make run's IOC_DATASETS_DIR) pass every check, the
+// enterprises' formula naming the population of the next file included,
+// and the sample CSV of the README stores whole.
+func TestTheShippedDatasetsLoadAndTakeTheirSample(t *testing.T) {
+	e := newDatasetEnv(t)
+	logger := slog.New(slog.DiscardHandler)
+	if err := ProvisionDatasets(context.Background(), e.store, e.ds, e.h, filepath.Join("..", "deploy", "datasets"), logger); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"population", "enterprises", "enrolment"} {
+		if _, ok := e.ds.Get(id); !ok {
+			t.Errorf("dataset %s is not in force", id)
+		}
+	}
+	sample, err := os.ReadFile(filepath.Join("..", "deploy", "datasets", "population-79-2025.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.call(t, "POST", "/api/v1/datasets/population/values", docAdminToken, string(sample), "Content-Type", "text/csv")
+	expect(t, "the README's sample", r, 200)
+	if up := decodeJSON[uploadAnswer](t, r.Body); up.Stored != 4 || up.Refused != 0 {
+		t.Errorf("the sample: got %s, want its 4 rows stored", r.Body)
+	}
+	r = e.call(t, "GET", "/api/v1/kpis/population.people_per_household/ranking?parent=79&from=2025-01-01&to=2025-12-31&limit=1", docAdminToken, "")
+	expect(t, "ranking", r, 200)
+	if rk := decodeJSON[report.Ranking](t, r.Body); len(rk.Items) != 1 || rk.Items[0].Area != "26743" {
+		t.Errorf("most people per household in the sample: got %s, want Bến Thành (35120 / 10640)", r.Body)
+	}
+}

@@ -31,6 +31,9 @@ export IOC_CLICKHOUSE_ADDR IOC_REDIS_ADDR IOC_MQTT_URL IOC_HTTP_ADDR="$HTTP_ADDR
 export IOC_SIMULATE=${SIMULATE:-20} IOC_SIMULATE_PACE=${PACE:-field} IOC_SIMULATE_AREA=${AREA:-79}
 # Hierarchies installed with "bin/iocd import-units" live here.
 export IOC_GEO_DIR=${IOC_GEO_DIR:-$VAR/geo}
+# The example department datasets (population, enterprises, enrolment),
+# which the simulator feeds for the province's communes.
+export IOC_DATASETS_DIR=${IOC_DATASETS_DIR:-$PWD/deploy/datasets}
 
 if [ -f "$VAR/iocd.pid" ] && kill -0 "$(cat "$VAR/iocd.pid")" 2>/dev/null; then
   echo "Restarting iocd (pid $(cat "$VAR/iocd.pid"))"

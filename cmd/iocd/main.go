@@ -466,6 +466,21 @@ func simulatorsPart(cfg serveConfig, history *simHistory, addr net.Addr, cert *t
 			return part{}, err
 		}
 	}
+	// The departments' datasets (those of deploy/datasets the node
+	// defines), each period once it has ended.
+	_, communes, err := simulatorAreas(cfg, h)
+	if err != nil {
+		return part{}, err
+	}
+	tok, err := simulatorToken(cfg)
+	if err != nil {
+		return part{}, err
+	}
+	dssim, err := simulator.NewDatasets(simulator.DatasetsConfig{BaseURL: selfURL(addr, cert), HTTPClient: selfClient(cert), Token: tok,
+		Units: communes, Location: loc, Now: cfg.now}, logger)
+	if err != nil {
+		return part{}, err
+	}
 	return part{"simulators", func(ctx context.Context) error {
 		live := sim
 		carry := history.run(ctx)
@@ -483,6 +498,7 @@ func simulatorsPart(cfg serveConfig, history *simHistory, addr net.Addr, cert *t
 		if dsim != nil {
 			wg.Go(func() { devicesErr = dsim.Run(ctx) })
 		}
+		wg.Go(func() { _ = dssim.Run(ctx) }) // it logs what fails and tries again
 		if live != nil {
 			liveErr = live.Run(ctx)
 		}
