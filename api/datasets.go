@@ -195,16 +195,7 @@ func (s *Server) putDataset(c *fiber.Ctx) error {
 	case err != nil:
 		return answer.Unavailable(err)
 	}
-	v := same
-	if v == nil {
-		v = &stored[0]
-	}
-	c.Set(fiber.HeaderETag, versionTag(v.Version))
-	if created {
-		c.Set(fiber.HeaderLocation, "/api/v1/datasets/"+id)
-		c.Status(fiber.StatusCreated)
-	}
-	return c.JSON(s.versionOf(*v))
+	return s.saved(c, same, stored, created, "/api/v1/datasets/"+id)
 }
 
 // ProvisionDatasets stores, at start, every definition of the *.json,

@@ -460,17 +460,24 @@ func (s *Server) putDocument(k dashboards.Kind) fiber.Handler {
 		case err != nil:
 			return answer.Unavailable(err)
 		}
-		v := same
-		if v == nil {
-			v = &stored[0]
-		}
-		c.Set(fiber.HeaderETag, versionTag(v.Version))
-		if created {
-			c.Set(fiber.HeaderLocation, "/api/v1/"+k.Plural()+"/"+id)
-			c.Status(fiber.StatusCreated)
-		}
-		return c.JSON(s.versionOf(*v))
+		return s.saved(c, same, stored, created, "/api/v1/"+k.Plural()+"/"+id)
 	}
+}
+
+// saved answers a PUT of a document: the version stored, or the latest one
+// when the body was the same, with its ETag; 201 and its Location when
+// the document is new.
+func (s *Server) saved(c *fiber.Ctx, same *versioned.Document, stored []versioned.Document, created bool, location string) error {
+	v := same
+	if v == nil {
+		v = &stored[0]
+	}
+	c.Set(fiber.HeaderETag, versionTag(v.Version))
+	if created {
+		c.Set(fiber.HeaderLocation, location)
+		c.Status(fiber.StatusCreated)
+	}
+	return c.JSON(s.versionOf(*v))
 }
 
 // users lists the live documents that refer to (kind, id), with where.

@@ -122,18 +122,10 @@ func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
 // pearson is the correlation of x and y; nil with fewer than three pairs
 // or when either does not vary.
 func pearson(x, y []float64) *float64 {
-	n := len(x)
-	if n < 3 {
+	if len(x) < 3 {
 		return nil
 	}
-	mx, my := mean(x), mean(y)
-	var sxy, sxx, syy float64
-	for i := range x {
-		dx, dy := x[i]-mx, y[i]-my
-		sxy += dx * dy
-		sxx += dx * dx
-		syy += dy * dy
-	}
+	sxy, sxx, syy, _, _ := moments(x, y)
 	if sxx == 0 || syy == 0 {
 		return nil
 	}
@@ -146,14 +138,7 @@ func leastSquares(x, y []float64) (Line, bool) {
 	if len(x) < 3 {
 		return Line{}, false
 	}
-	mx, my := mean(x), mean(y)
-	var sxy, sxx, syy float64
-	for i := range x {
-		dx, dy := x[i]-mx, y[i]-my
-		sxy += dx * dy
-		sxx += dx * dx
-		syy += dy * dy
-	}
+	sxy, sxx, syy, mx, my := moments(x, y)
 	if sxx == 0 {
 		return Line{}, false
 	}
@@ -163,6 +148,19 @@ func leastSquares(x, y []float64) (Line, bool) {
 		l.R2 = round4(sxy * sxy / (sxx * syy))
 	}
 	return l, true
+}
+
+// moments are the sums of the products of the deviations from the means,
+// and the means.
+func moments(x, y []float64) (sxy, sxx, syy, mx, my float64) {
+	mx, my = mean(x), mean(y)
+	for i := range x {
+		dx, dy := x[i]-mx, y[i]-my
+		sxy += dx * dy
+		sxx += dx * dx
+		syy += dy * dy
+	}
+	return sxy, sxx, syy, mx, my
 }
 
 func mean(v []float64) float64 {
