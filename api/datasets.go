@@ -18,11 +18,9 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/paulmach/orb"
 
 	"github.com/openioc/ioc/aggregate"
 	"github.com/openioc/ioc/api/answer"
-	"github.com/openioc/ioc/api/auth"
 	"github.com/openioc/ioc/dashboards"
 	"github.com/openioc/ioc/dataset"
 	"github.com/openioc/ioc/geo"
@@ -44,6 +42,11 @@ type Datasets interface {
 	History(ctx context.Context, set, unit string, period time.Time) ([]dataset.Version, error)
 	Uploads(ctx context.Context, set string, limit int) ([]dataset.Upload, error)
 	Health(ctx context.Context, h dataset.Hierarchy, now time.Time) ([]dataset.Health, error)
+}
+
+// Connectors tells how the datasets' connectors ran (dataset.Connectors).
+type Connectors interface {
+	Runs(dataset string) dataset.ConnectorState
 }
 
 // datasetKind labels the documents of dataset definitions in the answers
@@ -90,6 +93,8 @@ func (s *Server) datasetRoutes(v1 fiber.Router, reader fiber.Handler) {
 	v1.Get("/datasets/:id/history", reader, requireRead, s.datasetHistory)
 	// The uploads' problems name the units of every sender: admins only.
 	v1.Get("/datasets/:id/uploads", reader, requireAdmin, s.datasetUploads)
+	// Its errors may name the department's hosts and tables: admins only.
+	v1.Get("/datasets/:id/connector", reader, requireAdmin, s.datasetConnector)
 }
 
 // requireReadOrIngest lets a department's sender see how its feeds stand:
@@ -307,28 +312,6 @@ func uploadFormat(c *fiber.Ctx) (string, error) {
 	return "", fiber.NewError(fiber.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q is not one of text/csv, application/json or application/x-ndjson: send one of them, or name the format with ?format=csv", mt))
 }
 
-// unitsIn is the hierarchy as the rows of an upload are checked against
-// it, with the units outside the token's areas refused.
-type unitsIn struct {
-	h *geo.Hierarchy
-	p auth.Principal
-}
-
-func (u unitsIn) Level(code string) (string, bool) {
-	unit, ok := u.h.Unit(code)
-	return unit.Level, ok
-}
-
-func (u unitsIn) Place(lat, lon float64, _ string) (string, bool) {
-	chain := u.h.Locate(orb.Point{lon, lat})
-	if len(chain) == 0 {
-		return "", false
-	}
-	return chain[len(chain)-1].Code, true
-}
-
-func (u unitsIn) Covered(code string) bool { return u.p.Covers(u.h, code) }
-
 // uploadAnswer is what an upload stored and refused.
 type uploadAnswer struct {
 	Dataset  string            `json:"dataset"`
@@ -352,7 +335,8 @@ func (s *Server) uploadValues(c *fiber.Ctx) error {
 		return err
 	}
 	p := principal(c)
-	dec, err := dataset.Decode(d, format, body, unitsIn{h: s.d.KPIs.Hierarchy(), p: p})
+	h := s.d.KPIs.Hierarchy()
+	dec, err := dataset.Decode(d, format, body, dataset.HierarchyUnits{H: h, Covers: func(code string) bool { return p.Covers(h, code) }})
 	if err != nil {
 		var fe *fiber.Error // the body's own refusal, as httpbody words it
 		if errors.As(err, &fe) {
@@ -565,6 +549,28 @@ func (s *Server) datasetUploads(c *fiber.Ctx) error {
 		ups[i].At = ups[i].At.In(s.d.KPIs.Location())
 	}
 	return c.JSON(fiber.Map{"dataset": d.ID, "uploads": ups})
+}
+
+func (s *Server) datasetConnector(c *fiber.Ctx) error {
+	d, err := s.datasetInForce(c)
+	if err != nil {
+		return err
+	}
+	if d.Connector == nil {
+		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("dataset %s has no connector: its values are uploaded (POST /api/v1/datasets/%s/values); add a connector to its definition to pull them", d.ID, d.ID))
+	}
+	if s.d.Connectors == nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, "this server runs no connectors: ask another node")
+	}
+	st := s.d.Connectors.Runs(d.ID)
+	loc := s.d.KPIs.Location()
+	for _, t := range []**time.Time{&st.LastRun, &st.NextRun, &st.LastSuccess, &st.FailingSince} {
+		if *t != nil {
+			at := (*t).In(loc)
+			*t = &at
+		}
+	}
+	return c.JSON(st)
 }
 
 func (s *Server) datasetHealth(c *fiber.Ctx) error {

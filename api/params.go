@@ -84,6 +84,8 @@ var apiQueryParams = map[string][]string{
 	"GET /api/v1/datasets/:id/values":   {"format", "area", "from", "to"},
 	"GET /api/v1/datasets/:id/history":  {"unit", "period"},
 	"GET /api/v1/datasets/:id/uploads":  {"limit"},
+	// How a dataset's connector ran.
+	"GET /api/v1/datasets/:id/connector": nil,
 
 	"GET /api/v1/areas/:code/kpis":          {"window", "hierarchy"},
 	"GET /api/v1/areas/:code/children/kpis": {"format", "window", "hierarchy"},

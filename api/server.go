@@ -132,6 +132,9 @@ type Deps struct {
 	// Datasets is the department datasets (definitions kept in
 	// Documents); nil, or Documents nil, leaves their routes out.
 	Datasets Datasets
+	// Connectors tells how the datasets' connectors ran; nil: GET
+	// /api/v1/datasets/{id}/connector answers that none run here.
+	Connectors Connectors
 	// Revocations is the list of revoked tokens, shared by the nodes;
 	// nil keeps one in memory (a single node, tests).
 	Revocations *auth.Revocations

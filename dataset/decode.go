@@ -15,7 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paulmach/orb"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/openioc/ioc/geo"
 )
 
 // Row is one unit's values for one period, as an upload or a connector
@@ -73,7 +76,7 @@ var ErrTooManyRows = fmt.Errorf("more than %d rows: split the upload by period o
 // whole upload that cannot be read (not the format, a header without the
 // unit or period, too many rows).
 func Decode(d Definition, format string, r io.Reader, units Units) (Decoded, error) {
-	dec := &decoder{d: d, units: units, seen: map[seenKey]int{}}
+	dec := newDecoder(d, units)
 	var err error
 	switch format {
 	case FormatCSV:
@@ -88,12 +91,105 @@ func Decode(d Definition, format string, r io.Reader, units Units) (Decoded, err
 	if err != nil {
 		return Decoded{}, err
 	}
-	return Decoded{Rows: dec.rows, Problems: dec.problems, Refused: dec.refused}, nil
+	return dec.decoded(), nil
+}
+
+// DecodeRecords reads rows given as records, the values of each row by
+// column as a database query returns them, with the checks of Decode: a
+// problem for every row that is wrong, by its number (1-based), and for a
+// column the definition does not read. next returns the next record's
+// values, one per column, and io.EOF after the last. A value is nil (no
+// value), a string, an integer or a float, or a time.Time: a date in the
+// period column is the period that starts on it, and any other date there
+// is a row's problem. An error is a whole source that cannot be read (its
+// columns lack the unit or period, next failed, too many rows).
+func DecodeRecords(d Definition, columns []string, next func() ([]any, error), units Units) (Decoded, error) {
+	dec := newDecoder(d, units)
+	index, err := dec.head(columns, 0, "the result")
+	if err != nil {
+		return Decoded{}, err
+	}
+	for line := 1; ; line++ {
+		vals, err := next()
+		if errors.Is(err, io.EOF) {
+			return dec.decoded(), nil
+		}
+		if err != nil {
+			return Decoded{}, err
+		}
+		if len(vals) != len(columns) {
+			return Decoded{}, fmt.Errorf("record %d has %d values for %d columns", line, len(vals), len(columns))
+		}
+		err = dec.row(line, func(name string) (field, bool) {
+			i, ok := index[header(name)]
+			if !ok {
+				return field{}, false
+			}
+			return recordField(vals[i]), true
+		})
+		if err != nil {
+			return Decoded{}, err
+		}
+	}
+}
+
+// recordField reads a record's value as a field: a number, a text, a date,
+// or anything else as its text (which no check accepts).
+func recordField(v any) field {
+	num := func(n float64) field {
+		if math.IsNaN(n) || math.IsInf(n, 0) {
+			return field{text: strconv.FormatFloat(n, 'f', -1, 64), json: true}
+		}
+		return field{number: &n, json: true}
+	}
+	switch x := v.(type) {
+	case nil:
+		return field{null: true, json: true}
+	case string:
+		return field{text: x}
+	case float64:
+		return num(x)
+	case float32:
+		return num(float64(x))
+	case int:
+		return num(float64(x))
+	case int8:
+		return num(float64(x))
+	case int16:
+		return num(float64(x))
+	case int32:
+		return num(float64(x))
+	case int64:
+		return num(float64(x))
+	case uint8:
+		return num(float64(x))
+	case uint16:
+		return num(float64(x))
+	case uint32:
+		return num(float64(x))
+	case uint64:
+		return num(float64(x))
+	case time.Time:
+		text := x.Format(time.DateOnly)
+		if h, m, s := x.Clock(); h != 0 || m != 0 || s != 0 || x.Nanosecond() != 0 {
+			text = x.Format(time.RFC3339Nano)
+		}
+		return field{text: text, date: &x, json: true}
+	}
+	return field{text: fmt.Sprint(v), json: true}
 }
 
 type seenKey struct {
 	unit   string
 	period int64
+}
+
+func newDecoder(d Definition, units Units) *decoder {
+	return &decoder{d: d, units: units, seen: map[seenKey]int{}}
+}
+
+func (dec *decoder) decoded() Decoded {
+	return Decoded{Rows: dec.rows, Problems: dec.problems, Refused: dec.refused}
 }
 
 type decoder struct {
@@ -109,12 +205,14 @@ func (dec *decoder) fail(line int, path, format string, args ...any) {
 	dec.problems = append(dec.problems, Problem{Line: line, Path: path, Error: fmt.Sprintf(format, args...)})
 }
 
-// field is one field of a row: its text, or its JSON number or null.
+// field is one field of a row: its text, or its JSON number or null, or a
+// record's date (with its text).
 type field struct {
 	text   string
 	number *float64
 	null   bool
-	json   bool
+	json   bool // a typed value (JSON's, a record's), never a blank cell
+	date   *time.Time
 }
 
 // row checks one row given as fields by name and keeps it when right.
@@ -131,9 +229,17 @@ func (dec *decoder) row(line int, get func(name string) (field, bool)) error {
 	if f.number != nil { // a year given as the JSON number 2025
 		period = strconv.FormatFloat(*f.number, 'f', -1, 64)
 	}
-	if !ok || f.null || period == "" {
+	var t time.Time
+	var err error
+	switch {
+	case !ok || f.null || period == "":
 		dec.fail(line, periodCol, "no period: give it as %s", d.Grain.Form())
-	} else if t, err := d.Grain.Parse(period); err != nil {
+	case f.date != nil:
+		t, err = d.Grain.startingOn(*f.date)
+	default:
+		t, err = d.Grain.Parse(period)
+	}
+	if err != nil {
 		dec.fail(line, periodCol, "%v", err)
 	} else {
 		r.Period = t
@@ -190,6 +296,19 @@ func (dec *decoder) row(line int, get func(name string) (field, bool)) error {
 	dec.seen[k] = line
 	dec.rows = append(dec.rows, r)
 	return nil
+}
+
+// startingOn is the period of g whose first day is the date t, given at
+// midnight: a database's DATE (or TIMESTAMP) of the period column.
+func (g Grain) startingOn(t time.Time) (time.Time, error) {
+	day := civil(t.Date())
+	h, m, s := t.Clock()
+	if h != 0 || m != 0 || s != 0 || t.Nanosecond() != 0 || !g.Floor(day).Equal(day) {
+		first := g.Floor(day)
+		return time.Time{}, fmt.Errorf("%s is not the first day of a %s: give the period's first day (%s) or the period as %s",
+			recordField(t).text, g, first.Format(time.DateOnly), g.Form())
+	}
+	return g.Parse(g.Format(day))
 }
 
 // place finds the unit of a point row's position.
@@ -276,35 +395,9 @@ func (dec *decoder) csv(r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("read the CSV header: %w", err)
 	}
-	index := map[string]int{}
-	for i, h := range head {
-		index[header(h)] = i
-	}
-	known := map[string]bool{}
-	required := []string{"period"}
-	if dec.d.Level == LevelPoint {
-		required = append(required, "lat", "lon")
-	} else {
-		required = append(required, "unit")
-	}
-	var missing []string
-	for _, what := range required {
-		col := dec.d.Columns.column(what)
-		known[header(col)] = true
-		if _, ok := index[header(col)]; !ok {
-			missing = append(missing, col)
-		}
-	}
-	for _, m := range dec.d.Measures {
-		known[header(m.column())] = true
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("the CSV header has no column %s: name the columns as the definition does (columns, measures[].column), or add a mapping to it", strings.Join(missing, ", "))
-	}
-	for i, h := range head {
-		if !known[header(h)] && strings.TrimSpace(h) != "" {
-			dec.fail(1, h, "column %d is not in the definition and was left out: map it in measures[].column if it is a measure", i+1)
-		}
+	index, err := dec.head(head, 1, "the CSV header")
+	if err != nil {
+		return err
 	}
 	for {
 		rec, err := cr.Read()
@@ -338,6 +431,43 @@ func (dec *decoder) csv(r io.Reader) error {
 			return err
 		}
 	}
+}
+
+// head indexes the columns of a CSV header or a query's result (what), at
+// line, by folded name: an error when it lacks a column every row needs,
+// a problem for each column the definition does not read.
+func (dec *decoder) head(head []string, line int, what string) (map[string]int, error) {
+	index := map[string]int{}
+	for i, h := range head {
+		index[header(h)] = i
+	}
+	known := map[string]bool{}
+	required := []string{"period"}
+	if dec.d.Level == LevelPoint {
+		required = append(required, "lat", "lon")
+	} else {
+		required = append(required, "unit")
+	}
+	var missing []string
+	for _, what := range required {
+		col := dec.d.Columns.column(what)
+		known[header(col)] = true
+		if _, ok := index[header(col)]; !ok {
+			missing = append(missing, col)
+		}
+	}
+	for _, m := range dec.d.Measures {
+		known[header(m.column())] = true
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%s has no column %s: name the columns as the definition does (columns, measures[].column), or add a mapping to it", what, strings.Join(missing, ", "))
+	}
+	for i, h := range head {
+		if !known[header(h)] && strings.TrimSpace(h) != "" {
+			dec.fail(line, h, "column %d is not in the definition and was left out: map it in measures[].column if it is a measure", i+1)
+		}
+	}
+	return index, nil
 }
 
 // object checks one JSON object as a row.
@@ -443,3 +573,29 @@ func skipBOM(r io.Reader) *bufio.Reader {
 }
 
 var bom = []byte("\xef\xbb\xbf")
+
+// HierarchyUnits is a hierarchy as rows are checked against it: units of
+// geo.Hierarchy, points placed in the finest unit that holds them, and the
+// units Covers allows (every one when nil: a connector an admin set up).
+type HierarchyUnits struct {
+	H      *geo.Hierarchy
+	Covers func(code string) bool
+}
+
+// Level is the level of the unit of code.
+func (u HierarchyUnits) Level(code string) (string, bool) {
+	unit, ok := u.H.Unit(code)
+	return unit.Level, ok
+}
+
+// Place finds the finest unit that holds the position.
+func (u HierarchyUnits) Place(lat, lon float64, _ string) (string, bool) {
+	chain := u.H.Locate(orb.Point{lon, lat})
+	if len(chain) == 0 {
+		return "", false
+	}
+	return chain[len(chain)-1].Code, true
+}
+
+// Covered says whether the sender may give values of the unit.
+func (u HierarchyUnits) Covered(code string) bool { return u.Covers == nil || u.Covers(code) }

@@ -42,6 +42,9 @@ type Definition struct {
 	Measures   []Measure   `json:"measures"`
 	Indicators []Indicator `json:"indicators,omitempty"`
 	Derived    []Derived   `json:"derived,omitempty"`
+	// Connector pulls the values from the department's database or web
+	// service (see Connectors); nil: they are uploaded.
+	Connector *Connector `json:"connector,omitempty"`
 }
 
 // Columns map a row's fields to what they hold.
@@ -347,25 +350,30 @@ func (d Definition) check(levels Levels) []Problem {
 		}
 		columns[header(col)] = "columns." + what
 	}
+	// entry checks what measures, ratios and derived indicators share:
+	// an id unique among them all, both names, a known direction.
+	entry := func(p, what, id, nameVi, nameEn, direction string) {
+		if !idRE.MatchString(id) {
+			fail(p+".id", "%q is not an id: lower-case letters, digits and _, starting with a letter", id)
+		} else if at, dup := ids[id]; dup {
+			fail(p+".id", "%q is also %s: each id once", id, at)
+		}
+		ids[id] = p
+		if nameVi == "" || nameEn == "" {
+			fail(p+".name_vi", "give the %s's name in Vietnamese (name_vi) and English (name_en)", what)
+		}
+		if direction != "" && !slices.Contains(directions, direction) {
+			fail(p+".direction", "%q is not a direction: %s", direction, strings.Join(directions, ", "))
+		}
+	}
 	for i, m := range d.Measures {
 		p := fmt.Sprintf("measures[%d]", i)
-		if !idRE.MatchString(m.ID) {
-			fail(p+".id", "%q is not an id: lower-case letters, digits and _, starting with a letter", m.ID)
-		} else if at, dup := ids[m.ID]; dup {
-			fail(p+".id", "%q is also %s: each id once", m.ID, at)
-		}
-		ids[m.ID] = p
-		if m.NameVi == "" || m.NameEn == "" {
-			fail(p+".name_vi", "give the measure's name in Vietnamese (name_vi) and English (name_en)")
-		}
+		entry(p, "measure", m.ID, m.NameVi, m.NameEn, m.Direction)
 		if !slices.Contains(rollups, m.Rollup) {
 			fail(p+".rollup", "%q is not a rollup: %s", m.Rollup, strings.Join(rollups, ", "))
 		}
 		if m.OverTime != "" && !slices.Contains(overTimes, m.OverTime) {
 			fail(p+".over_time", "%q is not a time combination: sum (a flow) or last (a stock)", m.OverTime)
-		}
-		if m.Direction != "" && !slices.Contains(directions, m.Direction) {
-			fail(p+".direction", "%q is not a direction: %s", m.Direction, strings.Join(directions, ", "))
 		}
 		if at, dup := columns[header(m.column())]; dup {
 			fail(p+".column", "%q is also %s: each column holds one thing", m.column(), at)
@@ -374,15 +382,7 @@ func (d Definition) check(levels Levels) []Problem {
 	}
 	for i, ind := range d.Indicators {
 		p := fmt.Sprintf("indicators[%d]", i)
-		if !idRE.MatchString(ind.ID) {
-			fail(p+".id", "%q is not an id: lower-case letters, digits and _, starting with a letter", ind.ID)
-		} else if at, dup := ids[ind.ID]; dup {
-			fail(p+".id", "%q is also %s: each id once", ind.ID, at)
-		}
-		ids[ind.ID] = p
-		if ind.NameVi == "" || ind.NameEn == "" {
-			fail(p+".name_vi", "give the indicator's name in Vietnamese (name_vi) and English (name_en)")
-		}
+		entry(p, "indicator", ind.ID, ind.NameVi, ind.NameEn, ind.Direction)
 		for _, side := range []struct{ field, id string }{{"numerator", ind.Numerator}, {"denominator", ind.Denominator}} {
 			m, ok := d.Measure(side.id)
 			switch {
@@ -395,24 +395,10 @@ func (d Definition) check(levels Levels) []Problem {
 		if ind.Scale < 0 {
 			fail(p+".scale", "%v is negative: a ratio's scale is positive (1, 100, 1000)", ind.Scale)
 		}
-		if ind.Direction != "" && !slices.Contains(directions, ind.Direction) {
-			fail(p+".direction", "%q is not a direction: %s", ind.Direction, strings.Join(directions, ", "))
-		}
 	}
 	for i, dv := range d.Derived {
 		p := fmt.Sprintf("derived[%d]", i)
-		if !idRE.MatchString(dv.ID) {
-			fail(p+".id", "%q is not an id: lower-case letters, digits and _, starting with a letter", dv.ID)
-		} else if at, dup := ids[dv.ID]; dup {
-			fail(p+".id", "%q is also %s: each id once", dv.ID, at)
-		}
-		ids[dv.ID] = p
-		if dv.NameVi == "" || dv.NameEn == "" {
-			fail(p+".name_vi", "give the indicator's name in Vietnamese (name_vi) and English (name_en)")
-		}
-		if dv.Direction != "" && !slices.Contains(directions, dv.Direction) {
-			fail(p+".direction", "%q is not a direction: %s", dv.Direction, strings.Join(directions, ", "))
-		}
+		entry(p, "indicator", dv.ID, dv.NameVi, dv.NameEn, dv.Direction)
 		f, err := ParseFormula(dv.Formula)
 		if err != nil {
 			fail(p+".formula", "%v", err)
@@ -423,6 +409,9 @@ func (d Definition) check(levels Levels) []Problem {
 				fail(p+".formula", "at character %d: %q is itself derived: write its formula out", f.NameAt(name)+1, name)
 			}
 		}
+	}
+	if d.Connector != nil {
+		out = append(out, d.Connector.check()...)
 	}
 	return out
 }

@@ -22,7 +22,13 @@
 // versioned), so that every change keeps who made it; the api serves and
 // provisions them.
 //
+// A definition may carry a connector that pulls its values instead of
+// waiting for uploads: a query of the department's PostgreSQL database or
+// a file its web service answers. Connectors runs them on the node that
+// holds its lease, each when due, checks the rows as an upload's and
+// stores each run as an upload (or records why it failed).
+//
 // Concurrency: Definition, Row and the figures are plain values, safe to
-// read from any goroutine once made; Values and Registry are safe for
-// concurrent use.
+// read from any goroutine once made; Values, Registry and Connectors are
+// safe for concurrent use.
 package dataset

@@ -130,7 +130,7 @@ func TestSchemaPropertiesAreTheDefinitionsFields(t *testing.T) {
 	}
 	walk(reflect.TypeFor[Definition](), doc, "#")
 	for _, typ := range []reflect.Type{reflect.TypeFor[Definition](), reflect.TypeFor[Columns](), reflect.TypeFor[Measure](),
-		reflect.TypeFor[Indicator](), reflect.TypeFor[Thresholds]()} {
+		reflect.TypeFor[Indicator](), reflect.TypeFor[Thresholds](), reflect.TypeFor[Connector]()} {
 		if !seen[typ] {
 			t.Errorf("the schema has no place for %s", typ.Name())
 		}
@@ -175,6 +175,8 @@ func TestSchemaEnumsAreTheGoLists(t *testing.T) {
 		{[]string{"measures", "over_time"}, overTimes},
 		{[]string{"measures", "direction"}, directions},
 		{[]string{"indicators", "direction"}, directions},
+		{[]string{"connector", "kind"}, connectorKinds},
+		{[]string{"connector", "format"}, connectorFormats},
 	} {
 		if got := enum(at(c.path...)); !slices.Equal(got, c.want) {
 			t.Errorf("%s: the schema's enum is %q, check takes %q", strings.Join(c.path, "."), got, c.want)
@@ -183,6 +185,11 @@ func TestSchemaEnumsAreTheGoLists(t *testing.T) {
 	for _, path := range [][]string{{"measures", "id"}, {"indicators", "id"}, {"indicators", "numerator"}, {"indicators", "denominator"}} {
 		if got := at(path...)["pattern"]; got != idRE.String() {
 			t.Errorf("%s: the schema's pattern is %v, check's %s", strings.Join(path, "."), got, idRE)
+		}
+	}
+	for _, path := range [][]string{{"connector", "password_env"}, {"connector", "token_env"}} {
+		if got := at(path...)["pattern"]; got != envRE.String() {
+			t.Errorf("%s: the schema's pattern is %v, check's %s", strings.Join(path, "."), got, envRE)
 		}
 	}
 	// The dataset's id: all of the id pattern and not health, as ValidID.
@@ -252,6 +259,9 @@ func TestSchemaAgreesWithParse(t *testing.T) {
 		{"quarters due late", `{"grain": "quarter", "due_days": 3660, "department": null, "columns": null}`},
 		{"a derived indicator", `{"derived": [{"id": "d", "name_vi": "a", "name_en": "b", "formula": "(pupils + 1) / population.residents * 1000"}]}`},
 		{"a percentage", `{"indicators": [{"id": "r", "name_vi": "a", "name_en": "b", "numerator": "pupils", "denominator": "teachers", "scale": 100, "direction": "neutral", "thresholds": {"critical": 0.5}}]}`},
+		{"a postgres connector", `{"connector": {"kind": "postgres", "every": "24h", "periods": 3, "dsn": "postgres://ioc@db:5432/gd?sslmode=disable", "password_env": "IOC_PG_EDU_PASSWORD",
+			"query": "-- tuyển sinh\nSELECT ma_xa AS \"Mã xã\", nam AS \"Năm học\", hs::int AS \"Số học sinh\" FROM ts WHERE d >= :from AND d < :to AND note <> 'a:b';"}}`},
+		{"an http connector", `{"connector": {"kind": "http", "every": "1h30m", "url": "https://api.example/ts.csv?from={from}&to={to}", "format": "csv", "token_env": "IOC_TOKEN"}}`},
 	} {
 		b := mergePatch(t, valid, c.patch)
 		if _, err := Parse(b, schemaLevels{}); err != nil {
@@ -286,6 +296,19 @@ func TestSchemaAgreesWithParse(t *testing.T) {
 		{"a formula in capitals", `{"derived": [{"id": "d", "name_vi": "a", "name_en": "b", "formula": "Pupils / 2"}]}`},
 		{"a threshold as text", `{"indicators": [{"id": "r", "name_vi": "a", "name_en": "b", "numerator": "pupils", "denominator": "teachers", "thresholds": {"warning": "25"}}]}`},
 		{"a threshold's unknown field", `{"indicators": [{"id": "r", "name_vi": "a", "name_en": "b", "numerator": "pupils", "denominator": "teachers", "thresholds": {"bad": 1}}]}`},
+		{"a connector of kind ftp", `{"connector": {"kind": "ftp", "url": "ftp://x/y.csv", "format": "csv"}}`},
+		{"a connector without a kind", `{"connector": {"url": "https://x/y.csv", "format": "csv"}}`},
+		{"a postgres connector without a query", `{"connector": {"kind": "postgres", "dsn": "postgres://ioc@db/gd"}}`},
+		{"a postgres connector with a url", `{"connector": {"kind": "postgres", "dsn": "postgres://ioc@db/gd", "query": "SELECT 1", "url": "https://x"}}`},
+		{"a dsn that is no URL", `{"connector": {"kind": "postgres", "dsn": "host=db user=ioc", "query": "SELECT 1"}}`},
+		{"an http connector without a format", `{"connector": {"kind": "http", "url": "https://x/y.csv"}}`},
+		{"an http connector with a query", `{"connector": {"kind": "http", "url": "https://x/y.csv", "format": "csv", "query": "SELECT 1"}}`},
+		{"a format xml", `{"connector": {"kind": "http", "url": "https://x/y.xml", "format": "xml"}}`},
+		{"a url of ftp", `{"connector": {"kind": "http", "url": "ftp://x/y.csv", "format": "csv"}}`},
+		{"every in days", `{"connector": {"kind": "http", "url": "https://x/y.csv", "format": "csv", "every": "1d"}}`},
+		{"periods 121", `{"connector": {"kind": "http", "url": "https://x/y.csv", "format": "csv", "periods": 121}}`},
+		{"a token_env with a dash", `{"connector": {"kind": "http", "url": "https://x/y.csv", "format": "csv", "token_env": "IOC-TOKEN"}}`},
+		{"a connector's unknown field", `{"connector": {"kind": "http", "url": "https://x/y.csv", "format": "csv", "headers": {}}}`},
 	} {
 		b := mergePatch(t, valid, c.patch)
 		_, perr := Parse(b, schemaLevels{})

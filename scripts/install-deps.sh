@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs and the machine lacks: ClickHouse, Redis
-# and Mosquitto with its command-line clients (and, for the tests, Chromium,
-# GDAL's command-line tools, Prometheus's promtool and Node.js with npm)
+# and Mosquitto with its command-line clients (and, for the tests,
+# PostgreSQL, Chromium, GDAL's command-line tools, Prometheus's promtool and
+# Node.js with npm)
 # from the distribution's packages, the Go modules, and the pinned OpenAPI
 # linter from the npm registry. Safe to run again: it installs only what is
 # missing.
@@ -62,7 +63,7 @@ apt_get() {
   done
 }
 
-echo "==> Checking dependencies: Go, ClickHouse, ZooKeeper, Redis, Mosquitto, HAProxy, Chromium, GDAL, promtool, Node.js"
+echo "==> Checking dependencies: Go, ClickHouse, ZooKeeper, Redis, Mosquitto, HAProxy, PostgreSQL, Chromium, GDAL, promtool, Node.js"
 
 need_go=$(sed -n 's/^go \([0-9.]*\).*/\1/p' go.mod)
 if ! command -v go >/dev/null 2>&1; then
@@ -86,6 +87,10 @@ have haproxy || missing+=(haproxy)
 # A ClickHouse cluster's coordinator (iocdev up --cluster and its test):
 # Debian 12's ZooKeeper 3.8, whose handshake ClickHouse 18.16 speaks.
 [ -f /usr/share/java/zookeeper.jar ] || missing+=(zookeeper)
+# The datasets' connectors are tested against a private PostgreSQL (Debian
+# installs its initdb and postgres under /usr/lib/postgresql/<version>/bin).
+# The package also starts a system cluster on 5432, which the project never uses.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || have initdb || missing+=(postgresql)
 # The MQTT subscriber's tests run a private broker; operators publish with mosquitto_pub.
 # Debian's package may also start a system broker on 1883, which the project never uses.
 have mosquitto || missing+=(mosquitto)

@@ -254,6 +254,13 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	if err := api.ProvisionDatasets(startCtx, documents, datasets, hierarchy, cfg.DatasetsDir, logger.With("component", "datasets")); err != nil {
 		return err
 	}
+	// Their connectors pull values from the departments' own systems, on
+	// one node at a time.
+	connectors, err := dataset.NewConnectors(dataset.ConnectorsConfig{Lease: cfg.ClickHouse.Database + ".dataset_connectors", Location: loc},
+		datasets, hierarchy, leases, logger.With("component", "connectors"), reg)
+	if err != nil {
+		return err
+	}
 
 	// Alarms: rules evaluated against what is stored, one open alarm per
 	// rule and device, the alarms/ topics. The aggregator reads the
@@ -268,7 +275,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	}
 	marks := aggregate.NewMarks()
 	alarms, err := alarm.New(alarm.Config{Interval: cfg.AlarmInterval, SensorKinds: device.SensorKindIDs(), EventTypes: device.CameraEventTypes,
-		Feeds: dataset.AlarmFeeds{Datasets: datasets, Hierarchy: hierarchy}},
+		Feeds: dataset.AlarmFeeds{Datasets: datasets, Hierarchy: hierarchy, Failing: connectors.Failures}},
 		store, hierarchy, devices, rules, leases, pub, marks, logger.With("component", "alarm"), reg)
 	if err != nil {
 		return err
@@ -360,7 +367,7 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		CORSOrigins: cfg.CORSOrigins, AccessLog: cfg.AccessLog, HSTS: cfg.TLSCert != "",
 		Hub: hub.Config{MaxPerToken: cfg.WSMaxPerToken, MaxPerAddress: cfg.WSMaxPerAddress}}, api.Deps{
 		Geo: units, KPIs: agg, Auth: auth.NewVerifier(cfg.AdminToken, []byte(cfg.JWTSecret)), Revocations: revocations,
-		Devices: devices, Alarms: alarms, Events: events, Reports: reports, Documents: documents, Datasets: datasets,
+		Devices: devices, Alarms: alarms, Events: events, Reports: reports, Documents: documents, Datasets: datasets, Connectors: connectors,
 		Screens: walls, Kiosks: kiosks, Ingest: ingestSvc,
 		Latest: pub, Republisher: agg, Ready: ready,
 		Gatherer: reg, Registerer: reg, Logger: logger.With("component", "api"), AccessLogger: logger.With("component", "http"),
@@ -429,10 +436,12 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 	//    in the journal, and any node finishes it.
 	nodeParts.add(reconcileParts...)
 	// 5. Stop the aggregator, the alarm engine, the device registry, the
-	//    ticker, the walls and the datasets' re-reading: screens keep
+	//    ticker, the walls, the datasets' re-reading and their connectors
+	//    (a run under way is abandoned, unrecorded): screens keep
 	//    what they have.
 	nodeParts.add(part{"aggregate", agg.Run}, part{"alarms", alarms.Run}, part{"devices", devices.Run},
-		part{"feed", events.Run}, part{"walls", walls.Run}, part{"revocations", revocations.Run}, part{"datasets", datasets.Run})
+		part{"feed", events.Run}, part{"walls", walls.Run}, part{"revocations", revocations.Run}, part{"datasets", datasets.Run},
+		part{"connectors", connectors.Run})
 	// 6. Stop HTTP: websockets close with 1001 (going away), requests in
 	//    flight finish. Deferred calls then close the bus subscription,
 	//    Redis and ClickHouse: after HTTP, so that no request finds its

@@ -1,6 +1,7 @@
 // Package devservices launches local ClickHouse (alone, or a cluster of
 // shards and replicas with ZooKeeper), Redis (alone, or as a master,
-// replicas and sentinels), Mosquitto (MQTT) and HAProxy servers on loopback
+// replicas and sentinels), Mosquitto (MQTT), PostgreSQL (a department's
+// database, for the datasets' connectors) and HAProxy servers on loopback
 // for development (make run) and tests: each with its own data directory,
 // ports and logs, so several can run side by side.
 //
@@ -28,7 +29,7 @@ import (
 
 // Server is a running service process.
 type Server struct {
-	Name string // "clickhouse", "zookeeper", "redis", "sentinel", "mosquitto" or "haproxy"
+	Name string // "clickhouse", "zookeeper", "redis", "sentinel", "mosquitto", "postgres" or "haproxy"
 	Addr string // host:port clients connect to
 	Dir  string // data directory
 	PID  int
@@ -308,7 +309,13 @@ func Attach(name, dir string) (*Server, error) {
 // kills it).
 func (s *Server) Stop() error {
 	defer os.Remove(filepath.Join(s.Dir, s.Name+".pid"))
-	if err := syscall.Kill(s.PID, syscall.SIGTERM); err != nil {
+	sig := syscall.SIGTERM
+	if s.Name == "postgres" {
+		// Its fast shutdown: on SIGTERM it waits for every client to
+		// leave.
+		sig = syscall.SIGINT
+	}
+	if err := syscall.Kill(s.PID, sig); err != nil {
 		if errors.Is(err, syscall.ESRCH) {
 			return nil
 		}
@@ -368,19 +375,29 @@ func (s *Server) waitReady(ctx context.Context, ping func() error, logFile strin
 }
 
 func start(opts Options, name, addr, dir, bin string, args ...string) (*Server, error) {
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
+	return startCmd(opts, name, addr, dir, exec.Command(bin, args...))
+}
+
+// startCmd starts cmd, in dir unless it says where, and as whom its
+// SysProcAttr says.
+func startCmd(opts Options, name, addr, dir string, cmd *exec.Cmd) (*Server, error) {
+	if cmd.Dir == "" {
+		cmd.Dir = dir
+	}
 	out, err := os.OpenFile(filepath.Join(dir, name+".out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open %s output log: %w", name, err)
 	}
 	defer out.Close()
 	cmd.Stdout, cmd.Stderr = out, out
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
 	if opts.Detach {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		cmd.SysProcAttr.Setsid = true
 	} else {
 		// A test binary that dies must not leave servers behind.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)

@@ -1,10 +1,13 @@
-// Package testenv gives tests real ClickHouse, Redis and Mosquitto servers.
+// Package testenv gives tests real ClickHouse, Redis, Mosquitto and
+// PostgreSQL servers.
 //
-// Shared servers come from IOC_TEST_CLICKHOUSE_ADDR, IOC_TEST_REDIS_ADDR and
-// IOC_TEST_MQTT_URL when set (make test starts one set for the whole run);
+// Shared servers come from IOC_TEST_CLICKHOUSE_ADDR, IOC_TEST_REDIS_ADDR,
+// IOC_TEST_MQTT_URL and IOC_TEST_POSTGRES_DSN when set (make test starts
+// the first three once for the whole run);
 // otherwise the first test that asks starts them on free loopback ports with
 // throwaway data directories, and Main stops them when the package's tests
-// end. Tests isolate themselves with a database of their own (Database), or
+// end. Tests isolate themselves with a database of their own (Database,
+// PostgresDatabase), or
 // on MQTT with client ids and topics of their own. A test that
 // must stop or kill a server starts a dedicated one (StartClickHouse).
 //
@@ -17,6 +20,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -24,6 +28,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/openioc/ioc/internal/chstore"
@@ -65,6 +70,51 @@ func ClickHouseAddr(t testing.TB) string {
 // RedisAddr returns the address of the shared test Redis.
 func RedisAddr(t testing.TB) string {
 	return sharedAddr(t, "redis", "IOC_TEST_REDIS_ADDR", devservices.StartRedis)
+}
+
+// PostgresDSN returns the URL of the shared test PostgreSQL (superuser
+// postgres, database postgres), from IOC_TEST_POSTGRES_DSN or started on
+// first use: it stands for a department's database.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	if dsn := os.Getenv("IOC_TEST_POSTGRES_DSN"); dsn != "" {
+		return dsn
+	}
+	return devservices.PostgresURL(&devservices.Server{Addr: sharedAddr(t, "postgres", "", devservices.StartPostgres)})
+}
+
+// PostgresDatabase creates a fresh database on the shared test PostgreSQL
+// and returns its URL; it is dropped when the test ends.
+func PostgresDatabase(t testing.TB) string {
+	t.Helper()
+	base := PostgresDSN(t)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("IOC_TEST_POSTGRES_DSN: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to the test PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	name := databaseName()
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create a test database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	u.Path = "/" + name
+	return u.String()
 }
 
 // StartClickHouse starts a ClickHouse for this test alone, stopped when the
