@@ -388,8 +388,8 @@ func (m *MQTT) handle(ctx context.Context, s *session, msg paho.Message) {
 		m.met.redelivered.WithLabelValues(b.stream).Inc()
 	}
 	if err != nil {
-		m.met.messages.WithLabelValues(b.stream, "invalid").Inc()
 		m.logger.Warn("mqtt message refused", "topic", topic, "bytes", len(payload), "err", err)
+		m.met.messages.WithLabelValues(b.stream, "invalid").Inc()
 		msg.Ack()
 		return
 	}
