@@ -15,10 +15,13 @@ import (
 
 // zooKeeperCut bounds how long a shard may refuse writes after ZooKeeper
 // returns: when ZooKeeper dies during an insert's commit, and never got
-// it, the insert's part stays on the replica until ClickHouse checks it,
-// 5 minutes after its writing, and detaches it; until then what the shard
-// stored is not known (chstore.InDoubt) and its writes wait.
-const zooKeeperCut = 7 * time.Minute
+// it, the insert's part stays on the replica until ClickHouse checks it
+// and detaches it; until then what the shard stored is not known
+// (chstore.InDoubt) and its writes wait. ClickHouse detaches such a part
+// only once it is 5 minutes old, and a check that comes earlier is put off
+// by as long again, so the wait can reach about 10 minutes: a fresh-clone
+// run saw a shard still waiting 7 minutes after ZooKeeper came back.
+const zooKeeperCut = 11 * time.Minute
 
 // clusterAreas are communes of two provinces that live on different shards
 // of a two-shard cluster (chstore.ShardOf: 01 on the first, 79 on the
