@@ -226,10 +226,19 @@ func (s *Store) onCluster(ctx context.Context, conn driver.Conn, stmt string) er
 	if task == nil {
 		return err
 	}
+	// A server may stay in the task's active hosts for good (a replicated
+	// ALTER waiting on a replica that hangs): after ddlWaitLimit it counts
+	// as one that is down, which applies the statement in order later.
+	giveUp := time.Now().Add(ddlWaitLimit)
 	for {
 		var running uint64
 		err := conn.QueryRow(ctx, "SELECT count() FROM system.zookeeper WHERE path = ?", task[1]+"/active").Scan(&running)
 		if err == nil && running == 0 {
+			break
+		}
+		if time.Now().After(giveUp) {
+			s.logger.Warn("servers still run an ON CLUSTER statement long past its timeout; going on: they apply it in order",
+				"statement", stmt, "waited", ddlWaitLimit, "running", running, "err", err)
 			break
 		}
 		select {
@@ -246,6 +255,10 @@ func (s *Store) onCluster(ctx context.Context, conn driver.Conn, stmt string) er
 // ddlTaskRE finds the distributed DDL task in a timed-out ON CLUSTER
 // statement's error.
 var ddlTaskRE = regexp.MustCompile(`Watching task (\S+) is executing longer`)
+
+// ddlWaitLimit bounds how long onCluster waits for the servers still
+// running a timed-out statement.
+const ddlWaitLimit = 5 * time.Minute
 
 // ddlPoll is how often onCluster asks whether a statement still runs.
 const ddlPoll = 500 * time.Millisecond
