@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/openioc/ioc/rollup"
 )
 
 // Grain is how often a dataset's values are given: one value per unit and
@@ -99,32 +101,14 @@ func (g Grain) Format(t time.Time) string {
 	return strconv.Itoa(t.Year())
 }
 
-// Floor is the first day of the period of g that holds the civil date of t.
+// Floor is the first day of the period of g that holds the civil date of
+// t: the calendar steps of the rollups (grains are named as those steps).
 func (g Grain) Floor(t time.Time) time.Time {
-	y, m, d := t.Date()
-	switch g {
-	case Day:
-		return civil(y, m, d)
-	case Month:
-		return civil(y, m, 1)
-	case Quarter:
-		return civil(y, m-(m-1)%3, 1)
-	}
-	return civil(y, 1, 1)
+	return rollup.Floor(civil(t.Date()), rollup.Step(g), time.UTC)
 }
 
 // Next is the first day of the period after the one starting at t.
-func (g Grain) Next(t time.Time) time.Time {
-	switch g {
-	case Day:
-		return t.AddDate(0, 0, 1)
-	case Month:
-		return t.AddDate(0, 1, 0)
-	case Quarter:
-		return t.AddDate(0, 3, 0)
-	}
-	return t.AddDate(1, 0, 0)
-}
+func (g Grain) Next(t time.Time) time.Time { return rollup.Next(t, rollup.Step(g)) }
 
 // civil is a date at midnight UTC: periods are calendar dates, the same in
 // every zone.
