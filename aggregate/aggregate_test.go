@@ -140,7 +140,7 @@ func newTestAggregator(t *testing.T, now time.Time) (*Aggregator, *chstore.Store
 		t.Fatal(err)
 	}
 	pub := &bustest.Capture[Snapshot]{}
-	a, err := New(Config{Location: hcm}, s, reg, pub, lease.NewLocal(), nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	a, err := New(Config{Location: hcm}, s, reg, pub, lease.NewLocal(), nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

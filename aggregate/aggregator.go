@@ -85,6 +85,7 @@ type Aggregator struct {
 	pub    Publisher
 	leases Leases
 	marks  *Marks // units other parts marked, taken by Run; nil: none
+	x      Extras // nil: none
 	logger *slog.Logger
 	// now is the clock of windows, as_of and the spacing of publications;
 	// after waits for the next publication.
@@ -104,6 +105,8 @@ type Aggregator struct {
 	dirty        map[string]time.Time
 	dirtyOverdue map[string]bool
 	dirtyCurrent bool
+	// dirtyExtras says the extra figures may have changed (MarkExtras).
+	dirtyExtras bool
 	// recheck asks for every figure to be read again: a delta could not be
 	// settled. unsettled says so since the last check, whose differences
 	// then are no corrections.
@@ -147,11 +150,12 @@ type metrics struct {
 }
 
 // New returns an aggregator over store's rollups for the units of reg. ops,
-// if not nil, gives the device and alarm figures; marks, if not nil, says
+// if not nil, gives the device and alarm figures, and extras, if not nil,
+// the indicators snapshots carry besides the catalog's; marks, if not nil, says
 // which units' counts changed, as MarkDirty does, from parts built before
 // the aggregator. Of all the nodes sharing leases, the one holding the
 // aggregate lease publishes on pub.
-func New(cfg Config, store *chstore.Store, reg *geo.Registry, pub Publisher, leases Leases, ops Operations, marks *Marks, logger *slog.Logger, promReg prometheus.Registerer) (*Aggregator, error) {
+func New(cfg Config, store *chstore.Store, reg *geo.Registry, pub Publisher, leases Leases, ops Operations, extras Extras, marks *Marks, logger *slog.Logger, promReg prometheus.Registerer) (*Aggregator, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -171,7 +175,7 @@ func New(cfg Config, store *chstore.Store, reg *geo.Registry, pub Publisher, lea
 		return nil, err
 	}
 	a := &Aggregator{
-		cfg: cfg, q: querier{rollups: rollups, ops: ops}, geo: reg, h: h, pub: pub, leases: leases, marks: marks,
+		cfg: cfg, q: querier{rollups: rollups, ops: ops}, geo: reg, h: h, pub: pub, leases: leases, marks: marks, x: extras,
 		logger: logger, now: time.Now, after: time.After,
 		dirty: map[string]time.Time{}, dirtyOverdue: map[string]bool{}, arrived: map[batchTable]bool{},
 		wake: make(chan struct{}, 1), asked: map[string]bool{}, last: map[string][]byte{}, heads: map[string][]byte{}, childHeads: map[string][]byte{}, bases: map[string]mapBase{},
@@ -235,11 +239,11 @@ func (a *Aggregator) Snapshot(ctx context.Context, hierarchy, code string, w Win
 		return Snapshot{}, err
 	}
 	now := a.now()
-	counts, err := a.q.counts(ctx, "snapshot", scope{h: h, codes: h.Subtree(code)}, []Window{w}, now, a.cfg.Location)
+	counts, x, err := a.onDemand(ctx, scope{h: h, codes: h.Subtree(code)}, w, now)
 	if err != nil {
 		return Snapshot{}, err
 	}
-	return newSnapshot(h, u, w, counts[w][code], a.asOf(now)), nil
+	return newSnapshot(h, u, w, counts[w][code], x, a.asOf(now)), nil
 }
 
 // ChildSnapshots computes the figures of each direct child of a unit, ordered
@@ -250,14 +254,14 @@ func (a *Aggregator) ChildSnapshots(ctx context.Context, hierarchy, code string,
 		return nil, err
 	}
 	now := a.now()
-	counts, err := a.q.counts(ctx, "snapshot", scope{h: h, codes: h.Subtree(code)}, []Window{w}, now, a.cfg.Location)
+	counts, x, err := a.onDemand(ctx, scope{h: h, codes: h.Subtree(code)}, w, now)
 	if err != nil {
 		return nil, err
 	}
 	children := h.Children(code)
 	out := make([]Snapshot, 0, len(children))
 	for _, c := range children {
-		out = append(out, newSnapshot(h, c, w, counts[w][c.Code], a.asOf(now)))
+		out = append(out, newSnapshot(h, c, w, counts[w][c.Code], x, a.asOf(now)))
 	}
 	return out, nil
 }
@@ -269,11 +273,11 @@ func (a *Aggregator) MapSnapshot(ctx context.Context, hierarchy, code string, w 
 		return MapSnapshot{}, err
 	}
 	now := a.now()
-	counts, err := a.q.counts(ctx, "snapshot", scope{h: h, codes: h.Subtree(code)}, []Window{w}, now, a.cfg.Location)
+	counts, x, err := a.onDemand(ctx, scope{h: h, codes: h.Subtree(code)}, w, now)
 	if err != nil {
 		return MapSnapshot{}, err
 	}
-	return newMapSnapshot(h, u, w, counts[w], a.asOf(now)), nil
+	return newMapSnapshot(h, u, w, counts[w], x, a.asOf(now)), nil
 }
 
 // LevelSnapshots computes the figures of every unit at level (every level
@@ -292,16 +296,30 @@ func (a *Aggregator) LevelSnapshots(ctx context.Context, hierarchy, level, paren
 		sc.codes = h.Subtree(parent)
 	}
 	now := a.now()
-	counts, err := a.q.counts(ctx, "snapshot", sc, []Window{w}, now, a.cfg.Location)
+	counts, x, err := a.onDemand(ctx, sc, w, now)
 	if err != nil {
 		return nil, err
 	}
 	units := h.Select(level, parent)
 	out := make([]Snapshot, 0, len(units))
 	for _, u := range units {
-		out = append(out, newSnapshot(h, u, w, counts[w][u.Code], a.asOf(now)))
+		out = append(out, newSnapshot(h, u, w, counts[w][u.Code], x, a.asOf(now)))
 	}
 	return out, nil
+}
+
+// onDemand reads the counts of sc over w, and the extra figures, for a
+// snapshot computed on the spot.
+func (a *Aggregator) onDemand(ctx context.Context, sc scope, w Window, now time.Time) (map[Window]map[string]Counts, *extras, error) {
+	counts, err := a.q.counts(ctx, "snapshot", sc, []Window{w}, now, a.cfg.Location)
+	if err != nil {
+		return nil, nil, err
+	}
+	x, err := a.readExtras(ctx, sc.h, now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the datasets' figures: %w", err)
+	}
+	return counts, x, nil
 }
 
 func (a *Aggregator) asOf(now time.Time) time.Time {

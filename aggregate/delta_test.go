@@ -161,7 +161,7 @@ func checkAgainstRead(t *testing.T, a *Aggregator, codes ...string) {
 	}
 	for _, w := range Windows {
 		for _, code := range codes {
-			got, want := appendKPIs(nil, liveCounts(a, w, code)), appendKPIs(nil, truth[w][code])
+			got, want := appendKPIs(nil, liveCounts(a, w, code), nil, code), appendKPIs(nil, truth[w][code], nil, code)
 			if string(got) != string(want) {
 				t.Errorf("%s %s:\n live %s\n read %s", code, w, got, want)
 			}
@@ -344,7 +344,7 @@ func TestRecordsAdvanceLiveFiguresWithoutReadingThem(t *testing.T) {
 			}
 			got, _ := json.Marshal(snaps[0].KPIs)
 			var want map[string]any
-			_ = json.Unmarshal(appendKPIs(nil, truth[Today][code]), &want)
+			_ = json.Unmarshal(appendKPIs(nil, truth[Today][code], nil, code), &want)
 			if w, _ := json.Marshal(want); string(got) != string(w) {
 				t.Errorf("step %d: kpi/%s published\n %s\nwant what a read gives\n %s", k, code, got, w)
 			}
@@ -436,7 +436,7 @@ func TestPublicationsAreDebounced(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := &recordingBus{Memory: bus.NewMemory()}
-	a, err := New(Config{Location: hcm, RefreshInterval: time.Hour}, s, reg, b, lease.NewLocal(), nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	a, err := New(Config{Location: hcm, RefreshInterval: time.Hour}, s, reg, b, lease.NewLocal(), nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,8 +38,9 @@ var liveDefs = func() []struct {
 	return out
 }()
 
-// appendKPIs appends the live indicators over c as a JSON object.
-func appendKPIs(b []byte, c Counts) []byte {
+// appendKPIs appends the live indicators over c as a JSON object, with
+// code's extra ones (x, nil for none) last.
+func appendKPIs(b []byte, c Counts, x *extras, code string) []byte {
 	b = append(b, '{')
 	for i, l := range liveDefs {
 		if i > 0 {
@@ -52,6 +53,7 @@ func appendKPIs(b []byte, c Counts) []byte {
 			b = appendValue(b, l.def.value(c))
 		}
 	}
+	b = x.append(b, code, c)
 	return append(b, '}')
 }
 
@@ -220,12 +222,12 @@ func childHead(code, name string) []byte {
 }
 
 // appendChildren appends the children object of a map: each child of kids
-// (codes, in order) with its name and its figures in figs. heads keeps each
+// (codes, in order) with its name and its figures in figs and x. heads keeps each
 // child's constant start (childHead) from one call to the next. It appends
 // to ends, for each child, the offset just past its entry from the start
 // of the object: what lets the next message's entries be compared with
 // these one by one (appendChangedChildren) without parsing them.
-func appendChildren(b []byte, h *geo.Hierarchy, kids []string, figs map[string]Counts, heads map[string][]byte, ends []int) ([]byte, []int) {
+func appendChildren(b []byte, h *geo.Hierarchy, kids []string, figs map[string]Counts, x *extras, heads map[string][]byte, ends []int) ([]byte, []int) {
 	start := len(b)
 	b = append(b, '{')
 	for i, k := range kids {
@@ -239,7 +241,7 @@ func appendChildren(b []byte, h *geo.Hierarchy, kids []string, figs map[string]C
 			heads[k] = head
 		}
 		b = append(b, head...)
-		b = appendKPIs(b, figs[k])
+		b = appendKPIs(b, figs[k], x, k)
 		b = append(b, '}')
 		ends = append(ends, len(b)-start)
 	}

@@ -66,7 +66,7 @@ func decode(t *testing.T, b []byte) any {
 // of figures, number for number, in the catalog's order.
 func TestFiguresEncodeAsTheMapsDid(t *testing.T) {
 	for i, c := range sampleCounts() {
-		got := appendKPIs(nil, c)
+		got := appendKPIs(nil, c, nil, "")
 		want, err := json.Marshal(KPIs(c))
 		if err != nil {
 			t.Fatal(err)
@@ -111,7 +111,7 @@ func TestSnapshotsEncodeAsTheMapsDid(t *testing.T) {
 		counts[k] = sampleCounts()[i%len(sampleCounts())]
 	}
 	for _, w := range Windows {
-		s := newSnapshot(h, u, w, sampleCounts()[2], asOf)
+		s := newSnapshot(h, u, w, sampleCounts()[2], nil, asOf)
 		got, err := json.Marshal(s)
 		if err != nil {
 			t.Fatal(err)
@@ -121,12 +121,12 @@ func TestSnapshotsEncodeAsTheMapsDid(t *testing.T) {
 			t.Errorf("snapshot %s:\n got %s\nwant %s", w, got, want)
 		}
 		// The live path encodes the same bytes.
-		live := appendSnapshot(nil, snapshotHead(u.Code, h.Name(), u.Level, u.Name, w), asOf, appendKPIs(nil, sampleCounts()[2]))
+		live := appendSnapshot(nil, snapshotHead(u.Code, h.Name(), u.Level, u.Name, w), asOf, appendKPIs(nil, sampleCounts()[2], nil, ""))
 		if !bytes.Equal(live, got) {
 			t.Errorf("snapshot %s: live\n %s\nREST\n %s", w, live, got)
 		}
 
-		m := newMapSnapshot(h, u, w, counts, asOf)
+		m := newMapSnapshot(h, u, w, counts, nil, asOf)
 		got, err = json.Marshal(m)
 		if err != nil {
 			t.Fatal(err)
@@ -142,7 +142,7 @@ func TestSnapshotsEncodeAsTheMapsDid(t *testing.T) {
 	}
 	// Figures read back from JSON encode again as they were.
 	var back Snapshot
-	s := newSnapshot(h, u, Today, sampleCounts()[2], asOf)
+	s := newSnapshot(h, u, Today, sampleCounts()[2], nil, asOf)
 	b, _ := json.Marshal(s)
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
@@ -197,7 +197,7 @@ func BenchmarkSnapshotEncoding(b *testing.B) {
 
 	maps := func() {
 		for _, u := range []geo.Unit{commune, province} {
-			s := newSnapshot(h, u, Today, counts[u.Code], asOf)
+			s := newSnapshot(h, u, Today, counts[u.Code], nil, asOf)
 			if _, err := json.Marshal(s.KPIs); err != nil {
 				b.Fatal(err)
 			}
@@ -205,7 +205,7 @@ func BenchmarkSnapshotEncoding(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		m := newMapSnapshot(h, province, Today, counts, asOf)
+		m := newMapSnapshot(h, province, Today, counts, nil, asOf)
 		if _, err := json.Marshal(m.Children); err != nil {
 			b.Fatal(err)
 		}
@@ -217,11 +217,11 @@ func BenchmarkSnapshotEncoding(b *testing.B) {
 	var scratch []byte
 	structs := func() {
 		for _, u := range []geo.Unit{commune, province} {
-			scratch = appendKPIs(scratch[:0], counts[u.Code])
+			scratch = appendKPIs(scratch[:0], counts[u.Code], nil, u.Code)
 			head := cached(heads, Today.Topic(u.Code), func() []byte { return snapshotHead(u.Code, h.Name(), u.Level, u.Name, Today) })
 			_ = appendSnapshot(make([]byte, 0, len(head)+len(scratch)+48), head, asOf, scratch)
 		}
-		scratch, _ = appendChildren(scratch[:0], h, h.ChildCodes("79"), counts, childHeads, nil)
+		scratch, _ = appendChildren(scratch[:0], h, h.ChildCodes("79"), counts, nil, childHeads, nil)
 		head := cached(heads, Today.MapTopic("79"), func() []byte { return mapHead(h, province, Today) })
 		_ = appendMapSnapshot(make([]byte, 0, len(head)+len(scratch)+64), head, asOf, "commune", scratch)
 	}

@@ -37,6 +37,8 @@ const TermTopic = string(topic.AggregateTerm)
 type dirtyMessage struct {
 	Hierarchy string   `json:"hierarchy"`
 	Codes     []string `json:"codes"`
+	// Extras says the extra figures changed (MarkExtras).
+	Extras bool `json:"extras,omitempty"`
 }
 
 type deltaMessage struct {
@@ -92,6 +94,23 @@ func (a *Aggregator) Forwarded(payload []byte) {
 		return
 	}
 	a.MarkDirty(m.Hierarchy, m.Codes)
+	if m.Extras {
+		a.MarkExtras()
+	}
+}
+
+// MarkExtras notes that the extra figures (Extras) changed: the node
+// holding the lease reads them again soon (at most once per Debounce) and
+// publishes what changed; another node tells it over the bus. It never
+// blocks.
+func (a *Aggregator) MarkExtras() {
+	if a.x == nil {
+		return
+	}
+	a.mu.Lock()
+	a.dirtyExtras = true
+	a.mu.Unlock()
+	a.poke()
 }
 
 // Added takes what a writer of this node added to the rollups, once it is
@@ -287,8 +306,12 @@ func (a *Aggregator) Run(ctx context.Context) error {
 			end()
 		case <-marked:
 			// Marked as if by MarkDirty, which wakes this loop again.
-			for h, codes := range a.marks.take() {
+			units, extras := a.marks.take()
+			for h, codes := range units {
 				a.MarkDirty(h, codes)
+			}
+			if extras {
+				a.MarkExtras()
 			}
 		case <-a.wake:
 			if t == nil {
@@ -323,7 +346,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 // resetLive forgets the live figures, outside a term; a.mu is held.
 func (a *Aggregator) resetLive() {
 	a.state, a.checking, a.inflight, a.pending = nil, false, nil, nil
-	a.dirty, a.dirtyOverdue, a.dirtyCurrent = map[string]time.Time{}, map[string]bool{}, false
+	a.dirty, a.dirtyOverdue, a.dirtyCurrent, a.dirtyExtras = map[string]time.Time{}, map[string]bool{}, false, false
 	a.recheck, a.unsettled, a.arrived = false, false, map[batchTable]bool{}
 	a.asked = map[string]bool{}
 }
@@ -383,14 +406,14 @@ func (a *Aggregator) announce(ctx context.Context, t *term) error {
 // next check reads the rows anyway.
 func (a *Aggregator) forward(ctx context.Context) {
 	a.mu.Lock()
-	dirty, outbox := a.dirty, a.outbox
-	a.dirty, a.dirtyCurrent = map[string]time.Time{}, false
+	dirty, outbox, extras := a.dirty, a.outbox, a.dirtyExtras
+	a.dirty, a.dirtyCurrent, a.dirtyExtras = map[string]time.Time{}, false, false
 	a.outbox, a.outboxRows = nil, 0
 	a.mu.Unlock()
 	var msgs []bus.Message
-	if len(dirty) > 0 {
+	if len(dirty) > 0 || extras {
 		codes := slices.Sorted(maps.Keys(dirty))
-		payload, err := json.Marshal(dirtyMessage{Hierarchy: a.h.Name(), Codes: codes})
+		payload, err := json.Marshal(dirtyMessage{Hierarchy: a.h.Name(), Codes: codes, Extras: extras})
 		if err == nil {
 			msgs = append(msgs, bus.Message{Topic: DirtyTopic, Payload: payload})
 		}
@@ -464,6 +487,20 @@ func (a *Aggregator) check(ctx context.Context, reason string) error {
 	}
 	if err == nil {
 		st.current, err = a.q.current(ctx, reason)
+	}
+	if err == nil {
+		var xerr error
+		if st.extras, xerr = a.readExtras(ctx, a.h, now); xerr != nil {
+			// The datasets' figures are not the rollups': the last ones
+			// read stay on screens rather than the whole check failing.
+			a.logger.Warn("read the datasets' figures for the live snapshots; keeping the last read", "err", xerr)
+			a.mu.Lock()
+			if a.state != nil {
+				st.extras = a.state.extras
+			}
+			a.dirtyExtras = true
+			a.mu.Unlock()
+		}
 	}
 
 	a.mu.Lock()
@@ -556,9 +593,29 @@ func (a *Aggregator) publishDirty(ctx context.Context, t *term) error {
 		a.mu.Unlock()
 		return a.refresh(ctx, t, reason)
 	}
-	overdue, current := a.dirtyOverdue, a.dirtyCurrent
-	a.dirtyOverdue, a.dirtyCurrent = map[string]bool{}, false
+	overdue, current, extras := a.dirtyOverdue, a.dirtyCurrent, a.dirtyExtras
+	a.dirtyOverdue, a.dirtyCurrent, a.dirtyExtras = map[string]bool{}, false, false
 	a.mu.Unlock()
+
+	if extras {
+		x, err := a.readExtras(ctx, a.h, now)
+		if err != nil {
+			a.mu.Lock()
+			a.dirtyExtras = true
+			a.mu.Unlock()
+			return fmt.Errorf("read the datasets' figures: %w", err)
+		}
+		a.mu.Lock()
+		if a.state == st {
+			// Every unit may have changed; publish sends only the topics
+			// whose figures did.
+			st.extras = x
+			for _, code := range a.allCodes() {
+				a.markAt(code, start)
+			}
+		}
+		a.mu.Unlock()
+	}
 
 	if len(overdue) > 0 {
 		codes := slices.Sorted(maps.Keys(overdue))
@@ -717,9 +774,10 @@ func (a *Aggregator) publish(ctx context.Context, t *term, codes []string) error
 			st.subtree(a.h, w, code, figs[w])
 		}
 	}
+	x := st.extras
 	a.mu.Unlock()
 
-	e := encoder{a: a, t: t, figs: figs, asOf: a.asOf(a.now())}
+	e := encoder{a: a, t: t, figs: figs, x: x, asOf: a.asOf(a.now())}
 	codes = slices.Clone(codes)
 	for len(codes) > 0 {
 		codes = a.askedFirst(codes)
@@ -740,6 +798,7 @@ type encoder struct {
 	a              *Aggregator
 	t              *term
 	figs           []map[string]Counts // per window, per unit
+	x              *extras
 	asOf           time.Time
 	scratch, delta []byte
 	ends           []int
@@ -755,7 +814,7 @@ func (e *encoder) append(out []outgoing, code string) []outgoing {
 	kids := a.h.ChildCodes(code)
 	for w, win := range Windows {
 		topic := win.Topic(code)
-		e.scratch = appendKPIs(e.scratch[:0], e.figs[w][code])
+		e.scratch = appendKPIs(e.scratch[:0], e.figs[w][code], e.x, code)
 		if !bytes.Equal(a.last[topic], e.scratch) {
 			head := cached(a.heads, topic, func() []byte { return snapshotHead(u.Code, a.h.Name(), u.Level, u.Name, win) })
 			payload := appendSnapshot(make([]byte, 0, len(head)+len(e.scratch)+48), head, e.asOf, e.scratch)
@@ -765,7 +824,7 @@ func (e *encoder) append(out []outgoing, code string) []outgoing {
 			continue
 		}
 		topic = win.MapTopic(code)
-		e.scratch, e.ends = appendChildren(e.scratch[:0], a.h, kids, e.figs[w], a.childHeads, e.ends[:0])
+		e.scratch, e.ends = appendChildren(e.scratch[:0], a.h, kids, e.figs[w], e.x, a.childHeads, e.ends[:0])
 		if !bytes.Equal(a.last[topic], e.scratch) {
 			head := cached(a.heads, topic, func() []byte { return mapHead(a.h, u, win) })
 			last, _ := a.h.Unit(kids[len(kids)-1])

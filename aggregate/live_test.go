@@ -81,7 +81,7 @@ func startLive(t *testing.T, s *chstore.Store, pub Publisher, leases Leases, now
 		t.Fatal(err)
 	}
 	a, err := New(Config{Location: hcm, RefreshInterval: time.Hour, Debounce: 10 * time.Millisecond},
-		s, reg, pub, leases, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		s, reg, pub, leases, nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 
 // children encodes the children object of a map as the live loop does.
 func children(h *geo.Hierarchy, kids []string, counts map[string]Counts) []byte {
-	b, _ := appendChildren(nil, h, kids, counts, map[string][]byte{}, nil)
+	b, _ := appendChildren(nil, h, kids, counts, nil, map[string][]byte{}, nil)
 	return b
 }
 
@@ -33,8 +33,8 @@ func mapMessages(t testing.TB, h *geo.Hierarchy, kids []string, first, second ma
 	province, _ := h.Unit("79")
 	heads := map[string][]byte{}
 	head := mapHead(h, province, Today)
-	old, oldEnds := appendChildren(nil, h, kids, first, heads, nil)
-	cur, curEnds := appendChildren(nil, h, kids, second, heads, nil)
+	old, oldEnds := appendChildren(nil, h, kids, first, nil, heads, nil)
+	cur, curEnds := appendChildren(nil, h, kids, second, nil, heads, nil)
 	changed, ok := appendChangedChildren(nil, old, oldEnds, cur, curEnds)
 	if !ok {
 		t.Fatal("two encodings of the same children do not fit together")
@@ -303,14 +303,14 @@ func BenchmarkMapDelta(b *testing.B) {
 	asOf := time.Date(2026, 11, 22, 10, 30, 0, 0, hcm)
 	heads := map[string][]byte{}
 	head := mapHead(h, province, Today)
-	old, oldEnds := appendChildren(nil, h, kids, first, heads, nil)
+	old, oldEnds := appendChildren(nil, h, kids, first, nil, heads, nil)
 	var (
 		scratch, changed []byte
 		ends             []int
 	)
 	b.ReportAllocs()
 	for b.Loop() {
-		scratch, ends = appendChildren(scratch[:0], h, kids, second, heads, ends[:0])
+		scratch, ends = appendChildren(scratch[:0], h, kids, second, nil, heads, ends[:0])
 		payload := appendMapSnapshot(make([]byte, 0, len(head)+len(scratch)+64), head, asOf, "commune", scratch)
 		kept := slices.Clone(ends)
 		changed, _ = appendChangedChildren(changed[:0], old, oldEnds, scratch, ends)

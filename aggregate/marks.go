@@ -13,9 +13,10 @@ import "sync"
 // aggregator runs wait for it, and marks made meanwhile fold into one.
 // Marks is safe for concurrent use.
 type Marks struct {
-	mu    sync.Mutex
-	units map[string]map[string]bool // by hierarchy
-	ready chan struct{}              // holds a token while units wait
+	mu     sync.Mutex
+	units  map[string]map[string]bool // by hierarchy
+	extras bool                       // MarkExtras was called
+	ready  chan struct{}              // holds a token while units wait
 }
 
 // NewMarks returns Marks with nothing marked.
@@ -39,14 +40,29 @@ func (m *Marks) MarkDirty(hierarchy string, codes []string) {
 		set[c] = true
 	}
 	m.mu.Unlock()
+	m.signal()
+}
+
+// MarkExtras notes that the extra figures changed, as
+// Aggregator.MarkExtras does: the datasets' values, which the datasets'
+// store marks when it stored some. It never blocks.
+func (m *Marks) MarkExtras() {
+	m.mu.Lock()
+	m.extras = true
+	m.mu.Unlock()
+	m.signal()
+}
+
+func (m *Marks) signal() {
 	select {
 	case m.ready <- struct{}{}:
-	default: // already signalled: these units go with the others
+	default: // already signalled: these marks go with the others
 	}
 }
 
-// take returns and forgets the units marked so far, by hierarchy.
-func (m *Marks) take() map[string][]string {
+// take returns and forgets the units marked so far, by hierarchy, and
+// whether the extra figures were.
+func (m *Marks) take() (map[string][]string, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make(map[string][]string, len(m.units))
@@ -56,5 +72,7 @@ func (m *Marks) take() map[string][]string {
 		}
 	}
 	clear(m.units)
-	return out
+	extras := m.extras
+	m.extras = false
+	return out, extras
 }

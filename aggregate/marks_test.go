@@ -30,13 +30,17 @@ func TestMarksFoldUntilTakenAndNeverBlock(t *testing.T) {
 	if len(m.ready) != 1 {
 		t.Errorf("marks signalled %d times, want once for all of them", len(m.ready))
 	}
-	got := m.take()
+	got, extras := m.take()
 	slices.Sort(got["vn-2025"])
 	if len(got) != 2 || !slices.Equal(got["vn-2025"], []string{"26740", "26741", "26742"}) || !slices.Equal(got["vn-2024"], []string{"760"}) {
 		t.Errorf("took %v, want the three units of vn-2025 and the one of vn-2024, each once", got)
 	}
-	if again := m.take(); len(again) != 0 {
-		t.Errorf("took %v again, want nothing: taking forgets", again)
+	if extras {
+		t.Error("took the extras as marked, want not: only units were")
+	}
+	m.MarkExtras()
+	if again, extras := m.take(); len(again) != 0 || !extras {
+		t.Errorf("took %v and extras %v again, want no units but the extras marked since: taking forgets", again, extras)
 	}
 }
 
@@ -69,7 +73,7 @@ func TestMarkedUnitsArePublished(t *testing.T) {
 	marks := NewMarks()
 	marks.MarkDirty("vn-2025", []string{"26743"}) // before the aggregator exists
 	a, err := New(Config{Location: hcm, RefreshInterval: time.Hour, Debounce: 10 * time.Millisecond},
-		s, reg, b, lease.NewLocal(), counts, marks, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		s, reg, b, lease.NewLocal(), counts, nil, marks, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,7 +96,7 @@ func newLoggedAggregator(t *testing.T, now time.Time) (*Aggregator, *chstore.Sto
 		t.Fatal(err)
 	}
 	log := &sentLog{}
-	a, err := New(Config{Location: hcm}, s, reg, log, lease.NewLocal(), nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	a, err := New(Config{Location: hcm}, s, reg, log, lease.NewLocal(), nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

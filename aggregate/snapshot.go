@@ -18,10 +18,12 @@ type Snapshot struct {
 	KPIs      map[string]any `json:"kpis"`
 }
 
-func newSnapshot(h *geo.Hierarchy, u geo.Unit, w Window, c Counts, asOf time.Time) Snapshot {
+func newSnapshot(h *geo.Hierarchy, u geo.Unit, w Window, c Counts, x *extras, asOf time.Time) Snapshot {
+	kpis := KPIs(c)
+	x.put(kpis, u.Code, c)
 	return Snapshot{
 		Area: u.Code, Hierarchy: h.Name(), Level: u.Level, Name: u.Name,
-		Window: w, AsOf: asOf, KPIs: KPIs(c),
+		Window: w, AsOf: asOf, KPIs: kpis,
 	}
 }
 
@@ -47,14 +49,16 @@ type ChildFigures struct {
 	KPIs map[string]any `json:"kpis"`
 }
 
-func newMapSnapshot(h *geo.Hierarchy, u geo.Unit, w Window, counts map[string]Counts, asOf time.Time) MapSnapshot {
+func newMapSnapshot(h *geo.Hierarchy, u geo.Unit, w Window, counts map[string]Counts, x *extras, asOf time.Time) MapSnapshot {
 	m := MapSnapshot{
 		Area: u.Code, Hierarchy: h.Name(), Level: u.Level, Name: u.Name, Window: w, AsOf: asOf,
 		Children: make(map[string]ChildFigures, len(h.ChildCodes(u.Code))),
 	}
 	for _, c := range h.Children(u.Code) {
 		m.ChildLevel = c.Level
-		m.Children[c.Code] = ChildFigures{Name: c.Name, KPIs: KPIs(counts[c.Code])}
+		kpis := KPIs(counts[c.Code])
+		x.put(kpis, c.Code, counts[c.Code])
+		m.Children[c.Code] = ChildFigures{Name: c.Name, KPIs: kpis}
 	}
 	return m
 }

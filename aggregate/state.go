@@ -27,6 +27,7 @@ type liveState struct {
 	markers map[rollup.MarkerKey]bool
 	overdue map[string]uint64
 	current map[string]Counts
+	extras  *extras // read with the check, or since (MarkExtras)
 }
 
 // batchTable names one table's rows of one batch.

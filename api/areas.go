@@ -178,7 +178,7 @@ func (s *Server) childrenKPIs(c *fiber.Ctx) error {
 	if !csv {
 		return c.JSON(childrenKPIs{Area: q.u.Code, Hierarchy: q.h.Name(), Window: q.w, Children: kids})
 	}
-	return snapshotsCSV(c, fileName("kpis", q.u.Code, string(q.w)), kids)
+	return s.snapshotsCSV(c, fileName("kpis", q.u.Code, string(q.w)), kids)
 }
 
 type catalogBody struct {
@@ -214,10 +214,10 @@ func (s *Server) catalog(c *fiber.Ctx) error {
 
 // snapshotsCSV answers snapshots as one row per unit and a column per
 // indicator that is a single figure, its unit in the header.
-func snapshotsCSV(c *fiber.Ctx, name string, snaps []aggregate.Snapshot) error {
+func (s *Server) snapshotsCSV(c *fiber.Ctx, name string, snaps []aggregate.Snapshot) error {
 	header := []string{"area", "name", "level", "window", "as_of"}
 	var ids []string
-	for _, d := range aggregate.Catalog() {
+	for _, d := range s.indicators() {
 		if d.Live && d.Kind != "breakdown" {
 			ids = append(ids, d.ID)
 			header = append(header, d.ID+" ["+d.Unit+"]")

@@ -63,17 +63,17 @@ func (s *Server) indicators() []aggregate.Definition {
 	return out
 }
 
+// extraIndicators are the datasets' indicators; nil without datasets.
+func (s *Server) extraIndicators() Indicators {
+	if s.d.Datasets == nil {
+		return nil
+	}
+	return s.d.Datasets
+}
+
 // lookupIndicator finds an indicator of the catalog, a dataset's included.
 func (s *Server) lookupIndicator(id string) (aggregate.Definition, bool) {
-	if d, ok := aggregate.Lookup(id); ok {
-		return d, true
-	}
-	for _, d := range s.indicators() {
-		if d.ID == id {
-			return d, true
-		}
-	}
-	return aggregate.Definition{}, false
+	return lookupIndicator(s.extraIndicators(), id)
 }
 
 func (s *Server) datasetRoutes(v1 fiber.Router, reader fiber.Handler) {

@@ -41,10 +41,32 @@ const Provisioner = "provisioning"
 // documentCatalog is what documents are checked against: the indicator
 // catalog, the units of the deployment's hierarchy and the scoreboard's
 // groups.
-type documentCatalog struct{ h *geo.Hierarchy }
+type documentCatalog struct {
+	h     *geo.Hierarchy
+	extra Indicators // nil: none
+}
+
+// Indicators are the indicators of the catalog beyond the built-in ones:
+// the datasets' (dataset.Datasets).
+type Indicators interface {
+	Catalog() []aggregate.Definition
+}
+
+// lookupIndicator finds id among the built-in indicators and extra's.
+func lookupIndicator(extra Indicators, id string) (aggregate.Definition, bool) {
+	if d, ok := aggregate.Lookup(id); ok || extra == nil {
+		return d, ok
+	}
+	for _, d := range extra.Catalog() {
+		if d.ID == id {
+			return d, true
+		}
+	}
+	return aggregate.Definition{}, false
+}
 
 func (c documentCatalog) Indicator(id string) (dashboards.Indicator, bool) {
-	d, ok := aggregate.Lookup(id)
+	d, ok := lookupIndicator(c.extra, id)
 	if !ok {
 		return dashboards.Indicator{}, false
 	}
@@ -78,8 +100,8 @@ func (e existing) Has(kind dashboards.Kind, id string) bool {
 	return ok && !d.Deleted
 }
 
-func checksFor(h *geo.Hierarchy, l versioned.Latest) dashboards.Checks {
-	return dashboards.Checks{Catalog: documentCatalog{h}, Documents: existing{l}}
+func checksFor(h *geo.Hierarchy, extra Indicators, l versioned.Latest) dashboards.Checks {
+	return dashboards.Checks{Catalog: documentCatalog{h, extra}, Documents: existing{l}}
 }
 
 // unchanged says whether doc is already the latest version of its id.
@@ -92,6 +114,7 @@ func unchanged(l versioned.Latest, doc dashboards.Document) (versioned.Document,
 // and same list what it did.
 type saveSet struct {
 	h      *geo.Hierarchy
+	extra  Indicators
 	srcs   []dashboards.Source
 	by     string
 	stored []dashboards.Document
@@ -100,7 +123,7 @@ type saveSet struct {
 
 func (p *saveSet) plan(l versioned.Latest) ([]versioned.Write, error) {
 	p.stored, p.same = nil, nil
-	docs, err := dashboards.ValidateSet(p.srcs, checksFor(p.h, l))
+	docs, err := dashboards.ValidateSet(p.srcs, checksFor(p.h, p.extra, l))
 	if err != nil {
 		return nil, err
 	}
@@ -120,8 +143,9 @@ func (p *saveSet) plan(l versioned.Latest) ([]versioned.Write, error) {
 // of dir (IOC_DASHBOARDS_DIR; empty: none) that differs from its latest
 // version, saved by "provisioning"; then, if the store holds no dashboard
 // at all, the defaults of the dashboards package. The files are checked
-// together and any error stops the start, naming each file and field.
-func ProvisionDocuments(ctx context.Context, store DocumentStore, h *geo.Hierarchy, dir string, logger *slog.Logger) error {
+// together, against the built-in indicators and extra's (nil: none), and
+// any error stops the start, naming each file and field.
+func ProvisionDocuments(ctx context.Context, store DocumentStore, h *geo.Hierarchy, extra Indicators, dir string, logger *slog.Logger) error {
 	if dir != "" {
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			return fmt.Errorf("IOC_DASHBOARDS_DIR=%s is not a directory: create it, or leave IOC_DASHBOARDS_DIR empty", dir)
@@ -130,7 +154,7 @@ func ProvisionDocuments(ctx context.Context, store DocumentStore, h *geo.Hierarc
 		if err != nil {
 			return fmt.Errorf("IOC_DASHBOARDS_DIR=%s: %w", dir, err)
 		}
-		p := &saveSet{h: h, srcs: srcs, by: Provisioner}
+		p := &saveSet{h: h, extra: extra, srcs: srcs, by: Provisioner}
 		if _, err := store.Write(ctx, p.plan); err != nil {
 			return fmt.Errorf("IOC_DASHBOARDS_DIR=%s: %w", dir, err)
 		}
@@ -140,7 +164,7 @@ func ProvisionDocuments(ctx context.Context, store DocumentStore, h *geo.Hierarc
 	if err != nil {
 		return fmt.Errorf("the default documents: %w", err)
 	}
-	p := &saveSet{h: h, srcs: srcs, by: Provisioner}
+	p := &saveSet{h: h, extra: extra, srcs: srcs, by: Provisioner}
 	skipped := false
 	_, err = store.Write(ctx, func(l versioned.Latest) ([]versioned.Write, error) {
 		for _, d := range l.Live() {
@@ -438,7 +462,7 @@ func (s *Server) putDocument(k dashboards.Kind) fiber.Handler {
 			if err := precondition(c, k, id, l); err != nil {
 				return nil, err
 			}
-			doc, err := dashboards.Validate(k, body, checksFor(h, l))
+			doc, err := dashboards.Validate(k, body, checksFor(h, s.extraIndicators(), l))
 			if err != nil {
 				return nil, err
 			}
@@ -585,7 +609,7 @@ func (s *Server) importDocuments(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.documentCtx(c)
 	defer cancel()
-	p := &saveSet{h: s.d.KPIs.Hierarchy(), srcs: srcs, by: actor(principal(c))}
+	p := &saveSet{h: s.d.KPIs.Hierarchy(), extra: s.extraIndicators(), srcs: srcs, by: actor(principal(c))}
 	stored, err := s.writeDocuments(ctx, p.plan)
 	switch {
 	case errors.As(err, &inv):

@@ -289,7 +289,7 @@ func TestDocumentRefusals(t *testing.T) {
 func TestExportImportRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	a, b := newDocEnv(t), newDocEnv(t)
-	if err := ProvisionDocuments(ctx, a.store, a.h, "", slog.New(slog.DiscardHandler)); err != nil {
+	if err := ProvisionDocuments(ctx, a.store, a.h, nil, "", slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	r := a.call(t, "GET", "/api/v1/dashboards/export", docAdminToken, "")
@@ -373,7 +373,7 @@ func TestProvisioning(t *testing.T) {
 	}
 	write("board.json", boardV1)
 	write("more.json", `{"playlists":[{"id":"rotation","title":{"vi":"Vòng","en":"Rotation"},"items":[{"dashboard":"board"}]}]}`)
-	if err := ProvisionDocuments(ctx, e.store, e.h, dir, log); err != nil {
+	if err := ProvisionDocuments(ctx, e.store, e.h, nil, dir, log); err != nil {
 		t.Fatal(err)
 	}
 	if got := versions("dashboard", "board"); !slices.Equal(got, []string{Provisioner}) {
@@ -386,7 +386,7 @@ func TestProvisioning(t *testing.T) {
 		t.Errorf("defaults provisioned into a store with dashboards: %q", got)
 	}
 	// A restart with the same files stores nothing.
-	if err := ProvisionDocuments(ctx, e.store, e.h, dir, log); err != nil {
+	if err := ProvisionDocuments(ctx, e.store, e.h, nil, dir, log); err != nil {
 		t.Fatal(err)
 	}
 	if got := versions("dashboard", "board"); len(got) != 1 {
@@ -394,7 +394,7 @@ func TestProvisioning(t *testing.T) {
 	}
 	// A changed file is a new version; the unchanged one stays.
 	write("board.json", strings.Replace(boardV1, `"Board"`, `"Board 2"`, 1))
-	if err := ProvisionDocuments(ctx, e.store, e.h, dir, log); err != nil {
+	if err := ProvisionDocuments(ctx, e.store, e.h, nil, dir, log); err != nil {
 		t.Fatal(err)
 	}
 	if got := versions("dashboard", "board"); len(got) != 2 {
@@ -406,21 +406,21 @@ func TestProvisioning(t *testing.T) {
 	// A broken file: the start fails naming it, and nothing is stored.
 	write("board.json", strings.Replace(boardV1, `"Board"`, `"Board 3"`, 1))
 	write("broken.json", `{"id":"w","title":{"vi":"a","en":"a"},"columns":2,"rows":1,"screens":[{"screen":"s1","col":0,"row":0}],"playlist":"nowhere"}`)
-	err := ProvisionDocuments(ctx, e.store, e.h, dir, log)
+	err := ProvisionDocuments(ctx, e.store, e.h, nil, dir, log)
 	if err == nil || !strings.Contains(err.Error(), "broken.json: playlist: playlist \"nowhere\" does not exist") || !strings.Contains(err.Error(), "IOC_DASHBOARDS_DIR="+dir) {
 		t.Errorf("broken file: %v", err)
 	}
 	if got := versions("dashboard", "board"); len(got) != 2 {
 		t.Errorf("a broken folder stored board anyway: %q", got)
 	}
-	if err := ProvisionDocuments(ctx, e.store, e.h, filepath.Join(dir, "missing"), log); err == nil {
+	if err := ProvisionDocuments(ctx, e.store, e.h, nil, filepath.Join(dir, "missing"), log); err == nil {
 		t.Error("a missing folder was taken for an empty one")
 	}
 
 	// A store without dashboards gets the defaults, once.
 	fresh := newDocEnv(t)
 	for range 2 {
-		if err := ProvisionDocuments(ctx, fresh.store, fresh.h, "", log); err != nil {
+		if err := ProvisionDocuments(ctx, fresh.store, fresh.h, nil, "", log); err != nil {
 			t.Fatal(err)
 		}
 	}

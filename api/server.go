@@ -213,6 +213,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.hub = hub.New(cfg.Hub, topics{s}, d.Logger.With("component", "hub"), d.Registerer)
 	if s.gis, err = gis.New(gis.Config{RequestTimeout: cfg.RequestTimeout}, gis.Deps{
 		Geo: d.Geo, Figures: d.KPIs, Devices: d.Devices, Events: d.Events, Access: gisHost{s}, Links: gisHost{s},
+		Indicators: s.indicators,
 	}); err != nil {
 		return nil, err
 	}

@@ -221,7 +221,7 @@ func (d Definition) Catalog() []aggregate.Definition {
 		}
 		out = append(out, aggregate.Definition{ID: d.ID + "." + m.ID, NameVi: m.NameVi, NameEn: m.NameEn, Kind: m.Rollup,
 			Unit: m.Unit, Direction: cmpOr(m.Direction, "neutral"), Formula: formula, Source: source, Needs: []string{m.column()},
-			History: true})
+			Live: true, History: true})
 	}
 	for _, ind := range d.Indicators {
 		num, _ := d.Measure(ind.Numerator)
@@ -233,7 +233,7 @@ func (d Definition) Catalog() []aggregate.Definition {
 		out = append(out, aggregate.Definition{ID: d.ID + "." + ind.ID, NameVi: ind.NameVi, NameEn: ind.NameEn, Kind: "ratio",
 			Unit: cmpOr(ind.Unit, "ratio"), Direction: cmpOr(ind.Direction, "neutral"), Formula: formula,
 			Numerator: d.ID + "." + ind.Numerator, Denominator: d.ID + "." + ind.Denominator, Source: source,
-			Needs: []string{num.column(), den.column()}, History: true})
+			Needs: []string{num.column(), den.column()}, Live: true, History: true})
 	}
 	for _, dv := range d.Derived {
 		var needs []string
@@ -243,7 +243,7 @@ func (d Definition) Catalog() []aggregate.Definition {
 			}
 		}
 		out = append(out, aggregate.Definition{ID: d.ID + "." + dv.ID, NameVi: dv.NameVi, NameEn: dv.NameEn, Kind: "derived",
-			Unit: dv.Unit, Direction: cmpOr(dv.Direction, "neutral"), Formula: dv.Formula, Source: source, Needs: needs, History: true})
+			Unit: dv.Unit, Direction: cmpOr(dv.Direction, "neutral"), Formula: dv.Formula, Source: source, Needs: needs, Live: true, History: true})
 	}
 	return out
 }

@@ -17,6 +17,10 @@ import (
 type ValuesConfig struct {
 	// Now stamps uploads; default time.Now.
 	Now func() time.Time
+	// Stored, if set, is called once values were stored: the live
+	// snapshots read the datasets' figures again
+	// (aggregate.Marks.MarkExtras). It must not block.
+	Stored func()
 }
 
 // Values keeps datasets' values in the append-only table dataset_values
@@ -30,9 +34,10 @@ type ValuesConfig struct {
 //
 // Concurrency: safe for concurrent use.
 type Values struct {
-	conn driver.Conn
-	db   string
-	now  func() time.Time
+	conn   driver.Conn
+	db     string
+	now    func() time.Time
+	stored func()
 
 	mu   sync.Mutex
 	last uint64 // the last version given
@@ -46,7 +51,10 @@ func NewValues(cfg ValuesConfig, s *chstore.Store) (*Values, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Values{conn: s.Conn(), db: s.Database(), now: cfg.Now}, nil
+	if cfg.Stored == nil {
+		cfg.Stored = func() {}
+	}
+	return &Values{conn: s.Conn(), db: s.Database(), now: cfg.Now, stored: cfg.Stored}, nil
 }
 
 // Upload is one upload or connector run: who sent what, and what was
@@ -109,6 +117,7 @@ func (v *Values) Put(ctx context.Context, d Definition, rows []Row, up Upload) (
 		if err := b.Send(); err != nil {
 			return up, fmt.Errorf("insert into dataset_values: %w", err)
 		}
+		v.stored()
 	}
 	return up, v.record(ctx, up)
 }
@@ -283,6 +292,22 @@ func (v *Values) Feed(ctx context.Context, d Definition) (Feed, error) {
 		}
 	}
 	return f, nil
+}
+
+// Latest is d's latest period with values that starts by upTo (a civil
+// date); zero without any.
+func (v *Values) Latest(ctx context.Context, d Definition, upTo time.Time) (time.Time, error) {
+	var n uint64
+	var latest time.Time
+	err := v.conn.QueryRow(ctx, "SELECT count(), max(period) FROM "+v.db+".dataset_values WHERE dataset = ? AND present = 1 AND period <= toDate(?)",
+		d.ID, day(upTo)).Scan(&n, &latest)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("query the latest period of %s: %w", d.ID, err)
+	}
+	if n == 0 {
+		return time.Time{}, nil
+	}
+	return civil(latest.Date()), nil
 }
 
 // day writes a civil date for toDate.

@@ -82,19 +82,6 @@ func (e *Engine) local(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, e.loc)
 }
 
-// leaves lists the units under code (itself included) at the dataset's
-// level, those its values are given for; every unit for points, which
-// are placed in the finest unit that holds them.
-func (e *Engine) leaves(d dataset.Definition, code string) []string {
-	var out []string
-	for _, c := range e.h.Subtree(code) {
-		if u, ok := e.h.Unit(c); ok && (d.Level == dataset.LevelPoint || u.Level == d.Level) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // keyed is figures by unit and step: the step's start (Unix seconds), or 0
 // over a whole range.
 type keyed map[string]map[int64]Value
@@ -192,7 +179,7 @@ func (e *Engine) datasetFigures(ctx context.Context, d dataset.Definition, id, f
 	}
 	groups := make([]dataset.Group, len(units))
 	for i, u := range units {
-		groups[i] = dataset.Group{Key: u, Units: e.leaves(d, u)}
+		groups[i] = dataset.Group{Key: u, Units: d.Leaves(e.h, u)}
 	}
 	from, to := e.civilRange(r)
 	figs, err := e.datasets.Figures(ctx, d, groups, from, to, g)

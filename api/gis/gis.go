@@ -98,6 +98,9 @@ type Deps struct {
 	Events  Events
 	Access  Access
 	Links   Links
+	// Indicators lists the catalog the indicator layers carry, the
+	// datasets' indicators included; nil: aggregate.Catalog.
+	Indicators func() []aggregate.Definition
 }
 
 // QueryParams declares the query parameters of each route Register adds,
@@ -386,14 +389,33 @@ func unitProperties(h *geo.Hierarchy, u geo.Unit) map[string]any {
 }
 
 // kpiQuery is what an indicator layer request asks for: the window and the
-// indicators (nil: all of them).
+// indicators (nil: all of them, all).
 type kpiQuery struct {
 	w   aggregate.Window
 	ids []string
+	all []string
+}
+
+// indicators are those of the catalog, the datasets' included.
+func (g *Server) indicators() []aggregate.Definition {
+	if g.d.Indicators != nil {
+		return g.d.Indicators()
+	}
+	return aggregate.Catalog()
+}
+
+// catalogIDs are the ids of the catalog's indicators, in its order.
+func (g *Server) catalogIDs() []string {
+	cat := g.indicators()
+	ids := make([]string, len(cat))
+	for i, d := range cat {
+		ids[i] = d.ID
+	}
+	return ids
 }
 
 // parseKPIQuery reads ?window= and ?kpi=, which only indicator layers take.
-func parseKPIQuery(c *fiber.Ctx, l *layer) (kpiQuery, error) {
+func (g *Server) parseKPIQuery(c *fiber.Ctx, l *layer) (kpiQuery, error) {
 	// The routes take the parameters of every kind of layer; those of the
 	// live layers mean nothing here, and are refused rather than ignored.
 	if c.Query("status") != "" {
@@ -415,14 +437,11 @@ func parseKPIQuery(c *fiber.Ctx, l *layer) (kpiQuery, error) {
 	if err != nil {
 		return kpiQuery{}, fiber.NewError(fiber.StatusBadRequest, err.Error())
 	}
-	q := kpiQuery{w: w}
+	q := kpiQuery{w: w, all: g.catalogIDs()}
 	if rawKPI == "" {
 		return q, nil
 	}
-	known := make([]string, 0, len(aggregate.Catalog()))
-	for _, d := range aggregate.Catalog() {
-		known = append(known, d.ID)
-	}
+	known := q.all
 	for _, id := range strings.Split(rawKPI, ",") {
 		id = strings.TrimSpace(id)
 		if !slices.Contains(known, id) {
@@ -440,11 +459,7 @@ func (q kpiQuery) kpiIDs() []string {
 	if q.ids != nil {
 		return q.ids
 	}
-	ids := make([]string, 0, len(aggregate.Catalog()))
-	for _, d := range aggregate.Catalog() {
-		ids = append(ids, d.ID)
-	}
-	return ids
+	return q.all
 }
 
 // addKPIs flattens a unit's snapshot into its properties. A unit the

@@ -73,7 +73,7 @@ func (g *Server) catalog(c *fiber.Ctx) error {
 			},
 		}
 		if l.indicators {
-			info.KPIs = kpiQuery{}.kpiIDs()
+			info.KPIs = g.catalogIDs()
 			info.Windows = aggregate.Windows
 		}
 		out.Layers = append(out.Layers, info)
@@ -118,7 +118,7 @@ func (g *Server) geojson(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	q, err := parseKPIQuery(c, l)
+	q, err := g.parseKPIQuery(c, l)
 	if err != nil {
 		return err
 	}

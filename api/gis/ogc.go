@@ -205,7 +205,7 @@ func (g *Server) ogcItems(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	q, err := parseKPIQuery(c, l)
+	q, err := g.parseKPIQuery(c, l)
 	if err != nil {
 		return err
 	}
@@ -303,7 +303,7 @@ func (g *Server) ogcItem(c *fiber.Ctx) error {
 	if !visible(p, l.h, code) {
 		return fiber.NewError(fiber.StatusForbidden, fmt.Sprintf("your token does not cover area %s (it covers %s)", code, strings.Join(p.Areas, ", ")))
 	}
-	q, err := parseKPIQuery(c, l)
+	q, err := g.parseKPIQuery(c, l)
 	if err != nil {
 		return err
 	}

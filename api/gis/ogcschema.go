@@ -85,7 +85,7 @@ func kpiSchemaType(d aggregate.Definition) string {
 
 // unitSchemaProps are the properties of a boundary or indicator layer's
 // features, as unitProperties and kpiQuery.addKPIs write them.
-func unitSchemaProps(l *layer) []schemaProp {
+func unitSchemaProps(l *layer, catalog []aggregate.Definition) []schemaProp {
 	props := []schemaProp{
 		{name: "code", typ: "string", title: "Unit code"}, {name: "name", typ: "string", title: "Name"},
 		{name: "name_en", typ: "string"}, {name: "full_name", typ: "string"}, {name: "full_name_en", typ: "string"},
@@ -97,7 +97,7 @@ func unitSchemaProps(l *layer) []schemaProp {
 	}
 	props = append(props, schemaProp{name: "window", typ: "string", enum: windowNames()},
 		schemaProp{name: "as_of", typ: "string", format: "date-time"})
-	for _, d := range aggregate.Catalog() {
+	for _, d := range catalog {
 		props = append(props, schemaProp{name: d.ID, typ: kpiSchemaType(d), title: d.NameEn + " (" + d.Unit + ")"})
 	}
 	return props
@@ -163,7 +163,7 @@ func (g *Server) ogcSchema(c *fiber.Ctx) error {
 	var props []schemaProp
 	additional := "false"
 	if l != nil {
-		id, title, geometry, props = l.id, l.title(), "MultiPolygon", unitSchemaProps(l)
+		id, title, geometry, props = l.id, l.title(), "MultiPolygon", unitSchemaProps(l, g.indicators())
 	} else {
 		id, title, props = ll.id, ll.title(), liveSchemaProps(ll)
 		geometry = "Point"

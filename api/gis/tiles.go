@@ -184,7 +184,7 @@ func (g *Server) tile(c *fiber.Ctx) error {
 	if err := noTileParent(c, l); err != nil {
 		return err
 	}
-	q, err := parseKPIQuery(c, l)
+	q, err := g.parseKPIQuery(c, l)
 	if err != nil {
 		return err
 	}
@@ -353,7 +353,7 @@ func (g *Server) tileJSON(c *fiber.Ctx) error {
 	if err := noTileParent(c, l); err != nil {
 		return err
 	}
-	q, err := parseKPIQuery(c, l)
+	q, err := g.parseKPIQuery(c, l)
 	if err != nil {
 		return err
 	}

@@ -233,25 +233,31 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		return err
 	}
 
-	// Dashboards: the wall's documents with every version. The folder's
-	// are stored when they changed, and the defaults go into a store that
-	// has no dashboard, before any request can read them.
+	// Documents: the wall's dashboards and the datasets' definitions, with
+	// every version.
 	documents, err := versioned.NewDocuments(versioned.DocumentsConfig{}, store, leases.Acquire)
 	if err != nil {
-		return err
-	}
-	if err := api.ProvisionDocuments(startCtx, documents, hierarchy, cfg.DashboardsDir, logger.With("component", "dashboards")); err != nil {
 		return err
 	}
 
 	// Datasets: other departments' data, defined as documents of the same
 	// store (IOC_DATASETS_DIR's are stored when they changed, and every
 	// node reads them again now and then), their values in dataset_values.
-	datasets, err := dataset.New(dataset.Config{}, store, documents, hierarchy, logger.With("component", "datasets"))
+	// Storing values marks the live snapshots' dataset figures on marks,
+	// made before the aggregator that takes them (as the alarms' below).
+	marks := aggregate.NewMarks()
+	datasets, err := dataset.New(dataset.Config{Values: dataset.ValuesConfig{Stored: marks.MarkExtras}},
+		store, documents, hierarchy, logger.With("component", "datasets"))
 	if err != nil {
 		return err
 	}
 	if err := api.ProvisionDatasets(startCtx, documents, datasets, hierarchy, cfg.DatasetsDir, logger.With("component", "datasets")); err != nil {
+		return err
+	}
+	// Dashboards: the folder's are stored when they changed, and the
+	// defaults go into a store that has no dashboard, before any request
+	// can read them; after the datasets, whose indicators they may show.
+	if err := api.ProvisionDocuments(startCtx, documents, hierarchy, datasets, cfg.DashboardsDir, logger.With("component", "dashboards")); err != nil {
 		return err
 	}
 	// Their connectors pull values from the departments' own systems, on
@@ -273,7 +279,6 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 			return fmt.Errorf("IOC_RULES_FILE: %w", err)
 		}
 	}
-	marks := aggregate.NewMarks()
 	alarms, err := alarm.New(alarm.Config{Interval: cfg.AlarmInterval, SensorKinds: device.SensorKindIDs(), EventTypes: device.CameraEventTypes,
 		Feeds: dataset.AlarmFeeds{Datasets: datasets, Hierarchy: hierarchy, Failing: connectors.Failures}},
 		store, hierarchy, devices, rules, leases, pub, marks, logger.With("component", "alarm"), reg)
@@ -281,10 +286,12 @@ func run(ctx context.Context, cfg serveConfig, logger *slog.Logger, started func
 		return err
 	}
 
-	// Aggregate: figures per unit and window, published when they change.
+	// Aggregate: figures per unit and window, published when they change,
+	// with the datasets' latest figures.
 	agg, err := aggregate.New(aggregate.Config{
 		Hierarchy: cfg.Hierarchy, Location: loc, RefreshInterval: cfg.RefreshInterval, Debounce: cfg.LiveDebounce,
-	}, store, units, pub, leases, operations{devices, alarms}, marks, logger.With("component", "aggregate"), reg)
+	}, store, units, pub, leases, operations{devices, alarms}, dataset.Live{Datasets: datasets, Location: loc}, marks,
+		logger.With("component", "aggregate"), reg)
 	if err != nil {
 		return err
 	}

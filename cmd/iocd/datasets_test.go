@@ -1,0 +1,150 @@
+package main
+
+import (
+	"io"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestDepartmentDataInSnapshotsLiveTopicsAndMaps: the shipped population
+// dataset, fed by a CSV upload, appears in the province's snapshot, on its
+// live topic and in the map layers (GeoJSON and OGC), each figure equal to
+// hand computation: the latest year's residents (a commune that did not
+// report it keeps its earlier year), the people per household summed
+// before dividing, and dossiers per 1,000 residents from the window's
+// dossiers.
+func TestDepartmentDataInSnapshotsLiveTopicsAndMaps(t *testing.T) {
+	runsBesideOthers(t)
+	cfg := testConfig(t)
+	cfg.DatasetsDir = filepath.Join("..", "..", "deploy", "datasets")
+	n := startNode(t, cfg)
+	waitLive(t, n)
+
+	ws := n.live(adminToken)
+	ws.send("subscribe", "kpi/79/24h")
+	first := ws.next(10 * time.Second)
+	if s := first.snapshot(t); s.Area != "79" || !hasNull(s.KPIs, "population.residents") {
+		t.Fatalf("before any upload: got %s, want the province's snapshot with population.residents null", first.Data)
+	}
+
+	// 3 dossiers received in Bến Thành (26740), 1 in Sài Gòn (26743).
+	code, r := n.ingest(event("p1", "P1", "26740", "received", "online", time.Hour), event("p2", "P2", "26740", "received", "online", time.Hour),
+		event("p3", "P3", "26740", "received", "online", time.Hour), event("p4", "P4", "26743", "received", "online", time.Hour))
+	if code != 202 || r.Accepted != 4 {
+		t.Fatalf("ingest: %d %+v", code, r)
+	}
+	csv := "\ufeffMã xã,Năm,Dân số,Số hộ\n26740,2024,10000,4000\n26740,2025,12000,4800\n26743,2024,8000,2000\n"
+	var up struct{ Stored, Refused int }
+	posted := time.Now()
+	if code := n.post("/api/v1/datasets/population/values", adminToken, "text/csv", []byte(csv), &up); code != 200 || up.Stored != 3 {
+		t.Fatalf("upload: status %d, %+v; want 3 rows stored", code, up)
+	}
+
+	// Hand computation for the province over 24h: residents 12000 (26740's
+	// 2025) + 8000 (26743's 2024, still its latest); households 4800 + 2000;
+	// 4 dossiers per 20000 residents.
+	want := map[string]float64{"population.residents": 20000, "population.households": 6800,
+		"population.people_per_household": 2.9412, "population.dossiers_per_1000": 0.2, "dossiers_received": 4}
+	live := ws.until(30*time.Second, func(m wsMessage) bool {
+		return m.Topic == "kpi/79/24h" && matches(m.snapshot(t).KPIs, want)
+	})
+	t.Logf("the upload reached the screen %s after it was answered", time.Since(posted).Round(time.Millisecond))
+	if live.Type != "update" {
+		t.Errorf("the live topic: got a %s, want an update", live.Type)
+	}
+	if s := n.kpis("79", "24h"); !matches(s.KPIs, want) {
+		t.Errorf("the province's snapshot: got %v, want %v", s.KPIs, want)
+	}
+	// Today's window holds the same department figures: they are the
+	// latest year's whatever the window.
+	if s := n.kpis("79", "30d"); s.KPIs["population.residents"] != 20000.0 {
+		t.Errorf("over 30 days: residents %v, want 20000", s.KPIs["population.residents"])
+	}
+
+	// The map layer of the communes: each commune's own figures.
+	perCommune := map[string]map[string]float64{
+		"26740": {"population.residents": 12000, "population.people_per_household": 2.5, "population.dossiers_per_1000": 0.25},
+		"26743": {"population.residents": 8000, "population.people_per_household": 4, "population.dossiers_per_1000": 0.125},
+	}
+	var fc struct {
+		Features []struct {
+			Properties map[string]any `json:"properties"`
+		} `json:"features"`
+	}
+	kpis := "population.residents,population.people_per_household,population.dossiers_per_1000"
+	if code := n.get("/api/v1/layers/vn-2025.commune.kpi.geojson?parent=79&window=24h&kpi="+kpis, adminToken, &fc); code != 200 {
+		t.Fatalf("the commune layer: status %d", code)
+	}
+	checkFeatures(t, "GeoJSON layer", fc.Features, perCommune)
+	fc.Features = nil
+	if code := n.get("/ogc/collections/vn-2025.commune.kpi/items?parent=79&window=24h&limit=1000&kpi="+kpis, adminToken, &fc); code != 200 {
+		t.Fatalf("the OGC items: status %d", code)
+	}
+	checkFeatures(t, "OGC items", fc.Features, perCommune)
+
+	// The catalog serves them as live indicators, and a wall may show them.
+	var cat struct {
+		KPIs []struct {
+			ID   string `json:"id"`
+			Live bool   `json:"live"`
+		} `json:"kpis"`
+	}
+	if code := n.get("/api/v1/kpis", adminToken, &cat); code != 200 {
+		t.Fatalf("catalog: status %d", code)
+	}
+	live2 := map[string]bool{}
+	for _, k := range cat.KPIs {
+		live2[k.ID] = k.Live
+	}
+	if !live2["population.residents"] || !live2["population.dossiers_per_1000"] {
+		t.Errorf("the catalog does not mark the dataset's indicators live: %v", live2)
+	}
+	dash := `{"title":{"vi":"Dân số","en":"Population"},"area":"79","grid":{"columns":4,"rows":2},"widgets":[` +
+		`{"id":"res","type":"kpi","x":0,"y":0,"w":2,"h":1,"options":{"indicator":"population.residents"}},` +
+		`{"id":"map","type":"map","x":2,"y":0,"w":2,"h":2,"options":{"indicator":"population.dossiers_per_1000"}}]}`
+	resp := n.do("PUT", "/api/v1/dashboards/population", adminToken, "application/json", []byte(dash))
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 && resp.StatusCode != 201 {
+		t.Errorf("a dashboard of the dataset's indicators: status %d: %s", resp.StatusCode, body)
+	}
+}
+
+// hasNull says whether m holds id, as null.
+func hasNull(m map[string]any, id string) bool {
+	v, ok := m[id]
+	return ok && v == nil
+}
+
+// matches says whether m holds every figure of want.
+func matches(m map[string]any, want map[string]float64) bool {
+	for id, w := range want {
+		v, ok := m[id].(float64)
+		if !ok || v != w {
+			return false
+		}
+	}
+	return true
+}
+
+// checkFeatures checks the features of the units in want carry its
+// figures.
+func checkFeatures(t *testing.T, what string, features []struct {
+	Properties map[string]any `json:"properties"`
+}, want map[string]map[string]float64) {
+	t.Helper()
+	seen := 0
+	for _, f := range features {
+		code, _ := f.Properties["code"].(string)
+		if w, ok := want[code]; ok {
+			seen++
+			if !matches(f.Properties, w) {
+				t.Errorf("%s: %s has %v, want %v", what, code, f.Properties, w)
+			}
+		}
+	}
+	if seen != len(want) {
+		t.Errorf("%s: %d of the %d communes found among %d features", what, seen, len(want), len(features))
+	}
+}
