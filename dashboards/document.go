@@ -68,6 +68,7 @@ const (
 	WidgetAlarms     = "alarms"
 	WidgetEvents     = "events"
 	WidgetScoreboard = "scoreboard"
+	WidgetFeeds      = "feeds"
 	WidgetClock      = "clock"
 	WidgetHeader     = "header"
 	WidgetText       = "text"
@@ -75,7 +76,7 @@ const (
 
 // WidgetTypes lists the widget types.
 var WidgetTypes = []string{WidgetKPI, WidgetMap, WidgetRanking, WidgetSeries, WidgetAlarms, WidgetEvents,
-	WidgetScoreboard, WidgetClock, WidgetHeader, WidgetText}
+	WidgetScoreboard, WidgetFeeds, WidgetClock, WidgetHeader, WidgetText}
 
 // Options are a widget's settings; which ones a widget takes depends on its
 // type (see optionsOf). Stored documents carry every option of their type,
@@ -115,6 +116,9 @@ type Options struct {
 	// Period the scoreboard scores (2026, 2026-H1, 2026-Q3, 2026-11);
 	// empty: the current quarter.
 	Period string `json:"period,omitempty"`
+	// OnlyLate lists, in a feeds widget, only the departments' datasets
+	// that are late or incomplete.
+	OnlyLate bool `json:"only_late,omitempty"`
 	// Title of a widget with a title bar, in place of the one its
 	// indicator or type gives it.
 	Title *Text `json:"title,omitempty"`

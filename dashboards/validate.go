@@ -379,6 +379,7 @@ var optionsOf = map[string]struct {
 	WidgetAlarms:     {[]string{"min_severity", "acknowledge", "title"}, false},
 	WidgetEvents:     {[]string{"min_severity", "title"}, false},
 	WidgetScoreboard: {[]string{"group", "period", "title"}, false},
+	WidgetFeeds:      {[]string{"only_late", "title"}, false},
 	WidgetClock:      {nil, false},
 	WidgetHeader:     {[]string{"text"}, false},
 	WidgetText:       {[]string{"text", "title"}, true},
@@ -476,6 +477,12 @@ func (v *validator) options(w *object, typ string) {
 		if name, pp, ok := o.str("period", false, "the period scored, e.g. 2026-Q3; left out: the current quarter"); ok && v.checks.Catalog != nil {
 			if err := v.checks.Catalog.ScorePeriod(name); err != nil {
 				v.c.fail(pp, "%v; leave period out to show the current quarter", err)
+			}
+		}
+	case WidgetFeeds:
+		if raw, lp, ok := o.get("only_late", false, ""); ok {
+			if _, isBool := raw.(bool); !isBool {
+				v.c.fail(lp, "must be true or false, not %s: true lists only the datasets that are late or incomplete, false (the default) every one", jsonType(raw))
 			}
 		}
 	case WidgetHeader:

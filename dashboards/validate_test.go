@@ -265,6 +265,40 @@ func TestCanonical(t *testing.T) {
 	}
 }
 
+// TestFeedsWidget: a feeds widget takes only_late (true or false) and a
+// title, and nothing else; a stored one keeps only_late only when true.
+func TestFeedsWidget(t *testing.T) {
+	doc := func(options string) string {
+		return `{"id":"d1","title":{"vi":"Bảng","en":"Board"},"area":"79","grid":{"columns":12,"rows":12},"widgets":[` +
+			`{"id":"f","type":"feeds","x":0,"y":0,"w":6,"h":6` + options + `}]}`
+	}
+	for options, want := range map[string]string{
+		``:                               `{"id":"f","type":"feeds","x":0,"y":0,"w":6,"h":6}`,
+		`,"options":{"only_late":false}`: `{"id":"f","type":"feeds","x":0,"y":0,"w":6,"h":6,"options":{}}`,
+		`,"options":{"only_late":true,"title":{"vi":"Dữ liệu trễ","en":"Late feeds"}}`: `{"id":"f","type":"feeds","x":0,"y":0,"w":6,"h":6,` +
+			`"options":{"only_late":true,"title":{"vi":"Dữ liệu trễ","en":"Late feeds"}}}`,
+	} {
+		d, err := dashboards.Validate(dashboards.KindDashboard, []byte(doc(options)), testChecks(t))
+		if err != nil {
+			t.Errorf("options %s: %v", options, err)
+			continue
+		}
+		if got := string(d.Body); !strings.Contains(got, `"widgets":[`+want+`]`) {
+			t.Errorf("options %s: stored %s, want the widget %s", options, got, want)
+		}
+	}
+	for options, want := range map[string]string{
+		`,"options":{"only_late":"yes"}`:      `widgets[0].options.only_late: must be true or false, not a string: true lists only the datasets that are late or incomplete, false (the default) every one`,
+		`,"options":{"only_late":1}`:          `widgets[0].options.only_late: must be true or false, not a number: true lists only the datasets that are late or incomplete, false (the default) every one`,
+		`,"options":{"dataset":"population"}`: `widgets[0].options.dataset: unknown field: a feeds widget's options takes only_late, title`,
+	} {
+		_, err := dashboards.Validate(dashboards.KindDashboard, []byte(doc(options)), testChecks(t))
+		if err == nil || err.Error() != want {
+			t.Errorf("options %s: got %v, want %s", options, err, want)
+		}
+	}
+}
+
 // TestSetResolvesItsOwnReferences: documents imported together may refer
 // to one another, in any order, even in a cycle of drill-downs.
 func TestSetResolvesItsOwnReferences(t *testing.T) {

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -221,6 +223,9 @@ func checkWallValues(t *testing.T, tab *tab, n *node, cat map[string]catalogEntr
 				t.Fatalf("scoreboard: %d", code)
 			}
 			tab.awaitEqual(15*time.Second, "scoreboard "+id, orMissing(sel, `.dataset.points`), jsonValue(sb.Total.Points))
+		case "feeds":
+			onlyLate, _ := opts["only_late"].(bool)
+			tab.awaitEqual(15*time.Second, "feeds "+id, orMissing(sel, `.dataset.items`), feedItems(t, n, onlyLate))
 		case "series":
 			inds, _ := opts["indicators"].([]any)
 			step, _ := opts["step"].(string)
@@ -258,6 +263,68 @@ func checkWallValues(t *testing.T, tab *tab, n *node, cat map[string]catalogEntr
 			}
 		}
 	}
+}
+
+// feedHealth is a dataset's entry of GET /api/v1/datasets/health.
+type feedHealth struct {
+	Dataset      string   `json:"dataset"`
+	Completeness *float64 `json:"completeness"`
+	Due          string   `json:"due"`
+	Late         bool     `json:"late"`
+}
+
+// state is how a feeds widget says the feed stands.
+func (f feedHealth) state() string {
+	switch {
+	case f.Late:
+		return "late"
+	case f.Completeness != nil && *f.Completeness < 1:
+		return "incomplete"
+	}
+	return "on_time"
+}
+
+func feedsHealth(t *testing.T, n *node) []feedHealth {
+	t.Helper()
+	var hb struct {
+		Datasets []feedHealth `json:"datasets"`
+	}
+	if code := n.get("/api/v1/datasets/health", adminToken, &hb); code != 200 {
+		t.Fatalf("feeds' health: status %d", code)
+	}
+	return hb.Datasets
+}
+
+// feedItems lists the datasets as a feeds widget does, from the feeds'
+// health: late first, then the least complete (none: complete), then by
+// id; "dataset=state,…", with onlyLate those not on time only.
+func feedItems(t *testing.T, n *node, onlyLate bool) string {
+	t.Helper()
+	list := feedsHealth(t, n)
+	completeness := func(f feedHealth) float64 {
+		if f.Completeness == nil {
+			return 1
+		}
+		return *f.Completeness
+	}
+	sort.Slice(list, func(i, j int) bool {
+		a, b := list[i], list[j]
+		if a.Late != b.Late {
+			return a.Late
+		}
+		if ca, cb := completeness(a), completeness(b); ca != cb {
+			return ca < cb
+		}
+		return a.Dataset < b.Dataset
+	})
+	var parts []string
+	for _, f := range list {
+		if onlyLate && f.state() == "on_time" {
+			continue
+		}
+		parts = append(parts, f.Dataset+"="+f.state())
+	}
+	return strings.Join(parts, ",")
 }
 
 func countNonNull(ps []struct {
@@ -348,6 +415,148 @@ func rankingOf(kids []snapshot, ind string, bottom bool, n int) string {
 		parts = append(parts, it.area+"="+v)
 	}
 	return strings.Join(parts, ",")
+}
+
+// feedsDatasets are three departments' datasets of province 79's
+// communes: one whose values come for every commune, one for a few, one
+// that never got any.
+var feedsDatasets = map[string]string{
+	"population": `{"id": "population", "name_vi": "Dân số", "name_en": "Population", "department": "Cục Thống kê", "grain": "year",
+	 "level": "commune", "area": "79", "due_days": 90, "columns": {"unit": "Mã xã", "period": "Năm"},
+	 "measures": [{"id": "residents", "name_vi": "Dân số", "name_en": "Residents", "unit": "people", "column": "Dân số", "rollup": "sum", "over_time": "last"}]}`,
+	"enrolment": `{"id": "enrolment", "name_vi": "Tuyển sinh", "name_en": "School enrolment", "department": "Sở Giáo dục và Đào tạo", "grain": "year",
+	 "level": "commune", "area": "79", "due_days": 120, "columns": {"unit": "Mã xã", "period": "Năm học"},
+	 "measures": [{"id": "pupils", "name_vi": "Học sinh", "name_en": "Pupils", "unit": "pupils", "column": "Học sinh", "rollup": "sum", "over_time": "last"}]}`,
+	"fines": `{"id": "fines", "name_vi": "Xử phạt giao thông", "name_en": "Traffic fines", "department": "Công an Thành phố", "grain": "month",
+	 "level": "commune", "area": "79", "due_days": 10, "columns": {"unit": "Mã xã", "period": "Tháng"},
+	 "measures": [{"id": "fines", "name_vi": "Lượt xử phạt", "name_en": "Fines", "unit": "fines", "column": "Lượt xử phạt", "rollup": "sum", "over_time": "sum"}]}`,
+}
+
+// feedsDashboard shows the feeds three ways: all of them, only those late
+// or incomplete (with a title of its own), and all in a box that holds
+// one row, which must turn its pages.
+const feedsDashboard = `{"id": "feeds-79", "title": {"vi": "Dữ liệu các sở", "en": "Department data"}, "area": "79",
+ "grid": {"columns": 24, "rows": 12}, "widgets": [
+  {"id": "head", "type": "header", "x": 0, "y": 0, "w": 20, "h": 1},
+  {"id": "clock", "type": "clock", "x": 20, "y": 0, "w": 4, "h": 1},
+  {"id": "all", "type": "feeds", "x": 0, "y": 1, "w": 12, "h": 11},
+  {"id": "late", "type": "feeds", "x": 12, "y": 1, "w": 12, "h": 8, "options": {"only_late": true, "title": {"vi": "Dữ liệu trễ hạn, chưa đủ", "en": "Late or incomplete"}}},
+  {"id": "paged", "type": "feeds", "x": 12, "y": 9, "w": 12, "h": 3}]}`
+
+// A feeds widget lists the departments' datasets from the feeds' health,
+// by name, department, latest period and completeness: the one that never
+// got values late (with the period due) and first, the one with a few
+// communes incomplete, the one with every commune on time; with only_late
+// the last is left out, and a box too small for all of them turns its
+// pages. At 1920×1080 and 3840×2160 nothing scrolls, is cut off or is
+// smaller than the wall's text; screenshots are saved.
+func TestWallFeeds(t *testing.T) {
+	browser := newBrowser(t)
+	n := startNode(t, testConfig(t))
+	dir := artifacts(t)
+	var kids struct {
+		Children []snapshot `json:"children"`
+	}
+	if code := n.get("/api/v1/areas/79/children/kpis", adminToken, &kids); code != 200 || len(kids.Children) < 10 {
+		t.Fatalf("children of 79: status %d, %d children", code, len(kids.Children))
+	}
+	for id, def := range feedsDatasets {
+		resp := n.do("PUT", "/api/v1/datasets/"+id, adminToken, "application/json", []byte(def))
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("define dataset %s: %d %s", id, resp.StatusCode, b)
+		}
+	}
+	// This year's values: whenever the test runs, the latest period is
+	// not older than the one due.
+	year := time.Now().In(hcm).Year()
+	sender := issueToken(t, auth.Ingest)
+	upload := func(id, header string, communes []snapshot) {
+		t.Helper()
+		var b strings.Builder
+		b.WriteString(header + "\n")
+		for i, k := range communes {
+			fmt.Fprintf(&b, "%s,%d,%d\n", k.Area, year, 1000+17*i)
+		}
+		resp := n.do("POST", "/api/v1/datasets/"+id+"/values", sender, "text/csv", []byte(b.String()))
+		var r struct {
+			Stored  int `json:"stored"`
+			Refused int `json:"refused"`
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err := json.Unmarshal(raw, &r); err != nil || resp.StatusCode != 200 || r.Stored != len(communes) || r.Refused != 0 {
+			t.Fatalf("upload to %s: %d %s, want %d rows stored", id, resp.StatusCode, raw, len(communes))
+		}
+	}
+	upload("population", "Mã xã,Năm,Dân số", kids.Children)
+	upload("enrolment", "Mã xã,Năm học,Học sinh", kids.Children[:5])
+	want := map[string]string{"fines": "late", "enrolment": "incomplete", "population": "on_time"}
+	var due string
+	eventually(t, 30*time.Second, func() (bool, string) {
+		got := map[string]string{}
+		for _, f := range feedsHealth(t, n) {
+			got[f.Dataset] = f.state()
+			if f.Dataset == "fines" {
+				due = f.Due
+			}
+		}
+		return maps.Equal(got, want), fmt.Sprintf("feeds %v, want %v", got, want)
+	})
+	if due == "" {
+		t.Fatal("the late feed names no period due")
+	}
+
+	w := &wallAPI{t: t, n: n, base: n.base}
+	w.store("dashboards/feeds-79", []byte(feedsDashboard))
+	def := w.doc("dashboards/feeds-79")
+	cat := catalogOf(t, n)
+	viewer := issueToken(t, auth.Viewer, "79")
+	row := func(widget, dataset string) string {
+		return fmt.Sprintf(`document.querySelector('.board [data-widget="%s"] li[data-dataset="%s"]')`, widget, dataset)
+	}
+	for _, vp := range []struct{ w, h int64 }{{1920, 1080}, {3840, 2160}} {
+		t.Run(fmt.Sprintf("%dx%d", vp.w, vp.h), func(t *testing.T) {
+			tab := openTab(t, browser, fmt.Sprintf("%s/wall/?dashboard=feeds-79&area=79&access_token=%s", w.base, viewer), chromedp.EmulateViewport(vp.w, vp.h))
+			tab.await(30*time.Second, "first full render", `document.documentElement.dataset.firstRender`)
+			// The order of every feeds widget, against the health API.
+			checkWallValues(t, tab, n, cat, def, "79", "today")
+			tab.expectEqual("the late feed listed first", "document.querySelector('.board [data-widget=\"all\"] li.feed').dataset.dataset", "fines")
+			for id, state := range want {
+				tab.expectEqual("state of "+id, orMissing(row("all", id), ".dataset.state"), state)
+			}
+			tab.expectEqual("name of fines", orMissing(row("all", "fines"), `.querySelector('.feed-name .vi').textContent`), "Xử phạt giao thông")
+			tab.expectEqual("fines: the period due", orMissing(row("all", "fines"), ".dataset.due"), due)
+			tab.expectEqual("fines: no values yet", orMissing(row("all", "fines"), `.querySelector('.feed-meta .vi').textContent`), "Công an Thành phố · chưa có số liệu")
+			tab.expectEqual("fines says late with the period due", orMissing(row("all", "fines"), `.querySelector('.feed-state .vi').textContent`), "Trễ hạn · kỳ "+due)
+			tab.expectEqual("population: complete", orMissing(row("all", "population"), `.querySelector('.feed-pct').textContent`), "100%")
+			tab.expectEqual("population: its latest period", orMissing(row("all", "population"), ".dataset.latest"), strconv.Itoa(year))
+			tab.expectEqual("enrolment: units reported", orMissing(row("all", "enrolment"), ".dataset.reported + '/' + e.dataset.expected"),
+				fmt.Sprintf("5/%d", len(kids.Children)))
+			tab.expectEqual("late count in the title", orMissing(`document.querySelector('.board [data-widget="all"] .feed-count')`, ".textContent"), "1 trễ hạn")
+			tab.expectEqual("only_late leaves the feed on time out", `String(document.querySelectorAll('.board [data-widget="late"] li[data-dataset]').length)`, "2")
+			// The small box: one page at a time, turning by itself.
+			paged := `document.querySelector('.board [data-widget="paged"]')`
+			pages := atoi(t, tab.value(orMissing(paged, ".dataset.pages")))
+			shown := atoi(t, tab.value(`String(document.querySelectorAll('.board [data-widget="paged"] li[data-dataset]').length)`))
+			if pages < 2 || shown >= len(want) {
+				t.Errorf("the small feeds box: %d pages with %d rows shown, want the 3 feeds over pages", pages, shown)
+			}
+			tab.awaitEqual(25*time.Second, "the small box's next page", orMissing(paged, ".dataset.page"), "2")
+
+			r := tab.layout()
+			for what, list := range map[string][]string{"scrolling": r.Scroll, "widgets outside the viewport": r.Outside,
+				"content cut off": r.Clipped, "text under 2% of the height": r.Small} {
+				if len(list) > 0 {
+					t.Errorf("%s: %q", what, list)
+				}
+			}
+			tab.expectEqual("every feeds widget fits", `Array.from(document.querySelectorAll('.board .w-feeds')).filter(w => w.dataset.fits !== 'true').map(w => w.dataset.widget).join(',')`, "")
+			tab.noExceptions()
+			saveScreenshot(t, tab, filepath.Join(dir, fmt.Sprintf("feeds-79-%dx%d.png", vp.w, vp.h)), "")
+		})
+	}
 }
 
 // The node serves the wall page at /wall/ under the page's security

@@ -24,10 +24,11 @@ const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
 const THEMES = ['wall', 'dark', 'light'];
 const PREVIEW_DELAY = 500; // ms of quiet before the previews are drawn again
-const SIZES = { kpi: [4, 2], map: [10, 8], ranking: [6, 5], series: [10, 3], alarms: [6, 5], events: [6, 3], scoreboard: [6, 8], clock: [4, 1], header: [12, 1], text: [4, 2] };
+const SIZES = { kpi: [4, 2], map: [10, 8], ranking: [6, 5], series: [10, 3], alarms: [6, 5], events: [6, 3], scoreboard: [6, 8], feeds: [8, 5], clock: [4, 1], header: [12, 1], text: [4, 2] };
 const TYPE_NAMES = {
   kpi: 'Chỉ số (KPI tile)', map: 'Bản đồ (map)', ranking: 'Xếp hạng (ranking)', series: 'Biểu đồ (series)', alarms: 'Cảnh báo (alarms)',
-  events: 'Sự kiện camera (camera events)', scoreboard: 'Bộ chỉ số 766 (scoreboard)', clock: 'Đồng hồ (clock)', header: 'Tiêu đề (header)', text: 'Văn bản (text)',
+  events: 'Sự kiện camera (camera events)', scoreboard: 'Bộ chỉ số 766 (scoreboard)',
+  feeds: 'Dữ liệu các sở (department data feeds)', clock: 'Đồng hồ (clock)', header: 'Tiêu đề (header)', text: 'Văn bản (text)',
 };
 // The severities, least first, as a minimum is chosen.
 const SEVERITY = Object.keys(SEVERITIES).sort((a, b) => SEVERITIES[b].rank - SEVERITIES[a].rank);
@@ -41,6 +42,7 @@ const OPTIONS = {
   alarms: [['min_severity', 'enum', SEVERITY], ['acknowledge', 'bool'], ['title', 'text2']],
   events: [['min_severity', 'enum', SEVERITY], ['title', 'text2']],
   scoreboard: [['group', 'group'], ['title', 'text2']],
+  feeds: [['only_late', 'bool'], ['title', 'text2']],
   clock: [],
   header: [['text', 'text2']],
   text: [['text', 'text2'], ['title', 'text2']],
@@ -53,6 +55,7 @@ const DEFAULTS = {
   alarms: { min_severity: 'warning', acknowledge: true },
   events: { min_severity: 'info' },
   scoreboard: {},
+  feeds: {},
   clock: {},
   header: {},
   text: { text: { vi: 'Văn bản', en: 'Text' } },

@@ -1,13 +1,14 @@
 // The wall's arithmetic: where widgets sit on the grid and on which screen
 // of a spanned wall, how large text is, how many rows fit and which page
-// of a ranking shows, in which order alarms are listed, what a series request covers to compare a window
+// of a ranking shows, in which order alarms and the departments' feeds
+// are listed, what a series request covers to compare a window
 // with the one before, and how step figures add up. Pure: no DOM, no
 // clock (now is passed in), so that cmd/iocd/testdata/wall/unit_test.js
 // checks it as it is.
 
 import { sevRank } from './text.js';
 
-export const WIDGET_TYPES = ['kpi', 'map', 'ranking', 'series', 'alarms', 'events', 'scoreboard', 'clock', 'header', 'text'];
+export const WIDGET_TYPES = ['kpi', 'map', 'ranking', 'series', 'alarms', 'events', 'scoreboard', 'feeds', 'clock', 'header', 'text'];
 export const ID_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 const isInt = (v) => typeof v === 'number' && Number.isInteger(v);
@@ -149,6 +150,24 @@ export function compareAlarms(a, b) {
     (a.state === 'open' ? 0 : 1) - (b.state === 'open' ? 0 : 1) ||
     (Date.parse(b.opened_at) || 0) - (Date.parse(a.opened_at) || 0) ||
     (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+// feedState says how a department's dataset stands, from its entry of
+// GET /api/v1/datasets/health: 'late' when the period due has not come,
+// 'incomplete' when its latest period lacks units, else 'on_time'. A
+// dataset of points has no completeness: it is never incomplete.
+export function feedState(f) {
+  if (!f || f.late) return 'late';
+  return typeof f.completeness === 'number' && f.completeness < 1 ? 'incomplete' : 'on_time';
+}
+
+// compareFeeds orders the feeds for the wall: the late ones first, then
+// the least complete (those without completeness count as complete), then
+// by id, so that the list does not reshuffle between refreshes.
+export function compareFeeds(a, b) {
+  const c = (f) => (typeof f.completeness === 'number' && isFinite(f.completeness) ? f.completeness : 1);
+  return (a.late ? 0 : 1) - (b.late ? 0 : 1) || c(a) - c(b) ||
+    (a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : 0);
 }
 
 // ---- periods and series --------------------------------------------------

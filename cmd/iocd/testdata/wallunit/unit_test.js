@@ -365,4 +365,15 @@ run('compareAlarms', () => {
   eq('most severe, then open, then newest, then id', list.sort(Lay.compareAlarms).map((x) => x.id), ['4', '3', '2', '1', '5']);
 });
 
+run('feedState and compareFeeds', () => {
+  const f = (dataset, late, completeness) => ({ dataset, late, completeness });
+  eq('late, whatever its completeness', Lay.feedState(f('a', true, 1)), 'late');
+  eq('units missing', Lay.feedState(f('a', false, 0.5)), 'incomplete');
+  eq('complete', Lay.feedState(f('a', false, 1)), 'on_time');
+  eq('points: no completeness', Lay.feedState(f('a', false, null)), 'on_time');
+  const list = [f('ok', false, 1), f('pts', false, null), f('half', false, 0.5), f('none', true, 0), f('stale', true, 0.9), f('a-ok', false, 1)];
+  eq('late first, then the least complete, then by id', list.sort(Lay.compareFeeds).map((x) => x.dataset), ['none', 'stale', 'half', 'a-ok', 'ok', 'pts']);
+  ok('a type of its own', Lay.WIDGET_TYPES.includes('feeds'));
+});
+
 document.getElementById('result').textContent = JSON.stringify({ checks, failures });

@@ -7,11 +7,12 @@ import { Series } from './series.js';
 import { Alarms } from './alarms.js';
 import { Events } from './events.js';
 import { Scoreboard } from './scoreboard.js';
+import { Feeds } from './feeds.js';
 import { Clock, Header, Text } from './simple.js';
 
 export const TYPES = {
   kpi: Kpi, map: MapWidget, ranking: Ranking, series: Series, alarms: Alarms,
-  events: Events, scoreboard: Scoreboard, clock: Clock, header: Header, text: Text,
+  events: Events, scoreboard: Scoreboard, feeds: Feeds, clock: Clock, header: Header, text: Text,
 };
 
 export function create(board, spec) {
