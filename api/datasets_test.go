@@ -150,6 +150,19 @@ func TestADatasetFromAFolderFedByCSVIsServedAsAnIndicator(t *testing.T) {
 	if got := pointsOf(decodeJSON[report.Series](t, series.Body).Points); got != "2025:2160/-=2160" {
 		t.Errorf("pupils after the correction: got %s, want 1260 + 900", got)
 	}
+	// Where the corrected figure came from: the correction for the first
+	// commune, the first upload for the second, one pupils value each.
+	explained := e.call(t, "GET", "/api/v1/kpis/enrolment.pupils/series?area=79&step=year&from=2025-01-01&to=2025-12-31&explain=true", docAdminToken, "")
+	expect(t, "series explained", explained, 200)
+	ex := decodeJSON[report.Series](t, explained.Body).Explain
+	// Uploads of the same second come in no set order.
+	if ex == nil || len(ex.Datasets) != 1 || ex.Datasets[0].Dataset != "enrolment" || ex.Datasets[0].Definition != 1 ||
+		len(ex.Datasets[0].Uploads) != 2 || ex.Datasets[0].Uploads[0].Values != 1 || ex.Datasets[0].Uploads[1].Values != 1 ||
+		!slices.ContainsFunc(ex.Datasets[0].Uploads, func(u report.UploadSource) bool { return u.ID == up.Upload && u.Refused == 2 }) ||
+		!slices.ContainsFunc(ex.Datasets[0].Uploads, func(u report.UploadSource) bool { return u.ID != up.Upload && u.Rows == 1 }) {
+		t.Errorf("explain: got %s, want definition 1, upload %s and the correction, one value each", explained.Body, up.Upload)
+	}
+	expect(t, "explain as CSV", e.call(t, "GET", "/api/v1/kpis/enrolment.pupils/series?area=79&step=year&explain=true&format=csv", docAdminToken, ""), 400)
 	hist := e.call(t, "GET", "/api/v1/datasets/enrolment/history?unit="+a+"&period=2025", docAdminToken, "")
 	expect(t, "history", hist, 200)
 	var h struct{ Versions []dataset.Version }
@@ -179,6 +192,44 @@ func TestADatasetFromAFolderFedByCSVIsServedAsAnIndicator(t *testing.T) {
 	if !strings.Contains(string(csvRel.Body), "residual [teachers]") {
 		t.Errorf("the CSV header lacks the residual: %.200s", csvRel.Body)
 	}
+	// The residuals as a map layer: every commune a feature with its
+	// geometry, those with both figures their residual as in the JSON.
+	geoRel := e.call(t, "GET", "/api/v1/analysis/relationship?x=enrolment.pupils&y=enrolment.teachers&parent=79&from=2024-01-01&to=2025-12-31&format=geojson&zoom=8", docAdminToken, "")
+	expect(t, "relationship as a map", geoRel, 200)
+	var fc struct {
+		Features []struct {
+			Geometry   struct{ Type string }
+			Properties map[string]any
+		}
+	}
+	if err := json.Unmarshal(geoRel.Body, &fc); err != nil {
+		t.Fatal(err)
+	}
+	residuals := map[string]float64{}
+	for _, p := range rs.Units {
+		if p.Residual != nil {
+			residuals[p.Area] = *p.Residual
+		}
+	}
+	mapped := 0
+	for _, f := range fc.Features {
+		code, _ := f.Properties["code"].(string)
+		if f.Geometry.Type != "MultiPolygon" {
+			t.Errorf("the map's %s has geometry %q, want MultiPolygon", code, f.Geometry.Type)
+		}
+		if want, ok := residuals[code]; ok {
+			mapped++
+			if got, _ := f.Properties["residual"].(float64); got != want || f.Properties["residual_sd"] == nil {
+				t.Errorf("the map's %s: residual %v (sd %v), want %v as in the JSON", code, f.Properties["residual"], f.Properties["residual_sd"], want)
+			}
+		} else if f.Properties["residual"] != nil {
+			t.Errorf("the map's %s has residual %v, want null: it lacks a figure", code, f.Properties["residual"])
+		}
+	}
+	if len(fc.Features) != len(communes) || mapped != 3 {
+		t.Errorf("the map has %d features, %d with residuals; want %d, 3", len(fc.Features), mapped, len(communes))
+	}
+	expect(t, "a series as a map", e.call(t, "GET", "/api/v1/kpis/enrolment.pupils/series?area=79&step=year&format=geojson", docAdminToken, ""), 400)
 
 	// Liveness: a yearly feed whose 2025 came is due next for 2026 only
 	// once 2026 has ended and its due days passed.

@@ -91,9 +91,9 @@ var apiQueryParams = map[string][]string{
 	"GET /api/v1/areas/:code/children/kpis": {"format", "window", "hierarchy"},
 	"GET /api/v1/areas/:code/lineage":       {"hierarchy"},
 
-	"GET /api/v1/kpis/:id/series":         {"area", "from", "to", "step", "compare", "by", "format"},
-	"GET /api/v1/kpis/:id/ranking":        {"parent", "level", "from", "to", "order", "limit", "compare", "by", "format"},
-	"GET /api/v1/analysis/relationship":   {"x", "y", "parent", "level", "from", "to", "outliers", "format"},
+	"GET /api/v1/kpis/:id/series":         {"area", "from", "to", "step", "compare", "by", "format", "explain"},
+	"GET /api/v1/kpis/:id/ranking":        {"parent", "level", "from", "to", "order", "limit", "compare", "by", "format", "explain"},
+	"GET /api/v1/analysis/relationship":   {"x", "y", "parent", "level", "from", "to", "outliers", "format", "zoom"},
 	"GET /api/v1/periods/:period":         {"area", "closed_at", "format"},
 	"POST /api/v1/periods/:period/close":  {"force"},
 	"POST /api/v1/periods/:period/reopen": nil,

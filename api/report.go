@@ -92,19 +92,24 @@ func (s *Server) reportArea(c *fiber.Ctx, name string, whole bool) (string, erro
 // historyAsk is what a series or a ranking is asked over.
 type historyAsk struct {
 	csv     bool
+	geojson bool // a map of the units, where the answer has one
+	explain bool // say where the figures came from
 	area    string
 	r       report.Range
 	compare string
 }
 
 // historyParams reads the parameters series and rankings share: the
-// answer's format, the unit (from the query parameter area), the range of
-// step (none for rankings) and the comparison.
-func (s *Server) historyParams(c *fiber.Ctx, area string, whole bool, step report.Step) (historyAsk, error) {
+// answer's format (format=geojson too when mapped), the unit (from the
+// query parameter area), the range of step (none for rankings) and the
+// comparison.
+func (s *Server) historyParams(c *fiber.Ctx, area string, whole bool, step report.Step, mapped bool) (historyAsk, error) {
 	var h historyAsk
 	var err error
-	if h.csv, err = wantsCSV(c); err != nil {
-		return h, err
+	if h.geojson = mapped && c.Query("format") == "geojson"; !h.geojson {
+		if h.csv, err = wantsCSV(c); err != nil {
+			return h, err
+		}
 	}
 	if h.area, err = s.reportArea(c, area, whole); err != nil {
 		return h, err
@@ -115,6 +120,16 @@ func (s *Server) historyParams(c *fiber.Ctx, area string, whole bool, step repor
 	if h.compare, err = report.ParseCompare(c.Query("compare")); err != nil {
 		return h, s.reportError(c, err)
 	}
+	switch x := c.Query("explain"); x {
+	case "", "false":
+	case "true":
+		if h.csv || h.geojson {
+			return h, fiber.NewError(fiber.StatusBadRequest, "explain=true answers JSON only: leave out format=csv (or the Accept header asking for CSV), or explain")
+		}
+		h.explain = true
+	default:
+		return h, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("explain %q is not true or false", x))
+	}
 	return h, nil
 }
 
@@ -123,12 +138,12 @@ func (s *Server) series(c *fiber.Ctx) error {
 	if err != nil {
 		return s.reportError(c, err)
 	}
-	h, err := s.historyParams(c, "area", false, step)
+	h, err := s.historyParams(c, "area", false, step, false)
 	if err != nil {
 		return err
 	}
 	out, err := s.d.Reports.Series(c.UserContext(), report.SeriesQuery{KPI: strings.Clone(c.Params("id")), Area: h.area,
-		Range: h.r, Step: step, Compare: h.compare, By: strings.Clone(c.Query("by"))})
+		Range: h.r, Step: step, Compare: h.compare, By: strings.Clone(c.Query("by")), Explain: h.explain})
 	if err != nil {
 		return s.reportError(c, err)
 	}
@@ -182,7 +197,7 @@ func valueCells(v report.Value) []string {
 }
 
 func (s *Server) ranking(c *fiber.Ctx) error {
-	h, err := s.historyParams(c, "parent", true, "")
+	h, err := s.historyParams(c, "parent", true, "", false)
 	if err != nil {
 		return err
 	}
@@ -194,7 +209,7 @@ func (s *Server) ranking(c *fiber.Ctx) error {
 	}
 	out, err := s.d.Reports.Ranking(c.UserContext(), report.RankingQuery{KPI: strings.Clone(c.Params("id")), Parent: h.area,
 		Level: strings.Clone(c.Query("level")), Range: h.r, Order: strings.Clone(c.Query("order")), Limit: limit,
-		Compare: h.compare, By: strings.Clone(c.Query("by"))})
+		Compare: h.compare, By: strings.Clone(c.Query("by")), Explain: h.explain})
 	if err != nil {
 		return s.reportError(c, err)
 	}

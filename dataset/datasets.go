@@ -44,8 +44,9 @@ type Datasets struct {
 	reload time.Duration
 	logger *slog.Logger
 
-	mu   sync.RWMutex
-	defs map[string]Definition
+	mu       sync.RWMutex
+	defs     map[string]Definition
+	versions map[string]uint32 // of the stored definitions in force
 }
 
 // New returns the datasets of s whose definitions docs keeps, with none in
@@ -73,6 +74,7 @@ func (ds *Datasets) Load(ctx context.Context) error {
 		return fmt.Errorf("read the dataset definitions: %w", err)
 	}
 	defs := make([]Definition, 0, len(docs))
+	versions := make(map[string]uint32, len(docs))
 	for _, doc := range docs {
 		d, err := Parse(doc.Body, ds.levels)
 		if err != nil {
@@ -80,8 +82,12 @@ func (ds *Datasets) Load(ctx context.Context) error {
 			continue
 		}
 		defs = append(defs, d)
+		versions[d.ID] = doc.Version
 	}
 	ds.Set(defs)
+	ds.mu.Lock()
+	ds.versions = versions
+	ds.mu.Unlock()
 	for _, d := range defs {
 		// A dataset a formula names may have been deleted since: its
 		// figures are null until it is back or the formula is changed.
@@ -126,6 +132,14 @@ func (ds *Datasets) Get(id string) (Definition, bool) {
 	defer ds.mu.RUnlock()
 	d, ok := ds.defs[id]
 	return d, ok
+}
+
+// Version is the stored version of the definition of id in force; 0 for
+// one not read from the store (Set).
+func (ds *Datasets) Version(id string) uint32 {
+	ds.mu.RLock()
+	defer ds.mu.RUnlock()
+	return ds.versions[id]
 }
 
 // List returns the definitions in force, by id.
@@ -178,6 +192,26 @@ func (ds *Datasets) Catalog() []aggregate.Definition {
 // (civil dates) and combines them (Combine): the periods starting in it,
 // and for a stock the latest before its end.
 func (ds *Datasets) Figures(ctx context.Context, d Definition, groups []Group, from, to time.Time, step Grain) (map[string]map[time.Time]Figure, error) {
+	values, err := ds.counting(ctx, d, groups, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return Combine(d, values, groups, step, from, to), nil
+}
+
+// Sources says which uploads the figures Figures gives of measures (all
+// when nil) came from, per group and step as Figures keys them.
+func (ds *Datasets) Sources(ctx context.Context, d Definition, groups []Group, from, to time.Time, step Grain, measures []string) (map[string]map[time.Time]Sources, error) {
+	values, err := ds.counting(ctx, d, groups, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return SourcesOf(d, values, groups, step, from, to, measures), nil
+}
+
+// counting reads the values of the units of groups that may count over
+// [from, to).
+func (ds *Datasets) counting(ctx context.Context, d Definition, groups []Group, from, to time.Time) ([]Value, error) {
 	seen := map[string]bool{}
 	units := []string{}
 	for _, g := range groups {
@@ -192,11 +226,7 @@ func (ds *Datasets) Figures(ctx context.Context, d Definition, groups []Group, f
 	if slices.ContainsFunc(d.Measures, func(m Measure) bool { return m.over() == OverTimeLast }) {
 		readFrom = civil(1970, 1, 1) // a stock's latest value may be older than the range
 	}
-	values, err := ds.Current(ctx, d, units, readFrom, to)
-	if err != nil {
-		return nil, err
-	}
-	return Combine(d, values, groups, step, from, to), nil
+	return ds.Current(ctx, d, units, readFrom, to)
 }
 
 // Catalog is d's entries in the catalog of indicators: a measure each, and

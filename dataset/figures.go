@@ -13,6 +13,7 @@ type Value struct {
 	Period  time.Time
 	Measure string
 	Value   float64
+	Upload  string // the upload it came with
 }
 
 // Agg is a measure combined over units: what every rollup needs, so that
@@ -65,6 +66,72 @@ type Group struct {
 // over the whole range; the figures are keyed by the step's first day
 // (the zero time for ""). Values of units in no group are left out.
 func Combine(d Definition, values []Value, groups []Group, step Grain, from, to time.Time) map[string]map[time.Time]Figure {
+	out := map[string]map[time.Time]Figure{}
+	picked, groupsOf := counted(d, values, groups, step, from, to)
+	for k, vs := range picked {
+		var v float64
+		for _, x := range vs {
+			v += x.Value
+		}
+		for _, g := range groupsOf[k.unit] {
+			f := entry(out, g, k.step)
+			a := f[k.measure]
+			a.add(v)
+			f[k.measure] = a
+		}
+	}
+	return out
+}
+
+// Sources are the uploads whose values a figure counts, with how many of
+// its values each gave: what ?explain=true answers.
+type Sources map[string]int
+
+// SourcesOf says, per group and step as Combine keys them, which uploads
+// the values of measures (all when nil) that count came from.
+func SourcesOf(d Definition, values []Value, groups []Group, step Grain, from, to time.Time, measures []string) map[string]map[time.Time]Sources {
+	out := map[string]map[time.Time]Sources{}
+	picked, groupsOf := counted(d, values, groups, step, from, to)
+	for k, vs := range picked {
+		if measures != nil && !slices.Contains(measures, k.measure) {
+			continue
+		}
+		for _, g := range groupsOf[k.unit] {
+			src := entry(out, g, k.step)
+			for _, x := range vs {
+				src[x.Upload]++
+			}
+		}
+	}
+	return out
+}
+
+// entry is out's map of group g and step t, made when missing.
+func entry[M ~map[string]V, V any](out map[string]map[time.Time]M, g string, t time.Time) M {
+	steps := out[g]
+	if steps == nil {
+		steps = map[time.Time]M{}
+		out[g] = steps
+	}
+	m := steps[t]
+	if m == nil {
+		m = M{}
+		steps[t] = m
+	}
+	return m
+}
+
+// countedKey is one unit's measure over one step.
+type countedKey struct {
+	unit, measure string
+	step          time.Time
+}
+
+// counted picks the values that count, per unit, measure and step: a
+// flow's periods that start in the step, a stock's latest period that
+// starts before the step ends (see Combine). It also gives the groups of
+// each unit.
+func counted(d Definition, values []Value, groups []Group, step Grain, from, to time.Time) (map[countedKey][]Value, map[string][]string) {
 	groupsOf := map[string][]string{}
 	for _, g := range groups {
 		for _, u := range g.Units {
@@ -79,57 +146,43 @@ func Combine(d Definition, values []Value, groups []Group, step Grain, from, to 
 			spans = append(spans, span{t, step.Next(t)})
 		}
 	}
-	type leafKey struct {
-		unit, measure string
-		step          time.Time
-	}
-	type leaf struct {
-		v    float64
-		last time.Time
-	}
 	last := map[string]bool{}
 	for _, m := range d.Measures {
 		last[m.ID] = m.over() == OverTimeLast
 	}
-	leaves := map[leafKey]*leaf{}
+	picked := map[countedKey][]Value{}
 	for _, v := range values {
 		if _, ok := groupsOf[v.Unit]; !ok || v.Period.Before(from) && !last[v.Measure] || !v.Period.Before(to) {
 			continue
 		}
 		for _, sp := range spans {
-			k := leafKey{v.Unit, v.Measure, sp.start}
-			switch l := leaves[k]; {
+			k := countedKey{v.Unit, v.Measure, sp.start}
+			switch vs := picked[k]; {
 			case last[v.Measure]:
-				if v.Period.Before(sp.end) && (l == nil || v.Period.After(l.last)) {
-					leaves[k] = &leaf{v: v.Value, last: v.Period}
+				if v.Period.Before(sp.end) && (vs == nil || v.Period.After(vs[0].Period)) {
+					picked[k] = []Value{v}
 				}
 			case step != "" && step.Floor(v.Period) != sp.start:
-			case l == nil:
-				leaves[k] = &leaf{v: v.Value, last: v.Period}
 			default:
-				l.v += v.Value
+				picked[k] = append(vs, v)
 			}
 		}
 	}
-	out := map[string]map[time.Time]Figure{}
-	for k, l := range leaves {
-		for _, g := range groupsOf[k.unit] {
-			steps := out[g]
-			if steps == nil {
-				steps = map[time.Time]Figure{}
-				out[g] = steps
-			}
-			f := steps[k.step]
-			if f == nil {
-				f = Figure{}
-				steps[k.step] = f
-			}
-			a := f[k.measure]
-			a.add(l.v)
-			f[k.measure] = a
+	return picked, groupsOf
+}
+
+// MeasuresOf lists the measures the figure of id (a measure or ratio of
+// d) is computed from; nil for any other id.
+func (d Definition) MeasuresOf(id string) []string {
+	if _, ok := d.Measure(id); ok {
+		return []string{id}
+	}
+	for _, ind := range d.Indicators {
+		if ind.ID == id {
+			return []string{ind.Numerator, ind.Denominator}
 		}
 	}
-	return out
+	return nil
 }
 
 // Parts is the figure of a measure or indicator of d (by its id within

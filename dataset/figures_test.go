@@ -275,3 +275,28 @@ func TestTheOrderOfTheValuesDoesNotChangeTheFigures(t *testing.T) {
 		t.Errorf("reversed values give\n%v\nwant\n%v", got, want)
 	}
 }
+
+// The sources of a figure are the uploads of exactly the values Combine
+// counts: a stock's latest period only, a flow's periods in the range,
+// and only the measures asked about.
+func TestSourcesAreTheUploadsOfTheValuesThatCount(t *testing.T) {
+	d := definition(t, "giao_duc.json")
+	values := slices.Clone(schoolValues)
+	for i := range values {
+		values[i].Upload = "old"
+		if values[i].Period.Equal(day(2025, 3, 1)) {
+			values[i].Upload = "march" // a's latest pupils and teachers, and their March flows
+		}
+	}
+	from, to := day(2025, 1, 1), day(2025, 4, 1)
+	src := dataset.SourcesOf(d, values, schoolGroups, "", from, to, []string{"pupils"})
+	// a's pupils: March's 100 only; b's: February's 900 (April is after the range).
+	if got := src["79"][time.Time{}]; !maps.Equal(got, dataset.Sources{"march": 1, "old": 1}) {
+		t.Errorf("pupils of 79: sources %v, want march 1 (a) and old 1 (b)", got)
+	}
+	all := dataset.SourcesOf(d, values, schoolGroups, "", from, to, []string{"enrolled"})
+	// a's January, February and March flows, b's February, c's March.
+	if got := all["79"][time.Time{}]; !maps.Equal(got, dataset.Sources{"march": 2, "old": 3}) {
+		t.Errorf("enrolled of 79: sources %v, want march 2 (a and c) and old 3 (a twice, b)", got)
+	}
+}

@@ -157,7 +157,7 @@ func (v *Values) record(ctx context.Context, up Upload) error {
 // Current returns the values that count of d's periods starting in
 // [from, to) (civil dates), of the units given (all when nil).
 func (v *Values) Current(ctx context.Context, d Definition, units []string, from, to time.Time) ([]Value, error) {
-	q := "SELECT unit, period, measure, argMax(value, version) FROM " + v.db + ".dataset_values" +
+	q := "SELECT unit, period, measure, argMax(value, version), argMax(upload, version) FROM " + v.db + ".dataset_values" +
 		" WHERE dataset = ? AND period >= toDate(?) AND period < toDate(?)"
 	args := []any{d.ID, day(from), day(to)}
 	if units != nil {
@@ -176,7 +176,7 @@ func (v *Values) Current(ctx context.Context, d Definition, units []string, from
 	var out []Value
 	for rows.Next() {
 		var x Value
-		if err := rows.Scan(&x.Unit, &x.Period, &x.Measure, &x.Value); err != nil {
+		if err := rows.Scan(&x.Unit, &x.Period, &x.Measure, &x.Value, &x.Upload); err != nil {
 			return nil, fmt.Errorf("read dataset_values of %s: %w", d.ID, err)
 		}
 		x.Period = civil(x.Period.Date())
@@ -238,8 +238,20 @@ func (v *Values) History(ctx context.Context, dataset, unit string, period time.
 
 // Uploads returns the latest uploads and runs of a dataset, newest first.
 func (v *Values) Uploads(ctx context.Context, dataset string, limit int) ([]Upload, error) {
-	rows, err := v.conn.Query(ctx, "SELECT upload, source, saved_by, saved_at, rows, refused, problems, error FROM "+v.db+".dataset_uploads"+
-		" WHERE dataset = ? ORDER BY saved_at DESC, upload DESC LIMIT ?", dataset, uint64(limit))
+	return v.uploads(ctx, dataset, " WHERE dataset = ? ORDER BY saved_at DESC, upload DESC LIMIT ?", dataset, uint64(limit))
+}
+
+// UploadsOf returns the uploads of a dataset with the ids given, newest
+// first.
+func (v *Values) UploadsOf(ctx context.Context, dataset string, ids []string) ([]Upload, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return v.uploads(ctx, dataset, " WHERE dataset = ? AND upload IN ? ORDER BY saved_at DESC, upload DESC", dataset, chstore.In(ids))
+}
+
+func (v *Values) uploads(ctx context.Context, dataset, where string, args ...any) ([]Upload, error) {
+	rows, err := v.conn.Query(ctx, "SELECT upload, source, saved_by, saved_at, rows, refused, problems, error FROM "+v.db+".dataset_uploads"+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query the uploads of %s: %w", dataset, err)
 	}

@@ -16,6 +16,11 @@ type Datasets interface {
 	// Indicator resolves "<dataset>.<id>".
 	Indicator(id string) (dataset.Definition, string, bool)
 	Figures(ctx context.Context, d dataset.Definition, groups []dataset.Group, from, to time.Time, step dataset.Grain) (map[string]map[time.Time]dataset.Figure, error)
+	// Sources, UploadsOf and Version tell where figures came from
+	// (Explain).
+	Sources(ctx context.Context, d dataset.Definition, groups []dataset.Group, from, to time.Time, step dataset.Grain, measures []string) (map[string]map[time.Time]dataset.Sources, error)
+	UploadsOf(ctx context.Context, set string, ids []string) ([]dataset.Upload, error)
+	Version(set string) uint32
 }
 
 // datasetIndicator is a dataset's indicator asked for by its catalog id.
@@ -229,6 +234,11 @@ func (e *Engine) datasetSeries(ctx context.Context, di datasetIndicator, q Serie
 	}
 	out := Series{KPI: di.full, Area: u.Code, Name: u.Name, Level: u.Level, Hierarchy: e.h.Name(), Step: q.Step,
 		From: q.Range.From, To: q.Range.To, Unit: di.unit, Compare: q.Compare, Points: []Point{}}
+	if q.Explain {
+		if out.Explain, err = e.explain(ctx, di, []string{u.Code}, q.Range, q.Step); err != nil {
+			return Series{}, err
+		}
+	}
 	for _, t := range steps(q.Range, q.Step) {
 		v := now[u.Code][t.Unix()]
 		pt := Point{T: t, Value: v}
@@ -274,6 +284,11 @@ func (e *Engine) datasetRanking(ctx context.Context, di datasetIndicator, q Rank
 	}
 	out := Ranking{KPI: di.full, Parent: parent.Code, ParentName: parent.Name, Level: level, From: q.Range.From, To: q.Range.To,
 		Order: q.Order, Unit: di.unit, Compare: q.Compare, Total: len(targets), Items: make([]Item, 0, len(targets))}
+	if q.Explain {
+		if out.Explain, err = e.explain(ctx, di, units, q.Range, none); err != nil {
+			return Ranking{}, err
+		}
+	}
 	for _, u := range targets {
 		v := now[u.Code][0]
 		it := Item{Area: u.Code, Name: u.Name, Value: v}

@@ -22,6 +22,9 @@ type RankingQuery struct {
 	Limit   int    // 0: 100
 	Compare string
 	By      string
+	// Explain asks a dataset indicator's ranking where its figures came
+	// from (Ranking.Explain).
+	Explain bool
 }
 
 // Ranking is the answer to a RankingQuery.
@@ -38,6 +41,9 @@ type Ranking struct {
 	By         string    `json:"by,omitempty"`
 	Total      int       `json:"total"`
 	Items      []Item    `json:"items"`
+	// Explain is where a dataset indicator's figures came from, when
+	// asked.
+	Explain *Explain `json:"explain,omitempty"`
 }
 
 // Item is a ranked unit.
@@ -79,6 +85,14 @@ func (e *Engine) levelBelow(parent geo.Unit, level string) (string, error) {
 
 // Ranking computes q.
 func (e *Engine) Ranking(ctx context.Context, q RankingQuery) (Ranking, error) {
+	r, err := e.ranking(ctx, q)
+	if err == nil && q.Explain && r.Explain == nil {
+		r.Explain = ofRecords(q.KPI)
+	}
+	return r, err
+}
+
+func (e *Engine) ranking(ctx context.Context, q RankingQuery) (Ranking, error) {
 	di, fromDataset := e.lookupDataset(q.KPI)
 	var d aggregate.Definition
 	var err error

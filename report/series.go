@@ -16,6 +16,9 @@ type SeriesQuery struct {
 	Step    Step
 	Compare string // "", previous or year_ago
 	By      string // a breakdown dimension, or ""
+	// Explain asks a dataset indicator's series where its figures came
+	// from (Series.Explain).
+	Explain bool
 }
 
 // Series is an indicator of a unit step by step.
@@ -32,6 +35,9 @@ type Series struct {
 	Compare   string    `json:"compare,omitempty"`
 	By        string    `json:"by,omitempty"`
 	Points    []Point   `json:"points"`
+	// Explain is where a dataset indicator's figures came from, when
+	// asked.
+	Explain *Explain `json:"explain,omitempty"`
 }
 
 // Point is one step of a series.
@@ -51,6 +57,14 @@ type Earlier struct {
 
 // Series computes q.
 func (e *Engine) Series(ctx context.Context, q SeriesQuery) (Series, error) {
+	s, err := e.series(ctx, q)
+	if err == nil && q.Explain && s.Explain == nil {
+		s.Explain = ofRecords(q.KPI)
+	}
+	return s, err
+}
+
+func (e *Engine) series(ctx context.Context, q SeriesQuery) (Series, error) {
 	if di, ok := e.lookupDataset(q.KPI); ok {
 		return e.datasetSeries(ctx, di, q)
 	}

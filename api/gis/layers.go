@@ -2,6 +2,7 @@ package gis
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"strconv"
 	"strings"
@@ -150,6 +151,41 @@ func (g *Server) geojson(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "application/geo+json")
 	c.Status(fiber.StatusOK)
 	return c.Send(b)
+}
+
+// FeatureCollection writes the units codes of a boundary layer (id
+// "{hierarchy}.{level}") as a GeoJSON FeatureCollection named name, each
+// with its unit's properties and those props gives it, geometry
+// simplified for zoom (full detail below 0): how answers that are not
+// layers, such as a relationship's residuals, are drawn on a map.
+func (g *Server) FeatureCollection(id, name string, codes []string, zoom int, props func(code string) map[string]any) ([]byte, error) {
+	l, ok := g.byID[id]
+	if !ok || l.indicators {
+		return nil, fmt.Errorf("there are no boundaries of %s to draw", id)
+	}
+	b := make([]byte, 0, 64<<10)
+	b = append(b, `{"type":"FeatureCollection","name":`...)
+	b = strconv.AppendQuote(b, name)
+	b = append(b, `,"features":[`...)
+	n := 0
+	for _, code := range codes {
+		u, ok := l.h.Unit(code)
+		if !ok || u.Level != l.level {
+			continue
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		mp, _ := l.geom.Geometry(code, zoom)
+		p := unitProperties(l.h, u)
+		maps.Copy(p, props(code))
+		var err error
+		if b, err = appendFeature(b, code, mp, p, nil); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, "]}"...), nil
 }
 
 func bboxArea(b orb.Bound) float64 { return (b.Max[0] - b.Min[0]) * (b.Max[1] - b.Min[1]) }
