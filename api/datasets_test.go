@@ -327,3 +327,60 @@ func TestTheShippedDatasetsLoadAndTakeTheirSample(t *testing.T) {
 		t.Errorf("most people per household in the sample: got %s, want Bến Thành (35120 / 10640)", r.Body)
 	}
 }
+
+// TestDatasetRoutesKeepToRolesAndAreas asks every dataset route as every
+// kind of token: definitions and health are for readers (health for
+// senders too), changes, uploads' details and connectors for admins, and
+// values, history and series only of the units a token covers.
+func TestDatasetRoutesKeepToRolesAndAreas(t *testing.T) {
+	e := newDatasetEnv(t)
+	communes := e.h.Select("commune", "79")
+	own := communes[0].Code
+	csv := "Mã xã,Năm học,Số học sinh,Số giáo viên\n" + own + ",2025,100,5\n" + communes[1].Code + ",2025,200,10\n"
+	expect(t, "upload", e.call(t, "POST", "/api/v1/datasets/enrolment/values", docAdminToken, csv, "Content-Type", "text/csv"), 200)
+
+	token := func(role auth.Role, areas ...string) string {
+		tok, err := auth.Issue(docSecret, auth.Principal{Subject: "t", Role: role, Areas: areas}, time.Hour, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	province, commune, elsewhere := token(auth.Viewer, "79"), token(auth.Viewer, own), token(auth.Viewer, "01")
+	operator, sender := token(auth.Operator, "79"), token(auth.Ingest, own)
+	tokens := []struct {
+		name, tok string
+	}{{"admin", docAdminToken}, {"viewer of 79", province}, {"viewer of " + own, commune}, {"viewer of 01", elsewhere},
+		{"operator of 79", operator}, {"sender of " + own, sender}, {"no token", ""}}
+	def := strings.Replace(enrolmentYAML, "name_vi: Tuyển sinh", "name_vi: Tuyển sinh học sinh", 1)
+	for _, r := range []struct {
+		method, url, body string
+		want              []int // per token, in the order above
+	}{
+		{"GET", "/api/v1/datasets", "", []int{200, 200, 200, 200, 200, 403, 401}},
+		{"GET", "/api/v1/datasets/enrolment", "", []int{200, 200, 200, 200, 200, 403, 401}},
+		{"GET", "/api/v1/datasets/enrolment/versions", "", []int{200, 200, 200, 200, 200, 403, 401}},
+		{"GET", "/api/v1/datasets/health", "", []int{200, 200, 200, 200, 200, 200, 401}},
+		{"GET", "/api/v1/datasets/enrolment/values?area=79&from=2025&to=2025", "", []int{200, 200, 403, 403, 200, 403, 401}},
+		{"GET", "/api/v1/datasets/enrolment/values?area=" + own + "&from=2025&to=2025", "", []int{200, 200, 200, 403, 200, 403, 401}},
+		{"GET", "/api/v1/datasets/enrolment/history?unit=" + own + "&period=2025", "", []int{200, 200, 200, 403, 200, 403, 401}},
+		{"GET", "/api/v1/kpis/enrolment.pupils/series?area=79&step=year&from=2025-01-01&to=2025-12-31", "", []int{200, 200, 403, 403, 200, 403, 401}},
+		{"GET", "/api/v1/kpis/enrolment.pupils/ranking?parent=79&from=2025-01-01&to=2025-12-31", "", []int{200, 200, 403, 403, 200, 403, 401}},
+		{"GET", "/api/v1/datasets/enrolment/uploads", "", []int{200, 403, 403, 403, 403, 403, 401}},
+		// enrolment has no connector: an admin is told so.
+		{"GET", "/api/v1/datasets/enrolment/connector", "", []int{404, 403, 403, 403, 403, 403, 401}},
+		{"PUT", "/api/v1/datasets/enrolment", def, []int{200, 403, 403, 403, 403, 403, 401}},
+	} {
+		for i, tk := range tokens {
+			got := e.call(t, r.method, r.url, tk.tok, r.body, "Content-Type", "application/yaml")
+			if got.Code != r.want[i] {
+				t.Errorf("%s %s as %s: got %d %.200s, want %d", r.method, r.url, tk.name, got.Code, got.Body, r.want[i])
+			}
+		}
+	}
+	// A commune's viewer reads its own values only, even over the province.
+	r := e.call(t, "GET", "/api/v1/datasets/enrolment/values?area="+own+"&from=2025&to=2025", commune, "")
+	if strings.Contains(string(r.Body), communes[1].Code) {
+		t.Errorf("a commune's viewer was given another commune's values: %s", r.Body)
+	}
+}
