@@ -30,6 +30,9 @@ type Definition struct {
 	Live bool `json:"live"`
 	// History says it has series and rankings over any past range.
 	History bool `json:"history"`
+	// Grain is the shortest step its series take (a department's dataset
+	// reported by month or year); empty: any step.
+	Grain string `json:"grain,omitempty"`
 	// Breakdowns are the dimensions it can be broken down by.
 	Breakdowns []string `json:"breakdowns,omitempty"`
 	// Scoreboard places the indicator on the national index.

@@ -326,6 +326,20 @@ func TestTheShippedDatasetsLoadAndTakeTheirSample(t *testing.T) {
 	if rk := decodeJSON[report.Ranking](t, r.Body); len(rk.Items) != 1 || rk.Items[0].Area != "26743" {
 		t.Errorf("most people per household in the sample: got %s, want Bến Thành (35120 / 10640)", r.Body)
 	}
+	// make run stores the wall's department data dashboard, into the
+	// desk's playlist, through the import as an admin would.
+	if err := ProvisionDocuments(context.Background(), e.store, e.h, e.ds, "", logger); err != nil {
+		t.Fatal(err)
+	}
+	wall, err := os.ReadFile(filepath.Join("..", "deploy", "walls", "departments-79.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.call(t, "POST", "/api/v1/dashboards/import", docAdminToken, string(wall))
+	expect(t, "make run's department data dashboard", r, 200)
+	if !strings.Contains(string(r.Body), `"departments-79"`) {
+		t.Errorf("the import stored %s, want the dashboard departments-79", r.Body)
+	}
 }
 
 // TestDatasetRoutesKeepToRolesAndAreas asks every dataset route as every

@@ -85,6 +85,16 @@ fi
 for n in $(seq ${#NODES[@]}); do wait_ready "$n"; done
 url="http://$HTTP_ADDR"
 
+# The example datasets' dashboard, added to the duty desk's playlist:
+# stored through the import as an admin would, so that it is in the store
+# like any edited wall (an unchanged file stores nothing; a changed one,
+# or a playlist edited since, is stored again from the file).
+if [ "${AREA:-79}" = 79 ] && [ "$IOC_DATASETS_DIR" = "$PWD/deploy/datasets" ]; then
+  curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $IOC_ADMIN_TOKEN" -H 'Content-Type: application/json' \
+    --data-binary @deploy/walls/departments-79.json "$url/api/v1/dashboards/import" ||
+    echo "could not store deploy/walls/departments-79.json (the department data dashboard); the wall shows the others" >&2
+fi
+
 viewer=$(bin/iocd token --role viewer --area "${AREA:-79}" --ttl 720h)
 # The duty desk's screen of the default walls (desk-79: whole dashboards on
 # one screen; the 3×2 wall-79 spreads them over screens s1…s6), as a wall

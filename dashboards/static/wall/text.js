@@ -34,12 +34,19 @@ export const isNum = (v) => typeof v === 'number' && isFinite(v);
 // metres with two, counts with none.
 export function digitsOf(def) {
   if (!def) return 1;
+  if (isShare(def)) return 1;
   switch (def.kind) {
     case 'count': case 'breakdown': return 0;
-    case 'ratio': return 1;
   }
   if (def.unit === 'm') return 2;
   return 1;
+}
+
+// isShare says def is a share of a whole (a ratio whose unit is "ratio"),
+// shown as a percentage: a department's ratio in its own unit (people per
+// household, pupils per teacher) is a plain number.
+export function isShare(def) {
+  return !!def && def.kind === 'ratio' && (!def.unit || def.unit === 'ratio');
 }
 
 // formatValue writes v as the catalog entry def says: "97,5%" for a ratio,
@@ -47,9 +54,16 @@ export function digitsOf(def) {
 // than a ratio's drop their trailing zeros ("1,7" m rather than "1,70").
 export function formatValue(def, v, upTo) {
   if (!isNum(v)) return NONE;
-  if (def && def.kind === 'ratio') return decFmt(1).format(v * 100) + '%';
+  if (isShare(def)) return decFmt(1).format(v * 100) + '%';
+  if (def && def.kind === 'sum') upTo = true; // a department's total: "1.509", not "1.509,0"
   const d = digitsOf(def);
   return d === 0 ? intFmt.format(Math.round(v)) : decFmt(d, upTo).format(v);
+}
+
+// isTally says def's figures are totals of things (dossiers, events, a
+// department's summed measure): written whole, and compacted when wide.
+export function isTally(def) {
+  return !!def && (def.kind === 'count' || def.kind === 'breakdown' || def.kind === 'sum');
 }
 
 // compactCount writes a count too wide for a tile (100.000 and over) in
@@ -68,7 +82,7 @@ export function compactCount(v) {
 const UNITS = { days: ['ngày', 'days'], 'ug/m3': ['µg/m³', 'µg/m³'], m: ['m', 'm'] };
 
 export function unitText(def) {
-  if (!def || def.kind === 'ratio' || def.kind === 'count' || def.kind === 'breakdown') return ['', ''];
+  if (!def || isShare(def) || isTally(def)) return ['', ''];
   return UNITS[def.unit] || [def.unit || '', def.unit || ''];
 }
 
@@ -82,7 +96,7 @@ export function formatChange(def, now, then) {
   const sign = Math.abs(diff) < 1e-9 ? 0 : diff > 0 ? 1 : -1;
   const plus = sign > 0 ? '+' : sign < 0 ? '−' : '±';
   const abs = Math.abs(diff);
-  if (def && def.kind === 'ratio') {
+  if (isShare(def)) {
     const pp = decFmt(1).format(abs * 100);
     return { vi: `${plus}${pp} điểm %`, en: `${plus}${pp.replace(',', '.')} pp`, sign };
   }

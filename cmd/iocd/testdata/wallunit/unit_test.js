@@ -281,6 +281,15 @@ run('formats', () => {
   eq('null', T.formatValue(ratio, null), '–');
   eq('metres, up to two decimals', T.formatValue({ kind: 'max', unit: 'm' }, 1.7, true), '1,7');
   eq('a ratio keeps its decimal', T.formatValue(ratio, 1, true), '100,0%');
+  // A department's ratio in its own unit is a number, not a share.
+  const perHousehold = { kind: 'ratio', unit: 'people', direction: 'neutral' };
+  eq('a ratio in people', T.formatValue(perHousehold, 2.9412), '2,9');
+  eq('its unit shown', T.unitText(perHousehold), ['people', 'people']);
+  eq('its change in people', T.formatChange(perHousehold, 3, 2.5).vi, '+0,5 people');
+  const residents = { kind: 'sum', unit: 'people', direction: 'neutral' };
+  eq('a department\'s total, whole', T.formatValue(residents, 1509), '1.509');
+  eq('a department\'s total is a tally', T.isTally(residents), true);
+  eq('whose label says what it counts', T.unitText(residents), ['', '']);
   eq('a count written whole up to five digits', T.compactCount(99999), null);
   eq('six digits in thousands', T.compactCount(123456), ['123,5', 'nghìn', 'thousand']);
   eq('just under a million, in thousands', T.compactCount(999949), ['999,9', 'nghìn', 'thousand']);

@@ -6,7 +6,7 @@
 
 import { Widget } from './base.js';
 import { h, svg, bi, setBi, setText, setData, hide } from '../dom.js';
-import { formatValue, formatChange, changeTone, unitText, compactCount, isNum } from '../text.js';
+import { formatValue, formatChange, changeTone, unitText, compactCount, isNum, isTally } from '../text.js';
 import { thresholdTone, TONES } from '../ramp.js';
 import { comparePlan, splitPlan, combine, linePath, extent } from '../layout.js';
 import { query, enc } from '../api.js';
@@ -28,8 +28,12 @@ export class Kpi extends Widget {
     const [vi, en] = this.indicatorTitle(this.id);
     this.setTitle(vi, en);
     if (this.notInCatalog()) return;
-    this.compare = ['previous_period', 'year_ago', 'none'].includes(this.o.compare) ? this.o.compare : 'previous_period';
-    this.spark = this.o.sparkline !== false && this.def.history;
+    // A department's figure comes by month or year: a window's hours or
+    // days hold none of its periods, so it has no change or sparkline
+    // unless the definition asks.
+    const grained = !!this.def.grain;
+    this.compare = ['previous_period', 'year_ago', 'none'].includes(this.o.compare) ? this.o.compare : grained ? 'none' : 'previous_period';
+    this.spark = (grained ? this.o.sparkline === true : this.o.sparkline !== false) && this.def.history;
     this.value = null;
     this.haveValue = false;
     this.previous = null;
@@ -103,7 +107,7 @@ export class Kpi extends Widget {
   render() {
     if (!this.def || !this.haveValue) return;
     const v = this.value;
-    const compact = (this.def.kind === 'count' || this.def.kind === 'breakdown') ? compactCount(v) : null;
+    const compact = isTally(this.def) ? compactCount(v) : null;
     setText(this.valueEl, compact ? compact[0] : formatValue(this.def, v));
     setText(this.unitEl, compact ? compact[1] : unitText(this.def)[0]);
     setData(this.valueEl, 'value', isNum(v) ? String(v) : '');

@@ -7,7 +7,7 @@
 
 import { Widget } from './base.js';
 import { h, svg, bi, setData, mapSvg } from '../dom.js';
-import { formatValue, isNum, sevRank } from '../text.js';
+import { formatValue, isNum, isShare, sevRank } from '../text.js';
 import { legendScale } from '../ramp.js';
 import { buildGeometry } from '../geo.js';
 import { rank } from '../layout.js';
@@ -140,7 +140,7 @@ export class MapWidget extends Widget {
     const values = codes.map((c) => this.valueOf(c));
     const scale = legendScale(values, {
       mode: this.o.legend === 'fixed' ? 'fixed' : 'fitted', thresholds: this.o.thresholds,
-      ratio: this.def.kind === 'ratio', ramp: this.o.ramp === 'cividis' ? 'cividis' : 'viridis',
+      ratio: isShare(this.def), ramp: this.o.ramp === 'cividis' ? 'cividis' : 'viridis',
     });
     codes.forEach((code, i) => {
       const p = this.paths.get(code);

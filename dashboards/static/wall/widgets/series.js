@@ -7,7 +7,7 @@
 
 import { Widget } from './base.js';
 import { h, svg, bi, setText, setData } from '../dom.js';
-import { formatValue, isNum, indicatorName } from '../text.js';
+import { formatValue, isNum, isShare, indicatorName } from '../text.js';
 import { seriesRange, linePath, extent, localDate, rfc3339 } from '../layout.js';
 import { query, enc } from '../api.js';
 
@@ -106,7 +106,7 @@ export class Series extends Widget {
     if (!this.lines || this.lines.some((l) => !l.points)) return;
     const units = [];
     for (const l of this.lines) {
-      const u = l.def.kind === 'ratio' ? 'ratio' : l.def.unit;
+      const u = isShare(l.def) ? 'ratio' : l.def.unit;
       if (!units.includes(u)) units.push(u);
       l.axis = Math.min(units.indexOf(u), 1);
     }
