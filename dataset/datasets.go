@@ -222,11 +222,26 @@ func (ds *Datasets) counting(ctx context.Context, d Definition, groups []Group, 
 			}
 		}
 	}
-	readFrom := from
-	if slices.ContainsFunc(d.Measures, func(m Measure) bool { return m.over() == OverTimeLast }) {
-		readFrom = civil(1970, 1, 1) // a stock's latest value may be older than the range
+	values, err := ds.Current(ctx, d, units, from, to)
+	if err != nil {
+		return nil, err
 	}
-	return ds.Current(ctx, d, units, readFrom, to)
+	// A stock's latest value may be older than the range: each unit's
+	// latest before it, and no older one, since a newer one replaces it.
+	var stocks []string
+	for _, m := range d.Measures {
+		if m.over() == OverTimeLast {
+			stocks = append(stocks, m.ID)
+		}
+	}
+	if len(stocks) == 0 {
+		return values, nil
+	}
+	earlier, err := ds.before(ctx, d, units, stocks, from)
+	if err != nil {
+		return nil, err
+	}
+	return append(earlier, values...), nil
 }
 
 // Catalog is d's entries in the catalog of indicators: a measure each, and

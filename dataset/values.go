@@ -168,6 +168,12 @@ func (v *Values) Current(ctx context.Context, d Definition, units []string, from
 		args = append(args, chstore.In(units))
 	}
 	q += " GROUP BY unit, period, measure HAVING argMax(present, version) = 1"
+	return v.scanValues(ctx, d, q, args...)
+}
+
+// scanValues runs q, which selects unit, period, measure, value and
+// upload of d's values.
+func (v *Values) scanValues(ctx context.Context, d Definition, q string, args ...any) ([]Value, error) {
 	rows, err := v.conn.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query dataset_values of %s: %w", d.ID, err)
@@ -183,6 +189,24 @@ func (v *Values) Current(ctx context.Context, d Definition, units []string, from
 		out = append(out, x)
 	}
 	return out, rows.Err()
+}
+
+// before returns, of each unit given (all when nil) and each of measures,
+// the value that counts of its latest period starting before from.
+func (v *Values) before(ctx context.Context, d Definition, units, measures []string, from time.Time) ([]Value, error) {
+	where := " WHERE dataset = ? AND period < toDate(?) AND measure IN ?"
+	args := []any{d.ID, day(from), chstore.In(measures)}
+	if units != nil {
+		if len(units) == 0 {
+			return nil, nil
+		}
+		where += " AND unit IN ?"
+		args = append(args, chstore.In(units))
+	}
+	q := "SELECT unit, period, measure, v, up FROM (SELECT unit, period, measure, argMax(value, version) AS v, argMax(upload, version) AS up" +
+		" FROM " + v.db + ".dataset_values" + where + " GROUP BY unit, period, measure HAVING argMax(present, version) = 1)" +
+		" ORDER BY unit, measure, period DESC LIMIT 1 BY unit, measure"
+	return v.scanValues(ctx, d, q, args...)
 }
 
 // Version is one version of a unit's period: the values an upload gave.
