@@ -15,8 +15,8 @@ import (
 	"github.com/openioc/ioc/api/auth"
 	"github.com/openioc/ioc/dataset"
 	"github.com/openioc/ioc/geo"
+	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/lease"
-	"github.com/openioc/ioc/internal/testenv"
 	"github.com/openioc/ioc/report"
 	"github.com/openioc/ioc/versioned"
 )
@@ -48,39 +48,26 @@ type datasetEnv struct {
 
 func newDatasetEnv(t *testing.T) datasetEnv {
 	t.Helper()
-	st := testenv.Store(t)
-	leases := lease.NewLocal()
-	docs, err := versioned.NewDocuments(versioned.DocumentsConfig{}, st, leases.Acquire)
-	if err != nil {
-		t.Fatal(err)
-	}
-	units, err := geo.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, _ := units.Hierarchy("vn-2025")
-	logger := slog.New(slog.DiscardHandler)
-	ds, err := dataset.New(dataset.Config{}, st, docs, h, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "enrolment.yaml"), []byte(enrolmentYAML), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := ProvisionDatasets(context.Background(), docs, ds, h, dir, logger); err != nil {
-		t.Fatal(err)
-	}
-	reports, err := report.New(report.Config{Datasets: ds}, st, h, leases, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{}, Deps{Geo: units, KPIs: noFigures{h}, Auth: auth.NewVerifier(docAdminToken, docSecret),
-		Documents: docs, Datasets: ds, Reports: reports, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return datasetEnv{docEnv: docEnv{s: s, store: docs, h: h}, ds: ds}
+	var ds *dataset.Datasets
+	env := newDocEnvWith(t, func(st *chstore.Store, docs *versioned.Documents, h *geo.Hierarchy, leases *lease.Local, d *Deps) {
+		var err error
+		if ds, err = dataset.New(dataset.Config{}, st, docs, h, d.Logger); err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "enrolment.yaml"), []byte(enrolmentYAML), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := ProvisionDatasets(context.Background(), docs, ds, h, dir, d.Logger); err != nil {
+			t.Fatal(err)
+		}
+		reports, err := report.New(report.Config{Datasets: ds}, st, h, leases, d.Logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Datasets, d.Reports = ds, reports
+	})
+	return datasetEnv{docEnv: env, ds: ds}
 }
 
 // TestADatasetFromAFolderFedByCSVIsServedAsAnIndicator: a definition from

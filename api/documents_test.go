@@ -19,6 +19,7 @@ import (
 	"github.com/openioc/ioc/api/internal/apitest"
 	"github.com/openioc/ioc/dashboards"
 	"github.com/openioc/ioc/geo"
+	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/lease"
 	"github.com/openioc/ioc/internal/testenv"
 	"github.com/openioc/ioc/versioned"
@@ -38,6 +39,13 @@ type docEnv struct {
 
 func newDocEnv(t *testing.T) docEnv {
 	t.Helper()
+	return newDocEnvWith(t, nil)
+}
+
+// newDocEnvWith is newDocEnv whose server also has what more adds to its
+// deps, built over the env's store, documents and hierarchy.
+func newDocEnvWith(t *testing.T, more func(st *chstore.Store, docs *versioned.Documents, h *geo.Hierarchy, leases *lease.Local, d *Deps)) docEnv {
+	t.Helper()
 	st := testenv.Store(t)
 	leases := lease.NewLocal()
 	docs, err := versioned.NewDocuments(versioned.DocumentsConfig{}, st, leases.Acquire)
@@ -49,8 +57,12 @@ func newDocEnv(t *testing.T) docEnv {
 		t.Fatal(err)
 	}
 	h, _ := units.Hierarchy("vn-2025")
-	s, err := New(Config{}, Deps{Geo: units, KPIs: noFigures{h}, Auth: auth.NewVerifier(docAdminToken, docSecret),
-		Documents: docs, Logger: slog.New(slog.DiscardHandler)})
+	d := Deps{Geo: units, KPIs: noFigures{h}, Auth: auth.NewVerifier(docAdminToken, docSecret),
+		Documents: docs, Logger: slog.New(slog.DiscardHandler)}
+	if more != nil {
+		more(st, docs, h, leases, &d)
+	}
+	s, err := New(Config{}, d)
 	if err != nil {
 		t.Fatal(err)
 	}
