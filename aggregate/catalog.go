@@ -33,6 +33,9 @@ type Definition struct {
 	// Grain is the shortest step its series take (a department's dataset
 	// reported by month or year); empty: any step.
 	Grain string `json:"grain,omitempty"`
+	// Thresholds are where its figures turn to a warning and critical, as
+	// a department's dataset defines them; nil: none given.
+	Thresholds *Thresholds `json:"thresholds,omitempty"`
 	// Breakdowns are the dimensions it can be broken down by.
 	Breakdowns []string `json:"breakdowns,omitempty"`
 	// Scoreboard places the indicator on the national index.
@@ -47,6 +50,14 @@ type Definition struct {
 	// enc appends the JSON of value(c) without boxing it: the live
 	// snapshots are encoded through it (see appendKPIs).
 	enc func(b []byte, c Counts) []byte
+}
+
+// Thresholds colour a value: past Warning it is a warning, past Critical
+// critical — "past" is below for an indicator where higher is better,
+// above otherwise.
+type Thresholds struct {
+	Warning  *float64 `json:"warning,omitempty"`
+	Critical *float64 `json:"critical,omitempty"`
 }
 
 // ScoreRule is how an indicator scores on the scoreboard: max_points at or

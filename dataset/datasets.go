@@ -266,7 +266,7 @@ func (d Definition) Catalog() []aggregate.Definition {
 		}
 		out = append(out, aggregate.Definition{ID: d.ID + "." + m.ID, NameVi: m.NameVi, NameEn: m.NameEn, Kind: m.Rollup,
 			Unit: m.Unit, Direction: cmpOr(m.Direction, "neutral"), Formula: formula, Source: source, Needs: []string{m.column()},
-			Live: true, History: true, Grain: string(d.Grain)})
+			Live: true, History: true, Grain: string(d.Grain), Thresholds: m.Thresholds})
 	}
 	for _, ind := range d.Indicators {
 		num, _ := d.Measure(ind.Numerator)
@@ -278,7 +278,7 @@ func (d Definition) Catalog() []aggregate.Definition {
 		out = append(out, aggregate.Definition{ID: d.ID + "." + ind.ID, NameVi: ind.NameVi, NameEn: ind.NameEn, Kind: "ratio",
 			Unit: cmpOr(ind.Unit, "ratio"), Direction: cmpOr(ind.Direction, "neutral"), Formula: formula,
 			Numerator: d.ID + "." + ind.Numerator, Denominator: d.ID + "." + ind.Denominator, Source: source,
-			Needs: []string{num.column(), den.column()}, Live: true, History: true, Grain: string(d.Grain)})
+			Needs: []string{num.column(), den.column()}, Live: true, History: true, Grain: string(d.Grain), Thresholds: ind.Thresholds})
 	}
 	for _, dv := range d.Derived {
 		var needs []string
@@ -288,7 +288,7 @@ func (d Definition) Catalog() []aggregate.Definition {
 			}
 		}
 		out = append(out, aggregate.Definition{ID: d.ID + "." + dv.ID, NameVi: dv.NameVi, NameEn: dv.NameEn, Kind: "derived",
-			Unit: dv.Unit, Direction: cmpOr(dv.Direction, "neutral"), Formula: dv.Formula, Source: source, Needs: needs, Live: true, History: true, Grain: string(d.Grain)})
+			Unit: dv.Unit, Direction: cmpOr(dv.Direction, "neutral"), Formula: dv.Formula, Source: source, Needs: needs, Live: true, History: true, Grain: string(d.Grain), Thresholds: dv.Thresholds})
 	}
 	return out
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/openioc/ioc/aggregate"
 )
 
 // Definition is a dataset: what a department reports, at which level and
@@ -102,13 +104,9 @@ type Derived struct {
 	Thresholds *Thresholds `json:"thresholds,omitempty"`
 }
 
-// Thresholds colour a value: past Warning it is a warning, past Critical
-// critical — "past" is below for an indicator where higher is better,
-// above otherwise.
-type Thresholds struct {
-	Warning  *float64 `json:"warning,omitempty"`
-	Critical *float64 `json:"critical,omitempty"`
-}
+// Thresholds colour a value (aggregate.Thresholds): the catalog gives
+// them with the indicator, and a wall tile without its own takes them.
+type Thresholds = aggregate.Thresholds
 
 // The rollups and time combinations a measure may name.
 const (

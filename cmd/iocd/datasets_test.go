@@ -213,6 +213,9 @@ func TestWallDepartmentsDashboard(t *testing.T) {
 			// People per household is a number of people, not a share.
 			tab.expectEqual("people per household has no percent sign",
 				orMissing(`document.querySelector('.board [data-widget="household"]')`, `.querySelector('.kpi-value').textContent.includes('%')`), "false")
+			// Pupils per teacher past the dataset's critical 25: the tile takes
+			// the catalog's thresholds, having none of its own.
+			tab.expectEqual("pupils per teacher's tone", orMissing(`document.querySelector('.board [data-widget="pupils"]')`, ".dataset.tone"), "bad")
 			r := tab.layout()
 			for what, list := range map[string][]string{"scrolling": r.Scroll, "widgets outside the viewport": r.Outside,
 				"content cut off": r.Clipped, "text under 2% of the height": r.Small} {

@@ -111,6 +111,25 @@ export const TONES = {
 // or below v; below them all, 'bad' when higher is better, 'good' when
 // lower is better, none otherwise. null when there are no thresholds or
 // no value.
+// catalogThresholds turns the thresholds an indicator's catalog entry
+// gives ({warning, critical}, crossed downwards where higher is better,
+// upwards otherwise) into a tile's list: the tone a value takes from the
+// first threshold at or below it, and the direction's below them all.
+export function catalogThresholds(def) {
+  const th = def && def.thresholds;
+  if (!th) return null;
+  const list = [];
+  const add = (value, color) => { if (typeof value === 'number') list.push({ value, color }); };
+  if (def.direction === 'higher_is_better') {
+    add(th.warning, 'good');
+    add(th.critical, 'warn');
+  } else {
+    add(th.critical, 'bad');
+    add(th.warning, 'warn');
+  }
+  return list.length ? list : null;
+}
+
 export function thresholdTone(thresholds, v, direction) {
   if (!Array.isArray(thresholds) || thresholds.length === 0 || typeof v !== 'number' || !isFinite(v)) return null;
   let best = null;

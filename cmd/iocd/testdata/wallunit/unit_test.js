@@ -250,6 +250,19 @@ run('thresholdTone', () => {
   eq('unknown colour', R.thresholdTone([{ value: 0, color: 'mauve' }], 1, 'neutral'), 'neutral');
 });
 
+run('catalogThresholds', () => {
+  // Pupils per teacher: lower is better, a warning past 25, critical past 35.
+  const crowded = { direction: 'lower_is_better', thresholds: { warning: 25, critical: 35 } };
+  eq('lower is better, through the tones', [20, 25, 30, 40].map((v) => R.thresholdTone(R.catalogThresholds(crowded), v, crowded.direction)),
+    ['good', 'warn', 'warn', 'bad']);
+  // Completeness: higher is better, a warning under 0.9, critical under 0.5.
+  const share = { direction: 'higher_is_better', thresholds: { warning: 0.9, critical: 0.5 } };
+  eq('higher is better, through the tones', [0.95, 0.9, 0.7, 0.3].map((v) => R.thresholdTone(R.catalogThresholds(share), v, share.direction)),
+    ['good', 'good', 'warn', 'bad']);
+  eq('only a warning', R.catalogThresholds({ direction: 'neutral', thresholds: { warning: 3 } }), [{ value: 3, color: 'warn' }]);
+  eq('none given', R.catalogThresholds({ direction: 'neutral' }), null);
+});
+
 run('legendScale', () => {
   const f = R.legendScale([0.42, 0.57, null, 0.91], { mode: 'fitted', ratio: true });
   eq('fitted ratios, rounded out', [f.kind, f.min, f.max], ['continuous', 0.4, 1]);

@@ -7,7 +7,7 @@
 import { Widget } from './base.js';
 import { h, svg, bi, setBi, setText, setData, hide } from '../dom.js';
 import { formatValue, formatChange, changeTone, unitText, compactCount, isNum, isTally } from '../text.js';
-import { thresholdTone, TONES } from '../ramp.js';
+import { thresholdTone, catalogThresholds, TONES } from '../ramp.js';
 import { comparePlan, splitPlan, combine, linePath, extent } from '../layout.js';
 import { query, enc } from '../api.js';
 
@@ -111,7 +111,8 @@ export class Kpi extends Widget {
     setText(this.valueEl, compact ? compact[0] : formatValue(this.def, v));
     setText(this.unitEl, compact ? compact[1] : unitText(this.def)[0]);
     setData(this.valueEl, 'value', isNum(v) ? String(v) : '');
-    const tone = thresholdTone(this.o.thresholds, v, this.def.direction);
+    // The tile's own thresholds, else those the catalog gives.
+    const tone = thresholdTone(this.o.thresholds || catalogThresholds(this.def), v, this.def.direction);
     setData(this.el, 'tone', tone || '');
     setText(this.markEl, tone && TONES[tone] ? TONES[tone].mark : '');
     if (this.compare !== 'none' && this.def.history) {
