@@ -263,6 +263,22 @@ func TestAPostgresConnectorStoresTheRightRowsAndRefusesTheBadOnes(t *testing.T) 
 	if n := testutil.ToFloat64(e.c.m.runs.WithLabelValues("enrolment", "ok")); n != 2 {
 		t.Errorf("ioc_dataset_connector_runs_total{result=ok} = %v, want 2", n)
 	}
+	// The pulled values are the province's live figures (what snapshots,
+	// live topics and map layers carry): its latest year, 2025, by hand:
+	// pupils 1250 + 900, teachers 60 (b gave none).
+	x, err := Live{Datasets: e.ds}.Extra(ctx, h, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := map[string]any{}
+	for i, id := range x.IDs {
+		if vs := x.Values["79"]; i < len(vs) && vs[i] != nil {
+			live[id] = *vs[i]
+		}
+	}
+	if want := `{"enrolment.pupils":2150,"enrolment.teachers":60}`; asJSON(live) != want {
+		t.Errorf("the province's live figures: %s, want %s", asJSON(live), want)
+	}
 }
 
 // TestAConnectorThatCannotConnectRecordsAFailedRun: a DSN whose port is
