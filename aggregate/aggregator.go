@@ -126,6 +126,12 @@ type Aggregator struct {
 	asked map[string]bool
 	wake  chan struct{}
 
+	// xcache is the extra figures last read for snapshots on demand, at
+	// xat, on a node without the live state (demandExtras).
+	xmu    sync.Mutex
+	xcache *extras
+	xat    time.Time
+
 	// leading is set while this node holds the lease: deltas and units
 	// forwarded by other nodes are taken only then. It changes under mu.
 	leading atomic.Bool
@@ -315,7 +321,7 @@ func (a *Aggregator) onDemand(ctx context.Context, sc scope, w Window, now time.
 	if err != nil {
 		return nil, nil, err
 	}
-	x, err := a.readExtras(ctx, sc.h, now)
+	x, err := a.demandExtras(ctx, sc.h, now)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the datasets' figures: %w", err)
 	}

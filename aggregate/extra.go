@@ -116,6 +116,41 @@ func (x *extras) put(kpis map[string]any, code string, c Counts) {
 	}
 }
 
+// extrasTTL is how long a node that does not hold the lease reuses the
+// extra figures it read for snapshots computed on demand: a wall's first
+// subscriptions and a map's tiles ask for many at once, and the figures
+// change only when a department's values come.
+const extrasTTL = 5 * time.Second
+
+// demandExtras are the extra figures for a snapshot computed on demand:
+// the live state's on the node holding the lease (read with every check
+// and when marked), else a read at most extrasTTL old.
+func (a *Aggregator) demandExtras(ctx context.Context, h *geo.Hierarchy, now time.Time) (*extras, error) {
+	if a.x == nil || h != a.h {
+		return nil, nil
+	}
+	a.mu.Lock()
+	st := a.state
+	a.mu.Unlock()
+	if st != nil && st.extras != nil {
+		return st.extras, nil
+	}
+	a.xmu.Lock()
+	x, at := a.xcache, a.xat
+	a.xmu.Unlock()
+	if x != nil && now.Sub(at) >= 0 && now.Sub(at) < extrasTTL {
+		return x, nil
+	}
+	x, err := a.readExtras(ctx, h, now)
+	if err != nil {
+		return nil, err
+	}
+	a.xmu.Lock()
+	a.xcache, a.xat = x, now
+	a.xmu.Unlock()
+	return x, nil
+}
+
 // readExtras reads the extra figures of the current hierarchy at now; nil
 // without Extras.
 func (a *Aggregator) readExtras(ctx context.Context, h *geo.Hierarchy, now time.Time) (*extras, error) {
