@@ -219,10 +219,14 @@ func childEnv(env map[string]string) []string {
 }
 
 // waitReady polls /readyz until it answers 200, failing the test if the
-// node exits first or d passes.
+// node exits first or d passes without the node logging anything new: a
+// start on a slow machine (a cluster's migrations, applied ON CLUSTER, can
+// take a minute) is waited for while it makes progress, a stuck one is
+// not. It waits 10 minutes at the most.
 func (p *process) waitReady(d time.Duration) {
 	p.t.Helper()
-	deadline := time.Now().Add(d)
+	deadline, limit := time.Now().Add(d), time.Now().Add(10*time.Minute)
+	logged := p.progress()
 	client := &http.Client{Timeout: 2 * time.Second}
 	last := "no answer"
 	for {
@@ -241,10 +245,26 @@ func (p *process) waitReady(d time.Duration) {
 			p.t.Fatalf("%s exited during start-up (%v); its log:\n%s", p.name, p.exitErr(), p.tail(60))
 		case <-time.After(100 * time.Millisecond):
 		}
+		if n := p.progress(); n != logged && time.Now().Before(limit) {
+			logged, deadline = n, time.Now().Add(d)
+		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("%s not ready after %v (last: %s); its log:\n%s", p.name, d, last, p.tail(60))
+			p.t.Fatalf("%s not ready, and logged nothing new for %v (last: %s); its log:\n%s", p.name, d, last, p.tail(60))
 		}
 	}
+}
+
+// progress counts the lines the node has logged of its own work so far:
+// not the requests, which waitReady's polling makes, nor its readiness.
+func (p *process) progress() int {
+	b, _ := os.ReadFile(p.log)
+	n := 0
+	for line := range strings.Lines(string(b)) {
+		if !strings.Contains(line, " msg=request ") && !strings.Contains(line, "ready") {
+			n++
+		}
+	}
+	return n
 }
 
 func (p *process) exited() <-chan struct{} {
