@@ -109,43 +109,52 @@ func (e *Engine) figuresOf(ctx context.Context, di datasetIndicator, units []str
 	if _, err := grainOf(di.def, di.full, step); err != nil {
 		return nil, err
 	}
+	// The operands are read at once: each is a query of its own.
 	names := di.formula.Names()
 	operands := make([]keyed, len(names))
+	reads := make([]func() error, 0, len(names))
 	for i, name := range names {
 		id := di.def.Operand(name)
 		if od, local, ok := e.datasets.Indicator(id); ok && od.ID+"."+local == id {
-			k, err := e.datasetFigures(ctx, od, local, id, units, level, r, step)
-			if err != nil {
-				return nil, err
-			}
-			operands[i] = k
+			reads = append(reads, func() (err error) {
+				operands[i], err = e.datasetFigures(ctx, od, local, id, units, level, r, step)
+				return err
+			})
 			continue
 		}
 		d, ok := aggregate.Lookup(id)
 		if !ok || !d.History {
 			continue // a name that went away since: no figures
 		}
-		k := keyed{}
-		if step == none {
-			counts, err := e.unitCounts(ctx, d, codes, r, level)
-			if err != nil {
-				return nil, err
+		reads = append(reads, func() error {
+			k := keyed{}
+			if step == none {
+				counts, err := e.unitCounts(ctx, d, codes, r, level)
+				if err != nil {
+					return err
+				}
+				for _, u := range units {
+					p, _ := d.Parts(counts[u])
+					k.put(u, 0, valueOf(p))
+				}
+			} else {
+				counts, err := e.stepCounts(ctx, d, e.h.Subtree(units[0]), r, step)
+				if err != nil {
+					return err
+				}
+				for _, t := range steps(r, step) {
+					p, _ := d.Parts(counts[t.Unix()])
+					k.put(units[0], t.Unix(), valueOf(p))
+				}
 			}
-			for _, u := range units {
-				p, _ := d.Parts(counts[u])
-				k.put(u, 0, valueOf(p))
-			}
-		} else {
-			counts, err := e.stepCounts(ctx, d, e.h.Subtree(units[0]), r, step)
-			if err != nil {
-				return nil, err
-			}
-			for _, t := range steps(r, step) {
-				p, _ := d.Parts(counts[t.Unix()])
-				k.put(units[0], t.Unix(), valueOf(p))
-			}
+			operands[i] = k
+			return nil
+		})
+	}
+	if len(reads) > 0 {
+		if err := parallel(reads...); err != nil {
+			return nil, err
 		}
-		operands[i] = k
 	}
 	times := []int64{0}
 	if step != none {
