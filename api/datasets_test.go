@@ -15,8 +15,8 @@ import (
 	"github.com/openioc/ioc/api/auth"
 	"github.com/openioc/ioc/dataset"
 	"github.com/openioc/ioc/geo"
-	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/lease"
+	"github.com/openioc/ioc/internal/testenv"
 	"github.com/openioc/ioc/report"
 	"github.com/openioc/ioc/versioned"
 )
@@ -48,9 +48,14 @@ type datasetEnv struct {
 
 func newDatasetEnv(t *testing.T) datasetEnv {
 	t.Helper()
+	st := testenv.Store(t)
+	leases := lease.NewLocal()
+	docs, err := versioned.NewDocuments(versioned.DocumentsConfig{}, st, leases.Acquire)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ds *dataset.Datasets
-	env := newDocEnvWith(t, func(st *chstore.Store, docs *versioned.Documents, h *geo.Hierarchy, leases *lease.Local, d *Deps) {
-		var err error
+	env := newDocEnvOn(t, docs, func(h *geo.Hierarchy, d *Deps) {
 		if ds, err = dataset.New(dataset.Config{}, st, docs, h, d.Logger); err != nil {
 			t.Fatal(err)
 		}

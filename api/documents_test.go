@@ -19,7 +19,6 @@ import (
 	"github.com/openioc/ioc/api/internal/apitest"
 	"github.com/openioc/ioc/dashboards"
 	"github.com/openioc/ioc/geo"
-	"github.com/openioc/ioc/internal/chstore"
 	"github.com/openioc/ioc/internal/lease"
 	"github.com/openioc/ioc/internal/testenv"
 	"github.com/openioc/ioc/versioned"
@@ -39,19 +38,18 @@ type docEnv struct {
 
 func newDocEnv(t *testing.T) docEnv {
 	t.Helper()
-	return newDocEnvWith(t, nil)
-}
-
-// newDocEnvWith is newDocEnv whose server also has what more adds to its
-// deps, built over the env's store, documents and hierarchy.
-func newDocEnvWith(t *testing.T, more func(st *chstore.Store, docs *versioned.Documents, h *geo.Hierarchy, leases *lease.Local, d *Deps)) docEnv {
-	t.Helper()
 	st := testenv.Store(t)
-	leases := lease.NewLocal()
-	docs, err := versioned.NewDocuments(versioned.DocumentsConfig{}, st, leases.Acquire)
+	docs, err := versioned.NewDocuments(versioned.DocumentsConfig{}, st, lease.NewLocal().Acquire)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newDocEnvOn(t, docs, nil)
+}
+
+// newDocEnvOn is the server of docEnv over docs, with what more adds to
+// its deps for the deployment's hierarchy.
+func newDocEnvOn(t *testing.T, docs *versioned.Documents, more func(h *geo.Hierarchy, d *Deps)) docEnv {
+	t.Helper()
 	units, err := geo.Builtin()
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +58,7 @@ func newDocEnvWith(t *testing.T, more func(st *chstore.Store, docs *versioned.Do
 	d := Deps{Geo: units, KPIs: noFigures{h}, Auth: auth.NewVerifier(docAdminToken, docSecret),
 		Documents: docs, Logger: slog.New(slog.DiscardHandler)}
 	if more != nil {
-		more(st, docs, h, leases, &d)
+		more(h, &d)
 	}
 	s, err := New(Config{}, d)
 	if err != nil {
