@@ -194,6 +194,14 @@ func TestWallDepartmentsDashboard(t *testing.T) {
 			t.Fatalf("upload to %s: status %d, %+v", id, code, up)
 		}
 	}
+	// The node holding the live figures reads the datasets again within a
+	// second or two of an upload: the page is compared with the API once
+	// the API has them.
+	eventually(t, 30*time.Second, func() (bool, string) {
+		k := n.kpis("79", "today").KPIs
+		return k["enrolment.pupils_per_teacher"] != nil && k["enterprises.registered"] != nil && k["population.residents"] != nil,
+			fmt.Sprintf("the province's snapshot lacks the uploaded figures: %v", k)
+	})
 	wall, err := os.ReadFile(filepath.Join("..", "..", "deploy", "walls", "departments-79.json"))
 	if err != nil {
 		t.Fatal(err)
