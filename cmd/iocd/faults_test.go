@@ -315,10 +315,21 @@ func (f faultDB) copies() uint64 {
 func (f faultDB) waitFinished(d time.Duration) {
 	f.t.Helper()
 	eventually(f.t, d, func() (bool, string) {
-		var n uint64
-		err := f.store.Conn().QueryRow(context.Background(), "SELECT count() FROM (SELECT batch_id FROM "+f.store.Database()+
-			".ingest_journal GROUP BY kind, batch_id HAVING max(state) = 1)").Scan(&n)
-		return err == nil && n == 0, fmt.Sprintf("%d unfinished batches (%v)", n, err)
+		// Each is named with its writer's node and when it began, for the
+		// node's log.
+		var left []struct {
+			Kind  string    `ch:"kind"`
+			Batch uint64    `ch:"batch_id"`
+			Nodes []string  `ch:"nodes"`
+			Begun time.Time `ch:"begun"`
+		}
+		err := f.store.Conn().Select(context.Background(), &left, "SELECT kind, batch_id, groupUniqArray(node) AS nodes, min(created_at) AS begun FROM "+
+			f.store.Database()+".ingest_journal GROUP BY kind, batch_id HAVING max(state) = 1 ORDER BY begun")
+		var names []string
+		for _, b := range left {
+			names = append(names, fmt.Sprintf("%s batch %d of %v begun %s", b.Kind, b.Batch, b.Nodes, b.Begun.UTC().Format(time.RFC3339)))
+		}
+		return err == nil && len(left) == 0, fmt.Sprintf("%d unfinished batches (%v): %s", len(left), err, strings.Join(names, "; "))
 	})
 }
 
