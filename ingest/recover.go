@@ -354,7 +354,7 @@ func (r *Reconciler) recoverBatch(ctx context.Context, b batchRef) error {
 		return fmt.Errorf("journal names batch %d of unknown kind %q", b.id, b.kind)
 	}
 	// What the batch stored is judged once none of its inserts runs.
-	if err := settle(ctx, r.conn, r.db, b.id, r.cfg.Grace); err != nil {
+	if err := settle(ctx, r.conn, r.db, b.id, r.cfg.Grace, r.logger); err != nil {
 		return fmt.Errorf("recover %s batch %d: %w", b.kind, b.id, err)
 	}
 	rows, err := rc.read(ctx, r, b)

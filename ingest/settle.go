@@ -31,7 +31,8 @@ import (
 // written or refused. A replicated table (on a cluster) may keep the part
 // of an insert that lost ZooKeeper while committing it, until it has
 // checked whether ZooKeeper got it, and detach it if not: until such a part
-// is known to stay (chstore.InDoubt), what is stored is not known either.
+// is known to stay or is detached (chstore.SettleDoubt), what is stored is
+// not known either.
 
 // insertID is the query id of an insert into table of the rows of batches:
 // "ioc:<db>.<table>:,<id>,<id>,".
@@ -50,13 +51,19 @@ func withInsertID(ctx context.Context, db, table string, batches ...uint64) cont
 	return clickhouse.Context(ctx, clickhouse.WithQueryID(insertID(db, table, batches...)))
 }
 
-// settlePoll is how often settle asks whether an insert still runs.
-const settlePoll = 20 * time.Millisecond
+// settlePoll is how often settle asks whether an insert still runs, and
+// doubtPoll how often, once none runs, whether a part is in doubt: that
+// asks ZooKeeper, through the server, for every part of a table.
+const (
+	settlePoll = 20 * time.Millisecond
+	doubtPoll  = time.Second
+)
 
 // settle waits until no insert of batch's rows into any table of db runs
 // on the server and no part of db is in doubt, for at most timeout and
-// while ctx lasts.
-func settle(ctx context.Context, conn driver.Conn, db string, batch uint64, timeout time.Duration) error {
+// while ctx lasts. A part in doubt that ClickHouse leaves unchecked past
+// its age is detached here (chstore.SettleDoubt), since no insert runs.
+func settle(ctx context.Context, conn driver.Conn, db string, batch uint64, timeout time.Duration, logger *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
@@ -66,15 +73,17 @@ func settle(ctx context.Context, conn driver.Conn, db string, batch uint64, time
 		if err == nil && running > 0 {
 			err = fmt.Errorf("%d still running after %s", running, timeout)
 		}
+		wait := settlePoll
 		if err == nil {
-			if err = chstore.InDoubt(ctx, conn, db); err == nil {
+			if err = chstore.SettleDoubt(ctx, conn, db, logger); err == nil {
 				return nil
 			}
+			wait = doubtPoll
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("wait for the inserts of batch %d to end, so that what it stored is known: %w", batch, err)
-		case <-time.After(settlePoll):
+		case <-time.After(wait):
 		}
 	}
 }
@@ -99,7 +108,7 @@ func (s *settler) begin(previous uint64) error {
 		s.add(previous)
 	}
 	for len(s.pending) > 0 {
-		if err := settle(context.Background(), s.conn, s.db, s.pending[0], s.timeout); err != nil {
+		if err := settle(context.Background(), s.conn, s.db, s.pending[0], s.timeout, s.logger); err != nil {
 			return err
 		}
 		s.pending = s.pending[1:]
@@ -115,7 +124,7 @@ func (s *settler) end(token uint64) { s.last = token }
 // over: that is often why it failed), or keeps the batch for the next one
 // to wait for.
 func (s *settler) lost(batch uint64) {
-	if err := settle(context.Background(), s.conn, s.db, batch, s.timeout); err != nil {
+	if err := settle(context.Background(), s.conn, s.db, batch, s.timeout, s.logger); err != nil {
 		s.logger.Warn("an insert whose answer was lost may still run; the next batch waits for it", "batch", batch, "err", err)
 		s.add(batch)
 	}

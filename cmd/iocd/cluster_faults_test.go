@@ -15,13 +15,14 @@ import (
 
 // zooKeeperCut bounds how long a shard may refuse writes after ZooKeeper
 // returns: when ZooKeeper dies during an insert's commit, and never got
-// it, the insert's part stays on the replica until ClickHouse checks it
-// and detaches it; until then what the shard stored is not known
-// (chstore.InDoubt) and its writes wait. ClickHouse detaches such a part
-// only once it is 5 minutes old, and a check that comes earlier is put off
-// by as long again, so the wait can reach about 10 minutes: a fresh-clone
-// run saw a shard still waiting 7 minutes after ZooKeeper came back.
-const zooKeeperCut = 11 * time.Minute
+// it, the insert's part stays on the replica until it is detached; until
+// then what the shard stored is not known (chstore.InDoubt) and its writes
+// wait. ClickHouse detaches such a part once it is 5 minutes old, if its
+// check thread is woken then (18.16's is not always: a shard was seen
+// waiting 11 minutes and more), and iocd has the replica detach it at 5½
+// minutes if it has not (chstore.SettleDoubt): the bound is that, and the
+// time a loaded machine takes to restart the table and to flush again.
+const zooKeeperCut = 8 * time.Minute
 
 // clusterAreas are communes of two provinces that live on different shards
 // of a two-shard cluster (chstore.ShardOf: 01 on the first, 79 on the

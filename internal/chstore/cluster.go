@@ -27,7 +27,9 @@ package chstore
 //     the shard's writes fail and ingest answers 503: it never counts twice;
 //   - a part whose commit to ZooKeeper is in doubt counts as not known
 //     until ZooKeeper is seen to have it or ClickHouse has detached it
-//     (InDoubt; ingest's settle waits for it);
+//     (InDoubt; ingest's settle waits for it), which iocd has ClickHouse
+//     do once the part is past ClickHouse's own age for it, if its check
+//     has not come (SettleDoubt);
 //   - a batch's id carries its shard (BatchID), as readers see every shard;
 //   - ReplicatedMergeTree's insert deduplication drops a block written
 //     again byte for byte (a retried Send), on every replica;
@@ -396,32 +398,171 @@ func quiet(ctx context.Context, c driver.Conn, db string) error {
 // part it lacks while no insert into its table runs will be detached, and
 // what is stored is not known until it is. Nil on a single server.
 func InDoubt(ctx context.Context, c driver.Conn, db string) error {
+	parts, err := doubtful(ctx, c, db)
+	if err != nil {
+		return err
+	}
+	return doubtError(parts)
+}
+
+// SettleDoubt is InDoubt for a caller that knows no insert of iocd's runs
+// on the replica: it also does what ClickHouse's own check would do to a
+// part ZooKeeper lacks once the part is past its age (doubtAge), when that
+// check does not come. ClickHouse 18.16 checks a part put off for later
+// only when something else wakes its check thread, and forgets a part it
+// checked too young, so such a part can stay in every read, and the
+// shard's writes wait, for as long as the server runs. Restarting the
+// table's replica (SYSTEM RESTART REPLICA) makes ClickHouse compare its
+// parts with ZooKeeper's as on start, and detach (as ignored_) those
+// ZooKeeper lacks. It does so only where those parts hold a small share of
+// the table's rows (doubtShare): more would make ClickHouse refuse to attach
+// the table again, and that is left to its own check and to an operator.
+func SettleDoubt(ctx context.Context, c driver.Conn, db string, logger *slog.Logger) error {
+	parts, err := doubtful(ctx, c, db)
+	if err != nil || len(parts) == 0 {
+		return err
+	}
+	restarted := false
+	for _, t := range restartable(parts, doubtAge) {
+		if err := restartReplica(ctx, c, db, t); err != nil {
+			return err
+		}
+		logger.Warn("restarted a table's replica to detach parts ZooKeeper never got, which ClickHouse had not checked",
+			"table", db+"."+t, "parts", partNames(parts, t))
+		restarted = true
+	}
+	if restarted {
+		if parts, err = doubtful(ctx, c, db); err != nil {
+			return err
+		}
+	}
+	return doubtError(parts)
+}
+
+// restartReplica restarts the replica of db.table that c reaches, which
+// compares its parts with ZooKeeper's and detaches those ZooKeeper lacks.
+// It is not cut short with the caller's wait: a table half restarted is
+// worse than a late answer.
+func restartReplica(ctx context.Context, c driver.Conn, db, table string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restartTimeout)
+	defer cancel()
+	if err := c.Exec(ctx, "SYSTEM RESTART REPLICA `"+db+"`.`"+table+"`"); err != nil {
+		return fmt.Errorf("restart replica %s.%s to detach the parts ZooKeeper lacks: %w", db, table, err)
+	}
+	return nil
+}
+
+// doubtPart is a part of a replicated table, active on the replica, that
+// ZooKeeper lacks while ClickHouse has it to check.
+type doubtPart struct {
+	table, name string
+	age         time.Duration // since it was written, by the server's clock
+	rows        uint64
+	tableRows   uint64 // of the table's active parts on the replica
+}
+
+// doubtAge is how old a part ZooKeeper lacks must be before SettleDoubt
+// detaches it: ClickHouse's own rule (a part written more than 5 minutes
+// ago and still not in ZooKeeper never will be, its insert's session being
+// long over), with a margin.
+const doubtAge = 5*time.Minute + 30*time.Second
+
+// doubtShare is the largest share of a table's rows that the parts
+// SettleDoubt detaches may hold: ClickHouse refuses to attach a table whose
+// parts ZooKeeper lacks hold half of its rows.
+const doubtShare = 0.1
+
+// restartTimeout bounds a SYSTEM RESTART REPLICA.
+const restartTimeout = 2 * time.Minute
+
+// restartable lists the tables whose every part in doubt SettleDoubt may
+// detach: each is past age, and together they hold at most doubtShare of
+// the table's rows.
+func restartable(parts []doubtPart, age time.Duration) []string {
+	type table struct {
+		old         bool
+		rows, total uint64
+	}
+	tables := map[string]*table{}
+	var order []string
+	for _, p := range parts {
+		t := tables[p.table]
+		if t == nil {
+			t = &table{old: true, total: p.tableRows}
+			tables[p.table] = t
+			order = append(order, p.table)
+		}
+		t.old = t.old && p.age >= age
+		t.rows += p.rows
+	}
+	var out []string
+	for _, name := range order {
+		if t := tables[name]; t.old && float64(t.rows) <= doubtShare*float64(t.total) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// partNames names table's parts among parts.
+func partNames(parts []doubtPart, table string) []string {
+	var out []string
+	for _, p := range parts {
+		if p.table == table {
+			out = append(out, p.name)
+		}
+	}
+	return out
+}
+
+// doubtError names the parts in doubt; nil for none.
+func doubtError(parts []doubtPart) error {
+	if len(parts) == 0 {
+		return nil
+	}
+	doubt := make([]string, len(parts))
+	for i, p := range parts {
+		doubt[i] = fmt.Sprintf("%s/%s, %s old", p.table, p.name, p.age)
+	}
+	return fmt.Errorf("%d parts written while ZooKeeper was lost, which ZooKeeper lacks and ClickHouse detaches 5 minutes after their writing (%s)", len(parts), strings.Join(doubt, "; "))
+}
+
+// doubtful lists the parts in doubt on the replica c reaches.
+func doubtful(ctx context.Context, c driver.Conn, db string) ([]doubtPart, error) {
 	var tables []struct {
 		Table string `ch:"table"`
 		Path  string `ch:"replica_path"`
 	}
 	if err := c.Select(ctx, &tables, "SELECT table, replica_path FROM system.replicas WHERE database = ? AND parts_to_check > 0", db); err != nil {
-		return fmt.Errorf("read the parts being checked: %w", err)
+		return nil, fmt.Errorf("read the parts being checked: %w", err)
 	}
-	var doubt []string
+	var out []doubtPart
 	for _, t := range tables {
 		var parts []struct {
 			Name string `ch:"name"`
+			Age  int64  `ch:"age"`
+			Rows uint64 `ch:"rows"`
 		}
-		// system.zookeeper needs its path as a constant: bound here.
-		err := c.Select(ctx, &parts, "SELECT name FROM system.parts WHERE database = ? AND table = ? AND active"+
+		// system.zookeeper needs its path as a constant: bound here. The
+		// age is the server's, as ClickHouse's own check reckons it.
+		err := c.Select(ctx, &parts, "SELECT name, toInt64(toUInt32(now())) - toInt64(toUInt32(modification_time)) AS age, rows"+
+			" FROM system.parts WHERE database = ? AND table = ? AND active"+
 			" AND name NOT IN (SELECT name FROM system.zookeeper WHERE path = ?)", db, t.Table, t.Path+"/parts")
 		if err != nil {
-			return fmt.Errorf("ask ZooKeeper whether the parts of %s.%s being checked were committed: %w", db, t.Table, err)
+			return nil, fmt.Errorf("ask ZooKeeper whether the parts of %s.%s being checked were committed: %w", db, t.Table, err)
+		}
+		if len(parts) == 0 {
+			continue
+		}
+		var total uint64
+		if err := c.QueryRow(ctx, "SELECT sum(rows) FROM system.parts WHERE database = ? AND table = ? AND active", db, t.Table).Scan(&total); err != nil {
+			return nil, fmt.Errorf("count the rows of %s.%s: %w", db, t.Table, err)
 		}
 		for _, p := range parts {
-			doubt = append(doubt, t.Table+"/"+p.Name)
+			out = append(out, doubtPart{table: t.Table, name: p.Name, age: time.Duration(max(p.Age, 0)) * time.Second, rows: p.Rows, tableRows: total})
 		}
 	}
-	if len(doubt) > 0 {
-		return fmt.Errorf("%d parts written while ZooKeeper was lost, which ZooKeeper lacks and ClickHouse detaches 5 minutes after their writing (%s)", len(doubt), strings.Join(doubt, ", "))
-	}
-	return nil
+	return out, nil
 }
 
 // caughtUp says whether the replica answers and has every part announced

@@ -3,9 +3,11 @@ package chstore_test
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -102,4 +104,74 @@ func openConn(t *testing.T, addr string) driver.Conn {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
+}
+
+// TestRestartReplicaDetachesAPartZooKeeperLacks checks, on ClickHouse
+// itself, what SettleDoubt does to a part in doubt: a part active on a
+// replica that ZooKeeper lacks (made here by deleting its node with
+// Debian's zkCli.sh; an insert cut off from ZooKeeper while it commits
+// leaves the same, at a moment no test can choose) counts in every read
+// until the replica is restarted, which detaches it. The table then counts
+// what ZooKeeper has, takes inserts, replicates them, and its materialized
+// view still follows it.
+func TestRestartReplicaDetachesAPartZooKeeperLacks(t *testing.T) {
+	ctx := context.Background()
+	c := testenv.StartCluster(t)
+	db := testenv.ClusterStore(t, c).Database() + "_local"
+	r1, r2 := openConn(t, c.Servers[0][0].Addr), openConn(t, c.Servers[0][1].Addr)
+	for _, conn := range []driver.Conn{r1, r2} {
+		if err := conn.Exec(ctx, "CREATE TABLE "+db+".doubt (p UInt8, n UInt64) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/"+
+			db+"/doubt', '{replica}') PARTITION BY p ORDER BY n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r1.Exec(ctx, "CREATE MATERIALIZED VIEW "+db+".doubt_rows ENGINE = SummingMergeTree ORDER BY p AS SELECT p, count() AS c FROM "+
+		db+".doubt GROUP BY p"); err != nil {
+		t.Fatal(err)
+	}
+	// Partition 0 holds what ZooKeeper keeps; the part of partition 1,
+	// alone in it so that no merge takes it, is the one it will lack.
+	for _, q := range []string{"INSERT INTO %s.doubt SELECT 0, number FROM numbers(100000)", "INSERT INTO %s.doubt SELECT 1, number FROM numbers(1000)"} {
+		if err := r1.Exec(ctx, fmt.Sprintf(q, db)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var path, part string
+	if err := r1.QueryRow(ctx, "SELECT replica_path FROM system.replicas WHERE database = ? AND table = 'doubt'", db).Scan(&path); err != nil {
+		t.Fatal(err)
+	}
+	if err := r1.QueryRow(ctx, "SELECT name FROM system.parts WHERE database = ? AND table = 'doubt' AND active AND partition = '1'", db).Scan(&part); err != nil {
+		t.Fatal(err)
+	}
+	// rows counts the replica's rows, and those of its parts ZooKeeper has.
+	rows := func(conn driver.Conn) (all, known uint64, err error) {
+		err = conn.QueryRow(ctx, "SELECT sum(rows), sumIf(rows, name IN (SELECT name FROM system.zookeeper WHERE path = '"+path+
+			"/parts')) FROM system.parts WHERE database = ? AND table = 'doubt' AND active", db).Scan(&all, &known)
+		return all, known, err
+	}
+	out, err := exec.Command("/usr/share/zookeeper/bin/zkCli.sh", "-server", c.ZooKeeper.Addr, "deleteall", path+"/parts/"+part).CombinedOutput()
+	if err != nil {
+		t.Fatalf("delete part %s from ZooKeeper: %v\n%s", part, err, out)
+	}
+	if all, known, err := rows(r1); err != nil || all != 101000 || known != 100000 {
+		t.Fatalf("before the restart the replica should count the part ZooKeeper lacks: %d rows, %d known, want 101000 and 100000 (%v)", all, known, err)
+	}
+
+	if err := chstore.RestartReplica(ctx, r1, db, "doubt"); err != nil {
+		t.Fatal(err)
+	}
+	if all, known, err := rows(r1); err != nil || all != 100000 || known != 100000 {
+		t.Fatalf("after the restart the replica should count what ZooKeeper has: %d rows, %d known, want 100000 (%v)", all, known, err)
+	}
+	testenv.Eventually(t, time.Minute, func() (bool, string) {
+		err := r1.Exec(ctx, "INSERT INTO "+db+".doubt SELECT 2, number FROM numbers(10)")
+		return err == nil, fmt.Sprintf("the restarted replica takes no insert: %v", err)
+	})
+	testenv.Eventually(t, time.Minute, func() (bool, string) {
+		var n, viewed uint64
+		err1 := r2.QueryRow(ctx, "SELECT count() FROM "+db+".doubt WHERE p = 2").Scan(&n)
+		err2 := r1.QueryRow(ctx, "SELECT sum(c) FROM "+db+".doubt_rows WHERE p = 2").Scan(&viewed)
+		return err1 == nil && err2 == nil && n == 10 && viewed == 10,
+			fmt.Sprintf("the insert after the restart: %d rows on the other replica, %d in the view, want 10 (%v, %v)", n, viewed, err1, err2)
+	})
 }
