@@ -54,10 +54,20 @@ export function isShare(def) {
 // than a ratio's drop their trailing zeros ("1,7" m rather than "1,70").
 export function formatValue(def, v, upTo) {
   if (!isNum(v)) return NONE;
-  if (isShare(def)) return decFmt(1).format(v * 100) + '%';
+  if (isShare(def)) return (tiny(v * 100, 1) ?? decFmt(1).format(v * 100)) + '%';
   if (def && def.kind === 'sum') upTo = true; // a department's total: "1.509", not "1.509,0"
   const d = digitsOf(def);
-  return d === 0 ? intFmt.format(Math.round(v)) : decFmt(d, upTo).format(v);
+  if (d === 0) return intFmt.format(Math.round(v));
+  return tiny(v, d) ?? decFmt(d, upTo).format(v);
+}
+
+const tinyFmt = new Intl.NumberFormat('vi-VN', { maximumSignificantDigits: 2 });
+
+// tiny writes v with two significant digits when d decimals would show a
+// figure that is not zero as "0,0" (dossiers per 1,000 people in a small
+// window, a share of a hundredth of a per cent); null otherwise.
+function tiny(v, d) {
+  return v !== 0 && Math.abs(v) < 0.5 * 10 ** -d ? tinyFmt.format(v) : null;
 }
 
 // isTally says def's figures are totals of things (dossiers, events, a

@@ -301,6 +301,14 @@ run('formats', () => {
   eq('its change in people', T.formatChange(perHousehold, 3, 2.5).vi, '+0,5 people');
   const residents = { kind: 'sum', unit: 'people', direction: 'neutral' };
   eq('a department\'s total, whole', T.formatValue(residents, 1509), '1.509');
+  // A figure that is not zero never reads "0,0".
+  const perThousand = { kind: 'ratio', unit: 'per 1,000 people', direction: 'neutral' };
+  eq('a small rate, two significant digits', T.formatValue(perThousand, 0.0042), '0,0042');
+  eq('a negative one too', T.formatValue(perThousand, -0.012), '-0,012');
+  eq('one that rounds to a decimal, as usual', T.formatValue(perThousand, 0.05), '0,1');
+  eq('zero is zero', T.formatValue(perThousand, 0), '0,0');
+  eq('a tiny share', T.formatValue(ratio, 0.00012), '0,012%');
+  eq('small metres', T.formatValue({ kind: 'max', unit: 'm' }, 0.003), '0,003');
   eq('a department\'s total is a tally', T.isTally(residents), true);
   eq('whose label says what it counts', T.unitText(residents), ['', '']);
   eq('a count written whole up to five digits', T.compactCount(99999), null);
