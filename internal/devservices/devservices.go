@@ -443,6 +443,23 @@ func prepareDir(dir string) (string, error) {
 	return abs, nil
 }
 
+// onFreePort starts a server with start on opts.Port or, when that is 0,
+// on a free port, and chooses again (three times at most) when another
+// process bound the chosen port first: FreePort cannot hold a port for the
+// server, and tests start many servers side by side.
+func onFreePort(opts Options, start func(port int) (*Server, error)) (*Server, error) {
+	for try := 1; ; try++ {
+		port, err := portOrFree(opts.Port)
+		if err != nil {
+			return nil, err
+		}
+		s, err := start(port)
+		if err == nil || opts.Port != 0 || try == 3 || !strings.Contains(err.Error(), "Address already in use") {
+			return s, err
+		}
+	}
+}
+
 func portOrFree(p int) (int, error) {
 	if p != 0 {
 		return p, nil

@@ -36,10 +36,6 @@ func StartPostgres(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := portOrFree(opts.Port)
-	if err != nil {
-		return nil, err
-	}
 	attr, err := postgresUser()
 	if err != nil {
 		return nil, err
@@ -65,32 +61,33 @@ func StartPostgres(ctx context.Context, opts Options) (*Server, error) {
 	if len(data)+len("/.s.PGSQL.65535") > 107 {
 		sockets = ""
 	}
-	cmd := exec.Command(postgres, "-D", data, "-p", strconv.Itoa(port),
-		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+sockets,
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "shared_buffers=32MB") // one of several servers on a small machine
-	cmd.Dir = "/" // it enters the data directory itself; see postgresUser
-	cmd.SysProcAttr = attr()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	s, err := startCmd(opts, "postgres", addr, dir, cmd)
-	if err != nil {
-		return nil, err
-	}
-	url := PostgresURL(s)
-	ping := func() error {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(pctx, url)
+	return onFreePort(opts, func(port int) (*Server, error) {
+		cmd := exec.Command(postgres, "-D", data, "-p", strconv.Itoa(port),
+			"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+sockets,
+			"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+			"-c", "shared_buffers=32MB") // one of several servers on a small machine
+		cmd.Dir = "/" // it enters the data directory itself; see postgresUser
+		cmd.SysProcAttr = attr()
+		s, err := startCmd(opts, "postgres", fmt.Sprintf("127.0.0.1:%d", port), dir, cmd)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer c.Close(context.Background())
-		return c.Ping(pctx)
-	}
-	if err := s.waitReady(ctx, ping, filepath.Join(dir, "postgres.out")); err != nil {
-		return nil, err
-	}
-	return s, nil
+		url := PostgresURL(s)
+		ping := func() error {
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			c, err := pgx.Connect(pctx, url)
+			if err != nil {
+				return err
+			}
+			defer c.Close(context.Background())
+			return c.Ping(pctx)
+		}
+		if err := s.waitReady(ctx, ping, filepath.Join(dir, "postgres.out")); err != nil {
+			return nil, err
+		}
+		return s, nil
+	})
 }
 
 // PostgresURL is the URL a client connects to a PostgreSQL server with:
