@@ -390,7 +390,7 @@ func (m *MQTT) handle(ctx context.Context, s *session, msg paho.Message) {
 	if err != nil {
 		m.logger.Warn("mqtt message refused", "topic", topic, "bytes", len(payload), "err", err)
 		m.met.messages.WithLabelValues(b.stream, "invalid").Inc()
-		msg.Ack()
+		ack(s, msg)
 		return
 	}
 	errs := b.errs
@@ -426,7 +426,28 @@ func (m *MQTT) handle(ctx context.Context, s *session, msg paho.Message) {
 			"first_index", errs[0].Index, "first_error", errs[0].Error)
 	}
 	m.met.messages.WithLabelValues(b.stream, result).Inc()
-	msg.Ack()
+	ack(s, msg)
+}
+
+// ack acknowledges msg, or gives up once its session has ended. paho's
+// Ack hands the PUBACK to the connection's writer while holding a lock of
+// the session's router; a writer stopped by the connection's loss never
+// takes it, and the router, ending, waits for that lock: the Ack waits for
+// ever, and so would drain, and Run with it (seen once in make test, at a
+// broker restart). A message whose acknowledgement is lost with its
+// connection comes again, as any unacknowledged one does, and is counted
+// once. The goroutine left waiting in paho is that session's, which is
+// over.
+func ack(s *session, msg paho.Message) {
+	done := make(chan struct{})
+	go func() {
+		msg.Ack()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-s.lost:
+	}
 }
 
 // store calls the sink; a panic there counts as a storage failure, so the
