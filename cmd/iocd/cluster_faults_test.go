@@ -136,18 +136,28 @@ func TestFaultClusterSuiteCatchesAWriterWithoutTheDuplicateCheck(t *testing.T) {
 }
 
 // waitReplicasAlike waits until both replicas of each shard hold the same
-// dossier events: a replica that was down has caught up.
+// active parts of every table: a replica that was down has caught up,
+// including the rollup parts recovery wrote after the records (comparing
+// the records alone let a check read a replica that lacked them).
 func waitReplicasAlike(t *testing.T, c *testenv.Cluster, db string) {
 	t.Helper()
-	count := func(addr string) (uint64, error) {
-		return countOn(addr, "SELECT count() FROM "+db+"_local.dossier_history")
+	parts := func(addr string) (string, error) {
+		conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}})
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close()
+		var got string
+		err = conn.QueryRow(context.Background(), "SELECT toString(groupArray((table, names))) FROM (SELECT table, arraySort(groupArray(name)) AS names"+
+			" FROM system.parts WHERE database = ? AND active GROUP BY table ORDER BY table)", db+"_local").Scan(&got)
+		return got, err
 	}
 	for s, shard := range c.Servers {
 		eventually(t, 120*time.Second, func() (bool, string) {
-			a, errA := count(shard[0].Addr)
-			b, errB := count(shard[1].Addr)
-			return errA == nil && errB == nil && a == b && a > 0,
-				fmt.Sprintf("shard %d: %d and %d dossier events on its replicas (%v, %v)", s+1, a, b, errA, errB)
+			a, errA := parts(shard[0].Addr)
+			b, errB := parts(shard[1].Addr)
+			return errA == nil && errB == nil && a == b && a != "[]",
+				fmt.Sprintf("shard %d: its replicas hold different parts (%v, %v):\n%s\n%s", s+1, errA, errB, a, b)
 		})
 	}
 }
