@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -189,6 +190,13 @@ func (n *node) do(method, path, token, contentType string, body []byte) *http.Re
 // ingest posts events as NDJSON with the admin token.
 func (n *node) ingest(events ...map[string]any) (int, ingestReply) {
 	n.t.Helper()
+	code, r, _ := n.ingestOnce(events)
+	return code, r
+}
+
+// ingestOnce posts events once and also returns the answer's Retry-After.
+func (n *node) ingestOnce(events []map[string]any) (int, ingestReply, time.Duration) {
+	n.t.Helper()
 	var b bytes.Buffer
 	for _, e := range events {
 		line, _ := json.Marshal(e)
@@ -202,7 +210,29 @@ func (n *node) ingest(events ...map[string]any) (int, ingestReply) {
 	if err := json.Unmarshal(raw, &r); err != nil {
 		n.t.Fatalf("ingest answered %d with %q", resp.StatusCode, raw)
 	}
-	return resp.StatusCode, r
+	retry, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+	return resp.StatusCode, r, time.Duration(retry) * time.Second
+}
+
+// ingestAcknowledged posts events as a careful integrator does: a 503
+// acknowledges nothing, so it sends the same body again after the answer's
+// Retry-After (at most 1 s), for up to patience. It returns the first
+// answer that is not a 503, or the last 503.
+func (n *node) ingestAcknowledged(patience time.Duration, events ...map[string]any) (int, ingestReply) {
+	n.t.Helper()
+	deadline := time.Now().Add(patience)
+	for {
+		code, r, retry := n.ingestOnce(events)
+		if code != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			return code, r
+		}
+		n.t.Logf("ingest answered 503 (%s); sending it again", r.Error)
+		select {
+		case <-time.After(min(max(retry, 50*time.Millisecond), time.Second)):
+		case <-n.t.Context().Done():
+			return code, r
+		}
+	}
 }
 
 // get decodes a JSON answer into v and returns the status code.
