@@ -25,12 +25,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/openioc/ioc/ingest"
 	"github.com/openioc/ioc/ingest/backfill"
 	"github.com/openioc/ioc/internal/chstore"
-	"github.com/openioc/ioc/internal/lease"
 	"github.com/openioc/ioc/internal/testenv"
 )
 
@@ -558,9 +555,6 @@ func killedImport(t *testing.T, bin string) []string {
 	state, rejects := filepath.Join(dir, "import.state"), filepath.Join(dir, "import.rejects")
 	args := append([]string{"dossiers", "--state", state, "--rejects", rejects, "--batch-rows", "10", "--in-flight", "1"}, files...)
 
-	rdb := redis.NewClient(&redis.Options{Addr: env["IOC_REDIS_ADDR"]})
-	t.Cleanup(func() { rdb.Close() })
-	leases := lease.NewRedis(rdb, lease.RedisConfig{Prefix: env["IOC_REDIS_PREFIX"]})
 	db := openFaultDB(t, env["IOC_CLICKHOUSE_ADDR"], env["IOC_CLICKHOUSE_DATABASE"])
 	distinct := func() (n uint64) {
 		_ = db.store.Conn().QueryRow(context.Background(), "SELECT uniqExact(event_id) FROM "+db.store.Database()+".dossier_history").Scan(&n)
@@ -570,10 +564,7 @@ func killedImport(t *testing.T, bin string) []string {
 	// ready says the import has begun, then lets the writer go.
 	gated := func(ready func() (bool, string), block string) *importProc {
 		t.Helper()
-		l, err := leases.Acquire(context.Background(), env["IOC_CLICKHOUSE_DATABASE"]+".dossier_history")
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := holdWriterLease(t, env["IOC_REDIS_ADDR"], env["IOC_REDIS_PREFIX"], env["IOC_CLICKHOUSE_DATABASE"], "dossier_history")
 		p := startImport(t, bin, dir, env, false, args...)
 		eventually(t, time.Minute, func() (bool, string) {
 			if !p.running() {
@@ -584,7 +575,7 @@ func killedImport(t *testing.T, bin string) []string {
 		if err := syscall.Mkfifo(block, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		l.Release()
+		releaseHeld(t, l)
 		return p
 	}
 

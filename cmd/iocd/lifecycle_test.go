@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/openioc/ioc/internal/lease"
 	"github.com/openioc/ioc/internal/testenv"
 )
 
@@ -137,13 +134,7 @@ func TestShutdownTurnsNotReadyBeforeIngestRefuses(t *testing.T) {
 	cfg.BatchRows = 1 << 20
 	n := startNode(t, cfg)
 
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr})
-	defer rdb.Close()
-	held, err := lease.NewRedis(rdb, lease.RedisConfig{Prefix: cfg.RedisPrefix}).Acquire(context.Background(), cfg.ClickHouse.Database+".dossier_history")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Release()
+	held := holdWriterLease(t, cfg.Redis.Addr, cfg.RedisPrefix, cfg.ClickHouse.Database, "dossier_history")
 	replies := make(chan int, 1)
 	go func() {
 		code, r := n.ingest(event("q1", "d1", "26740", "received", "online", time.Minute))
@@ -180,7 +171,7 @@ func TestShutdownTurnsNotReadyBeforeIngestRefuses(t *testing.T) {
 		}
 		return true, ""
 	})
-	held.Release()
+	releaseHeld(t, held)
 	select {
 	case <-stopped:
 	case <-time.After(40 * time.Second):

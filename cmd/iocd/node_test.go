@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/openioc/ioc/api/auth"
+	"github.com/openioc/ioc/internal/lease"
 	"github.com/openioc/ioc/internal/testenv"
 )
 
@@ -371,4 +373,36 @@ func (c *wsClient) until(d time.Duration, match func(wsMessage) bool) wsMessage 
 func num(v any) float64 {
 	f, _ := v.(float64)
 	return f
+}
+
+// holdWriterLease takes, for the test, the lease a node's writer of table
+// in database takes before storing, so that whatever the node or an import
+// writes waits. It lives a minute between renewals, not the nodes' 3 s: a
+// test process paused for seconds on a busy machine would otherwise lose
+// it and let the writer through, and the test would blame the writer.
+// Release lets the writer go; the test ends with it released.
+func holdWriterLease(t testing.TB, redisAddr, prefix, database, table string) *lease.Lease {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	l, err := lease.NewRedis(rdb, lease.RedisConfig{Prefix: prefix, TTL: time.Minute}).Acquire(context.Background(), database+"."+table)
+	if err != nil {
+		rdb.Close()
+		t.Fatalf("hold the writer's lease of %s: %v", table, err)
+	}
+	t.Cleanup(func() {
+		l.Release()
+		rdb.Close()
+	})
+	return l
+}
+
+// releaseHeld releases a lease holdWriterLease took, failing the test if
+// it had been lost meanwhile: what the test saw while it believed it held
+// the lease proves nothing then.
+func releaseHeld(t testing.TB, l *lease.Lease) {
+	t.Helper()
+	if !l.Held() {
+		t.Fatalf("the test's own hold on the lease %s lapsed: the machine paused it for over a minute", l.Name())
+	}
+	l.Release()
 }
