@@ -141,21 +141,27 @@ func TestFaultClusterSuiteCatchesAWriterWithoutTheDuplicateCheck(t *testing.T) {
 // the records alone let a check read a replica that lacked them).
 func waitReplicasAlike(t *testing.T, c *testenv.Cluster, db string) {
 	t.Helper()
-	parts := func(addr string) (string, error) {
+	// One connection per replica for the whole wait: the condition is
+	// asked every few milliseconds.
+	open := func(addr string) clickhouse.Conn {
 		conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}})
 		if err != nil {
-			return "", err
+			t.Fatal(err)
 		}
-		defer conn.Close()
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	parts := func(conn clickhouse.Conn) (string, error) {
 		var got string
-		err = conn.QueryRow(context.Background(), "SELECT toString(groupArray((table, names))) FROM (SELECT table, arraySort(groupArray(name)) AS names"+
+		err := conn.QueryRow(context.Background(), "SELECT toString(groupArray((table, names))) FROM (SELECT table, arraySort(groupArray(name)) AS names"+
 			" FROM system.parts WHERE database = ? AND active GROUP BY table ORDER BY table)", db+"_local").Scan(&got)
 		return got, err
 	}
 	for s, shard := range c.Servers {
+		first, second := open(shard[0].Addr), open(shard[1].Addr)
 		eventually(t, 120*time.Second, func() (bool, string) {
-			a, errA := parts(shard[0].Addr)
-			b, errB := parts(shard[1].Addr)
+			a, errA := parts(first)
+			b, errB := parts(second)
 			return errA == nil && errB == nil && a == b && a != "[]",
 				fmt.Sprintf("shard %d: its replicas hold different parts (%v, %v):\n%s\n%s", s+1, errA, errB, a, b)
 		})
